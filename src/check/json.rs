@@ -1,0 +1,302 @@
+//! JSON checks: is_json, json_schema (file or inline), json_path (exists / equals).
+
+use std::fmt;
+
+use serde_json_path::JsonPath;
+
+use super::explain::truncate_chars;
+use super::{Arg, Check, CheckInput, Eval};
+use crate::config::decode::Ctx;
+use crate::config::node::{Node, Value};
+use crate::error::display_path;
+
+const SHOW: usize = 200;
+
+fn not_json(input: &CheckInput<'_>, err: &str) -> Eval {
+    Eval::fail(format!("output is not valid JSON: {err}")).with_actual(truncate_chars(input.output, SHOW))
+}
+
+/// `is_json: true`.
+#[derive(Debug)]
+pub struct IsJson;
+
+impl IsJson {
+    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+        match ctx.bool(node, "`is_json`")? {
+            true => Some(IsJson),
+            false => {
+                ctx.error(
+                    node.pos,
+                    "`is_json: false` is ambiguous",
+                    Some("write `is_json: true` with `not: true` to require output that is not JSON".into()),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Check for IsJson {
+    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+        match input.json() {
+            Ok(_) => Eval::pass("output is valid JSON"),
+            Err(e) => not_json(input, e),
+        }
+    }
+}
+
+/// `json_schema: path.json`, `json_schema: {file: path}` or `json_schema: {schema: {...}}`.
+pub struct JsonSchema {
+    origin: String,
+    validator: jsonschema::Validator,
+}
+
+impl fmt::Debug for JsonSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonSchema").field("origin", &self.origin).finish()
+    }
+}
+
+impl JsonSchema {
+    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+        let (schema, origin) = match &node.value {
+            Value::Str(path) => Self::load_file(ctx, node, path)?,
+            Value::Map(_) => {
+                let f = ctx.map(node, "`json_schema`", &["file", "schema"])?;
+                match (f.get("file"), f.get("schema")) {
+                    (Some(p), None) => {
+                        let path = ctx.string(p, "`file`")?;
+                        Self::load_file(ctx, p, &path)?
+                    }
+                    (None, Some(s)) => (s.to_json(), "inline schema".to_string()),
+                    _ => {
+                        ctx.error(
+                            node.pos,
+                            "`json_schema` takes exactly one of `file` or `schema`",
+                            Some("`json_schema: fixtures/schemas/x.json` or `json_schema: {schema: {type: object}}`".into()),
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                ctx.error(
+                    node.pos,
+                    format!("`json_schema` must be a file path or a mapping, found {}", node.kind_name()),
+                    None,
+                );
+                return None;
+            }
+        };
+        match jsonschema::validator_for(&schema) {
+            Ok(validator) => Some(JsonSchema { origin, validator }),
+            Err(e) => {
+                ctx.error(
+                    node.pos,
+                    format!("invalid JSON schema ({origin}): {e}"),
+                    Some("the schema must be a valid JSON Schema (draft 2020-12 unless `$schema` says otherwise)".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn load_file(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<(serde_json::Value, String)> {
+        let full = ctx.resolve_path(path);
+        let text = match std::fs::read_to_string(&full) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.error(
+                    node.pos,
+                    format!("cannot read JSON schema file `{}`: {e}", display_path(&full)),
+                    Some("paths are relative to the project root (the directory of evalgate.yaml)".into()),
+                );
+                return None;
+            }
+        };
+        match serde_json::from_str(&text) {
+            Ok(v) => Some((v, display_path(&full))),
+            Err(e) => {
+                ctx.error(
+                    node.pos,
+                    format!(
+                        "JSON schema file `{}` is not valid JSON: {e}",
+                        display_path(&full)
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Check for JsonSchema {
+    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+        let value = match input.json() {
+            Ok(v) => v,
+            Err(e) => return not_json(input, e),
+        };
+        let errors: Vec<String> = self
+            .validator
+            .iter_errors(value)
+            .take(5)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!("{}: {e}", if at.is_empty() { "/" } else { &at })
+            })
+            .collect();
+        if errors.is_empty() {
+            Eval::pass(format!("output matches {}", self.origin))
+        } else {
+            Eval::fail(format!("output does not match {}: {}", self.origin, errors.join("; ")))
+                .with_actual(truncate_chars(input.output, SHOW))
+        }
+    }
+}
+
+#[derive(Debug)]
+enum PathTest {
+    Exists(bool),
+    Equals(serde_json::Value),
+    EqualsTemplate(Arg),
+}
+
+/// `json_path: {path: "$.a", exists: true}` or `{path: "$.a", equals: value}`.
+#[derive(Debug)]
+pub struct JsonPathCheck {
+    source: String,
+    path: JsonPath,
+    test: PathTest,
+}
+
+impl JsonPathCheck {
+    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+        let f = ctx.map(node, "`json_path`", &["path", "exists", "equals"])?;
+        let p = ctx.require(&f, "path", "`json_path`")?;
+        let source = ctx.string(p, "`path`")?;
+        let path = match JsonPath::parse(&source) {
+            Ok(path) => path,
+            Err(e) => {
+                ctx.error(
+                    p.pos,
+                    format!("invalid JSONPath {source:?}: {e}"),
+                    Some("JSONPath (RFC 9535) starts with `$`, e.g. `$.answer` or `$.items[0].name`".into()),
+                );
+                return None;
+            }
+        };
+        let test = match (f.get("exists"), f.get("equals")) {
+            (Some(e), None) => PathTest::Exists(ctx.bool(e, "`exists`")?),
+            (None, Some(v)) => match &v.value {
+                Value::Str(s) if crate::template::is_template(s) => PathTest::EqualsTemplate(Arg::new(s.clone())),
+                _ => PathTest::Equals(v.to_json()),
+            },
+            (None, None) => PathTest::Exists(true),
+            (Some(_), Some(_)) => {
+                ctx.error(node.pos, "`json_path` takes `exists` or `equals`, not both", None);
+                return None;
+            }
+        };
+        Some(JsonPathCheck { source, path, test })
+    }
+}
+
+impl Check for JsonPathCheck {
+    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+        let value = match input.json() {
+            Ok(v) => v,
+            Err(e) => return not_json(input, e),
+        };
+        let found = self.path.query(value).all();
+        let p = &self.source;
+        match &self.test {
+            PathTest::Exists(want) => {
+                let exists = !found.is_empty();
+                let msg = if exists {
+                    format!("{p} exists")
+                } else {
+                    format!("{p} matches nothing")
+                };
+                let mut eval = if exists == *want { Eval::pass(msg) } else { Eval::fail(msg) };
+                if !eval.passed {
+                    eval = eval.with_actual(truncate_chars(input.output, SHOW));
+                }
+                eval
+            }
+            PathTest::Equals(_) | PathTest::EqualsTemplate(_) => {
+                let expected = match &self.test {
+                    PathTest::Equals(v) => v.clone(),
+                    PathTest::EqualsTemplate(arg) => match input.resolve(arg) {
+                        Ok(s) => serde_json::Value::String(s.into_owned()),
+                        Err(e) => return Eval::fail(format!("could not render the expected value: {e}")),
+                    },
+                    PathTest::Exists(_) => serde_json::Value::Null,
+                };
+                let got: Option<&serde_json::Value> = found.first().copied();
+                match got {
+                    Some(v) if json_equal(v, &expected) => Eval::pass(format!("{p} equals {expected}")),
+                    Some(v) => Eval::fail(format!("{p} is {} but {expected} was expected", truncate_chars(&v.to_string(), SHOW)))
+                        .with_expected(expected.to_string())
+                        .with_actual(truncate_chars(&v.to_string(), SHOW)),
+                    None => Eval::fail(format!("{p} matches nothing; {expected} was expected"))
+                        .with_expected(expected.to_string())
+                        .with_actual(truncate_chars(input.output, SHOW)),
+                }
+            }
+        }
+    }
+
+    fn templates(&self) -> Vec<&str> {
+        match &self.test {
+            PathTest::EqualsTemplate(a) => a.template().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// JSON equality where 1 and 1.0 are equal.
+fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testutil::*;
+    use serde_json::json;
+
+    #[test]
+    fn is_json() {
+        let c = check("- is_json: true\n");
+        assert!(run(&c, " {\"a\": 1} ", json!({})).passed);
+        let r = run(&c, "{a: 1}", json!({}));
+        assert!(!r.passed && r.message.starts_with("output is not valid JSON"));
+    }
+
+    #[test]
+    fn inline_schema() {
+        let c = check("- json_schema:\n    schema: {type: object, required: [answer], properties: {answer: {type: string}}}\n");
+        assert!(run(&c, r#"{"answer": "Paris"}"#, json!({})).passed);
+        let r = run(&c, r#"{"answer": 3}"#, json!({}));
+        assert!(!r.passed);
+        assert!(r.message.contains("/answer"), "{}", r.message);
+        assert!(errors("- json_schema: {schema: {type: 12}}\n")[0].starts_with("invalid JSON schema"));
+        assert!(errors("- json_schema: nope/missing.json\n")[0].starts_with("cannot read JSON schema file"));
+    }
+
+    #[test]
+    fn json_path_exists_and_equals() {
+        let c = check("- json_path: {path: $.city.name, equals: Paris}\n");
+        assert!(run(&c, r#"{"city": {"name": "Paris"}}"#, json!({})).passed);
+        let r = run(&c, r#"{"city": {"name": "Lyon"}}"#, json!({}));
+        assert!(!r.passed && r.message.contains("\"Lyon\""), "{}", r.message);
+        let c = check("- json_path: {path: $.n, equals: 2}\n");
+        assert!(run(&c, r#"{"n": 2.0}"#, json!({})).passed);
+        let c = check("- json_path: {path: $.missing, exists: false}\n");
+        assert!(run(&c, r#"{"n": 2}"#, json!({})).passed);
+        assert!(errors("- json_path: {path: 'nope['}\n")[0].starts_with("invalid JSONPath"));
+    }
+}

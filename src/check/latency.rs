@@ -1,0 +1,41 @@
+//! `max_latency_ms`: the provider call must finish within a budget.
+
+use super::{Check, CheckInput, Eval};
+use crate::config::decode::Ctx;
+use crate::config::node::Node;
+
+#[derive(Debug)]
+pub struct MaxLatency {
+    max_ms: u64,
+}
+
+impl MaxLatency {
+    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+        let max_ms = ctx.uint(node, "`max_latency_ms`", 0, 86_400_000)?;
+        Some(MaxLatency { max_ms })
+    }
+}
+
+impl Check for MaxLatency {
+    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+        let got = input.latency_ms;
+        let msg = format!("latency {got:.1} ms, budget {} ms", self.max_ms);
+        let eval = if got <= self.max_ms as f64 { Eval::pass(msg) } else { Eval::fail(msg) };
+        eval.with_expected(format!("<= {} ms", self.max_ms))
+            .with_actual(format!("{got:.1} ms"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testutil::*;
+    use serde_json::json;
+
+    #[test]
+    fn budget() {
+        // testutil runs with a latency of 10 ms.
+        assert!(run(&check("- max_latency_ms: 50\n"), "x", json!({})).passed);
+        let r = run(&check("- max_latency_ms: 5\n"), "x", json!({}));
+        assert!(!r.passed && r.message.contains("budget 5 ms"));
+    }
+}

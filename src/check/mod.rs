@@ -1,0 +1,422 @@
+//! Checks: one rule applied to one output, behind one trait.
+//!
+//! A suite lists checks as mappings with exactly one check key plus optional
+//! modifiers shared by every check:
+//!
+//! ```yaml
+//! checks:
+//!   - contains: Paris
+//!   - regex: "^\\d{4}$"
+//!     not: true          # negation: one mechanism for every check
+//!     weight: 2          # for score thresholds
+//!     name: no bare year # display name
+//! ```
+//!
+//! String arguments that contain `{{ ... }}` are templates rendered with the
+//! case's variables (e.g. `equals: "{{ expected }}"` for dataset cases).
+
+mod explain;
+mod json;
+mod latency;
+mod length;
+mod similarity;
+mod text;
+
+use std::cell::OnceCell;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+pub use explain::{excerpt_around, truncate_chars};
+
+use crate::config::decode::Ctx;
+use crate::config::node::{Node, Value};
+use crate::error::did_you_mean;
+use crate::model::CheckResult;
+use crate::template;
+
+/// Every check kind, for validation and "did you mean".
+pub const KINDS: &[&str] = &[
+    "equals",
+    "contains",
+    "icontains",
+    "regex",
+    "starts_with",
+    "ends_with",
+    "is_json",
+    "json_schema",
+    "json_path",
+    "length",
+    "max_latency_ms",
+    "levenshtein",
+];
+
+/// Keys allowed next to the check key.
+const MODIFIERS: &[&str] = &["not", "weight", "name"];
+
+/// What a check sees.
+pub struct CheckInput<'a> {
+    pub output: &'a str,
+    pub latency_ms: f64,
+    /// The case variables, for templated arguments.
+    pub vars: &'a minijinja::Value,
+    pub env: &'a minijinja::Environment<'static>,
+    json: OnceCell<Result<serde_json::Value, String>>,
+}
+
+impl<'a> CheckInput<'a> {
+    pub fn new(
+        output: &'a str,
+        latency_ms: f64,
+        vars: &'a minijinja::Value,
+        env: &'a minijinja::Environment<'static>,
+    ) -> Self {
+        CheckInput {
+            output,
+            latency_ms,
+            vars,
+            env,
+            json: OnceCell::new(),
+        }
+    }
+
+    /// The output parsed as JSON, once per output however many checks ask.
+    pub fn json(&self) -> Result<&serde_json::Value, &str> {
+        self.json
+            .get_or_init(|| serde_json::from_str(self.output.trim()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Resolve a possibly templated argument.
+    pub fn resolve<'s>(&self, arg: &'s Arg) -> Result<std::borrow::Cow<'s, str>, String> {
+        match arg {
+            Arg::Lit(s) => Ok(std::borrow::Cow::Borrowed(s)),
+            Arg::Template(src) => template::render(self.env, src, self.vars).map(std::borrow::Cow::Owned),
+        }
+    }
+}
+
+/// A string argument: literal, or a template rendered per case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Lit(String),
+    Template(String),
+}
+
+impl Arg {
+    pub fn new(s: String) -> Self {
+        if template::is_template(&s) {
+            Arg::Template(s)
+        } else {
+            Arg::Lit(s)
+        }
+    }
+
+    fn template(&self) -> Option<&str> {
+        match self {
+            Arg::Template(s) => Some(s),
+            Arg::Lit(_) => None,
+        }
+    }
+
+    /// The text for display (template source or literal).
+    pub fn raw(&self) -> &str {
+        match self {
+            Arg::Lit(s) | Arg::Template(s) => s,
+        }
+    }
+}
+
+/// What a check concluded, before negation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Eval {
+    pub passed: bool,
+    pub score: f64,
+    pub message: String,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+    pub excerpt: Option<String>,
+}
+
+impl Eval {
+    pub fn pass(message: impl Into<String>) -> Self {
+        Eval {
+            passed: true,
+            score: 1.0,
+            message: message.into(),
+            ..Eval::default()
+        }
+    }
+
+    pub fn fail(message: impl Into<String>) -> Self {
+        Eval {
+            passed: false,
+            score: 0.0,
+            message: message.into(),
+            ..Eval::default()
+        }
+    }
+
+    pub fn with_expected(mut self, s: impl Into<String>) -> Self {
+        self.expected = Some(s.into());
+        self
+    }
+
+    pub fn with_actual(mut self, s: impl Into<String>) -> Self {
+        self.actual = Some(s.into());
+        self
+    }
+
+    pub fn with_excerpt(mut self, s: impl Into<String>) -> Self {
+        self.excerpt = Some(s.into());
+        self
+    }
+}
+
+/// One check implementation.
+pub trait Check: Send + Sync + Debug {
+    fn evaluate(&self, input: &CheckInput<'_>) -> Eval;
+
+    /// Templates among the arguments, validated against case variables at load time.
+    fn templates(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+/// A configured check: the implementation plus the shared modifiers.
+#[derive(Debug)]
+pub struct CheckSpec {
+    pub kind: &'static str,
+    pub name: Option<String>,
+    pub negate: bool,
+    pub weight: f64,
+    pub check: Box<dyn Check>,
+}
+
+impl CheckSpec {
+    /// Display name.
+    pub fn label(&self) -> String {
+        match (&self.name, self.negate) {
+            (Some(n), _) => n.clone(),
+            (None, true) => format!("not {}", self.kind),
+            (None, false) => self.kind.to_string(),
+        }
+    }
+
+    pub fn templates(&self) -> Vec<&str> {
+        self.check.templates()
+    }
+
+    /// Evaluate and apply negation.
+    pub fn run(&self, input: &CheckInput<'_>) -> CheckResult {
+        let eval = self.check.evaluate(input);
+        let (passed, score, message) = if self.negate {
+            let message = if eval.passed {
+                format!("expected the opposite, but {}", eval.message)
+            } else {
+                format!("as required, {}", eval.message)
+            };
+            (!eval.passed, 1.0 - eval.score, message)
+        } else {
+            (eval.passed, eval.score, eval.message)
+        };
+        CheckResult {
+            name: self.label(),
+            kind: self.kind.to_string(),
+            negated: self.negate,
+            weight: self.weight,
+            passed,
+            score: score.clamp(0.0, 1.0),
+            message,
+            expected: eval.expected,
+            actual: eval.actual,
+            excerpt: eval.excerpt,
+        }
+    }
+}
+
+/// Weighted score of check results in [0, 1] (1 when there are no weights).
+pub fn weighted_score(results: &[CheckResult]) -> f64 {
+    let total: f64 = results.iter().map(|r| r.weight).sum();
+    if total <= 0.0 {
+        return if results.iter().all(|r| r.passed) { 1.0 } else { 0.0 };
+    }
+    results.iter().map(|r| r.weight * r.score).sum::<f64>() / total
+}
+
+/// Parse a `checks:` list. Errors go to `ctx`; valid checks are returned.
+pub fn parse_list(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Arc<CheckSpec>> {
+    let Some(items) = ctx.seq(node, "`checks`") else {
+        return Vec::new();
+    };
+    items.iter().filter_map(|item| parse_one(ctx, item)).map(Arc::new).collect()
+}
+
+fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
+    // Shorthand: `- is_json` as a bare string.
+    if let Value::Str(s) = &node.value {
+        if s == "is_json" {
+            return Some(CheckSpec {
+                kind: "is_json",
+                name: None,
+                negate: false,
+                weight: 1.0,
+                check: Box::new(json::IsJson),
+            });
+        }
+    }
+    let Value::Map(entries) = &node.value else {
+        ctx.error(
+            node.pos,
+            format!("a check must be a mapping like `- contains: text`, found {}", node.kind_name()),
+            Some(format!("check kinds: {}", KINDS.join(", "))),
+        );
+        return None;
+    };
+    let mut kind_entry = None;
+    let mut ok = true;
+    for e in entries {
+        if MODIFIERS.contains(&e.key.as_str()) {
+            continue;
+        }
+        if KINDS.contains(&e.key.as_str()) {
+            if let Some((prev, _)) = kind_entry {
+                ctx.error(
+                    e.key_pos,
+                    format!("one check per list item: found both `{prev}` and `{}`", e.key),
+                    Some("start a new list item with `- ` for each check".into()),
+                );
+                ok = false;
+            } else {
+                kind_entry = Some((e.key.as_str(), e));
+            }
+            continue;
+        }
+        let all = KINDS.iter().chain(MODIFIERS).copied();
+        let hint = match did_you_mean(&e.key, all) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("check kinds: {}; modifiers: {}", KINDS.join(", "), MODIFIERS.join(", ")),
+        };
+        ctx.error(e.key_pos, format!("unknown check `{}`", e.key), Some(hint));
+        ok = false;
+    }
+    let fields = crate::config::decode::Fields {
+        entries,
+        pos: node.pos,
+    };
+    let negate = fields.get("not").and_then(|n| ctx.bool(n, "`not`")).unwrap_or(false);
+    let weight = fields
+        .get("weight")
+        .and_then(|n| ctx.number(n, "`weight`", 0.0, 1_000_000.0))
+        .unwrap_or(1.0);
+    let name = fields.get("name").and_then(|n| ctx.scalar_string(n, "`name`"));
+    let Some((kind, entry)) = kind_entry else {
+        if ok {
+            ctx.error(
+                node.pos,
+                "this check names no check kind",
+                Some(format!("check kinds: {}", KINDS.join(", "))),
+            );
+        }
+        return None;
+    };
+    let arg = &entry.value;
+    let (kind, check): (&'static str, Option<Box<dyn Check>>) = match kind {
+        "equals" => ("equals", text::Equals::parse(ctx, arg).map(boxed)),
+        "contains" => ("contains", text::Contains::parse(ctx, arg, false).map(boxed)),
+        "icontains" => ("icontains", text::Contains::parse(ctx, arg, true).map(boxed)),
+        "regex" => ("regex", text::RegexCheck::parse(ctx, arg).map(boxed)),
+        "starts_with" => ("starts_with", text::Affix::parse(ctx, arg, true).map(boxed)),
+        "ends_with" => ("ends_with", text::Affix::parse(ctx, arg, false).map(boxed)),
+        "is_json" => ("is_json", json::IsJson::parse(ctx, arg).map(boxed)),
+        "json_schema" => ("json_schema", json::JsonSchema::parse(ctx, arg).map(boxed)),
+        "json_path" => ("json_path", json::JsonPathCheck::parse(ctx, arg).map(boxed)),
+        "length" => ("length", length::Length::parse(ctx, arg).map(boxed)),
+        "max_latency_ms" => ("max_latency_ms", latency::MaxLatency::parse(ctx, arg).map(boxed)),
+        "levenshtein" => ("levenshtein", similarity::Levenshtein::parse(ctx, arg).map(boxed)),
+        _ => return None,
+    };
+    if !ok {
+        return None;
+    }
+    Some(CheckSpec {
+        kind,
+        name,
+        negate,
+        weight,
+        check: check?,
+    })
+}
+
+fn boxed<C: Check + 'static>(c: C) -> Box<dyn Check> {
+    Box::new(c)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+    use std::path::Path;
+
+    /// Parse one check from YAML text, panicking with the diagnostics on error.
+    pub fn check(yaml: &str) -> Arc<CheckSpec> {
+        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
+        let mut list = parse_list(&mut ctx, &root);
+        assert!(ctx.errors.is_empty(), "{:?}", ctx.errors);
+        list.remove(0)
+    }
+
+    /// Parse and return the error messages.
+    pub fn errors(yaml: &str) -> Vec<String> {
+        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
+        let _ = parse_list(&mut ctx, &root);
+        ctx.errors.into_iter().map(|d| d.message).collect()
+    }
+
+    pub fn run(check: &CheckSpec, output: &str, vars: serde_json::Value) -> CheckResult {
+        let env = crate::template::environment();
+        let vars = minijinja::Value::from_serialize(&vars);
+        let input = CheckInput::new(output, 10.0, &vars, &env);
+        check.run(&input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use serde_json::json;
+
+    #[test]
+    fn negation_inverts_any_check() {
+        let c = check("- contains: secret\n  not: true\n");
+        assert_eq!(c.label(), "not contains");
+        let r = run(&c, "nothing here", json!({}));
+        assert!(r.passed, "{r:?}");
+        let r = run(&c, "the secret is out", json!({}));
+        assert!(!r.passed);
+        assert!(r.message.contains("expected the opposite"), "{}", r.message);
+    }
+
+    #[test]
+    fn unknown_checks_suggest_names() {
+        let errs = errors("- contians: x\n");
+        assert_eq!(errs, vec!["unknown check `contians`"]);
+        let errs = errors("- contains: x\n  equals: y\n");
+        assert!(errs[0].contains("one check per list item"), "{errs:?}");
+    }
+
+    #[test]
+    fn weighted_score_uses_weights() {
+        let a = run(&check("- contains: a\n  weight: 3\n"), "a", json!({}));
+        let b = run(&check("- contains: b\n"), "a", json!({}));
+        assert!((super::weighted_score(&[a, b]) - 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn templated_arguments_use_case_vars() {
+        let c = check("- equals: \"{{ expected }}\"\n");
+        assert!(run(&c, "Paris", json!({"expected": "Paris"})).passed);
+        assert!(!run(&c, "Lyon", json!({"expected": "Paris"})).passed);
+    }
+}

@@ -1,0 +1,249 @@
+//! Strict decoding helpers: typed access to a [`Node`] tree that records every
+//! problem (unknown keys with "did you mean", wrong types, out-of-range values)
+//! as a [`Diagnostic`] and keeps going, so one pass reports all errors.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::node::{Entry, Node, Value};
+use crate::error::{did_you_mean, Diagnostic, Pos};
+
+/// Decoding context for one file.
+pub struct Ctx<'a> {
+    pub file: &'a Path,
+    pub text: &'a str,
+    pub errors: Vec<Diagnostic>,
+    /// The project root: relative paths in config and suites resolve against it.
+    pub root: PathBuf,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(file: &'a Path, text: &'a str) -> Self {
+        Ctx {
+            file,
+            text,
+            errors: Vec::new(),
+            root: PathBuf::new(),
+        }
+    }
+
+    pub fn with_root(mut self, root: &Path) -> Self {
+        self.root = root.to_path_buf();
+        self
+    }
+
+    /// Resolve a path written in a file against the project root.
+    pub fn resolve_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() || self.root.as_os_str().is_empty() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// Record an error at `pos`.
+    pub fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        let mut d = Diagnostic::new(self.file, Some(pos), message).with_source(self.text);
+        d.hint = hint;
+        self.errors.push(d);
+    }
+
+    /// Expect a mapping whose keys are all in `allowed`.
+    pub fn map<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+        let Value::Map(entries) = &node.value else {
+            self.error(
+                node.pos,
+                format!("{what} must be a mapping, found {}", node.kind_name()),
+                None,
+            );
+            return None;
+        };
+        for e in entries {
+            if !allowed.contains(&e.key.as_str()) {
+                let hint = match did_you_mean(&e.key, allowed.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("allowed keys: {}", allowed.join(", ")),
+                };
+                self.error(e.key_pos, format!("unknown key `{}` in {what}", e.key), Some(hint));
+            }
+        }
+        Some(Fields {
+            entries,
+            pos: node.pos,
+        })
+    }
+
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.error(node.pos, format!("{what} must be a string, found {}", node.kind_name()), None);
+                None
+            }
+        }
+    }
+
+    /// A string, accepting numbers and booleans as their text (for ids and values).
+    pub fn scalar_string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                self.error(node.pos, format!("{what} must be a string, found {}", node.kind_name()), None);
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be true or false, found {}", node.kind_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer no larger than `max`.
+    pub fn uint(&mut self, node: &Node, what: &str, min: u64, max: u64) -> Option<u64> {
+        match node.value {
+            Value::Int(i) if i >= 0 && (i as u64) >= min && (i as u64) <= max => Some(i as u64),
+            Value::Int(i) => {
+                self.error(node.pos, format!("{what} must be between {min} and {max}, found {i}"), None);
+                None
+            }
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be an integer, found {}", node.kind_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A number within `[min, max]`.
+    pub fn number(&mut self, node: &Node, what: &str, min: f64, max: f64) -> Option<f64> {
+        let v = match node.value {
+            Value::Int(i) => i as f64,
+            Value::Float(f) => f,
+            _ => {
+                self.error(node.pos, format!("{what} must be a number, found {}", node.kind_name()), None);
+                return None;
+            }
+        };
+        if v.is_nan() || v < min || v > max {
+            self.error(node.pos, format!("{what} must be between {min} and {max}, found {v}"), None);
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A list of strings; a single string is accepted as a one-item list.
+    pub fn string_list(&mut self, node: &Node, what: &str) -> Option<Vec<String>> {
+        match &node.value {
+            Value::Str(s) => Some(vec![s.clone()]),
+            Value::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.scalar_string(item, &format!("each item of {what}"))?);
+                }
+                Some(out)
+            }
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a string or a list of strings, found {}", node.kind_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of nodes.
+    pub fn seq<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.error(node.pos, format!("{what} must be a list, found {}", node.kind_name()), None);
+                None
+            }
+        }
+    }
+
+    /// Require a key of a mapping.
+    pub fn require<'n>(&mut self, fields: &Fields<'n>, key: &str, what: &str) -> Option<&'n Node> {
+        let found = fields.get(key);
+        if found.is_none() {
+            self.error(fields.pos, format!("{what} is missing the required key `{key}`"), None);
+        }
+        found
+    }
+}
+
+/// The entries of a mapping already checked against its allowed keys.
+#[derive(Clone, Copy)]
+pub struct Fields<'n> {
+    pub entries: &'n [Entry],
+    pub pos: Pos,
+}
+
+impl<'n> Fields<'n> {
+    pub fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&'n Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+/// Parse a duration: an integer number of milliseconds, or a string such as
+/// `"250ms"`, `"30s"`, `"2m"`.
+pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let hint = Some("write milliseconds as an integer (5000) or a string like \"500ms\", \"30s\", \"2m\"".to_string());
+    match &node.value {
+        Value::Int(i) if *i >= 0 => Some(Duration::from_millis(*i as u64)),
+        Value::Str(s) => {
+            let s = s.trim();
+            let (num, unit) = s
+                .find(|c: char| !c.is_ascii_digit() && c != '.')
+                .map_or((s, "ms"), |i| (&s[..i], s[i..].trim()));
+            let n: f64 = match num.parse() {
+                Ok(n) => n,
+                Err(_) => {
+                    ctx.error(node.pos, format!("{what}: cannot read `{s}` as a duration"), hint);
+                    return None;
+                }
+            };
+            let ms = match unit {
+                "ms" => n,
+                "s" => n * 1000.0,
+                "m" | "min" => n * 60_000.0,
+                _ => {
+                    ctx.error(node.pos, format!("{what}: unknown duration unit `{unit}`"), hint);
+                    return None;
+                }
+            };
+            Some(Duration::from_millis(ms.round() as u64))
+        }
+        _ => {
+            ctx.error(
+                node.pos,
+                format!("{what} must be a duration, found {}", node.kind_name()),
+                hint,
+            );
+            None
+        }
+    }
+}

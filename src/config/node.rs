@@ -1,0 +1,379 @@
+//! A position-carrying document tree for YAML and JSON input.
+//!
+//! Built from `saphyr-parser` events so that every key and value knows its
+//! line and column; JSON is parsed the same way (JSON is YAML 1.2 flow syntax)
+//! after `serde_json` has confirmed it is valid JSON, so both formats get the
+//! same precise diagnostics.
+
+use std::path::Path;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use crate::error::{Diagnostic, Pos};
+
+/// A value with the position where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+/// One key of a mapping, with the position of the key itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_pos: Pos,
+    pub value: Node,
+}
+
+impl Node {
+    /// A short name for the kind of value, for error messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Convert to plain JSON (for vars, inline schemas, expected values).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Whether a file is parsed as JSON (by extension) or YAML.
+pub fn is_json_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// Parse a YAML or JSON document into a [`Node`] tree.
+pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
+    if is_json_path(path) {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            let pos = Pos::new(e.line().max(1), e.column().max(1));
+            let msg = e.to_string();
+            // serde_json appends " at line X column Y"; the location is shown separately.
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            return Err(vec![Diagnostic::new(path, Some(pos), format!("invalid JSON: {msg}"))
+                .with_source(text)
+                .with_hint("fix the JSON syntax at this position")]);
+        }
+    }
+    let mut builder = Builder {
+        path,
+        text,
+        stack: Vec::new(),
+        anchors: Vec::new(),
+        root: None,
+        errors: Vec::new(),
+        documents: 0,
+    };
+    for item in Parser::new_from_str(text) {
+        match item {
+            Ok((event, span)) => builder.event(event, span),
+            Err(e) => {
+                let m = e.marker();
+                let pos = Pos::new(m.line().max(1), m.col() + 1);
+                let what = if is_json_path(path) { "JSON" } else { "YAML" };
+                return Err(vec![Diagnostic::new(
+                    path,
+                    Some(pos),
+                    format!("invalid {what}: {}", e.info()),
+                )
+                .with_source(text)
+                .with_hint("fix the syntax at this position (check indentation and quoting)")]);
+            }
+        }
+    }
+    if !builder.errors.is_empty() {
+        return Err(builder.errors);
+    }
+    Ok(builder.root.unwrap_or(Node {
+        value: Value::Null,
+        pos: Pos::new(1, 1),
+    }))
+}
+
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<Entry>,
+        pending_key: Option<(String, Pos)>,
+    },
+}
+
+struct Builder<'a> {
+    path: &'a Path,
+    text: &'a str,
+    stack: Vec<Frame>,
+    anchors: Vec<(usize, Node)>,
+    root: Option<Node>,
+    errors: Vec<Diagnostic>,
+    documents: usize,
+}
+
+fn span_pos(span: &Span) -> Pos {
+    Pos::new(span.start.line().max(1), span.start.col() + 1)
+}
+
+impl Builder<'_> {
+    fn event(&mut self, event: Event<'_>, span: Span) {
+        let pos = span_pos(&span);
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.errors.push(
+                        Diagnostic::new(self.path, Some(pos), "more than one document in this file")
+                            .with_source(self.text)
+                            .with_hint("remove the `---` separator: one file holds one document"),
+                    );
+                }
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let v = if style == ScalarStyle::Plain && !is_str_tag {
+                    resolve_plain(&value)
+                } else {
+                    Value::Str(value.into_owned())
+                };
+                self.push(Node { value: v, pos }, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                pos,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                pos,
+                anchor,
+                entries: Vec::new(),
+                pending_key: None,
+            }),
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
+                    self.push(
+                        Node {
+                            value: Value::Seq(items),
+                            pos,
+                        },
+                        anchor,
+                    );
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    ..
+                }) = self.stack.pop()
+                {
+                    self.push(
+                        Node {
+                            value: Value::Map(entries),
+                            pos,
+                        },
+                        anchor,
+                    );
+                }
+            }
+            Event::Alias(id) => {
+                let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
+                match found {
+                    Some(mut node) => {
+                        node.pos = pos;
+                        self.push(node, 0);
+                    }
+                    None => self.errors.push(
+                        Diagnostic::new(self.path, Some(pos), "unknown alias")
+                            .with_source(self.text),
+                    ),
+                }
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+    }
+
+    fn push(&mut self, node: Node, anchor: usize) {
+        if anchor != 0 {
+            self.anchors.push((anchor, node.clone()));
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    let key = match &node.value {
+                        Value::Str(s) => s.clone(),
+                        Value::Int(i) => i.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => "null".to_string(),
+                        Value::Seq(_) | Value::Map(_) => {
+                            self.errors.push(
+                                Diagnostic::new(self.path, Some(node.pos), "a mapping key must be a plain string")
+                                    .with_source(self.text),
+                            );
+                            String::new()
+                        }
+                    };
+                    if let Some(prev) = entries.iter().find(|e| e.key == key) {
+                        self.errors.push(
+                            Diagnostic::new(
+                                self.path,
+                                Some(node.pos),
+                                format!("duplicate key `{key}` (first defined at line {})", prev.key_pos.line),
+                            )
+                            .with_source(self.text)
+                            .with_hint("remove one of the two"),
+                        );
+                    }
+                    *pending_key = Some((key, node.pos));
+                }
+                Some((key, key_pos)) => entries.push(Entry {
+                    key,
+                    key_pos,
+                    value: node,
+                }),
+            },
+        }
+    }
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::Int(i);
+        }
+    }
+    if let Some(hex) = s.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Int(i);
+        }
+    }
+    if let Some(oct) = s.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Value::Int(i);
+        }
+    }
+    let looks_float = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
+    if looks_float {
+        if let Ok(f) = s.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::Str(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Node {
+        parse(Path::new("t.yaml"), text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = p("a: 1\nb:\n  c: [x, 'y']\n");
+        let Value::Map(entries) = &n.value else { panic!() };
+        assert_eq!(entries[1].key, "b");
+        assert_eq!(entries[1].key_pos, Pos::new(2, 1));
+        let Value::Map(inner) = &entries[1].value.value else { panic!() };
+        assert_eq!(inner[0].key_pos, Pos::new(3, 3));
+    }
+
+    #[test]
+    fn resolves_scalars() {
+        let n = p("a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: hello\n");
+        let j = n.to_json();
+        assert_eq!(j, serde_json::json!({"a":1,"b":1.5,"c":true,"d":null,"e":"1","f":"hello"}));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse(Path::new("t.yaml"), "a: 1\na: 2\n").unwrap_err();
+        assert!(e[0].message.contains("duplicate key `a`"));
+        assert_eq!(e[0].pos, Some(Pos::new(2, 1)));
+    }
+
+    #[test]
+    fn json_is_parsed_with_positions() {
+        let n = parse(Path::new("t.json"), "{\n  \"a\": {\"b\": 2}\n}").unwrap();
+        let Value::Map(entries) = &n.value else { panic!() };
+        assert_eq!(entries[0].key_pos.line, 2);
+        let e = parse(Path::new("t.json"), "{\n  \"a\": 1,\n}").unwrap_err();
+        assert!(e[0].message.starts_with("invalid JSON"), "{}", e[0].message);
+        assert_eq!(e[0].pos.map(|p| p.line), Some(3));
+    }
+
+    #[test]
+    fn anchors_and_aliases() {
+        let n = p("a: &x {k: 1}\nb: *x\n");
+        assert_eq!(n.to_json(), serde_json::json!({"a":{"k":1},"b":{"k":1}}));
+    }
+}

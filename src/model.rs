@@ -1,0 +1,255 @@
+//! The result types that flow from the runner to reporters and the gate.
+//!
+//! These are also the wire types of the JSON report (schema version
+//! [`REPORT_SCHEMA_VERSION`]); changing a field is a schema change.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON report schema (`schema/report.v1.json`).
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// Outcome of one attempt or one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every check passed (or the score threshold was met).
+    Pass,
+    /// The answer was wrong: a check failed.
+    Fail,
+    /// No usable answer: timeout, transport or provider error.
+    Error,
+    /// Not run.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// Token usage reported by a provider (or estimated by the mock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// The result of one check on one output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Display name: the user's `name`, or the check kind with `not ` when negated.
+    pub name: String,
+    /// The check kind, e.g. `contains`.
+    pub kind: String,
+    pub negated: bool,
+    pub weight: f64,
+    pub passed: bool,
+    /// In [0, 1].
+    pub score: f64,
+    /// One-line explanation.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub actual: Option<String>,
+    /// Excerpt of the output around the mismatch.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub excerpt: Option<String>,
+}
+
+/// Timing of one provider call, in milliseconds from the start of the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Wall-clock start, RFC 3339 in the report.
+    #[serde(skip)]
+    pub started_at: Option<std::time::SystemTime>,
+    /// Time to first token when streaming (None when not streamed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ttft_ms: Option<f64>,
+    /// Total latency.
+    pub latency_ms: f64,
+}
+
+/// One execution of a case (cases can repeat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptResult {
+    /// 1-based repeat index.
+    pub repeat: u32,
+    pub outcome: Outcome,
+    /// Weighted score of the checks in [0, 1] (0 on error).
+    pub score: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub output: Option<String>,
+    /// Why there is no usable answer (outcome `error`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub timing: Timing,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finish_reason: Option<String>,
+    /// Model id the provider reported.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model: Option<String>,
+    /// `sha256:` of the rendered prompt messages.
+    pub prompt_hash: String,
+    pub checks: Vec<CheckResult>,
+}
+
+/// The result of one case over all its repeats. The unit reporters receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub suite: String,
+    pub case: String,
+    /// `suite/case`.
+    pub id: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    pub outcome: Outcome,
+    /// Some repeats passed and some did not.
+    pub flaky: bool,
+    pub passes: u32,
+    pub repeats: u32,
+    pub min_passes: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skip_reason: Option<String>,
+    /// Suite file and line of the case, for reports that link back.
+    pub source: String,
+    pub attempts: Vec<AttemptResult>,
+}
+
+impl CaseResult {
+    /// Total latency over attempts, for report timing.
+    pub fn total_latency_ms(&self) -> f64 {
+        self.attempts.iter().map(|a| a.timing.latency_ms).sum()
+    }
+
+    /// The first attempt that did not pass, for explanations.
+    pub fn first_bad_attempt(&self) -> Option<&AttemptResult> {
+        self.attempts.iter().find(|a| a.outcome != Outcome::Pass)
+    }
+}
+
+/// Counters for a group of cases (the run, a suite, a tag).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    pub skipped: u64,
+    pub flaky: u64,
+    /// Sum of attempt latencies (ms).
+    pub latency_ms: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, r: &CaseResult) {
+        self.total += 1;
+        match r.outcome {
+            Outcome::Pass => self.passed += 1,
+            Outcome::Fail => self.failed += 1,
+            Outcome::Error => self.errored += 1,
+            Outcome::Skipped => self.skipped += 1,
+        }
+        if r.flaky {
+            self.flaky += 1;
+        }
+        for a in &r.attempts {
+            self.latency_ms += a.timing.latency_ms;
+            if let Some(u) = a.usage {
+                self.input_tokens += u.input_tokens;
+                self.output_tokens += u.output_tokens;
+            }
+        }
+    }
+
+    /// Cases that produced a verdict on the answer (pass or fail).
+    pub fn evaluated(&self) -> u64 {
+        self.passed + self.failed
+    }
+
+    /// passed / (passed + failed); None when nothing was evaluated.
+    pub fn pass_rate(&self) -> Option<f64> {
+        let n = self.evaluated();
+        (n > 0).then(|| self.passed as f64 / n as f64)
+    }
+}
+
+/// Per-group counters of a run, ordered by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub overall: Counts,
+    pub suites: std::collections::BTreeMap<String, Counts>,
+    pub tags: std::collections::BTreeMap<String, Counts>,
+    /// Cases planned but never run because the run stopped early.
+    pub not_run: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, r: &CaseResult) {
+        self.overall.add(r);
+        self.suites.entry(r.suite.clone()).or_default().add(r);
+        for t in &r.tags {
+            self.tags.entry(t.clone()).or_default().add(r);
+        }
+    }
+}
+
+/// Why a run stopped before every case ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Interrupted,
+    FailFast,
+}
+
+/// Facts about the run, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub evalgate_version: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// `sha256:` over evalgate.yaml and every suite file.
+    pub config_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub git_commit: Option<String>,
+    pub planned_cases: u64,
+    pub concurrency: usize,
+    pub suites: Vec<String>,
+}
+
+/// The gate's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub passed: bool,
+    /// Why the gate failed (empty when it passed).
+    pub reasons: Vec<String>,
+    pub exit_code: i32,
+}
+
+/// What the runner emits; reporters and the gate consume these in order.
+#[derive(Debug, Clone)]
+pub enum RunEvent<'a> {
+    Started(&'a RunInfo),
+    CaseFinished(&'a CaseResult),
+    Finished {
+        summary: &'a Summary,
+        verdict: &'a Verdict,
+        stopped: Option<StopReason>,
+        duration_ms: f64,
+    },
+}

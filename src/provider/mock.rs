@@ -1,0 +1,236 @@
+//! `mock`: deterministic in-process answers from a fixtures file.
+//!
+//! Rules are tried in order; the first whose `case` equals the case id (or
+//! `suite/case`) or whose `prompt` regex matches the rendered prompt answers.
+//! `replies` cycles by repeat index (to simulate flaky output), `error`
+//! simulates a provider failure, `latency_ms` simulates a slow model.
+//!
+//! ```yaml
+//! default: "I don't know."
+//! responses:
+//!   - case: capitals/france
+//!     reply: "Paris is the capital of France."
+//!   - prompt: "(?i)weather"
+//!     reply: "Sunny."
+//!     latency_ms: 20
+//! ```
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use regex::Regex;
+
+use super::{estimate_tokens, Provider, ProviderError, Request, Response};
+use crate::config::decode::Ctx;
+use crate::config::node::{self, Node};
+use crate::error::Diagnostic;
+use crate::model::{Timing, Usage};
+
+#[derive(Debug, Clone)]
+enum Answer {
+    Replies(Vec<String>),
+    Error(String),
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Case(String),
+    Prompt(Regex),
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    matcher: Matcher,
+    answer: Answer,
+    latency: Option<Duration>,
+}
+
+/// The compiled fixtures of a mock provider.
+#[derive(Debug, Clone, Default)]
+pub struct MockResponses {
+    rules: Vec<Rule>,
+    default: Option<String>,
+}
+
+impl MockResponses {
+    /// Load and validate a responses file. Errors carry file:line:column.
+    pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Diagnostic::new(path, None, format!("cannot read mock responses file: {e}"))
+                .with_hint("check the `responses` path of the mock provider in evalgate.yaml")]
+        })?;
+        let root = node::parse(path, &text)?;
+        let mut ctx = Ctx::new(path, &text);
+        let parsed = Self::decode(&mut ctx, &root);
+        if ctx.errors.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(ctx.errors)
+        }
+    }
+
+    fn decode(ctx: &mut Ctx<'_>, root: &Node) -> Self {
+        let mut out = MockResponses::default();
+        let Some(f) = ctx.map(root, "mock responses file", &["default", "responses"]) else {
+            return out;
+        };
+        if let Some(n) = f.get("default") {
+            out.default = ctx.scalar_string(n, "`default`");
+        }
+        let Some(list) = f.get("responses") else {
+            return out;
+        };
+        let Some(items) = ctx.seq(list, "`responses`") else {
+            return out;
+        };
+        for item in items {
+            let Some(rf) = ctx.map(
+                item,
+                "a mock response",
+                &["case", "prompt", "reply", "replies", "error", "latency_ms"],
+            ) else {
+                continue;
+            };
+            let matcher = match (rf.get("case"), rf.get("prompt")) {
+                (Some(c), None) => ctx.scalar_string(c, "`case`").map(Matcher::Case),
+                (None, Some(p)) => {
+                    let Some(src) = ctx.string(p, "`prompt`") else { continue };
+                    match Regex::new(&src) {
+                        Ok(re) => Some(Matcher::Prompt(re)),
+                        Err(e) => {
+                            ctx.error(
+                                p.pos,
+                                format!("invalid regex in `prompt`: {}", first_line(&e.to_string())),
+                                Some("use Rust regex syntax; escape special characters with \\\\".into()),
+                            );
+                            None
+                        }
+                    }
+                }
+                _ => {
+                    ctx.error(
+                        item.pos,
+                        "a mock response needs exactly one of `case` or `prompt`",
+                        Some("match on a case id with `case: <id>` or on the prompt with `prompt: <regex>`".into()),
+                    );
+                    None
+                }
+            };
+            let answer = match (rf.get("reply"), rf.get("replies"), rf.get("error")) {
+                (Some(r), None, None) => ctx.scalar_string(r, "`reply`").map(|s| Answer::Replies(vec![s])),
+                (None, Some(r), None) => match ctx.string_list(r, "`replies`") {
+                    Some(v) if !v.is_empty() => Some(Answer::Replies(v)),
+                    Some(_) => {
+                        ctx.error(r.pos, "`replies` must not be empty", None);
+                        None
+                    }
+                    None => None,
+                },
+                (None, None, Some(e)) => ctx.scalar_string(e, "`error`").map(Answer::Error),
+                _ => {
+                    ctx.error(
+                        item.pos,
+                        "a mock response needs exactly one of `reply`, `replies` or `error`",
+                        None,
+                    );
+                    None
+                }
+            };
+            let latency = rf
+                .get("latency_ms")
+                .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
+                .map(Duration::from_millis);
+            if let (Some(matcher), Some(answer)) = (matcher, answer) {
+                out.rules.push(Rule {
+                    matcher,
+                    answer,
+                    latency,
+                });
+            }
+        }
+        out
+    }
+
+    fn find(&self, request: &Request, prompt: &str) -> Option<&Rule> {
+        let full_id = format!("{}/{}", request.suite, request.case_id);
+        self.rules.iter().find(|r| match &r.matcher {
+            Matcher::Case(id) => *id == request.case_id || *id == full_id,
+            Matcher::Prompt(re) => re.is_match(prompt),
+        })
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+pub struct Mock {
+    name: String,
+    model: String,
+    responses: MockResponses,
+    latency: Duration,
+}
+
+impl Mock {
+    pub fn new(name: impl Into<String>, model: Option<String>, responses: MockResponses, latency: Duration) -> Self {
+        Mock {
+            name: name.into(),
+            model: model.unwrap_or_else(|| "mock".to_string()),
+            responses,
+            latency,
+        }
+    }
+}
+
+impl Provider for Mock {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, ProviderError>> {
+        Box::pin(async move {
+            let started_at = SystemTime::now();
+            let started = Instant::now();
+            let prompt = request.prompt_text();
+            let rule = self.responses.find(request, &prompt);
+            let latency = rule.and_then(|r| r.latency).unwrap_or(self.latency);
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let text = match rule.map(|r| &r.answer) {
+                Some(Answer::Replies(replies)) => {
+                    let i = (request.repeat.saturating_sub(1) as usize) % replies.len();
+                    replies[i].clone()
+                }
+                Some(Answer::Error(e)) => return Err(ProviderError::Provider(e.clone())),
+                None => match &self.responses.default {
+                    Some(d) => d.clone(),
+                    None => {
+                        return Err(ProviderError::Provider(format!(
+                            "mock has no response for case `{}/{}` and no `default`",
+                            request.suite, request.case_id
+                        )))
+                    }
+                },
+            };
+            let input_tokens = estimate_tokens(&prompt);
+            let output_tokens = estimate_tokens(&text);
+            Ok(Response {
+                timing: Timing {
+                    started_at: Some(started_at),
+                    ttft_ms: None,
+                    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                },
+                usage: Some(Usage {
+                    input_tokens,
+                    output_tokens,
+                    total_tokens: input_tokens + output_tokens,
+                }),
+                model: Some(self.model.clone()),
+                finish_reason: Some("stop".to_string()),
+                text,
+            })
+        })
+    }
+}
