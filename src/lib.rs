@@ -5,3 +5,4 @@ pub mod exit;
 pub mod model;
 pub mod provider;
 pub mod template;
+pub mod report;

@@ -1,0 +1,91 @@
+//! Atomic file output: write to a temporary file beside the target, then
+//! rename over it. A reader never sees a half-written report.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::Error;
+
+pub struct AtomicFile {
+    path: PathBuf,
+    writer: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Create the parent directory if needed and open a temporary file in it.
+    /// Fails early (exit 3) when the location is not writable.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| Error::output(path, e))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".evalgate-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::output(path, e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            writer: BufWriter::new(tmp),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flush, sync and move the file into place.
+    pub fn commit(self) -> Result<(), Error> {
+        let path = self.path.clone();
+        let tmp = self.writer.into_inner().map_err(|e| Error::output(&path, e.into_error()))?;
+        tmp.as_file().sync_all().map_err(|e| Error::output(&path, e))?;
+        tmp.persist(&path).map_err(|e| Error::output(&path, e.error))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Write a whole file atomically.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(contents).map_err(|e| Error::output(path, e))?;
+    f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/out.txt");
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"hello").unwrap();
+        assert!(!p.exists());
+        f.commit().unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "hello");
+    }
+
+    #[test]
+    fn uncreatable_directory_is_an_output_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let err = AtomicFile::create(&file.join("sub/report.xml")).err().unwrap();
+        assert_eq!(err.exit_code(), crate::exit::INFRASTRUCTURE);
+    }
+}

@@ -1,0 +1,18 @@
+//! Reporters: consumers of [`RunEvent`]s. One file per output format.
+//!
+//! The runner emits events in plan order (suite, case, repeat); every reporter
+//! sees the same stream. File reporters write through [`AtomicFile`], so a
+//! report appears whole or not at all, and is written even when the run is
+//! interrupted (the runner always sends `Finished`).
+
+pub mod atomic;
+
+use crate::error::Error;
+use crate::model::RunEvent;
+
+pub use atomic::AtomicFile;
+
+/// A consumer of run events.
+pub trait Reporter: Send {
+    fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error>;
+}
