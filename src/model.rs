@@ -150,6 +150,8 @@ pub struct Counts {
     pub errored: u64,
     pub skipped: u64,
     pub flaky: u64,
+    /// Attempts executed (cases × repeats, skipped cases excluded).
+    pub attempts: u64,
     /// Sum of attempt latencies (ms).
     pub latency_ms: f64,
     pub input_tokens: u64,
@@ -168,6 +170,7 @@ impl Counts {
         if r.flaky {
             self.flaky += 1;
         }
+        self.attempts += r.attempts.len() as u64;
         for a in &r.attempts {
             self.latency_ms += a.timing.latency_ms;
             if let Some(u) = a.usage {

@@ -1,2 +1,5 @@
+pub mod dataset;
 pub mod decode;
 pub mod node;
+pub mod project;
+pub mod suite;

@@ -6,6 +6,12 @@
 //! interrupted (the runner always sends `Finished`).
 
 pub mod atomic;
+pub mod console;
+pub mod progress;
+pub mod explain;
+pub mod json;
+pub mod junit;
+pub mod markdown;
 
 use crate::error::Error;
 use crate::model::RunEvent;

@@ -1,0 +1,265 @@
+//! Command handlers: parse arguments, build the plan, run, report, map every
+//! outcome to a documented exit code.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::cli::{Cli, ColorChoice, Command, ListArgs, ListFormat, RunArgs, SelectArgs};
+use crate::error::{display_path, Error};
+use crate::exit;
+use crate::model::RunInfo;
+use crate::plan::{Plan, Selection};
+use crate::report::console::{ConsoleReporter, Verbosity};
+use crate::report::json::JsonReporter;
+use crate::report::junit::JunitReporter;
+use crate::report::markdown::MarkdownReporter;
+use crate::report::{progress, Reporter};
+use crate::runner::{self, Progress, RunOptions};
+
+/// Run the command line; returns the process exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::INVALID_INPUT } else { exit::OK };
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(sel) => validate(&sel),
+        Command::List(args) => list(&args),
+        Command::Run(args) => run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn selection(sel: &SelectArgs) -> Selection {
+    Selection {
+        config: sel.config.clone(),
+        paths: sel.paths.clone(),
+        filters: sel.filters.clone(),
+        tags: sel.tags.clone(),
+        provider: sel.provider.clone(),
+    }
+}
+
+fn validate(sel: &SelectArgs) -> Result<i32, Error> {
+    let plan = Plan::load(&selection(sel))?;
+    let cases: usize = plan.suites.iter().map(|s| s.suite.len()).sum();
+    println!(
+        "ok: {} suite{}, {} case{}, config {}",
+        plan.suites.len(),
+        if plan.suites.len() == 1 { "" } else { "s" },
+        cases,
+        if cases == 1 { "" } else { "s" },
+        plan.config.path.as_deref().map_or_else(|| "built-in defaults".to_string(), display_path)
+    );
+    Ok(exit::OK)
+}
+
+fn list(args: &ListArgs) -> Result<i32, Error> {
+    let plan = Plan::load(&selection(&args.select))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut n = 0u64;
+    for pc in plan.cases() {
+        let pc = pc?;
+        let ps = &plan.suites[pc.suite];
+        let c = &pc.case;
+        n += 1;
+        let line = match args.format {
+            ListFormat::Json => serde_json::json!({
+                "id": format!("{}/{}", ps.suite.name, c.id),
+                "suite": ps.suite.name,
+                "case": c.id,
+                "provider": ps.provider_name,
+                "tags": c.tags,
+                "repeat": c.settings.repeat,
+                "checks": c.checks.iter().map(|k| k.label()).collect::<Vec<_>>(),
+                "skip": c.skip,
+                "source": c.source,
+            })
+            .to_string(),
+            ListFormat::Text => {
+                let mut s = format!("{}/{}", ps.suite.name, c.id);
+                s.push_str(&format!("  [{}]", ps.provider_name));
+                if c.settings.repeat > 1 {
+                    s.push_str(&format!("  x{}", c.settings.repeat));
+                }
+                if !c.tags.is_empty() {
+                    s.push_str(&format!("  tags: {}", c.tags.join(",")));
+                }
+                if let Some(r) = &c.skip {
+                    s.push_str(&format!("  (skip: {r})"));
+                }
+                s
+            }
+        };
+        if writeln!(out, "{line}").is_err() {
+            return Ok(exit::OK); // stdout closed (e.g. piped into head)
+        }
+    }
+    if args.format == ListFormat::Text {
+        let _ = writeln!(out, "{n} case{}", if n == 1 { "" } else { "s" });
+    }
+    Ok(exit::OK)
+}
+
+/// Paths of the reports this run writes: flags override the config defaults.
+struct ReportTargets {
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+}
+
+fn report_targets(args: &RunArgs, plan: &Plan) -> ReportTargets {
+    if args.no_reports {
+        return ReportTargets {
+            junit: None,
+            json: None,
+            markdown: None,
+        };
+    }
+    let d = &plan.config.reports;
+    ReportTargets {
+        junit: args.junit.clone().or_else(|| d.junit.clone()),
+        json: args.json.clone().or_else(|| d.json.clone()),
+        markdown: args.markdown.clone().or_else(|| d.markdown.clone()),
+    }
+}
+
+fn git_commit(root: &Path) -> Option<String> {
+    for var in ["GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "GIT_COMMIT"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    let dir = if root.as_os_str().is_empty() { Path::new(".") } else { root };
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !s.is_empty()).then_some(s)
+}
+
+fn run(args: &RunArgs) -> Result<i32, Error> {
+    match args.color {
+        ColorChoice::Always => console::set_colors_enabled(true),
+        ColorChoice::Never => console::set_colors_enabled(false),
+        ColorChoice::Auto => {
+            if std::env::var_os("NO_COLOR").is_some() {
+                console::set_colors_enabled(false);
+            }
+        }
+    }
+    if let Some(r) = args.min_pass_rate {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(Error::Usage(format!("--min-pass-rate must be between 0 and 1, got {r}")));
+        }
+    }
+    let plan = Plan::load(&selection(&args.select))?;
+    let planned = plan.count()?;
+    if planned == 0 {
+        return Err(Error::Usage(
+            "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
+        ));
+    }
+    let mut policy = plan.config.gate.clone();
+    if let Some(r) = args.min_pass_rate {
+        policy.min_pass_rate = r;
+    }
+    if let Some(m) = args.max_failures {
+        policy.max_failures = Some(m);
+    }
+    if let Some(b) = args.fail_on_error {
+        policy.fail_on_error = b;
+    }
+    if let Some(b) = args.fail_on_flaky {
+        policy.fail_on_flaky = b;
+    }
+    let concurrency = args.concurrency.map_or(plan.config.concurrency, |c| c as usize);
+
+    // Open every report before running: an unwritable location fails now (exit 3).
+    let targets = report_targets(args, &plan);
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
+        std::io::stdout(),
+        verbosity,
+        args.show_failures,
+    ))];
+    if let Some(p) = &targets.junit {
+        reporters.push(Box::new(JunitReporter::create(p)?));
+    }
+    if let Some(p) = &targets.json {
+        reporters.push(Box::new(JsonReporter::create(p)?));
+    }
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()).map(PathBuf::from);
+    if targets.markdown.is_some() || step_summary.is_some() {
+        reporters.push(Box::new(MarkdownReporter::create(targets.markdown.as_deref(), step_summary)?));
+    }
+
+    let info = RunInfo {
+        evalgate_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        config_hash: plan.config_hash.clone(),
+        git_commit: git_commit(&plan.config.root),
+        planned_cases: planned,
+        concurrency,
+        suites: plan.suites.iter().map(|s| s.suite.name.clone()).collect(),
+    };
+    let opts = RunOptions {
+        concurrency,
+        fail_fast: args.fail_fast,
+    };
+    let mut bar: Box<dyn Progress> = if progress::wanted(args.no_progress || args.quiet) {
+        Box::new(progress::Bar::new(planned))
+    } else {
+        Box::new(progress::Silent)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
+    let outcome = rt.block_on(async {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No signal handler available: never interrupt.
+                std::future::pending::<()>().await;
+            }
+        };
+        runner::run(&plan, &info, &policy, &opts, &mut reporters, bar.as_mut(), interrupt).await
+    })?;
+    let written: Vec<String> = [&targets.junit, &targets.json, &targets.markdown]
+        .into_iter()
+        .flatten()
+        .map(|p| display_path(p))
+        .collect();
+    if !written.is_empty() && !args.quiet {
+        println!("reports: {}", written.join(", "));
+    }
+    Ok(outcome.verdict.exit_code)
+}

@@ -1,0 +1,119 @@
+//! Command-line types (clap derive). No I/O here: `app.rs` turns these into a plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "evalgate",
+    version,
+    about = "Quality and regression test harness for AI systems: run suites of prompts against a model, check the outputs, gate CI",
+    after_help = "Exit codes: 0 gate passed, 1 gate failed, 2 invalid input, 3 infrastructure error, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run suites and gate on the results (writes JUnit, JSON and Markdown reports).
+    Run(RunArgs),
+    /// Validate config and suites without running anything.
+    Validate(SelectArgs),
+    /// Print the cases a run would execute.
+    List(ListArgs),
+}
+
+/// Which suites and cases.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Suite files or directories (default: the `suites` globs of evalgate.yaml).
+    pub paths: Vec<PathBuf>,
+    /// Config file.
+    #[arg(short, long, value_name = "PATH", default_value = None)]
+    pub config: Option<PathBuf>,
+    /// Only cases whose `suite/case` matches this glob (repeatable; a name without `/` selects a suite).
+    #[arg(short, long = "filter", value_name = "GLOB")]
+    pub filters: Vec<String>,
+    /// Only cases with this tag (repeatable; any matches).
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run every suite against this provider (a name from evalgate.yaml).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Attempts running at once (default: `concurrency` in evalgate.yaml, else 8).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub concurrency: Option<u32>,
+    /// Stop scheduling after the first failed or errored case.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown summary here.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Write no report files (console only).
+    #[arg(long, conflicts_with_all = ["junit", "json", "markdown"])]
+    pub no_reports: bool,
+    /// Gate: minimum pass rate over all cases, in [0, 1].
+    #[arg(long, value_name = "RATE")]
+    pub min_pass_rate: Option<f64>,
+    /// Gate: at most this many failed cases.
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u64>,
+    /// Gate: whether cases with errors fail the gate.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub fail_on_error: Option<bool>,
+    /// Gate: whether flaky cases fail the gate.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub fail_on_flaky: Option<bool>,
+    /// Show at most this many failures in detail on the console.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub show_failures: usize,
+    /// Never show a progress bar (it only shows on an interactive terminal outside CI anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Print only the verdict and failures.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also list passing cases.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Colour on the console.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}

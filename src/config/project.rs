@@ -1,0 +1,381 @@
+//! `evalgate.yaml`: named providers, gate policy, default report paths,
+//! default concurrency and where the suites are.
+//!
+//! ```yaml
+//! default_provider: mock
+//! concurrency: 8
+//! suites: ["suites/**/*.yaml"]
+//! providers:
+//!   mock: {type: mock, responses: fixtures/mock/responses.yaml}
+//!   echo: {type: echo}
+//! gate: {min_pass_rate: 1.0, fail_on_error: true}
+//! reports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md}
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::decode::{Ctx, Fields};
+use crate::config::node::{self, Node};
+use crate::error::{Diagnostic, Pos};
+use crate::gate::GatePolicy;
+
+/// Default suite locations when `suites:` is not set.
+pub const DEFAULT_SUITE_GLOBS: &[&str] = &["suites/**/*.yaml", "suites/**/*.yml", "suites/**/*.json"];
+
+/// Provider kinds known to this build.
+pub const PROVIDER_TYPES: &[&str] = &["mock", "echo"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderKind {
+    Mock {
+        responses: Option<PathBuf>,
+        latency: Duration,
+        model: Option<String>,
+    },
+    Echo,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Where it is defined (for errors about its fixtures).
+    pub pos: Option<Pos>,
+}
+
+/// Default report locations (each overridable on the command line).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportPaths {
+    pub junit: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// The config file, when there is one.
+    pub path: Option<PathBuf>,
+    /// The project root: the directory of the config file, or the working directory.
+    pub root: PathBuf,
+    /// The raw text, for the config hash.
+    pub text: String,
+    pub default_provider: String,
+    pub default_provider_pos: Option<Pos>,
+    pub concurrency: usize,
+    pub suites: Vec<String>,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub gate: GatePolicy,
+    pub reports: ReportPaths,
+}
+
+impl ProjectConfig {
+    /// The configuration used when there is no `evalgate.yaml`: an `echo` and an
+    /// empty `mock` provider, default gate, default report paths.
+    pub fn builtin(root: &Path) -> Self {
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "echo".to_string(),
+            ProviderConfig {
+                name: "echo".into(),
+                kind: ProviderKind::Echo,
+                pos: None,
+            },
+        );
+        providers.insert(
+            "mock".to_string(),
+            ProviderConfig {
+                name: "mock".into(),
+                kind: ProviderKind::Mock {
+                    responses: None,
+                    latency: Duration::ZERO,
+                    model: None,
+                },
+                pos: None,
+            },
+        );
+        ProjectConfig {
+            path: None,
+            root: root.to_path_buf(),
+            text: String::new(),
+            default_provider: "echo".into(),
+            default_provider_pos: None,
+            concurrency: 8,
+            suites: DEFAULT_SUITE_GLOBS.iter().map(|s| s.to_string()).collect(),
+            providers,
+            gate: GatePolicy::default(),
+            reports: ReportPaths {
+                junit: Some(PathBuf::from("reports/junit.xml")),
+                json: Some(PathBuf::from("reports/report.json")),
+                markdown: Some(PathBuf::from("reports/summary.md")),
+            },
+        }
+    }
+
+    /// Load `path`. `explicit`: the user named it (a missing file is then an error);
+    /// otherwise a missing default file means the built-in configuration.
+    pub fn load(path: &Path, explicit: bool) -> Result<Self, Vec<Diagnostic>> {
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::new(),
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(Self::builtin(&root));
+            }
+            Err(e) => {
+                return Err(vec![Diagnostic::new(path, None, format!("cannot read config file: {e}"))
+                    .with_hint("pass an existing file with --config, or run from the project root")]);
+            }
+        };
+        let root_node = node::parse(path, &text)?;
+        let mut ctx = Ctx::new(path, &text).with_root(&root);
+        let mut cfg = Self::builtin(&root);
+        cfg.path = Some(path.to_path_buf());
+        cfg.text = text.clone();
+        decode(&mut ctx, &root_node, &mut cfg);
+        if ctx.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ctx.errors)
+        }
+    }
+}
+
+fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
+    if matches!(root.value, node::Value::Null) {
+        return;
+    }
+    let Some(f) = ctx.map(
+        root,
+        "evalgate.yaml",
+        &["version", "default_provider", "concurrency", "suites", "providers", "gate", "reports"],
+    ) else {
+        return;
+    };
+    if let Some(v) = f.get("version") {
+        if ctx.uint(v, "`version`", 1, 1).is_none() {
+            return;
+        }
+    }
+    if let Some(n) = f.get("concurrency") {
+        if let Some(c) = ctx.uint(n, "`concurrency`", 1, 10_000) {
+            cfg.concurrency = c as usize;
+        }
+    }
+    if let Some(n) = f.get("suites") {
+        if let Some(globs) = ctx.string_list(n, "`suites`") {
+            for g in &globs {
+                if let Err(e) = globset::Glob::new(g) {
+                    ctx.error(n.pos, format!("invalid glob {g:?}: {e}"), None);
+                }
+            }
+            cfg.suites = globs;
+        }
+    }
+    if let Some(n) = f.get("providers") {
+        decode_providers(ctx, n, cfg);
+    }
+    if let Some(n) = f.get("default_provider") {
+        if let Some(name) = ctx.string(n, "`default_provider`") {
+            cfg.default_provider = name;
+            cfg.default_provider_pos = Some(n.pos);
+        }
+    } else if f.get("providers").is_some() && cfg.providers.len() == 1 {
+        if let Some(name) = cfg.providers.keys().next() {
+            cfg.default_provider = name.clone();
+        }
+    }
+    if !cfg.providers.contains_key(&cfg.default_provider) {
+        let pos = cfg.default_provider_pos.unwrap_or(f.pos);
+        let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
+        let hint = match crate::error::did_you_mean(&cfg.default_provider, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("defined providers: {}", known.join(", ")),
+        };
+        ctx.error(pos, format!("unknown provider `{}` as default_provider", cfg.default_provider), Some(hint));
+    }
+    if let Some(n) = f.get("gate") {
+        decode_gate(ctx, n, &mut cfg.gate);
+    }
+    if let Some(n) = f.get("reports") {
+        if let Some(rf) = ctx.map(n, "`reports`", &["junit", "json", "markdown"]) {
+            let mut path = |k: &str| -> Option<Option<PathBuf>> {
+                let n = rf.get(k)?;
+                if matches!(n.value, node::Value::Null) || n.value == node::Value::Bool(false) {
+                    return Some(None);
+                }
+                ctx.string(n, &format!("`reports.{k}`")).map(|s| Some(ctx.resolve_path(&s)))
+            };
+            if let Some(p) = path("junit") {
+                cfg.reports.junit = p;
+            }
+            if let Some(p) = path("json") {
+                cfg.reports.json = p;
+            }
+            if let Some(p) = path("markdown") {
+                cfg.reports.markdown = p;
+            }
+        }
+    }
+    // Report defaults and suite globs are relative to the project root.
+    for p in [&mut cfg.reports.junit, &mut cfg.reports.json, &mut cfg.reports.markdown]
+        .into_iter()
+        .flatten()
+    {
+        if p.is_relative() && !p.starts_with(&cfg.root) {
+            *p = cfg.root.join(&*p);
+        }
+    }
+}
+
+fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
+    let node::Value::Map(entries) = &node.value else {
+        ctx.error(node.pos, format!("`providers` must be a mapping of names to providers, found {}", node.kind_name()), None);
+        return;
+    };
+    cfg.providers.clear();
+    for e in entries {
+        let what = format!("provider `{}`", e.key);
+        let Some(pf) = ctx.map(&e.value, &what, &["type", "responses", "latency_ms", "model"]) else {
+            continue;
+        };
+        let Some(t) = ctx.require(&pf, "type", &what) else { continue };
+        let Some(ty) = ctx.string(t, "`type`") else { continue };
+        let kind = match ty.as_str() {
+            "mock" => ProviderKind::Mock {
+                responses: pf
+                    .get("responses")
+                    .and_then(|n| ctx.string(n, "`responses`"))
+                    .map(|s| ctx.resolve_path(&s)),
+                latency: Duration::from_millis(
+                    pf.get("latency_ms")
+                        .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
+                        .unwrap_or(0),
+                ),
+                model: pf.get("model").and_then(|n| ctx.scalar_string(n, "`model`")),
+            },
+            "echo" => {
+                only_keys(ctx, &pf, &["type"], "echo");
+                ProviderKind::Echo
+            }
+            other => {
+                let hint = match crate::error::did_you_mean(other, PROVIDER_TYPES.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("provider types: {}", PROVIDER_TYPES.join(", ")),
+                };
+                ctx.error(t.pos, format!("unknown provider type `{other}`"), Some(hint));
+                continue;
+            }
+        };
+        cfg.providers.insert(
+            e.key.clone(),
+            ProviderConfig {
+                name: e.key.clone(),
+                kind,
+                pos: Some(e.key_pos),
+            },
+        );
+    }
+}
+
+fn only_keys(ctx: &mut Ctx<'_>, f: &Fields<'_>, allowed: &[&str], ty: &str) {
+    for e in f.entries {
+        if !allowed.contains(&e.key.as_str()) {
+            ctx.error(
+                e.key_pos,
+                format!("`{}` does not apply to a provider of type `{ty}`", e.key),
+                Some(format!("a `{ty}` provider takes: {}", allowed.join(", "))),
+            );
+        }
+    }
+}
+
+/// Decode a `gate:` mapping into `policy` (used by evalgate.yaml).
+pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
+    let Some(g) = ctx.map(
+        node,
+        "`gate`",
+        &["min_pass_rate", "max_failures", "fail_on_error", "fail_on_flaky", "suites", "tags"],
+    ) else {
+        return;
+    };
+    if let Some(n) = g.get("min_pass_rate") {
+        if let Some(v) = ctx.number(n, "`min_pass_rate`", 0.0, 1.0) {
+            policy.min_pass_rate = v;
+        }
+    }
+    if let Some(n) = g.get("max_failures") {
+        policy.max_failures = ctx.uint(n, "`max_failures`", 0, u64::MAX >> 1);
+    }
+    if let Some(n) = g.get("fail_on_error") {
+        if let Some(b) = ctx.bool(n, "`fail_on_error`") {
+            policy.fail_on_error = b;
+        }
+    }
+    if let Some(n) = g.get("fail_on_flaky") {
+        if let Some(b) = ctx.bool(n, "`fail_on_flaky`") {
+            policy.fail_on_flaky = b;
+        }
+    }
+    for (key, target) in [("suites", &mut policy.suites), ("tags", &mut policy.tags)] {
+        let Some(n) = g.get(key) else { continue };
+        let node::Value::Map(entries) = &n.value else {
+            ctx.error(n.pos, format!("`gate.{key}` must be a mapping of names to {{min_pass_rate: …}}"), None);
+            continue;
+        };
+        for e in entries {
+            let Some(f) = ctx.map(&e.value, &format!("`gate.{key}.{}`", e.key), &["min_pass_rate"]) else {
+                continue;
+            };
+            if let Some(v) = ctx
+                .require(&f, "min_pass_rate", &format!("`gate.{key}.{}`", e.key))
+                .and_then(|n| ctx.number(n, "`min_pass_rate`", 0.0, 1.0))
+            {
+                target.insert(e.key.clone(), v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ProjectConfig, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("evalgate.yaml");
+        std::fs::write(&p, text).unwrap();
+        ProjectConfig::load(&p, true).map_err(|e| e.into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn full_config() {
+        let c = load(
+            "default_provider: m\nconcurrency: 4\nproviders:\n  m: {type: mock, latency_ms: 5}\n  e: {type: echo}\ngate:\n  min_pass_rate: 0.9\n  max_failures: 2\n  fail_on_flaky: true\n  tags: {smoke: {min_pass_rate: 1}}\nreports: {junit: out/j.xml, markdown: false}\n",
+        )
+        .unwrap();
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.default_provider, "m");
+        assert_eq!(c.gate.max_failures, Some(2));
+        assert_eq!(c.gate.tags.get("smoke"), Some(&1.0));
+        assert!(c.reports.junit.unwrap().ends_with("out/j.xml"));
+        assert!(c.reports.markdown.is_none());
+    }
+
+    #[test]
+    fn errors_are_collected() {
+        let errs = load("concurency: 3\nproviders:\n  x: {type: mokc}\ngate: {min_pass_rate: 2}\n").unwrap_err();
+        assert!(errs.contains(&"unknown key `concurency` in evalgate.yaml".to_string()), "{errs:?}");
+        assert!(errs.contains(&"unknown provider type `mokc`".to_string()), "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("between 0 and 1")), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_default_provider() {
+        let errs = load("default_provider: mokc\nproviders:\n  mock: {type: mock}\n").unwrap_err();
+        assert_eq!(errs, vec!["unknown provider `mokc` as default_provider"]);
+    }
+}

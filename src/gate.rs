@@ -1,0 +1,196 @@
+//! The gate: policy + run summary → one verdict and an exit code.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::exit;
+use crate::model::{Counts, StopReason, Summary, Verdict};
+
+/// Gate policy from `evalgate.yaml` (`gate:`), overridable by flags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatePolicy {
+    /// Minimum pass rate (passed / (passed + failed)) over all cases, in [0, 1].
+    pub min_pass_rate: f64,
+    /// Per-suite minimum pass rates.
+    pub suites: BTreeMap<String, f64>,
+    /// Per-tag minimum pass rates.
+    pub tags: BTreeMap<String, f64>,
+    /// At most this many failed cases (None: no limit beyond the pass rate).
+    pub max_failures: Option<u64>,
+    /// Cases with errors (no usable answer) fail the gate.
+    pub fail_on_error: bool,
+    /// Flaky cases (some repeats passed, some not) fail the gate.
+    pub fail_on_flaky: bool,
+}
+
+impl Default for GatePolicy {
+    fn default() -> Self {
+        GatePolicy {
+            min_pass_rate: 1.0,
+            suites: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            max_failures: None,
+            fail_on_error: true,
+            fail_on_flaky: false,
+        }
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn rate_reason(what: &str, c: &Counts, min: f64) -> Option<String> {
+    let rate = c.pass_rate()?;
+    (rate + 1e-12 < min).then(|| {
+        format!(
+            "{what}pass rate {} ({}/{}) is below the minimum {}",
+            pct(rate),
+            c.passed,
+            c.evaluated(),
+            pct(min)
+        )
+    })
+}
+
+/// Decide the verdict.
+pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReason>) -> Verdict {
+    let o = &summary.overall;
+    let mut reasons = Vec::new();
+    if stopped == Some(StopReason::Interrupted) {
+        reasons.push(format!("the run was interrupted; {} planned cases did not run", summary.not_run));
+    }
+    if stopped == Some(StopReason::FailFast) {
+        reasons.push(format!(
+            "stopped at the first failure (--fail-fast); {} planned cases did not run",
+            summary.not_run
+        ));
+    }
+    if o.evaluated() == 0 {
+        if o.errored > 0 {
+            reasons.push(format!("no case got a usable answer ({} errors)", o.errored));
+        } else if stopped.is_none() {
+            reasons.push("no case was evaluated (every case was skipped)".to_string());
+        }
+    }
+    if let Some(r) = rate_reason("", o, policy.min_pass_rate) {
+        reasons.push(r);
+    }
+    for (suite, min) in &policy.suites {
+        if let Some(c) = summary.suites.get(suite) {
+            if let Some(r) = rate_reason(&format!("suite `{suite}`: "), c, *min) {
+                reasons.push(r);
+            }
+        }
+    }
+    for (tag, min) in &policy.tags {
+        if let Some(c) = summary.tags.get(tag) {
+            if let Some(r) = rate_reason(&format!("tag `{tag}`: "), c, *min) {
+                reasons.push(r);
+            }
+        }
+    }
+    if let Some(max) = policy.max_failures {
+        if o.failed > max {
+            reasons.push(format!("{} cases failed; at most {max} allowed", o.failed));
+        }
+    }
+    if policy.fail_on_error && o.errored > 0 {
+        reasons.push(format!(
+            "{} case{} had errors (no usable answer); errors fail the gate (fail_on_error)",
+            o.errored,
+            if o.errored == 1 { "" } else { "s" }
+        ));
+    }
+    if policy.fail_on_flaky && o.flaky > 0 {
+        reasons.push(format!(
+            "{} case{} flaky; flaky cases fail the gate (fail_on_flaky)",
+            o.flaky,
+            if o.flaky == 1 { " is" } else { "s are" }
+        ));
+    }
+    let exit_code = if stopped == Some(StopReason::Interrupted) {
+        exit::INTERRUPTED
+    } else if reasons.is_empty() {
+        exit::OK
+    } else if o.errored > 0 && o.evaluated() == 0 {
+        // Nothing reachable: the run could not be carried out.
+        exit::INFRASTRUCTURE
+    } else {
+        exit::GATE_FAILED
+    };
+    Verdict {
+        passed: reasons.is_empty(),
+        reasons,
+        exit_code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(passed: u64, failed: u64, errored: u64, flaky: u64) -> Summary {
+        let mut s = Summary::default();
+        s.overall = Counts {
+            total: passed + failed + errored,
+            passed,
+            failed,
+            errored,
+            flaky,
+            ..Counts::default()
+        };
+        s.suites.insert("a".into(), s.overall);
+        s
+    }
+
+    #[test]
+    fn all_pass_is_exit_0() {
+        let v = evaluate(&GatePolicy::default(), &summary(3, 0, 0, 0), None);
+        assert!(v.passed);
+        assert_eq!(v.exit_code, 0);
+    }
+
+    #[test]
+    fn pass_rate_and_max_failures() {
+        let mut p = GatePolicy {
+            min_pass_rate: 0.5,
+            ..GatePolicy::default()
+        };
+        assert!(evaluate(&p, &summary(1, 1, 0, 0), None).passed);
+        p.max_failures = Some(0);
+        let v = evaluate(&p, &summary(1, 1, 0, 0), None);
+        assert_eq!(v.reasons, vec!["1 cases failed; at most 0 allowed"]);
+        assert_eq!(v.exit_code, 1);
+        p.suites.insert("a".into(), 0.9);
+        let v = evaluate(&p, &summary(1, 1, 0, 0), None);
+        assert!(v.reasons[0].starts_with("suite `a`: pass rate 50.0% (1/2)"), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn errors_and_flaky_policies() {
+        let p = GatePolicy::default();
+        let v = evaluate(&p, &summary(2, 0, 1, 0), None);
+        assert_eq!(v.exit_code, 1);
+        assert!(v.reasons[0].contains("had errors"));
+        let p2 = GatePolicy {
+            fail_on_error: false,
+            ..GatePolicy::default()
+        };
+        assert!(evaluate(&p2, &summary(2, 0, 1, 0), None).passed);
+        let p3 = GatePolicy {
+            fail_on_flaky: true,
+            ..GatePolicy::default()
+        };
+        assert!(!evaluate(&p3, &summary(2, 0, 0, 1), None).passed);
+    }
+
+    #[test]
+    fn nothing_reachable_is_infrastructure() {
+        let v = evaluate(&GatePolicy::default(), &summary(0, 0, 4, 0), None);
+        assert_eq!(v.exit_code, exit::INFRASTRUCTURE);
+        let v = evaluate(&GatePolicy::default(), &summary(1, 0, 0, 0), Some(StopReason::Interrupted));
+        assert_eq!(v.exit_code, exit::INTERRUPTED);
+    }
+}

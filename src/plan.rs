@@ -1,0 +1,275 @@
+//! Arguments + config + suites → a validated run plan.
+//!
+//! Loading collects every problem in every file before returning; nothing runs
+//! on invalid input. The plan streams its cases (dataset rows are read lazily),
+//! applying `--filter` and `--tag`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use minijinja::Environment;
+use sha2::{Digest, Sha256};
+
+use crate::config::project::{ProjectConfig, ProviderKind};
+use crate::config::suite::{self, CaseDef, LoadContext, Suite};
+use crate::error::{did_you_mean, display_path, Diagnostic, Error};
+use crate::provider::{echo::Echo, mock::Mock, mock::MockResponses, Provider};
+use crate::template;
+
+/// What the user selected on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Config file; `None` means `evalgate.yaml` in the working directory.
+    pub config: Option<PathBuf>,
+    /// Suite files or directories; empty means the config's `suites` globs.
+    pub paths: Vec<PathBuf>,
+    /// Globs on `suite/case`.
+    pub filters: Vec<String>,
+    pub tags: Vec<String>,
+    /// Run every suite against this provider instead of its own.
+    pub provider: Option<String>,
+}
+
+pub struct PlannedSuite {
+    pub suite: Arc<Suite>,
+    pub provider_name: String,
+    pub provider: Arc<dyn Provider>,
+}
+
+pub struct Plan {
+    pub config: ProjectConfig,
+    pub suites: Vec<PlannedSuite>,
+    /// Holds every prompt template, shared by the runner.
+    pub env: Arc<Environment<'static>>,
+    /// `sha256:` over evalgate.yaml and every suite file.
+    pub config_hash: String,
+    filter: Option<GlobSet>,
+    tags: Vec<String>,
+}
+
+/// One case to run.
+pub struct PlannedCase {
+    pub suite: usize,
+    pub case: Arc<CaseDef>,
+}
+
+impl Plan {
+    /// Load config and suites, validate everything, build providers.
+    pub fn load(sel: &Selection) -> Result<Plan, Error> {
+        let (config_path, explicit) = match &sel.config {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from("evalgate.yaml"), false),
+        };
+        let config = ProjectConfig::load(&config_path, explicit).map_err(Error::from)?;
+        let mut diags: Vec<Diagnostic> = Vec::new();
+
+        let provider_names: Vec<String> = config.providers.keys().cloned().collect();
+        if let Some(p) = &sel.provider {
+            if !config.providers.contains_key(p) {
+                let hint = did_you_mean(p, provider_names.iter().map(String::as_str))
+                    .map_or_else(|| format!("defined providers: {}", provider_names.join(", ")), |s| format!("did you mean `{s}`?"));
+                return Err(Error::Usage(format!("unknown provider `{p}` given to --provider\n  = hint: {hint}")));
+            }
+        }
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        for (name, pc) in &config.providers {
+            match &pc.kind {
+                ProviderKind::Echo => {
+                    providers.insert(name.clone(), Arc::new(Echo::new(name)));
+                }
+                ProviderKind::Mock { responses, latency, model } => {
+                    let loaded = match responses {
+                        Some(path) => match MockResponses::load(path) {
+                            Ok(r) => r,
+                            Err(mut d) => {
+                                diags.append(&mut d);
+                                continue;
+                            }
+                        },
+                        None => MockResponses::default(),
+                    };
+                    providers.insert(name.clone(), Arc::new(Mock::new(name, model.clone(), loaded, *latency)));
+                }
+            }
+        }
+
+        let files = discover(&config, &sel.paths)?;
+        let mut env = template::environment();
+        let mut suites: Vec<Suite> = Vec::new();
+        let mut hasher = Sha256::new();
+        hasher.update(config.text.as_bytes());
+        for f in &files {
+            let mut lcx = LoadContext {
+                root: &config.root,
+                providers: &provider_names,
+                env: &mut env,
+            };
+            match suite::load(f, &mut lcx) {
+                Ok(s) => suites.push(s),
+                Err(mut d) => diags.append(&mut d),
+            }
+            hasher.update(display_path(f).as_bytes());
+            if let Ok(bytes) = std::fs::read(f) {
+                hasher.update(&bytes);
+            }
+        }
+        let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for s in &suites {
+            if let Some(prev) = seen.insert(s.name.clone(), s.file.clone()) {
+                diags.push(
+                    Diagnostic::new(&s.file, None, format!("duplicate suite name `{}` (also used by {})", s.name, display_path(&prev)))
+                        .with_hint("set a unique `name:` in one of the two files"),
+                );
+            }
+        }
+        if !diags.is_empty() {
+            return Err(Error::from(diags));
+        }
+
+        let filter = build_filter(&sel.filters)?;
+        let planned = suites
+            .into_iter()
+            .map(|s| {
+                let provider_name = sel
+                    .provider
+                    .clone()
+                    .or_else(|| s.provider.as_ref().map(|(p, _)| p.clone()))
+                    .unwrap_or_else(|| config.default_provider.clone());
+                let provider = providers
+                    .get(&provider_name)
+                    .cloned()
+                    .ok_or_else(|| Error::Usage(format!("provider `{provider_name}` is not defined")))?;
+                Ok(PlannedSuite {
+                    suite: Arc::new(s),
+                    provider_name,
+                    provider,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Plan {
+            config,
+            suites: planned,
+            env: Arc::new(env),
+            config_hash: format!("sha256:{:x}", hasher.finalize()),
+            filter,
+            tags: sel.tags.clone(),
+        })
+    }
+
+    /// Whether `--filter` and `--tag` select this case.
+    pub fn selects(&self, suite: &Suite, case: &CaseDef) -> bool {
+        if let Some(f) = &self.filter {
+            if !f.is_match(format!("{}/{}", suite.name, case.id)) {
+                return false;
+            }
+        }
+        self.tags.is_empty() || self.tags.iter().any(|t| case.tags.contains(t))
+    }
+
+    /// Every selected case in order (suite, then case), streamed.
+    pub fn cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + '_ {
+        self.suites.iter().enumerate().flat_map(move |(i, ps)| {
+            let iter: Box<dyn Iterator<Item = Result<PlannedCase, Error>>> = match ps.suite.iter_cases() {
+                Ok(cases) => Box::new(cases.filter_map(move |c| match c {
+                    Ok(case) => self.selects(&ps.suite, &case).then_some(Ok(PlannedCase { suite: i, case })),
+                    Err(e) => Some(Err(Error::Infrastructure(format!("dataset changed during the run: {e}")))),
+                })),
+                Err(e) => Box::new(std::iter::once(Err(Error::Infrastructure(e)))),
+            };
+            iter
+        })
+    }
+
+    /// Count the selected cases (reads datasets once more).
+    pub fn count(&self) -> Result<u64, Error> {
+        let mut n = 0;
+        for c in self.cases() {
+            c?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn build_filter(filters: &[String]) -> Result<Option<GlobSet>, Error> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for f in filters {
+        // A pattern without `/` selects whole suites: `capitals` = `capitals/*`.
+        let patterns = if f.contains('/') { vec![f.clone()] } else { vec![f.clone(), format!("{f}/*")] };
+        for p in patterns {
+            let glob = Glob::new(&p).map_err(|e| Error::Usage(format!("invalid --filter {f:?}: {e}")))?;
+            b.add(glob);
+        }
+    }
+    b.build().map(Some).map_err(|e| Error::Usage(format!("invalid --filter: {e}")))
+}
+
+/// Find suite files: the paths given (files or directories), or the config's globs.
+fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    let is_suite = |p: &Path| {
+        matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    };
+    if !paths.is_empty() {
+        let mut missing = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                walk(p, &mut files, &is_suite);
+            } else if p.is_file() {
+                files.push(p.clone());
+            } else {
+                missing.push(Diagnostic::new(p, None, "suite file or directory not found").with_hint("check the path given on the command line"));
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::from(missing));
+        }
+    } else {
+        let mut b = GlobSetBuilder::new();
+        for g in &config.suites {
+            let glob = Glob::new(g).map_err(|e| Error::Usage(format!("invalid suite glob {g:?}: {e}")))?;
+            b.add(glob);
+        }
+        let set = b.build().map_err(|e| Error::Usage(format!("invalid suite globs: {e}")))?;
+        let mut all = Vec::new();
+        let base = if config.root.as_os_str().is_empty() { PathBuf::from(".") } else { config.root.clone() };
+        walk(&base, &mut all, &|_| true);
+        for f in all {
+            let rel = f.strip_prefix(&base).unwrap_or(&f);
+            if set.is_match(rel) && is_suite(&f) {
+                files.push(f);
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        return Err(Error::Usage(format!(
+            "no suite files found (looked for {})\n  = hint: add suites under suites/ or pass suite files as arguments",
+            if paths.is_empty() { config.suites.join(", ") } else { "the given paths".to_string() }
+        )));
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&Path) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out, keep);
+        } else if keep(&p) {
+            out.push(p);
+        }
+    }
+}

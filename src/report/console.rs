@@ -1,0 +1,218 @@
+//! Console reporter: a summary table per suite, then every failure and error
+//! with its explanation (up to a limit), then the gate verdict.
+
+use std::io::Write;
+
+use console::{style, Style};
+
+use super::explain::{failure_details, failure_message};
+use super::Reporter;
+use crate::error::Error;
+use crate::model::{CaseResult, Counts, Outcome, RunEvent, StopReason};
+
+/// How much to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+pub struct ConsoleReporter<W: Write + Send> {
+    out: W,
+    verbosity: Verbosity,
+    max_shown: usize,
+    /// The first `max_shown` failed or errored cases.
+    shown: Vec<CaseResult>,
+    /// Failed or errored cases beyond `max_shown`.
+    hidden: u64,
+    flaky: Vec<String>,
+    header: Option<String>,
+}
+
+impl<W: Write + Send> ConsoleReporter<W> {
+    pub fn new(out: W, verbosity: Verbosity, max_shown: usize) -> Self {
+        ConsoleReporter {
+            out,
+            verbosity,
+            max_shown,
+            shown: Vec::new(),
+            hidden: 0,
+            flaky: Vec::new(),
+            header: None,
+        }
+    }
+
+    fn write(&mut self, s: &str) -> Result<(), Error> {
+        self.out
+            .write_all(s.as_bytes())
+            .map_err(|e| Error::Infrastructure(format!("cannot write to the console: {e}")))
+    }
+}
+
+fn rate(c: &Counts) -> String {
+    c.pass_rate().map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn mean_latency(c: &Counts) -> String {
+    if c.attempts == 0 {
+        return "-".to_string();
+    }
+    format!("{:.1} ms", c.latency_ms / c.attempts as f64)
+}
+
+fn row(name: &str, c: &Counts, width: usize) -> String {
+    format!(
+        "{name:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}\n",
+        c.total,
+        c.passed,
+        c.failed,
+        c.errored,
+        c.skipped,
+        c.flaky,
+        rate(c),
+        mean_latency(c),
+    )
+}
+
+fn indent(s: &str, by: &str) -> String {
+    s.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+impl<W: Write + Send> Reporter for ConsoleReporter<W> {
+    fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error> {
+        match event {
+            RunEvent::Started(info) => {
+                self.header = Some(format!(
+                    "evalgate {} · {} suite{} · {} case{} · concurrency {}\n",
+                    info.evalgate_version,
+                    info.suites.len(),
+                    if info.suites.len() == 1 { "" } else { "s" },
+                    info.planned_cases,
+                    if info.planned_cases == 1 { "" } else { "s" },
+                    info.concurrency
+                ));
+                if self.verbosity != Verbosity::Quiet {
+                    let h = self.header.clone().unwrap_or_default();
+                    self.write(&h)?;
+                }
+            }
+            RunEvent::CaseFinished(r) => {
+                if r.flaky {
+                    self.flaky.push(format!("{} ({} of {} repeats passed)", r.id, r.passes, r.repeats));
+                }
+                match r.outcome {
+                    Outcome::Fail | Outcome::Error => {
+                        if self.shown.len() < self.max_shown {
+                            self.shown.push((*r).clone());
+                        } else {
+                            self.hidden += 1;
+                        }
+                    }
+                    Outcome::Pass | Outcome::Skipped => {
+                        if self.verbosity == Verbosity::Verbose {
+                            let mark = if r.outcome == Outcome::Pass {
+                                style("✓ pass").green().to_string()
+                            } else {
+                                style("- skip").yellow().to_string()
+                            };
+                            let note = r.skip_reason.as_deref().map(|s| format!("  ({s})")).unwrap_or_default();
+                            let line = format!("{mark}  {}{note}\n", r.id);
+                            self.write(&line)?;
+                        }
+                    }
+                }
+            }
+            RunEvent::Finished {
+                summary,
+                verdict,
+                stopped,
+                duration_ms,
+            } => {
+                let mut s = String::new();
+                if self.verbosity != Verbosity::Quiet {
+                    let width = summary.suites.keys().map(|k| k.chars().count()).max().unwrap_or(5).max(5);
+                    s.push('\n');
+                    s.push_str(
+                        &style(format!(
+                            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}\n",
+                            "SUITE", "CASES", "PASS", "FAIL", "ERROR", "SKIP", "FLAKY", "PASS RATE", "MEAN LATENCY"
+                        ))
+                        .bold()
+                        .to_string(),
+                    );
+                    for (name, c) in &summary.suites {
+                        s.push_str(&row(name, c, width));
+                    }
+                    s.push_str(&style(row("TOTAL", &summary.overall, width)).bold().to_string());
+                    let o = &summary.overall;
+                    if o.input_tokens + o.output_tokens > 0 {
+                        s.push_str(&format!(
+                            "tokens: {} in, {} out · wall time {:.2} s\n",
+                            o.input_tokens,
+                            o.output_tokens,
+                            duration_ms / 1000.0
+                        ));
+                    } else {
+                        s.push_str(&format!("wall time {:.2} s\n", duration_ms / 1000.0));
+                    }
+                }
+                let bad = self.shown.len() as u64 + self.hidden;
+                if bad > 0 {
+                    s.push_str(&format!("\n{}\n", style(format!("FAILURES AND ERRORS ({bad})")).bold()));
+                    for r in &self.shown {
+                        let (mark, st) = match r.outcome {
+                            Outcome::Error => ("! error", Style::new().magenta().bold()),
+                            _ => ("✗ fail ", Style::new().red().bold()),
+                        };
+                        s.push_str(&format!(
+                            "\n{}  {}  {}\n",
+                            st.apply_to(mark),
+                            style(&r.id).bold(),
+                            style(format!("[{} · {}]", r.source, r.provider)).dim()
+                        ));
+                        s.push_str(&format!("  {}\n", failure_message(r)));
+                        s.push_str(&indent(&failure_details(r), "    "));
+                    }
+                    if self.hidden > 0 {
+                        s.push_str(&format!(
+                            "\n…and {} more (raise --show-failures or read the JUnit/JSON report)\n",
+                            self.hidden
+                        ));
+                    }
+                }
+                if !self.flaky.is_empty() {
+                    s.push_str(&format!("\n{}\n", style(format!("FLAKY ({})", self.flaky.len())).yellow().bold()));
+                    for f in &self.flaky {
+                        s.push_str(&format!("  ~ {f}\n"));
+                    }
+                }
+                match stopped {
+                    Some(StopReason::Interrupted) => s.push_str(&format!(
+                        "\n{}: {} planned cases did not run\n",
+                        style("interrupted").yellow().bold(),
+                        summary.not_run
+                    )),
+                    Some(StopReason::FailFast) => s.push_str(&format!(
+                        "\n{}: {} planned cases did not run\n",
+                        style("stopped by --fail-fast").yellow().bold(),
+                        summary.not_run
+                    )),
+                    None => {}
+                }
+                s.push('\n');
+                if verdict.passed {
+                    s.push_str(&format!("{} {}\n", style("gate:").bold(), style("PASSED").green().bold()));
+                } else {
+                    s.push_str(&format!("{} {}\n", style("gate:").bold(), style("FAILED").red().bold()));
+                    for r in &verdict.reasons {
+                        s.push_str(&format!("  - {r}\n"));
+                    }
+                }
+                self.write(&s)?;
+                let _ = self.out.flush();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,729 @@
+//! JUnit XML report, streamed so memory stays flat however many cases run.
+//!
+//! Layout: one `<testsuite>` per suite, one `<testcase>` per attempt (named
+//! `case [repeat i/n]` when a case repeats), `classname` = suite. A failed
+//! check is a `<failure type="check">`, a provider problem an
+//! `<error type="error">`: CI systems show them apart. A repeat that failed in
+//! a case that still passed (flaky, but at least `min_passes` passes) is a
+//! success with a `<flakyFailure>`, so CI is green when the gate is.
+//!
+//! quick-junit serializes whole reports only, so test cases are serialized in
+//! chunks of at most [`CHUNK_CASES`] through a one-suite report; the
+//! `<testcase>` fragments are cut out and spooled to an anonymous temporary
+//! file per suite. When a suite ends, its `<testsuite>` tag (with counts) and
+//! the fragments go to a second spool; on `Finished`, the root element and
+//! that spool go into the [`AtomicFile`], which is committed.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use quick_junit::{
+    NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString,
+};
+
+use crate::error::Error;
+use crate::model::{AttemptResult, CaseResult, Outcome, RunEvent, RunInfo};
+use crate::report::explain;
+use crate::report::{AtomicFile, Reporter};
+
+/// Test cases serialized together at most.
+pub const CHUNK_CASES: usize = 256;
+
+/// A chunk is also flushed once its outputs reach this many bytes.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// `system-out` is cut to this many bytes.
+pub const MAX_SYSTEM_OUT: usize = 64 * 1024;
+
+/// Name of the `<testsuites>` root.
+const REPORT_NAME: &str = "evalgate";
+
+/// Test case counts of a suite or of the whole report.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    tests: u64,
+    failures: u64,
+    errors: u64,
+    skipped: u64,
+}
+
+impl Tally {
+    fn add_status(&mut self, status: &TestCaseStatus) {
+        self.tests += 1;
+        match status {
+            TestCaseStatus::Success { .. } => {}
+            TestCaseStatus::NonSuccess { kind, .. } => match kind {
+                NonSuccessKind::Failure => self.failures += 1,
+                NonSuccessKind::Error => self.errors += 1,
+            },
+            TestCaseStatus::Skipped { .. } => self.skipped += 1,
+        }
+    }
+
+    fn add(&mut self, other: Tally) {
+        self.tests += other.tests;
+        self.failures += other.failures;
+        self.errors += other.errors;
+        self.skipped += other.skipped;
+    }
+}
+
+/// The suite being received.
+struct OpenSuite {
+    name: String,
+    tally: Tally,
+    /// Sum of attempt latencies, ms.
+    time_ms: f64,
+    timestamp: Option<DateTime<FixedOffset>>,
+    chunk: Vec<TestCase>,
+    chunk_bytes: usize,
+    spool: BufWriter<File>,
+}
+
+/// Writes a JUnit XML report; see the module documentation.
+pub struct JunitReporter {
+    path: PathBuf,
+    spool_dir: PathBuf,
+    /// None once the report is committed.
+    out: Option<AtomicFile>,
+    run_timestamp: Option<DateTime<FixedOffset>>,
+    suite: Option<OpenSuite>,
+    /// Closed `<testsuite>` elements.
+    suites: BufWriter<File>,
+    totals: Tally,
+}
+
+impl JunitReporter {
+    /// Open the report file now, so an unwritable location fails before the run.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let out = AtomicFile::create(path)?;
+        let spool_dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let suites = spool(&spool_dir).map_err(|e| Error::output(path, e))?;
+        Ok(JunitReporter {
+            path: path.to_path_buf(),
+            spool_dir,
+            out: Some(out),
+            run_timestamp: None,
+            suite: None,
+            suites,
+            totals: Tally::default(),
+        })
+    }
+
+    fn err(&self, e: io::Error) -> Error {
+        Error::output(&self.path, e)
+    }
+
+    fn started(&mut self, info: &RunInfo) {
+        self.run_timestamp = DateTime::parse_from_rfc3339(&info.started_at).ok();
+    }
+
+    fn case_finished(&mut self, case: &CaseResult) -> Result<(), Error> {
+        if self.suite.as_ref().is_some_and(|s| s.name != case.suite) {
+            self.close_suite()?;
+        }
+        if self.suite.is_none() {
+            let spool = spool(&self.spool_dir).map_err(|e| self.err(e))?;
+            self.suite = Some(OpenSuite {
+                name: case.suite.clone(),
+                tally: Tally::default(),
+                time_ms: 0.0,
+                timestamp: None,
+                chunk: Vec::new(),
+                chunk_bytes: 0,
+                spool,
+            });
+        }
+        let run_timestamp = self.run_timestamp;
+        let full = match self.suite.as_mut() {
+            Some(suite) => {
+                if suite.timestamp.is_none() {
+                    suite.timestamp = case
+                        .attempts
+                        .iter()
+                        .find_map(|a| a.timing.started_at)
+                        .map(timestamp_of)
+                        .or(run_timestamp);
+                }
+                for tc in test_cases(case) {
+                    suite.tally.add_status(&tc.status);
+                    suite.chunk_bytes += approx_size(&tc);
+                    suite.chunk.push(tc);
+                }
+                suite.time_ms += case.total_latency_ms();
+                suite.chunk.len() >= CHUNK_CASES || suite.chunk_bytes >= CHUNK_BYTES
+            }
+            None => false,
+        };
+        if full {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Serialize the buffered test cases and append them to the suite spool.
+    fn flush_chunk(&mut self) -> Result<(), Error> {
+        let path = self.path.clone();
+        let Some(suite) = self.suite.as_mut() else {
+            return Ok(());
+        };
+        if suite.chunk.is_empty() {
+            return Ok(());
+        }
+        let mut ts = TestSuite::new(suite.name.as_str());
+        ts.add_test_cases(suite.chunk.drain(..));
+        suite.chunk_bytes = 0;
+        let mut report = Report::unnamed();
+        report.add_test_suite(ts);
+        let xml = report
+            .to_string()
+            .map_err(|e| Error::output(&path, io::Error::other(e.to_string())))?;
+        let fragment = testcase_fragment(&xml).ok_or_else(|| {
+            Error::output(
+                &path,
+                io::Error::other("unexpected JUnit serialization (no <testsuite> element)"),
+            )
+        })?;
+        suite
+            .spool
+            .write_all(fragment.as_bytes())
+            .map_err(|e| Error::output(&path, e))
+    }
+
+    /// Write the current suite's `<testsuite>` element to the suites spool.
+    fn close_suite(&mut self) -> Result<(), Error> {
+        self.flush_chunk()?;
+        let Some(suite) = self.suite.take() else {
+            return Ok(());
+        };
+        self.totals.add(suite.tally);
+        let mut tag = String::from("\n    <testsuite");
+        push_attr(&mut tag, "name", &suite.name);
+        push_tally(&mut tag, suite.tally);
+        if let Some(ts) = suite.timestamp {
+            push_attr(&mut tag, "timestamp", &format_timestamp(&ts));
+        }
+        push_attr(&mut tag, "time", &format_seconds(suite.time_ms));
+        tag.push('>');
+        let mut spool = suite
+            .spool
+            .into_inner()
+            .map_err(|e| self.err(e.into_error()))?;
+        let result = copy_between(&mut self.suites, &tag, &mut spool, "\n    </testsuite>");
+        result.map_err(|e| self.err(e))
+    }
+
+    fn finished(&mut self, duration_ms: f64) -> Result<(), Error> {
+        self.close_suite()?;
+        let Some(mut out) = self.out.take() else {
+            return Ok(());
+        };
+        let mut root = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
+        push_attr(&mut root, "name", REPORT_NAME);
+        push_tally(&mut root, self.totals);
+        if let Some(ts) = self.run_timestamp {
+            push_attr(&mut root, "timestamp", &format_timestamp(&ts));
+        }
+        push_attr(&mut root, "time", &format_seconds(duration_ms));
+        root.push('>');
+        let result = match self.suites.flush() {
+            Ok(()) => copy_between(&mut out, &root, self.suites.get_mut(), "\n</testsuites>\n"),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| Error::output(&self.path, e))?;
+        out.commit()
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error> {
+        if self.out.is_none() {
+            return Ok(());
+        }
+        match event {
+            RunEvent::Started(info) => {
+                self.started(info);
+                Ok(())
+            }
+            RunEvent::CaseFinished(case) => self.case_finished(case),
+            RunEvent::Finished { duration_ms, .. } => self.finished(*duration_ms),
+        }
+    }
+}
+
+/// Write `head`, the whole of `spool`, then `tail` to `dst`.
+fn copy_between(dst: &mut impl Write, head: &str, spool: &mut File, tail: &str) -> io::Result<()> {
+    dst.write_all(head.as_bytes())?;
+    spool.seek(SeekFrom::Start(0))?;
+    io::copy(spool, dst)?;
+    dst.write_all(tail.as_bytes())
+}
+
+fn spool(dir: &Path) -> io::Result<BufWriter<File>> {
+    Ok(BufWriter::new(tempfile::tempfile_in(dir)?))
+}
+
+/// The `<testcase>` elements of a serialized one-suite report: everything
+/// between the end of the `<testsuite …>` tag and `</testsuite>`, without
+/// trailing indentation. Each fragment starts with a newline.
+fn testcase_fragment(xml: &str) -> Option<&str> {
+    let open = xml.find("<testsuite ")?;
+    let open_end = open + xml[open..].find('>')? + 1;
+    let close = xml.rfind("</testsuite>")?;
+    (close >= open_end).then(|| xml[open_end..close].trim_end())
+}
+
+/// The test cases of one case: one per attempt, or one for a skipped case.
+fn test_cases(case: &CaseResult) -> Vec<TestCase> {
+    if case.outcome == Outcome::Skipped || case.attempts.is_empty() {
+        return vec![case_level_test_case(case)];
+    }
+    let n = (case.repeats as usize).max(case.attempts.len());
+    case.attempts
+        .iter()
+        .map(|a| attempt_test_case(case, a, n))
+        .collect()
+}
+
+fn case_level_test_case(case: &CaseResult) -> TestCase {
+    let message = explain::failure_message(case);
+    let status = match case.outcome {
+        Outcome::Pass => TestCaseStatus::success(),
+        Outcome::Skipped => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(
+                case.skip_reason
+                    .clone()
+                    .unwrap_or_else(|| "skipped".to_string()),
+            );
+            s
+        }
+        Outcome::Fail => non_success(NonSuccessKind::Failure, "check", message.clone(), message),
+        Outcome::Error => non_success(NonSuccessKind::Error, "error", message.clone(), message),
+    };
+    let mut tc = TestCase::new(case.case.as_str(), status);
+    tc.set_classname(case.suite.as_str());
+    tc.add_property(("provider", case.provider.as_str()));
+    tc.add_property(("source", case.source.as_str()));
+    tc
+}
+
+fn non_success(kind: NonSuccessKind, ty: &str, message: String, details: String) -> TestCaseStatus {
+    let mut s = TestCaseStatus::non_success(kind);
+    s.set_message(message).set_type(ty).set_description(details);
+    s
+}
+
+fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize) -> TestCase {
+    let name = if n > 1 {
+        format!("{} [repeat {}/{}]", case.case, a.repeat, n)
+    } else {
+        case.case.clone()
+    };
+    let mut message = explain::attempt_message(a);
+    if let Some(note) = explain::repeats_note(case) {
+        message = format!("{message}; case {note}");
+    }
+    let details = explain::attempt_details(case, a);
+    let kind = match a.outcome {
+        Outcome::Fail => Some((NonSuccessKind::Failure, "check")),
+        Outcome::Error => Some((NonSuccessKind::Error, "error")),
+        Outcome::Pass | Outcome::Skipped => None,
+    };
+    let status = match (a.outcome, kind) {
+        (Outcome::Skipped, _) => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message("skipped");
+            s
+        }
+        // A bad repeat of a case that passed overall: flaky, not red.
+        (_, Some((kind, ty))) if case.outcome == Outcome::Pass => {
+            let mut rerun = TestRerun::new(kind);
+            rerun
+                .set_message(message)
+                .set_type(ty)
+                .set_description(details)
+                .set_time(duration_of(a.timing.latency_ms));
+            TestCaseStatus::Success {
+                flaky_runs: vec![rerun],
+            }
+        }
+        (_, Some((kind, ty))) => non_success(kind, ty, message, details),
+        (_, None) => TestCaseStatus::success(),
+    };
+    let mut tc = TestCase::new(name, status);
+    tc.set_classname(case.suite.as_str());
+    tc.set_time(duration_of(a.timing.latency_ms));
+    if let Some(t) = a.timing.started_at {
+        tc.set_timestamp(timestamp_of(t));
+    }
+    tc.add_property(("provider", case.provider.as_str()));
+    if let Some(model) = &a.model {
+        tc.add_property(("model", model.as_str()));
+    }
+    tc.add_property(("prompt_hash", a.prompt_hash.as_str()));
+    tc.add_property(("score", format!("{:.3}", a.score).as_str()));
+    tc.add_property(("source", case.source.as_str()));
+    if let Some(output) = &a.output {
+        tc.set_system_out(truncate_bytes(output, MAX_SYSTEM_OUT));
+    }
+    tc
+}
+
+/// Rough serialized size of a test case, to bound a chunk's memory.
+fn approx_size(tc: &TestCase) -> usize {
+    let status = match &tc.status {
+        TestCaseStatus::NonSuccess {
+            message,
+            description,
+            ..
+        }
+        | TestCaseStatus::Skipped {
+            message,
+            description,
+            ..
+        } => {
+            message.as_ref().map_or(0, |m| m.as_str().len())
+                + description.as_ref().map_or(0, |d| d.as_str().len())
+        }
+        TestCaseStatus::Success { flaky_runs } => flaky_runs
+            .iter()
+            .map(|r| {
+                r.message.as_ref().map_or(0, |m| m.as_str().len())
+                    + r.description.as_ref().map_or(0, |d| d.as_str().len())
+            })
+            .sum(),
+    };
+    256 + status + tc.system_out.as_ref().map_or(0, |s| s.as_str().len())
+}
+
+/// At most `max` bytes of `s` (cut at a character boundary), with a note
+/// when cut.
+fn truncate_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n… (truncated: {} of {} bytes shown)",
+        &s[..end],
+        end,
+        s.len()
+    )
+}
+
+fn duration_of(ms: f64) -> Duration {
+    if ms.is_finite() && ms > 0.0 {
+        Duration::from_secs_f64(ms / 1000.0)
+    } else {
+        Duration::ZERO
+    }
+}
+
+fn timestamp_of(t: SystemTime) -> DateTime<FixedOffset> {
+    DateTime::<Utc>::from(t).fixed_offset()
+}
+
+/// The format quick-junit writes, so both halves of the file agree.
+fn format_timestamp(ts: &DateTime<FixedOffset>) -> String {
+    ts.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+}
+
+fn format_seconds(ms: f64) -> String {
+    format!("{:.3}", duration_of(ms).as_secs_f64())
+}
+
+fn push_tally(tag: &mut String, t: Tally) {
+    push_attr(tag, "tests", &t.tests.to_string());
+    push_attr(tag, "failures", &t.failures.to_string());
+    push_attr(tag, "errors", &t.errors.to_string());
+    push_attr(tag, "skipped", &t.skipped.to_string());
+}
+
+/// Append ` name="value"`, the value cleaned of characters XML cannot carry
+/// and escaped.
+fn push_attr(tag: &mut String, name: &str, value: &str) {
+    tag.push(' ');
+    tag.push_str(name);
+    tag.push_str("=\"");
+    tag.push_str(&escape_attr(XmlString::new(value).as_str()));
+    tag.push('"');
+}
+
+/// Escape a string for a double-quoted XML attribute value.
+fn escape_attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StopReason;
+    use crate::report::explain::fixtures::*;
+    use quick_junit::FlakyOrRerun;
+
+    fn write(cases: &[CaseResult], stopped: Option<StopReason>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports/junit.xml");
+        let mut r = JunitReporter::create(&path).unwrap();
+        let suites: Vec<&str> = vec!["geo", "math"];
+        run(
+            &mut r,
+            &run_info(&suites),
+            cases,
+            &failed_verdict(),
+            stopped,
+        )
+        .unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    }
+
+    fn find<'a>(report: &'a Report, suite: &str, name: &str) -> &'a TestCase {
+        report
+            .test_suites
+            .iter()
+            .find(|s| s.name.as_str() == suite)
+            .and_then(|s| s.test_cases.iter().find(|t| t.name.as_str() == name))
+            .unwrap_or_else(|| panic!("no test case {suite}/{name}"))
+    }
+
+    #[test]
+    fn parses_back_with_counts_and_kinds() {
+        let xml = write(&all_kinds(), None);
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(report.name.as_ref().unwrap().as_str(), "evalgate");
+        // geo: 4 test cases; math: 3 + 3 repeats.
+        assert_eq!(report.tests, 10);
+        assert_eq!(report.failures, 3, "capital, mul repeats 2 and 3");
+        assert_eq!(report.errors, 1, "berlin");
+        assert_eq!(report.skipped, 1, "tokyo");
+        let time = report.time.unwrap().as_secs_f64();
+        assert!((time - 1.2345).abs() < 0.001, "{time}");
+        assert_eq!(report.test_suites.len(), 2);
+        let geo = &report.test_suites[0];
+        assert_eq!(geo.name.as_str(), "geo");
+        assert_eq!(
+            (geo.tests, geo.failures, geo.errors, geo.skipped),
+            (4, 1, 1, 1)
+        );
+        assert_eq!(
+            geo.timestamp.unwrap().to_rfc3339(),
+            "2025-01-02T03:04:05+00:00"
+        );
+        let math = &report.test_suites[1];
+        assert_eq!(
+            (math.tests, math.failures, math.errors, math.skipped),
+            (6, 2, 0, 0)
+        );
+
+        match &find(&report, "geo", "capital").status {
+            TestCaseStatus::NonSuccess {
+                kind,
+                message,
+                ty,
+                description,
+                ..
+            } => {
+                assert_eq!(*kind, NonSuccessKind::Failure);
+                assert_eq!(ty.as_ref().unwrap().as_str(), "check");
+                assert!(message
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .starts_with("2 of 3 checks failed: contains"));
+                assert!(description
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .contains("expected: Paris"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &find(&report, "geo", "berlin").status {
+            TestCaseStatus::NonSuccess {
+                kind, message, ty, ..
+            } => {
+                assert_eq!(*kind, NonSuccessKind::Error);
+                assert_eq!(ty.as_ref().unwrap().as_str(), "error");
+                assert_eq!(
+                    message.as_ref().unwrap().as_str(),
+                    "provider error: timeout after 30000 ms"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &find(&report, "geo", "tokyo").status {
+            TestCaseStatus::Skipped { message, .. } => {
+                assert_eq!(message.as_ref().unwrap().as_str(), "needs a live provider")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Flaky but passing: the failed repeat is a success with a flaky failure.
+        match &find(&report, "math", "add [repeat 2/3]").status {
+            TestCaseStatus::Success { flaky_runs } => {
+                assert_eq!(flaky_runs.len(), 1);
+                assert_eq!(flaky_runs[0].kind, NonSuccessKind::Failure);
+                assert!(flaky_runs[0]
+                    .message
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .contains("passed 2 of 3 repeats"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Failing on repeats: the failed repeats are failures.
+        match &find(&report, "math", "mul [repeat 3/3]").status {
+            TestCaseStatus::NonSuccess { kind, reruns, .. } => {
+                assert_eq!(*kind, NonSuccessKind::Failure);
+                assert!(reruns.runs.is_empty());
+                assert_eq!(reruns.kind, FlakyOrRerun::Rerun);
+            }
+            other => panic!("{other:?}"),
+        }
+        let rome = find(&report, "geo", "rome");
+        assert_eq!(rome.classname.as_ref().unwrap().as_str(), "geo");
+        let ms = rome.time.unwrap().as_secs_f64() * 1000.0;
+        assert!((ms - 120.5).abs() <= 1.0, "{ms}");
+        assert_eq!(
+            rome.system_out.as_ref().unwrap().as_str(),
+            "Paris is the capital of France."
+        );
+        let props: Vec<(&str, &str)> = rome
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            props,
+            [
+                ("provider", "mock"),
+                ("model", "mock-1"),
+                ("prompt_hash", "sha256:0a1b2c"),
+                ("score", "1.000"),
+                ("source", "suites/geo.yaml:3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn snapshot_of_a_small_report() {
+        let cases = vec![
+            fail_case("geo", "capital"),
+            pass_case("geo", "rome"),
+            skipped_case("geo", "tokyo"),
+            flaky_case("math", "add"),
+        ];
+        insta::assert_snapshot!(write(&cases, None));
+    }
+
+    #[test]
+    fn streams_many_cases_in_chunks() {
+        let mut cases = Vec::new();
+        for s in ["a", "b"] {
+            for i in 0..(CHUNK_CASES * 2 + 3) {
+                cases.push(pass_case(s, &format!("c{i:04}")));
+            }
+        }
+        cases.push(fail_case("c", "last"));
+        let xml = write(&cases, Some(StopReason::Interrupted));
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(report.tests, cases.len());
+        assert_eq!(report.failures, 1);
+        let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let a = &report.test_suites[0];
+        assert_eq!(a.tests, CHUNK_CASES * 2 + 3);
+        assert_eq!(a.test_cases.len(), a.tests);
+        assert_eq!(a.test_cases[300].name.as_str(), "c0300");
+        assert!(!xml.contains("\n\n"), "no blank lines between chunks");
+    }
+
+    #[test]
+    fn empty_run_and_hostile_names() {
+        let xml = write(&[], Some(StopReason::Interrupted));
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(report.tests, 0);
+        assert!(report.test_suites.is_empty());
+
+        let mut c = fail_case("we<i>rd \"&' suite", "case]]>\u{1b}[31m");
+        c.attempts[0].output = Some("<b>&</b>]]> \u{0}".into());
+        let xml = write(&[c], None);
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        let suite = &report.test_suites[0];
+        assert_eq!(suite.name.as_str(), "we<i>rd \"&' suite");
+        assert_eq!(suite.test_cases[0].name.as_str(), "case]]>");
+        assert_eq!(
+            suite.test_cases[0]
+                .system_out
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .trim_end(),
+            "<b>&</b>]]>"
+        );
+    }
+
+    #[test]
+    fn large_output_is_truncated() {
+        let mut c = pass_case("geo", "big");
+        c.attempts[0].output = Some("é".repeat(MAX_SYSTEM_OUT));
+        let xml = write(&[c], None);
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        let out = report.test_suites[0].test_cases[0]
+            .system_out
+            .as_ref()
+            .unwrap();
+        assert!(out.as_str().len() < MAX_SYSTEM_OUT + 100);
+        assert!(out.as_str().ends_with(&format!(
+            "(truncated: {MAX_SYSTEM_OUT} of {} bytes shown)",
+            2 * MAX_SYSTEM_OUT
+        )));
+    }
+
+    #[test]
+    fn unwritable_location_fails_at_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let err = JunitReporter::create(&file.join("junit.xml"))
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), crate::exit::INFRASTRUCTURE);
+    }
+
+    #[test]
+    fn escapes_attributes() {
+        assert_eq!(
+            escape_attr("a<b>&\"'\n"),
+            "a&lt;b&gt;&amp;&quot;&apos;&#10;"
+        );
+        assert_eq!(
+            truncate_bytes("héllo", 2),
+            "h\n… (truncated: 1 of 6 bytes shown)"
+        );
+    }
+}

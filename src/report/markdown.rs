@@ -1,0 +1,583 @@
+//! Markdown summary, fit for a pull-request comment or a GitHub Actions step
+//! summary (`$GITHUB_STEP_SUMMARY`).
+//!
+//! Content: the verdict (✅/❌ with the gate's reasons), totals, a note when
+//! the run stopped early, a per-suite table, the first [`MAX_DETAILED`]
+//! failures and errors each in a `<details>` block, and the flaky cases.
+//! Only bounded data is kept while the run streams: per-suite attempt counts
+//! and the first entries of each list; counters come from the `Finished`
+//! summary.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::check::truncate_chars;
+use crate::error::Error;
+use crate::model::{CaseResult, Counts, Outcome, RunEvent, RunInfo, StopReason, Summary, Verdict};
+use crate::report::explain;
+use crate::report::{AtomicFile, Reporter};
+
+/// Failures and errors shown in detail; the rest are counted.
+pub const MAX_DETAILED: usize = 50;
+
+/// Flaky cases listed; the rest are counted.
+const MAX_FLAKY: usize = 50;
+
+/// Longest explanation kept per detailed entry.
+const MAX_DETAILS_CHARS: usize = 8000;
+
+/// Longest one-line message in a `<summary>` or list item.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// A failed or errored case kept for the details section.
+struct Problem {
+    id: String,
+    outcome: Outcome,
+    message: String,
+    details: String,
+    source: String,
+}
+
+/// A flaky case kept for the flaky list.
+struct Flaky {
+    id: String,
+    outcome: Outcome,
+    note: String,
+}
+
+/// Writes the Markdown summary; see the module documentation.
+pub struct MarkdownReporter {
+    path: Option<PathBuf>,
+    out: Option<AtomicFile>,
+    step_summary: Option<PathBuf>,
+    done: bool,
+    info: Option<RunInfo>,
+    /// Suites in the order their results arrived, with their attempt counts
+    /// (for mean latency).
+    suites: Vec<(String, u64)>,
+    problems: Vec<Problem>,
+    more_failed: u64,
+    more_errored: u64,
+    flaky: Vec<Flaky>,
+    more_flaky: u64,
+}
+
+impl MarkdownReporter {
+    /// Open the report file (when `path` is given) and check that the step
+    /// summary (when given) can be appended to, so a bad location fails
+    /// before the run.
+    pub fn create(path: Option<&Path>, step_summary: Option<PathBuf>) -> Result<Self, Error> {
+        let out = path.map(AtomicFile::create).transpose()?;
+        if let Some(p) = &step_summary {
+            open_append(p)?;
+        }
+        Ok(MarkdownReporter {
+            path: path.map(Path::to_path_buf),
+            out,
+            step_summary,
+            done: false,
+            info: None,
+            suites: Vec::new(),
+            problems: Vec::new(),
+            more_failed: 0,
+            more_errored: 0,
+            flaky: Vec::new(),
+            more_flaky: 0,
+        })
+    }
+
+    fn case_finished(&mut self, case: &CaseResult) {
+        let attempts = case
+            .attempts
+            .iter()
+            .filter(|a| a.outcome != Outcome::Skipped)
+            .count() as u64;
+        match self.suites.iter_mut().rev().find(|(s, _)| *s == case.suite) {
+            Some((_, n)) => *n += attempts,
+            None => self.suites.push((case.suite.clone(), attempts)),
+        }
+        if matches!(case.outcome, Outcome::Fail | Outcome::Error) {
+            if self.problems.len() < MAX_DETAILED {
+                self.problems.push(Problem {
+                    id: case.id.clone(),
+                    outcome: case.outcome,
+                    message: explain::one_line(&explain::failure_message(case), MAX_MESSAGE_CHARS),
+                    details: truncate_chars(&explain::failure_details(case), MAX_DETAILS_CHARS),
+                    source: case.source.clone(),
+                });
+            } else if case.outcome == Outcome::Fail {
+                self.more_failed += 1;
+            } else {
+                self.more_errored += 1;
+            }
+        }
+        if case.flaky {
+            if self.flaky.len() < MAX_FLAKY {
+                self.flaky.push(Flaky {
+                    id: case.id.clone(),
+                    outcome: case.outcome,
+                    note: explain::repeats_note(case).unwrap_or_else(|| "flaky".to_string()),
+                });
+            } else {
+                self.more_flaky += 1;
+            }
+        }
+    }
+
+    /// The whole summary text.
+    fn render(
+        &self,
+        summary: &Summary,
+        verdict: &Verdict,
+        stopped: Option<StopReason>,
+        duration_ms: f64,
+    ) -> String {
+        let mut md = String::new();
+        self.render_verdict(&mut md, summary, verdict, duration_ms);
+        render_stop_note(&mut md, summary, stopped);
+        self.render_table(&mut md, summary);
+        self.render_problems(&mut md, summary);
+        self.render_flaky(&mut md);
+        if let Some(info) = &self.info {
+            let mut footer = format!(
+                "evalgate {} · started {} · config <code>{}</code>",
+                html(&info.evalgate_version),
+                html(&info.started_at),
+                html(&info.config_hash)
+            );
+            if let Some(commit) = &info.git_commit {
+                let _ = write!(footer, " · commit <code>{}</code>", html(commit));
+            }
+            let _ = writeln!(md, "<sub>{footer}</sub>");
+        }
+        md
+    }
+
+    fn render_verdict(
+        &self,
+        md: &mut String,
+        summary: &Summary,
+        verdict: &Verdict,
+        duration_ms: f64,
+    ) {
+        if verdict.passed {
+            let _ = writeln!(md, "## ✅ evalgate: gate passed\n");
+        } else {
+            let _ = writeln!(md, "## ❌ evalgate: gate failed\n");
+            for reason in &verdict.reasons {
+                let _ = writeln!(md, "- {}", inline(reason));
+            }
+            if !verdict.reasons.is_empty() {
+                md.push('\n');
+            }
+        }
+        let o = &summary.overall;
+        let _ = writeln!(
+            md,
+            "**{} case{}**: {} passed · {} failed · {} errored · {} skipped · {} flaky · pass rate {} · {}\n",
+            o.total,
+            if o.total == 1 { "" } else { "s" },
+            o.passed,
+            o.failed,
+            o.errored,
+            o.skipped,
+            o.flaky,
+            pass_rate(o),
+            format_ms(duration_ms),
+        );
+    }
+
+    fn render_table(&self, md: &mut String, summary: &Summary) {
+        if summary.suites.is_empty() {
+            return;
+        }
+        md.push_str("| suite | cases | pass | fail | error | skipped | flaky | pass rate | mean latency | tokens in / out |\n");
+        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        // Report order first, then any suite only the summary knows.
+        let mut rows: Vec<(&str, &Counts, u64)> = Vec::new();
+        for (name, attempts) in &self.suites {
+            if let Some(c) = summary.suites.get(name) {
+                rows.push((name, c, *attempts));
+            }
+        }
+        for (name, c) in &summary.suites {
+            if !self.suites.iter().any(|(s, _)| s == name) {
+                rows.push((name, c, 0));
+            }
+        }
+        let mut total_attempts = 0;
+        for (name, c, attempts) in &rows {
+            total_attempts += attempts;
+            write_row(md, &cell(name), c, *attempts);
+        }
+        if rows.len() > 1 {
+            write_row(md, "**total**", &summary.overall, total_attempts);
+        }
+        md.push('\n');
+    }
+
+    fn render_problems(&self, md: &mut String, summary: &Summary) {
+        let o = &summary.overall;
+        if self.problems.is_empty() && o.failed + o.errored == 0 {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "### Failures and errors ({} failed, {} errored)\n",
+            o.failed, o.errored
+        );
+        for p in &self.problems {
+            let (icon, label) = match p.outcome {
+                Outcome::Error => ("⚠️", "error"),
+                _ => ("❌", "fail"),
+            };
+            let _ = writeln!(md, "<details>");
+            let _ = writeln!(
+                md,
+                "<summary>{icon} <code>{}</code> {label}: {}</summary>\n",
+                html(&explain::one_line(&p.id, MAX_MESSAGE_CHARS)),
+                html(&p.message)
+            );
+            let _ = writeln!(md, "Source: {}\n", code(&p.source));
+            let fence = fence_for(&p.details);
+            let _ = writeln!(md, "{fence}text\n{}\n{fence}\n", p.details);
+            let _ = writeln!(md, "</details>\n");
+        }
+        let more = self.more_failed + self.more_errored;
+        if more > 0 {
+            let _ = writeln!(
+                md,
+                "…and {more} more ({} failed, {} errored); see the JUnit or JSON report.\n",
+                self.more_failed, self.more_errored
+            );
+        }
+    }
+
+    fn render_flaky(&self, md: &mut String) {
+        let total = self.flaky.len() as u64 + self.more_flaky;
+        if total == 0 {
+            return;
+        }
+        let _ = writeln!(md, "### Flaky cases ({total})\n");
+        for f in &self.flaky {
+            let icon = if f.outcome == Outcome::Pass {
+                "✅"
+            } else {
+                "❌"
+            };
+            let _ = writeln!(md, "- {icon} {}: {}", code(&f.id), inline(&f.note));
+        }
+        if self.more_flaky > 0 {
+            let _ = writeln!(md, "- …and {} more", self.more_flaky);
+        }
+        md.push('\n');
+    }
+
+    fn finished(
+        &mut self,
+        summary: &Summary,
+        verdict: &Verdict,
+        stopped: Option<StopReason>,
+        duration_ms: f64,
+    ) -> Result<(), Error> {
+        let text = self.render(summary, verdict, stopped, duration_ms);
+        if let Some(mut out) = self.out.take() {
+            let path = self.path.clone().unwrap_or_default();
+            out.write_all(text.as_bytes())
+                .map_err(|e| Error::output(&path, e))?;
+            out.commit()?;
+        }
+        if let Some(p) = &self.step_summary {
+            let mut f = open_append(p)?;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.flush())
+                .map_err(|e| Error::output(p, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Reporter for MarkdownReporter {
+    fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error> {
+        if self.done {
+            return Ok(());
+        }
+        match event {
+            RunEvent::Started(info) => self.info = Some((*info).clone()),
+            RunEvent::CaseFinished(case) => self.case_finished(case),
+            RunEvent::Finished {
+                summary,
+                verdict,
+                stopped,
+                duration_ms,
+            } => {
+                self.done = true;
+                return self.finished(summary, verdict, *stopped, *duration_ms);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_append(p: &Path) -> Result<std::fs::File, Error> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .map_err(|e| Error::output(p, e))
+}
+
+fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReason>) {
+    let not_run = match summary.not_run {
+        0 => String::new(),
+        1 => "; 1 planned case did not run".to_string(),
+        n => format!("; {n} planned cases did not run"),
+    };
+    match stopped {
+        Some(StopReason::Interrupted) => {
+            let _ = writeln!(
+                md,
+                "> ⚠️ **Interrupted:** the run was stopped before it finished{not_run}. These results are partial.\n"
+            );
+        }
+        Some(StopReason::FailFast) => {
+            let _ = writeln!(
+                md,
+                "> ⚠️ **Stopped by `--fail-fast`** after the first failure{not_run}. These results are partial.\n"
+            );
+        }
+        None => {}
+    }
+}
+
+fn write_row(md: &mut String, name: &str, c: &Counts, attempts: u64) {
+    let mean = if attempts > 0 {
+        format_ms(c.latency_ms / attempts as f64)
+    } else {
+        "—".to_string()
+    };
+    let _ = writeln!(
+        md,
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} / {} |",
+        c.total,
+        c.passed,
+        c.failed,
+        c.errored,
+        c.skipped,
+        c.flaky,
+        pass_rate(c),
+        c.input_tokens,
+        c.output_tokens
+    );
+}
+
+fn pass_rate(c: &Counts) -> String {
+    match c.pass_rate() {
+        Some(r) => format!("{:.1}%", r * 100.0),
+        None => "—".to_string(),
+    }
+}
+
+fn format_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        "—".to_string()
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+/// Escape text for HTML (inside `<summary>`, `<code>`).
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Text safe inside a table cell: no `|` column breaks, no line breaks.
+fn cell(s: &str) -> String {
+    html(s)
+        .replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\n', '\r'], "<br>")
+}
+
+/// Text on one Markdown line (list item).
+fn inline(s: &str) -> String {
+    html(&explain::one_line(s, MAX_MESSAGE_CHARS))
+}
+
+/// A code span that survives backticks in `s`.
+fn code(s: &str) -> String {
+    let s = explain::one_line(s, MAX_MESSAGE_CHARS);
+    let ticks = "`".repeat(longest_run(&s, '`') + 1);
+    if s.starts_with('`') || s.ends_with('`') {
+        format!("{ticks} {s} {ticks}")
+    } else {
+        format!("{ticks}{s}{ticks}")
+    }
+}
+
+/// A code fence longer than any backtick run in `s`.
+fn fence_for(s: &str) -> String {
+    "`".repeat((longest_run(s, '`') + 1).max(3))
+}
+
+fn longest_run(s: &str, c: char) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for ch in s.chars() {
+        if ch == c {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::explain::fixtures::*;
+
+    fn write(cases: &[CaseResult], verdict: &Verdict, stopped: Option<StopReason>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports/summary.md");
+        let mut r = MarkdownReporter::create(Some(&path), None).unwrap();
+        run(&mut r, &run_info(&["geo", "math"]), cases, verdict, stopped).unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    }
+
+    #[test]
+    fn snapshot_of_a_small_report() {
+        insta::assert_snapshot!(write(&all_kinds(), &failed_verdict(), None));
+    }
+
+    #[test]
+    fn passing_run_is_short() {
+        let verdict = Verdict {
+            passed: true,
+            reasons: vec![],
+            exit_code: 0,
+        };
+        let md = write(
+            &[pass_case("geo", "rome"), flaky_case("geo", "add")],
+            &verdict,
+            None,
+        );
+        assert!(
+            md.starts_with("## ✅ evalgate: gate passed\n\n**2 cases**: 2 passed · 0 failed"),
+            "{md}"
+        );
+        assert!(!md.contains("Failures and errors"), "{md}");
+        assert!(
+            md.contains("### Flaky cases (1)\n\n- ✅ `geo/add`: passed 2 of 3 repeats (needs 2)\n"),
+            "{md}"
+        );
+        assert!(!md.contains("**total**"), "one suite, no total row: {md}");
+        // mean latency: (120.5 + 120.5 + 220.5 + 320.5) / 4 attempts
+        assert!(
+            md.contains("| geo | 2 | 2 | 0 | 0 | 0 | 1 | 100.0% | 196 ms | 48 / 32 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn stop_notes() {
+        let md = write(
+            &[fail_case("geo", "capital")],
+            &failed_verdict(),
+            Some(StopReason::Interrupted),
+        );
+        assert!(md.contains("> ⚠️ **Interrupted:** the run was stopped before it finished; 5 planned cases did not run."), "{md}");
+        let md = write(
+            &[fail_case("geo", "capital")],
+            &failed_verdict(),
+            Some(StopReason::FailFast),
+        );
+        assert!(md.contains("**Stopped by `--fail-fast`** after the first failure; 5 planned cases did not run."), "{md}");
+    }
+
+    #[test]
+    fn caps_detailed_failures() {
+        let mut cases: Vec<CaseResult> = (0..MAX_DETAILED + 3)
+            .map(|i| fail_case("geo", &format!("c{i:03}")))
+            .collect();
+        cases.push(error_case("geo", "zz"));
+        let md = write(&cases, &failed_verdict(), None);
+        assert_eq!(md.matches("<details>").count(), MAX_DETAILED);
+        assert!(
+            md.contains("### Failures and errors (53 failed, 1 errored)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("…and 4 more (3 failed, 1 errored); see the JUnit or JSON report."),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn escapes_cells_and_fences() {
+        let mut c = fail_case("a|b\nc<d>", "x`y");
+        c.attempts[0].output = Some("```\ncode\n```".into());
+        let md = write(&[c], &failed_verdict(), None);
+        assert!(md.contains("| a\\|b<br>c&lt;d&gt; | 1 |"), "{md}");
+        assert!(md.contains("<code>a|b⏎c&lt;d&gt;/x`y</code>"), "{md}");
+        assert!(md.contains("````text\n"), "{md}");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`a"), "`` `a ``");
+    }
+
+    #[test]
+    fn appends_to_step_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let step = dir.path().join("step_summary.md");
+        std::fs::write(&step, "previous step\n").unwrap();
+        for _ in 0..2 {
+            let mut r = MarkdownReporter::create(None, Some(step.clone())).unwrap();
+            run(
+                &mut r,
+                &run_info(&["geo"]),
+                &[pass_case("geo", "rome")],
+                &failed_verdict(),
+                None,
+            )
+            .unwrap();
+        }
+        let text = std::fs::read_to_string(&step).unwrap();
+        assert!(
+            text.starts_with("previous step\n## ❌ evalgate: gate failed\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("## ❌ evalgate").count(), 2);
+    }
+
+    #[test]
+    fn file_and_step_summary_get_the_same_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        let step = dir.path().join("new/step.md");
+        assert!(
+            MarkdownReporter::create(Some(&path), Some(step.clone())).is_err(),
+            "missing directory"
+        );
+        let step = dir.path().join("step.md");
+        let mut r = MarkdownReporter::create(Some(&path), Some(step.clone())).unwrap();
+        run(
+            &mut r,
+            &run_info(&["geo"]),
+            &all_kinds(),
+            &failed_verdict(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(&step).unwrap()
+        );
+    }
+}

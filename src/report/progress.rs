@@ -1,0 +1,51 @@
+//! The progress bar: shown only on an interactive terminal and never in CI
+//! (`CI` set) or when stderr is piped.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::model::{CaseResult, Outcome};
+use crate::runner::Progress;
+
+/// Whether a progress bar should be drawn.
+pub fn wanted(disabled: bool) -> bool {
+    !disabled && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false" || v == "0")
+}
+
+pub struct Bar {
+    bar: ProgressBar,
+    failed: u64,
+}
+
+impl Bar {
+    pub fn new(total: u64) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        Bar { bar, failed: 0 }
+    }
+}
+
+impl Progress for Bar {
+    fn case_done(&mut self, result: &CaseResult) {
+        if matches!(result.outcome, Outcome::Fail | Outcome::Error) {
+            self.failed += 1;
+            self.bar.set_message(format!("{} failing", self.failed));
+        }
+        self.bar.inc(1);
+    }
+
+    fn finish(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// No progress output.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn case_done(&mut self, _: &CaseResult) {}
+    fn finish(&mut self) {}
+}

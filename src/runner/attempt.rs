@@ -1,0 +1,107 @@
+//! One attempt: render the prompt, call the provider under a timeout, run the
+//! checks. Never panics and never confuses a wrong answer (fail) with no
+//! answer (error).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use minijinja::Environment;
+use sha2::{Digest, Sha256};
+
+use crate::check::{weighted_score, CheckInput};
+use crate::config::suite::{CaseDef, Prompt};
+use crate::model::{AttemptResult, Outcome, Timing};
+use crate::provider::{Message, Provider, ProviderError, Request};
+
+/// Everything an attempt needs, owned so it can run on any worker thread.
+pub struct AttemptJob {
+    pub suite: String,
+    pub case: Arc<CaseDef>,
+    pub prompt: Arc<Prompt>,
+    pub provider: Arc<dyn Provider>,
+    pub env: Arc<Environment<'static>>,
+    pub repeat: u32,
+}
+
+/// `sha256:` of the rendered messages (role and content).
+pub fn prompt_hash(messages: &[Message]) -> String {
+    let mut h = Sha256::new();
+    for m in messages {
+        h.update(m.role.as_bytes());
+        h.update([0]);
+        h.update(m.content.as_bytes());
+        h.update([0]);
+    }
+    format!("sha256:{:x}", h.finalize())
+}
+
+fn error_attempt(repeat: u32, message: String, prompt_hash: String, latency_ms: f64) -> AttemptResult {
+    AttemptResult {
+        repeat,
+        outcome: Outcome::Error,
+        score: 0.0,
+        output: None,
+        error: Some(message),
+        timing: Timing {
+            started_at: Some(SystemTime::now()),
+            ttft_ms: None,
+            latency_ms,
+        },
+        usage: None,
+        finish_reason: None,
+        model: None,
+        prompt_hash,
+        checks: Vec::new(),
+    }
+}
+
+impl AttemptJob {
+    pub async fn run(self) -> AttemptResult {
+        let vars = minijinja::Value::from_serialize(&self.case.vars);
+        let messages = match self.prompt.render(&self.env, &vars) {
+            Ok(m) => m,
+            Err(e) => {
+                return error_attempt(self.repeat, format!("cannot render the prompt: {e}"), String::new(), 0.0);
+            }
+        };
+        let hash = prompt_hash(&messages);
+        let timeout = self.case.settings.timeout;
+        let request = Request {
+            suite: self.suite,
+            case_id: self.case.id.clone(),
+            repeat: self.repeat,
+            messages,
+            timeout,
+        };
+        let started = Instant::now();
+        let answer = tokio::time::timeout(timeout, self.provider.complete(&request)).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let response = match answer {
+            Err(_) => {
+                return error_attempt(self.repeat, ProviderError::Timeout(timeout).to_string(), hash, elapsed_ms);
+            }
+            Ok(Err(e)) => return error_attempt(self.repeat, e.to_string(), hash, elapsed_ms),
+            Ok(Ok(r)) => r,
+        };
+        let input = CheckInput::new(&response.text, response.timing.latency_ms, &vars, &self.env);
+        let checks: Vec<_> = self.case.checks.iter().map(|c| c.run(&input)).collect();
+        let score = weighted_score(&checks);
+        let passed = match self.case.settings.threshold {
+            Some(t) => score + 1e-12 >= t,
+            None => checks.iter().all(|c| c.passed),
+        };
+        AttemptResult {
+            repeat: self.repeat,
+            outcome: if passed { Outcome::Pass } else { Outcome::Fail },
+            score,
+            checks,
+            output: Some(response.text),
+            error: None,
+            timing: response.timing,
+            usage: response.usage,
+            finish_reason: response.finish_reason,
+            model: response.model,
+            prompt_hash: hash,
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The runner: schedules attempts (case × repeat) on tokio with bounded
+//! concurrency, reorders completions into plan order, folds repeats into case
+//! results and sends them as events to every reporter.
+//!
+//! Memory is bounded: at most `concurrency` attempts run and at most a window
+//! of completed-but-not-yet-emitted attempts wait for an earlier one; results
+//! are handed to reporters and dropped. Ctrl-C stops scheduling, aborts what is
+//! in flight and still reports everything that finished.
+
+mod attempt;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::task::JoinHandle;
+
+pub use attempt::prompt_hash;
+use attempt::AttemptJob;
+
+use crate::config::suite::CaseDef;
+use crate::error::{display_path, Error};
+use crate::gate::{self, GatePolicy};
+use crate::model::{AttemptResult, CaseResult, Outcome, RunEvent, RunInfo, StopReason, Summary, Verdict};
+use crate::plan::Plan;
+use crate::report::Reporter;
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub concurrency: usize,
+    pub fail_fast: bool,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: Summary,
+    pub verdict: Verdict,
+    pub stopped: Option<StopReason>,
+}
+
+/// One scheduled unit, in plan order.
+struct Slot {
+    suite: usize,
+    case: Arc<CaseDef>,
+    /// None for a skipped case.
+    attempt: Option<AttemptResult>,
+    repeats: u32,
+}
+
+/// Fans events out to reporters, remembering the first reporter error.
+struct Fanout<'a> {
+    reporters: &'a mut [Box<dyn Reporter>],
+    error: Option<Error>,
+}
+
+impl Fanout<'_> {
+    fn send(&mut self, event: &RunEvent<'_>) {
+        for r in self.reporters.iter_mut() {
+            if let Err(e) = r.on_event(event) {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// Progress callback (the progress bar lives in the CLI layer).
+pub trait Progress: Send {
+    fn case_done(&mut self, result: &CaseResult);
+    fn finish(&mut self);
+}
+
+/// Run the plan. Reporters receive `Started`, one `CaseFinished` per case in
+/// plan order, and `Finished` (always, also when interrupted).
+pub async fn run(
+    plan: &Plan,
+    info: &RunInfo,
+    policy: &GatePolicy,
+    opts: &RunOptions,
+    reporters: &mut [Box<dyn Reporter>],
+    progress: &mut dyn Progress,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Result<RunOutcome, Error> {
+    let started = Instant::now();
+    let mut out = Fanout { reporters, error: None };
+    out.send(&RunEvent::Started(info));
+
+    let concurrency = opts.concurrency.max(1);
+    let window = (concurrency * 4).max(64) as u64;
+    let mut cases = plan.cases();
+    // The case being expanded into repeats: (suite, case, next repeat).
+    let mut expanding: Option<(usize, Arc<CaseDef>, u32)> = None;
+    let mut next_seq: u64 = 0;
+    let mut next_emit: u64 = 0;
+    let mut in_flight: FuturesUnordered<JoinHandle<(u64, Slot)>> = FuturesUnordered::new();
+    let mut handles_open = true;
+    let mut done: BTreeMap<u64, Slot> = BTreeMap::new();
+    let mut current: Vec<AttemptResult> = Vec::new();
+    let mut summary = Summary::default();
+    let mut emitted: u64 = 0;
+    let mut stopped: Option<StopReason> = None;
+    let mut infra_error: Option<Error> = None;
+    let planned = info.planned_cases;
+    tokio::pin!(interrupt);
+
+    loop {
+        // Schedule while there is room in the concurrency limit and the window.
+        while stopped.is_none() && handles_open && in_flight.len() < concurrency && next_seq < next_emit + window {
+            if expanding.is_none() {
+                match cases.next() {
+                    None => {
+                        handles_open = false;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        infra_error = Some(e);
+                        handles_open = false;
+                        break;
+                    }
+                    Some(Ok(pc)) => {
+                        if pc.case.skip.is_some() {
+                            done.insert(
+                                next_seq,
+                                Slot {
+                                    suite: pc.suite,
+                                    case: pc.case,
+                                    attempt: None,
+                                    repeats: 0,
+                                },
+                            );
+                            next_seq += 1;
+                            continue;
+                        }
+                        expanding = Some((pc.suite, pc.case, 1));
+                    }
+                }
+            }
+            let Some((suite_idx, case, repeat)) = expanding.take() else { continue };
+            let ps = &plan.suites[suite_idx];
+            let prompt = match case.prompt.clone().or_else(|| ps.suite.prompt.clone()) {
+                Some(p) => p,
+                None => {
+                    infra_error = Some(Error::Infrastructure(format!("case `{}` has no prompt", case.id)));
+                    handles_open = false;
+                    break;
+                }
+            };
+            let repeats = case.settings.repeat;
+            if repeat < repeats {
+                expanding = Some((suite_idx, case.clone(), repeat + 1));
+            }
+            let job = AttemptJob {
+                suite: ps.suite.name.clone(),
+                case: case.clone(),
+                prompt,
+                provider: ps.provider.clone(),
+                env: plan.env.clone(),
+                repeat,
+            };
+            let seq = next_seq;
+            next_seq += 1;
+            in_flight.push(tokio::spawn(async move {
+                let result = job.run().await;
+                (
+                    seq,
+                    Slot {
+                        suite: suite_idx,
+                        case,
+                        attempt: Some(result),
+                        repeats,
+                    },
+                )
+            }));
+        }
+
+        // Emit everything contiguous.
+        while let Some(slot) = done.remove(&next_emit) {
+            next_emit += 1;
+            if let Some(result) = fold(plan, slot, &mut current) {
+                emitted += 1;
+                summary.add(&result);
+                progress.case_done(&result);
+                let bad = matches!(result.outcome, Outcome::Fail | Outcome::Error);
+                out.send(&RunEvent::CaseFinished(&result));
+                if bad && opts.fail_fast && stopped.is_none() {
+                    stopped = Some(StopReason::FailFast);
+                }
+            }
+        }
+
+        if in_flight.is_empty() && (!handles_open || stopped.is_some()) && done.is_empty() {
+            break;
+        }
+        if in_flight.is_empty() && stopped.is_some() {
+            // Completed slots past a gap can no longer be emitted in order.
+            break;
+        }
+
+        tokio::select! {
+            biased;
+            _ = &mut interrupt, if stopped != Some(StopReason::Interrupted) => {
+                stopped = Some(StopReason::Interrupted);
+                for h in in_flight.iter() {
+                    h.abort();
+                }
+                // Collect what already finished; aborted tasks yield errors.
+                while let Some(joined) = in_flight.next().await {
+                    if let Ok((seq, slot)) = joined {
+                        done.insert(seq, slot);
+                    }
+                }
+                // Emit every fully finished case in order, skipping gaps.
+                flush_with_gaps(plan, &mut done, &mut current, &mut |r| {
+                    emitted += 1;
+                    summary.add(r);
+                    progress.case_done(r);
+                    out.send(&RunEvent::CaseFinished(r));
+                });
+                break;
+            }
+            joined = in_flight.next(), if !in_flight.is_empty() => {
+                match joined {
+                    Some(Ok((seq, slot))) => {
+                        done.insert(seq, slot);
+                    }
+                    Some(Err(e)) => {
+                        infra_error.get_or_insert(Error::Infrastructure(format!("a worker task failed: {e}")));
+                        stopped.get_or_insert(StopReason::FailFast);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    summary.not_run = planned.saturating_sub(emitted);
+    progress.finish();
+    let verdict = gate::evaluate(policy, &summary, stopped);
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    out.send(&RunEvent::Finished {
+        summary: &summary,
+        verdict: &verdict,
+        stopped,
+        duration_ms,
+    });
+    if let Some(e) = infra_error.or(out.error) {
+        return Err(e);
+    }
+    Ok(RunOutcome {
+        summary,
+        verdict,
+        stopped,
+    })
+}
+
+/// Emit remaining complete cases in order after an interruption: attempts of
+/// a case are contiguous, so a case is complete when all its repeats are there.
+fn flush_with_gaps(
+    plan: &Plan,
+    done: &mut BTreeMap<u64, Slot>,
+    current: &mut Vec<AttemptResult>,
+    emit: &mut dyn FnMut(&CaseResult),
+) {
+    current.clear();
+    let mut pending: Vec<(u64, Slot)> = std::mem::take(done).into_iter().collect();
+    pending.sort_by_key(|(s, _)| *s);
+    let mut i = 0;
+    while i < pending.len() {
+        let (seq, slot) = &pending[i];
+        if slot.attempt.is_none() {
+            if let Some(r) = fold(plan, take_slot(&mut pending, i), current) {
+                emit(&r);
+            }
+            i += 1;
+            continue;
+        }
+        // The first attempt of a case has repeat 1; check its repeats are all present.
+        let repeat = slot.attempt.as_ref().map_or(1, |a| a.repeat);
+        let n = slot.repeats;
+        let complete = repeat == 1
+            && (0..u64::from(n)).all(|k| pending.get(i + k as usize).is_some_and(|(s, _)| *s == seq + k));
+        if complete {
+            for k in 0..n as usize {
+                if let Some(r) = fold(plan, take_slot(&mut pending, i + k), current) {
+                    emit(&r);
+                }
+            }
+            i += n as usize;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn take_slot(pending: &mut [(u64, Slot)], i: usize) -> Slot {
+    let (_, slot) = &mut pending[i];
+    Slot {
+        suite: slot.suite,
+        case: slot.case.clone(),
+        attempt: slot.attempt.take(),
+        repeats: slot.repeats,
+    }
+}
+
+/// Fold an in-order slot into the current case; returns the case result when
+/// its last repeat arrived (or it was skipped).
+fn fold(plan: &Plan, slot: Slot, current: &mut Vec<AttemptResult>) -> Option<CaseResult> {
+    let ps = &plan.suites[slot.suite];
+    let case = &slot.case;
+    let base = |outcome, attempts: Vec<AttemptResult>, passes, flaky| CaseResult {
+        suite: ps.suite.name.clone(),
+        case: case.id.clone(),
+        id: format!("{}/{}", ps.suite.name, case.id),
+        provider: ps.provider_name.clone(),
+        tags: case.tags.clone(),
+        description: case.description.clone(),
+        outcome,
+        flaky,
+        passes,
+        repeats: case.settings.repeat,
+        min_passes: case.settings.min_passes(),
+        skip_reason: case.skip.clone(),
+        source: display_path(std::path::Path::new(&case.source)),
+        attempts,
+    };
+    let Some(attempt) = slot.attempt else {
+        return Some(base(Outcome::Skipped, Vec::new(), 0, false));
+    };
+    let last = attempt.repeat >= slot.repeats;
+    current.push(attempt);
+    if !last {
+        return None;
+    }
+    let attempts = std::mem::take(current);
+    let passes = attempts.iter().filter(|a| a.outcome == Outcome::Pass).count() as u32;
+    let fails = attempts.iter().filter(|a| a.outcome == Outcome::Fail).count() as u32;
+    let outcome = if passes >= case.settings.min_passes() {
+        Outcome::Pass
+    } else if fails > 0 {
+        Outcome::Fail
+    } else {
+        Outcome::Error
+    };
+    let flaky = passes > 0 && fails > 0;
+    Some(base(outcome, attempts, passes, flaky))
+}
