@@ -29,7 +29,11 @@ where
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::INVALID_INPUT } else { exit::OK };
+            return if e.use_stderr() {
+                exit::INVALID_INPUT
+            } else {
+                exit::OK
+            };
         }
     };
     let result = match cli.command {
@@ -65,7 +69,10 @@ fn validate(sel: &SelectArgs) -> Result<i32, Error> {
         if plan.suites.len() == 1 { "" } else { "s" },
         cases,
         if cases == 1 { "" } else { "s" },
-        plan.config.path.as_deref().map_or_else(|| "built-in defaults".to_string(), display_path)
+        plan.config
+            .path
+            .as_deref()
+            .map_or_else(|| "built-in defaults".to_string(), display_path)
     );
     Ok(exit::OK)
 }
@@ -142,14 +149,23 @@ fn report_targets(args: &RunArgs, plan: &Plan) -> ReportTargets {
 }
 
 fn git_commit(root: &Path) -> Option<String> {
-    for var in ["GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "GIT_COMMIT"] {
+    for var in [
+        "GITHUB_SHA",
+        "CI_COMMIT_SHA",
+        "BUILDKITE_COMMIT",
+        "GIT_COMMIT",
+    ] {
         if let Ok(v) = std::env::var(var) {
             if !v.is_empty() {
                 return Some(v);
             }
         }
     }
-    let dir = if root.as_os_str().is_empty() { Path::new(".") } else { root };
+    let dir = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(dir)
@@ -172,7 +188,9 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     }
     if let Some(r) = args.min_pass_rate {
         if !(0.0..=1.0).contains(&r) {
-            return Err(Error::Usage(format!("--min-pass-rate must be between 0 and 1, got {r}")));
+            return Err(Error::Usage(format!(
+                "--min-pass-rate must be between 0 and 1, got {r}"
+            )));
         }
     }
     let plan = Plan::load(&selection(&args.select))?;
@@ -195,7 +213,9 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     if let Some(b) = args.fail_on_flaky {
         policy.fail_on_flaky = b;
     }
-    let concurrency = args.concurrency.map_or(plan.config.concurrency, |c| c as usize);
+    let concurrency = args
+        .concurrency
+        .map_or(plan.config.concurrency, |c| c as usize);
 
     // Open every report before running: an unwritable location fails now (exit 3).
     let targets = report_targets(args, &plan);
@@ -217,9 +237,14 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     if let Some(p) = &targets.json {
         reporters.push(Box::new(JsonReporter::create(p)?));
     }
-    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     if targets.markdown.is_some() || step_summary.is_some() {
-        reporters.push(Box::new(MarkdownReporter::create(targets.markdown.as_deref(), step_summary)?));
+        reporters.push(Box::new(MarkdownReporter::create(
+            targets.markdown.as_deref(),
+            step_summary,
+        )?));
     }
 
     let info = RunInfo {
@@ -251,7 +276,16 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
                 std::future::pending::<()>().await;
             }
         };
-        runner::run(&plan, &info, &policy, &opts, &mut reporters, bar.as_mut(), interrupt).await
+        runner::run(
+            &plan,
+            &info,
+            &policy,
+            &opts,
+            &mut reporters,
+            bar.as_mut(),
+            interrupt,
+        )
+        .await
     })?;
     let written: Vec<String> = [&targets.junit, &targets.json, &targets.markdown]
         .into_iter()

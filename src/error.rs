@@ -165,7 +165,10 @@ impl From<Vec<Diagnostic>> for Error {
 }
 
 /// "did you mean" suggestion among `candidates`, by edit similarity.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (c, strsim::jaro_winkler(word, c)))
@@ -180,7 +183,10 @@ mod tests {
 
     #[test]
     fn suggests_close_keys() {
-        assert_eq!(did_you_mean("chekcs", ["checks", "cases", "vars"]), Some("checks"));
+        assert_eq!(
+            did_you_mean("chekcs", ["checks", "cases", "vars"]),
+            Some("checks")
+        );
         assert_eq!(did_you_mean("zzz", ["checks", "cases"]), None);
     }
 

@@ -59,7 +59,10 @@ pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReas
     let o = &summary.overall;
     let mut reasons = Vec::new();
     if stopped == Some(StopReason::Interrupted) {
-        reasons.push(format!("the run was interrupted; {} planned cases did not run", summary.not_run));
+        reasons.push(format!(
+            "the run was interrupted; {} planned cases did not run",
+            summary.not_run
+        ));
     }
     if stopped == Some(StopReason::FailFast) {
         reasons.push(format!(
@@ -69,7 +72,10 @@ pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReas
     }
     if o.evaluated() == 0 {
         if o.errored > 0 {
-            reasons.push(format!("no case got a usable answer ({} errors)", o.errored));
+            reasons.push(format!(
+                "no case got a usable answer ({} errors)",
+                o.errored
+            ));
         } else if stopped.is_none() {
             reasons.push("no case was evaluated (every case was skipped)".to_string());
         }
@@ -132,14 +138,16 @@ mod tests {
     use super::*;
 
     fn summary(passed: u64, failed: u64, errored: u64, flaky: u64) -> Summary {
-        let mut s = Summary::default();
-        s.overall = Counts {
-            total: passed + failed + errored,
-            passed,
-            failed,
-            errored,
-            flaky,
-            ..Counts::default()
+        let mut s = Summary {
+            overall: Counts {
+                total: passed + failed + errored,
+                passed,
+                failed,
+                errored,
+                flaky,
+                ..Counts::default()
+            },
+            ..Summary::default()
         };
         s.suites.insert("a".into(), s.overall);
         s
@@ -165,7 +173,11 @@ mod tests {
         assert_eq!(v.exit_code, 1);
         p.suites.insert("a".into(), 0.9);
         let v = evaluate(&p, &summary(1, 1, 0, 0), None);
-        assert!(v.reasons[0].starts_with("suite `a`: pass rate 50.0% (1/2)"), "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].starts_with("suite `a`: pass rate 50.0% (1/2)"),
+            "{:?}",
+            v.reasons
+        );
     }
 
     #[test]
@@ -190,7 +202,11 @@ mod tests {
     fn nothing_reachable_is_infrastructure() {
         let v = evaluate(&GatePolicy::default(), &summary(0, 0, 4, 0), None);
         assert_eq!(v.exit_code, exit::INFRASTRUCTURE);
-        let v = evaluate(&GatePolicy::default(), &summary(1, 0, 0, 0), Some(StopReason::Interrupted));
+        let v = evaluate(
+            &GatePolicy::default(),
+            &summary(1, 0, 0, 0),
+            Some(StopReason::Interrupted),
+        );
         assert_eq!(v.exit_code, exit::INTERRUPTED);
     }
 }

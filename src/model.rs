@@ -67,7 +67,7 @@ pub struct CheckResult {
 /// Timing of one provider call, in milliseconds from the start of the request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
-    /// Wall-clock start, RFC 3339 in the report.
+    /// Wall-clock start (JUnit testcase timestamps; not in the JSON report).
     #[serde(skip)]
     pub started_at: Option<std::time::SystemTime>,
     /// Time to first token when streaming (None when not streamed).

@@ -68,9 +68,13 @@ impl Plan {
         let provider_names: Vec<String> = config.providers.keys().cloned().collect();
         if let Some(p) = &sel.provider {
             if !config.providers.contains_key(p) {
-                let hint = did_you_mean(p, provider_names.iter().map(String::as_str))
-                    .map_or_else(|| format!("defined providers: {}", provider_names.join(", ")), |s| format!("did you mean `{s}`?"));
-                return Err(Error::Usage(format!("unknown provider `{p}` given to --provider\n  = hint: {hint}")));
+                let hint = did_you_mean(p, provider_names.iter().map(String::as_str)).map_or_else(
+                    || format!("defined providers: {}", provider_names.join(", ")),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                return Err(Error::Usage(format!(
+                    "unknown provider `{p}` given to --provider\n  = hint: {hint}"
+                )));
             }
         }
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
@@ -79,7 +83,11 @@ impl Plan {
                 ProviderKind::Echo => {
                     providers.insert(name.clone(), Arc::new(Echo::new(name)));
                 }
-                ProviderKind::Mock { responses, latency, model } => {
+                ProviderKind::Mock {
+                    responses,
+                    latency,
+                    model,
+                } => {
                     let loaded = match responses {
                         Some(path) => match MockResponses::load(path) {
                             Ok(r) => r,
@@ -90,7 +98,10 @@ impl Plan {
                         },
                         None => MockResponses::default(),
                     };
-                    providers.insert(name.clone(), Arc::new(Mock::new(name, model.clone(), loaded, *latency)));
+                    providers.insert(
+                        name.clone(),
+                        Arc::new(Mock::new(name, model.clone(), loaded, *latency)),
+                    );
                 }
             }
         }
@@ -119,8 +130,16 @@ impl Plan {
         for s in &suites {
             if let Some(prev) = seen.insert(s.name.clone(), s.file.clone()) {
                 diags.push(
-                    Diagnostic::new(&s.file, None, format!("duplicate suite name `{}` (also used by {})", s.name, display_path(&prev)))
-                        .with_hint("set a unique `name:` in one of the two files"),
+                    Diagnostic::new(
+                        &s.file,
+                        None,
+                        format!(
+                            "duplicate suite name `{}` (also used by {})",
+                            s.name,
+                            display_path(&prev)
+                        ),
+                    )
+                    .with_hint("set a unique `name:` in one of the two files"),
                 );
             }
         }
@@ -137,10 +156,9 @@ impl Plan {
                     .clone()
                     .or_else(|| s.provider.as_ref().map(|(p, _)| p.clone()))
                     .unwrap_or_else(|| config.default_provider.clone());
-                let provider = providers
-                    .get(&provider_name)
-                    .cloned()
-                    .ok_or_else(|| Error::Usage(format!("provider `{provider_name}` is not defined")))?;
+                let provider = providers.get(&provider_name).cloned().ok_or_else(|| {
+                    Error::Usage(format!("provider `{provider_name}` is not defined"))
+                })?;
                 Ok(PlannedSuite {
                     suite: Arc::new(s),
                     provider_name,
@@ -171,13 +189,20 @@ impl Plan {
     /// Every selected case in order (suite, then case), streamed.
     pub fn cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + '_ {
         self.suites.iter().enumerate().flat_map(move |(i, ps)| {
-            let iter: Box<dyn Iterator<Item = Result<PlannedCase, Error>>> = match ps.suite.iter_cases() {
-                Ok(cases) => Box::new(cases.filter_map(move |c| match c {
-                    Ok(case) => self.selects(&ps.suite, &case).then_some(Ok(PlannedCase { suite: i, case })),
-                    Err(e) => Some(Err(Error::Infrastructure(format!("dataset changed during the run: {e}")))),
-                })),
-                Err(e) => Box::new(std::iter::once(Err(Error::Infrastructure(e)))),
-            };
+            let iter: Box<dyn Iterator<Item = Result<PlannedCase, Error>>> =
+                match ps.suite.iter_cases() {
+                    Ok(cases) => Box::new(cases.filter_map(move |c| {
+                        match c {
+                            Ok(case) => self
+                                .selects(&ps.suite, &case)
+                                .then_some(Ok(PlannedCase { suite: i, case })),
+                            Err(e) => Some(Err(Error::Infrastructure(format!(
+                                "dataset changed during the run: {e}"
+                            )))),
+                        }
+                    })),
+                    Err(e) => Box::new(std::iter::once(Err(Error::Infrastructure(e)))),
+                };
             iter
         })
     }
@@ -200,20 +225,30 @@ fn build_filter(filters: &[String]) -> Result<Option<GlobSet>, Error> {
     let mut b = GlobSetBuilder::new();
     for f in filters {
         // A pattern without `/` selects whole suites: `capitals` = `capitals/*`.
-        let patterns = if f.contains('/') { vec![f.clone()] } else { vec![f.clone(), format!("{f}/*")] };
+        let patterns = if f.contains('/') {
+            vec![f.clone()]
+        } else {
+            vec![f.clone(), format!("{f}/*")]
+        };
         for p in patterns {
-            let glob = Glob::new(&p).map_err(|e| Error::Usage(format!("invalid --filter {f:?}: {e}")))?;
+            let glob =
+                Glob::new(&p).map_err(|e| Error::Usage(format!("invalid --filter {f:?}: {e}")))?;
             b.add(glob);
         }
     }
-    b.build().map(Some).map_err(|e| Error::Usage(format!("invalid --filter: {e}")))
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("invalid --filter: {e}")))
 }
 
 /// Find suite files: the paths given (files or directories), or the config's globs.
 fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
     let is_suite = |p: &Path| {
-        matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+        matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        )
     };
     if !paths.is_empty() {
         let mut missing = Vec::new();
@@ -223,7 +258,10 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
             } else if p.is_file() {
                 files.push(p.clone());
             } else {
-                missing.push(Diagnostic::new(p, None, "suite file or directory not found").with_hint("check the path given on the command line"));
+                missing.push(
+                    Diagnostic::new(p, None, "suite file or directory not found")
+                        .with_hint("check the path given on the command line"),
+                );
             }
         }
         if !missing.is_empty() {
@@ -232,12 +270,19 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
     } else {
         let mut b = GlobSetBuilder::new();
         for g in &config.suites {
-            let glob = Glob::new(g).map_err(|e| Error::Usage(format!("invalid suite glob {g:?}: {e}")))?;
+            let glob =
+                Glob::new(g).map_err(|e| Error::Usage(format!("invalid suite glob {g:?}: {e}")))?;
             b.add(glob);
         }
-        let set = b.build().map_err(|e| Error::Usage(format!("invalid suite globs: {e}")))?;
+        let set = b
+            .build()
+            .map_err(|e| Error::Usage(format!("invalid suite globs: {e}")))?;
         let mut all = Vec::new();
-        let base = if config.root.as_os_str().is_empty() { PathBuf::from(".") } else { config.root.clone() };
+        let base = if config.root.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            config.root.clone()
+        };
         walk(&base, &mut all, &|_| true);
         for f in all {
             let rel = f.strip_prefix(&base).unwrap_or(&f);
@@ -258,7 +303,9 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&Path) -> bool) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {

@@ -25,13 +25,19 @@ pub fn variables(env: &Environment<'_>, source: &str) -> Result<BTreeSet<String>
 }
 
 /// Render a one-off template.
-pub fn render(env: &Environment<'_>, source: &str, vars: &minijinja::Value) -> Result<String, String> {
+pub fn render(
+    env: &Environment<'_>,
+    source: &str,
+    vars: &minijinja::Value,
+) -> Result<String, String> {
     env.render_str(source, vars).map_err(|e| describe(&e))
 }
 
 /// A one-line description of a template error, with the template line when known.
 pub fn describe(e: &minijinja::Error) -> String {
-    let mut msg = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+    let mut msg = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
     if let Some(line) = e.line() {
         msg.push_str(&format!(" (template line {line})"));
     }

@@ -13,7 +13,8 @@ use crate::error::display_path;
 const SHOW: usize = 200;
 
 fn not_json(input: &CheckInput<'_>, err: &str) -> Eval {
-    Eval::fail(format!("output is not valid JSON: {err}")).with_actual(truncate_chars(input.output, SHOW))
+    Eval::fail(format!("output is not valid JSON: {err}"))
+        .with_actual(truncate_chars(input.output, SHOW))
 }
 
 /// `is_json: true`.
@@ -28,7 +29,10 @@ impl IsJson {
                 ctx.error(
                     node.pos,
                     "`is_json: false` is ambiguous",
-                    Some("write `is_json: true` with `not: true` to require output that is not JSON".into()),
+                    Some(
+                        "write `is_json: true` with `not: true` to require output that is not JSON"
+                            .into(),
+                    ),
                 );
                 None
             }
@@ -53,7 +57,9 @@ pub struct JsonSchema {
 
 impl fmt::Debug for JsonSchema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonSchema").field("origin", &self.origin).finish()
+        f.debug_struct("JsonSchema")
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
@@ -82,7 +88,10 @@ impl JsonSchema {
             _ => {
                 ctx.error(
                     node.pos,
-                    format!("`json_schema` must be a file path or a mapping, found {}", node.kind_name()),
+                    format!(
+                        "`json_schema` must be a file path or a mapping, found {}",
+                        node.kind_name()
+                    ),
                     None,
                 );
                 return None;
@@ -101,15 +110,25 @@ impl JsonSchema {
         }
     }
 
-    fn load_file(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<(serde_json::Value, String)> {
+    fn load_file(
+        ctx: &mut Ctx<'_>,
+        node: &Node,
+        path: &str,
+    ) -> Option<(serde_json::Value, String)> {
         let full = ctx.resolve_path(path);
         let text = match std::fs::read_to_string(&full) {
             Ok(t) => t,
             Err(e) => {
                 ctx.error(
                     node.pos,
-                    format!("cannot read JSON schema file `{}`: {e}", display_path(&full)),
-                    Some("paths are relative to the project root (the directory of evalgate.yaml)".into()),
+                    format!(
+                        "cannot read JSON schema file `{}`: {e}",
+                        display_path(&full)
+                    ),
+                    Some(
+                        "paths are relative to the project root (the directory of evalgate.yaml)"
+                            .into(),
+                    ),
                 );
                 return None;
             }
@@ -149,8 +168,12 @@ impl Check for JsonSchema {
         if errors.is_empty() {
             Eval::pass(format!("output matches {}", self.origin))
         } else {
-            Eval::fail(format!("output does not match {}: {}", self.origin, errors.join("; ")))
-                .with_actual(truncate_chars(input.output, SHOW))
+            Eval::fail(format!(
+                "output does not match {}: {}",
+                self.origin,
+                errors.join("; ")
+            ))
+            .with_actual(truncate_chars(input.output, SHOW))
         }
     }
 }
@@ -181,7 +204,10 @@ impl JsonPathCheck {
                 ctx.error(
                     p.pos,
                     format!("invalid JSONPath {source:?}: {e}"),
-                    Some("JSONPath (RFC 9535) starts with `$`, e.g. `$.answer` or `$.items[0].name`".into()),
+                    Some(
+                        "JSONPath (RFC 9535) starts with `$`, e.g. `$.answer` or `$.items[0].name`"
+                            .into(),
+                    ),
                 );
                 return None;
             }
@@ -189,12 +215,18 @@ impl JsonPathCheck {
         let test = match (f.get("exists"), f.get("equals")) {
             (Some(e), None) => PathTest::Exists(ctx.bool(e, "`exists`")?),
             (None, Some(v)) => match &v.value {
-                Value::Str(s) if crate::template::is_template(s) => PathTest::EqualsTemplate(Arg::new(s.clone())),
+                Value::Str(s) if crate::template::is_template(s) => {
+                    PathTest::EqualsTemplate(Arg::new(s.clone()))
+                }
                 _ => PathTest::Equals(v.to_json()),
             },
             (None, None) => PathTest::Exists(true),
             (Some(_), Some(_)) => {
-                ctx.error(node.pos, "`json_path` takes `exists` or `equals`, not both", None);
+                ctx.error(
+                    node.pos,
+                    "`json_path` takes `exists` or `equals`, not both",
+                    None,
+                );
                 return None;
             }
         };
@@ -218,7 +250,11 @@ impl Check for JsonPathCheck {
                 } else {
                     format!("{p} matches nothing")
                 };
-                let mut eval = if exists == *want { Eval::pass(msg) } else { Eval::fail(msg) };
+                let mut eval = if exists == *want {
+                    Eval::pass(msg)
+                } else {
+                    Eval::fail(msg)
+                };
                 if !eval.passed {
                     eval = eval.with_actual(truncate_chars(input.output, SHOW));
                 }
@@ -229,16 +265,23 @@ impl Check for JsonPathCheck {
                     PathTest::Equals(v) => v.clone(),
                     PathTest::EqualsTemplate(arg) => match input.resolve(arg) {
                         Ok(s) => serde_json::Value::String(s.into_owned()),
-                        Err(e) => return Eval::fail(format!("could not render the expected value: {e}")),
+                        Err(e) => {
+                            return Eval::fail(format!("could not render the expected value: {e}"))
+                        }
                     },
                     PathTest::Exists(_) => serde_json::Value::Null,
                 };
                 let got: Option<&serde_json::Value> = found.first().copied();
                 match got {
-                    Some(v) if json_equal(v, &expected) => Eval::pass(format!("{p} equals {expected}")),
-                    Some(v) => Eval::fail(format!("{p} is {} but {expected} was expected", truncate_chars(&v.to_string(), SHOW)))
-                        .with_expected(expected.to_string())
-                        .with_actual(truncate_chars(&v.to_string(), SHOW)),
+                    Some(v) if json_equal(v, &expected) => {
+                        Eval::pass(format!("{p} equals {expected}"))
+                    }
+                    Some(v) => Eval::fail(format!(
+                        "{p} is {} but {expected} was expected",
+                        truncate_chars(&v.to_string(), SHOW)
+                    ))
+                    .with_expected(expected.to_string())
+                    .with_actual(truncate_chars(&v.to_string(), SHOW)),
                     None => Eval::fail(format!("{p} matches nothing; {expected} was expected"))
                         .with_expected(expected.to_string())
                         .with_actual(truncate_chars(input.output, SHOW)),
@@ -283,8 +326,11 @@ mod tests {
         let r = run(&c, r#"{"answer": 3}"#, json!({}));
         assert!(!r.passed);
         assert!(r.message.contains("/answer"), "{}", r.message);
-        assert!(errors("- json_schema: {schema: {type: 12}}\n")[0].starts_with("invalid JSON schema"));
-        assert!(errors("- json_schema: nope/missing.json\n")[0].starts_with("cannot read JSON schema file"));
+        assert!(
+            errors("- json_schema: {schema: {type: 12}}\n")[0].starts_with("invalid JSON schema")
+        );
+        assert!(errors("- json_schema: nope/missing.json\n")[0]
+            .starts_with("cannot read JSON schema file"));
     }
 
     #[test]

@@ -20,7 +20,11 @@ impl Check for MaxLatency {
     fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
         let got = input.latency_ms;
         let msg = format!("latency {got:.1} ms, budget {} ms", self.max_ms);
-        let eval = if got <= self.max_ms as f64 { Eval::pass(msg) } else { Eval::fail(msg) };
+        let eval = if got <= self.max_ms as f64 {
+            Eval::pass(msg)
+        } else {
+            Eval::fail(msg)
+        };
         eval.with_expected(format!("<= {} ms", self.max_ms))
             .with_actual(format!("{got:.1} ms"))
     }

@@ -14,8 +14,15 @@ pub struct Length {
 
 impl Length {
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(node, "`length`", &["min_chars", "max_chars", "min_words", "max_words"])?;
-        let mut get = |k: &str| f.get(k).and_then(|n| ctx.uint(n, &format!("`{k}`"), 0, u64::MAX >> 1));
+        let f = ctx.map(
+            node,
+            "`length`",
+            &["min_chars", "max_chars", "min_words", "max_words"],
+        )?;
+        let mut get = |k: &str| {
+            f.get(k)
+                .and_then(|n| ctx.uint(n, &format!("`{k}`"), 0, u64::MAX >> 1))
+        };
         let l = Length {
             min_chars: get("min_chars"),
             max_chars: get("max_chars"),
@@ -30,10 +37,17 @@ impl Length {
             );
             return None;
         }
-        for (lo, hi, what) in [(l.min_chars, l.max_chars, "chars"), (l.min_words, l.max_words, "words")] {
+        for (lo, hi, what) in [
+            (l.min_chars, l.max_chars, "chars"),
+            (l.min_words, l.max_words, "words"),
+        ] {
             if let (Some(lo), Some(hi)) = (lo, hi) {
                 if lo > hi {
-                    ctx.error(node.pos, format!("`min_{what}` ({lo}) is greater than `max_{what}` ({hi})"), None);
+                    ctx.error(
+                        node.pos,
+                        format!("`min_{what}` ({lo}) is greater than `max_{what}` ({hi})"),
+                        None,
+                    );
                     return None;
                 }
             }
@@ -68,9 +82,12 @@ impl Check for Length {
         if problems.is_empty() {
             Eval::pass(format!("output length is within bounds ({actual})"))
         } else {
-            Eval::fail(format!("output length out of bounds: {}", problems.join(", ")))
-                .with_expected(bounds.join(", "))
-                .with_actual(actual)
+            Eval::fail(format!(
+                "output length out of bounds: {}",
+                problems.join(", ")
+            ))
+            .with_expected(bounds.join(", "))
+            .with_actual(actual)
         }
     }
 }
@@ -85,7 +102,11 @@ mod tests {
         let c = check("- length: {min_words: 2, max_chars: 10}\n");
         assert!(run(&c, "two words", json!({})).passed);
         let r = run(&c, "one", json!({}));
-        assert!(!r.passed && r.message.contains("1 words < 2"), "{}", r.message);
+        assert!(
+            !r.passed && r.message.contains("1 words < 2"),
+            "{}",
+            r.message
+        );
         assert!(!run(&c, "this is far too long", json!({})).passed);
         assert!(errors("- length: {min_chars: 5, max_chars: 2}\n")[0].contains("greater than"));
         assert!(errors("- length: {max_lines: 2}\n")[0].contains("unknown key `max_lines`"));

@@ -91,7 +91,9 @@ impl<'a> CheckInput<'a> {
     pub fn resolve<'s>(&self, arg: &'s Arg) -> Result<std::borrow::Cow<'s, str>, String> {
         match arg {
             Arg::Lit(s) => Ok(std::borrow::Cow::Borrowed(s)),
-            Arg::Template(src) => template::render(self.env, src, self.vars).map(std::borrow::Cow::Owned),
+            Arg::Template(src) => {
+                template::render(self.env, src, self.vars).map(std::borrow::Cow::Owned)
+            }
         }
     }
 }
@@ -239,7 +241,11 @@ impl CheckSpec {
 pub fn weighted_score(results: &[CheckResult]) -> f64 {
     let total: f64 = results.iter().map(|r| r.weight).sum();
     if total <= 0.0 {
-        return if results.iter().all(|r| r.passed) { 1.0 } else { 0.0 };
+        return if results.iter().all(|r| r.passed) {
+            1.0
+        } else {
+            0.0
+        };
     }
     results.iter().map(|r| r.weight * r.score).sum::<f64>() / total
 }
@@ -249,7 +255,11 @@ pub fn parse_list(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Arc<CheckSpec>> {
     let Some(items) = ctx.seq(node, "`checks`") else {
         return Vec::new();
     };
-    items.iter().filter_map(|item| parse_one(ctx, item)).map(Arc::new).collect()
+    items
+        .iter()
+        .filter_map(|item| parse_one(ctx, item))
+        .map(Arc::new)
+        .collect()
 }
 
 fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
@@ -268,7 +278,10 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
     let Value::Map(entries) = &node.value else {
         ctx.error(
             node.pos,
-            format!("a check must be a mapping like `- contains: text`, found {}", node.kind_name()),
+            format!(
+                "a check must be a mapping like `- contains: text`, found {}",
+                node.kind_name()
+            ),
             Some(format!("check kinds: {}", KINDS.join(", "))),
         );
         return None;
@@ -283,7 +296,10 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
             if let Some((prev, _)) = kind_entry {
                 ctx.error(
                     e.key_pos,
-                    format!("one check per list item: found both `{prev}` and `{}`", e.key),
+                    format!(
+                        "one check per list item: found both `{prev}` and `{}`",
+                        e.key
+                    ),
                     Some("start a new list item with `- ` for each check".into()),
                 );
                 ok = false;
@@ -295,7 +311,11 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
         let all = KINDS.iter().chain(MODIFIERS).copied();
         let hint = match did_you_mean(&e.key, all) {
             Some(s) => format!("did you mean `{s}`?"),
-            None => format!("check kinds: {}; modifiers: {}", KINDS.join(", "), MODIFIERS.join(", ")),
+            None => format!(
+                "check kinds: {}; modifiers: {}",
+                KINDS.join(", "),
+                MODIFIERS.join(", ")
+            ),
         };
         ctx.error(e.key_pos, format!("unknown check `{}`", e.key), Some(hint));
         ok = false;
@@ -304,12 +324,17 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
         entries,
         pos: node.pos,
     };
-    let negate = fields.get("not").and_then(|n| ctx.bool(n, "`not`")).unwrap_or(false);
+    let negate = fields
+        .get("not")
+        .and_then(|n| ctx.bool(n, "`not`"))
+        .unwrap_or(false);
     let weight = fields
         .get("weight")
         .and_then(|n| ctx.number(n, "`weight`", 0.0, 1_000_000.0))
         .unwrap_or(1.0);
-    let name = fields.get("name").and_then(|n| ctx.scalar_string(n, "`name`"));
+    let name = fields
+        .get("name")
+        .and_then(|n| ctx.scalar_string(n, "`name`"));
     let Some((kind, entry)) = kind_entry else {
         if ok {
             ctx.error(
@@ -323,8 +348,14 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
     let arg = &entry.value;
     let (kind, check): (&'static str, Option<Box<dyn Check>>) = match kind {
         "equals" => ("equals", text::Equals::parse(ctx, arg).map(boxed)),
-        "contains" => ("contains", text::Contains::parse(ctx, arg, false).map(boxed)),
-        "icontains" => ("icontains", text::Contains::parse(ctx, arg, true).map(boxed)),
+        "contains" => (
+            "contains",
+            text::Contains::parse(ctx, arg, false).map(boxed),
+        ),
+        "icontains" => (
+            "icontains",
+            text::Contains::parse(ctx, arg, true).map(boxed),
+        ),
         "regex" => ("regex", text::RegexCheck::parse(ctx, arg).map(boxed)),
         "starts_with" => ("starts_with", text::Affix::parse(ctx, arg, true).map(boxed)),
         "ends_with" => ("ends_with", text::Affix::parse(ctx, arg, false).map(boxed)),
@@ -332,8 +363,14 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
         "json_schema" => ("json_schema", json::JsonSchema::parse(ctx, arg).map(boxed)),
         "json_path" => ("json_path", json::JsonPathCheck::parse(ctx, arg).map(boxed)),
         "length" => ("length", length::Length::parse(ctx, arg).map(boxed)),
-        "max_latency_ms" => ("max_latency_ms", latency::MaxLatency::parse(ctx, arg).map(boxed)),
-        "levenshtein" => ("levenshtein", similarity::Levenshtein::parse(ctx, arg).map(boxed)),
+        "max_latency_ms" => (
+            "max_latency_ms",
+            latency::MaxLatency::parse(ctx, arg).map(boxed),
+        ),
+        "levenshtein" => (
+            "levenshtein",
+            similarity::Levenshtein::parse(ctx, arg).map(boxed),
+        ),
         _ => return None,
     };
     if !ok {

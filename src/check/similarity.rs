@@ -20,11 +20,17 @@ pub struct Levenshtein {
 
 impl Levenshtein {
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(node, "`levenshtein`", &["value", "max_distance", "min_similarity"])?;
+        let f = ctx.map(
+            node,
+            "`levenshtein`",
+            &["value", "max_distance", "min_similarity"],
+        )?;
         let value = ctx.require(&f, "value", "`levenshtein`")?;
         let value = ctx.scalar_string(value, "`value`")?;
         let bound = match (f.get("max_distance"), f.get("min_similarity")) {
-            (Some(d), None) => Bound::MaxDistance(ctx.uint(d, "`max_distance`", 0, u64::MAX >> 1)?),
+            (Some(d), None) => {
+                Bound::MaxDistance(ctx.uint(d, "`max_distance`", 0, u64::MAX >> 1)?)
+            }
             (None, Some(s)) => Bound::MinSimilarity(ctx.number(s, "`min_similarity`", 0.0, 1.0)?),
             _ => {
                 ctx.error(
@@ -49,14 +55,23 @@ impl Check for Levenshtein {
             Err(e) => return Eval::fail(format!("could not render the expected value: {e}")),
         };
         let distance = strsim::levenshtein(&reference, input.output) as u64;
-        let longest = reference.chars().count().max(input.output.chars().count()).max(1) as f64;
+        let longest = reference
+            .chars()
+            .count()
+            .max(input.output.chars().count())
+            .max(1) as f64;
         let similarity = 1.0 - distance as f64 / longest;
         let (passed, bound) = match self.bound {
             Bound::MaxDistance(max) => (distance <= max, format!("distance <= {max}")),
             Bound::MinSimilarity(min) => (similarity >= min, format!("similarity >= {min}")),
         };
-        let msg = format!("edit distance {distance}, similarity {similarity:.3} (required {bound})");
-        let mut eval = if passed { Eval::pass(msg) } else { Eval::fail(msg) };
+        let msg =
+            format!("edit distance {distance}, similarity {similarity:.3} (required {bound})");
+        let mut eval = if passed {
+            Eval::pass(msg)
+        } else {
+            Eval::fail(msg)
+        };
         eval.score = similarity;
         if !passed {
             eval = eval
@@ -81,8 +96,19 @@ mod tests {
         let c = check("- levenshtein: {value: kitten, max_distance: 3}\n");
         let r = run(&c, "sitting", json!({}));
         assert!(r.passed, "{}", r.message);
-        assert!(!run(&check("- levenshtein: {value: kitten, max_distance: 2}\n"), "sitting", json!({})).passed);
-        let r = run(&check("- levenshtein: {value: abcd, min_similarity: 0.75}\n"), "abce", json!({}));
+        assert!(
+            !run(
+                &check("- levenshtein: {value: kitten, max_distance: 2}\n"),
+                "sitting",
+                json!({})
+            )
+            .passed
+        );
+        let r = run(
+            &check("- levenshtein: {value: abcd, min_similarity: 0.75}\n"),
+            "abce",
+            json!({}),
+        );
         assert!(r.passed && (r.score - 0.75).abs() < 1e-9);
         assert!(errors("- levenshtein: {value: a}\n")[0].contains("exactly one of"));
     }

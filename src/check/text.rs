@@ -28,8 +28,14 @@ impl Equals {
             let f = ctx.map(node, "`equals`", &["value", "trim", "ignore_case"])?;
             let value = ctx.require(&f, "value", "`equals`")?;
             let value = ctx.scalar_string(value, "`equals.value`")?;
-            let trim = f.get("trim").and_then(|n| ctx.bool(n, "`trim`")).unwrap_or(false);
-            let ignore_case = f.get("ignore_case").and_then(|n| ctx.bool(n, "`ignore_case`")).unwrap_or(false);
+            let trim = f
+                .get("trim")
+                .and_then(|n| ctx.bool(n, "`trim`"))
+                .unwrap_or(false);
+            let ignore_case = f
+                .get("ignore_case")
+                .and_then(|n| ctx.bool(n, "`ignore_case`"))
+                .unwrap_or(false);
             return Some(Equals {
                 value: Arg::new(value),
                 trim,
@@ -94,7 +100,11 @@ pub struct Contains {
 
 impl Contains {
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node, ignore_case: bool) -> Option<Self> {
-        let what = if ignore_case { "`icontains`" } else { "`contains`" };
+        let what = if ignore_case {
+            "`icontains`"
+        } else {
+            "`contains`"
+        };
         let (list, any) = match &node.value {
             Value::Map(_) => {
                 let f = ctx.map(node, what, &["any", "all"])?;
@@ -102,7 +112,11 @@ impl Contains {
                     (Some(n), None) => (ctx.string_list(n, "`any`")?, true),
                     (None, Some(n)) => (ctx.string_list(n, "`all`")?, false),
                     _ => {
-                        ctx.error(node.pos, format!("{what} takes exactly one of `any` or `all`"), None);
+                        ctx.error(
+                            node.pos,
+                            format!("{what} takes exactly one of `any` or `all`"),
+                            None,
+                        );
                         return None;
                     }
                 }
@@ -136,7 +150,11 @@ impl Check for Contains {
                 Ok(v) => v.into_owned(),
                 Err(e) => return arg_error(e),
             };
-            let needle = if self.ignore_case { v.to_lowercase() } else { v.clone() };
+            let needle = if self.ignore_case {
+                v.to_lowercase()
+            } else {
+                v.clone()
+            };
             if haystack.contains(&needle) {
                 found.push(v);
             } else {
@@ -144,14 +162,27 @@ impl Check for Contains {
             }
         }
         let total = self.values.len() as f64;
-        let quote = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
-        let passed = if self.any { !found.is_empty() } else { missing.is_empty() };
+        let quote = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let passed = if self.any {
+            !found.is_empty()
+        } else {
+            missing.is_empty()
+        };
         let score = if self.any {
             f64::from(u8::from(passed))
         } else {
             found.len() as f64 / total
         };
-        let case = if self.ignore_case { " (ignoring case)" } else { "" };
+        let case = if self.ignore_case {
+            " (ignoring case)"
+        } else {
+            ""
+        };
         let mut eval = if passed {
             Eval::pass(format!("output contains {}{case}", quote(&found)))
         } else if self.any {
@@ -162,7 +193,11 @@ impl Check for Contains {
         eval.score = score;
         if !passed {
             eval = eval
-                .with_expected(format!("{} of {}", if self.any { "any" } else { "all" }, quote(&missing)))
+                .with_expected(format!(
+                    "{} of {}",
+                    if self.any { "any" } else { "all" },
+                    quote(&missing)
+                ))
                 .with_actual(truncate_chars(input.output, SHOW));
         }
         eval
@@ -198,14 +233,23 @@ impl RegexCheck {
                 }
             },
         };
-        Some(RegexCheck { source: arg, compiled })
+        Some(RegexCheck {
+            source: arg,
+            compiled,
+        })
     }
 }
 
 /// The last line of a regex error (the part that says what is wrong).
 pub fn regex_error(e: &regex::Error) -> String {
     let s = e.to_string();
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&s).trim().trim_start_matches("error: ").to_string()
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(&s)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 impl Check for RegexCheck {
@@ -220,7 +264,12 @@ impl Check for RegexCheck {
                 };
                 owned = match Regex::new(&src) {
                     Ok(r) => r,
-                    Err(e) => return Eval::fail(format!("rendered regex {src:?} is invalid: {}", regex_error(&e))),
+                    Err(e) => {
+                        return Eval::fail(format!(
+                            "rendered regex {src:?} is invalid: {}",
+                            regex_error(&e)
+                        ))
+                    }
                 };
                 &owned
             }
@@ -256,7 +305,11 @@ pub struct Affix {
 
 impl Affix {
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node, start: bool) -> Option<Self> {
-        let what = if start { "`starts_with`" } else { "`ends_with`" };
+        let what = if start {
+            "`starts_with`"
+        } else {
+            "`ends_with`"
+        };
         let value = ctx.scalar_string(node, what)?;
         Some(Affix {
             value: Arg::new(value),
@@ -288,7 +341,11 @@ impl Check for Affix {
         };
         Eval::fail(format!("output does not {side} with {v:?}"))
             .with_expected(v.to_string())
-            .with_actual(if self.start { format!("{shown}…") } else { format!("…{shown}") })
+            .with_actual(if self.start {
+                format!("{shown}…")
+            } else {
+                format!("…{shown}")
+            })
     }
 
     fn templates(&self) -> Vec<&str> {

@@ -16,7 +16,12 @@ pub enum Format {
 
 impl Format {
     pub fn from_path(path: &Path) -> Option<Self> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("csv") => Some(Format::Csv),
             Some("jsonl") | Some("ndjson") => Some(Format::Jsonl),
             _ => None,
@@ -66,17 +71,26 @@ impl Rows {
     pub fn open(path: &Path, mapping: &Mapping) -> Result<Self, String> {
         let format = Format::from_path(path)
             .ok_or_else(|| "dataset must be a .csv or .jsonl file".to_string())?;
-        let file = File::open(path).map_err(|e| format!("cannot open dataset `{}`: {e}", display_path(path)))?;
+        let file = File::open(path)
+            .map_err(|e| format!("cannot open dataset `{}`: {e}", display_path(path)))?;
         let inner = match format {
             Format::Csv => {
                 let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
                 let headers: Vec<String> = reader
                     .headers()
-                    .map_err(|e| format!("cannot read the CSV header of `{}`: {e}", display_path(path)))?
+                    .map_err(|e| {
+                        format!(
+                            "cannot read the CSV header of `{}`: {e}",
+                            display_path(path)
+                        )
+                    })?
                     .iter()
                     .map(|h| h.trim().to_string())
                     .collect();
-                for col in [&mapping.id_column, &mapping.expected_column].into_iter().flatten() {
+                for col in [&mapping.id_column, &mapping.expected_column]
+                    .into_iter()
+                    .flatten()
+                {
                     if !headers.contains(col) {
                         return Err(format!(
                             "column `{col}` is not in the CSV header of `{}` (columns: {})",
@@ -123,13 +137,18 @@ impl Rows {
         mut vars: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Row, Diagnostic> {
         self.index += 1;
-        let id_col = self.mapping.id_column.clone().or_else(|| vars.contains_key("id").then(|| "id".to_string()));
+        let id_col = self
+            .mapping
+            .id_column
+            .clone()
+            .or_else(|| vars.contains_key("id").then(|| "id".to_string()));
         let id = match id_col {
             Some(col) => match vars.get(&col) {
                 Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 Some(serde_json::Value::Number(n)) => n.to_string(),
                 _ => {
-                    return Err(self.error(line, format!("row has no value in the id column `{col}`"))
+                    return Err(self
+                        .error(line, format!("row has no value in the id column `{col}`"))
                         .with_hint("every row needs a unique, non-empty id"))
                 }
             },
@@ -141,7 +160,9 @@ impl Rows {
                     vars.insert("expected".to_string(), v);
                 }
                 None => {
-                    return Err(self.error(line, format!("row has no `{col}` (the expected_column)")));
+                    return Err(
+                        self.error(line, format!("row has no `{col}` (the expected_column)"))
+                    );
                 }
             }
         }
@@ -157,7 +178,11 @@ impl Iterator for Rows {
             return None;
         }
         match &mut self.inner {
-            Inner::Csv { reader, headers, record } => match reader.read_record(record) {
+            Inner::Csv {
+                reader,
+                headers,
+                record,
+            } => match reader.read_record(record) {
                 Ok(false) => {
                     self.done = true;
                     None
@@ -175,7 +200,9 @@ impl Iterator for Rows {
                     self.done = true;
                     let line = e.position().map_or(0, |p| p.line() as usize);
                     let msg = match e.kind() {
-                        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                        csv::ErrorKind::UnequalLengths {
+                            expected_len, len, ..
+                        } => {
                             format!("row has {len} fields but the header has {expected_len}")
                         }
                         _ => format!("invalid CSV: {e}"),
@@ -199,11 +226,16 @@ impl Iterator for Rows {
                 }
                 return Some(match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(serde_json::Value::Object(map)) => self.finish_row(n, map),
-                    Ok(_) => Err(self.error(n, "each JSONL line must be a JSON object".to_string())),
+                    Ok(_) => {
+                        Err(self.error(n, "each JSONL line must be a JSON object".to_string()))
+                    }
                     Err(e) => Err(Diagnostic::new(
                         &self.path,
                         Some(Pos::new(n, e.column().max(1))),
-                        format!("invalid JSON on this line: {}", e.to_string().split(" at line ").next().unwrap_or("")),
+                        format!(
+                            "invalid JSON on this line: {}",
+                            e.to_string().split(" at line ").next().unwrap_or("")
+                        ),
                     )),
                 });
             },
@@ -219,7 +251,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
-        Rows::open(&p, &mapping).unwrap().map(|r| r.map_err(|d| format!("{}: {}", d.location(), d.message))).collect()
+        Rows::open(&p, &mapping)
+            .unwrap()
+            .map(|r| r.map_err(|d| format!("{}: {}", d.location(), d.message)))
+            .collect()
     }
 
     #[test]
@@ -228,7 +263,11 @@ mod tests {
             id_column: None,
             expected_column: Some("answer".into()),
         };
-        let r = rows("d.csv", "id,country,answer\nfr,France,Paris\nde,Germany,Berlin\n", m);
+        let r = rows(
+            "d.csv",
+            "id,country,answer\nfr,France,Paris\nde,Germany,Berlin\n",
+            m,
+        );
         let row = r[1].clone().unwrap();
         assert_eq!(row.id, "de");
         assert_eq!(row.line, 3);
@@ -257,6 +296,9 @@ mod tests {
         };
         let r = rows("d.csv", "a,b\n1,2\n3\n", m);
         let e = r[1].clone().unwrap_err();
-        assert!(e.contains(":3:") && e.contains("1 fields but the header has 2"), "{e}");
+        assert!(
+            e.contains(":3:") && e.contains("1 fields but the header has 2"),
+            "{e}"
+        );
     }
 }

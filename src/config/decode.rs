@@ -64,7 +64,11 @@ impl<'a> Ctx<'a> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("allowed keys: {}", allowed.join(", ")),
                 };
-                self.error(e.key_pos, format!("unknown key `{}` in {what}", e.key), Some(hint));
+                self.error(
+                    e.key_pos,
+                    format!("unknown key `{}` in {what}", e.key),
+                    Some(hint),
+                );
             }
         }
         Some(Fields {
@@ -77,7 +81,11 @@ impl<'a> Ctx<'a> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             _ => {
-                self.error(node.pos, format!("{what} must be a string, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be a string, found {}", node.kind_name()),
+                    None,
+                );
                 None
             }
         }
@@ -91,7 +99,11 @@ impl<'a> Ctx<'a> {
             Value::Float(f) => Some(f.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             _ => {
-                self.error(node.pos, format!("{what} must be a string, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be a string, found {}", node.kind_name()),
+                    None,
+                );
                 None
             }
         }
@@ -116,7 +128,11 @@ impl<'a> Ctx<'a> {
         match node.value {
             Value::Int(i) if i >= 0 && (i as u64) >= min && (i as u64) <= max => Some(i as u64),
             Value::Int(i) => {
-                self.error(node.pos, format!("{what} must be between {min} and {max}, found {i}"), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be between {min} and {max}, found {i}"),
+                    None,
+                );
                 None
             }
             _ => {
@@ -136,12 +152,20 @@ impl<'a> Ctx<'a> {
             Value::Int(i) => i as f64,
             Value::Float(f) => f,
             _ => {
-                self.error(node.pos, format!("{what} must be a number, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be a number, found {}", node.kind_name()),
+                    None,
+                );
                 return None;
             }
         };
         if v.is_nan() || v < min || v > max {
-            self.error(node.pos, format!("{what} must be between {min} and {max}, found {v}"), None);
+            self.error(
+                node.pos,
+                format!("{what} must be between {min} and {max}, found {v}"),
+                None,
+            );
             return None;
         }
         Some(v)
@@ -161,7 +185,10 @@ impl<'a> Ctx<'a> {
             _ => {
                 self.error(
                     node.pos,
-                    format!("{what} must be a string or a list of strings, found {}", node.kind_name()),
+                    format!(
+                        "{what} must be a string or a list of strings, found {}",
+                        node.kind_name()
+                    ),
                     None,
                 );
                 None
@@ -174,7 +201,11 @@ impl<'a> Ctx<'a> {
         match &node.value {
             Value::Seq(items) => Some(items),
             _ => {
-                self.error(node.pos, format!("{what} must be a list, found {}", node.kind_name()), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be a list, found {}", node.kind_name()),
+                    None,
+                );
                 None
             }
         }
@@ -184,7 +215,11 @@ impl<'a> Ctx<'a> {
     pub fn require<'n>(&mut self, fields: &Fields<'n>, key: &str, what: &str) -> Option<&'n Node> {
         let found = fields.get(key);
         if found.is_none() {
-            self.error(fields.pos, format!("{what} is missing the required key `{key}`"), None);
+            self.error(
+                fields.pos,
+                format!("{what} is missing the required key `{key}`"),
+                None,
+            );
         }
         found
     }
@@ -211,7 +246,10 @@ impl<'n> Fields<'n> {
 /// `"250ms"`, `"30s"`, `"2m"`.
 pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time::Duration> {
     use std::time::Duration;
-    let hint = Some("write milliseconds as an integer (5000) or a string like \"500ms\", \"30s\", \"2m\"".to_string());
+    let hint = Some(
+        "write milliseconds as an integer (5000) or a string like \"500ms\", \"30s\", \"2m\""
+            .to_string(),
+    );
     match &node.value {
         Value::Int(i) if *i >= 0 => Some(Duration::from_millis(*i as u64)),
         Value::Str(s) => {
@@ -222,7 +260,11 @@ pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time:
             let n: f64 = match num.parse() {
                 Ok(n) => n,
                 Err(_) => {
-                    ctx.error(node.pos, format!("{what}: cannot read `{s}` as a duration"), hint);
+                    ctx.error(
+                        node.pos,
+                        format!("{what}: cannot read `{s}` as a duration"),
+                        hint,
+                    );
                     return None;
                 }
             };
@@ -231,7 +273,11 @@ pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time:
                 "s" => n * 1000.0,
                 "m" | "min" => n * 60_000.0,
                 _ => {
-                    ctx.error(node.pos, format!("{what}: unknown duration unit `{unit}`"), hint);
+                    ctx.error(
+                        node.pos,
+                        format!("{what}: unknown duration unit `{unit}`"),
+                        hint,
+                    );
                     return None;
                 }
             };

@@ -93,9 +93,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
             let msg = e.to_string();
             // serde_json appends " at line X column Y"; the location is shown separately.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            return Err(vec![Diagnostic::new(path, Some(pos), format!("invalid JSON: {msg}"))
-                .with_source(text)
-                .with_hint("fix the JSON syntax at this position")]);
+            return Err(vec![Diagnostic::new(
+                path,
+                Some(pos),
+                format!("invalid JSON: {msg}"),
+            )
+            .with_source(text)
+            .with_hint("fix the JSON syntax at this position")]);
         }
     }
     let mut builder = Builder {
@@ -120,7 +124,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
                     format!("invalid {what}: {}", e.info()),
                 )
                 .with_source(text)
-                .with_hint("fix the syntax at this position (check indentation and quoting)")]);
+                .with_hint(
+                    "fix the syntax at this position (check indentation and quoting)",
+                )]);
             }
         }
     }
@@ -169,9 +175,13 @@ impl Builder<'_> {
                 self.documents += 1;
                 if self.documents > 1 {
                     self.errors.push(
-                        Diagnostic::new(self.path, Some(pos), "more than one document in this file")
-                            .with_source(self.text)
-                            .with_hint("remove the `---` separator: one file holds one document"),
+                        Diagnostic::new(
+                            self.path,
+                            Some(pos),
+                            "more than one document in this file",
+                        )
+                        .with_source(self.text)
+                        .with_hint("remove the `---` separator: one file holds one document"),
                     );
                 }
             }
@@ -224,7 +234,12 @@ impl Builder<'_> {
                 }
             }
             Event::Alias(id) => {
-                let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
+                let found = self
+                    .anchors
+                    .iter()
+                    .rev()
+                    .find(|(a, _)| *a == id)
+                    .map(|(_, n)| n.clone());
                 match found {
                     Some(mut node) => {
                         node.pos = pos;
@@ -261,8 +276,12 @@ impl Builder<'_> {
                         Value::Null => "null".to_string(),
                         Value::Seq(_) | Value::Map(_) => {
                             self.errors.push(
-                                Diagnostic::new(self.path, Some(node.pos), "a mapping key must be a plain string")
-                                    .with_source(self.text),
+                                Diagnostic::new(
+                                    self.path,
+                                    Some(node.pos),
+                                    "a mapping key must be a plain string",
+                                )
+                                .with_source(self.text),
                             );
                             String::new()
                         }
@@ -272,7 +291,10 @@ impl Builder<'_> {
                             Diagnostic::new(
                                 self.path,
                                 Some(node.pos),
-                                format!("duplicate key `{key}` (first defined at line {})", prev.key_pos.line),
+                                format!(
+                                    "duplicate key `{key}` (first defined at line {})",
+                                    prev.key_pos.line
+                                ),
                             )
                             .with_source(self.text)
                             .with_hint("remove one of the two"),
@@ -296,7 +318,9 @@ fn resolve_plain(s: &str) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -340,10 +364,14 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let n = p("a: 1\nb:\n  c: [x, 'y']\n");
-        let Value::Map(entries) = &n.value else { panic!() };
+        let Value::Map(entries) = &n.value else {
+            panic!()
+        };
         assert_eq!(entries[1].key, "b");
         assert_eq!(entries[1].key_pos, Pos::new(2, 1));
-        let Value::Map(inner) = &entries[1].value.value else { panic!() };
+        let Value::Map(inner) = &entries[1].value.value else {
+            panic!()
+        };
         assert_eq!(inner[0].key_pos, Pos::new(3, 3));
     }
 
@@ -351,7 +379,10 @@ mod tests {
     fn resolves_scalars() {
         let n = p("a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: hello\n");
         let j = n.to_json();
-        assert_eq!(j, serde_json::json!({"a":1,"b":1.5,"c":true,"d":null,"e":"1","f":"hello"}));
+        assert_eq!(
+            j,
+            serde_json::json!({"a":1,"b":1.5,"c":true,"d":null,"e":"1","f":"hello"})
+        );
     }
 
     #[test]
@@ -364,7 +395,9 @@ mod tests {
     #[test]
     fn json_is_parsed_with_positions() {
         let n = parse(Path::new("t.json"), "{\n  \"a\": {\"b\": 2}\n}").unwrap();
-        let Value::Map(entries) = &n.value else { panic!() };
+        let Value::Map(entries) = &n.value else {
+            panic!()
+        };
         assert_eq!(entries[0].key_pos.line, 2);
         let e = parse(Path::new("t.json"), "{\n  \"a\": 1,\n}").unwrap_err();
         assert!(e[0].message.starts_with("invalid JSON"), "{}", e[0].message);

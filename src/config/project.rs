@@ -22,7 +22,8 @@ use crate::error::{Diagnostic, Pos};
 use crate::gate::GatePolicy;
 
 /// Default suite locations when `suites:` is not set.
-pub const DEFAULT_SUITE_GLOBS: &[&str] = &["suites/**/*.yaml", "suites/**/*.yml", "suites/**/*.json"];
+pub const DEFAULT_SUITE_GLOBS: &[&str] =
+    &["suites/**/*.yaml", "suites/**/*.yml", "suites/**/*.json"];
 
 /// Provider kinds known to this build.
 pub const PROVIDER_TYPES: &[&str] = &["mock", "echo"];
@@ -126,8 +127,14 @@ impl ProjectConfig {
                 return Ok(Self::builtin(&root));
             }
             Err(e) => {
-                return Err(vec![Diagnostic::new(path, None, format!("cannot read config file: {e}"))
-                    .with_hint("pass an existing file with --config, or run from the project root")]);
+                return Err(vec![Diagnostic::new(
+                    path,
+                    None,
+                    format!("cannot read config file: {e}"),
+                )
+                .with_hint(
+                    "pass an existing file with --config, or run from the project root",
+                )]);
             }
         };
         let root_node = node::parse(path, &text)?;
@@ -151,7 +158,15 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
     let Some(f) = ctx.map(
         root,
         "evalgate.yaml",
-        &["version", "default_provider", "concurrency", "suites", "providers", "gate", "reports"],
+        &[
+            "version",
+            "default_provider",
+            "concurrency",
+            "suites",
+            "providers",
+            "gate",
+            "reports",
+        ],
     ) else {
         return;
     };
@@ -195,7 +210,14 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("defined providers: {}", known.join(", ")),
         };
-        ctx.error(pos, format!("unknown provider `{}` as default_provider", cfg.default_provider), Some(hint));
+        ctx.error(
+            pos,
+            format!(
+                "unknown provider `{}` as default_provider",
+                cfg.default_provider
+            ),
+            Some(hint),
+        );
     }
     if let Some(n) = f.get("gate") {
         decode_gate(ctx, n, &mut cfg.gate);
@@ -207,7 +229,8 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
                 if matches!(n.value, node::Value::Null) || n.value == node::Value::Bool(false) {
                     return Some(None);
                 }
-                ctx.string(n, &format!("`reports.{k}`")).map(|s| Some(ctx.resolve_path(&s)))
+                ctx.string(n, &format!("`reports.{k}`"))
+                    .map(|s| Some(ctx.resolve_path(&s)))
             };
             if let Some(p) = path("junit") {
                 cfg.reports.junit = p;
@@ -221,9 +244,13 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
         }
     }
     // Report defaults and suite globs are relative to the project root.
-    for p in [&mut cfg.reports.junit, &mut cfg.reports.json, &mut cfg.reports.markdown]
-        .into_iter()
-        .flatten()
+    for p in [
+        &mut cfg.reports.junit,
+        &mut cfg.reports.json,
+        &mut cfg.reports.markdown,
+    ]
+    .into_iter()
+    .flatten()
     {
         if p.is_relative() && !p.starts_with(&cfg.root) {
             *p = cfg.root.join(&*p);
@@ -233,17 +260,32 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
 
 fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     let node::Value::Map(entries) = &node.value else {
-        ctx.error(node.pos, format!("`providers` must be a mapping of names to providers, found {}", node.kind_name()), None);
+        ctx.error(
+            node.pos,
+            format!(
+                "`providers` must be a mapping of names to providers, found {}",
+                node.kind_name()
+            ),
+            None,
+        );
         return;
     };
     cfg.providers.clear();
     for e in entries {
         let what = format!("provider `{}`", e.key);
-        let Some(pf) = ctx.map(&e.value, &what, &["type", "responses", "latency_ms", "model"]) else {
+        let Some(pf) = ctx.map(
+            &e.value,
+            &what,
+            &["type", "responses", "latency_ms", "model"],
+        ) else {
             continue;
         };
-        let Some(t) = ctx.require(&pf, "type", &what) else { continue };
-        let Some(ty) = ctx.string(t, "`type`") else { continue };
+        let Some(t) = ctx.require(&pf, "type", &what) else {
+            continue;
+        };
+        let Some(ty) = ctx.string(t, "`type`") else {
+            continue;
+        };
         let kind = match ty.as_str() {
             "mock" => ProviderKind::Mock {
                 responses: pf
@@ -255,7 +297,9 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                         .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
                         .unwrap_or(0),
                 ),
-                model: pf.get("model").and_then(|n| ctx.scalar_string(n, "`model`")),
+                model: pf
+                    .get("model")
+                    .and_then(|n| ctx.scalar_string(n, "`model`")),
             },
             "echo" => {
                 only_keys(ctx, &pf, &["type"], "echo");
@@ -266,7 +310,11 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("provider types: {}", PROVIDER_TYPES.join(", ")),
                 };
-                ctx.error(t.pos, format!("unknown provider type `{other}`"), Some(hint));
+                ctx.error(
+                    t.pos,
+                    format!("unknown provider type `{other}`"),
+                    Some(hint),
+                );
                 continue;
             }
         };
@@ -298,7 +346,14 @@ pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
     let Some(g) = ctx.map(
         node,
         "`gate`",
-        &["min_pass_rate", "max_failures", "fail_on_error", "fail_on_flaky", "suites", "tags"],
+        &[
+            "min_pass_rate",
+            "max_failures",
+            "fail_on_error",
+            "fail_on_flaky",
+            "suites",
+            "tags",
+        ],
     ) else {
         return;
     };
@@ -323,11 +378,19 @@ pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
     for (key, target) in [("suites", &mut policy.suites), ("tags", &mut policy.tags)] {
         let Some(n) = g.get(key) else { continue };
         let node::Value::Map(entries) = &n.value else {
-            ctx.error(n.pos, format!("`gate.{key}` must be a mapping of names to {{min_pass_rate: …}}"), None);
+            ctx.error(
+                n.pos,
+                format!("`gate.{key}` must be a mapping of names to {{min_pass_rate: …}}"),
+                None,
+            );
             continue;
         };
         for e in entries {
-            let Some(f) = ctx.map(&e.value, &format!("`gate.{key}.{}`", e.key), &["min_pass_rate"]) else {
+            let Some(f) = ctx.map(
+                &e.value,
+                &format!("`gate.{key}.{}`", e.key),
+                &["min_pass_rate"],
+            ) else {
                 continue;
             };
             if let Some(v) = ctx
@@ -367,10 +430,20 @@ mod tests {
 
     #[test]
     fn errors_are_collected() {
-        let errs = load("concurency: 3\nproviders:\n  x: {type: mokc}\ngate: {min_pass_rate: 2}\n").unwrap_err();
-        assert!(errs.contains(&"unknown key `concurency` in evalgate.yaml".to_string()), "{errs:?}");
-        assert!(errs.contains(&"unknown provider type `mokc`".to_string()), "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("between 0 and 1")), "{errs:?}");
+        let errs = load("concurency: 3\nproviders:\n  x: {type: mokc}\ngate: {min_pass_rate: 2}\n")
+            .unwrap_err();
+        assert!(
+            errs.contains(&"unknown key `concurency` in evalgate.yaml".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"unknown provider type `mokc`".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("between 0 and 1")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -39,8 +39,24 @@ use crate::template;
 
 pub type Vars = serde_json::Map<String, serde_json::Value>;
 
-const SUITE_KEYS: &[&str] = &["name", "description", "tags", "provider", "defaults", "prompt", "cases", "cases_from"];
-const DEFAULT_KEYS: &[&str] = &["vars", "checks", "timeout", "repeat", "min_passes", "threshold"];
+const SUITE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "tags",
+    "provider",
+    "defaults",
+    "prompt",
+    "cases",
+    "cases_from",
+];
+const DEFAULT_KEYS: &[&str] = &[
+    "vars",
+    "checks",
+    "timeout",
+    "repeat",
+    "min_passes",
+    "threshold",
+];
 const CASE_KEYS: &[&str] = &[
     "id",
     "description",
@@ -252,8 +268,13 @@ pub struct LoadContext<'a> {
 
 /// Load and validate one suite file. All problems are returned together.
 pub fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![Diagnostic::new(path, None, format!("cannot read suite file: {e}"))])?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::new(
+            path,
+            None,
+            format!("cannot read suite file: {e}"),
+        )]
+    })?;
     let root = node::parse(path, &text)?;
     let mut ctx = Ctx::new(path, &text).with_root(lcx.root);
     let suite = decode_suite(&mut ctx, &root, path, lcx);
@@ -317,7 +338,10 @@ fn decode_vars(ctx: &mut Ctx<'_>, node: &Node) -> Vars {
         _ => {
             ctx.error(
                 node.pos,
-                format!("`vars` must be a mapping of names to values, found {}", node.kind_name()),
+                format!(
+                    "`vars` must be a mapping of names to values, found {}",
+                    node.kind_name()
+                ),
                 None,
             );
             Vars::new()
@@ -326,7 +350,9 @@ fn decode_vars(ctx: &mut Ctx<'_>, node: &Node) -> Vars {
 }
 
 fn decode_tags(ctx: &mut Ctx<'_>, f: &Fields<'_>) -> Vec<String> {
-    f.get("tags").and_then(|n| ctx.string_list(n, "`tags`")).unwrap_or_default()
+    f.get("tags")
+        .and_then(|n| ctx.string_list(n, "`tags`"))
+        .unwrap_or_default()
 }
 
 /// Names a suite or case id may use: no path separators, whitespace or control
@@ -335,7 +361,9 @@ fn check_id(ctx: &mut Ctx<'_>, pos: Pos, id: &str, what: &str) -> bool {
     let bad = id.is_empty()
         || id == "."
         || id == ".."
-        || id.chars().any(|c| c == '/' || c == '\\' || c.is_whitespace() || c.is_control());
+        || id
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_whitespace() || c.is_control());
     if bad {
         ctx.error(
             pos,
@@ -358,7 +386,11 @@ fn decode_prompt(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> O
             match f.get("user") {
                 Some(n) => messages.push(("user".into(), ctx.string(n, "`prompt.user`")?, n.pos)),
                 None => {
-                    ctx.error(node.pos, "`prompt` needs a `user` message", Some("or give a list of {role, content} messages".into()));
+                    ctx.error(
+                        node.pos,
+                        "`prompt` needs a `user` message",
+                        Some("or give a list of {role, content} messages".into()),
+                    );
                     return None;
                 }
             }
@@ -369,7 +401,11 @@ fn decode_prompt(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> O
                 let role = ctx.require(&f, "role", "a prompt message").and_then(|n| {
                     let r = ctx.string(n, "`role`")?;
                     if !["system", "user", "assistant"].contains(&r.as_str()) {
-                        ctx.error(n.pos, format!("unknown role `{r}`"), Some("roles: system, user, assistant".into()));
+                        ctx.error(
+                            n.pos,
+                            format!("unknown role `{r}`"),
+                            Some("roles: system, user, assistant".into()),
+                        );
                         return None;
                     }
                     Some(r)
@@ -448,7 +484,11 @@ fn check_variables(
                     }
                 }
                 Err(e) => {
-                    ctx.error(pos, format!("invalid template in a `{}` check: {e}", c.kind), None);
+                    ctx.error(
+                        pos,
+                        format!("invalid template in a `{}` check: {e}", c.kind),
+                        None,
+                    );
                     return false;
                 }
             }
@@ -458,31 +498,53 @@ fn check_variables(
         ctx.error(
             pos,
             format!("undefined variable `{v}` in the {place} of case `{case_id}`"),
-            Some(format!("define `{v}` under the case's `vars:` or the suite's `defaults.vars`")),
+            Some(format!(
+                "define `{v}` under the case's `vars:` or the suite's `defaults.vars`"
+            )),
         );
     }
     missing.is_empty()
 }
 
-fn decode_suite(ctx: &mut Ctx<'_>, root: &Node, path: &Path, lcx: &mut LoadContext<'_>) -> Option<Suite> {
+fn decode_suite(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    path: &Path,
+    lcx: &mut LoadContext<'_>,
+) -> Option<Suite> {
     if matches!(root.value, Value::Null) {
-        ctx.error(root.pos, "empty suite file", Some("a suite needs `prompt` and `cases` (or `cases_from`)".into()));
+        ctx.error(
+            root.pos,
+            "empty suite file",
+            Some("a suite needs `prompt` and `cases` (or `cases_from`)".into()),
+        );
         return None;
     }
     let f = ctx.map(root, "suite", SUITE_KEYS)?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite").to_string();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("suite")
+        .to_string();
     let name = match f.get("name") {
-        Some(n) => ctx.scalar_string(n, "`name`").filter(|s| check_id(ctx, n.pos, s, "suite name")),
+        Some(n) => ctx
+            .scalar_string(n, "`name`")
+            .filter(|s| check_id(ctx, n.pos, s, "suite name")),
         None => check_id(ctx, f.pos, &stem, "suite name (from the file name)").then_some(stem),
     };
-    let description = f.get("description").and_then(|n| ctx.string(n, "`description`"));
+    let description = f
+        .get("description")
+        .and_then(|n| ctx.string(n, "`description`"));
     let tags = decode_tags(ctx, &f);
     let provider = f.get("provider").and_then(|n| {
         let p = ctx.string(n, "`provider`")?;
         if !lcx.providers.contains(&p) {
             let hint = match did_you_mean(&p, lcx.providers.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean `{s}`? providers are defined in evalgate.yaml"),
-                None => format!("providers defined in evalgate.yaml: {}", lcx.providers.join(", ")),
+                None => format!(
+                    "providers defined in evalgate.yaml: {}",
+                    lcx.providers.join(", ")
+                ),
             };
             ctx.error(n.pos, format!("unknown provider `{p}`"), Some(hint));
             return None;
@@ -513,7 +575,16 @@ fn decode_suite(ctx: &mut Ctx<'_>, root: &Node, path: &Path, lcx: &mut LoadConte
     if let Some(list) = f.get("cases") {
         if let Some(items) = ctx.seq(list, "`cases`") {
             for item in items {
-                if let Some(c) = decode_case(ctx, item, &defaults, &tags, prompt.as_ref(), prompt_given, &mut ids, lcx) {
+                if let Some(c) = decode_case(
+                    ctx,
+                    item,
+                    &defaults,
+                    &tags,
+                    prompt.as_ref(),
+                    prompt_given,
+                    &mut ids,
+                    lcx,
+                ) {
                     cases.push(Arc::new(c));
                 }
             }
@@ -523,9 +594,20 @@ fn decode_suite(ctx: &mut Ctx<'_>, root: &Node, path: &Path, lcx: &mut LoadConte
         .get("cases_from")
         .and_then(|n| decode_dataset(ctx, n, &defaults, &tags, prompt.as_ref(), &mut ids, lcx));
     if f.get("cases").is_none() && f.get("cases_from").is_none() {
-        ctx.error(f.pos, "suite has no cases", Some("add `cases:` (a list) or `cases_from:` (a dataset)".into()));
-    } else if cases.is_empty() && dataset.as_ref().is_none_or(|d| d.rows == 0) && ctx.errors.is_empty() {
-        ctx.error(f.pos, "suite has no cases", Some("the `cases` list and the dataset are empty".into()));
+        ctx.error(
+            f.pos,
+            "suite has no cases",
+            Some("add `cases:` (a list) or `cases_from:` (a dataset)".into()),
+        );
+    } else if cases.is_empty()
+        && dataset.as_ref().is_none_or(|d| d.rows == 0)
+        && ctx.errors.is_empty()
+    {
+        ctx.error(
+            f.pos,
+            "suite has no cases",
+            Some("the `cases` list and the dataset are empty".into()),
+        );
     }
     Some(Suite {
         name: name?,
@@ -558,9 +640,15 @@ fn decode_case(
         return None;
     }
     if !ids.insert(id.clone()) {
-        ctx.error(id_node.pos, format!("duplicate case id `{id}`"), Some("case ids must be unique within a suite".into()));
+        ctx.error(
+            id_node.pos,
+            format!("duplicate case id `{id}`"),
+            Some("case ids must be unique within a suite".into()),
+        );
     }
-    let description = f.get("description").and_then(|n| ctx.string(n, "`description`"));
+    let description = f
+        .get("description")
+        .and_then(|n| ctx.string(n, "`description`"));
     let mut vars = defaults.vars.clone();
     if let Some(v) = f.get("vars") {
         vars.extend(decode_vars(ctx, v));
@@ -584,7 +672,14 @@ fn decode_case(
             Value::Bool(false) => None,
             Value::Str(s) => Some(s.clone()),
             _ => {
-                ctx.error(n.pos, format!("`skip` must be true or a reason string, found {}", n.kind_name()), None);
+                ctx.error(
+                    n.pos,
+                    format!(
+                        "`skip` must be true or a reason string, found {}",
+                        n.kind_name()
+                    ),
+                    None,
+                );
                 None
             }
         },
@@ -599,7 +694,11 @@ fn decode_case(
     } else if checks.is_empty() {
         if let Some(n) = f.get("checks") {
             if matches!(&n.value, Value::Seq(v) if v.is_empty()) {
-                ctx.error(n.pos, format!("case `{id}` has an empty `checks` list"), Some("a case without checks tests nothing".into()));
+                ctx.error(
+                    n.pos,
+                    format!("case `{id}` has an empty `checks` list"),
+                    Some("a case without checks tests nothing".into()),
+                );
             }
         }
     }
@@ -616,7 +715,11 @@ fn decode_case(
                 // Render once now so template runtime errors surface before the run.
                 let value = minijinja::Value::from_serialize(&vars);
                 if let Err(e) = p.render(lcx.env, &value) {
-                    ctx.error(id_node.pos, format!("cannot render the prompt of case `{id}`: {e}"), None);
+                    ctx.error(
+                        id_node.pos,
+                        format!("cannot render the prompt of case `{id}`: {e}"),
+                        None,
+                    );
                 }
             }
         }
@@ -649,12 +752,20 @@ fn decode_dataset(
     let rel = ctx.string(path_node, "`path`")?;
     let path = ctx.resolve_path(&rel);
     if dataset::Format::from_path(&path).is_none() {
-        ctx.error(path_node.pos, format!("unsupported dataset file `{rel}`"), Some("use a .csv (with a header row) or .jsonl file".into()));
+        ctx.error(
+            path_node.pos,
+            format!("unsupported dataset file `{rel}`"),
+            Some("use a .csv (with a header row) or .jsonl file".into()),
+        );
         return None;
     }
     let mapping = Mapping {
-        id_column: f.get("id_column").and_then(|n| ctx.string(n, "`id_column`")),
-        expected_column: f.get("expected_column").and_then(|n| ctx.string(n, "`expected_column`")),
+        id_column: f
+            .get("id_column")
+            .and_then(|n| ctx.string(n, "`id_column`")),
+        expected_column: f
+            .get("expected_column")
+            .and_then(|n| ctx.string(n, "`expected_column`")),
     };
     let mut checks = defaults.checks.clone();
     if let Some(c) = f.get("checks") {
@@ -709,19 +820,28 @@ fn decode_dataset(
     if let Some(cols) = &columns {
         checked_columns = true;
         for v in &needed {
-            let defined = cols.contains(v) || defaults.vars.contains_key(v) || (v == "expected" && mapping.expected_column.is_some());
+            let defined = cols.contains(v)
+                || defaults.vars.contains_key(v)
+                || (v == "expected" && mapping.expected_column.is_some());
             if !defined {
                 ctx.error(
                     path_node.pos,
                     format!("undefined variable `{v}`: the dataset `{rel}` has no such column"),
-                    Some(format!("columns: {}; or define it in `defaults.vars`", cols.join(", "))),
+                    Some(format!(
+                        "columns: {}; or define it in `defaults.vars`",
+                        cols.join(", ")
+                    )),
                 );
             }
         }
     }
     for row in rows {
         if row_errors >= MAX_ROW_ERRORS {
-            ctx.errors.push(Diagnostic::new(&path, None, format!("more than {MAX_ROW_ERRORS} bad rows; stopped checking this dataset")));
+            ctx.errors.push(Diagnostic::new(
+                &path,
+                None,
+                format!("more than {MAX_ROW_ERRORS} bad rows; stopped checking this dataset"),
+            ));
             break;
         }
         match row {
@@ -740,8 +860,14 @@ fn decode_dataset(
                         if !defined && seen_missing.insert(v.clone()) {
                             row_errors += 1;
                             ctx.errors.push(
-                                Diagnostic::new(&path, Some(Pos::new(row.line, 1)), format!("undefined variable `{v}`: this row has no such key"))
-                                    .with_hint("every row must define the variables the prompt and checks use"),
+                                Diagnostic::new(
+                                    &path,
+                                    Some(Pos::new(row.line, 1)),
+                                    format!("undefined variable `{v}`: this row has no such key"),
+                                )
+                                .with_hint(
+                                    "every row must define the variables the prompt and checks use",
+                                ),
                             );
                         }
                     }
@@ -778,7 +904,11 @@ mod tests {
             providers: &providers,
             env: &mut env,
         };
-        load(&p, &mut lcx).map_err(|e| e.into_iter().map(|d| format!("{}: {}", d.pos.map_or(0, |p| p.line), d.message)).collect())
+        load(&p, &mut lcx).map_err(|e| {
+            e.into_iter()
+                .map(|d| format!("{}: {}", d.pos.map_or(0, |p| p.line), d.message))
+                .collect()
+        })
     }
 
     #[test]
@@ -802,16 +932,33 @@ mod tests {
             "prompt: 'Hi {{ name }}'\ncases:\n  - id: a\n    checks: [{contains: x}]\n  - id: a\n    vars: {name: x}\n    chekcs: []\n  - id: b\n    vars: {name: y}\n    checks: [{regex: '('}]\n",
         )
         .unwrap_err();
-        assert!(errs.contains(&"3: undefined variable `name` in the prompt of case `a`".to_string()), "{errs:?}");
-        assert!(errs.contains(&"5: duplicate case id `a`".to_string()), "{errs:?}");
-        assert!(errs.contains(&"7: unknown key `chekcs` in case".to_string()), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("10: invalid regex")), "{errs:?}");
-        assert!(errs.contains(&"5: case `a` has no checks".to_string()), "{errs:?}");
+        assert!(
+            errs.contains(&"3: undefined variable `name` in the prompt of case `a`".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"5: duplicate case id `a`".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"7: unknown key `chekcs` in case".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("10: invalid regex")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"5: case `a` has no checks".to_string()),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn unknown_provider_and_bad_template() {
-        let errs = load_text("provider: mokc\nprompt: '{{ oops'\ncases: [{id: a, checks: [is_json]}]\n").unwrap_err();
+        let errs =
+            load_text("provider: mokc\nprompt: '{{ oops'\ncases: [{id: a, checks: [is_json]}]\n")
+                .unwrap_err();
         assert!(errs[0].contains("unknown provider `mokc`"), "{errs:?}");
         assert!(errs[1].contains("invalid template"), "{errs:?}");
     }
@@ -819,6 +966,9 @@ mod tests {
     #[test]
     fn empty_suite() {
         assert_eq!(load_text("").unwrap_err(), vec!["1: empty suite file"]);
-        assert_eq!(load_text("prompt: x\ncases: []\n").unwrap_err(), vec!["1: suite has no cases"]);
+        assert_eq!(
+            load_text("prompt: x\ncases: []\n").unwrap_err(),
+            vec!["1: suite has no cases"]
+        );
     }
 }

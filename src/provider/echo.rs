@@ -22,7 +22,10 @@ impl Provider for Echo {
         &self.name
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
         Box::pin(async move {
             let started = Instant::now();
             let text = request.prompt_text();

@@ -57,8 +57,10 @@ impl MockResponses {
     /// Load and validate a responses file. Errors carry file:line:column.
     pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![Diagnostic::new(path, None, format!("cannot read mock responses file: {e}"))
-                .with_hint("check the `responses` path of the mock provider in evalgate.yaml")]
+            vec![
+                Diagnostic::new(path, None, format!("cannot read mock responses file: {e}"))
+                    .with_hint("check the `responses` path of the mock provider in evalgate.yaml"),
+            ]
         })?;
         let root = node::parse(path, &text)?;
         let mut ctx = Ctx::new(path, &text);
@@ -95,14 +97,22 @@ impl MockResponses {
             let matcher = match (rf.get("case"), rf.get("prompt")) {
                 (Some(c), None) => ctx.scalar_string(c, "`case`").map(Matcher::Case),
                 (None, Some(p)) => {
-                    let Some(src) = ctx.string(p, "`prompt`") else { continue };
+                    let Some(src) = ctx.string(p, "`prompt`") else {
+                        continue;
+                    };
                     match Regex::new(&src) {
                         Ok(re) => Some(Matcher::Prompt(re)),
                         Err(e) => {
                             ctx.error(
                                 p.pos,
-                                format!("invalid regex in `prompt`: {}", first_line(&e.to_string())),
-                                Some("use Rust regex syntax; escape special characters with \\\\".into()),
+                                format!(
+                                    "invalid regex in `prompt`: {}",
+                                    first_line(&e.to_string())
+                                ),
+                                Some(
+                                    "use Rust regex syntax; escape special characters with \\\\"
+                                        .into(),
+                                ),
                             );
                             None
                         }
@@ -118,7 +128,9 @@ impl MockResponses {
                 }
             };
             let answer = match (rf.get("reply"), rf.get("replies"), rf.get("error")) {
-                (Some(r), None, None) => ctx.scalar_string(r, "`reply`").map(|s| Answer::Replies(vec![s])),
+                (Some(r), None, None) => ctx
+                    .scalar_string(r, "`reply`")
+                    .map(|s| Answer::Replies(vec![s])),
                 (None, Some(r), None) => match ctx.string_list(r, "`replies`") {
                     Some(v) if !v.is_empty() => Some(Answer::Replies(v)),
                     Some(_) => {
@@ -173,7 +185,12 @@ pub struct Mock {
 }
 
 impl Mock {
-    pub fn new(name: impl Into<String>, model: Option<String>, responses: MockResponses, latency: Duration) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        model: Option<String>,
+        responses: MockResponses,
+        latency: Duration,
+    ) -> Self {
         Mock {
             name: name.into(),
             model: model.unwrap_or_else(|| "mock".to_string()),
@@ -188,7 +205,10 @@ impl Provider for Mock {
         &self.name
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, ProviderError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
         Box::pin(async move {
             let started_at = SystemTime::now();
             let started = Instant::now();

@@ -72,7 +72,10 @@ pub trait Provider: Send + Sync {
     /// The configured name (e.g. `mock`, `staging`).
     fn name(&self) -> &str;
     /// Produce an answer. The runner enforces `request.timeout` around this call.
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, ProviderError>>;
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, ProviderError>>;
 }
 
 /// Rough token estimate for providers that do not report usage (mock, echo):

@@ -41,9 +41,15 @@ impl AtomicFile {
     /// Flush, sync and move the file into place.
     pub fn commit(self) -> Result<(), Error> {
         let path = self.path.clone();
-        let tmp = self.writer.into_inner().map_err(|e| Error::output(&path, e.into_error()))?;
-        tmp.as_file().sync_all().map_err(|e| Error::output(&path, e))?;
-        tmp.persist(&path).map_err(|e| Error::output(&path, e.error))?;
+        let tmp = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::output(&path, e.into_error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::output(&path, e))?;
+        tmp.persist(&path)
+            .map_err(|e| Error::output(&path, e.error))?;
         Ok(())
     }
 }
@@ -85,7 +91,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
-        let err = AtomicFile::create(&file.join("sub/report.xml")).err().unwrap();
+        let err = AtomicFile::create(&file.join("sub/report.xml"))
+            .err()
+            .unwrap();
         assert_eq!(err.exit_code(), crate::exit::INFRASTRUCTURE);
     }
 }

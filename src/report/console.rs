@@ -5,7 +5,7 @@ use std::io::Write;
 
 use console::{style, Style};
 
-use super::explain::{failure_details, failure_message};
+use super::explain::failure_details;
 use super::Reporter;
 use crate::error::Error;
 use crate::model::{CaseResult, Counts, Outcome, RunEvent, StopReason};
@@ -51,7 +51,8 @@ impl<W: Write + Send> ConsoleReporter<W> {
 }
 
 fn rate(c: &Counts) -> String {
-    c.pass_rate().map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0))
+    c.pass_rate()
+        .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0))
 }
 
 fn mean_latency(c: &Counts) -> String {
@@ -99,7 +100,10 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
             }
             RunEvent::CaseFinished(r) => {
                 if r.flaky {
-                    self.flaky.push(format!("{} ({} of {} repeats passed)", r.id, r.passes, r.repeats));
+                    self.flaky.push(format!(
+                        "{} ({} of {} repeats passed)",
+                        r.id, r.passes, r.repeats
+                    ));
                 }
                 match r.outcome {
                     Outcome::Fail | Outcome::Error => {
@@ -116,7 +120,11 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             } else {
                                 style("- skip").yellow().to_string()
                             };
-                            let note = r.skip_reason.as_deref().map(|s| format!("  ({s})")).unwrap_or_default();
+                            let note = r
+                                .skip_reason
+                                .as_deref()
+                                .map(|s| format!("  ({s})"))
+                                .unwrap_or_default();
                             let line = format!("{mark}  {}{note}\n", r.id);
                             self.write(&line)?;
                         }
@@ -131,12 +139,26 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
             } => {
                 let mut s = String::new();
                 if self.verbosity != Verbosity::Quiet {
-                    let width = summary.suites.keys().map(|k| k.chars().count()).max().unwrap_or(5).max(5);
+                    let width = summary
+                        .suites
+                        .keys()
+                        .map(|k| k.chars().count())
+                        .max()
+                        .unwrap_or(5)
+                        .max(5);
                     s.push('\n');
                     s.push_str(
                         &style(format!(
                             "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}\n",
-                            "SUITE", "CASES", "PASS", "FAIL", "ERROR", "SKIP", "FLAKY", "PASS RATE", "MEAN LATENCY"
+                            "SUITE",
+                            "CASES",
+                            "PASS",
+                            "FAIL",
+                            "ERROR",
+                            "SKIP",
+                            "FLAKY",
+                            "PASS RATE",
+                            "MEAN LATENCY"
                         ))
                         .bold()
                         .to_string(),
@@ -144,7 +166,11 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     for (name, c) in &summary.suites {
                         s.push_str(&row(name, c, width));
                     }
-                    s.push_str(&style(row("TOTAL", &summary.overall, width)).bold().to_string());
+                    s.push_str(
+                        &style(row("TOTAL", &summary.overall, width))
+                            .bold()
+                            .to_string(),
+                    );
                     let o = &summary.overall;
                     if o.input_tokens + o.output_tokens > 0 {
                         s.push_str(&format!(
@@ -159,7 +185,10 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 }
                 let bad = self.shown.len() as u64 + self.hidden;
                 if bad > 0 {
-                    s.push_str(&format!("\n{}\n", style(format!("FAILURES AND ERRORS ({bad})")).bold()));
+                    s.push_str(&format!(
+                        "\n{}\n",
+                        style(format!("FAILURES AND ERRORS ({bad})")).bold()
+                    ));
                     for r in &self.shown {
                         let (mark, st) = match r.outcome {
                             Outcome::Error => ("! error", Style::new().magenta().bold()),
@@ -171,8 +200,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             style(&r.id).bold(),
                             style(format!("[{} · {}]", r.source, r.provider)).dim()
                         ));
-                        s.push_str(&format!("  {}\n", failure_message(r)));
-                        s.push_str(&indent(&failure_details(r), "    "));
+                        s.push_str(&indent(&failure_details(r), "  "));
                     }
                     if self.hidden > 0 {
                         s.push_str(&format!(
@@ -182,7 +210,12 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     }
                 }
                 if !self.flaky.is_empty() {
-                    s.push_str(&format!("\n{}\n", style(format!("FLAKY ({})", self.flaky.len())).yellow().bold()));
+                    s.push_str(&format!(
+                        "\n{}\n",
+                        style(format!("FLAKY ({})", self.flaky.len()))
+                            .yellow()
+                            .bold()
+                    ));
                     for f in &self.flaky {
                         s.push_str(&format!("  ~ {f}\n"));
                     }
@@ -202,9 +235,17 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 }
                 s.push('\n');
                 if verdict.passed {
-                    s.push_str(&format!("{} {}\n", style("gate:").bold(), style("PASSED").green().bold()));
+                    s.push_str(&format!(
+                        "{} {}\n",
+                        style("gate:").bold(),
+                        style("PASSED").green().bold()
+                    ));
                 } else {
-                    s.push_str(&format!("{} {}\n", style("gate:").bold(), style("FAILED").red().bold()));
+                    s.push_str(&format!(
+                        "{} {}\n",
+                        style("gate:").bold(),
+                        style("FAILED").red().bold()
+                    ));
                     for r in &verdict.reasons {
                         s.push_str(&format!("  - {r}\n"));
                     }

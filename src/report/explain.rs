@@ -229,7 +229,7 @@ fn error_message(attempt: &AttemptResult) -> String {
     if err.starts_with("provider") {
         err
     } else {
-        format!("provider error: {err}")
+        format!("no usable answer: {err}")
     }
 }
 
@@ -578,15 +578,15 @@ mod tests {
     }
 
     #[test]
-    fn errors_say_provider_error() {
+    fn errors_say_there_is_no_usable_answer() {
         let c = error_case("geo", "berlin");
         assert_eq!(
             failure_message(&c),
-            "provider error: timeout after 30000 ms"
+            "no usable answer: timeout after 30000 ms"
         );
         assert_eq!(
             failure_details(&c),
-            "provider error: timeout after 30000 ms\n  output: (none)"
+            "no usable answer: timeout after 30000 ms\n  output: (none)"
         );
     }
 

@@ -570,7 +570,7 @@ mod tests {
                 assert_eq!(ty.as_ref().unwrap().as_str(), "error");
                 assert_eq!(
                     message.as_ref().unwrap().as_str(),
-                    "provider error: timeout after 30000 ms"
+                    "no usable answer: timeout after 30000 ms"
                 );
             }
             other => panic!("{other:?}"),

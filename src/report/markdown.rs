@@ -4,9 +4,8 @@
 //! Content: the verdict (✅/❌ with the gate's reasons), totals, a note when
 //! the run stopped early, a per-suite table, the first [`MAX_DETAILED`]
 //! failures and errors each in a `<details>` block, and the flaky cases.
-//! Only bounded data is kept while the run streams: per-suite attempt counts
-//! and the first entries of each list; counters come from the `Finished`
-//! summary.
+//! Only bounded data is kept while the run streams: the suite order and the
+//! first entries of each list; counters come from the `Finished` summary.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -54,9 +53,8 @@ pub struct MarkdownReporter {
     step_summary: Option<PathBuf>,
     done: bool,
     info: Option<RunInfo>,
-    /// Suites in the order their results arrived, with their attempt counts
-    /// (for mean latency).
-    suites: Vec<(String, u64)>,
+    /// Suites in the order their results arrived.
+    suites: Vec<String>,
     problems: Vec<Problem>,
     more_failed: u64,
     more_errored: u64,
@@ -89,14 +87,8 @@ impl MarkdownReporter {
     }
 
     fn case_finished(&mut self, case: &CaseResult) {
-        let attempts = case
-            .attempts
-            .iter()
-            .filter(|a| a.outcome != Outcome::Skipped)
-            .count() as u64;
-        match self.suites.iter_mut().rev().find(|(s, _)| *s == case.suite) {
-            Some((_, n)) => *n += attempts,
-            None => self.suites.push((case.suite.clone(), attempts)),
+        if self.suites.last() != Some(&case.suite) && !self.suites.contains(&case.suite) {
+            self.suites.push(case.suite.clone());
         }
         if matches!(case.outcome, Outcome::Fail | Outcome::Error) {
             if self.problems.len() < MAX_DETAILED {
@@ -196,24 +188,22 @@ impl MarkdownReporter {
         md.push_str("| suite | cases | pass | fail | error | skipped | flaky | pass rate | mean latency | tokens in / out |\n");
         md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         // Report order first, then any suite only the summary knows.
-        let mut rows: Vec<(&str, &Counts, u64)> = Vec::new();
-        for (name, attempts) in &self.suites {
+        let mut rows: Vec<(&str, &Counts)> = Vec::new();
+        for name in &self.suites {
             if let Some(c) = summary.suites.get(name) {
-                rows.push((name, c, *attempts));
+                rows.push((name, c));
             }
         }
         for (name, c) in &summary.suites {
-            if !self.suites.iter().any(|(s, _)| s == name) {
-                rows.push((name, c, 0));
+            if !self.suites.contains(name) {
+                rows.push((name, c));
             }
         }
-        let mut total_attempts = 0;
-        for (name, c, attempts) in &rows {
-            total_attempts += attempts;
-            write_row(md, &cell(name), c, *attempts);
+        for (name, c) in &rows {
+            write_row(md, &cell(name), c);
         }
         if rows.len() > 1 {
-            write_row(md, "**total**", &summary.overall, total_attempts);
+            write_row(md, "**total**", &summary.overall);
         }
         md.push('\n');
     }
@@ -352,9 +342,9 @@ fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReas
     }
 }
 
-fn write_row(md: &mut String, name: &str, c: &Counts, attempts: u64) {
-    let mean = if attempts > 0 {
-        format_ms(c.latency_ms / attempts as f64)
+fn write_row(md: &mut String, name: &str, c: &Counts) {
+    let mean = if c.attempts > 0 {
+        format_ms(c.latency_ms / c.attempts as f64)
     } else {
         "—".to_string()
     };
@@ -383,6 +373,10 @@ fn pass_rate(c: &Counts) -> String {
 fn format_ms(ms: f64) -> String {
     if !ms.is_finite() {
         "—".to_string()
+    } else if ms < 1.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.1} ms")
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else {
@@ -529,6 +523,9 @@ mod tests {
         assert!(md.contains("<code>a|b⏎c&lt;d&gt;/x`y</code>"), "{md}");
         assert!(md.contains("````text\n"), "{md}");
         assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(format_ms(0.123), "0.12 ms");
+        assert_eq!(format_ms(4.56), "4.6 ms");
+        assert_eq!(format_ms(1234.5), "1.23 s");
         assert_eq!(code("`a"), "`` `a ``");
     }
 

@@ -7,11 +7,11 @@
 
 pub mod atomic;
 pub mod console;
-pub mod progress;
 pub mod explain;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod progress;
 
 use crate::error::Error;
 use crate::model::RunEvent;

@@ -10,7 +10,9 @@ use crate::runner::Progress;
 
 /// Whether a progress bar should be drawn.
 pub fn wanted(disabled: bool) -> bool {
-    !disabled && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false" || v == "0")
+    !disabled
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false" || v == "0")
 }
 
 pub struct Bar {
@@ -21,8 +23,10 @@ pub struct Bar {
 impl Bar {
     pub fn new(total: u64) -> Self {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Bar { bar, failed: 0 }
     }

@@ -35,7 +35,12 @@ pub fn prompt_hash(messages: &[Message]) -> String {
     format!("sha256:{:x}", h.finalize())
 }
 
-fn error_attempt(repeat: u32, message: String, prompt_hash: String, latency_ms: f64) -> AttemptResult {
+fn error_attempt(
+    repeat: u32,
+    message: String,
+    prompt_hash: String,
+    latency_ms: f64,
+) -> AttemptResult {
     AttemptResult {
         repeat,
         outcome: Outcome::Error,
@@ -61,7 +66,12 @@ impl AttemptJob {
         let messages = match self.prompt.render(&self.env, &vars) {
             Ok(m) => m,
             Err(e) => {
-                return error_attempt(self.repeat, format!("cannot render the prompt: {e}"), String::new(), 0.0);
+                return error_attempt(
+                    self.repeat,
+                    format!("cannot render the prompt: {e}"),
+                    String::new(),
+                    0.0,
+                );
             }
         };
         let hash = prompt_hash(&messages);
@@ -78,7 +88,12 @@ impl AttemptJob {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let response = match answer {
             Err(_) => {
-                return error_attempt(self.repeat, ProviderError::Timeout(timeout).to_string(), hash, elapsed_ms);
+                return error_attempt(
+                    self.repeat,
+                    ProviderError::Timeout(timeout).to_string(),
+                    hash,
+                    elapsed_ms,
+                );
             }
             Ok(Err(e)) => return error_attempt(self.repeat, e.to_string(), hash, elapsed_ms),
             Ok(Ok(r)) => r,

@@ -22,7 +22,9 @@ use attempt::AttemptJob;
 use crate::config::suite::CaseDef;
 use crate::error::{display_path, Error};
 use crate::gate::{self, GatePolicy};
-use crate::model::{AttemptResult, CaseResult, Outcome, RunEvent, RunInfo, StopReason, Summary, Verdict};
+use crate::model::{
+    AttemptResult, CaseResult, Outcome, RunEvent, RunInfo, StopReason, Summary, Verdict,
+};
 use crate::plan::Plan;
 use crate::report::Reporter;
 
@@ -84,7 +86,10 @@ pub async fn run(
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<RunOutcome, Error> {
     let started = Instant::now();
-    let mut out = Fanout { reporters, error: None };
+    let mut out = Fanout {
+        reporters,
+        error: None,
+    };
     out.send(&RunEvent::Started(info));
 
     let concurrency = opts.concurrency.max(1);
@@ -106,8 +111,27 @@ pub async fn run(
     tokio::pin!(interrupt);
 
     loop {
+        // Emit everything contiguous.
+        while let Some(slot) = done.remove(&next_emit) {
+            next_emit += 1;
+            if let Some(result) = fold(plan, slot, &mut current) {
+                emitted += 1;
+                summary.add(&result);
+                progress.case_done(&result);
+                let bad = matches!(result.outcome, Outcome::Fail | Outcome::Error);
+                out.send(&RunEvent::CaseFinished(&result));
+                if bad && opts.fail_fast && stopped.is_none() {
+                    stopped = Some(StopReason::FailFast);
+                }
+            }
+        }
+
         // Schedule while there is room in the concurrency limit and the window.
-        while stopped.is_none() && handles_open && in_flight.len() < concurrency && next_seq < next_emit + window {
+        while stopped.is_none()
+            && handles_open
+            && in_flight.len() < concurrency
+            && next_seq < next_emit + window
+        {
             if expanding.is_none() {
                 match cases.next() {
                     None => {
@@ -137,12 +161,17 @@ pub async fn run(
                     }
                 }
             }
-            let Some((suite_idx, case, repeat)) = expanding.take() else { continue };
+            let Some((suite_idx, case, repeat)) = expanding.take() else {
+                continue;
+            };
             let ps = &plan.suites[suite_idx];
             let prompt = match case.prompt.clone().or_else(|| ps.suite.prompt.clone()) {
                 Some(p) => p,
                 None => {
-                    infra_error = Some(Error::Infrastructure(format!("case `{}` has no prompt", case.id)));
+                    infra_error = Some(Error::Infrastructure(format!(
+                        "case `{}` has no prompt",
+                        case.id
+                    )));
                     handles_open = false;
                     break;
                 }
@@ -173,21 +202,6 @@ pub async fn run(
                     },
                 )
             }));
-        }
-
-        // Emit everything contiguous.
-        while let Some(slot) = done.remove(&next_emit) {
-            next_emit += 1;
-            if let Some(result) = fold(plan, slot, &mut current) {
-                emitted += 1;
-                summary.add(&result);
-                progress.case_done(&result);
-                let bad = matches!(result.outcome, Outcome::Fail | Outcome::Error);
-                out.send(&RunEvent::CaseFinished(&result));
-                if bad && opts.fail_fast && stopped.is_none() {
-                    stopped = Some(StopReason::FailFast);
-                }
-            }
         }
 
         if in_flight.is_empty() && (!handles_open || stopped.is_some()) && done.is_empty() {
@@ -280,7 +294,11 @@ fn flush_with_gaps(
         let repeat = slot.attempt.as_ref().map_or(1, |a| a.repeat);
         let n = slot.repeats;
         let complete = repeat == 1
-            && (0..u64::from(n)).all(|k| pending.get(i + k as usize).is_some_and(|(s, _)| *s == seq + k));
+            && (0..u64::from(n)).all(|k| {
+                pending
+                    .get(i + k as usize)
+                    .is_some_and(|(s, _)| *s == seq + k)
+            });
         if complete {
             for k in 0..n as usize {
                 if let Some(r) = fold(plan, take_slot(&mut pending, i + k), current) {
@@ -334,8 +352,14 @@ fn fold(plan: &Plan, slot: Slot, current: &mut Vec<AttemptResult>) -> Option<Cas
         return None;
     }
     let attempts = std::mem::take(current);
-    let passes = attempts.iter().filter(|a| a.outcome == Outcome::Pass).count() as u32;
-    let fails = attempts.iter().filter(|a| a.outcome == Outcome::Fail).count() as u32;
+    let passes = attempts
+        .iter()
+        .filter(|a| a.outcome == Outcome::Pass)
+        .count() as u32;
+    let fails = attempts
+        .iter()
+        .filter(|a| a.outcome == Outcome::Fail)
+        .count() as u32;
     let outcome = if passes >= case.settings.min_passes() {
         Outcome::Pass
     } else if fails > 0 {

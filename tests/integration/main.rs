@@ -1,0 +1,6 @@
+//! Integration tests: the real `evalgate` binary against real files (and, in
+//! later capabilities, real local HTTP servers). One test binary, as ripgrep does.
+
+mod invalid;
+mod run;
+mod util;

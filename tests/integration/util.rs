@@ -1,0 +1,113 @@
+//! Helpers: run the real `evalgate` binary in a scratch project.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root (where the example project lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command for the binary with a clean, deterministic environment.
+pub fn evalgate(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    c.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CI", "true")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_SHA")
+        .env_remove("CI_COMMIT_SHA")
+        .stdin(Stdio::null());
+    c
+}
+
+/// The result of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Run the binary with `args` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Run {
+    Run::from(evalgate(dir).args(args).output().expect("run evalgate"))
+}
+
+/// A throwaway project directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file (creating directories).
+    pub fn file(&self, rel: &str, text: &str) -> &Self {
+        let p = self.dir.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel))
+            .unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(self.path(), args)
+    }
+
+    /// A project with a mock provider answering from `responses` (YAML text).
+    pub fn with_mock(responses: &str) -> Self {
+        let p = Project::new();
+        p.file(
+            "evalgate.yaml",
+            "default_provider: mock\nproviders:\n  mock: {type: mock, responses: mock.yaml}\n  echo: {type: echo}\nreports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md}\n",
+        );
+        p.file("mock.yaml", responses);
+        p
+    }
+
+    pub fn json_report(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read("reports/report.json")).expect("report.json is JSON")
+    }
+}
+
+/// Replace run-dependent numbers (latencies, times, hashes) for snapshots.
+pub fn normalize(s: &str) -> String {
+    let rules = [
+        (r"\d+(\.\d+)? ms", "[N] ms"),
+        (r"wall time \d+\.\d+ s", "wall time [N] s"),
+        (r"sha256:[0-9a-f]{64}", "sha256:[HASH]"),
+        (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+    ];
+    let mut out = s.to_string();
+    for (re, rep) in rules {
+        out = regex::Regex::new(re)
+            .expect("regex")
+            .replace_all(&out, rep)
+            .into_owned();
+    }
+    out
+}
