@@ -144,6 +144,8 @@ impl Plan {
             }
         }
         if !diags.is_empty() {
+            // Report in reading order: by file, then line and column.
+            diags.sort_by_key(|d| (d.file.clone(), d.pos.map(|p| (p.line, p.col))));
             return Err(Error::from(diags));
         }
 
@@ -283,7 +285,17 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
         } else {
             config.root.clone()
         };
-        walk(&base, &mut all, &|_| true);
+        // Walk only the literal directories the globs start with (`suites/` for `suites/**/*.yaml`).
+        let mut starts: Vec<PathBuf> = config
+            .suites
+            .iter()
+            .map(|g| base.join(literal_prefix(g)))
+            .collect();
+        starts.sort();
+        starts.dedup();
+        for start in starts {
+            walk(&start, &mut all, &|_| true);
+        }
         for f in all {
             let rel = f.strip_prefix(&base).unwrap_or(&f);
             if set.is_match(rel) && is_suite(&f) {
@@ -300,6 +312,19 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
         )));
     }
     Ok(files)
+}
+
+/// The leading path components of a glob that contain no glob syntax.
+fn literal_prefix(glob: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    let parts: Vec<&str> = glob.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() || part.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        out.push(part);
+    }
+    out
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&Path) -> bool) {

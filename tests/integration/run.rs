@@ -442,3 +442,39 @@ fn help_and_version_exit_0() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("--fail-fast"));
 }
+
+#[test]
+fn no_progress_bar_when_stderr_is_piped_even_outside_ci() {
+    let p = Project::with_mock("default: x\n");
+    p.file(
+        "suites/a.yaml",
+        "prompt: hi\ncases:\n  - {id: a, checks: [{contains: x}]}\n",
+    );
+    let out = crate::util::evalgate(p.path())
+        .env_remove("CI")
+        .arg("run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn json_suites_and_the_echo_provider() {
+    let p = Project::with_mock("default: x\n");
+    p.file(
+        "suites/e.json",
+        r#"{"name": "echoes", "provider": "echo", "prompt": {"system": "sys", "user": "Hello {{ who }}"},
+            "cases": [{"id": "a", "vars": {"who": "Ada"}, "checks": [{"ends_with": "Hello Ada"}, {"starts_with": "sys"}]}]}"#,
+    );
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        p.json_report()["results"][0]["attempts"][0]["output"],
+        "sys\nHello Ada"
+    );
+}
