@@ -90,7 +90,7 @@ pub struct RunArgs {
     #[arg(long, conflicts_with_all = ["junit", "json", "markdown"])]
     pub no_reports: bool,
     /// Gate: minimum pass rate over all cases, in [0, 1].
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
     pub min_pass_rate: Option<f64>,
     /// Gate: at most this many failed cases.
     #[arg(long, value_name = "N")]

@@ -60,6 +60,12 @@ impl Diagnostic {
         self
     }
 
+    /// Attach the text of the line `pos` points at.
+    pub fn with_source_line(mut self, line: &str) -> Self {
+        self.source_line = Some(line.trim_end_matches('\r').to_string());
+        self
+    }
+
     /// `file:line:col` (or just the file when there is no position).
     pub fn location(&self) -> String {
         match self.pos {
@@ -94,8 +100,20 @@ impl fmt::Display for Diagnostic {
 
 /// Paths are shown relative and with forward slashes so messages are stable.
 pub fn display_path(path: &Path) -> String {
-    let s = path.to_string_lossy().replace('\\', "/");
-    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+    use std::path::Component;
+    // Lexically drop `.` and fold `dir/..` so `config/../data/x` shows as `data/x`.
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let clean: std::path::PathBuf = parts.iter().collect();
+    clean.to_string_lossy().replace('\\', "/")
 }
 
 /// A list of diagnostics, displayed together with a closing count.

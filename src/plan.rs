@@ -62,11 +62,14 @@ impl Plan {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from("evalgate.yaml"), false),
         };
-        let config = ProjectConfig::load(&config_path, explicit).map_err(Error::from)?;
-        let mut diags: Vec<Diagnostic> = Vec::new();
+        // Config problems are collected, not fatal: the suites are still validated.
+        let (config, mut diags) = ProjectConfig::load(&config_path, explicit);
 
         let provider_names: Vec<String> = config.providers.keys().cloned().collect();
-        if let Some(p) = &sel.provider {
+        // Suites may name providers whose definition is broken (already reported).
+        let mut known_names = provider_names.clone();
+        known_names.extend(config.broken_providers.iter().cloned());
+        if let Some(p) = sel.provider.as_ref().filter(|_| diags.is_empty()) {
             if !config.providers.contains_key(p) {
                 let hint = did_you_mean(p, provider_names.iter().map(String::as_str)).map_or_else(
                     || format!("defined providers: {}", provider_names.join(", ")),
@@ -91,8 +94,21 @@ impl Plan {
                     let loaded = match responses {
                         Some(path) => match MockResponses::load(path) {
                             Ok(r) => r,
-                            Err(mut d) => {
-                                diags.append(&mut d);
+                            Err(d) => {
+                                let used_by = format!(
+                                    "this file is the `responses` of provider `{name}` in {}",
+                                    config
+                                        .path
+                                        .as_deref()
+                                        .map_or_else(|| "evalgate.yaml".to_string(), display_path)
+                                );
+                                diags.extend(d.into_iter().map(|mut d| {
+                                    d.hint = Some(match d.hint.take() {
+                                        Some(h) => format!("{h}; {used_by}"),
+                                        None => used_by.clone(),
+                                    });
+                                    d
+                                }));
                                 continue;
                             }
                         },
@@ -106,7 +122,7 @@ impl Plan {
             }
         }
 
-        let files = discover(&config, &sel.paths)?;
+        let files = discover(&config, &sel.paths, &mut diags)?;
         let mut env = template::environment();
         let mut suites: Vec<Suite> = Vec::new();
         let mut hasher = Sha256::new();
@@ -114,7 +130,7 @@ impl Plan {
         for f in &files {
             let mut lcx = LoadContext {
                 root: &config.root,
-                providers: &provider_names,
+                providers: config.complete.then_some(known_names.as_slice()),
                 env: &mut env,
             };
             match suite::load(f, &mut lcx) {
@@ -244,7 +260,11 @@ fn build_filter(filters: &[String]) -> Result<Option<GlobSet>, Error> {
 }
 
 /// Find suite files: the paths given (files or directories), or the config's globs.
-fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+fn discover(
+    config: &ProjectConfig,
+    paths: &[PathBuf],
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
     let is_suite = |p: &Path| {
         matches!(
@@ -253,21 +273,17 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
         )
     };
     if !paths.is_empty() {
-        let mut missing = Vec::new();
         for p in paths {
             if p.is_dir() {
                 walk(p, &mut files, &is_suite);
             } else if p.is_file() {
                 files.push(p.clone());
             } else {
-                missing.push(
+                diags.push(
                     Diagnostic::new(p, None, "suite file or directory not found")
                         .with_hint("check the path given on the command line"),
                 );
             }
-        }
-        if !missing.is_empty() {
-            return Err(Error::from(missing));
         }
     } else {
         let mut b = GlobSetBuilder::new();
@@ -305,7 +321,7 @@ fn discover(config: &ProjectConfig, paths: &[PathBuf]) -> Result<Vec<PathBuf>, E
     }
     files.sort();
     files.dedup();
-    if files.is_empty() {
+    if files.is_empty() && diags.is_empty() {
         return Err(Error::Usage(format!(
             "no suite files found (looked for {})\n  = hint: add suites under suites/ or pass suite files as arguments",
             if paths.is_empty() { config.suites.join(", ") } else { "the given paths".to_string() }

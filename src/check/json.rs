@@ -1,14 +1,15 @@
 //! JSON checks: is_json, json_schema (file or inline), json_path (exists / equals).
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde_json_path::JsonPath;
 
 use super::explain::truncate_chars;
 use super::{Arg, Check, CheckInput, Eval};
 use crate::config::decode::Ctx;
-use crate::config::node::{Node, Value};
-use crate::error::display_path;
+use crate::config::node::{self, Node, Value};
+use crate::error::{display_path, Diagnostic, Pos};
 
 const SHOW: usize = 200;
 
@@ -63,9 +64,17 @@ impl fmt::Debug for JsonSchema {
     }
 }
 
+/// Where a schema came from, to point errors inside it.
+enum SchemaSource<'n> {
+    /// Written in the suite: errors point into the suite file.
+    Inline(&'n Node),
+    /// A file: errors point into that file.
+    File { path: PathBuf, text: String },
+}
+
 impl JsonSchema {
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let (schema, origin) = match &node.value {
+        let (schema, origin, source) = match &node.value {
             Value::Str(path) => Self::load_file(ctx, node, path)?,
             Value::Map(_) => {
                 let f = ctx.map(node, "`json_schema`", &["file", "schema"])?;
@@ -74,7 +83,11 @@ impl JsonSchema {
                         let path = ctx.string(p, "`file`")?;
                         Self::load_file(ctx, p, &path)?
                     }
-                    (None, Some(s)) => (s.to_json(), "inline schema".to_string()),
+                    (None, Some(s)) => (
+                        s.to_json(),
+                        "inline schema".to_string(),
+                        SchemaSource::Inline(s),
+                    ),
                     _ => {
                         ctx.error(
                             node.pos,
@@ -100,21 +113,48 @@ impl JsonSchema {
         match jsonschema::validator_for(&schema) {
             Ok(validator) => Some(JsonSchema { origin, validator }),
             Err(e) => {
-                ctx.error(
-                    node.pos,
-                    format!("invalid JSON schema ({origin}): {e}"),
-                    Some("the schema must be a valid JSON Schema (draft 2020-12 unless `$schema` says otherwise)".into()),
-                );
+                let pointer = e.instance_path().to_string();
+                let at = if pointer.is_empty() {
+                    "/".to_string()
+                } else {
+                    pointer.clone()
+                };
+                let message = format!("invalid JSON schema ({origin}) at {at}: {e}");
+                let mut hint = "the schema must be a valid JSON Schema (draft 2020-12 unless `$schema` says otherwise)".to_string();
+                if pointer.ends_with("/type") {
+                    hint = "JSON Schema types are: array, boolean, integer, null, number, object, string".to_string();
+                }
+                match source {
+                    SchemaSource::Inline(root) => {
+                        let target = find_pointer(root, &pointer);
+                        ctx.error(target.pos, message, Some(hint));
+                    }
+                    SchemaSource::File { path, text } => {
+                        let pos = node::parse(&path, &text)
+                            .ok()
+                            .map(|root| find_pointer(&root, &pointer).pos);
+                        ctx.errors.push(
+                            Diagnostic::new(&path, pos, message)
+                                .with_source(&text)
+                                .with_hint(format!(
+                                    "{hint}; used by {}:{}:{}",
+                                    display_path(ctx.file),
+                                    node.pos.line,
+                                    node.pos.col
+                                )),
+                        );
+                    }
+                }
                 None
             }
         }
     }
 
-    fn load_file(
+    fn load_file<'n>(
         ctx: &mut Ctx<'_>,
         node: &Node,
         path: &str,
-    ) -> Option<(serde_json::Value, String)> {
+    ) -> Option<(serde_json::Value, String, SchemaSource<'n>)> {
         let full = ctx.resolve_path(path);
         let text = match std::fs::read_to_string(&full) {
             Ok(t) => t,
@@ -134,20 +174,50 @@ impl JsonSchema {
             }
         };
         match serde_json::from_str(&text) {
-            Ok(v) => Some((v, display_path(&full))),
+            Ok(v) => Some((
+                v,
+                display_path(&full),
+                SchemaSource::File { path: full, text },
+            )),
             Err(e) => {
-                ctx.error(
-                    node.pos,
-                    format!(
-                        "JSON schema file `{}` is not valid JSON: {e}",
-                        display_path(&full)
-                    ),
-                    None,
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                ctx.errors.push(
+                    Diagnostic::new(
+                        &full,
+                        Some(Pos::new(e.line().max(1), e.column().max(1))),
+                        format!("JSON schema file is not valid JSON: {msg}"),
+                    )
+                    .with_source(&text)
+                    .with_hint(format!(
+                        "fix the JSON syntax; the schema is used by {}:{}:{}",
+                        display_path(ctx.file),
+                        node.pos.line,
+                        node.pos.col
+                    )),
                 );
                 None
             }
         }
     }
+}
+
+/// The node a JSON pointer (`/a/0/b`) leads to, or the deepest one found.
+fn find_pointer<'n>(root: &'n Node, pointer: &str) -> &'n Node {
+    let mut cur = root;
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        let next = match &cur.value {
+            Value::Map(entries) => entries.iter().find(|e| e.key == seg).map(|e| &e.value),
+            Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => break,
+        }
+    }
+    cur
 }
 
 impl Check for JsonSchema {

@@ -27,6 +27,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 pub use explain::{excerpt_around, truncate_chars};
+pub use text::regex_error;
 
 use crate::config::decode::Ctx;
 use crate::config::node::{Node, Value};

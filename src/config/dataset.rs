@@ -29,6 +29,20 @@ impl Format {
     }
 }
 
+/// The header row of a CSV file.
+pub fn csv_header(path: &Path) -> Result<Vec<String>, String> {
+    let file = File::open(path)
+        .map_err(|e| format!("cannot open dataset `{}`: {e}", display_path(path)))?;
+    let mut reader = csv::ReaderBuilder::new().from_reader(file);
+    let headers = reader.headers().map_err(|e| {
+        format!(
+            "cannot read the CSV header of `{}`: {e}",
+            display_path(path)
+        )
+    })?;
+    Ok(headers.iter().map(|h| h.trim().to_string()).collect())
+}
+
 /// One row: its line in the file, case id and variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -226,9 +240,9 @@ impl Iterator for Rows {
                 }
                 return Some(match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(serde_json::Value::Object(map)) => self.finish_row(n, map),
-                    Ok(_) => {
-                        Err(self.error(n, "each JSONL line must be a JSON object".to_string()))
-                    }
+                    Ok(_) => Err(self
+                        .error(n, "each JSONL line must be a JSON object".to_string())
+                        .with_source_line(&text)),
                     Err(e) => Err(Diagnostic::new(
                         &self.path,
                         Some(Pos::new(n, e.column().max(1))),
@@ -236,7 +250,8 @@ impl Iterator for Rows {
                             "invalid JSON on this line: {}",
                             e.to_string().split(" at line ").next().unwrap_or("")
                         ),
-                    )),
+                    )
+                    .with_source_line(&text)),
                 });
             },
         }

@@ -252,6 +252,14 @@ pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time:
     );
     match &node.value {
         Value::Int(i) if *i >= 0 => Some(Duration::from_millis(*i as u64)),
+        Value::Int(i) => {
+            ctx.error(
+                node.pos,
+                format!("{what} must not be negative, found {i}"),
+                hint,
+            );
+            None
+        }
         Value::Str(s) => {
             let s = s.trim();
             let (num, unit) = s

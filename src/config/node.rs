@@ -88,7 +88,7 @@ pub fn is_json_path(path: &Path) -> bool {
 /// Parse a YAML or JSON document into a [`Node`] tree.
 pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
     if is_json_path(path) {
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
             let pos = Pos::new(e.line().max(1), e.column().max(1));
             let msg = e.to_string();
             // serde_json appends " at line X column Y"; the location is shown separately.
@@ -118,15 +118,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
                 let m = e.marker();
                 let pos = Pos::new(m.line().max(1), m.col() + 1);
                 let what = if is_json_path(path) { "JSON" } else { "YAML" };
+                let info = e.info();
+                let hint = if info.contains("flow") {
+                    "a `{` or `[` may be missing its closing bracket (check this line and the ones above)"
+                } else if info.contains("quoted scalar") {
+                    "a quoted string may be missing its closing quote"
+                } else if info.contains("tab") {
+                    "YAML does not allow tabs for indentation; use spaces"
+                } else {
+                    "fix the syntax at this position (check indentation and quoting)"
+                };
                 return Err(vec![Diagnostic::new(
                     path,
                     Some(pos),
                     format!("invalid {what}: {}", e.info()),
                 )
                 .with_source(text)
-                .with_hint(
-                    "fix the syntax at this position (check indentation and quoting)",
-                )]);
+                .with_hint(hint)]);
             }
         }
     }

@@ -69,6 +69,12 @@ pub struct ProjectConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub gate: GatePolicy,
     pub reports: ReportPaths,
+    /// Providers named in the file whose definition has errors (reported
+    /// already); suites naming them are not blamed a second time.
+    pub broken_providers: Vec<String>,
+    /// False when the file could not be read or parsed at all: provider names
+    /// are then unknown and suites are not checked against them.
+    pub complete: bool,
 }
 
 impl ProjectConfig {
@@ -111,43 +117,46 @@ impl ProjectConfig {
                 json: Some(PathBuf::from("reports/report.json")),
                 markdown: Some(PathBuf::from("reports/summary.md")),
             },
+            broken_providers: Vec::new(),
+            complete: true,
         }
     }
 
     /// Load `path`. `explicit`: the user named it (a missing file is then an error);
     /// otherwise a missing default file means the built-in configuration.
-    pub fn load(path: &Path, explicit: bool) -> Result<Self, Vec<Diagnostic>> {
+    ///
+    /// Always returns a configuration (the built-in one when the file is
+    /// unusable) so that suites can still be validated, plus every problem found.
+    pub fn load(path: &Path, explicit: bool) -> (Self, Vec<Diagnostic>) {
         let root = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::new(),
         };
+        let mut cfg = Self::builtin(&root);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                return Ok(Self::builtin(&root));
+                return (cfg, Vec::new());
             }
             Err(e) => {
-                return Err(vec![Diagnostic::new(
-                    path,
-                    None,
-                    format!("cannot read config file: {e}"),
-                )
-                .with_hint(
-                    "pass an existing file with --config, or run from the project root",
-                )]);
+                cfg.complete = false;
+                let d = Diagnostic::new(path, None, format!("cannot read config file: {e}"))
+                    .with_hint("pass an existing file with --config, or run from the project root");
+                return (cfg, vec![d]);
             }
         };
-        let root_node = node::parse(path, &text)?;
-        let mut ctx = Ctx::new(path, &text).with_root(&root);
-        let mut cfg = Self::builtin(&root);
         cfg.path = Some(path.to_path_buf());
+        let root_node = match node::parse(path, &text) {
+            Ok(n) => n,
+            Err(errors) => {
+                cfg.complete = false;
+                return (cfg, errors);
+            }
+        };
+        let mut ctx = Ctx::new(path, &text).with_root(&root);
         cfg.text = text.clone();
         decode(&mut ctx, &root_node, &mut cfg);
-        if ctx.errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ctx.errors)
-        }
+        (cfg, ctx.errors)
     }
 }
 
@@ -203,7 +212,9 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
             cfg.default_provider = name.clone();
         }
     }
-    if !cfg.providers.contains_key(&cfg.default_provider) {
+    if !cfg.providers.contains_key(&cfg.default_provider)
+        && !cfg.broken_providers.contains(&cfg.default_provider)
+    {
         let pos = cfg.default_provider_pos.unwrap_or(f.pos);
         let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
         let hint = match crate::error::did_you_mean(&cfg.default_provider, known.iter().copied()) {
@@ -272,6 +283,8 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     };
     cfg.providers.clear();
     for e in entries {
+        // Assume broken until the definition decodes.
+        cfg.broken_providers.push(e.key.clone());
         let what = format!("provider `{}`", e.key);
         let Some(pf) = ctx.map(
             &e.value,
@@ -318,6 +331,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                 continue;
             }
         };
+        cfg.broken_providers.retain(|n| n != &e.key);
         cfg.providers.insert(
             e.key.clone(),
             ProviderConfig {
@@ -335,7 +349,15 @@ fn only_keys(ctx: &mut Ctx<'_>, f: &Fields<'_>, allowed: &[&str], ty: &str) {
             ctx.error(
                 e.key_pos,
                 format!("`{}` does not apply to a provider of type `{ty}`", e.key),
-                Some(format!("a `{ty}` provider takes: {}", allowed.join(", "))),
+                Some(format!(
+                    "{} `{ty}` provider takes: {}",
+                    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    allowed.join(", ")
+                )),
             );
         }
     }
@@ -411,7 +433,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("evalgate.yaml");
         std::fs::write(&p, text).unwrap();
-        ProjectConfig::load(&p, true).map_err(|e| e.into_iter().map(|d| d.message).collect())
+        let (cfg, errors) = ProjectConfig::load(&p, true);
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors.into_iter().map(|d| d.message).collect())
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!   checks: [{icontains: "{{ expected }}"}]
 //! ```
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,7 +262,8 @@ impl Iterator for CaseIter<'_> {
 /// What suite loading needs from the project.
 pub struct LoadContext<'a> {
     pub root: &'a Path,
-    pub providers: &'a [String],
+    /// Provider names suites may use; `None` when unknown (the config is unusable).
+    pub providers: Option<&'a [String]>,
     pub env: &'a mut Environment<'static>,
 }
 
@@ -436,8 +437,9 @@ fn decode_prompt(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> O
     for (i, (role, src, pos)) in messages.into_iter().enumerate() {
         let name = format!("{}:{}:{}#{i}", display_path(ctx.file), pos.line, pos.col);
         if let Err(e) = lcx.env.add_template_owned(name.clone(), src.clone()) {
+            let at = locate_in_file(ctx.text, pos, &src, e.range());
             ctx.error(
-                pos,
+                at,
                 format!("invalid template: {}", template::describe(&e)),
                 Some("check the {{ }} and {% %} syntax (minijinja / Jinja2)".into()),
             );
@@ -454,6 +456,34 @@ fn decode_prompt(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> O
     })
 }
 
+/// The file position of byte `range.start` of a template that was written
+/// starting at `pos` (best effort: falls back to `pos`).
+fn locate_in_file(text: &str, pos: Pos, src: &str, range: Option<std::ops::Range<usize>>) -> Pos {
+    let Some(range) = range else { return pos };
+    let start = range.start.min(src.len());
+    let Some(before) = src.get(..start) else {
+        return pos;
+    };
+    let tline = before.matches('\n').count();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let Some(line_text) = src.lines().nth(tline).filter(|l| !l.trim().is_empty()) else {
+        return pos;
+    };
+    for (i, file_line) in text
+        .lines()
+        .enumerate()
+        .skip(pos.line.saturating_sub(1))
+        .take(200)
+    {
+        if let Some(k) = file_line.find(line_text) {
+            let byte = k + (start - line_start);
+            let col = file_line.get(..byte).map_or(0, |p| p.chars().count()) + 1;
+            return Pos::new(i + 1, col);
+        }
+    }
+    pos
+}
+
 /// Names minijinja provides itself (not case variables).
 const TEMPLATE_BUILTINS: &[&str] = &["range", "dict", "namespace", "debug", "loop", "self"];
 
@@ -465,8 +495,9 @@ fn check_variables(
     case_id: &str,
     prompt: &Prompt,
     checks: &[Arc<CheckSpec>],
-    defined: &dyn Fn(&str) -> bool,
+    vars: &Vars,
 ) -> bool {
+    let defined = |v: &str| vars.contains_key(v);
     let mut missing: BTreeSet<(String, &str)> = BTreeSet::new();
     for v in prompt.variables(env) {
         if !defined(&v) && !TEMPLATE_BUILTINS.contains(&v.as_str()) {
@@ -495,12 +526,14 @@ fn check_variables(
         }
     }
     for (v, place) in &missing {
+        let hint = match did_you_mean(v, vars.keys().map(String::as_str)) {
+            Some(s) => format!("the case defines `{s}`: a typo? otherwise define `{v}` under the case's `vars:` or the suite's `defaults.vars`"),
+            None => format!("define `{v}` under the case's `vars:` or the suite's `defaults.vars`"),
+        };
         ctx.error(
             pos,
             format!("undefined variable `{v}` in the {place} of case `{case_id}`"),
-            Some(format!(
-                "define `{v}` under the case's `vars:` or the suite's `defaults.vars`"
-            )),
+            Some(hint),
         );
     }
     missing.is_empty()
@@ -513,10 +546,10 @@ fn decode_suite(
     lcx: &mut LoadContext<'_>,
 ) -> Option<Suite> {
     if matches!(root.value, Value::Null) {
-        ctx.error(
-            root.pos,
-            "empty suite file",
-            Some("a suite needs `prompt` and `cases` (or `cases_from`)".into()),
+        // No position: there is nothing in the file to point at.
+        ctx.errors.push(
+            Diagnostic::new(ctx.file, None, "empty suite file")
+                .with_hint("a suite needs `prompt` and `cases` (or `cases_from`)"),
         );
         return None;
     }
@@ -538,12 +571,13 @@ fn decode_suite(
     let tags = decode_tags(ctx, &f);
     let provider = f.get("provider").and_then(|n| {
         let p = ctx.string(n, "`provider`")?;
-        if !lcx.providers.contains(&p) {
-            let hint = match did_you_mean(&p, lcx.providers.iter().map(String::as_str)) {
+        let providers = lcx.providers?;
+        if !providers.contains(&p) {
+            let hint = match did_you_mean(&p, providers.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean `{s}`? providers are defined in evalgate.yaml"),
                 None => format!(
                     "providers defined in evalgate.yaml: {}",
-                    lcx.providers.join(", ")
+                    providers.join(", ")
                 ),
             };
             ctx.error(n.pos, format!("unknown provider `{p}`"), Some(hint));
@@ -570,7 +604,8 @@ fn decode_suite(
     let prompt = f.get("prompt").and_then(|n| decode_prompt(ctx, n, lcx));
     let prompt_given = f.get("prompt").is_some();
 
-    let mut ids: HashSet<String> = HashSet::new();
+    // Case id → line where it is defined (inline cases: the suite file; rows: the dataset).
+    let mut ids: HashMap<String, usize> = HashMap::new();
     let mut cases = Vec::new();
     if let Some(list) = f.get("cases") {
         if let Some(items) = ctx.seq(list, "`cases`") {
@@ -603,8 +638,12 @@ fn decode_suite(
         && dataset.as_ref().is_none_or(|d| d.rows == 0)
         && ctx.errors.is_empty()
     {
+        let pos = f
+            .get("cases")
+            .or(f.get("cases_from"))
+            .map_or(f.pos, |n| n.pos);
         ctx.error(
-            f.pos,
+            pos,
             "suite has no cases",
             Some("the `cases` list and the dataset are empty".into()),
         );
@@ -630,7 +669,7 @@ fn decode_case(
     suite_tags: &[String],
     suite_prompt: Option<&Arc<Prompt>>,
     suite_prompt_given: bool,
-    ids: &mut HashSet<String>,
+    ids: &mut HashMap<String, usize>,
     lcx: &mut LoadContext<'_>,
 ) -> Option<CaseDef> {
     let f = ctx.map(node, "case", CASE_KEYS)?;
@@ -639,10 +678,10 @@ fn decode_case(
     if !check_id(ctx, id_node.pos, &id, "case id") {
         return None;
     }
-    if !ids.insert(id.clone()) {
+    if let Some(first) = ids.insert(id.clone(), id_node.pos.line) {
         ctx.error(
             id_node.pos,
-            format!("duplicate case id `{id}`"),
+            format!("duplicate case id `{id}` (first defined on line {first})"),
             Some("case ids must be unique within a suite".into()),
         );
     }
@@ -685,7 +724,11 @@ fn decode_case(
         },
     };
     let settings = decode_settings(ctx, &f, defaults.settings);
-    if checks.is_empty() && !own_checks_given {
+    // A misspelt `checks` key was reported already; do not add "no checks" on top.
+    let checks_misspelt = f.entries.iter().any(|e| {
+        !CASE_KEYS.contains(&e.key.as_str()) && did_you_mean(&e.key, ["checks"]).is_some()
+    });
+    if checks.is_empty() && !own_checks_given && !checks_misspelt {
         ctx.error(
             f.pos,
             format!("case `{id}` has no checks"),
@@ -710,8 +753,7 @@ fn decode_case(
             Some("add `prompt:` to the suite or to the case".into()),
         ),
         Some(p) if skip.is_none() => {
-            let defined = |v: &str| vars.contains_key(v);
-            if check_variables(ctx, lcx.env, id_node.pos, &id, p, &checks, &defined) {
+            if check_variables(ctx, lcx.env, id_node.pos, &id, p, &checks, &vars) {
                 // Render once now so template runtime errors surface before the run.
                 let value = minijinja::Value::from_serialize(&vars);
                 if let Err(e) = p.render(lcx.env, &value) {
@@ -744,7 +786,7 @@ fn decode_dataset(
     defaults: &Defaults,
     suite_tags: &[String],
     prompt: Option<&Arc<Prompt>>,
-    ids: &mut HashSet<String>,
+    ids: &mut HashMap<String, usize>,
     lcx: &mut LoadContext<'_>,
 ) -> Option<Dataset> {
     let f = ctx.map(node, "`cases_from`", DATASET_KEYS)?;
@@ -789,6 +831,39 @@ fn decode_dataset(
         ctx.error(f.pos, "dataset cases need the suite's `prompt`", None);
         return None;
     };
+    // Said of every dataset problem so it can be traced back to this suite.
+    let used_by = format!(
+        " [cases_from of {}:{}]",
+        display_path(ctx.file),
+        path_node.pos.line
+    );
+    if dataset::Format::from_path(&path) == Some(dataset::Format::Csv) && path.is_file() {
+        if let Ok(columns) = dataset::csv_header(&path) {
+            let mut missing = false;
+            for key in ["id_column", "expected_column"] {
+                let Some(n) = f.get(key) else { continue };
+                let Some(col) = n.as_str() else { continue };
+                if !columns.iter().any(|c| c == col) {
+                    missing = true;
+                    let hint = match did_you_mean(col, columns.iter().map(String::as_str)) {
+                        Some(s) => format!(
+                            "did you mean `{s}`? columns of `{rel}`: {}",
+                            columns.join(", ")
+                        ),
+                        None => format!("columns of `{rel}`: {}", columns.join(", ")),
+                    };
+                    ctx.error(
+                        n.pos,
+                        format!("column `{col}` is not in the CSV header of `{rel}`"),
+                        Some(hint),
+                    );
+                }
+            }
+            if missing {
+                return None;
+            }
+        }
+    }
     let rows = match Rows::open(&path, &mapping) {
         Ok(r) => r,
         Err(e) => {
@@ -847,11 +922,15 @@ fn decode_dataset(
         match row {
             Ok(row) => {
                 count += 1;
-                if !ids.insert(row.id.clone()) {
+                if let Some(first) = ids.insert(row.id.clone(), row.line) {
                     row_errors += 1;
                     ctx.errors.push(
-                        Diagnostic::new(&path, Some(Pos::new(row.line, 1)), format!("duplicate case id `{}`", row.id))
-                            .with_hint("case ids must be unique within a suite (set `id_column` to a unique column)"),
+                        Diagnostic::new(
+                            &path,
+                            Some(Pos::new(row.line, 1)),
+                            format!("duplicate case id `{}` (first on line {first}){used_by}", row.id),
+                        )
+                        .with_hint("case ids must be unique within a suite (set `id_column` to a unique column)"),
                     );
                 }
                 if !checked_columns {
@@ -863,7 +942,7 @@ fn decode_dataset(
                                 Diagnostic::new(
                                     &path,
                                     Some(Pos::new(row.line, 1)),
-                                    format!("undefined variable `{v}`: this row has no such key"),
+                                    format!("undefined variable `{v}`: this row has no such key{used_by}"),
                                 )
                                 .with_hint(
                                     "every row must define the variables the prompt and checks use",
@@ -873,7 +952,8 @@ fn decode_dataset(
                     }
                 }
             }
-            Err(d) => {
+            Err(mut d) => {
+                d.message.push_str(&used_by);
                 row_errors += 1;
                 ctx.errors.push(d);
             }
@@ -901,7 +981,7 @@ mod tests {
         let providers = vec!["mock".to_string()];
         let mut lcx = LoadContext {
             root: dir.path(),
-            providers: &providers,
+            providers: Some(&providers),
             env: &mut env,
         };
         load(&p, &mut lcx).map_err(|e| {
@@ -937,7 +1017,7 @@ mod tests {
             "{errs:?}"
         );
         assert!(
-            errs.contains(&"5: duplicate case id `a`".to_string()),
+            errs.contains(&"5: duplicate case id `a` (first defined on line 3)".to_string()),
             "{errs:?}"
         );
         assert!(
@@ -949,7 +1029,7 @@ mod tests {
             "{errs:?}"
         );
         assert!(
-            errs.contains(&"5: case `a` has no checks".to_string()),
+            !errs.contains(&"5: case `a` has no checks".to_string()),
             "{errs:?}"
         );
     }
@@ -965,10 +1045,10 @@ mod tests {
 
     #[test]
     fn empty_suite() {
-        assert_eq!(load_text("").unwrap_err(), vec!["1: empty suite file"]);
+        assert_eq!(load_text("").unwrap_err(), vec!["0: empty suite file"]);
         assert_eq!(
             load_text("prompt: x\ncases: []\n").unwrap_err(),
-            vec!["1: suite has no cases"]
+            vec!["2: suite has no cases"]
         );
     }
 }

@@ -107,7 +107,7 @@ impl MockResponses {
                                 p.pos,
                                 format!(
                                     "invalid regex in `prompt`: {}",
-                                    first_line(&e.to_string())
+                                    crate::check::regex_error(&e)
                                 ),
                                 Some(
                                     "use Rust regex syntax; escape special characters with \\\\"
@@ -171,10 +171,6 @@ impl MockResponses {
             Matcher::Prompt(re) => re.is_match(prompt),
         })
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or(s).trim().to_string()
 }
 
 pub struct Mock {
