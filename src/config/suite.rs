@@ -752,17 +752,18 @@ fn decode_case(
             format!("case `{id}` has no prompt"),
             Some("add `prompt:` to the suite or to the case".into()),
         ),
-        Some(p) if skip.is_none() => {
-            if check_variables(ctx, lcx.env, id_node.pos, &id, p, &checks, &vars) {
-                // Render once now so template runtime errors surface before the run.
-                let value = minijinja::Value::from_serialize(&vars);
-                if let Err(e) = p.render(lcx.env, &value) {
-                    ctx.error(
-                        id_node.pos,
-                        format!("cannot render the prompt of case `{id}`: {e}"),
-                        None,
-                    );
-                }
+        // Render once now so template runtime errors surface before the run.
+        Some(p)
+            if skip.is_none()
+                && check_variables(ctx, lcx.env, id_node.pos, &id, p, &checks, &vars) =>
+        {
+            let value = minijinja::Value::from_serialize(&vars);
+            if let Err(e) = p.render(lcx.env, &value) {
+                ctx.error(
+                    id_node.pos,
+                    format!("cannot render the prompt of case `{id}`: {e}"),
+                    None,
+                );
             }
         }
         _ => {}
