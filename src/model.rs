@@ -185,6 +185,11 @@ impl Counts {
         self.passed + self.failed
     }
 
+    /// Mean latency per attempt; None when nothing ran.
+    pub fn mean_latency_ms(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.latency_ms / self.attempts as f64)
+    }
+
     /// passed / (passed + failed); None when nothing was evaluated.
     pub fn pass_rate(&self) -> Option<f64> {
         let n = self.evaluated();

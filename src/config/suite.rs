@@ -92,18 +92,11 @@ pub struct Prompt {
     /// (role, template name, template source)
     pub messages: Vec<(String, String, String)>,
     pub pos: Pos,
+    /// Variables the messages read (computed once).
+    pub variables: BTreeSet<String>,
 }
 
 impl Prompt {
-    /// Variables all messages read.
-    fn variables(&self, env: &Environment<'_>) -> BTreeSet<String> {
-        self.messages
-            .iter()
-            .filter_map(|(_, _, src)| template::variables(env, src).ok())
-            .flatten()
-            .collect()
-    }
-
     /// Render every message with `vars`.
     pub fn render(
         &self,
@@ -449,9 +442,15 @@ fn decode_prompt(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> O
         out.push((role, name, src));
     }
     ok.then(|| {
+        let variables = out
+            .iter()
+            .filter_map(|(_, _, src)| template::variables(lcx.env, src).ok())
+            .flatten()
+            .collect();
         Arc::new(Prompt {
             messages: out,
             pos: node.pos,
+            variables,
         })
     })
 }
@@ -499,9 +498,9 @@ fn check_variables(
 ) -> bool {
     let defined = |v: &str| vars.contains_key(v);
     let mut missing: BTreeSet<(String, &str)> = BTreeSet::new();
-    for v in prompt.variables(env) {
-        if !defined(&v) && !TEMPLATE_BUILTINS.contains(&v.as_str()) {
-            missing.insert((v, "prompt"));
+    for v in &prompt.variables {
+        if !defined(v) && !TEMPLATE_BUILTINS.contains(&v.as_str()) {
+            missing.insert((v.clone(), "prompt"));
         }
     }
     for c in checks {
@@ -883,7 +882,7 @@ fn decode_dataset(
     let mut seen_missing: BTreeSet<String> = BTreeSet::new();
     let env = &*lcx.env;
     let needed: BTreeSet<String> = {
-        let mut n = prompt.variables(env);
+        let mut n = prompt.variables.clone();
         for c in &checks {
             for src in c.templates() {
                 n.extend(template::variables(env, src).unwrap_or_default());

@@ -56,10 +56,7 @@ fn rate(c: &Counts) -> String {
 }
 
 fn mean_latency(c: &Counts) -> String {
-    if c.attempts == 0 {
-        return "-".to_string();
-    }
-    format!("{:.1} ms", c.latency_ms / c.attempts as f64)
+    c.mean_latency_ms().map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
 }
 
 fn row(name: &str, c: &Counts, width: usize) -> String {

@@ -343,11 +343,7 @@ fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReas
 }
 
 fn write_row(md: &mut String, name: &str, c: &Counts) {
-    let mean = if c.attempts > 0 {
-        format_ms(c.latency_ms / c.attempts as f64)
-    } else {
-        "—".to_string()
-    };
+    let mean = c.mean_latency_ms().map_or_else(|| "—".to_string(), format_ms);
     let _ = writeln!(
         md,
         "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} / {} |",
