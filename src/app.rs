@@ -4,12 +4,18 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::cli::{Cli, ColorChoice, Command, ListArgs, ListFormat, RunArgs, SelectArgs};
+use crate::cli::{
+    Cli, ColorChoice, Command, GoldenArgs, GoldenCommand, ListArgs, ListFormat, RunArgs,
+    SelectArgs, UpdateGolden,
+};
+use crate::config::project::ProjectConfig;
 use crate::error::{display_path, Error};
 use crate::exit;
+use crate::golden::{self, Store, UpdateMode};
 use crate::model::RunInfo;
 use crate::plan::{Plan, Selection};
 use crate::report::console::{ConsoleReporter, Verbosity};
@@ -40,6 +46,7 @@ where
         Command::Validate(sel) => validate(&sel),
         Command::List(args) => list(&args),
         Command::Run(args) => run(&args),
+        Command::Golden(args) => golden_command(&args),
     };
     match result {
         Ok(code) => code,
@@ -256,9 +263,19 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         concurrency,
         suites: plan.suites.iter().map(|s| s.suite.name.clone()).collect(),
     };
+    let update = match args.update_golden {
+        UpdateGolden::Auto => UpdateMode::Auto,
+        UpdateGolden::New => UpdateMode::New,
+        UpdateGolden::Always => UpdateMode::Always,
+        UpdateGolden::No => UpdateMode::No,
+    };
     let opts = RunOptions {
         concurrency,
         fail_fast: args.fail_fast,
+        golden: Arc::new(Store::new(
+            plan.config.golden_dir.clone(),
+            update.resolve(golden::in_ci()),
+        )),
     };
     let mut bar: Box<dyn Progress> = if progress::wanted(args.no_progress || args.quiet) {
         Box::new(progress::Bar::new(planned))
@@ -296,4 +313,134 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         println!("reports: {}", written.join(", "));
     }
     Ok(outcome.verdict.exit_code)
+}
+
+/// The golden directory from the config (without loading suites).
+fn golden_store(config: &Option<PathBuf>) -> Result<Store, Error> {
+    let (path, explicit) = match config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("evalgate.yaml"), false),
+    };
+    let (cfg, errors) = ProjectConfig::load(&path, explicit);
+    if !errors.is_empty() {
+        return Err(Error::from(errors));
+    }
+    Ok(Store::new(cfg.golden_dir, golden::Writes::Nothing))
+}
+
+fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let io = |e: std::io::Error| Error::Infrastructure(format!("cannot write to stdout: {e}"));
+    match &args.command {
+        GoldenCommand::Pending => {
+            let store = golden_store(&args.config)?;
+            let pending = store.pending(None)?;
+            for p in &pending {
+                let what = if p.current.is_some() {
+                    "changed"
+                } else {
+                    "new"
+                };
+                writeln!(out, "{}  ({what})  {}", p.id(), display_path(&p.new_path)).map_err(io)?;
+            }
+            writeln!(out, "{} pending", pending.len()).map_err(io)?;
+            Ok(exit::OK)
+        }
+        GoldenCommand::Review => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+                return Err(Error::Usage(
+                    "`evalgate golden review` needs an interactive terminal\n  = hint: use `evalgate golden pending` to list changes and `evalgate golden accept [FILTER]` or `evalgate golden reject [FILTER]` to resolve them".to_string(),
+                ));
+            }
+            let store = golden_store(&args.config)?;
+            let pending = store.pending(None)?;
+            if pending.is_empty() {
+                writeln!(out, "no pending golden changes").map_err(io)?;
+                return Ok(exit::OK);
+            }
+            let term = console::Term::stdout();
+            let mut ask = || {
+                term.read_char().map_err(|e| {
+                    Error::Infrastructure(format!("cannot read from the terminal: {e}"))
+                })
+            };
+            let colour = console::colors_enabled();
+            let t = golden::review::review(&pending, &mut out, &mut ask, colour)?;
+            writeln!(
+                out,
+                "accepted {}, rejected {}, skipped {}",
+                t.accepted, t.rejected, t.skipped
+            )
+            .map_err(io)?;
+            Ok(exit::OK)
+        }
+        GoldenCommand::Accept { filter } | GoldenCommand::Reject { filter } => {
+            let accept = matches!(args.command, GoldenCommand::Accept { .. });
+            let store = golden_store(&args.config)?;
+            let pending = store.pending(filter.as_deref())?;
+            for p in &pending {
+                if accept {
+                    Store::accept(p)?;
+                } else {
+                    Store::reject(p)?;
+                }
+                writeln!(
+                    out,
+                    "{} {}  {}",
+                    if accept { "accepted" } else { "rejected" },
+                    p.id(),
+                    display_path(&p.target)
+                )
+                .map_err(io)?;
+            }
+            writeln!(
+                out,
+                "{} {}",
+                pending.len(),
+                if accept { "accepted" } else { "rejected" }
+            )
+            .map_err(io)?;
+            Ok(exit::OK)
+        }
+        GoldenCommand::Prune { dry_run } => {
+            let plan = Plan::load(&Selection {
+                config: args.config.clone(),
+                ..Selection::default()
+            })?;
+            let store = Store::new(plan.config.golden_dir.clone(), golden::Writes::Nothing);
+            let used = plan.golden_paths(&store)?;
+            let mut removed = 0;
+            for f in store.files() {
+                let target = if f.extension().is_some_and(|e| e == "new") {
+                    f.with_extension("")
+                } else {
+                    f.clone()
+                };
+                if used.contains(&target) {
+                    continue;
+                }
+                removed += 1;
+                if *dry_run {
+                    writeln!(out, "would remove {}", display_path(&f)).map_err(io)?;
+                } else {
+                    std::fs::remove_file(&f).map_err(|e| Error::output(&f, e))?;
+                    writeln!(out, "removed {}", display_path(&f)).map_err(io)?;
+                }
+            }
+            writeln!(
+                out,
+                "{removed} unused golden file{} {}",
+                if removed == 1 { "" } else { "s" },
+                if *dry_run {
+                    "found (dry run, nothing removed)"
+                } else {
+                    "removed"
+                }
+            )
+            .map_err(io)?;
+            Ok(exit::OK)
+        }
+    }
 }

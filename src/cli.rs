@@ -24,6 +24,54 @@ pub enum Command {
     Validate(SelectArgs),
     /// Print the cases a run would execute.
     List(ListArgs),
+    /// Golden snapshots: list, review, accept or reject pending changes; prune unused goldens.
+    Golden(GoldenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GoldenArgs {
+    #[command(subcommand)]
+    pub command: GoldenCommand,
+    /// Config file (for `golden_dir` and, with `prune`, the suites).
+    #[arg(short, long, value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GoldenCommand {
+    /// List pending changes (`.new` files) with their case ids.
+    Pending,
+    /// Walk pending changes on a terminal: show the diff, then accept, reject or skip.
+    Review,
+    /// Accept pending changes (all, or those whose `suite/case` matches FILTER).
+    Accept {
+        /// Glob on `suite/case`; a name without `/` selects a suite.
+        filter: Option<String>,
+    },
+    /// Reject (delete) pending changes (all, or those matching FILTER).
+    Reject {
+        /// Glob on `suite/case`; a name without `/` selects a suite.
+        filter: Option<String>,
+    },
+    /// Find goldens that no case uses any more, and delete them.
+    Prune {
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `--update-golden`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpdateGolden {
+    /// Write `.new` pending files locally; write nothing in CI.
+    Auto,
+    /// Write goldens that do not exist yet.
+    New,
+    /// Overwrite goldens that differ.
+    Always,
+    /// Never write goldens.
+    No,
 }
 
 /// Which suites and cases.
@@ -113,6 +161,9 @@ pub struct RunArgs {
     /// Also list passing cases.
     #[arg(short, long)]
     pub verbose: bool,
+    /// What to do with goldens that are missing or differ.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = UpdateGolden::Auto)]
+    pub update_golden: UpdateGolden,
     /// Colour on the console.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod gate;
+pub mod golden;
 pub mod model;
 pub mod plan;
 pub mod provider;

@@ -62,6 +62,9 @@ pub struct CheckResult {
     /// Excerpt of the output around the mismatch.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub excerpt: Option<String>,
+    /// Unified diff from the expected text (e.g. the golden) to the output.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff: Option<String>,
 }
 
 /// Timing of one provider call, in milliseconds from the start of the request.

@@ -225,6 +225,27 @@ impl Plan {
         })
     }
 
+    /// Every golden file a case of this plan uses (all cases, ignoring filters).
+    pub fn golden_paths(
+        &self,
+        store: &crate::golden::Store,
+    ) -> Result<std::collections::HashSet<PathBuf>, Error> {
+        let mut used = std::collections::HashSet::new();
+        for ps in &self.suites {
+            let cases = ps.suite.iter_cases().map_err(Error::Infrastructure)?;
+            for case in cases {
+                let case = case.map_err(Error::Infrastructure)?;
+                for check in &case.checks {
+                    if let Some(g) = check.check.golden() {
+                        let provider = g.per_provider.then_some(ps.provider_name.as_str());
+                        used.insert(store.path_for(&ps.suite.name, &case.id, provider, g.ext()));
+                    }
+                }
+            }
+        }
+        Ok(used)
+    }
+
     /// Count the selected cases (reads datasets once more).
     pub fn count(&self) -> Result<u64, Error> {
         let mut n = 0;

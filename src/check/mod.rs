@@ -16,6 +16,7 @@
 //! case's variables (e.g. `equals: "{{ expected }}"` for dataset cases).
 
 mod explain;
+pub mod golden;
 mod json;
 mod latency;
 mod length;
@@ -49,6 +50,7 @@ pub const KINDS: &[&str] = &[
     "length",
     "max_latency_ms",
     "levenshtein",
+    "golden",
 ];
 
 /// Keys allowed next to the check key.
@@ -61,6 +63,8 @@ pub struct CheckInput<'a> {
     /// The case variables, for templated arguments.
     pub vars: &'a minijinja::Value,
     pub env: &'a minijinja::Environment<'static>,
+    /// Set by the runner so the `golden` check can find and write its files.
+    pub golden: Option<golden::GoldenCtx<'a>>,
     json: OnceCell<Result<serde_json::Value, String>>,
 }
 
@@ -76,8 +80,14 @@ impl<'a> CheckInput<'a> {
             latency_ms,
             vars,
             env,
+            golden: None,
             json: OnceCell::new(),
         }
+    }
+
+    pub fn with_golden(mut self, golden: golden::GoldenCtx<'a>) -> Self {
+        self.golden = Some(golden);
+        self
     }
 
     /// The output parsed as JSON, once per output however many checks ask.
@@ -139,6 +149,8 @@ pub struct Eval {
     pub expected: Option<String>,
     pub actual: Option<String>,
     pub excerpt: Option<String>,
+    /// A unified diff from the expected text to the output.
+    pub diff: Option<String>,
 }
 
 impl Eval {
@@ -183,6 +195,11 @@ pub trait Check: Send + Sync + Debug {
     /// Templates among the arguments, validated against case variables at load time.
     fn templates(&self) -> Vec<&str> {
         Vec::new()
+    }
+
+    /// The settings of a `golden` check (to find its file, e.g. for prune).
+    fn golden(&self) -> Option<&crate::golden::Settings> {
+        None
     }
 }
 
@@ -234,6 +251,7 @@ impl CheckSpec {
             expected: eval.expected,
             actual: eval.actual,
             excerpt: eval.excerpt,
+            diff: eval.diff,
         }
     }
 }
@@ -264,8 +282,19 @@ pub fn parse_list(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Arc<CheckSpec>> {
 }
 
 fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
-    // Shorthand: `- is_json` as a bare string.
+    // Shorthand: `- is_json` / `- golden` as a bare string.
     if let Value::Str(s) = &node.value {
+        if s == "golden" {
+            return Some(CheckSpec {
+                kind: "golden",
+                name: None,
+                negate: false,
+                weight: 1.0,
+                check: Box::new(golden::Golden {
+                    settings: ctx.golden_defaults.clone(),
+                }),
+            });
+        }
         if s == "is_json" {
             return Some(CheckSpec {
                 kind: "is_json",
@@ -368,6 +397,7 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
             "max_latency_ms",
             latency::MaxLatency::parse(ctx, arg).map(boxed),
         ),
+        "golden" => ("golden", golden::Golden::parse(ctx, arg).map(boxed)),
         "levenshtein" => (
             "levenshtein",
             similarity::Levenshtein::parse(ctx, arg).map(boxed),

@@ -14,6 +14,8 @@ pub struct Ctx<'a> {
     pub errors: Vec<Diagnostic>,
     /// The project root: relative paths in config and suites resolve against it.
     pub root: PathBuf,
+    /// A suite's `defaults.golden`, applied to its `golden` checks.
+    pub golden_defaults: crate::golden::Settings,
 }
 
 impl<'a> Ctx<'a> {
@@ -23,6 +25,7 @@ impl<'a> Ctx<'a> {
             text,
             errors: Vec::new(),
             root: PathBuf::new(),
+            golden_defaults: crate::golden::Settings::default(),
         }
     }
 

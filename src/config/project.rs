@@ -69,6 +69,8 @@ pub struct ProjectConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub gate: GatePolicy,
     pub reports: ReportPaths,
+    /// Where goldens live (`golden_dir`, default `golden/` under the root).
+    pub golden_dir: PathBuf,
     /// Providers named in the file whose definition has errors (reported
     /// already); suites naming them are not blamed a second time.
     pub broken_providers: Vec<String>,
@@ -119,6 +121,7 @@ impl ProjectConfig {
             },
             broken_providers: Vec::new(),
             complete: true,
+            golden_dir: root.join("golden"),
         }
     }
 
@@ -175,6 +178,7 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
             "providers",
             "gate",
             "reports",
+            "golden_dir",
         ],
     ) else {
         return;
@@ -232,6 +236,11 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
     }
     if let Some(n) = f.get("gate") {
         decode_gate(ctx, n, &mut cfg.gate);
+    }
+    if let Some(n) = f.get("golden_dir") {
+        if let Some(d) = ctx.string(n, "`golden_dir`") {
+            cfg.golden_dir = ctx.resolve_path(&d);
+        }
     }
     if let Some(n) = f.get("reports") {
         if let Some(rf) = ctx.map(n, "`reports`", &["junit", "json", "markdown"]) {

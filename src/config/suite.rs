@@ -56,6 +56,7 @@ const DEFAULT_KEYS: &[&str] = &[
     "repeat",
     "min_passes",
     "threshold",
+    "golden",
 ];
 const CASE_KEYS: &[&str] = &[
     "id",
@@ -593,6 +594,14 @@ fn decode_suite(
         if let Some(df) = ctx.map(n, "`defaults`", DEFAULT_KEYS) {
             if let Some(v) = df.get("vars") {
                 defaults.vars = decode_vars(ctx, v);
+            }
+            // Golden settings first: `golden` checks anywhere in the suite use them.
+            if let Some(g) = df.get("golden") {
+                if let Some(gs) =
+                    crate::golden::Settings::parse(ctx, g, &crate::golden::Settings::default())
+                {
+                    ctx.golden_defaults = gs;
+                }
             }
             if let Some(c) = df.get("checks") {
                 defaults.checks = check::parse_list(ctx, c);

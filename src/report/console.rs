@@ -5,7 +5,7 @@ use std::io::Write;
 
 use console::{style, Style};
 
-use super::explain::failure_details;
+use super::explain::failure_details_with;
 use super::Reporter;
 use crate::error::Error;
 use crate::model::{CaseResult, Counts, Outcome, RunEvent, StopReason};
@@ -56,7 +56,8 @@ fn rate(c: &Counts) -> String {
 }
 
 fn mean_latency(c: &Counts) -> String {
-    c.mean_latency_ms().map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
+    c.mean_latency_ms()
+        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1} ms"))
 }
 
 fn row(name: &str, c: &Counts, width: usize) -> String {
@@ -197,7 +198,15 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             style(&r.id).bold(),
                             style(format!("[{} · {}]", r.source, r.provider)).dim()
                         ));
-                        s.push_str(&indent(&failure_details(r), "  "));
+                        let colour = console::colors_enabled();
+                        let style = |d: &str| {
+                            if colour {
+                                crate::golden::diff::colorize(d)
+                            } else {
+                                d.to_string()
+                            }
+                        };
+                        s.push_str(&indent(&failure_details_with(r, &style), "  "));
                     }
                     if self.hidden > 0 {
                         s.push_str(&format!(

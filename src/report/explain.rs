@@ -129,6 +129,15 @@ pub fn failure_message(case: &CaseResult) -> String {
 /// Multi-line explanation of one attempt: header, each failed check with its
 /// message, expected, actual and excerpt, then the output (truncated).
 pub fn attempt_details(case: &CaseResult, attempt: &AttemptResult) -> String {
+    attempt_details_with(case, attempt, &|d| d.to_string())
+}
+
+/// [`attempt_details`] with diffs rendered by `diff_style` (e.g. coloured).
+pub fn attempt_details_with(
+    case: &CaseResult,
+    attempt: &AttemptResult,
+    diff_style: &dyn Fn(&str) -> String,
+) -> String {
     let mut out = String::new();
     let n = repeat_count(case);
     if n > 1 {
@@ -149,7 +158,7 @@ pub fn attempt_details(case: &CaseResult, attempt: &AttemptResult) -> String {
                 if attempt.checks.len() == 1 { "" } else { "s" }
             );
             for check in attempt.checks.iter().filter(|c| !c.passed) {
-                write_check(&mut out, check);
+                write_check(&mut out, check, diff_style);
             }
         }
         Outcome::Pass => {
@@ -172,6 +181,11 @@ pub fn attempt_details(case: &CaseResult, attempt: &AttemptResult) -> String {
 /// Multi-line explanation of a case: the repeat tally when it repeats, the
 /// details of the first bad attempt, then one line per other bad repeat.
 pub fn failure_details(case: &CaseResult) -> String {
+    failure_details_with(case, &|d| d.to_string())
+}
+
+/// [`failure_details`] with diffs rendered by `diff_style` (e.g. coloured).
+pub fn failure_details_with(case: &CaseResult, diff_style: &dyn Fn(&str) -> String) -> String {
     if case.outcome == Outcome::Skipped {
         return failure_message(case);
     }
@@ -182,7 +196,7 @@ pub fn failure_details(case: &CaseResult) -> String {
     }
     match representative_attempt(case) {
         Some(first) => {
-            out.push_str(&attempt_details(case, first));
+            out.push_str(&attempt_details_with(case, first, diff_style));
             out.push('\n');
             let n = repeat_count(case);
             for other in case
@@ -233,7 +247,7 @@ fn error_message(attempt: &AttemptResult) -> String {
     }
 }
 
-fn write_check(out: &mut String, check: &CheckResult) {
+fn write_check(out: &mut String, check: &CheckResult, diff_style: &dyn Fn(&str) -> String) {
     let _ = writeln!(
         out,
         "  ✗ {}: {}",
@@ -249,6 +263,12 @@ fn write_check(out: &mut String, check: &CheckResult) {
             let shown = truncate_chars(v, VALUE_CHARS);
             let label = format!("{label}:");
             let _ = writeln!(out, "      {label:<10}{}", indent_rest(&shown, 16));
+        }
+    }
+    if let Some(d) = &check.diff {
+        let _ = writeln!(out, "      diff:");
+        for line in diff_style(d).lines() {
+            let _ = writeln!(out, "        {line}");
         }
     }
 }
@@ -322,6 +342,7 @@ pub(crate) mod fixtures {
             expected: None,
             actual: None,
             excerpt: None,
+            diff: None,
         }
     }
 

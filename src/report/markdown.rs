@@ -37,6 +37,8 @@ struct Problem {
     message: String,
     details: String,
     source: String,
+    /// (check name, unified diff) of failed checks that carry a diff.
+    diffs: Vec<(String, String)>,
 }
 
 /// A flaky case kept for the flaky list.
@@ -98,6 +100,20 @@ impl MarkdownReporter {
                     message: explain::one_line(&explain::failure_message(case), MAX_MESSAGE_CHARS),
                     details: truncate_chars(&explain::failure_details(case), MAX_DETAILS_CHARS),
                     source: case.source.clone(),
+                    diffs: case
+                        .first_bad_attempt()
+                        .map(|a| {
+                            a.checks
+                                .iter()
+                                .filter(|c| !c.passed)
+                                .filter_map(|c| {
+                                    c.diff.as_ref().map(|d| {
+                                        (c.name.clone(), truncate_chars(d, MAX_DETAILS_CHARS))
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 });
             } else if case.outcome == Outcome::Fail {
                 self.more_failed += 1;
@@ -233,6 +249,12 @@ impl MarkdownReporter {
             let _ = writeln!(md, "Source: {}\n", code(&p.source));
             let fence = fence_for(&p.details);
             let _ = writeln!(md, "{fence}text\n{}\n{fence}\n", p.details);
+            for (name, diff) in &p.diffs {
+                let fence = fence_for(diff);
+                let _ = writeln!(md, "<details>\n<summary>diff: {}</summary>\n", html(name));
+                let _ = writeln!(md, "{fence}diff\n{}\n{fence}\n", diff.trim_end());
+                let _ = writeln!(md, "</details>\n");
+            }
             let _ = writeln!(md, "</details>\n");
         }
         let more = self.more_failed + self.more_errored;
@@ -343,7 +365,9 @@ fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReas
 }
 
 fn write_row(md: &mut String, name: &str, c: &Counts) {
-    let mean = c.mean_latency_ms().map_or_else(|| "—".to_string(), format_ms);
+    let mean = c
+        .mean_latency_ms()
+        .map_or_else(|| "—".to_string(), format_ms);
     let _ = writeln!(
         md,
         "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} / {} |",

@@ -8,8 +8,10 @@ use std::time::{Instant, SystemTime};
 use minijinja::Environment;
 use sha2::{Digest, Sha256};
 
+use crate::check::golden::GoldenCtx;
 use crate::check::{weighted_score, CheckInput};
 use crate::config::suite::{CaseDef, Prompt};
+use crate::golden::Store;
 use crate::model::{AttemptResult, Outcome, Timing};
 use crate::provider::{Message, Provider, ProviderError, Request};
 
@@ -21,6 +23,8 @@ pub struct AttemptJob {
     pub provider: Arc<dyn Provider>,
     pub env: Arc<Environment<'static>>,
     pub repeat: u32,
+    pub provider_name: String,
+    pub golden: Arc<Store>,
 }
 
 /// `sha256:` of the rendered messages (role and content).
@@ -98,7 +102,16 @@ impl AttemptJob {
             Ok(Err(e)) => return error_attempt(self.repeat, e.to_string(), hash, elapsed_ms),
             Ok(Ok(r)) => r,
         };
-        let input = CheckInput::new(&response.text, response.timing.latency_ms, &vars, &self.env);
+        let golden = GoldenCtx {
+            store: &self.golden,
+            suite: &request.suite,
+            case: &self.case.id,
+            provider: &self.provider_name,
+            model: response.model.as_deref(),
+            prompt_hash: &hash,
+        };
+        let input = CheckInput::new(&response.text, response.timing.latency_ms, &vars, &self.env)
+            .with_golden(golden);
         let checks: Vec<_> = self.case.checks.iter().map(|c| c.run(&input)).collect();
         let score = weighted_score(&checks);
         let passed = match self.case.settings.threshold {

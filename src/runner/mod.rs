@@ -33,6 +33,8 @@ use crate::report::Reporter;
 pub struct RunOptions {
     pub concurrency: usize,
     pub fail_fast: bool,
+    /// Where goldens live and what this run may write there.
+    pub golden: Arc<crate::golden::Store>,
 }
 
 /// What a run produced.
@@ -187,6 +189,8 @@ pub async fn run(
                 provider: ps.provider.clone(),
                 env: plan.env.clone(),
                 repeat,
+                provider_name: ps.provider_name.clone(),
+                golden: opts.golden.clone(),
             };
             let seq = next_seq;
             next_seq += 1;

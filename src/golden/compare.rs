@@ -1,0 +1,456 @@
+//! Comparison modes for goldens. Redactions apply to both sides first, then:
+//!
+//! - `exact`: byte equality
+//! - `normalized`: line endings, trailing whitespace, Unicode NFC, optional
+//!   case folding and whitespace collapsing
+//! - `json`: structural: key order ignored, numbers within a tolerance,
+//!   selected paths ignored
+//! - `similarity`: a text similarity ratio at or above a threshold
+//!
+//! Each mode also produces the two texts a diff is shown between, normalized
+//! the same way, so the diff shows only differences that count.
+
+use regex::Regex;
+use serde_json::Value as Json;
+use serde_json_path::JsonPath;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::config::decode::Ctx;
+use crate::config::node::Node;
+
+/// How outputs are compared with their golden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Exact,
+    Normalized,
+    Json,
+    Similarity,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Exact => "exact",
+            Mode::Normalized => "normalized",
+            Mode::Json => "json",
+            Mode::Similarity => "similarity",
+        }
+    }
+}
+
+/// `regex → placeholder`, applied to both sides before comparing.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    pub regex: Regex,
+    pub with: String,
+}
+
+/// Golden check settings (per check, or a suite's `defaults.golden`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Mode,
+    pub ignore_case: bool,
+    pub collapse_whitespace: bool,
+    pub redactions: Vec<Redaction>,
+    /// json: numbers equal within this absolute difference.
+    pub tolerance: f64,
+    /// json: paths whose values are not compared.
+    pub ignore_paths: Vec<(String, JsonPath)>,
+    /// similarity: minimum ratio in [0, 1].
+    pub min_similarity: f64,
+    /// One golden per provider: `golden/<suite>/<case>.<provider>.<ext>`.
+    pub per_provider: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Exact,
+            ignore_case: false,
+            collapse_whitespace: false,
+            redactions: Vec::new(),
+            tolerance: 1e-9,
+            ignore_paths: Vec::new(),
+            min_similarity: 0.9,
+            per_provider: false,
+        }
+    }
+}
+
+pub const KEYS: &[&str] = &[
+    "mode",
+    "ignore_case",
+    "collapse_whitespace",
+    "redact",
+    "tolerance",
+    "ignore_paths",
+    "min_similarity",
+    "per_provider",
+];
+
+impl Settings {
+    /// File extension of the golden.
+    pub fn ext(&self) -> &'static str {
+        if self.mode == Mode::Json {
+            "json"
+        } else {
+            "txt"
+        }
+    }
+
+    /// Parse a `golden:` mapping on top of `base`.
+    pub fn parse(ctx: &mut Ctx<'_>, node: &Node, base: &Settings) -> Option<Settings> {
+        let mut s = base.clone();
+        let f = ctx.map(node, "`golden`", KEYS)?;
+        if let Some(n) = f.get("mode") {
+            let m = ctx.string(n, "`mode`")?;
+            s.mode = match m.as_str() {
+                "exact" => Mode::Exact,
+                "normalized" => Mode::Normalized,
+                "json" => Mode::Json,
+                "similarity" => Mode::Similarity,
+                other => {
+                    ctx.error(
+                        n.pos,
+                        format!("unknown golden mode `{other}`"),
+                        Some("modes: exact, normalized, json, similarity".into()),
+                    );
+                    return None;
+                }
+            };
+        }
+        if let Some(n) = f.get("ignore_case") {
+            s.ignore_case = ctx.bool(n, "`ignore_case`")?;
+        }
+        if let Some(n) = f.get("collapse_whitespace") {
+            s.collapse_whitespace = ctx.bool(n, "`collapse_whitespace`")?;
+        }
+        if let Some(n) = f.get("per_provider") {
+            s.per_provider = ctx.bool(n, "`per_provider`")?;
+        }
+        if let Some(n) = f.get("tolerance") {
+            s.tolerance = ctx.number(n, "`tolerance`", 0.0, f64::MAX)?;
+        }
+        if let Some(n) = f.get("min_similarity") {
+            s.min_similarity = ctx.number(n, "`min_similarity`", 0.0, 1.0)?;
+        }
+        if let Some(n) = f.get("redact") {
+            let items = ctx.seq(n, "`redact`")?;
+            for item in items {
+                let rf = ctx.map(item, "a redaction", &["regex", "with"])?;
+                let re_node = ctx.require(&rf, "regex", "a redaction")?;
+                let src = ctx.string(re_node, "`regex`")?;
+                let re = match Regex::new(&src) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        ctx.error(
+                            re_node.pos,
+                            format!("invalid regex {src:?}: {}", crate::check::regex_error(&e)),
+                            None,
+                        );
+                        return None;
+                    }
+                };
+                let with = match rf.get("with") {
+                    Some(w) => ctx.scalar_string(w, "`with`")?,
+                    None => "[REDACTED]".to_string(),
+                };
+                s.redactions.push(Redaction { regex: re, with });
+            }
+        }
+        if let Some(n) = f.get("ignore_paths") {
+            for p in ctx.string_list(n, "`ignore_paths`")? {
+                match JsonPath::parse(&p) {
+                    Ok(jp) => s.ignore_paths.push((p, jp)),
+                    Err(e) => {
+                        ctx.error(n.pos, format!("invalid JSONPath {p:?}: {e}"), None);
+                        return None;
+                    }
+                }
+            }
+        }
+        let json_only = s.mode != Mode::Json
+            && (f.get("tolerance").is_some() || f.get("ignore_paths").is_some());
+        if json_only {
+            ctx.error(
+                f.pos,
+                "`tolerance` and `ignore_paths` apply to `mode: json` only",
+                Some("add `mode: json`".into()),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    fn redact(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for r in &self.redactions {
+            out = r.regex.replace_all(&out, r.with.as_str()).into_owned();
+        }
+        out
+    }
+
+    fn normalize(&self, s: &str) -> String {
+        let unified = s.replace("\r\n", "\n").replace('\r', "\n");
+        let mut lines: Vec<String> = unified.lines().map(|l| l.trim_end().to_string()).collect();
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        let mut out: String = lines.join("\n").nfc().collect();
+        if self.collapse_whitespace {
+            out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+        if self.ignore_case {
+            out = out.to_lowercase();
+        }
+        out
+    }
+
+    /// What to store as the golden body for this output.
+    pub fn body_for(&self, output: &str) -> String {
+        if self.mode == Mode::Json {
+            if let Ok(v) = serde_json::from_str::<Json>(output.trim()) {
+                if let Ok(pretty) = serde_json::to_string_pretty(&v) {
+                    return pretty;
+                }
+            }
+        }
+        output.to_string()
+    }
+
+    /// Compare a golden body with an output.
+    pub fn compare(&self, golden: &str, output: &str) -> Result<Comparison, String> {
+        let (g, o) = (self.redact(golden), self.redact(output));
+        match self.mode {
+            Mode::Exact => Ok(Comparison::binary(g == o, g, o)),
+            Mode::Normalized => {
+                let (g, o) = (self.normalize(&g), self.normalize(&o));
+                Ok(Comparison::binary(g == o, g, o))
+            }
+            Mode::Similarity => {
+                let (g, o) = (self.normalize(&g), self.normalize(&o));
+                let ratio =
+                    f64::from(similar::TextDiff::from_chars(g.as_str(), o.as_str()).ratio());
+                Ok(Comparison {
+                    equal: ratio + 1e-12 >= self.min_similarity,
+                    score: ratio,
+                    note: Some(format!(
+                        "similarity {ratio:.3} (required {})",
+                        self.min_similarity
+                    )),
+                    expected_view: g,
+                    actual_view: o,
+                })
+            }
+            Mode::Json => {
+                let gj: Json = serde_json::from_str(g.trim())
+                    .map_err(|e| format!("the golden is not valid JSON: {e}"))?;
+                let oj: Json = serde_json::from_str(o.trim())
+                    .map_err(|e| format!("the output is not valid JSON: {e}"))?;
+                let (mut gj, mut oj) = (self.mask(gj), self.mask(oj));
+                let equal = json_close(&gj, &mut oj, self.tolerance);
+                gj = sort_keys(gj);
+                oj = sort_keys(oj);
+                let pretty =
+                    |v: &Json| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+                Ok(Comparison::binary(equal, pretty(&gj), pretty(&oj)))
+            }
+        }
+    }
+
+    /// Replace the values at `ignore_paths` with a marker on one side.
+    fn mask(&self, mut v: Json) -> Json {
+        for (_, path) in &self.ignore_paths {
+            let pointers: Vec<String> = path
+                .query_located(&v)
+                .locations()
+                .map(|l| l.to_json_pointer())
+                .collect();
+            for p in pointers {
+                if let Some(slot) = v.pointer_mut(&p) {
+                    *slot = Json::String("[ignored]".to_string());
+                }
+            }
+        }
+        v
+    }
+}
+
+/// The result of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub equal: bool,
+    /// In [0, 1].
+    pub score: f64,
+    pub note: Option<String>,
+    /// The golden as compared (after redaction and normalization).
+    pub expected_view: String,
+    /// The output as compared.
+    pub actual_view: String,
+}
+
+impl Comparison {
+    fn binary(equal: bool, expected_view: String, actual_view: String) -> Self {
+        Comparison {
+            equal,
+            score: if equal { 1.0 } else { 0.0 },
+            note: None,
+            expected_view,
+            actual_view,
+        }
+    }
+}
+
+/// Structural equality with a numeric tolerance. Numbers of `actual` that are
+/// within tolerance are replaced by the golden's, so a diff shows only real
+/// differences.
+fn json_close(golden: &Json, actual: &mut Json, tol: f64) -> bool {
+    match (golden, actual) {
+        (Json::Number(a), b @ Json::Number(_)) => {
+            let (x, y) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            let close = x == y || (x - y).abs() <= tol;
+            if close {
+                *b = Json::Number(a.clone());
+            }
+            close
+        }
+        (Json::Array(a), Json::Array(b)) => {
+            let mut ok = a.len() == b.len();
+            for (x, y) in a.iter().zip(b.iter_mut()) {
+                ok &= json_close(x, y, tol);
+            }
+            ok
+        }
+        (Json::Object(a), Json::Object(b)) => {
+            let mut ok = a.len() == b.len();
+            for (k, x) in a {
+                match b.get_mut(k) {
+                    Some(y) => ok &= json_close(x, y, tol),
+                    None => ok = false,
+                }
+            }
+            ok
+        }
+        (a, b) => a == b,
+    }
+}
+
+fn sort_keys(v: Json) -> Json {
+    match v {
+        Json::Object(m) => {
+            let mut entries: Vec<(String, Json)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn settings(yaml: &str) -> Settings {
+        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
+        let s = Settings::parse(&mut ctx, &root, &Settings::default());
+        assert!(ctx.errors.is_empty(), "{:?}", ctx.errors);
+        s.unwrap()
+    }
+
+    #[test]
+    fn exact_is_byte_equal() {
+        let s = Settings::default();
+        assert!(s.compare("Paris", "Paris").unwrap().equal);
+        assert!(!s.compare("Paris", "Paris ").unwrap().equal);
+        assert!(!s.compare("a\nb", "a\r\nb").unwrap().equal);
+    }
+
+    #[test]
+    fn normalized_handles_crlf_whitespace_nfc_and_case() {
+        let s = settings("mode: normalized\n");
+        assert!(s.compare("a\nb\n", "a  \r\nb\r\n\r\n").unwrap().equal);
+        // "é" precomposed vs "e" + combining acute.
+        assert!(s.compare("caf\u{e9}", "cafe\u{301}").unwrap().equal);
+        assert!(!s.compare("Paris", "paris").unwrap().equal);
+        let s = settings("mode: normalized\nignore_case: true\ncollapse_whitespace: true\n");
+        assert!(
+            s.compare("The  capital\nis Paris", "the capital is   PARIS")
+                .unwrap()
+                .equal
+        );
+    }
+
+    #[test]
+    fn redactions_apply_to_both_sides() {
+        let s = settings("redact:\n  - {regex: '\\d{4}-\\d{2}-\\d{2}', with: '[DATE]'}\n  - {regex: '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', with: '[UUID]'}\n");
+        let c = s
+            .compare(
+                "on 2024-01-02 id 123e4567-e89b-12d3-a456-426614174000",
+                "on 2026-11-26 id 00000000-0000-0000-0000-000000000000",
+            )
+            .unwrap();
+        assert!(c.equal);
+        assert_eq!(c.actual_view, "on [DATE] id [UUID]");
+    }
+
+    #[test]
+    fn json_ignores_key_order_float_noise_and_ignored_paths() {
+        let s = settings("mode: json\ntolerance: 0.001\nignore_paths: ['$.request_id']\n");
+        let golden = r#"{"a": 1, "b": {"x": 0.3, "y": [1, 2]}, "request_id": "r-1"}"#;
+        let out =
+            r#"{"request_id": "r-2", "b": {"y": [1, 2], "x": 0.30000000000000004}, "a": 1.0}"#;
+        assert!(s.compare(golden, out).unwrap().equal);
+        let c = s
+            .compare(
+                golden,
+                r#"{"a": 2, "b": {"x": 0.3, "y": [1, 2]}, "request_id": "r-3"}"#,
+            )
+            .unwrap();
+        assert!(!c.equal);
+        assert!(c.actual_view.contains("\"a\": 2"));
+        assert!(c.expected_view.contains("[ignored]"));
+        assert!(s
+            .compare(golden, "not json")
+            .unwrap_err()
+            .contains("output is not valid JSON"));
+        assert_eq!(s.ext(), "json");
+        assert_eq!(s.body_for(r#"{"b":1}"#), "{\n  \"b\": 1\n}");
+    }
+
+    #[test]
+    fn similarity_threshold() {
+        let s = settings("mode: similarity\nmin_similarity: 0.8\n");
+        let c = s
+            .compare(
+                "The capital of France is Paris.",
+                "The capital of France is Paris!",
+            )
+            .unwrap();
+        assert!(c.equal && c.score > 0.9, "{c:?}");
+        assert!(
+            !s.compare("The capital of France is Paris.", "I do not know.")
+                .unwrap()
+                .equal
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        let yaml = "mode: fuzzy\n";
+        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
+        assert!(Settings::parse(&mut ctx, &root, &Settings::default()).is_none());
+        assert_eq!(ctx.errors[0].message, "unknown golden mode `fuzzy`");
+    }
+}
