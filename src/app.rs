@@ -70,8 +70,20 @@ fn selection(sel: &SelectArgs) -> Selection {
 fn validate(sel: &SelectArgs) -> Result<i32, Error> {
     let plan = Plan::load(&selection(sel))?;
     let cases: usize = plan.suites.iter().map(|s| s.suite.len()).sum();
-    println!(
-        "ok: {} suite{}, {} case{}, config {}",
+    let selected = if sel.filters.is_empty() && sel.tags.is_empty() {
+        String::new()
+    } else {
+        let n = plan.count()?;
+        if n == 0 {
+            return Err(Error::Usage(
+                "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
+            ));
+        }
+        format!(" ({n} selected by --filter/--tag)")
+    };
+    let _ = writeln!(
+        std::io::stdout(),
+        "ok: {} suite{}, {} case{}{selected}, config {}",
         plan.suites.len(),
         if plan.suites.len() == 1 { "" } else { "s" },
         cases,
@@ -226,6 +238,11 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
 
     // Open every report before running: an unwritable location fails now (exit 3).
     let targets = report_targets(args, &plan);
+    // --no-reports means console only: not even the GitHub step summary.
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|v| !v.is_empty() && !args.no_reports)
+        .map(PathBuf::from);
+    check_distinct_targets(&targets, step_summary.as_deref())?;
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose {
@@ -244,9 +261,6 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     if let Some(p) = &targets.json {
         reporters.push(Box::new(JsonReporter::create(p)?));
     }
-    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
     if targets.markdown.is_some() || step_summary.is_some() {
         reporters.push(Box::new(MarkdownReporter::create(
             targets.markdown.as_deref(),
@@ -280,7 +294,7 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     let mut bar: Box<dyn Progress> = if progress::wanted(args.no_progress || args.quiet) {
         Box::new(progress::Bar::new(planned))
     } else {
-        Box::new(progress::Silent)
+        Box::new(progress::Periodic::new(planned, args.quiet))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -310,7 +324,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         .map(|p| display_path(p))
         .collect();
     if !written.is_empty() && !args.quiet {
-        println!("reports: {}", written.join(", "));
+        // Ignore a closed stdout (`evalgate run | head`): the verdict is in the exit code.
+        let _ = writeln!(std::io::stdout(), "reports: {}", written.join(", "));
     }
     Ok(outcome.verdict.exit_code)
 }
@@ -443,4 +458,36 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Two reports written to one file would silently overwrite each other.
+fn check_distinct_targets(t: &ReportTargets, step_summary: Option<&Path>) -> Result<(), Error> {
+    let named = [
+        ("--junit", t.junit.as_deref()),
+        ("--json", t.json.as_deref()),
+        ("--markdown", t.markdown.as_deref()),
+        ("$GITHUB_STEP_SUMMARY", step_summary),
+    ];
+    let key = |p: &Path| {
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        display_path(&abs)
+    };
+    for (i, (a, pa)) in named.iter().enumerate() {
+        for (b, pb) in &named[i + 1..] {
+            if let (Some(pa), Some(pb)) = (pa, pb) {
+                // The step summary is appended to; the Markdown report may not also be it.
+                if key(pa) == key(pb) {
+                    return Err(Error::Usage(format!(
+                        "{a} and {b} name the same file `{}`\n  = hint: give each report its own path",
+                        display_path(pa)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }

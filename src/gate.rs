@@ -37,6 +37,11 @@ impl Default for GatePolicy {
     }
 }
 
+/// `1 case`, `2 cases`.
+fn cases(n: u64) -> String {
+    format!("{n} case{}", if n == 1 { "" } else { "s" })
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -60,14 +65,14 @@ pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReas
     let mut reasons = Vec::new();
     if stopped == Some(StopReason::Interrupted) {
         reasons.push(format!(
-            "the run was interrupted; {} planned cases did not run",
-            summary.not_run
+            "the run was interrupted; {} planned did not run",
+            cases(summary.not_run)
         ));
     }
     if stopped == Some(StopReason::FailFast) {
         reasons.push(format!(
-            "stopped at the first failure (--fail-fast); {} planned cases did not run",
-            summary.not_run
+            "stopped at the first failure (--fail-fast); {} planned did not run",
+            cases(summary.not_run)
         ));
     }
     if o.evaluated() == 0 {
@@ -99,7 +104,7 @@ pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReas
     }
     if let Some(max) = policy.max_failures {
         if o.failed > max {
-            reasons.push(format!("{} cases failed; at most {max} allowed", o.failed));
+            reasons.push(format!("{} failed; at most {max} allowed", cases(o.failed)));
         }
     }
     if policy.fail_on_error && o.errored > 0 {
@@ -169,7 +174,7 @@ mod tests {
         assert!(evaluate(&p, &summary(1, 1, 0, 0), None).passed);
         p.max_failures = Some(0);
         let v = evaluate(&p, &summary(1, 1, 0, 0), None);
-        assert_eq!(v.reasons, vec!["1 cases failed; at most 0 allowed"]);
+        assert_eq!(v.reasons, vec!["1 case failed; at most 0 allowed"]);
         assert_eq!(v.exit_code, 1);
         p.suites.insert("a".into(), 0.9);
         let v = evaluate(&p, &summary(1, 1, 0, 0), None);

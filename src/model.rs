@@ -70,14 +70,41 @@ pub struct CheckResult {
 /// Timing of one provider call, in milliseconds from the start of the request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
-    /// Wall-clock start (JUnit testcase timestamps; not in the JSON report).
-    #[serde(skip)]
+    /// Wall-clock start of the request (RFC 3339 in the report).
+    #[serde(with = "rfc3339", skip_serializing_if = "Option::is_none", default)]
     pub started_at: Option<std::time::SystemTime>,
     /// Time to first token when streaming (None when not streamed).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ttft_ms: Option<f64>,
     /// Total latency.
     pub latency_ms: f64,
+}
+
+/// `Option<SystemTime>` as an RFC 3339 string with milliseconds, UTC.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(
+                &chrono::DateTime::<chrono::Utc>::from(*t)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        match text {
+            None => Ok(None),
+            Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|dt| Some(SystemTime::from(dt)))
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// One execution of a case (cases can repeat).

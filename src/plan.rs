@@ -142,6 +142,45 @@ impl Plan {
                 hasher.update(&bytes);
             }
         }
+        // Gate thresholds for suites or tags that do not exist would never apply.
+        if sel.paths.is_empty() && config.complete {
+            if let Some(cfg_path) = &config.path {
+                let cfg_text = config.text.as_str();
+                let suite_names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+                let mut tags: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+                for s in &suites {
+                    tags.extend(s.tags.iter().map(String::as_str));
+                    for c in &s.cases {
+                        tags.extend(c.tags.iter().map(String::as_str));
+                    }
+                    if let Some(d) = &s.dataset {
+                        tags.extend(d.tags.iter().map(String::as_str));
+                    }
+                }
+                for (kind, name, pos) in &config.gate_names {
+                    let known: Vec<&str> = if *kind == "suite" {
+                        suite_names.clone()
+                    } else {
+                        tags.iter().copied().collect()
+                    };
+                    if !known.contains(&name.as_str()) {
+                        let hint = match did_you_mean(name, known.iter().copied()) {
+                            Some(k) => format!("did you mean `{k}`?"),
+                            None => format!("known {kind}s: {}", known.join(", ")),
+                        };
+                        diags.push(
+                            Diagnostic::new(
+                                cfg_path,
+                                Some(*pos),
+                                format!("the gate names {kind} `{name}`, which no suite defines"),
+                            )
+                            .with_source(cfg_text)
+                            .with_hint(hint),
+                        );
+                    }
+                }
+            }
+        }
         let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
         for s in &suites {
             if let Some(prev) = seen.insert(s.name.clone(), s.file.clone()) {
@@ -184,11 +223,43 @@ impl Plan {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        // The audit hash also covers every file that decides outcomes:
+        // mock responses, datasets and JSON schema files.
+        let mut inputs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+        for pc in config.providers.values() {
+            if let ProviderKind::Mock {
+                responses: Some(p), ..
+            } = &pc.kind
+            {
+                inputs.insert(p.clone());
+            }
+        }
+        for ps in &planned {
+            let s = &ps.suite;
+            if let Some(d) = &s.dataset {
+                inputs.insert(d.path.clone());
+                for c in &d.checks {
+                    inputs.extend(c.check.input_files());
+                }
+            }
+            for case in &s.cases {
+                for c in &case.checks {
+                    inputs.extend(c.check.input_files());
+                }
+            }
+        }
+        for p in &inputs {
+            hasher.update(display_path(p).as_bytes());
+            if let Ok(bytes) = std::fs::read(p) {
+                hasher.update(&bytes);
+            }
+        }
+        let config_hash = format!("sha256:{:x}", hasher.finalize());
         Ok(Plan {
             config,
             suites: planned,
             env: Arc::new(env),
-            config_hash: format!("sha256:{:x}", hasher.finalize()),
+            config_hash,
             filter,
             tags: sel.tags.clone(),
         })
@@ -340,8 +411,10 @@ fn discover(
             }
         }
     }
+    // The same file named twice (relative and absolute, `./a` and `a`) is loaded once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     files.sort();
-    files.dedup();
     if files.is_empty() && diags.is_empty() {
         return Err(Error::Usage(format!(
             "no suite files found (looked for {})\n  = hint: add suites under suites/ or pass suite files as arguments",
@@ -365,6 +438,21 @@ fn literal_prefix(glob: &str) -> PathBuf {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&Path) -> bool) {
+    let mut visited = std::collections::HashSet::new();
+    walk_inner(dir, out, keep, &mut visited);
+}
+
+/// Depth-first walk that enters each real directory once (symlink loops end).
+fn walk_inner(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    keep: &dyn Fn(&Path) -> bool,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !visited.insert(real) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -376,7 +464,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, keep: &dyn Fn(&Path) -> bool) {
             continue;
         }
         if p.is_dir() {
-            walk(&p, out, keep);
+            walk_inner(&p, out, keep, visited);
         } else if keep(&p) {
             out.push(p);
         }

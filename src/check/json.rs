@@ -53,6 +53,8 @@ impl Check for IsJson {
 /// `json_schema: path.json`, `json_schema: {file: path}` or `json_schema: {schema: {...}}`.
 pub struct JsonSchema {
     origin: String,
+    /// The schema file, when the schema is not inline.
+    file: Option<PathBuf>,
     validator: jsonschema::Validator,
 }
 
@@ -111,7 +113,17 @@ impl JsonSchema {
             }
         };
         match jsonschema::validator_for(&schema) {
-            Ok(validator) => Some(JsonSchema { origin, validator }),
+            Ok(validator) => {
+                let file = match &source {
+                    SchemaSource::File { path, .. } => Some(path.clone()),
+                    SchemaSource::Inline(_) => None,
+                };
+                Some(JsonSchema {
+                    origin,
+                    file,
+                    validator,
+                })
+            }
             Err(e) => {
                 let pointer = e.instance_path().to_string();
                 let at = if pointer.is_empty() {
@@ -173,6 +185,10 @@ impl JsonSchema {
                 return None;
             }
         };
+        let text = text
+            .strip_prefix('\u{feff}')
+            .map(str::to_string)
+            .unwrap_or(text);
         match serde_json::from_str(&text) {
             Ok(v) => Some((
                 v,
@@ -221,6 +237,10 @@ fn find_pointer<'n>(root: &'n Node, pointer: &str) -> &'n Node {
 }
 
 impl Check for JsonSchema {
+    fn input_files(&self) -> Vec<PathBuf> {
+        self.file.iter().cloned().collect()
+    }
+
     fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
         let value = match input.json() {
             Ok(v) => v,

@@ -197,6 +197,11 @@ pub trait Check: Send + Sync + Debug {
         Vec::new()
     }
 
+    /// Files the check reads (schema files), for the config hash.
+    fn input_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+
     /// The settings of a `golden` check (to find its file, e.g. for prune).
     fn golden(&self) -> Option<&crate::golden::Settings> {
         None

@@ -235,6 +235,11 @@ impl Iterator for Rows {
                         return Some(Err(self.error(n, format!("cannot read line: {e}"))));
                     }
                 };
+                let text = if n == 1 {
+                    text.trim_start_matches('\u{feff}').to_string()
+                } else {
+                    text
+                };
                 if text.trim().is_empty() {
                     continue;
                 }

@@ -62,6 +62,16 @@ impl<'a> Ctx<'a> {
             return None;
         };
         for e in entries {
+            if e.key == "<<" {
+                self.error(
+                    e.key_pos,
+                    "YAML merge keys (`<<`) are not supported",
+                    Some(
+                        "put shared settings in the suite's `defaults`, or repeat the keys".into(),
+                    ),
+                );
+                continue;
+            }
             if !allowed.contains(&e.key.as_str()) {
                 let hint = match did_you_mean(&e.key, allowed.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -134,6 +144,14 @@ impl<'a> Ctx<'a> {
                 self.error(
                     node.pos,
                     format!("{what} must be between {min} and {max}, found {i}"),
+                    None,
+                );
+                None
+            }
+            Value::Float(f) if f.fract() == 0.0 && f.is_finite() => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be between {min} and {max}, found {f}"),
                     None,
                 );
                 None

@@ -87,6 +87,17 @@ pub fn is_json_path(path: &Path) -> bool {
 
 /// Parse a YAML or JSON document into a [`Node`] tree.
 pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
+    // A UTF-8 byte order mark is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // JSON writers escape non-BMP characters as surrogate pairs (`\ud83d\ude00`),
+    // which the YAML parser does not accept: decode them first.
+    let decoded;
+    let text = if is_json_path(path) && text.contains("\\u") {
+        decoded = decode_surrogate_pairs(text);
+        decoded.as_str()
+    } else {
+        text
+    };
     if is_json_path(path) {
         if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
             let pos = Pos::new(e.line().max(1), e.column().max(1));
@@ -110,6 +121,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
         root: None,
         errors: Vec::new(),
         documents: 0,
+        expanded: 0,
     };
     for item in Parser::new_from_str(text) {
         match item {
@@ -169,6 +181,24 @@ struct Builder<'a> {
     root: Option<Node>,
     errors: Vec<Diagnostic>,
     documents: usize,
+    /// Nodes produced by alias expansion so far (bounded: "billion laughs").
+    expanded: usize,
+}
+
+/// Most nodes aliases may expand to in one file.
+const MAX_ALIAS_NODES: usize = 100_000;
+
+fn node_count(n: &Node) -> usize {
+    match &n.value {
+        Value::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|e| 1 + node_count(&e.value))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
 }
 
 fn span_pos(span: &Span) -> Pos {
@@ -250,6 +280,21 @@ impl Builder<'_> {
                     .map(|(_, n)| n.clone());
                 match found {
                     Some(mut node) => {
+                        self.expanded += node_count(&node);
+                        if self.expanded > MAX_ALIAS_NODES {
+                            if self.expanded - node_count(&node) <= MAX_ALIAS_NODES {
+                                self.errors.push(
+                                    Diagnostic::new(
+                                        self.path,
+                                        Some(pos),
+                                        format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
+                                    )
+                                    .with_source(self.text)
+                                    .with_hint("nested aliases multiply; write the data out or use a dataset file"),
+                                );
+                            }
+                            return;
+                        }
                         node.pos = pos;
                         self.push(node, 0);
                     }
@@ -318,6 +363,43 @@ impl Builder<'_> {
             },
         }
     }
+}
+
+/// Replace `\uD8xx\uDCxx` escape pairs in JSON strings by the character they
+/// encode (JSON text outside strings has no backslashes).
+fn decode_surrogate_pairs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let hex = |s: &str| s.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok());
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(u) = after.strip_prefix('u') {
+            if let (Some(hi), Some(low_part)) =
+                (hex(u), u.get(4..).and_then(|r| r.strip_prefix("\\u")))
+            {
+                if let Some(lo) = hex(low_part) {
+                    if (0xD800..0xDC00).contains(&hi) && (0xDC00..0xE000).contains(&lo) {
+                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        if let Some(ch) = char::from_u32(c) {
+                            out.push(ch);
+                            rest = &low_part[4..];
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        // Any other escape: copy the backslash and the escaped character as they are.
+        out.push('\\');
+        let mut chars = after.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    out
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -410,6 +492,33 @@ mod tests {
         let e = parse(Path::new("t.json"), "{\n  \"a\": 1,\n}").unwrap_err();
         assert!(e[0].message.starts_with("invalid JSON"), "{}", e[0].message);
         assert_eq!(e[0].pos.map(|p| p.line), Some(3));
+    }
+
+    #[test]
+    fn json_surrogate_pairs_and_bom() {
+        let n = parse(
+            Path::new("t.json"),
+            "\u{feff}{\"a\": \"\\ud83d\\ude00 \\\\ud83d \\u00e9\"}",
+        )
+        .unwrap();
+        assert_eq!(n.to_json(), serde_json::json!({"a": "😀 \\ud83d é"}));
+        let n = parse(Path::new("t.yaml"), "\u{feff}a: 1\n").unwrap();
+        assert_eq!(n.to_json(), serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut y = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let prev = format!("*a{}", i - 1);
+            y.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        let e = parse(Path::new("t.yaml"), &y).unwrap_err();
+        assert!(
+            e[0].message.contains("aliases expand to more than"),
+            "{:?}",
+            e[0]
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct ProjectConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub gate: GatePolicy,
     pub reports: ReportPaths,
+    /// Suite and tag names under `gate.suites` / `gate.tags`, with their
+    /// positions, checked against the loaded suites.
+    pub gate_names: Vec<(&'static str, String, Pos)>,
     /// Where goldens live (`golden_dir`, default `golden/` under the root).
     pub golden_dir: PathBuf,
     /// Providers named in the file whose definition has errors (reported
@@ -122,6 +125,7 @@ impl ProjectConfig {
             broken_providers: Vec::new(),
             complete: true,
             golden_dir: root.join("golden"),
+            gate_names: Vec::new(),
         }
     }
 
@@ -235,7 +239,7 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
         );
     }
     if let Some(n) = f.get("gate") {
-        decode_gate(ctx, n, &mut cfg.gate);
+        cfg.gate_names = decode_gate(ctx, n, &mut cfg.gate);
     }
     if let Some(n) = f.get("golden_dir") {
         if let Some(d) = ctx.string(n, "`golden_dir`") {
@@ -373,7 +377,13 @@ fn only_keys(ctx: &mut Ctx<'_>, f: &Fields<'_>, allowed: &[&str], ty: &str) {
 }
 
 /// Decode a `gate:` mapping into `policy` (used by evalgate.yaml).
-pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
+/// Returns the suite and tag names it mentions, with positions.
+pub fn decode_gate(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    policy: &mut GatePolicy,
+) -> Vec<(&'static str, String, Pos)> {
+    let mut names = Vec::new();
     let Some(g) = ctx.map(
         node,
         "`gate`",
@@ -386,7 +396,7 @@ pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
             "tags",
         ],
     ) else {
-        return;
+        return names;
     };
     if let Some(n) = g.get("min_pass_rate") {
         if let Some(v) = ctx.number(n, "`min_pass_rate`", 0.0, 1.0) {
@@ -417,6 +427,11 @@ pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
             continue;
         };
         for e in entries {
+            names.push((
+                if key == "suites" { "suite" } else { "tag" },
+                e.key.clone(),
+                e.key_pos,
+            ));
             let Some(f) = ctx.map(
                 &e.value,
                 &format!("`gate.{key}.{}`", e.key),
@@ -432,6 +447,7 @@ pub fn decode_gate(ctx: &mut Ctx<'_>, node: &Node, policy: &mut GatePolicy) {
             }
         }
     }
+    names
 }
 
 #[cfg(test)]

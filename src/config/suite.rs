@@ -353,20 +353,26 @@ fn decode_tags(ctx: &mut Ctx<'_>, f: &Fields<'_>) -> Vec<String> {
 /// Names a suite or case id may use: no path separators, whitespace or control
 /// characters, not `.` or `..` (ids end up in report names and file paths).
 fn check_id(ctx: &mut Ctx<'_>, pos: Pos, id: &str, what: &str) -> bool {
-    let bad = id.is_empty()
-        || id == "."
-        || id == ".."
-        || id
-            .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_whitespace() || c.is_control());
+    let bad = invalid_id(id);
     if bad {
-        ctx.error(
-            pos,
-            format!("invalid {what} {id:?}"),
-            Some("use letters, digits and `-_.:`; no slashes or spaces".into()),
-        );
+        ctx.error(pos, format!("invalid {what} {id:?}"), Some(ID_RULE.into()));
     }
     !bad
+}
+
+/// The rule for suite names and case ids (inline or from a dataset).
+const ID_RULE: &str = "ids may not be empty, `.` or `..`, nor contain `/`, `\\`, whitespace, control characters or any of `*?[]{}` (ids are matched by --filter globs and become file names)";
+
+/// Whether a suite name or case id breaks [`ID_RULE`].
+pub fn invalid_id(id: &str) -> bool {
+    id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.chars().any(|c| {
+            matches!(c, '/' | '\\' | '*' | '?' | '[' | ']' | '{' | '}')
+                || c.is_whitespace()
+                || c.is_control()
+        })
 }
 
 fn decode_prompt(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> Option<Arc<Prompt>> {
@@ -732,9 +738,10 @@ fn decode_case(
         },
     };
     let settings = decode_settings(ctx, &f, defaults.settings);
-    // A misspelt `checks` key was reported already; do not add "no checks" on top.
+    // A misspelt `checks` key (or a merge key) was reported already; no "no checks" on top.
     let checks_misspelt = f.entries.iter().any(|e| {
-        !CASE_KEYS.contains(&e.key.as_str()) && did_you_mean(&e.key, ["checks"]).is_some()
+        e.key == "<<"
+            || (!CASE_KEYS.contains(&e.key.as_str()) && did_you_mean(&e.key, ["checks"]).is_some())
     });
     if checks.is_empty() && !own_checks_given && !checks_misspelt {
         ctx.error(
@@ -931,6 +938,17 @@ fn decode_dataset(
         match row {
             Ok(row) => {
                 count += 1;
+                if invalid_id(&row.id) {
+                    row_errors += 1;
+                    ctx.errors.push(
+                        Diagnostic::new(
+                            &path,
+                            Some(Pos::new(row.line, 1)),
+                            format!("invalid case id {:?}{used_by}", row.id),
+                        )
+                        .with_hint(ID_RULE),
+                    );
+                }
                 if let Some(first) = ids.insert(row.id.clone(), row.line) {
                     row_errors += 1;
                     ctx.errors.push(

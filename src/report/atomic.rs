@@ -22,10 +22,23 @@ impl AtomicFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if path.is_dir() {
+            return Err(Error::output(
+                path,
+                std::io::Error::new(std::io::ErrorKind::IsADirectory, "the path is a directory"),
+            ));
+        }
         fs::create_dir_all(&dir).map_err(|e| Error::output(path, e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".evalgate-")
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".evalgate-").suffix(".tmp");
+        // Reports and goldens are shared files (CI artifacts, commits): 0644 minus the umask,
+        // not the 0600 of a private temporary file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(fs::Permissions::from_mode(0o644));
+        }
+        let tmp = builder
             .tempfile_in(&dir)
             .map_err(|e| Error::output(path, e))?;
         Ok(AtomicFile {
@@ -84,6 +97,17 @@ mod tests {
         assert!(!p.exists());
         f.commit().unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "hello");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.xml");
+        write_atomic(&p, b"x").unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o044, 0o044, "{mode:o}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct ConsoleReporter<W: Write + Send> {
     /// Failed or errored cases beyond `max_shown`.
     hidden: u64,
     flaky: Vec<String>,
+    /// Flaky cases beyond `max_shown`.
+    flaky_hidden: u64,
     header: Option<String>,
 }
 
@@ -39,14 +41,18 @@ impl<W: Write + Send> ConsoleReporter<W> {
             shown: Vec::new(),
             hidden: 0,
             flaky: Vec::new(),
+            flaky_hidden: 0,
             header: None,
         }
     }
 
     fn write(&mut self, s: &str) -> Result<(), Error> {
-        self.out
-            .write_all(s.as_bytes())
-            .map_err(|e| Error::Infrastructure(format!("cannot write to the console: {e}")))
+        match self.out.write_all(s.as_bytes()) {
+            // A closed pipe (`evalgate run | head`) is the reader's choice, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other
+                .map_err(|e| Error::Infrastructure(format!("cannot write to the console: {e}"))),
+        }
     }
 }
 
@@ -97,7 +103,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 }
             }
             RunEvent::CaseFinished(r) => {
-                if r.flaky {
+                if r.flaky && self.flaky.len() >= self.max_shown {
+                    self.flaky_hidden += 1;
+                } else if r.flaky {
                     self.flaky.push(format!(
                         "{} ({} of {} repeats passed)",
                         r.id, r.passes, r.repeats
@@ -218,24 +226,32 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 if !self.flaky.is_empty() {
                     s.push_str(&format!(
                         "\n{}\n",
-                        style(format!("FLAKY ({})", self.flaky.len()))
-                            .yellow()
-                            .bold()
+                        style(format!(
+                            "FLAKY ({})",
+                            self.flaky.len() as u64 + self.flaky_hidden
+                        ))
+                        .yellow()
+                        .bold()
                     ));
                     for f in &self.flaky {
                         s.push_str(&format!("  ~ {f}\n"));
                     }
+                    if self.flaky_hidden > 0 {
+                        s.push_str(&format!("  …and {} more\n", self.flaky_hidden));
+                    }
                 }
                 match stopped {
                     Some(StopReason::Interrupted) => s.push_str(&format!(
-                        "\n{}: {} planned cases did not run\n",
+                        "\n{}: {} planned case{} did not run\n",
                         style("interrupted").yellow().bold(),
-                        summary.not_run
+                        summary.not_run,
+                        if summary.not_run == 1 { "" } else { "s" }
                     )),
                     Some(StopReason::FailFast) => s.push_str(&format!(
-                        "\n{}: {} planned cases did not run\n",
+                        "\n{}: {} planned case{} did not run\n",
                         style("stopped by --fail-fast").yellow().bold(),
-                        summary.not_run
+                        summary.not_run,
+                        if summary.not_run == 1 { "" } else { "s" }
                     )),
                     None => {}
                 }

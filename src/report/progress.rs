@@ -46,10 +46,52 @@ impl Progress for Bar {
     }
 }
 
-/// No progress output.
-pub struct Silent;
+/// Without a terminal (CI logs): a plain line on stderr at most every 30
+/// seconds, so long runs show they are alive (CI systems kill silent jobs).
+/// Short runs print nothing; `quiet` prints nothing at all.
+pub struct Periodic {
+    total: u64,
+    done: u64,
+    failing: u64,
+    quiet: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
 
-impl Progress for Silent {
-    fn case_done(&mut self, _: &CaseResult) {}
+/// How often [`Periodic`] reports.
+const PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Periodic {
+    pub fn new(total: u64, quiet: bool) -> Self {
+        let now = std::time::Instant::now();
+        Periodic {
+            total,
+            done: 0,
+            failing: 0,
+            quiet,
+            started: now,
+            last: now,
+        }
+    }
+}
+
+impl Progress for Periodic {
+    fn case_done(&mut self, result: &CaseResult) {
+        self.done += 1;
+        if matches!(result.outcome, Outcome::Fail | Outcome::Error) {
+            self.failing += 1;
+        }
+        if !self.quiet && self.last.elapsed() >= PERIOD {
+            self.last = std::time::Instant::now();
+            eprintln!(
+                "evalgate: {}/{} cases done, {} failing, {:.0} s elapsed",
+                self.done,
+                self.total,
+                self.failing,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
     fn finish(&mut self) {}
 }

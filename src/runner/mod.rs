@@ -112,6 +112,11 @@ pub async fn run(
     let planned = info.planned_cases;
     tokio::pin!(interrupt);
 
+    // Set when no further attempt may start (fail-fast, an infrastructure error).
+    let mut halt = false;
+    // A failure seen as soon as an attempt completes (for --fail-fast).
+    let mut failure_seen = false;
+
     loop {
         // Emit everything contiguous.
         while let Some(slot) = done.remove(&next_emit) {
@@ -120,16 +125,20 @@ pub async fn run(
                 emitted += 1;
                 summary.add(&result);
                 progress.case_done(&result);
-                let bad = matches!(result.outcome, Outcome::Fail | Outcome::Error);
+                failure_seen |= matches!(result.outcome, Outcome::Fail | Outcome::Error);
                 out.send(&RunEvent::CaseFinished(&result));
-                if bad && opts.fail_fast && stopped.is_none() {
-                    stopped = Some(StopReason::FailFast);
-                }
+            }
+        }
+        if opts.fail_fast && failure_seen && !halt {
+            halt = true;
+            // Only a stop if something was left unscheduled.
+            if handles_open || expanding.is_some() {
+                stopped = Some(StopReason::FailFast);
             }
         }
 
         // Schedule while there is room in the concurrency limit and the window.
-        while stopped.is_none()
+        while !halt
             && handles_open
             && in_flight.len() < concurrency
             && next_seq < next_emit + window
@@ -207,18 +216,26 @@ pub async fn run(
                 )
             }));
         }
-
-        if in_flight.is_empty() && (!handles_open || stopped.is_some()) && done.is_empty() {
-            break;
+        if infra_error.is_some() {
+            halt = true;
         }
-        if in_flight.is_empty() && stopped.is_some() {
-            // Completed slots past a gap can no longer be emitted in order.
-            break;
+
+        // Skipped cases scheduled just now can be emitted without waiting.
+        if done.contains_key(&next_emit) {
+            continue;
+        }
+        if in_flight.is_empty() {
+            // Nothing can complete any more: everything is emitted, or what is
+            // left in `done` sits behind a gap that will never fill.
+            if !handles_open || halt {
+                break;
+            }
+            continue;
         }
 
         tokio::select! {
             biased;
-            _ = &mut interrupt, if stopped != Some(StopReason::Interrupted) => {
+            _ = &mut interrupt => {
                 stopped = Some(StopReason::Interrupted);
                 for h in in_flight.iter() {
                     h.abort();
@@ -229,7 +246,16 @@ pub async fn run(
                         done.insert(seq, slot);
                     }
                 }
-                // Emit every fully finished case in order, skipping gaps.
+                // First everything that is in order, then complete cases past gaps.
+                while let Some(slot) = done.remove(&next_emit) {
+                    next_emit += 1;
+                    if let Some(result) = fold(plan, slot, &mut current) {
+                        emitted += 1;
+                        summary.add(&result);
+                        progress.case_done(&result);
+                        out.send(&RunEvent::CaseFinished(&result));
+                    }
+                }
                 flush_with_gaps(plan, &mut done, &mut current, &mut |r| {
                     emitted += 1;
                     summary.add(r);
@@ -238,14 +264,21 @@ pub async fn run(
                 });
                 break;
             }
-            joined = in_flight.next(), if !in_flight.is_empty() => {
+            joined = in_flight.next() => {
                 match joined {
                     Some(Ok((seq, slot))) => {
+                        // --fail-fast reacts to a failed single-shot attempt at once,
+                        // without waiting for earlier cases to be emitted.
+                        let bad = slot
+                            .attempt
+                            .as_ref()
+                            .is_some_and(|a| slot.repeats == 1 && a.outcome != Outcome::Pass);
+                        failure_seen |= bad;
                         done.insert(seq, slot);
                     }
                     Some(Err(e)) => {
                         infra_error.get_or_insert(Error::Infrastructure(format!("a worker task failed: {e}")));
-                        stopped.get_or_insert(StopReason::FailFast);
+                        halt = true;
                     }
                     None => {}
                 }
@@ -255,7 +288,16 @@ pub async fn run(
 
     summary.not_run = planned.saturating_sub(emitted);
     progress.finish();
-    let verdict = gate::evaluate(policy, &summary, stopped);
+    let mut verdict = gate::evaluate(policy, &summary, stopped);
+    if let Some(e) = &infra_error {
+        // The run could not be carried out: the reports say so and the exit code is 3.
+        verdict.passed = false;
+        verdict.reasons.push(format!(
+            "the run was aborted: {}",
+            e.to_string().trim_start_matches("error: ")
+        ));
+        verdict.exit_code = crate::exit::INFRASTRUCTURE;
+    }
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     out.send(&RunEvent::Finished {
         summary: &summary,

@@ -125,7 +125,7 @@ fn gate_flags_override_the_policy() {
     ]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stdout.contains("1 cases failed; at most 0 allowed"),
+        r.stdout.contains("1 case failed; at most 0 allowed"),
         "{}",
         r.stdout
     );
@@ -379,19 +379,37 @@ fn markdown_is_appended_to_the_github_step_summary() {
         "prompt: hi\ncases:\n  - {id: a, checks: [{contains: x}]}\n",
     );
     p.file("step.md", "previous step\n");
-    let out = crate::util::evalgate(p.path())
-        .args(["run", "--no-reports"])
-        .env("GITHUB_STEP_SUMMARY", p.path().join("step.md"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let step = p.read("step.md");
-    assert!(step.starts_with("previous step\n"), "{step}");
-    assert!(step.contains("gate passed"), "{step}");
+    let step_run = |args: &[&str]| {
+        let out = crate::util::evalgate(p.path())
+            .args(args)
+            .env("GITHUB_STEP_SUMMARY", p.path().join("step.md"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    };
+    // --no-reports: console only, not even the step summary.
+    step_run(&["run", "--no-reports"]);
+    assert_eq!(p.read("step.md"), "previous step\n");
     assert!(
         !p.path().join("reports").exists(),
         "--no-reports writes no files"
     );
+    step_run(&["run", "--markdown", "out/summary.md"]);
+    let step = p.read("step.md");
+    assert!(step.starts_with("previous step\n"), "{step}");
+    assert!(step.contains("gate passed"), "{step}");
+    assert_eq!(
+        step.strip_prefix("previous step\n"),
+        Some(p.read("out/summary.md").as_str())
+    );
+    // The Markdown report and the step summary may not be the same file.
+    let out = crate::util::evalgate(p.path())
+        .args(["run", "--markdown", "step.md"])
+        .env("GITHUB_STEP_SUMMARY", p.path().join("step.md"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name the same file"));
 }
 
 #[test]
@@ -477,4 +495,51 @@ fn json_suites_and_the_echo_provider() {
         p.json_report()["results"][0]["attempts"][0]["output"],
         "sys\nHello Ada"
     );
+}
+
+#[test]
+fn a_skipped_last_case_does_not_hang_the_run() {
+    let p = Project::with_mock("default: hi\n");
+    p.file(
+        "suites/a.yaml",
+        "prompt: 'hi {{ x }}'\ncases:\n  - {id: one, vars: {x: 1}, checks: [{contains: hi}]}\n  - {id: two, vars: {x: 2}, skip: later, checks: [{contains: hi}]}\n",
+    );
+    let r = p.run(&["run", "-j", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // Only skipped cases selected: nothing evaluated, and the run still ends.
+    let r = p.run(&["run", "--filter", "a/two"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("no case was evaluated"), "{}", r.stdout);
+}
+
+#[test]
+fn fail_fast_is_not_a_stop_when_everything_already_ran() {
+    let p = Project::with_mock("responses:\n  - case: b\n    reply: wrong\ndefault: ok\n");
+    p.file(
+        "suites/f.yaml",
+        "prompt: hi\ncases:\n  - {id: a, checks: [{equals: ok}]}\n  - {id: b, checks: [{equals: ok}]}\n",
+    );
+    let r = p.run(&["run", "--fail-fast", "--min-pass-rate", "0.5"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(p.json_report()["stopped"], serde_json::Value::Null);
+}
+
+#[test]
+fn two_reports_cannot_share_a_file() {
+    let p = Project::with_mock("default: x\n");
+    p.file(
+        "suites/a.yaml",
+        "prompt: hi\ncases:\n  - {id: a, checks: [{contains: x}]}\n",
+    );
+    let r = p.run(&["run", "--junit", "same.out", "--json", "./same.out"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--junit and --json name the same file"),
+        "{}",
+        r.stderr
+    );
+    std::fs::create_dir_all(p.path().join("adir")).unwrap();
+    let r = p.run(&["run", "--junit", "adir"]);
+    assert_eq!(r.code, 3, "a directory as report path fails before the run");
+    assert!(!r.stdout.contains("gate:"), "{}", r.stdout);
 }
