@@ -99,5 +99,35 @@ fn checks(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, loading, checks);
+fn golden_diff(c: &mut Criterion) {
+    // About 1 MB of output, 20,000 lines, with 1% of the lines changed.
+    let old: String = (0..20_000)
+        .map(|i| format!("line {i:05}: the quick brown fox jumps over the lazy dog\n"))
+        .collect();
+    let new: String = (0..20_000)
+        .map(|i| {
+            if i % 100 == 0 {
+                format!("line {i:05}: the quick brown cat jumps over the lazy dog\n")
+            } else {
+                format!("line {i:05}: the quick brown fox jumps over the lazy dog\n")
+            }
+        })
+        .collect();
+    let exact = evalgate::golden::Settings::default();
+    let mut g = c.benchmark_group("golden");
+    g.throughput(Throughput::Bytes(old.len() as u64));
+    g.bench_function("compare_exact_1mb", |b| {
+        b.iter(|| {
+            exact
+                .compare(black_box(&old), black_box(&new))
+                .map(|c| c.equal)
+        })
+    });
+    g.bench_function("unified_diff_1mb", |b| {
+        b.iter(|| evalgate::golden::diff::unified(black_box(&old), black_box(&new)).len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, loading, checks, golden_diff);
 criterion_main!(benches);

@@ -427,7 +427,14 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
             let store = Store::new(plan.config.golden_dir.clone(), golden::Writes::Nothing);
             let used = plan.golden_paths(&store)?;
             let mut removed = 0;
-            for f in store.files() {
+            // Only golden files (`.txt`, `.json` and their pending `.new`): other files are the user's.
+            let is_golden = |p: &Path| {
+                let name = p.to_string_lossy();
+                [".txt", ".json", ".txt.new", ".json.new"]
+                    .iter()
+                    .any(|e| name.ends_with(e))
+            };
+            for f in store.files().into_iter().filter(|f| is_golden(f)) {
                 let target = if f.extension().is_some_and(|e| e == "new") {
                     f.with_extension("")
                 } else {

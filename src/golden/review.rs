@@ -113,3 +113,67 @@ pub fn review(
     }
     Ok(tally)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golden::file::{Golden, Header};
+
+    fn pending(dir: &std::path::Path, case: &str, old: Option<&str>, new: &str) {
+        let g = |body: &str| Golden {
+            header: Header {
+                suite: "s".into(),
+                case: case.into(),
+                provider: "mock".into(),
+                model: None,
+                prompt_hash: "sha256:1".into(),
+                accepted_at: "2026-01-01T00:00:00Z".into(),
+            },
+            body: body.into(),
+        };
+        let path = dir.join(format!("s/{case}.txt"));
+        if let Some(o) = old {
+            g(o).write(&path).unwrap();
+        }
+        g(new).write(&Store::pending_path(&path)).unwrap();
+    }
+
+    #[test]
+    fn scripted_review_accepts_rejects_and_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        pending(dir.path(), "a", Some("old a"), "new a");
+        pending(dir.path(), "b", None, "new b");
+        pending(dir.path(), "c", Some("old c"), "new c");
+        let store = Store::new(dir.path().to_path_buf(), crate::golden::Writes::Nothing);
+        let items = store.pending(None).unwrap();
+        assert_eq!(items.len(), 3);
+        // `x` means nothing and is asked again; then accept a, reject b, skip c.
+        let mut keys = vec!['x', 'a', 'r', 's'].into_iter();
+        let mut ask = || Ok(keys.next().unwrap_or('q'));
+        let mut out = Vec::new();
+        let t = review(&items, &mut out, &mut ask, false).unwrap();
+        assert_eq!(
+            t,
+            Tally {
+                accepted: 1,
+                rejected: 1,
+                skipped: 1
+            }
+        );
+        let shown = String::from_utf8(out).unwrap();
+        assert!(shown.contains("[1/3] s/a (changed)"), "{shown}");
+        assert!(shown.contains("-old a\n+new a\n"), "{shown}");
+        assert!(shown.contains("[2/3] s/b (new)"), "{shown}");
+        assert!(std::fs::read_to_string(dir.path().join("s/a.txt"))
+            .unwrap()
+            .ends_with("new a\n"));
+        assert!(!dir.path().join("s/b.txt").exists());
+        assert!(!dir.path().join("s/b.txt.new").exists());
+        assert!(
+            dir.path().join("s/c.txt.new").exists(),
+            "skipped stays pending"
+        );
+        assert_eq!(store.pending(Some("s/c")).unwrap().len(), 1);
+        assert_eq!(store.pending(Some("other")).unwrap().len(), 0);
+    }
+}

@@ -21,6 +21,30 @@ pub fn evalgate(dir: &Path) -> Command {
     c
 }
 
+/// Environment variables that announce CI (see `golden::in_ci`).
+pub const CI_VARS: &[&str] = &[
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "CIRCLECI",
+    "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER",
+    "DRONE",
+    "TRAVIS",
+];
+
+/// Like [`evalgate`], but as on a developer's machine (no CI variables).
+pub fn evalgate_local(dir: &Path) -> Command {
+    let mut c = evalgate(dir);
+    for v in CI_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
 /// The result of one run.
 pub struct Run {
     pub code: i32,
@@ -76,6 +100,20 @@ impl Project {
 
     pub fn run(&self, args: &[&str]) -> Run {
         run(self.path(), args)
+    }
+
+    /// Run as on a developer's machine (not in CI).
+    pub fn run_local(&self, args: &[&str]) -> Run {
+        Run::from(
+            evalgate_local(self.path())
+                .args(args)
+                .output()
+                .expect("run evalgate"),
+        )
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.dir.path().join(rel).exists()
     }
 
     /// A project with a mock provider answering from `responses` (YAML text).
