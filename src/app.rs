@@ -9,9 +9,10 @@ use std::sync::Arc;
 use clap::Parser;
 
 use crate::cli::{
-    Cli, ColorChoice, Command, GoldenArgs, GoldenCommand, ListArgs, ListFormat, RunArgs,
-    SelectArgs, UpdateGolden,
+    Cli, ColorChoice, Command, CompareArgs, CompareFormat, GoldenArgs, GoldenCommand, ListArgs,
+    ListFormat, RunArgs, SelectArgs, ToleranceArgs, UpdateGolden,
 };
+use crate::compare::{Baseline, Comparer, Tolerance};
 use crate::config::project::ProjectConfig;
 use crate::error::{display_path, Error};
 use crate::exit;
@@ -47,6 +48,7 @@ where
         Command::List(args) => list(&args),
         Command::Run(args) => run(&args),
         Command::Golden(args) => golden_command(&args),
+        Command::Compare(args) => compare(&args),
     };
     match result {
         Ok(code) => code,
@@ -219,7 +221,18 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
         ));
     }
+    // The baseline is read before anything runs: a bad file is invalid input (exit 2).
+    let comparer = match &args.baseline {
+        Some(path) => Some(Comparer::new(
+            Baseline::load(path)?,
+            tolerance(&args.tolerance)?,
+        )),
+        None => None,
+    };
     let mut policy = plan.config.gate.clone();
+    if let Some(m) = args.max_regressions {
+        policy.max_regressions = m;
+    }
     if let Some(r) = args.min_pass_rate {
         policy.min_pass_rate = r;
     }
@@ -290,6 +303,10 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             plan.config.golden_dir.clone(),
             update.resolve(golden::in_ci()),
         )),
+        // A case-level filter or a tag runs part of a suite: unselected baseline
+        // cases are "not run", not "removed".
+        policy,
+        subset: !args.select.tags.is_empty() || args.select.filters.iter().any(|f| f.contains('/')),
     };
     let mut bar: Box<dyn Progress> = if progress::wanted(args.no_progress || args.quiet) {
         Box::new(progress::Bar::new(planned))
@@ -310,10 +327,10 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         runner::run(
             &plan,
             &info,
-            &policy,
             &opts,
             &mut reporters,
             bar.as_mut(),
+            comparer,
             interrupt,
         )
         .await
@@ -497,4 +514,43 @@ fn check_distinct_targets(t: &ReportTargets, step_summary: Option<&Path>) -> Res
         }
     }
     Ok(())
+}
+
+fn tolerance(t: &ToleranceArgs) -> Result<Tolerance, Error> {
+    for (name, v) in [
+        ("--score-tolerance", t.score_tolerance),
+        ("--latency-tolerance", t.latency_tolerance),
+        ("--tokens-tolerance", t.tokens_tolerance),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(Error::Usage(format!(
+                "{name} must be a non-negative number, got {v}"
+            )));
+        }
+    }
+    Ok(Tolerance {
+        score: t.score_tolerance,
+        latency_ratio: t.latency_tolerance,
+        tokens_ratio: t.tokens_tolerance,
+    })
+}
+
+/// `evalgate compare BASE HEAD`: exit 1 on regressions beyond the limit or
+/// failing new cases, 0 otherwise.
+fn compare(args: &CompareArgs) -> Result<i32, Error> {
+    let c = crate::compare::compare_files(&args.base, &args.head, tolerance(&args.tolerance)?)?;
+    let text = match args.format {
+        CompareFormat::Text => crate::compare::render_console(&c),
+        CompareFormat::Markdown => crate::compare::render_markdown(&c),
+        CompareFormat::Json => serde_json::to_string_pretty(&c)
+            .map_err(|e| Error::Infrastructure(format!("cannot serialize the comparison: {e}")))?,
+    };
+    let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
+    let regressed = c.regressions() as u64 > args.max_regressions;
+    let new_bad = args.new_cases_must_pass && c.new_failures() > 0;
+    Ok(if regressed || new_bad {
+        exit::GATE_FAILED
+    } else {
+        exit::OK
+    })
 }

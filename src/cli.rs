@@ -26,6 +26,48 @@ pub enum Command {
     List(ListArgs),
     /// Golden snapshots: list, review, accept or reject pending changes; prune unused goldens.
     Golden(GoldenArgs),
+    /// Compare two JSON reports case by case: regressions, fixes, new, removed, flaky, deltas.
+    Compare(CompareArgs),
+}
+
+/// What counts as a change when comparing runs.
+#[derive(Debug, Args, Clone)]
+pub struct ToleranceArgs {
+    /// Score changes smaller than this are not reported.
+    #[arg(long, value_name = "DELTA", default_value_t = 0.05)]
+    pub score_tolerance: f64,
+    /// Latency changes within this ratio (0.2 = ±20%) are not reported.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.2)]
+    pub latency_tolerance: f64,
+    /// Token usage changes within this ratio are not reported.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.1)]
+    pub tokens_tolerance: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline report (e.g. from the main branch).
+    pub base: PathBuf,
+    /// The report to check.
+    pub head: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+    pub format: CompareFormat,
+    /// Exit 1 when more cases than this regressed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_regressions: u64,
+    /// Whether cases new in HEAD that do not pass fail the comparison.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = true)]
+    pub new_cases_must_pass: bool,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +203,14 @@ pub struct RunArgs {
     /// Also list passing cases.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Compare with a previous run's JSON report and gate on regressions.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+    /// Gate: at most this many regressions against --baseline (default 0).
+    #[arg(long, value_name = "N", requires = "baseline")]
+    pub max_regressions: Option<u64>,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
     /// What to do with goldens that are missing or differ.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = UpdateGolden::Auto)]
     pub update_golden: UpdateGolden,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::compare::Comparison;
 use crate::exit;
 use crate::model::{Counts, StopReason, Summary, Verdict};
 
@@ -22,6 +23,10 @@ pub struct GatePolicy {
     pub fail_on_error: bool,
     /// Flaky cases (some repeats passed, some not) fail the gate.
     pub fail_on_flaky: bool,
+    /// With a baseline: at most this many regressions (pass → fail/error).
+    pub max_regressions: u64,
+    /// With a baseline: cases that are new since the baseline must pass.
+    pub new_cases_must_pass: bool,
 }
 
 impl Default for GatePolicy {
@@ -33,6 +38,8 @@ impl Default for GatePolicy {
             max_failures: None,
             fail_on_error: true,
             fail_on_flaky: false,
+            max_regressions: 0,
+            new_cases_must_pass: true,
         }
     }
 }
@@ -60,7 +67,12 @@ fn rate_reason(what: &str, c: &Counts, min: f64) -> Option<String> {
 }
 
 /// Decide the verdict.
-pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReason>) -> Verdict {
+pub fn evaluate(
+    policy: &GatePolicy,
+    summary: &Summary,
+    stopped: Option<StopReason>,
+    comparison: Option<&Comparison>,
+) -> Verdict {
     let o = &summary.overall;
     let mut reasons = Vec::new();
     if stopped == Some(StopReason::Interrupted) {
@@ -121,6 +133,31 @@ pub fn evaluate(policy: &GatePolicy, summary: &Summary, stopped: Option<StopReas
             if o.flaky == 1 { " is" } else { "s are" }
         ));
     }
+    if let Some(c) = comparison {
+        let n = c.regressions() as u64;
+        if n > policy.max_regressions {
+            let first: Vec<String> = c
+                .regressions
+                .iter()
+                .take(3)
+                .map(|r| format!("{}/{}", r.key.suite, r.key.case))
+                .collect();
+            reasons.push(format!(
+                "{} regressed since the baseline (pass → fail or error; at most {} allowed): {}{}",
+                cases(n),
+                policy.max_regressions,
+                first.join(", "),
+                if n > 3 { ", …" } else { "" }
+            ));
+        }
+        let new_bad = c.new_failures() as u64;
+        if policy.new_cases_must_pass && new_bad > 0 {
+            reasons.push(format!(
+                "{} new since the baseline did not pass (new_cases_must_pass)",
+                cases(new_bad)
+            ));
+        }
+    }
     let exit_code = if stopped == Some(StopReason::Interrupted) {
         exit::INTERRUPTED
     } else if reasons.is_empty() {
@@ -160,7 +197,7 @@ mod tests {
 
     #[test]
     fn all_pass_is_exit_0() {
-        let v = evaluate(&GatePolicy::default(), &summary(3, 0, 0, 0), None);
+        let v = evaluate(&GatePolicy::default(), &summary(3, 0, 0, 0), None, None);
         assert!(v.passed);
         assert_eq!(v.exit_code, 0);
     }
@@ -171,13 +208,13 @@ mod tests {
             min_pass_rate: 0.5,
             ..GatePolicy::default()
         };
-        assert!(evaluate(&p, &summary(1, 1, 0, 0), None).passed);
+        assert!(evaluate(&p, &summary(1, 1, 0, 0), None, None).passed);
         p.max_failures = Some(0);
-        let v = evaluate(&p, &summary(1, 1, 0, 0), None);
+        let v = evaluate(&p, &summary(1, 1, 0, 0), None, None);
         assert_eq!(v.reasons, vec!["1 case failed; at most 0 allowed"]);
         assert_eq!(v.exit_code, 1);
         p.suites.insert("a".into(), 0.9);
-        let v = evaluate(&p, &summary(1, 1, 0, 0), None);
+        let v = evaluate(&p, &summary(1, 1, 0, 0), None, None);
         assert!(
             v.reasons[0].starts_with("suite `a`: pass rate 50.0% (1/2)"),
             "{:?}",
@@ -188,29 +225,30 @@ mod tests {
     #[test]
     fn errors_and_flaky_policies() {
         let p = GatePolicy::default();
-        let v = evaluate(&p, &summary(2, 0, 1, 0), None);
+        let v = evaluate(&p, &summary(2, 0, 1, 0), None, None);
         assert_eq!(v.exit_code, 1);
         assert!(v.reasons[0].contains("had errors"));
         let p2 = GatePolicy {
             fail_on_error: false,
             ..GatePolicy::default()
         };
-        assert!(evaluate(&p2, &summary(2, 0, 1, 0), None).passed);
+        assert!(evaluate(&p2, &summary(2, 0, 1, 0), None, None).passed);
         let p3 = GatePolicy {
             fail_on_flaky: true,
             ..GatePolicy::default()
         };
-        assert!(!evaluate(&p3, &summary(2, 0, 0, 1), None).passed);
+        assert!(!evaluate(&p3, &summary(2, 0, 0, 1), None, None).passed);
     }
 
     #[test]
     fn nothing_reachable_is_infrastructure() {
-        let v = evaluate(&GatePolicy::default(), &summary(0, 0, 4, 0), None);
+        let v = evaluate(&GatePolicy::default(), &summary(0, 0, 4, 0), None, None);
         assert_eq!(v.exit_code, exit::INFRASTRUCTURE);
         let v = evaluate(
             &GatePolicy::default(),
             &summary(1, 0, 0, 0),
             Some(StopReason::Interrupted),
+            None,
         );
         assert_eq!(v.exit_code, exit::INTERRUPTED);
     }

@@ -289,5 +289,7 @@ pub enum RunEvent<'a> {
         verdict: &'a Verdict,
         stopped: Option<StopReason>,
         duration_ms: f64,
+        /// The comparison with `--baseline`, when one was given.
+        comparison: Option<&'a crate::compare::Comparison>,
     },
 }

@@ -392,6 +392,8 @@ pub fn decode_gate(
             "max_failures",
             "fail_on_error",
             "fail_on_flaky",
+            "max_regressions",
+            "new_cases_must_pass",
             "suites",
             "tags",
         ],
@@ -409,6 +411,16 @@ pub fn decode_gate(
     if let Some(n) = g.get("fail_on_error") {
         if let Some(b) = ctx.bool(n, "`fail_on_error`") {
             policy.fail_on_error = b;
+        }
+    }
+    if let Some(n) = g.get("max_regressions") {
+        if let Some(v) = ctx.uint(n, "`max_regressions`", 0, u64::MAX >> 1) {
+            policy.max_regressions = v;
+        }
+    }
+    if let Some(n) = g.get("new_cases_must_pass") {
+        if let Some(b) = ctx.bool(n, "`new_cases_must_pass`") {
+            policy.new_cases_must_pass = b;
         }
     }
     if let Some(n) = g.get("fail_on_flaky") {

@@ -142,6 +142,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 verdict,
                 stopped,
                 duration_ms,
+                comparison,
             } => {
                 let mut s = String::new();
                 if self.verbosity != Verbosity::Quiet {
@@ -238,6 +239,16 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     }
                     if self.flaky_hidden > 0 {
                         s.push_str(&format!("  …and {} more\n", self.flaky_hidden));
+                    }
+                }
+                if let Some(c) = comparison {
+                    s.push_str(&format!(
+                        "\n{}\n",
+                        style("COMPARED WITH THE BASELINE").bold()
+                    ));
+                    s.push_str(&crate::compare::render_console(c));
+                    if !s.ends_with('\n') {
+                        s.push('\n');
                     }
                 }
                 match stopped {

@@ -557,6 +557,7 @@ pub(crate) mod fixtures {
             verdict,
             stopped,
             duration_ms: 1234.5,
+            comparison: None,
         })
     }
 }

@@ -43,6 +43,9 @@ struct Tail<'a> {
     stopped: Option<StopReason>,
     duration_ms: f64,
     finished_at: String,
+    /// Present when the run was compared with a baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comparison: Option<&'a crate::compare::Comparison>,
 }
 
 /// Writes the JSON report; see the module documentation.
@@ -98,6 +101,7 @@ impl JsonReporter {
                 verdict,
                 stopped,
                 duration_ms,
+                comparison,
             } => {
                 if !self.started {
                     return Err(io::Error::other("run finished before it started"));
@@ -108,6 +112,7 @@ impl JsonReporter {
                     stopped: *stopped,
                     duration_ms: *duration_ms,
                     finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+                    comparison: *comparison,
                 })?;
                 let tail = tail.strip_prefix('{').unwrap_or(&tail);
                 out.write_all(b"\n],")?;

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::check::truncate_chars;
+use crate::compare::Comparison;
 use crate::error::Error;
 use crate::model::{CaseResult, Counts, Outcome, RunEvent, RunInfo, StopReason, Summary, Verdict};
 use crate::report::explain;
@@ -141,10 +142,16 @@ impl MarkdownReporter {
         verdict: &Verdict,
         stopped: Option<StopReason>,
         duration_ms: f64,
+        comparison: Option<&Comparison>,
     ) -> String {
         let mut md = String::new();
         self.render_verdict(&mut md, summary, verdict, duration_ms);
         render_stop_note(&mut md, summary, stopped);
+        // With a baseline, the regressions lead, then fixes, then the rest.
+        if let Some(c) = comparison {
+            md.push_str(&crate::compare::render_markdown(c));
+            md.push('\n');
+        }
         self.render_table(&mut md, summary);
         self.render_problems(&mut md, summary);
         self.render_flaky(&mut md);
@@ -293,8 +300,9 @@ impl MarkdownReporter {
         verdict: &Verdict,
         stopped: Option<StopReason>,
         duration_ms: f64,
+        comparison: Option<&Comparison>,
     ) -> Result<(), Error> {
-        let text = self.render(summary, verdict, stopped, duration_ms);
+        let text = self.render(summary, verdict, stopped, duration_ms, comparison);
         if let Some(mut out) = self.out.take() {
             let path = self.path.clone().unwrap_or_default();
             out.write_all(text.as_bytes())
@@ -324,9 +332,10 @@ impl Reporter for MarkdownReporter {
                 verdict,
                 stopped,
                 duration_ms,
+                comparison,
             } => {
                 self.done = true;
-                return self.finished(summary, verdict, *stopped, *duration_ms);
+                return self.finished(summary, verdict, *stopped, *duration_ms, *comparison);
             }
         }
         Ok(())

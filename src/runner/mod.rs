@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 pub use attempt::prompt_hash;
 use attempt::AttemptJob;
 
+use crate::compare::{Comparer, HeadRun};
 use crate::config::suite::CaseDef;
 use crate::error::{display_path, Error};
 use crate::gate::{self, GatePolicy};
@@ -35,6 +36,11 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Where goldens live and what this run may write there.
     pub golden: Arc<crate::golden::Store>,
+    /// `--filter`/`--tag` selected only some cases of the suites (for the
+    /// baseline comparison: unselected cases are "not run", not "removed").
+    pub subset: bool,
+    /// The gate policy (config plus flags).
+    pub policy: GatePolicy,
 }
 
 /// What a run produced.
@@ -43,6 +49,7 @@ pub struct RunOutcome {
     pub summary: Summary,
     pub verdict: Verdict,
     pub stopped: Option<StopReason>,
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 /// One scheduled unit, in plan order.
@@ -81,10 +88,10 @@ pub trait Progress: Send {
 pub async fn run(
     plan: &Plan,
     info: &RunInfo,
-    policy: &GatePolicy,
     opts: &RunOptions,
     reporters: &mut [Box<dyn Reporter>],
     progress: &mut dyn Progress,
+    mut comparer: Option<Comparer>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<RunOutcome, Error> {
     let started = Instant::now();
@@ -126,6 +133,9 @@ pub async fn run(
                 summary.add(&result);
                 progress.case_done(&result);
                 failure_seen |= matches!(result.outcome, Outcome::Fail | Outcome::Error);
+                if let Some(c) = comparer.as_mut() {
+                    c.observe(&result);
+                }
                 out.send(&RunEvent::CaseFinished(&result));
             }
         }
@@ -253,13 +263,19 @@ pub async fn run(
                         emitted += 1;
                         summary.add(&result);
                         progress.case_done(&result);
-                        out.send(&RunEvent::CaseFinished(&result));
+                        if let Some(c) = comparer.as_mut() {
+                    c.observe(&result);
+                }
+                out.send(&RunEvent::CaseFinished(&result));
                     }
                 }
                 flush_with_gaps(plan, &mut done, &mut current, &mut |r| {
                     emitted += 1;
                     summary.add(r);
                     progress.case_done(r);
+                    if let Some(c) = comparer.as_mut() {
+                        c.observe(r);
+                    }
                     out.send(&RunEvent::CaseFinished(r));
                 });
                 break;
@@ -288,7 +304,13 @@ pub async fn run(
 
     summary.not_run = planned.saturating_sub(emitted);
     progress.finish();
-    let mut verdict = gate::evaluate(policy, &summary, stopped);
+    let comparison = comparer.map(|c| {
+        let head = HeadRun::from_run_info(info)
+            .with_stopped(stopped)
+            .with_subset(opts.subset);
+        c.finish(head)
+    });
+    let mut verdict = gate::evaluate(&opts.policy, &summary, stopped, comparison.as_ref());
     if let Some(e) = &infra_error {
         // The run could not be carried out: the reports say so and the exit code is 3.
         verdict.passed = false;
@@ -304,6 +326,7 @@ pub async fn run(
         verdict: &verdict,
         stopped,
         duration_ms,
+        comparison: comparison.as_ref(),
     });
     if let Some(e) = infra_error.or(out.error) {
         return Err(e);
@@ -312,6 +335,7 @@ pub async fn run(
         summary,
         verdict,
         stopped,
+        comparison,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real `evalgate` binary against real files (and, in
 //! later capabilities, real local HTTP servers). One test binary, as ripgrep does.
 
+mod compare;
 mod golden;
 mod invalid;
 mod run;
