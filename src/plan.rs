@@ -166,6 +166,7 @@ impl Plan {
                     if !known.contains(&name.as_str()) {
                         let hint = match did_you_mean(name, known.iter().copied()) {
                             Some(k) => format!("did you mean `{k}`?"),
+                            None if known.is_empty() => format!("no suite defines any {kind}s"),
                             None => format!("known {kind}s: {}", known.join(", ")),
                         };
                         diags.push(

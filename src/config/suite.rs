@@ -770,6 +770,7 @@ fn decode_case(
         // Render once now so template runtime errors surface before the run.
         Some(p)
             if skip.is_none()
+                && !f.entries.iter().any(|e| e.key == "<<")
                 && check_variables(ctx, lcx.env, id_node.pos, &id, p, &checks, &vars) =>
         {
             let value = minijinja::Value::from_serialize(&vars);

@@ -107,6 +107,7 @@ const SUITE_LOCATIONS: &[(&str, &[&str])] = &[
     ),
     ("unknown_check.yaml", &["suites/unknown_check.yaml:7:9"]),
     ("unknown_key.yaml", &["suites/unknown_key.yaml:6:5"]),
+    ("merge_key.yaml", &["suites/merge_key.yaml:8:5"]),
     (
         "unknown_provider.yaml",
         &["suites/unknown_provider.yaml:2:11"],
@@ -141,6 +142,13 @@ const CONFIG_LOCATIONS: &[(&str, &[&str])] = &[
     (
         "unknown_provider_type.yaml",
         &["config/unknown_provider_type.yaml:5:16"],
+    ),
+    (
+        "unknown_gate_names.yaml",
+        &[
+            "config/unknown_gate_names.yaml:8:5",
+            "config/unknown_gate_names.yaml:10:5",
+        ],
     ),
 ];
 
