@@ -289,6 +289,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         planned_cases: planned,
         concurrency,
         suites: plan.suites.iter().map(|s| s.suite.name.clone()).collect(),
+        filters: args.select.filters.clone(),
+        tags: args.select.tags.clone(),
     };
     let update = match args.update_golden {
         UpdateGolden::Auto => UpdateMode::Auto,
@@ -356,6 +358,13 @@ fn golden_store(config: &Option<PathBuf>) -> Result<Store, Error> {
     let (cfg, errors) = ProjectConfig::load(&path, explicit);
     if !errors.is_empty() {
         return Err(Error::from(errors));
+    }
+    // Outside a project there is nothing to list: say so instead of "0 pending".
+    if cfg.path.is_none() && !cfg.golden_dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "no evalgate.yaml and no `{}` directory here\n  = hint: run from the project root or pass --config",
+            display_path(&cfg.golden_dir)
+        )));
     }
     Ok(Store::new(cfg.golden_dir, golden::Writes::Nothing))
 }
@@ -436,9 +445,10 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
             .map_err(io)?;
             Ok(exit::OK)
         }
-        GoldenCommand::Prune { dry_run } => {
+        GoldenCommand::Prune { dry_run, paths } => {
             let plan = Plan::load(&Selection {
                 config: args.config.clone(),
+                paths: paths.clone(),
                 ..Selection::default()
             })?;
             let store = Store::new(plan.config.golden_dir.clone(), golden::Writes::Nothing);

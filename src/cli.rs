@@ -100,6 +100,9 @@ pub enum GoldenCommand {
         /// Only list what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// The suites whose cases count as users (default: the `suites` globs of
+        /// evalgate.yaml); pass the same suite paths you run.
+        paths: Vec<PathBuf>,
     },
 }
 

@@ -204,8 +204,8 @@ impl Counts {
         for a in &r.attempts {
             self.latency_ms += a.timing.latency_ms;
             if let Some(u) = a.usage {
-                self.input_tokens += u.input_tokens;
-                self.output_tokens += u.output_tokens;
+                self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
+                self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
             }
         }
     }
@@ -268,6 +268,13 @@ pub struct RunInfo {
     pub planned_cases: u64,
     pub concurrency: usize,
     pub suites: Vec<String>,
+    /// `--filter` patterns of the run (a comparison with this report as
+    /// HEAD must not call unselected cases removed).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub filters: Vec<String>,
+    /// `--tag` values of the run.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tags: Vec<String>,
 }
 
 /// The gate's decision.

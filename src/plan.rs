@@ -224,6 +224,48 @@ impl Plan {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        // Two cases may not share a golden file, also on case-insensitive
+        // file systems (macOS, Windows checkouts of the same repository).
+        let mut golden_diags = Vec::new();
+        for ps in &planned {
+            let s = &ps.suite;
+            let any_golden = s
+                .cases
+                .iter()
+                .flat_map(|c| c.checks.iter())
+                .chain(s.dataset.iter().flat_map(|d| d.checks.iter()))
+                .any(|c| c.check.golden().is_some());
+            if !any_golden {
+                continue;
+            }
+            let store = crate::golden::Store::new(PathBuf::new(), crate::golden::Writes::Nothing);
+            let mut owners: std::collections::HashMap<String, String> =
+                std::collections::HashMap::new();
+            for case in s.iter_cases().map_err(Error::Infrastructure)? {
+                let case = case.map_err(Error::Infrastructure)?;
+                for g in case.checks.iter().filter_map(|c| c.check.golden()) {
+                    let provider = g.per_provider.then_some(ps.provider_name.as_str());
+                    let key = display_path(&store.path_for(&s.name, &case.id, provider, g.ext()))
+                        .to_lowercase();
+                    match owners.get(&key) {
+                        Some(other) if *other != case.id => golden_diags.push(
+                            Diagnostic::new(
+                                &s.file,
+                                None,
+                                format!("cases `{other}` and `{}` would share the golden file `golden/{key}` (names differ only in case)", case.id),
+                            )
+                            .with_hint("rename one of them: case-insensitive file systems cannot hold both"),
+                        ),
+                        _ => {
+                            owners.insert(key, case.id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if !golden_diags.is_empty() {
+            return Err(Error::from(golden_diags));
+        }
         // The audit hash also covers every file that decides outcomes:
         // mock responses, datasets and JSON schema files.
         let mut inputs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
@@ -309,8 +351,19 @@ impl Plan {
                 let case = case.map_err(Error::Infrastructure)?;
                 for check in &case.checks {
                     if let Some(g) = check.check.golden() {
-                        let provider = g.per_provider.then_some(ps.provider_name.as_str());
-                        used.insert(store.path_for(&ps.suite.name, &case.id, provider, g.ext()));
+                        if g.per_provider {
+                            // Any provider may run this suite (`--provider`): keep them all.
+                            for provider in self.config.providers.keys() {
+                                used.insert(store.path_for(
+                                    &ps.suite.name,
+                                    &case.id,
+                                    Some(provider),
+                                    g.ext(),
+                                ));
+                            }
+                        } else {
+                            used.insert(store.path_for(&ps.suite.name, &case.id, None, g.ext()));
+                        }
                     }
                 }
             }

@@ -25,6 +25,8 @@ pub struct GoldenCtx<'a> {
     pub provider: &'a str,
     pub model: Option<&'a str>,
     pub prompt_hash: &'a str,
+    /// 1-based repeat index: only repeat 1 writes files.
+    pub repeat: u32,
 }
 
 #[derive(Debug)]
@@ -32,7 +34,59 @@ pub struct Golden {
     pub settings: Settings,
 }
 
+/// A diff against the raw text of a golden file that could not be read as one.
+fn raw_diff(path: &std::path::Path, body: &str) -> String {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    diff::unified(&old, &format!("{body}\n"))
+}
+
 impl Golden {
+    /// The output differs from the golden (or the golden is unusable): apply
+    /// the write policy and explain.
+    #[allow(clippy::too_many_arguments)]
+    fn differs(
+        &self,
+        g: &GoldenCtx<'_>,
+        path: &std::path::Path,
+        pending: &std::path::Path,
+        writes: Writes,
+        why: String,
+        note: Option<&str>,
+        d: String,
+        score: f64,
+        body: String,
+    ) -> Eval {
+        let shown = show(path);
+        let note = note.map(|n| format!("; {n}")).unwrap_or_default();
+        let action = match writes {
+            Writes::All => match self.file(g, body).write(path) {
+                Ok(()) => {
+                    if pending.exists() {
+                        let _ = std::fs::remove_file(pending);
+                    }
+                    let mut e = Eval::pass(format!(
+                        "{why}: golden {shown} updated (--update-golden=always){note}"
+                    ));
+                    e.diff = Some(d);
+                    return e;
+                }
+                Err(e) => format!("; updating the golden failed: {e}"),
+            },
+            Writes::Pending => match self.file(g, body).write(pending) {
+                Ok(()) => format!(
+                    "; wrote {} (review with `evalgate golden review`)",
+                    show(pending)
+                ),
+                Err(e) => format!("; writing {} failed: {e}", show(pending)),
+            },
+            Writes::Missing | Writes::Nothing => String::new(),
+        };
+        let mut e = Eval::fail(format!("{why}{note}{action}"));
+        e.score = score;
+        e.diff = Some(d);
+        e
+    }
+
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let settings = match &node.value {
             Value::Bool(true) | Value::Null => ctx.golden_defaults.clone(),
@@ -77,44 +131,72 @@ impl Check for Golden {
         let pending = Store::pending_path(&path);
         let body = s.body_for(input.output);
         let shown = show(&path);
-        let existing = match GoldenFile::read(&path) {
-            Ok(e) => e,
-            Err(e) => return Eval::fail(e),
+        // Only the first repeat writes or removes files: repeats run
+        // concurrently and must not race on the same golden.
+        let writes = if g.repeat == 1 {
+            g.store.writes
+        } else {
+            Writes::Nothing
         };
-        let Some(existing) = existing else {
-            return match g.store.writes {
-                Writes::Missing | Writes::All => match self.file(g, body).write(&path) {
-                    Ok(()) => Eval::pass(format!("no golden yet: wrote {shown}")),
-                    Err(e) => Eval::fail(format!("no golden yet, and writing {shown} failed: {e}")),
-                },
-                Writes::Pending => match self.file(g, body).write(&pending) {
-                    Ok(()) => Eval::fail(format!(
-                        "no golden yet: wrote {}; accept it with `evalgate golden review` or `evalgate golden accept`",
-                        show(&pending)
+        let drop_pending = || {
+            if writes != Writes::Nothing && pending.exists() {
+                let _ = std::fs::remove_file(&pending);
+            }
+        };
+        let existing = match GoldenFile::read(&path) {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                return match writes {
+                    Writes::Missing | Writes::All => match self.file(g, body).write(&path) {
+                        Ok(()) => {
+                            drop_pending();
+                            Eval::pass(format!("no golden yet: wrote {shown}"))
+                        }
+                        Err(e) => Eval::fail(format!("no golden yet, and writing {shown} failed: {e}")),
+                    },
+                    Writes::Pending => match self.file(g, body).write(&pending) {
+                        Ok(()) => Eval::fail(format!(
+                            "no golden yet: wrote {}; accept it with `evalgate golden review` or `evalgate golden accept`",
+                            show(&pending)
+                        )),
+                        Err(e) => Eval::fail(format!("no golden yet, and writing {} failed: {e}", show(&pending))),
+                    },
+                    Writes::Nothing if g.store.writes != Writes::Nothing => Eval::fail(format!(
+                        "no golden at {shown} (goldens are written from repeat 1 only)"
                     )),
-                    Err(e) => Eval::fail(format!("no golden yet, and writing {} failed: {e}", show(&pending))),
-                },
-                Writes::Nothing => Eval::fail(format!(
-                    "no golden at {shown}; create it locally with `evalgate run --update-golden=new` (or run, then `evalgate golden accept`) and commit it"
-                )),
-            };
+                    Writes::Nothing => Eval::fail(format!(
+                        "no golden at {shown}; create it locally with `evalgate run --update-golden=new` (or run, then `evalgate golden accept`) and commit it"
+                    )),
+                };
+            }
+            // An unreadable golden is a difference, not a dead end: it can be replaced.
+            Err(e) => {
+                return self.differs(
+                    g,
+                    &path,
+                    &pending,
+                    writes,
+                    e,
+                    None,
+                    raw_diff(&path, &body),
+                    0.0,
+                    body,
+                )
+            }
         };
         let cmp = match s.compare(&existing.body, &body) {
             Ok(c) => c,
             Err(e) => {
-                return Eval::fail(format!(
+                let d = diff::unified(&format!("{}\n", existing.body), &format!("{body}\n"));
+                let why = format!(
                     "cannot compare with {shown} ({} mode): {e}",
                     s.mode.as_str()
-                ))
+                );
+                return self.differs(g, &path, &pending, writes, why, None, d, 0.0, body);
             }
         };
-        let stale = (!existing.header.prompt_hash.is_empty() && existing.header.prompt_hash != g.prompt_hash)
-            .then_some("; note: the prompt changed since this golden was accepted, so the golden may be stale rather than the output wrong");
         if cmp.equal {
-            // A pending change that no longer differs is obsolete.
-            if g.store.writes == Writes::Pending && pending.exists() {
-                let _ = std::fs::remove_file(&pending);
-            }
+            drop_pending();
             let mut e = Eval::pass(format!(
                 "output matches {shown} ({}{})",
                 s.mode.as_str(),
@@ -130,35 +212,17 @@ impl Check for Golden {
         if d.is_empty() {
             d = "(the difference is not visible line by line)\n".to_string();
         }
-        let action = match g.store.writes {
-            Writes::All => match self.file(g, body).write(&path) {
-                Ok(()) => {
-                    let mut e = Eval::pass(format!(
-                        "output differed from {shown}: golden updated (--update-golden=always)"
-                    ));
-                    e.diff = Some(d);
-                    return e;
-                }
-                Err(e) => format!("; updating the golden failed: {e}"),
-            },
-            Writes::Pending => match self.file(g, body).write(&pending) {
-                Ok(()) => format!(
-                    "; wrote {} (review with `evalgate golden review`)",
-                    show(&pending)
-                ),
-                Err(e) => format!("; writing {} failed: {e}", show(&pending)),
-            },
-            Writes::Missing | Writes::Nothing => String::new(),
-        };
-        let mut e = Eval::fail(format!(
-            "output differs from {shown} ({} mode{}){}{action}",
+        let stale =
+            !existing.header.prompt_hash.is_empty() && existing.header.prompt_hash != g.prompt_hash;
+        let why = format!(
+            "output differs from {shown} ({} mode{})",
             s.mode.as_str(),
-            cmp.note.map(|n| format!(", {n}")).unwrap_or_default(),
-            stale.unwrap_or("")
-        ));
-        e.score = cmp.score;
-        e.diff = Some(d);
-        e
+            cmp.note.map(|n| format!(", {n}")).unwrap_or_default()
+        );
+        let note = stale.then_some(
+            "note: the prompt changed since this golden was accepted, so the golden may be stale rather than the output wrong",
+        );
+        self.differs(g, &path, &pending, writes, why, note, d, cmp.score, body)
     }
 
     fn golden(&self) -> Option<&Settings> {

@@ -61,8 +61,8 @@ impl CaseStats {
         self.latency_ms_sum += latency_ms;
         if let Some((i, o)) = usage {
             self.usage_attempts += 1;
-            self.input_tokens += i;
-            self.output_tokens += o;
+            self.input_tokens = self.input_tokens.saturating_add(i);
+            self.output_tokens = self.output_tokens.saturating_add(o);
         }
     }
 
@@ -108,8 +108,8 @@ impl CaseStats {
         }
         c.attempts += u64::from(self.attempts);
         c.latency_ms += self.latency_ms_sum;
-        c.input_tokens += self.input_tokens;
-        c.output_tokens += self.output_tokens;
+        c.input_tokens = c.input_tokens.saturating_add(self.input_tokens);
+        c.output_tokens = c.output_tokens.saturating_add(self.output_tokens);
     }
 }
 

@@ -85,6 +85,8 @@ pub fn compare_files(base: &Path, head: &Path, tolerance: Tolerance) -> Result<C
             case.reason()
         });
     })?;
+    // A case-level filter or a tag selected part of the suites' cases.
+    let subset = !info.run.tags.is_empty() || info.run.filters.iter().any(|f| f.contains('/'));
     let head_run = HeadRun {
         evalgate_version: info.run.evalgate_version.unwrap_or_default(),
         schema_version: info.schema_version,
@@ -92,7 +94,7 @@ pub fn compare_files(base: &Path, head: &Path, tolerance: Tolerance) -> Result<C
         git_commit: info.run.git_commit,
         suites: info.run.suites,
         stopped: info.stopped,
-        subset: false,
+        subset,
     };
     Ok(comparer.finish(head_run))
 }

@@ -31,6 +31,8 @@ pub(crate) struct RunWire {
     pub started_at: Option<String>,
     pub git_commit: Option<String>,
     pub suites: Vec<String>,
+    pub filters: Vec<String>,
+    pub tags: Vec<String>,
 }
 
 /// Everything but the results.

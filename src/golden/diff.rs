@@ -10,28 +10,79 @@ use similar::{Algorithm, ChangeTag, TextDiff};
 /// Longest diff kept in a report (characters); the rest is cut with a note.
 pub const MAX_DIFF_CHARS: usize = 32 * 1024;
 
+/// Lines longer than this are diffed word by word instead of line by line
+/// (a one-line 200 KB answer would otherwise be one huge `-`/`+` pair).
+const LONG_LINE: usize = 400;
+
 /// A unified diff from the golden (`-`) to the output (`+`).
 pub fn unified(expected: &str, actual: &str) -> String {
+    let long = expected
+        .lines()
+        .chain(actual.lines())
+        .any(|l| l.len() > LONG_LINE);
+    let out = if long {
+        word_hunks(expected, actual)
+    } else {
+        TextDiff::configure()
+            .algorithm(Algorithm::Patience)
+            .timeout(Duration::from_millis(500))
+            .diff_lines(expected, actual)
+            .unified_diff()
+            .context_radius(3)
+            .missing_newline_hint(false)
+            .header("golden", "output")
+            .to_string()
+    };
+    truncate(out)
+}
+
+/// Word-level hunks: each change with a few words of context on one `-`
+/// and one `+` line (newlines shown as `⏎`).
+fn word_hunks(expected: &str, actual: &str) -> String {
     let diff = TextDiff::configure()
-        .algorithm(Algorithm::Patience)
         .timeout(Duration::from_millis(500))
-        .diff_lines(expected, actual);
-    let mut out = diff
-        .unified_diff()
-        .context_radius(3)
-        .missing_newline_hint(false)
-        .header("golden", "output")
-        .to_string();
-    if out.chars().count() > MAX_DIFF_CHARS {
-        let cut: String = out.chars().take(MAX_DIFF_CHARS).collect();
-        let total = out.lines().count();
-        let shown = cut.lines().count();
-        out = format!(
-            "{cut}\n… diff truncated ({} more lines)\n",
-            total.saturating_sub(shown)
-        );
+        .diff_words(expected, actual);
+    let mut out = String::new();
+    for group in diff.grouped_ops(8) {
+        let (mut minus, mut plus) = (String::new(), String::new());
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let v = change.value();
+                match change.tag() {
+                    ChangeTag::Equal => {
+                        minus.push_str(v);
+                        plus.push_str(v);
+                    }
+                    ChangeTag::Delete => minus.push_str(v),
+                    ChangeTag::Insert => plus.push_str(v),
+                }
+            }
+        }
+        let start = group.first().map_or(0, |op| op.old_range().start);
+        out.push_str(&format!("@@ word {} @@\n", start + 1));
+        out.push_str(&format!(
+            "-{}\n+{}\n",
+            minus.replace('\n', "⏎"),
+            plus.replace('\n', "⏎")
+        ));
     }
-    out
+    if out.is_empty() {
+        return out;
+    }
+    format!("--- golden\n+++ output\n{out}")
+}
+
+fn truncate(out: String) -> String {
+    if out.chars().count() <= MAX_DIFF_CHARS {
+        return out;
+    }
+    let cut: String = out.chars().take(MAX_DIFF_CHARS).collect();
+    let total = out.lines().count();
+    let shown = cut.lines().count();
+    format!(
+        "{cut}\n… diff truncated ({} more lines)\n",
+        total.saturating_sub(shown)
+    )
 }
 
 /// Colour a unified diff for a terminal: removed lines red, added lines green,
@@ -42,7 +93,9 @@ pub fn colorize(diff: &str) -> String {
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
-        if line.starts_with("---") || line.starts_with("+++") {
+        // Only the first two lines are the file header; later `---`/`+++`
+        // lines are removed or added lines that start with `--`/`++`.
+        if i < 2 && (line.starts_with("--- ") || line.starts_with("+++ ")) {
             out.push_str(&Style::new().bold().apply_to(line).to_string());
             out.push('\n');
             i += 1;
@@ -53,11 +106,11 @@ pub fn colorize(diff: &str) -> String {
         } else if line.starts_with('-') {
             // A block of removals followed by a block of additions: pair them up.
             let del_start = i;
-            while i < lines.len() && lines[i].starts_with('-') && !lines[i].starts_with("---") {
+            while i < lines.len() && lines[i].starts_with('-') {
                 i += 1;
             }
             let add_start = i;
-            while i < lines.len() && lines[i].starts_with('+') && !lines[i].starts_with("+++") {
+            while i < lines.len() && lines[i].starts_with('+') {
                 i += 1;
             }
             let dels = &lines[del_start..add_start];
@@ -127,6 +180,26 @@ mod tests {
             "--- golden\n+++ output\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
         );
         assert_eq!(unified("same\n", "same\n"), "");
+    }
+
+    #[test]
+    fn long_lines_are_diffed_by_word() {
+        let old = "word ".repeat(40_000);
+        let mut new = old.clone();
+        new.insert_str(100_000, "CHANGED ");
+        let d = unified(&old, &new);
+        assert!(d.contains("CHANGED"), "{}", &d[..d.len().min(500)]);
+        assert!(d.len() < 2_000, "{}", d.len());
+        assert!(d.starts_with("--- golden\n+++ output\n@@ word "), "{d}");
+    }
+
+    #[test]
+    fn removed_lines_starting_with_dashes_are_not_headers() {
+        console::set_colors_enabled(true);
+        let c = colorize("--- golden\n+++ output\n@@ -1 +1 @@\n--- note\n+++ note\n");
+        console::set_colors_enabled(false);
+        // The pair is highlighted as a change (red/green), not bold headers only.
+        assert!(c.contains("\u{1b}[31m"), "{c:?}");
     }
 
     #[test]

@@ -97,10 +97,16 @@ impl Golden {
             return Err("the header is not closed by a `---` line".to_string());
         }
         let body = &rest[offset..];
-        let body = body
-            .strip_suffix("\r\n")
-            .or_else(|| body.strip_suffix('\n'))
-            .unwrap_or(body);
+        // The final newline is ours; a file checked out with CRLF endings
+        // (its header says so) ends in `\r\n` instead. An output's own
+        // trailing `\r` is kept.
+        let crlf = text.starts_with("---\r\n");
+        let body = if crlf {
+            body.strip_suffix("\r\n")
+        } else {
+            body.strip_suffix('\n')
+        }
+        .unwrap_or(body);
         Ok(Golden {
             header,
             body: body.to_string(),

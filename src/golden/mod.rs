@@ -82,13 +82,14 @@ pub fn in_ci() -> bool {
 
 /// [`in_ci`] over any environment lookup (for tests).
 pub fn in_ci_with(get: impl Fn(&str) -> Option<String>) -> bool {
-    if let Some(v) = get("CI") {
-        let v = v.trim().to_ascii_lowercase();
-        if !v.is_empty() && v != "false" && v != "0" {
-            return true;
-        }
-    }
+    let set = |k: &str| {
+        get(k).is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            !v.is_empty() && v != "false" && v != "0"
+        })
+    };
     [
+        "CI",
         "GITHUB_ACTIONS",
         "GITLAB_CI",
         "BUILDKITE",
@@ -99,9 +100,14 @@ pub fn in_ci_with(get: impl Fn(&str) -> Option<String>) -> bool {
         "BITBUCKET_BUILD_NUMBER",
         "DRONE",
         "TRAVIS",
+        "CODEBUILD_BUILD_ID",
+        "bamboo_buildKey",
+        "HUDSON_URL",
+        "APPVEYOR",
+        "SEMAPHORE",
     ]
     .iter()
-    .any(|k| get(k).is_some_and(|v| !v.is_empty()))
+    .any(|k| set(k))
 }
 
 #[cfg(test)]
@@ -124,6 +130,8 @@ mod tests {
         assert!(!in_ci_with(env(&[("CI", "")])));
         assert!(in_ci_with(env(&[("GITLAB_CI", "true")])));
         assert!(in_ci_with(env(&[("JENKINS_URL", "http://ci")])));
+        assert!(!in_ci_with(env(&[("GITHUB_ACTIONS", "false")])));
+        assert!(in_ci_with(env(&[("CODEBUILD_BUILD_ID", "b:1")])));
         assert!(!in_ci_with(env(&[])));
     }
 

@@ -2,9 +2,10 @@
 //!
 //! A golden is `golden/<suite>/<case>[.<provider>].<txt|json>`; a pending
 //! change is the same path with `.new` appended. Path components are encoded
-//! so that no suite, case or provider name can leave `golden/`: letters,
-//! digits, `-` and `_` are kept, `.` is kept except at the start, everything
-//! else becomes `%XX` (UTF-8 bytes).
+//! so that no suite, case or provider name can leave `golden/` or collide
+//! with another: letters, digits, `-` and `_` are kept, everything else
+//! (including `.`, which separates the provider and the extension) becomes
+//! `%XX` (UTF-8 bytes).
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,8 @@ use crate::error::{display_path, Error};
 /// Encode one path component (never empty, never `.`/`..`, no separators).
 pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for (i, c) in s.chars().enumerate() {
-        let keep = c.is_ascii_alphanumeric() || c == '-' || c == '_' || (c == '.' && i > 0);
+    for c in s.chars() {
+        let keep = c.is_ascii_alphanumeric() || c == '-' || c == '_';
         if keep {
             out.push(c);
         } else {
@@ -125,8 +126,11 @@ impl Store {
                 current,
             };
             if let Some((exact, suite)) = &matcher {
+                // `suite/case`, or `suite/case.provider` to pick one provider's golden.
                 let id = p.id();
-                if !exact.is_match(&id) && !suite.is_match(&id) {
+                let with_provider = format!("{id}.{}", p.new.header.provider);
+                let hit = |m: &globset::GlobMatcher| m.is_match(&id) || m.is_match(&with_provider);
+                if !hit(exact) && !hit(suite) {
                     continue;
                 }
             }
@@ -181,9 +185,9 @@ mod tests {
     #[test]
     fn components_cannot_escape() {
         assert_eq!(encode_component("france"), "france");
-        assert_eq!(encode_component("v1.2"), "v1.2");
-        assert_eq!(encode_component(".."), "%2E.");
-        assert_eq!(encode_component("../etc/passwd"), "%2E.%2Fetc%2Fpasswd");
+        assert_eq!(encode_component("v1.2"), "v1%2E2");
+        assert_eq!(encode_component(".."), "%2E%2E");
+        assert_eq!(encode_component("../etc/passwd"), "%2E%2E%2Fetc%2Fpasswd");
         assert_eq!(encode_component("a b:c"), "a%20b%3Ac");
         assert_eq!(encode_component("é"), "%C3%A9");
         assert_eq!(encode_component("/abs"), "%2Fabs");

@@ -327,6 +327,8 @@ pub(crate) mod fixtures {
             planned_cases: 6,
             concurrency: 4,
             suites: suites.iter().map(|s| s.to_string()).collect(),
+            filters: Vec::new(),
+            tags: Vec::new(),
         }
     }
 

@@ -109,6 +109,7 @@ impl AttemptJob {
             provider: &self.provider_name,
             model: response.model.as_deref(),
             prompt_hash: &hash,
+            repeat: self.repeat,
         };
         let input = CheckInput::new(&response.text, response.timing.latency_ms, &vars, &self.env)
             .with_golden(golden);

@@ -221,3 +221,22 @@ fn a_bad_baseline_is_invalid_input_before_anything_runs() {
     let r = p.run(&["run", "--max-regressions", "1"]);
     assert_eq!(r.code, 2, "--max-regressions needs --baseline");
 }
+
+#[test]
+fn compare_files_reads_the_filters_of_head() {
+    let p = project();
+    let r = p.run(&[
+        "run",
+        "--filter",
+        "s/a",
+        "--json",
+        "head.json",
+        "--min-pass-rate",
+        "0.5",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = p.run(&["compare", "base.json", "head.json", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["removed"].as_array().map(Vec::len), Some(0), "{v}");
+    assert_eq!(r.code, 0);
+}

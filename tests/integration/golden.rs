@@ -303,6 +303,7 @@ fn ids_are_encoded_so_goldens_stay_inside_golden_dir() {
     assert!(p.exists("golden/odd/a%3Ab.txt"));
     assert!(p.exists("golden/odd/%C3%BCn%C3%AF.txt"));
     assert!(p.exists("golden/odd/%2Ehidden.txt"));
+    assert!(!p.exists("golden/odd/a.txt"));
     // Ids that are paths are rejected before anything runs.
     p.file(
         "suites/bad.yaml",
@@ -312,6 +313,95 @@ fn ids_are_encoded_so_goldens_stay_inside_golden_dir() {
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("invalid case id \"../../etc\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn direct_writes_clear_stale_pending_files() {
+    let p = project("v1");
+    assert_eq!(p.run_local(&["run"]).code, 1); // pending v1
+    assert!(p.exists("golden/geo/fr.txt.new"));
+    set_reply(&p, "v2");
+    assert_eq!(p.run_local(&["run", "--update-golden", "always"]).code, 0);
+    assert!(p.read("golden/geo/fr.txt").ends_with("v2\n"));
+    assert!(
+        !p.exists("golden/geo/fr.txt.new"),
+        "a stale pending file would revert the golden on accept"
+    );
+    assert_eq!(p.run(&["golden", "accept"]).stdout.trim_end(), "0 accepted");
+}
+
+#[test]
+fn only_the_first_repeat_writes_goldens() {
+    let p = Project::with_mock("responses:\n  - case: rep\n    replies: [X, Y, X]\n");
+    p.file(
+        "suites/r.yaml",
+        "name: r\nprompt: hi\ncases:\n  - {id: rep, repeat: 3, min_passes: 2, checks: [golden]}\n",
+    );
+    p.file(
+        "golden/r/rep.txt",
+        "---\nsuite: r\ncase: rep\nprovider: mock\nprompt_hash: x\naccepted_at: x\n---\nX\n",
+    );
+    for _ in 0..5 {
+        let r = p.run_local(&["run"]);
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        assert!(!p.exists("golden/r/rep.txt.new"), "repeat 2 must not write");
+        assert!(p.read("golden/r/rep.txt").ends_with("---\nX\n"));
+    }
+}
+
+#[test]
+fn an_unreadable_golden_can_be_replaced() {
+    let p = project("Paris");
+    p.file("golden/geo/fr.txt", "hand-edited, no header\n");
+    let r = p.run_local(&["run", "--update-golden", "no"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("malformed"), "{}", r.stdout);
+    let r = p.run_local(&["run"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        p.exists("golden/geo/fr.txt.new"),
+        "auto writes a pending replacement"
+    );
+    let r = p.run_local(&["run", "--update-golden", "always"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(p.read("golden/geo/fr.txt").ends_with("---\nParis\n"));
+}
+
+#[test]
+fn per_provider_goldens_of_every_provider_survive_prune() {
+    let p = Project::with_mock("default: hi\n");
+    p.file(
+        "suites/s.yaml",
+        "name: s\nprompt: hi\ncases:\n  - id: b\n    checks: [{golden: {per_provider: true}}]\n  - {id: b.mock, checks: [golden]}\n",
+    );
+    assert_eq!(p.run_local(&["run", "--update-golden", "new"]).code, 0);
+    assert_eq!(
+        p.run_local(&["run", "--update-golden", "new", "--provider", "echo"])
+            .code,
+        0
+    );
+    assert!(p.exists("golden/s/b.mock.txt"));
+    assert!(p.exists("golden/s/b.echo.txt"));
+    assert!(
+        p.exists("golden/s/b%2Emock.txt"),
+        "a dot in a case id cannot collide with a provider suffix"
+    );
+    let r = p.run(&["golden", "prune", "--dry-run"]);
+    assert!(r.stdout.contains("0 unused golden files"), "{}", r.stdout);
+}
+
+#[test]
+fn case_ids_that_differ_only_in_case_cannot_share_a_golden() {
+    let p = Project::with_mock("default: hi\n");
+    p.file("suites/s.yaml", "name: s\nprompt: hi\ncases:\n  - {id: A, checks: [golden]}\n  - {id: a, checks: [golden]}\n");
+    let r = p.run_local(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cases `A` and `a` would share the golden file"),
         "{}",
         r.stderr
     );

@@ -34,6 +34,11 @@ pub const CI_VARS: &[&str] = &[
     "BITBUCKET_BUILD_NUMBER",
     "DRONE",
     "TRAVIS",
+    "CODEBUILD_BUILD_ID",
+    "bamboo_buildKey",
+    "HUDSON_URL",
+    "APPVEYOR",
+    "SEMAPHORE",
 ];
 
 /// Like [`evalgate`], but as on a developer's machine (no CI variables).
