@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use super::{CaseKey, Comparison, RunMeta, SuiteDelta, SuiteStats, Tally};
 use crate::model::Outcome;
 use crate::report::explain::one_line;
+use crate::report::markdown::longest_run;
 
 /// Rows per list before "…and N more".
 pub const MAX_ROWS: usize = 50;
@@ -907,19 +908,6 @@ fn code(s: &str) -> String {
         format!("{ticks}{s}{ticks}")
     };
     span.replace('|', "\\|")
-}
-
-fn longest_run(s: &str, c: char) -> usize {
-    let (mut best, mut run) = (0, 0);
-    for ch in s.chars() {
-        if ch == c {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    best
 }
 
 #[cfg(test)]

@@ -74,6 +74,26 @@ impl UpdateMode {
     }
 }
 
+/// Environment variables that announce a CI system.
+pub const CI_VARS: &[&str] = &[
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "CIRCLECI",
+    "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER",
+    "DRONE",
+    "TRAVIS",
+    "CODEBUILD_BUILD_ID",
+    "bamboo_buildKey",
+    "HUDSON_URL",
+    "APPVEYOR",
+    "SEMAPHORE",
+];
+
 /// Whether we run in CI, the way CI systems announce it: `CI` (any value but
 /// empty, `false` or `0`) or a vendor variable.
 pub fn in_ci() -> bool {
@@ -88,26 +108,7 @@ pub fn in_ci_with(get: impl Fn(&str) -> Option<String>) -> bool {
             !v.is_empty() && v != "false" && v != "0"
         })
     };
-    [
-        "CI",
-        "GITHUB_ACTIONS",
-        "GITLAB_CI",
-        "BUILDKITE",
-        "JENKINS_URL",
-        "TF_BUILD",
-        "CIRCLECI",
-        "TEAMCITY_VERSION",
-        "BITBUCKET_BUILD_NUMBER",
-        "DRONE",
-        "TRAVIS",
-        "CODEBUILD_BUILD_ID",
-        "bamboo_buildKey",
-        "HUDSON_URL",
-        "APPVEYOR",
-        "SEMAPHORE",
-    ]
-    .iter()
-    .any(|k| set(k))
+    CI_VARS.iter().any(|k| set(k))
 }
 
 #[cfg(test)]

@@ -449,7 +449,8 @@ fn fence_for(s: &str) -> String {
     "`".repeat((longest_run(s, '`') + 1).max(3))
 }
 
-fn longest_run(s: &str, c: char) -> usize {
+/// Length of the longest run of `c` in `s` (to choose fences that contain it).
+pub(crate) fn longest_run(s: &str, c: char) -> usize {
     let (mut best, mut run) = (0, 0);
     for ch in s.chars() {
         if ch == c {

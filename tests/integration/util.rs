@@ -21,25 +21,8 @@ pub fn evalgate(dir: &Path) -> Command {
     c
 }
 
-/// Environment variables that announce CI (see `golden::in_ci`).
-pub const CI_VARS: &[&str] = &[
-    "CI",
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "JENKINS_URL",
-    "TF_BUILD",
-    "CIRCLECI",
-    "TEAMCITY_VERSION",
-    "BITBUCKET_BUILD_NUMBER",
-    "DRONE",
-    "TRAVIS",
-    "CODEBUILD_BUILD_ID",
-    "bamboo_buildKey",
-    "HUDSON_URL",
-    "APPVEYOR",
-    "SEMAPHORE",
-];
+/// Environment variables that announce CI.
+pub use evalgate::golden::CI_VARS;
 
 /// Like [`evalgate`], but as on a developer's machine (no CI variables).
 pub fn evalgate_local(dir: &Path) -> Command {
