@@ -543,3 +543,50 @@ fn two_reports_cannot_share_a_file() {
     assert_eq!(r.code, 3, "a directory as report path fails before the run");
     assert!(!r.stdout.contains("gate:"), "{}", r.stdout);
 }
+
+#[test]
+fn ctrl_c_reports_whole_cases_with_all_their_repeats() {
+    let mut suite = String::from("prompt: hi\ndefaults: {repeat: 3}\ncases:\n");
+    for i in 0..30 {
+        suite.push_str(&format!("  - {{id: c{i:02}, checks: [{{equals: ok}}]}}\n"));
+    }
+    let p = Project::with_mock("responses:\n  - prompt: '.*'\n    reply: ok\n    latency_ms: 40\n");
+    p.file("suites/rep.yaml", &suite);
+    let child = crate::util::evalgate(p.path())
+        .args(["run", "-j", "4"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let v = p.json_report();
+    let results = v["results"].as_array().unwrap();
+    assert!(
+        !results.is_empty() && results.len() < 30,
+        "{} results",
+        results.len()
+    );
+    for r in results {
+        let repeats: Vec<u64> = r["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["repeat"].as_u64().unwrap())
+            .collect();
+        assert_eq!(repeats, vec![1, 2, 3], "{}", r["id"]);
+    }
+    // Reported cases are in plan order.
+    let ids: Vec<&str> = results
+        .iter()
+        .map(|r| r["case"].as_str().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
