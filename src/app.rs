@@ -330,7 +330,7 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             &plan,
             &info,
             &opts,
-            &mut reporters,
+            reporters,
             bar.as_mut(),
             comparer,
             interrupt,

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 pub use attempt::prompt_hash;
 use attempt::AttemptJob;
 
-use crate::compare::{Comparer, HeadRun};
+use crate::compare::{Comparer, Comparison, HeadRun};
 use crate::config::suite::CaseDef;
 use crate::error::{display_path, Error};
 use crate::gate::{self, GatePolicy};
@@ -61,19 +61,99 @@ struct Slot {
     repeats: u32,
 }
 
-/// Fans events out to reporters, remembering the first reporter error.
-struct Fanout<'a> {
-    reporters: &'a mut [Box<dyn Reporter>],
-    error: Option<Error>,
+/// An event with owned data, as it crosses to the reporter thread.
+enum Owned {
+    Started(RunInfo),
+    Case(Box<CaseResult>),
+    Finished(Box<Finished>),
 }
 
-impl Fanout<'_> {
-    fn send(&mut self, event: &RunEvent<'_>) {
-        for r in self.reporters.iter_mut() {
-            if let Err(e) = r.on_event(event) {
-                self.error.get_or_insert(e);
+struct Finished {
+    summary: Summary,
+    verdict: Verdict,
+    stopped: Option<StopReason>,
+    duration_ms: f64,
+    comparison: Option<Comparison>,
+}
+
+/// Fans events out to the reporters on a thread of their own, so writing
+/// reports overlaps with running attempts. The channel is bounded: when the
+/// reporters fall behind, the runner waits (memory stays flat).
+struct Fanout {
+    tx: Option<tokio::sync::mpsc::Sender<Owned>>,
+    thread: Option<std::thread::JoinHandle<Option<Error>>>,
+}
+
+impl Fanout {
+    fn start(mut reporters: Vec<Box<dyn Reporter>>) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Owned>(256);
+        let thread = std::thread::spawn(move || {
+            let mut first_error: Option<Error> = None;
+            while let Some(ev) = rx.blocking_recv() {
+                let event = match &ev {
+                    Owned::Started(info) => RunEvent::Started(info),
+                    Owned::Case(r) => RunEvent::CaseFinished(r),
+                    Owned::Finished(f) => RunEvent::Finished {
+                        summary: &f.summary,
+                        verdict: &f.verdict,
+                        stopped: f.stopped,
+                        duration_ms: f.duration_ms,
+                        comparison: f.comparison.as_ref(),
+                    },
+                };
+                for r in reporters.iter_mut() {
+                    if let Err(e) = r.on_event(&event) {
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
+            first_error
+        });
+        Fanout {
+            tx: Some(tx),
+            thread: Some(thread),
         }
+    }
+
+    async fn send(&mut self, ev: Owned) {
+        if let Some(tx) = &self.tx {
+            // A closed channel means the thread ended; `finish` reports why.
+            let _ = tx.send(ev).await;
+        }
+    }
+
+    /// Close the channel and wait for the reporters; their first error.
+    fn finish(mut self) -> Option<Error> {
+        self.tx = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(err)) => err,
+            Some(Err(_)) => Some(Error::Infrastructure("a reporter panicked".to_string())),
+            None => None,
+        }
+    }
+}
+
+/// Folds results into the summary, progress and comparison, then hands them
+/// to the reporters.
+struct Emitter<'p> {
+    out: Fanout,
+    summary: Summary,
+    emitted: u64,
+    failure_seen: bool,
+    progress: &'p mut dyn Progress,
+    comparer: Option<Comparer>,
+}
+
+impl Emitter<'_> {
+    async fn emit(&mut self, r: CaseResult) {
+        self.emitted += 1;
+        self.summary.add(&r);
+        self.progress.case_done(&r);
+        self.failure_seen |= matches!(r.outcome, Outcome::Fail | Outcome::Error);
+        if let Some(c) = self.comparer.as_mut() {
+            c.observe(&r);
+        }
+        self.out.send(Owned::Case(Box::new(r))).await;
     }
 }
 
@@ -89,17 +169,22 @@ pub async fn run(
     plan: &Plan,
     info: &RunInfo,
     opts: &RunOptions,
-    reporters: &mut [Box<dyn Reporter>],
+    reporters: Vec<Box<dyn Reporter>>,
     progress: &mut dyn Progress,
-    mut comparer: Option<Comparer>,
+    comparer: Option<Comparer>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<RunOutcome, Error> {
     let started = Instant::now();
-    let mut out = Fanout {
-        reporters,
-        error: None,
+    let mut out = Fanout::start(reporters);
+    out.send(Owned::Started(info.clone())).await;
+    let mut em = Emitter {
+        out,
+        summary: Summary::default(),
+        emitted: 0,
+        failure_seen: false,
+        progress,
+        comparer,
     };
-    out.send(&RunEvent::Started(info));
 
     let concurrency = opts.concurrency.max(1);
     let window = (concurrency * 4).max(64) as u64;
@@ -112,8 +197,6 @@ pub async fn run(
     let mut handles_open = true;
     let mut done: BTreeMap<u64, Slot> = BTreeMap::new();
     let mut current: Vec<AttemptResult> = Vec::new();
-    let mut summary = Summary::default();
-    let mut emitted: u64 = 0;
     let mut stopped: Option<StopReason> = None;
     let mut infra_error: Option<Error> = None;
     let planned = info.planned_cases;
@@ -121,25 +204,16 @@ pub async fn run(
 
     // Set when no further attempt may start (fail-fast, an infrastructure error).
     let mut halt = false;
-    // A failure seen as soon as an attempt completes (for --fail-fast).
-    let mut failure_seen = false;
 
     loop {
         // Emit everything contiguous.
         while let Some(slot) = done.remove(&next_emit) {
             next_emit += 1;
             if let Some(result) = fold(plan, slot, &mut current) {
-                emitted += 1;
-                summary.add(&result);
-                progress.case_done(&result);
-                failure_seen |= matches!(result.outcome, Outcome::Fail | Outcome::Error);
-                if let Some(c) = comparer.as_mut() {
-                    c.observe(&result);
-                }
-                out.send(&RunEvent::CaseFinished(&result));
+                em.emit(result).await;
             }
         }
-        if opts.fail_fast && failure_seen && !halt {
+        if opts.fail_fast && em.failure_seen && !halt {
             halt = true;
             // Only a stop if something was left unscheduled.
             if handles_open || expanding.is_some() {
@@ -260,24 +334,12 @@ pub async fn run(
                 while let Some(slot) = done.remove(&next_emit) {
                     next_emit += 1;
                     if let Some(result) = fold(plan, slot, &mut current) {
-                        emitted += 1;
-                        summary.add(&result);
-                        progress.case_done(&result);
-                        if let Some(c) = comparer.as_mut() {
-                    c.observe(&result);
-                }
-                out.send(&RunEvent::CaseFinished(&result));
+                        em.emit(result).await;
                     }
                 }
-                flush_with_gaps(plan, &mut done, &mut current, &mut |r| {
-                    emitted += 1;
-                    summary.add(r);
-                    progress.case_done(r);
-                    if let Some(c) = comparer.as_mut() {
-                        c.observe(r);
-                    }
-                    out.send(&RunEvent::CaseFinished(r));
-                });
+                for result in flush_with_gaps(plan, &mut done, &mut current) {
+                    em.emit(result).await;
+                }
                 break;
             }
             joined = in_flight.next() => {
@@ -289,7 +351,7 @@ pub async fn run(
                             .attempt
                             .as_ref()
                             .is_some_and(|a| slot.repeats == 1 && a.outcome != Outcome::Pass);
-                        failure_seen |= bad;
+                        em.failure_seen |= bad;
                         done.insert(seq, slot);
                     }
                     Some(Err(e)) => {
@@ -302,6 +364,14 @@ pub async fn run(
         }
     }
 
+    let Emitter {
+        mut out,
+        mut summary,
+        emitted,
+        progress,
+        comparer,
+        ..
+    } = em;
     summary.not_run = planned.saturating_sub(emitted);
     progress.finish();
     let comparison = comparer.map(|c| {
@@ -321,14 +391,16 @@ pub async fn run(
         verdict.exit_code = crate::exit::INFRASTRUCTURE;
     }
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    out.send(&RunEvent::Finished {
-        summary: &summary,
-        verdict: &verdict,
+    out.send(Owned::Finished(Box::new(Finished {
+        summary: summary.clone(),
+        verdict: verdict.clone(),
         stopped,
         duration_ms,
-        comparison: comparison.as_ref(),
-    });
-    if let Some(e) = infra_error.or(out.error) {
+        comparison: comparison.clone(),
+    })))
+    .await;
+    let report_error = out.finish();
+    if let Some(e) = infra_error.or(report_error) {
         return Err(e);
     }
     Ok(RunOutcome {
@@ -345,8 +417,8 @@ fn flush_with_gaps(
     plan: &Plan,
     done: &mut BTreeMap<u64, Slot>,
     current: &mut Vec<AttemptResult>,
-    emit: &mut dyn FnMut(&CaseResult),
-) {
+) -> Vec<CaseResult> {
+    let mut out = Vec::new();
     current.clear();
     let mut pending: Vec<(u64, Slot)> = std::mem::take(done).into_iter().collect();
     pending.sort_by_key(|(s, _)| *s);
@@ -355,7 +427,7 @@ fn flush_with_gaps(
         let (seq, slot) = &pending[i];
         if slot.attempt.is_none() {
             if let Some(r) = fold(plan, take_slot(&mut pending, i), current) {
-                emit(&r);
+                out.push(r);
             }
             i += 1;
             continue;
@@ -372,7 +444,7 @@ fn flush_with_gaps(
         if complete {
             for k in 0..n as usize {
                 if let Some(r) = fold(plan, take_slot(&mut pending, i + k), current) {
-                    emit(&r);
+                    out.push(r);
                 }
             }
             i += n as usize;
@@ -380,6 +452,7 @@ fn flush_with_gaps(
             i += 1;
         }
     }
+    out
 }
 
 fn take_slot(pending: &mut [(u64, Slot)], i: usize) -> Slot {
