@@ -2,6 +2,7 @@
 //! later capabilities, real local HTTP servers). One test binary, as ripgrep does.
 
 mod compare;
+mod consumers;
 mod golden;
 mod invalid;
 mod run;
