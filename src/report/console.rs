@@ -156,7 +156,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     s.push('\n');
                     s.push_str(
                         &style(format!(
-                            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}\n",
+                            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}",
                             "SUITE",
                             "CASES",
                             "PASS",
@@ -170,14 +170,17 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                         .bold()
                         .to_string(),
                     );
+                    // Styles end before the newline, so the next line starts clean.
+                    s.push('\n');
                     for (name, c) in &summary.suites {
                         s.push_str(&row(name, c, width));
                     }
                     s.push_str(
-                        &style(row("TOTAL", &summary.overall, width))
+                        &style(row("TOTAL", &summary.overall, width).trim_end())
                             .bold()
                             .to_string(),
                     );
+                    s.push('\n');
                     let o = &summary.overall;
                     if o.input_tokens + o.output_tokens > 0 {
                         s.push_str(&format!(
