@@ -12,8 +12,9 @@
 use super::{Check, CheckInput, Eval};
 use crate::config::decode::Ctx;
 use crate::config::node::{Node, Value};
+use crate::error::display_path;
 use crate::golden::file::{Golden as GoldenFile, Header};
-use crate::golden::store::{show, Store};
+use crate::golden::store::Store;
 use crate::golden::{diff, Settings, Writes};
 
 /// What the golden check needs to know about the attempt.
@@ -56,7 +57,7 @@ impl Golden {
         score: f64,
         body: String,
     ) -> Eval {
-        let shown = show(path);
+        let shown = display_path(path);
         let note = note.map(|n| format!("; {n}")).unwrap_or_default();
         let action = match writes {
             Writes::All => match self.file(g, body).write(path) {
@@ -75,9 +76,9 @@ impl Golden {
             Writes::Pending => match self.file(g, body).write(pending) {
                 Ok(()) => format!(
                     "; wrote {} (review with `evalgate golden review`)",
-                    show(pending)
+                    display_path(pending)
                 ),
-                Err(e) => format!("; writing {} failed: {e}", show(pending)),
+                Err(e) => format!("; writing {} failed: {e}", display_path(pending)),
             },
             Writes::Missing | Writes::Nothing => String::new(),
         };
@@ -130,7 +131,7 @@ impl Check for Golden {
         let path = g.store.path_for(g.suite, g.case, provider, s.ext());
         let pending = Store::pending_path(&path);
         let body = s.body_for(input.output);
-        let shown = show(&path);
+        let shown = display_path(&path);
         // Only the first repeat writes or removes files: repeats run
         // concurrently and must not race on the same golden.
         let writes = if g.repeat == 1 {
@@ -157,9 +158,9 @@ impl Check for Golden {
                     Writes::Pending => match self.file(g, body).write(&pending) {
                         Ok(()) => Eval::fail(format!(
                             "no golden yet: wrote {}; accept it with `evalgate golden review` or `evalgate golden accept`",
-                            show(&pending)
+                            display_path(&pending)
                         )),
-                        Err(e) => Eval::fail(format!("no golden yet, and writing {} failed: {e}", show(&pending))),
+                        Err(e) => Eval::fail(format!("no golden yet, and writing {} failed: {e}", display_path(&pending))),
                     },
                     Writes::Nothing if g.store.writes != Writes::Nothing => Eval::fail(format!(
                         "no golden at {shown} (goldens are written from repeat 1 only)"

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::{CaseKey, Comparison, RunMeta, SuiteDelta, SuiteStats, Tally};
 use crate::model::Outcome;
 use crate::report::explain::one_line;
-use crate::report::markdown::longest_run;
+use crate::report::markdown::{code_span, html};
 
 /// Rows per list before "…and N more".
 pub const MAX_ROWS: usize = 50;
@@ -886,13 +886,6 @@ fn text_table(rows: &[Vec<String>], indent: &str) -> String {
     out
 }
 
-/// Escape text for HTML.
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// Text safe inside a table cell: no `|` column breaks, no line breaks.
 fn cell(s: &str) -> String {
     html(&one_line(s, MESSAGE_CHARS)).replace('|', "\\|")
@@ -900,14 +893,7 @@ fn cell(s: &str) -> String {
 
 /// A code span that survives backticks, and pipes inside table cells.
 fn code(s: &str) -> String {
-    let s = one_line(s, MESSAGE_CHARS);
-    let ticks = "`".repeat(longest_run(&s, '`') + 1);
-    let span = if s.starts_with('`') || s.ends_with('`') {
-        format!("{ticks} {s} {ticks}")
-    } else {
-        format!("{ticks}{s}{ticks}")
-    };
-    span.replace('|', "\\|")
+    code_span(&one_line(s, MESSAGE_CHARS)).replace('|', "\\|")
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use globset::Glob;
 
 use super::file::Golden;
 use super::Writes;
-use crate::error::{display_path, Error};
+use crate::error::Error;
 
 /// Encode one path component (never empty, never `.`/`..`, no separators).
 pub fn encode_component(s: &str) -> String {
@@ -171,11 +171,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
-}
-
-/// Relative display of a golden path.
-pub fn show(path: &Path) -> String {
-    display_path(path)
 }
 
 #[cfg(test)]

@@ -413,8 +413,8 @@ fn format_ms(ms: f64) -> String {
     }
 }
 
-/// Escape text for HTML (inside `<summary>`, `<code>`).
-fn html(s: &str) -> String {
+/// Escape text for HTML (inside `<summary>`, `<code>`, table cells).
+pub(crate) fn html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -435,8 +435,12 @@ fn inline(s: &str) -> String {
 
 /// A code span that survives backticks in `s`.
 fn code(s: &str) -> String {
-    let s = explain::one_line(s, MAX_MESSAGE_CHARS);
-    let ticks = "`".repeat(longest_run(&s, '`') + 1);
+    code_span(&explain::one_line(s, MAX_MESSAGE_CHARS))
+}
+
+/// `s` as an inline code span, with enough backticks to contain its own.
+pub(crate) fn code_span(s: &str) -> String {
+    let ticks = "`".repeat(longest_run(s, '`') + 1);
     if s.starts_with('`') || s.ends_with('`') {
         format!("{ticks} {s} {ticks}")
     } else {
@@ -450,7 +454,7 @@ fn fence_for(s: &str) -> String {
 }
 
 /// Length of the longest run of `c` in `s` (to choose fences that contain it).
-pub(crate) fn longest_run(s: &str, c: char) -> usize {
+fn longest_run(s: &str, c: char) -> usize {
     let (mut best, mut run) = (0, 0);
     for ch in s.chars() {
         if ch == c {
