@@ -18,4 +18,5 @@ pub mod plan;
 pub mod provider;
 pub mod report;
 pub mod runner;
+pub mod secret;
 pub mod template;

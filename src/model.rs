@@ -78,6 +78,41 @@ pub struct Timing {
     pub ttft_ms: Option<f64>,
     /// Total latency.
     pub latency_ms: f64,
+    /// Streamed responses: chunks that carried content, reasoning or a tool call.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chunks: Option<u32>,
+    /// Streamed responses: the mean and the longest gap between such chunks.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_gap_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_gap_ms: Option<f64>,
+}
+
+impl Timing {
+    /// Fill in the stream statistics from the arrival times (ms since the
+    /// request started) of the chunks that carried content.
+    pub fn set_stream(&mut self, arrivals_ms: &[f64]) {
+        self.chunks = Some(arrivals_ms.len() as u32);
+        self.ttft_ms = arrivals_ms.first().copied();
+        let gaps: Vec<f64> = arrivals_ms.windows(2).map(|w| w[1] - w[0]).collect();
+        if gaps.is_empty() {
+            self.mean_gap_ms = None;
+            self.max_gap_ms = None;
+        } else {
+            self.mean_gap_ms = Some(gaps.iter().sum::<f64>() / gaps.len() as f64);
+            self.max_gap_ms = Some(gaps.iter().copied().fold(0.0, f64::max));
+        }
+    }
+}
+
+/// A tool (function) call the model asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    pub name: String,
+    /// The arguments as the model wrote them (normally a JSON object as text).
+    pub arguments: String,
 }
 
 /// `Option<SystemTime>` as an RFC 3339 string with milliseconds, UTC.

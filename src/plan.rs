@@ -119,6 +119,7 @@ impl Plan {
                         Arc::new(Mock::new(name, model.clone(), loaded, *latency)),
                     );
                 }
+                _ => {}
             }
         }
 

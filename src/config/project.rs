@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::config::decode::{Ctx, Fields};
 use crate::config::node::{self, Node};
+pub use crate::config::provider::*;
 use crate::error::{Diagnostic, Pos};
 use crate::gate::GatePolicy;
 
@@ -26,7 +27,15 @@ pub const DEFAULT_SUITE_GLOBS: &[&str] =
     &["suites/**/*.yaml", "suites/**/*.yml", "suites/**/*.json"];
 
 /// Provider kinds known to this build.
-pub const PROVIDER_TYPES: &[&str] = &["mock", "echo"];
+pub const PROVIDER_TYPES: &[&str] = &[
+    "mock",
+    "echo",
+    "openai",
+    "anthropic",
+    "http",
+    "exec",
+    "replay",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderKind {
@@ -36,12 +45,33 @@ pub enum ProviderKind {
         model: Option<String>,
     },
     Echo,
+    OpenAi(OpenAiConfig),
+    Anthropic(AnthropicConfig),
+    Http(HttpConfig),
+    Exec(ExecConfig),
+    Replay(ReplayConfig),
+}
+
+impl ProviderKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ProviderKind::Mock { .. } => "mock",
+            ProviderKind::Echo => "echo",
+            ProviderKind::OpenAi(_) => "openai",
+            ProviderKind::Anthropic(_) => "anthropic",
+            ProviderKind::Http(_) => "http",
+            ProviderKind::Exec(_) => "exec",
+            ProviderKind::Replay(_) => "replay",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderConfig {
     pub name: String,
     pub kind: ProviderKind,
+    /// Retries, timeouts, concurrency, rate limits, cache.
+    pub limits: Limits,
     /// Where it is defined (for errors about its fixtures).
     pub pos: Option<Pos>,
 }
@@ -92,6 +122,7 @@ impl ProjectConfig {
             ProviderConfig {
                 name: "echo".into(),
                 kind: ProviderKind::Echo,
+                limits: Limits::default(),
                 pos: None,
             },
         );
@@ -104,6 +135,7 @@ impl ProjectConfig {
                     latency: Duration::ZERO,
                     model: None,
                 },
+                limits: Limits::default(),
                 pos: None,
             },
         );
@@ -350,6 +382,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
             ProviderConfig {
                 name: e.key.clone(),
                 kind,
+                limits: Limits::default(),
                 pos: Some(e.key_pos),
             },
         );

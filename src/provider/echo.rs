@@ -35,6 +35,7 @@ impl Provider for Echo {
                     started_at: Some(std::time::SystemTime::now()),
                     ttft_ms: None,
                     latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    ..Default::default()
                 },
                 usage: Some(Usage {
                     input_tokens: tokens,
@@ -44,6 +45,7 @@ impl Provider for Echo {
                 model: Some("echo".to_string()),
                 finish_reason: Some("stop".to_string()),
                 text,
+                ..Default::default()
             })
         })
     }

@@ -237,6 +237,7 @@ impl Provider for Mock {
                     started_at: Some(started_at),
                     ttft_ms: None,
                     latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    ..Default::default()
                 },
                 usage: Some(Usage {
                     input_tokens,
@@ -246,6 +247,7 @@ impl Provider for Mock {
                 model: Some(self.model.clone()),
                 finish_reason: Some("stop".to_string()),
                 text,
+                ..Default::default()
             })
         })
     }

@@ -1,21 +1,30 @@
 //! Providers: where outputs come from. One trait, one file per implementation.
 //!
-//! A provider receives rendered messages and returns the text with timing,
-//! token usage when known and the model id. HTTP providers (next capability)
-//! stream; they report time to first token through [`Timing::ttft_ms`].
+//! A provider receives rendered messages and returns the text, tool calls,
+//! timing (time to first token and chunk gaps when streamed), token usage and
+//! the model id. Network providers are wrapped by [`resilience::Resilient`]
+//! (per-try timeout, retries with backoff, concurrency and rate limits) and
+//! optionally by the recorder or the response cache (`cassette`, `cache`).
 
+pub mod anthropic;
 pub mod echo;
+pub mod exec;
+pub mod http;
 pub mod mock;
+pub mod openai;
+pub mod resilience;
+pub mod sse;
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+pub use crate::model::ToolCall;
 use crate::model::{Timing, Usage};
 
 /// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Message {
     pub role: String,
     pub content: String,
@@ -29,11 +38,14 @@ pub struct Request {
     /// 1-based repeat index.
     pub repeat: u32,
     pub messages: Vec<Message>,
+    /// Time allowed for one try (the case's `timeout`).
     pub timeout: Duration,
+    /// The case variables (for the `http` provider's body template).
+    pub vars: serde_json::Value,
 }
 
 impl Request {
-    /// The rendered prompt as one string (`role: content` per message).
+    /// The rendered prompt as one string (message contents joined by newlines).
     pub fn prompt_text(&self) -> String {
         let mut s = String::new();
         for m in &self.messages {
@@ -50,36 +62,110 @@ impl Request {
 #[derive(Debug, Clone, Default)]
 pub struct Response {
     pub text: String,
+    pub tool_calls: Vec<ToolCall>,
     pub timing: Timing,
     pub usage: Option<Usage>,
     pub model: Option<String>,
     pub finish_reason: Option<String>,
+    /// Tries that failed before this answer (filled in by the retry layer).
+    pub retries: u32,
 }
 
 /// Why there is no usable answer. Always an `error` outcome, never a `fail`.
+///
+/// Messages must never contain a secret: body excerpts pass through
+/// [`crate::secret::redact`] where they are built.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
+    /// One try took longer than allowed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// Could not connect, connection reset, body cut off. Retryable.
     #[error("transport error: {0}")]
     Transport(String),
+    /// The server answered with an error status. Retryable on 408, 409, 429 and 5xx.
+    #[error("HTTP {status}: {body}")]
+    Http {
+        status: u16,
+        /// An excerpt of the body (at most ~500 characters), secrets redacted.
+        body: String,
+        /// From `retry-after-ms` or `Retry-After` (seconds or HTTP date).
+        retry_after: Option<Duration>,
+    },
+    /// A stream ended without its terminator, was cut mid-way or carried an
+    /// error event: never a pass on the partial text. Retryable.
+    #[error("stream error: {0}")]
+    Stream(String),
+    /// A usable answer was impossible: malformed JSON, missing fields, a
+    /// command that exited non-zero, a configuration problem. Not retried.
     #[error("provider error: {0}")]
     Provider(String),
+    /// `--replay` found no recording for this request.
+    #[error("{0}")]
+    NoRecording(String),
+}
+
+impl ProviderError {
+    /// Whether another try may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            ProviderError::Timeout(_) | ProviderError::Transport(_) | ProviderError::Stream(_) => {
+                true
+            }
+            ProviderError::Http { status, .. } => {
+                matches!(status, 408 | 409 | 429) || (500..=599).contains(status)
+            }
+            ProviderError::Provider(_) | ProviderError::NoRecording(_) => false,
+        }
+    }
+
+    /// The wait the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// The provider interface.
 pub trait Provider: Send + Sync {
     /// The configured name (e.g. `mock`, `staging`).
     fn name(&self) -> &str;
-    /// Produce an answer. The runner enforces `request.timeout` around this call.
+
+    /// Produce an answer for one try. Timeouts, retries and rate limits are
+    /// applied around this call by [`resilience::Resilient`].
     fn complete<'a>(
         &'a self,
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Response, ProviderError>>;
+
+    /// The normalised request: what decides the answer (provider type, model,
+    /// parameters, messages), without endpoints, headers or secrets. Record
+    /// and replay key cassettes on it, so it must be deterministic.
+    fn request_key(&self, request: &Request) -> serde_json::Value {
+        serde_json::json!({ "messages": request.messages })
+    }
+
+    /// Where requests go (base URL, command), added to the response-cache key.
+    fn endpoint(&self) -> String {
+        String::new()
+    }
 }
 
 /// Rough token estimate for providers that do not report usage (mock, echo):
 /// whitespace-separated words. Marked as an estimate in the README.
 pub fn estimate_tokens(text: &str) -> u64 {
     text.split_whitespace().count() as u64
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut; secrets
+/// redacted. For error messages that quote a body or stderr.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let text = crate::secret::redact(text.trim());
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
 }

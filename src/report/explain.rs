@@ -373,6 +373,7 @@ pub(crate) mod fixtures {
                 started_at: None,
                 ttft_ms: None,
                 latency_ms: 100.0 * repeat as f64 + 20.5,
+                ..Default::default()
             },
             usage: Some(Usage {
                 input_tokens: 12,

@@ -55,6 +55,7 @@ fn error_attempt(
             started_at: Some(SystemTime::now()),
             ttft_ms: None,
             latency_ms,
+            ..Default::default()
         },
         usage: None,
         finish_reason: None,
@@ -86,6 +87,7 @@ impl AttemptJob {
             repeat: self.repeat,
             messages,
             timeout,
+            vars: serde_json::Value::Object(self.case.vars.clone()),
         };
         let started = Instant::now();
         let answer = tokio::time::timeout(timeout, self.provider.complete(&request)).await;

@@ -1,0 +1,151 @@
+//! Secrets: API keys and header values read from environment variables.
+//!
+//! Every secret value the run resolves is registered here, and every string
+//! that leaves the process through an error message, a report, a cassette or
+//! the console can be passed through [`redact`]. Values shorter than 4
+//! characters are not registered (they would redact ordinary words).
+
+use std::sync::RwLock;
+
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// What replaces a secret.
+pub const MASK: &str = "[REDACTED]";
+
+/// Remember `value` as a secret.
+pub fn register(value: &str) {
+    if value.len() < 4 {
+        return;
+    }
+    if let Ok(mut s) = SECRETS.write() {
+        if !s.iter().any(|v| v == value) {
+            s.push(value.to_string());
+            // Longest first, so a secret containing another is masked whole.
+            s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        }
+    }
+}
+
+/// `text` with every registered secret replaced by [`MASK`].
+pub fn redact(text: &str) -> String {
+    let Ok(secrets) = SECRETS.read() else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for s in secrets.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// Whether any secret is registered (callers skip work when none is).
+pub fn any() -> bool {
+    SECRETS.read().map(|s| !s.is_empty()).unwrap_or(false)
+}
+
+/// Header names whose values are always secret, whatever their source.
+pub const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "cookie",
+];
+
+/// Expand `${NAME}` references in `template` from the environment.
+/// Returns the value and the names it used; `Err(name)` for the first
+/// variable that is not set. `$$` is a literal `$`.
+pub fn expand_env(template: &str) -> Result<(String, Vec<String>), String> {
+    let mut out = String::with_capacity(template.len());
+    let mut used = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            match body.find('}') {
+                Some(end) => {
+                    let name = &body[..end];
+                    match std::env::var(name) {
+                        Ok(v) => {
+                            out.push_str(&v);
+                            used.push(name.to_string());
+                        }
+                        Err(_) => return Err(name.to_string()),
+                    }
+                    rest = &body[end + 1..];
+                }
+                None => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok((out, used))
+}
+
+/// The `${NAME}` references in `template`, without reading the environment.
+pub fn env_refs(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            match body.find('}') {
+                Some(end) => {
+                    names.push(body[..end].to_string());
+                    rest = &body[end + 1..];
+                }
+                None => rest = after,
+            }
+        } else {
+            rest = after;
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_registered_values() {
+        register("sk-test-abcdef123456");
+        register("abc"); // too short: ignored
+        assert_eq!(
+            redact("Bearer sk-test-abcdef123456 abc"),
+            "Bearer [REDACTED] abc"
+        );
+        assert!(any());
+    }
+
+    #[test]
+    fn expands_env_references() {
+        std::env::set_var("EVALGATE_TEST_SECRET_X", "v1");
+        assert_eq!(
+            expand_env("Bearer ${EVALGATE_TEST_SECRET_X} $$5 $x").unwrap(),
+            (
+                "Bearer v1 $5 $x".to_string(),
+                vec!["EVALGATE_TEST_SECRET_X".to_string()]
+            )
+        );
+        assert_eq!(
+            expand_env("${EVALGATE_TEST_UNSET_Y}").unwrap_err(),
+            "EVALGATE_TEST_UNSET_Y"
+        );
+        assert_eq!(env_refs("a ${A} ${B}c $$ {C}"), vec!["A", "B"]);
+    }
+}
