@@ -18,7 +18,7 @@ use crate::error::{display_path, Error};
 use crate::exit;
 use crate::golden::{self, Store, UpdateMode};
 use crate::model::RunInfo;
-use crate::plan::{Plan, Selection};
+use crate::plan::{Mode, Plan, Selection};
 use crate::report::console::{ConsoleReporter, Verbosity};
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
@@ -65,7 +65,8 @@ fn selection(sel: &SelectArgs) -> Selection {
         paths: sel.paths.clone(),
         filters: sel.filters.clone(),
         tags: sel.tags.clone(),
-        provider: sel.provider.clone(),
+        providers: sel.providers.clone(),
+        ..Selection::default()
     }
 }
 
@@ -214,7 +215,17 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             )));
         }
     }
-    let plan = Plan::load(&selection(&args.select))?;
+    let mut sel = selection(&args.select);
+    sel.connect = true;
+    sel.no_cache = args.no_cache;
+    sel.mode = if args.record {
+        Mode::Record
+    } else if args.replay {
+        Mode::Replay
+    } else {
+        Mode::Live
+    };
+    let plan = Plan::load(&sel)?;
     let planned = plan.count()?;
     if planned == 0 {
         return Err(Error::Usage(
@@ -288,7 +299,24 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         git_commit: git_commit(&plan.config.root),
         planned_cases: planned,
         concurrency,
-        suites: plan.suites.iter().map(|s| s.suite.name.clone()).collect(),
+        suites: {
+            let mut names: Vec<String> = Vec::new();
+            for s in &plan.suites {
+                if !names.contains(&s.suite.name) {
+                    names.push(s.suite.name.clone());
+                }
+            }
+            names
+        },
+        providers: {
+            let mut names: Vec<String> = Vec::new();
+            for s in &plan.suites {
+                if !names.contains(&s.provider_name) {
+                    names.push(s.provider_name.clone());
+                }
+            }
+            names
+        },
         filters: args.select.filters.clone(),
         tags: args.select.tags.clone(),
     };
@@ -336,7 +364,17 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             interrupt,
         )
         .await
-    })?;
+    });
+    // Recordings are saved even when the run was interrupted or failed.
+    let cassettes = match &plan.recorder {
+        Some(r) => r.flush()?,
+        None => Vec::new(),
+    };
+    let outcome = outcome?;
+    if !cassettes.is_empty() && !args.quiet {
+        let files: Vec<String> = cassettes.iter().map(|p| display_path(p)).collect();
+        let _ = writeln!(std::io::stdout(), "recorded: {}", files.join(", "));
+    }
     let written: Vec<String> = [&targets.junit, &targets.json, &targets.markdown]
         .into_iter()
         .flatten()

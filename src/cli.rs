@@ -134,8 +134,9 @@ pub struct SelectArgs {
     #[arg(short, long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Run every suite against this provider (a name from evalgate.yaml).
-    #[arg(long, value_name = "NAME")]
-    pub provider: Option<String>,
+    /// Repeat it to run a provider matrix: every suite against each one.
+    #[arg(long = "provider", value_name = "NAME")]
+    pub providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -170,6 +171,17 @@ pub struct RunArgs {
     /// Stop scheduling after the first failed or errored case.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Call the providers and save every exchange to cassettes under
+    /// `fixtures/cassettes/` (the `cassettes` directory of evalgate.yaml).
+    #[arg(long, conflicts_with = "replay")]
+    pub record: bool,
+    /// Answer from recorded cassettes instead of calling network and exec
+    /// providers: no network, no credentials.
+    #[arg(long)]
+    pub replay: bool,
+    /// Bypass every provider's response cache (`cache: true`).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,

@@ -142,6 +142,10 @@ mod rfc3339 {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// One execution of a case (cases can repeat).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptResult {
@@ -155,6 +159,12 @@ pub struct AttemptResult {
     /// Why there is no usable answer (outcome `error`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Tool calls the model asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// Tries that failed before the answer (timeouts, 429, 5xx, dropped streams).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub retries: u32,
     #[serde(flatten)]
     pub timing: Timing,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -268,6 +278,9 @@ pub struct Summary {
     pub overall: Counts,
     pub suites: std::collections::BTreeMap<String, Counts>,
     pub tags: std::collections::BTreeMap<String, Counts>,
+    /// Per provider (one entry per provider of the run).
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, Counts>,
     /// Cases planned but never run because the run stopped early.
     pub not_run: u64,
 }
@@ -276,6 +289,7 @@ impl Summary {
     pub fn add(&mut self, r: &CaseResult) {
         self.overall.add(r);
         self.suites.entry(r.suite.clone()).or_default().add(r);
+        self.providers.entry(r.provider.clone()).or_default().add(r);
         for t in &r.tags {
             self.tags.entry(t.clone()).or_default().add(r);
         }
@@ -303,6 +317,9 @@ pub struct RunInfo {
     pub planned_cases: u64,
     pub concurrency: usize,
     pub suites: Vec<String>,
+    /// Providers the run called, in plan order (several = a provider matrix).
+    #[serde(default)]
+    pub providers: Vec<String>,
     /// `--filter` patterns of the run (a comparison with this report as
     /// HEAD must not call unselected cases removed).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

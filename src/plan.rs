@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::config::project::{ProjectConfig, ProviderKind};
 use crate::config::suite::{self, CaseDef, LoadContext, Suite};
 use crate::error::{did_you_mean, display_path, Diagnostic, Error};
-use crate::provider::{echo::Echo, mock::Mock, mock::MockResponses, Provider};
+use crate::provider::{mock::Mock, mock::MockResponses, Provider};
 use crate::template;
 
 /// What the user selected on the command line.
@@ -28,8 +28,26 @@ pub struct Selection {
     /// Globs on `suite/case`.
     pub filters: Vec<String>,
     pub tags: Vec<String>,
-    /// Run every suite against this provider instead of its own.
-    pub provider: Option<String>,
+    /// Run every suite against these providers instead of its own (several
+    /// = a provider matrix).
+    pub providers: Vec<String>,
+    /// Live calls, `--record` or `--replay`.
+    pub mode: Mode,
+    /// `--no-cache`: bypass every provider's response cache.
+    pub no_cache: bool,
+    /// Build the network providers (read credentials). Only `run` does.
+    pub connect: bool,
+}
+
+/// How network providers answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Live,
+    /// Call them and save every exchange to cassettes.
+    Record,
+    /// Answer from cassettes, no network.
+    Replay,
 }
 
 pub struct PlannedSuite {
@@ -45,6 +63,8 @@ pub struct Plan {
     pub env: Arc<Environment<'static>>,
     /// `sha256:` over evalgate.yaml and every suite file.
     pub config_hash: String,
+    /// Set with `--record`: flush it when the run ends.
+    pub recorder: Option<Arc<crate::provider::cassette::Recorder>>,
     filter: Option<GlobSet>,
     tags: Vec<String>,
 }
@@ -69,7 +89,7 @@ impl Plan {
         // Suites may name providers whose definition is broken (already reported).
         let mut known_names = provider_names.clone();
         known_names.extend(config.broken_providers.iter().cloned());
-        if let Some(p) = sel.provider.as_ref().filter(|_| diags.is_empty()) {
+        for p in sel.providers.iter().filter(|_| diags.is_empty()) {
             if !config.providers.contains_key(p) {
                 let hint = did_you_mean(p, provider_names.iter().map(String::as_str)).map_or_else(
                     || format!("defined providers: {}", provider_names.join(", ")),
@@ -80,46 +100,42 @@ impl Plan {
                 )));
             }
         }
-        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        // Mock responses are validated whether or not the run uses them.
+        let mut mocks: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         for (name, pc) in &config.providers {
-            match &pc.kind {
-                ProviderKind::Echo => {
-                    providers.insert(name.clone(), Arc::new(Echo::new(name)));
-                }
-                ProviderKind::Mock {
-                    responses,
-                    latency,
-                    model,
-                } => {
-                    let loaded = match responses {
-                        Some(path) => match MockResponses::load(path) {
-                            Ok(r) => r,
-                            Err(d) => {
-                                let used_by = format!(
-                                    "this file is the `responses` of provider `{name}` in {}",
-                                    config
-                                        .path
-                                        .as_deref()
-                                        .map_or_else(|| "evalgate.yaml".to_string(), display_path)
-                                );
-                                diags.extend(d.into_iter().map(|mut d| {
-                                    d.hint = Some(match d.hint.take() {
-                                        Some(h) => format!("{h}; {used_by}"),
-                                        None => used_by.clone(),
-                                    });
-                                    d
-                                }));
-                                continue;
-                            }
-                        },
-                        None => MockResponses::default(),
-                    };
-                    providers.insert(
-                        name.clone(),
-                        Arc::new(Mock::new(name, model.clone(), loaded, *latency)),
-                    );
-                }
-                _ => {}
+            if let ProviderKind::Mock {
+                responses,
+                latency,
+                model,
+            } = &pc.kind
+            {
+                let loaded = match responses {
+                    Some(path) => match MockResponses::load(path) {
+                        Ok(r) => r,
+                        Err(d) => {
+                            let used_by = format!(
+                                "this file is the `responses` of provider `{name}` in {}",
+                                config
+                                    .path
+                                    .as_deref()
+                                    .map_or_else(|| "evalgate.yaml".to_string(), display_path)
+                            );
+                            diags.extend(d.into_iter().map(|mut d| {
+                                d.hint = Some(match d.hint.take() {
+                                    Some(h) => format!("{h}; {used_by}"),
+                                    None => used_by.clone(),
+                                });
+                                d
+                            }));
+                            continue;
+                        }
+                    },
+                    None => MockResponses::default(),
+                };
+                mocks.insert(
+                    name.clone(),
+                    Arc::new(Mock::new(name, model.clone(), loaded, *latency)),
+                );
             }
         }
 
@@ -207,24 +223,65 @@ impl Plan {
         }
 
         let filter = build_filter(&sel.filters)?;
-        let planned = suites
+        // Which providers each suite runs against, in order.
+        let runs: Vec<(Suite, Vec<String>)> = suites
             .into_iter()
             .map(|s| {
-                let provider_name = sel
-                    .provider
-                    .clone()
-                    .or_else(|| s.provider.as_ref().map(|(p, _)| p.clone()))
-                    .unwrap_or_else(|| config.default_provider.clone());
+                let names = if sel.providers.is_empty() {
+                    vec![s
+                        .provider
+                        .as_ref()
+                        .map(|(p, _)| p.clone())
+                        .unwrap_or_else(|| config.default_provider.clone())]
+                } else {
+                    let mut v: Vec<String> = Vec::new();
+                    for p in &sel.providers {
+                        if !v.contains(p) {
+                            v.push(p.clone());
+                        }
+                    }
+                    v
+                };
+                (s, names)
+            })
+            .collect();
+        let mut used: Vec<String> = Vec::new();
+        for (_, names) in &runs {
+            for n in names {
+                if !used.contains(n) {
+                    used.push(n.clone());
+                }
+            }
+        }
+        let recorder = (sel.connect && sel.mode == Mode::Record)
+            .then(|| crate::provider::cassette::Recorder::new(config.cassettes_dir.clone()));
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        let mut build_diags = Vec::new();
+        for name in &used {
+            match tmp_build(&config, name, &mocks) {
+                Ok(p) => {
+                    providers.insert(name.clone(), p);
+                }
+                Err(mut d) => build_diags.append(&mut d),
+            }
+        }
+        if !build_diags.is_empty() {
+            return Err(Error::from(build_diags));
+        }
+        let mut planned = Vec::new();
+        for (s, names) in runs {
+            let suite = Arc::new(s);
+            for provider_name in names {
                 let provider = providers.get(&provider_name).cloned().ok_or_else(|| {
                     Error::Usage(format!("provider `{provider_name}` is not defined"))
                 })?;
-                Ok(PlannedSuite {
-                    suite: Arc::new(s),
+                planned.push(PlannedSuite {
+                    suite: suite.clone(),
                     provider_name,
                     provider,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+                });
+            }
+        }
         // Two cases may not share a golden file, also on case-insensitive
         // file systems (macOS, Windows checkouts of the same repository).
         let mut golden_diags = Vec::new();
@@ -304,6 +361,7 @@ impl Plan {
             suites: planned,
             env: Arc::new(env),
             config_hash,
+            recorder,
             filter,
             tags: sel.tags.clone(),
         })
@@ -523,5 +581,33 @@ fn walk_inner(
         } else if keep(&p) {
             out.push(p);
         }
+    }
+}
+
+// Temporary until the HTTP providers land.
+fn tmp_build(
+    config: &ProjectConfig,
+    name: &str,
+    mocks: &BTreeMap<String, Arc<dyn Provider>>,
+) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
+    match config.providers.get(name).map(|p| &p.kind) {
+        Some(ProviderKind::Echo) => Ok(Arc::new(crate::provider::resilience::Resilient::new(
+            Arc::new(crate::provider::echo::Echo::new(name)),
+            &crate::config::project::Limits::default(),
+        ))),
+        Some(ProviderKind::Mock { .. }) => mocks
+            .get(name)
+            .cloned()
+            .map(|m| {
+                Arc::new(crate::provider::resilience::Resilient::new(
+                    m,
+                    &crate::config::project::Limits {
+                        max_retries: 0,
+                        ..Default::default()
+                    },
+                )) as Arc<dyn Provider>
+            })
+            .ok_or_else(Vec::new),
+        _ => Err(vec![Diagnostic::new("evalgate.yaml", None, "not yet")]),
     }
 }

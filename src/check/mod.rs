@@ -22,6 +22,7 @@ mod latency;
 mod length;
 mod similarity;
 mod text;
+mod tools;
 
 use std::cell::OnceCell;
 use std::fmt::Debug;
@@ -51,6 +52,8 @@ pub const KINDS: &[&str] = &[
     "max_latency_ms",
     "levenshtein",
     "golden",
+    "tool_call",
+    "max_ttft_ms",
 ];
 
 /// Keys allowed next to the check key.
@@ -65,6 +68,10 @@ pub struct CheckInput<'a> {
     pub env: &'a minijinja::Environment<'static>,
     /// Set by the runner so the `golden` check can find and write its files.
     pub golden: Option<golden::GoldenCtx<'a>>,
+    /// Tool calls of the answer.
+    pub tool_calls: &'a [crate::model::ToolCall],
+    /// Time to first token, when the answer was streamed.
+    pub ttft_ms: Option<f64>,
     json: OnceCell<Result<serde_json::Value, String>>,
 }
 
@@ -81,8 +88,20 @@ impl<'a> CheckInput<'a> {
             vars,
             env,
             golden: None,
+            tool_calls: &[],
+            ttft_ms: None,
             json: OnceCell::new(),
         }
+    }
+
+    pub fn with_tool_calls(mut self, calls: &'a [crate::model::ToolCall]) -> Self {
+        self.tool_calls = calls;
+        self
+    }
+
+    pub fn with_ttft(mut self, ttft_ms: Option<f64>) -> Self {
+        self.ttft_ms = ttft_ms;
+        self
     }
 
     pub fn with_golden(mut self, golden: golden::GoldenCtx<'a>) -> Self {
@@ -403,6 +422,8 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
             latency::MaxLatency::parse(ctx, arg).map(boxed),
         ),
         "golden" => ("golden", golden::Golden::parse(ctx, arg).map(boxed)),
+        "tool_call" => ("tool_call", tools::ToolCallCheck::parse(ctx, arg).map(boxed)),
+        "max_ttft_ms" => ("max_ttft_ms", tools::MaxTtft::parse(ctx, arg).map(boxed)),
         "levenshtein" => (
             "levenshtein",
             similarity::Levenshtein::parse(ctx, arg).map(boxed),

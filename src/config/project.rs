@@ -16,9 +16,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::decode::{Ctx, Fields};
+use crate::config::decode::Ctx;
 use crate::config::node::{self, Node};
-pub use crate::config::provider::*;
+pub use crate::config::provider::{
+    AnthropicConfig, ExecConfig, ExecInput, Extract, Header, HttpConfig, HttpStream, Limits,
+    OpenAiConfig, ReplayConfig,
+};
 use crate::error::{Diagnostic, Pos};
 use crate::gate::GatePolicy;
 
@@ -72,6 +75,8 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// Retries, timeouts, concurrency, rate limits, cache.
     pub limits: Limits,
+    /// Header names (besides Authorization, x-api-key, ...) whose values are secret.
+    pub redact_headers: Vec<String>,
     /// Where it is defined (for errors about its fixtures).
     pub pos: Option<Pos>,
 }
@@ -104,6 +109,10 @@ pub struct ProjectConfig {
     pub gate_names: Vec<(&'static str, String, Pos)>,
     /// Where goldens live (`golden_dir`, default `golden/` under the root).
     pub golden_dir: PathBuf,
+    /// Recorded provider exchanges (`cassettes`, default `fixtures/cassettes/`).
+    pub cassettes_dir: PathBuf,
+    /// The development response cache (`cache_dir`, default `.evalgate/cache/`).
+    pub cache_dir: PathBuf,
     /// Providers named in the file whose definition has errors (reported
     /// already); suites naming them are not blamed a second time.
     pub broken_providers: Vec<String>,
@@ -123,6 +132,7 @@ impl ProjectConfig {
                 name: "echo".into(),
                 kind: ProviderKind::Echo,
                 limits: Limits::default(),
+                redact_headers: Vec::new(),
                 pos: None,
             },
         );
@@ -136,6 +146,7 @@ impl ProjectConfig {
                     model: None,
                 },
                 limits: Limits::default(),
+                redact_headers: Vec::new(),
                 pos: None,
             },
         );
@@ -157,6 +168,8 @@ impl ProjectConfig {
             broken_providers: Vec::new(),
             complete: true,
             golden_dir: root.join("golden"),
+            cassettes_dir: root.join("fixtures").join("cassettes"),
+            cache_dir: root.join(".evalgate").join("cache"),
             gate_names: Vec::new(),
         }
     }
@@ -215,6 +228,8 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
             "gate",
             "reports",
             "golden_dir",
+            "cassettes",
+            "cache_dir",
         ],
     ) else {
         return;
@@ -278,6 +293,14 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
             cfg.golden_dir = ctx.resolve_path(&d);
         }
     }
+    for (key, slot) in [
+        ("cassettes", &mut cfg.cassettes_dir),
+        ("cache_dir", &mut cfg.cache_dir),
+    ] {
+        if let Some(d) = f.get(key).and_then(|n| ctx.string(n, &format!("`{key}`"))) {
+            *slot = ctx.resolve_path(&d);
+        }
+    }
     if let Some(n) = f.get("reports") {
         if let Some(rf) = ctx.map(n, "`reports`", &["junit", "json", "markdown"]) {
             let mut path = |k: &str| -> Option<Option<PathBuf>> {
@@ -330,82 +353,45 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     for e in entries {
         // Assume broken until the definition decodes.
         cfg.broken_providers.push(e.key.clone());
-        let what = format!("provider `{}`", e.key);
-        let Some(pf) = ctx.map(
-            &e.value,
-            &what,
-            &["type", "responses", "latency_ms", "model"],
-        ) else {
+        let Some(d) = crate::config::provider::decode(ctx, &e.key, &e.value) else {
             continue;
-        };
-        let Some(t) = ctx.require(&pf, "type", &what) else {
-            continue;
-        };
-        let Some(ty) = ctx.string(t, "`type`") else {
-            continue;
-        };
-        let kind = match ty.as_str() {
-            "mock" => ProviderKind::Mock {
-                responses: pf
-                    .get("responses")
-                    .and_then(|n| ctx.string(n, "`responses`"))
-                    .map(|s| ctx.resolve_path(&s)),
-                latency: Duration::from_millis(
-                    pf.get("latency_ms")
-                        .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
-                        .unwrap_or(0),
-                ),
-                model: pf
-                    .get("model")
-                    .and_then(|n| ctx.scalar_string(n, "`model`")),
-            },
-            "echo" => {
-                only_keys(ctx, &pf, &["type"], "echo");
-                ProviderKind::Echo
-            }
-            other => {
-                let hint = match crate::error::did_you_mean(other, PROVIDER_TYPES.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("provider types: {}", PROVIDER_TYPES.join(", ")),
-                };
-                ctx.error(
-                    t.pos,
-                    format!("unknown provider type `{other}`"),
-                    Some(hint),
-                );
-                continue;
-            }
         };
         cfg.broken_providers.retain(|n| n != &e.key);
         cfg.providers.insert(
             e.key.clone(),
             ProviderConfig {
                 name: e.key.clone(),
-                kind,
-                limits: Limits::default(),
+                kind: d.kind,
+                limits: d.limits,
+                redact_headers: d.redact_headers,
                 pos: Some(e.key_pos),
             },
         );
     }
-}
-
-fn only_keys(ctx: &mut Ctx<'_>, f: &Fields<'_>, allowed: &[&str], ty: &str) {
-    for e in f.entries {
-        if !allowed.contains(&e.key.as_str()) {
-            ctx.error(
-                e.key_pos,
-                format!("`{}` does not apply to a provider of type `{ty}`", e.key),
-                Some(format!(
-                    "{} `{ty}` provider takes: {}",
-                    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                        "an"
-                    } else {
-                        "a"
-                    },
-                    allowed.join(", ")
-                )),
-            );
+    // A replay provider answers with another provider's recordings.
+    let names: Vec<String> = cfg.providers.keys().cloned().collect();
+    let mut bad = Vec::new();
+    for (name, pc) in &cfg.providers {
+        if let ProviderKind::Replay(r) = &pc.kind {
+            let ok = cfg.providers.get(&r.of).is_some_and(|o| !matches!(o.kind, ProviderKind::Replay(_)));
+            if !ok && !cfg.broken_providers.contains(&r.of) {
+                let hint = match crate::error::did_you_mean(&r.of, names.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("defined providers: {}", names.join(", ")),
+                };
+                let msg = if cfg.providers.contains_key(&r.of) {
+                    format!("provider `{name}` replays `{}`, which is itself a replay provider", r.of)
+                } else {
+                    format!("provider `{name}` replays `{}`, which is not defined", r.of)
+                };
+                ctx.error(pc.pos.unwrap_or(node.pos), msg, Some(hint));
+                bad.push(name.clone());
+            }
         }
+    }
+    for name in bad {
+        cfg.providers.remove(&name);
+        cfg.broken_providers.push(name);
     }
 }
 

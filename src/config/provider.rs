@@ -163,3 +163,603 @@ pub struct ExecConfig {
 pub struct ReplayConfig {
     pub of: String,
 }
+
+// ---------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------
+
+use crate::config::decode::{duration, Ctx, Fields};
+use crate::config::node::{Node, Value};
+use crate::config::project::{ProviderKind, PROVIDER_TYPES};
+
+const LIMIT_KEYS: &[&str] = &[
+    "timeout",
+    "connect_timeout",
+    "max_retries",
+    "backoff",
+    "backoff_max",
+    "max_concurrency",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "cache",
+];
+
+const OPENAI_PARAMS: &[&str] = &[
+    "temperature",
+    "max_tokens",
+    "max_completion_tokens",
+    "top_p",
+    "seed",
+    "stop",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "user",
+    "n",
+    "reasoning_effort",
+    "stream_options",
+];
+
+const ANTHROPIC_PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+    "metadata",
+    "thinking",
+];
+
+/// Keys each type accepts (besides `type`).
+fn type_keys(ty: &str) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = vec!["type"];
+    let net = |keys: &mut Vec<&'static str>| keys.extend_from_slice(LIMIT_KEYS);
+    match ty {
+        "mock" => keys.extend_from_slice(&["responses", "latency_ms", "model"]),
+        "echo" => {}
+        "openai" => {
+            keys.extend_from_slice(&[
+                "base_url",
+                "model",
+                "api_key_env",
+                "headers",
+                "redact_headers",
+                "stream",
+                "extra_body",
+            ]);
+            keys.extend_from_slice(OPENAI_PARAMS);
+            net(&mut keys);
+        }
+        "anthropic" => {
+            keys.extend_from_slice(&[
+                "base_url",
+                "model",
+                "api_key_env",
+                "anthropic_version",
+                "max_tokens",
+                "system",
+                "headers",
+                "redact_headers",
+                "stream",
+                "extra_body",
+            ]);
+            keys.extend_from_slice(ANTHROPIC_PARAMS);
+            net(&mut keys);
+        }
+        "http" => {
+            keys.extend_from_slice(&[
+                "method",
+                "url",
+                "headers",
+                "redact_headers",
+                "api_key_env",
+                "body",
+                "output",
+                "usage",
+                "stream",
+            ]);
+            net(&mut keys);
+        }
+        "exec" => {
+            keys.extend_from_slice(&["command", "input", "env", "cwd"]);
+            net(&mut keys);
+        }
+        "replay" => keys.push("of"),
+        _ => {}
+    }
+    keys
+}
+
+/// Every key any provider type accepts (for "unknown key" with did-you-mean).
+fn all_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = PROVIDER_TYPES.iter().flat_map(|t| type_keys(t)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// A decoded provider definition.
+pub struct Decoded {
+    pub kind: ProviderKind,
+    pub limits: Limits,
+    /// Header names whose values are secret besides the built-in ones.
+    pub redact_headers: Vec<String>,
+}
+
+/// Decode one `providers.<name>` entry. Errors go to `ctx`; `None` when the
+/// definition is unusable.
+pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
+    let what = format!("provider `{name}`");
+    let all = all_keys();
+    let pf = ctx.map(node, &what, &all)?;
+    let t = ctx.require(&pf, "type", &what)?;
+    let ty = ctx.string(t, "`type`")?;
+    if !PROVIDER_TYPES.contains(&ty.as_str()) {
+        let hint = match crate::error::did_you_mean(&ty, PROVIDER_TYPES.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("provider types: {}", PROVIDER_TYPES.join(", ")),
+        };
+        ctx.error(t.pos, format!("unknown provider type `{ty}`"), Some(hint));
+        return None;
+    }
+    let allowed = type_keys(&ty);
+    let before = ctx.errors.len();
+    for e in pf.entries {
+        if all.contains(&e.key.as_str()) && !allowed.contains(&e.key.as_str()) {
+            let article = if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            ctx.error(
+                e.key_pos,
+                format!("`{}` does not apply to a provider of type `{ty}`", e.key),
+                Some(if allowed.len() > 1 {
+                    format!(
+                        "{article} `{ty}` provider takes: {}",
+                        allowed[1..].join(", ")
+                    )
+                } else {
+                    format!("{article} `{ty}` provider takes no settings besides `type`")
+                }),
+            );
+        }
+    }
+    let mut limits = if matches!(ty.as_str(), "mock" | "echo" | "replay") {
+        Limits {
+            max_retries: 0,
+            ..Limits::default()
+        }
+    } else {
+        Limits::default()
+    };
+    decode_limits(ctx, &pf, &mut limits);
+    let redact_headers = pf
+        .get("redact_headers")
+        .and_then(|n| ctx.string_list(n, "`redact_headers`"))
+        .unwrap_or_default();
+    let kind = match ty.as_str() {
+        "mock" => ProviderKind::Mock {
+            responses: pf
+                .get("responses")
+                .and_then(|n| ctx.string(n, "`responses`"))
+                .map(|s| ctx.resolve_path(&s)),
+            latency: std::time::Duration::from_millis(
+                pf.get("latency_ms")
+                    .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
+                    .unwrap_or(0),
+            ),
+            model: pf
+                .get("model")
+                .and_then(|n| ctx.scalar_string(n, "`model`")),
+        },
+        "echo" => ProviderKind::Echo,
+        "openai" => {
+            let base_url = url(ctx, &pf, "base_url", &what, None)?;
+            let model = required_string(ctx, &pf, "model", &what)?;
+            let mut params = serde_json::Map::new();
+            for k in OPENAI_PARAMS {
+                if let Some(n) = pf.get(k) {
+                    params.insert((*k).to_string(), n.to_json());
+                }
+            }
+            extra_body(ctx, &pf, &mut params, &["model", "messages", "stream"]);
+            ProviderKind::OpenAi(OpenAiConfig {
+                base_url,
+                model,
+                api_key_env: env_name(ctx, &pf),
+                headers: headers(ctx, &pf),
+                stream: flag(ctx, &pf, "stream"),
+                params,
+            })
+        }
+        "anthropic" => {
+            let base_url = url(ctx, &pf, "base_url", &what, Some("https://api.anthropic.com"))?;
+            let model = required_string(ctx, &pf, "model", &what)?;
+            let mut params = serde_json::Map::new();
+            for k in ANTHROPIC_PARAMS {
+                if let Some(n) = pf.get(k) {
+                    params.insert((*k).to_string(), n.to_json());
+                }
+            }
+            extra_body(
+                ctx,
+                &pf,
+                &mut params,
+                &["model", "messages", "stream", "system", "max_tokens"],
+            );
+            ProviderKind::Anthropic(AnthropicConfig {
+                base_url,
+                model,
+                api_key_env: env_name(ctx, &pf),
+                version: pf
+                    .get("anthropic_version")
+                    .and_then(|n| ctx.scalar_string(n, "`anthropic_version`"))
+                    .unwrap_or_else(|| "2023-06-01".to_string()),
+                max_tokens: pf
+                    .get("max_tokens")
+                    .and_then(|n| ctx.uint(n, "`max_tokens`", 1, 10_000_000))
+                    .unwrap_or(1024),
+                system: pf.get("system").and_then(|n| ctx.string(n, "`system`")),
+                headers: headers(ctx, &pf),
+                stream: flag(ctx, &pf, "stream"),
+                params,
+            })
+        }
+        "http" => decode_http(ctx, &pf, &what)?,
+        "exec" => decode_exec(ctx, &pf, &what)?,
+        "replay" => {
+            let of = required_string(ctx, &pf, "of", &what)?;
+            if of == name {
+                ctx.error(
+                    pf.get("of").map_or(pf.pos, |n| n.pos),
+                    format!("provider `{name}` cannot replay itself"),
+                    Some("name the provider whose recordings it answers with".into()),
+                );
+                return None;
+            }
+            ProviderKind::Replay(ReplayConfig { of })
+        }
+        _ => return None,
+    };
+    (ctx.errors.len() == before).then_some(Decoded {
+        kind,
+        limits,
+        redact_headers,
+    })
+}
+
+fn decode_limits(ctx: &mut Ctx<'_>, pf: &Fields<'_>, l: &mut Limits) {
+    if let Some(n) = pf.get("timeout") {
+        l.timeout = duration(ctx, n, "`timeout`");
+    }
+    if let Some(d) = pf
+        .get("connect_timeout")
+        .and_then(|n| duration(ctx, n, "`connect_timeout`"))
+    {
+        l.connect_timeout = d;
+    }
+    if let Some(v) = pf
+        .get("max_retries")
+        .and_then(|n| ctx.uint(n, "`max_retries`", 0, 100))
+    {
+        l.max_retries = v as u32;
+    }
+    if let Some(d) = pf.get("backoff").and_then(|n| duration(ctx, n, "`backoff`")) {
+        l.backoff_initial = d;
+    }
+    if let Some(d) = pf
+        .get("backoff_max")
+        .and_then(|n| duration(ctx, n, "`backoff_max`"))
+    {
+        l.backoff_max = d;
+    }
+    if let Some(v) = pf
+        .get("max_concurrency")
+        .and_then(|n| ctx.uint(n, "`max_concurrency`", 1, 10_000))
+    {
+        l.max_concurrency = Some(v as usize);
+    }
+    if let Some(v) = pf
+        .get("requests_per_minute")
+        .and_then(|n| ctx.uint(n, "`requests_per_minute`", 1, 10_000_000))
+    {
+        l.requests_per_minute = Some(v as u32);
+    }
+    if let Some(v) = pf
+        .get("tokens_per_minute")
+        .and_then(|n| ctx.uint(n, "`tokens_per_minute`", 1, u64::MAX >> 1))
+    {
+        l.tokens_per_minute = Some(v);
+    }
+    if let Some(b) = pf.get("cache").and_then(|n| ctx.bool(n, "`cache`")) {
+        l.cache = b;
+    }
+}
+
+fn required_string(ctx: &mut Ctx<'_>, pf: &Fields<'_>, key: &str, what: &str) -> Option<String> {
+    let n = ctx.require(pf, key, what)?;
+    let s = ctx.scalar_string(n, &format!("`{key}`"))?;
+    if s.trim().is_empty() {
+        ctx.error(n.pos, format!("`{key}` must not be empty"), None);
+        return None;
+    }
+    Some(s)
+}
+
+fn flag(ctx: &mut Ctx<'_>, pf: &Fields<'_>, key: &str) -> bool {
+    pf.get(key)
+        .and_then(|n| ctx.bool(n, &format!("`{key}`")))
+        .unwrap_or(false)
+}
+
+/// A URL: `http://` or `https://`, `${NAME}` references allowed.
+fn url(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    key: &str,
+    what: &str,
+    default: Option<&str>,
+) -> Option<String> {
+    let Some(n) = pf.get(key) else {
+        if let Some(d) = default {
+            return Some(d.to_string());
+        }
+        ctx.require(pf, key, what)?;
+        return None;
+    };
+    let s = ctx.string(n, &format!("`{key}`"))?;
+    let t = s.trim();
+    if !(t.starts_with("http://") || t.starts_with("https://") || t.starts_with("${")) {
+        ctx.error(
+            n.pos,
+            format!("`{key}` must be an http:// or https:// URL, found {t:?}"),
+            Some("e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1".into()),
+        );
+        return None;
+    }
+    Some(t.trim_end_matches('/').to_string())
+}
+
+fn env_name(ctx: &mut Ctx<'_>, pf: &Fields<'_>) -> Option<String> {
+    let n = pf.get("api_key_env")?;
+    let s = ctx.string(n, "`api_key_env`")?;
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        ctx.error(
+            n.pos,
+            format!("`api_key_env` must be the NAME of an environment variable, found {s:?}"),
+            Some("write the variable's name (OPENAI_API_KEY), never the key itself".into()),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+fn headers(ctx: &mut Ctx<'_>, pf: &Fields<'_>) -> Vec<Header> {
+    string_map(ctx, pf, "headers")
+}
+
+fn string_map(ctx: &mut Ctx<'_>, pf: &Fields<'_>, key: &str) -> Vec<Header> {
+    let Some(n) = pf.get(key) else {
+        return Vec::new();
+    };
+    let Value::Map(entries) = &n.value else {
+        ctx.error(
+            n.pos,
+            format!("`{key}` must be a mapping of names to values, found {}", n.kind_name()),
+            None,
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        if let Some(v) = ctx.scalar_string(&e.value, &format!("`{key}.{}`", e.key)) {
+            for name in crate::secret::env_refs(&v) {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    ctx.error(
+                        e.value.pos,
+                        format!("`${{{name}}}` is not a valid environment variable reference"),
+                        Some("write ${NAME} with letters, digits and _".into()),
+                    );
+                }
+            }
+            out.push(Header {
+                name: e.key.clone(),
+                value: v,
+            });
+        }
+    }
+    out
+}
+
+fn extra_body(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    params: &mut serde_json::Map<String, serde_json::Value>,
+    reserved: &[&str],
+) {
+    let Some(n) = pf.get("extra_body") else {
+        return;
+    };
+    let Value::Map(entries) = &n.value else {
+        ctx.error(
+            n.pos,
+            format!("`extra_body` must be a mapping, found {}", n.kind_name()),
+            None,
+        );
+        return;
+    };
+    for e in entries {
+        if reserved.contains(&e.key.as_str()) {
+            ctx.error(
+                e.key_pos,
+                format!("`extra_body.{}` is set by evalgate", e.key),
+                Some(format!(
+                    "set it with the provider's own key{}",
+                    if e.key == "messages" {
+                        " (messages come from the suite's prompt)"
+                    } else {
+                        ""
+                    }
+                )),
+            );
+            continue;
+        }
+        params.insert(e.key.clone(), e.value.to_json());
+    }
+}
+
+fn pointer(ctx: &mut Ctx<'_>, n: &Node, what: &str) -> Option<Extract> {
+    let s = ctx.string(n, what)?;
+    if s == "raw" {
+        return Some(Extract::Raw);
+    }
+    if !s.starts_with('/') {
+        ctx.error(
+            n.pos,
+            format!("{what} must be `raw` or a JSON pointer starting with `/`, found {s:?}"),
+            Some("e.g. /choices/0/message/content (RFC 6901)".into()),
+        );
+        return None;
+    }
+    Some(Extract::Pointer(s))
+}
+
+fn decode_http(ctx: &mut Ctx<'_>, pf: &Fields<'_>, what: &str) -> Option<ProviderKind> {
+    let url = url(ctx, pf, "url", what, None)?;
+    let method = pf
+        .get("method")
+        .and_then(|n| ctx.string(n, "`method`"))
+        .map(|m| m.to_ascii_uppercase())
+        .unwrap_or_else(|| "POST".to_string());
+    if !matches!(
+        method.as_str(),
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+    ) {
+        ctx.error(
+            pf.get("method").map_or(pf.pos, |n| n.pos),
+            format!("unsupported `method` {method:?}"),
+            Some("use GET, POST, PUT, PATCH or DELETE".into()),
+        );
+    }
+    let body = pf.get("body").map(|n| n.to_json());
+    if let Some(b) = &body {
+        check_templates(ctx, pf.get("body").map_or(pf.pos, |n| n.pos), b);
+    }
+    let output = match pf.get("output") {
+        Some(n) => pointer(ctx, n, "`output`")?,
+        None => Extract::Raw,
+    };
+    let (mut usage_input, mut usage_output) = (None, None);
+    if let Some(n) = pf.get("usage") {
+        if let Some(uf) = ctx.map(n, "`usage`", &["input", "output"]) {
+            for (k, slot) in [("input", &mut usage_input), ("output", &mut usage_output)] {
+                if let Some(v) = uf.get(k) {
+                    if let Some(Extract::Pointer(p)) = pointer(ctx, v, &format!("`usage.{k}`")) {
+                        *slot = Some(p);
+                    }
+                }
+            }
+        }
+    }
+    let stream = match pf.get("stream") {
+        None => None,
+        Some(n) if matches!(n.value, Value::Bool(false)) => None,
+        Some(n) => {
+            let sf = ctx.map(n, "`stream`", &["delta", "done"])?;
+            let delta = match sf.get("delta") {
+                Some(d) => pointer(ctx, d, "`stream.delta`")?,
+                None => Extract::Raw,
+            };
+            let done = sf.get("done").and_then(|d| ctx.string(d, "`stream.done`"));
+            Some(HttpStream { delta, done })
+        }
+    };
+    Some(ProviderKind::Http(HttpConfig {
+        method,
+        url,
+        headers: headers(ctx, pf),
+        api_key_env: env_name(ctx, pf),
+        body,
+        output,
+        usage_input,
+        usage_output,
+        stream,
+    }))
+}
+
+/// Compile every string in an `http` body as a template, so mistakes are
+/// found before the run.
+fn check_templates(ctx: &mut Ctx<'_>, pos: crate::error::Pos, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            let env = minijinja::Environment::new();
+            if let Err(e) = env.template_from_str(s) {
+                ctx.error(
+                    pos,
+                    format!("invalid template in `body`: {e}"),
+                    Some("body strings are minijinja templates: {{ prompt }}, {{ messages }}, {{ vars.x }}, {{ case.id }}".into()),
+                );
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| check_templates(ctx, pos, i)),
+        serde_json::Value::Object(m) => m.values().for_each(|i| check_templates(ctx, pos, i)),
+        _ => {}
+    }
+}
+
+fn decode_exec(ctx: &mut Ctx<'_>, pf: &Fields<'_>, what: &str) -> Option<ProviderKind> {
+    let n = ctx.require(pf, "command", what)?;
+    let command: Vec<String> = match &n.value {
+        Value::Str(s) => s.split_whitespace().map(str::to_string).collect(),
+        _ => ctx.string_list(n, "`command`")?,
+    };
+    if command.is_empty() || command[0].is_empty() {
+        ctx.error(
+            n.pos,
+            "`command` must name a program",
+            Some("e.g. command: [python3, app/answer.py]".into()),
+        );
+        return None;
+    }
+    let input = match pf.get("input") {
+        None => ExecInput::Stdin,
+        Some(i) => match ctx.string(i, "`input`")?.as_str() {
+            "stdin" => ExecInput::Stdin,
+            "arg" => ExecInput::Arg,
+            other => {
+                ctx.error(
+                    i.pos,
+                    format!("unknown `input` {other:?}"),
+                    Some("use `stdin` (default) or `arg` (the prompt as the last argument)".into()),
+                );
+                return None;
+            }
+        },
+    };
+    let cwd = match pf.get("cwd").and_then(|c| ctx.string(c, "`cwd`")) {
+        Some(c) => ctx.resolve_path(&c),
+        None => ctx.root.clone(),
+    };
+    let mut command = command;
+    if command[0].contains('/') && !Path::new(&command[0]).is_absolute() {
+        command[0] = display(&ctx.resolve_path(&command[0]));
+    }
+    Some(ProviderKind::Exec(ExecConfig {
+        command,
+        input,
+        env: string_map(ctx, pf, "env"),
+        cwd,
+    }))
+}
+
+fn display(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+use std::path::Path;

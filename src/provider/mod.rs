@@ -7,6 +7,9 @@
 //! optionally by the recorder or the response cache (`cassette`, `cache`).
 
 pub mod anthropic;
+// pub mod build; (enabled once the HTTP providers land)
+pub mod cache;
+pub mod cassette;
 pub mod echo;
 pub mod exec;
 pub mod http;
@@ -14,6 +17,7 @@ pub mod mock;
 pub mod openai;
 pub mod resilience;
 pub mod sse;
+pub mod store;
 
 use std::time::Duration;
 

@@ -1,1 +1,939 @@
-//! Placeholder: being written.
+//! `openai`: the Chat Completions API (`POST {base_url}/chat/completions`)
+//! at OpenAI or any compatible server (vLLM, llama.cpp, Ollama, LiteLLM…).
+//!
+//! The body is `model`, `messages`, then the configured parameters in order.
+//! With `stream: true` the request adds `"stream": true` and
+//! `"stream_options": {"include_usage": true}` (unless `stream_options` is
+//! configured) and the answer is read as server-sent events:
+//!
+//! * time to first token is the arrival of the first chunk whose delta
+//!   carries non-empty content, reasoning (`reasoning_content` or
+//!   `reasoning`) or a tool call; a role-only chunk is not a token. The
+//!   arrival times of all such chunks give the chunk count and gaps;
+//! * tool-call deltas are merged by `index` (id and name from the first
+//!   delta, arguments concatenated);
+//! * the stream must end with `data: [DONE]`: a body that ends without it,
+//!   or a connection that drops, is a [`ProviderError::Stream`], never an
+//!   answer with partial text. A chunk that is not JSON is an error, and so
+//!   is an `error` object inside a chunk.
+//!
+//! The response's content type decides how it is read: an event stream is
+//! parsed as chunks, anything else as one JSON completion (some compatible
+//! servers ignore `stream`).
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{Map, Value};
+
+use super::http::{
+    self, compact, elapsed_ms, error_from_response, header_map, is_event_stream, json_u64,
+    read_body, received, secret_header, sorted_json, stream_error, transport_error, usage_of,
+    EXCERPT_CHARS, MAX_BODY_BYTES,
+};
+use super::sse::SseReader;
+use super::{excerpt, Provider, ProviderError, Request, Response, ToolCall};
+use crate::config::provider::{Limits, OpenAiConfig};
+use crate::model::{Timing, Usage};
+
+/// An OpenAI-compatible Chat Completions endpoint.
+pub struct OpenAi {
+    name: String,
+    client: reqwest::Client,
+    base_url: String,
+    url: String,
+    model: String,
+    stream: bool,
+    params: Map<String, Value>,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl OpenAi {
+    /// `api_key` (resolved) is sent as `Authorization: Bearer`; `headers`
+    /// are the configured headers with their values resolved (they replace
+    /// defaults of the same name).
+    pub fn new(
+        name: &str,
+        cfg: &OpenAiConfig,
+        api_key: Option<String>,
+        headers: Vec<(String, String)>,
+        limits: &Limits,
+    ) -> Result<Self, String> {
+        let base_url = cfg.base_url.trim().trim_end_matches('/').to_string();
+        let url = format!("{base_url}/chat/completions");
+        http::check_url(&url)?;
+        let mut defaults = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        if let Some(key) = &api_key {
+            crate::secret::register(key);
+            defaults.push((AUTHORIZATION, secret_header(&format!("Bearer {key}"))?));
+        }
+        Ok(OpenAi {
+            name: name.to_string(),
+            client: http::client(limits)?,
+            base_url,
+            url,
+            model: cfg.model.clone(),
+            stream: cfg.stream,
+            params: cfg.params.clone(),
+            headers: header_map(defaults, &headers)?,
+        })
+    }
+
+    /// The request body for `request`.
+    pub fn body(&self, request: &Request) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(self.model.clone()));
+        body.insert(
+            "messages".into(),
+            serde_json::to_value(&request.messages).unwrap_or(Value::Array(vec![])),
+        );
+        for (k, v) in &self.params {
+            body.insert(k.clone(), v.clone());
+        }
+        if self.stream {
+            body.insert("stream".into(), Value::Bool(true));
+            if !self.params.contains_key("stream_options") {
+                body.insert(
+                    "stream_options".into(),
+                    serde_json::json!({ "include_usage": true }),
+                );
+            }
+        }
+        Value::Object(body)
+    }
+
+    async fn read_stream(
+        &self,
+        resp: reqwest::Response,
+        start: Instant,
+        started_at: SystemTime,
+    ) -> Result<Response, ProviderError> {
+        let mut reader = SseReader::new(resp, start);
+        let mut acc = StreamAcc::default();
+        loop {
+            let Some(event) = reader.next_event().await? else {
+                return Err(ProviderError::Stream(format!(
+                    "stream ended after {} chunks without [DONE]{}",
+                    acc.chunks,
+                    received(&acc.text)
+                )));
+            };
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                break;
+            }
+            let chunk: Value = serde_json::from_str(data).map_err(|_| {
+                ProviderError::Stream(format!(
+                    "malformed chunk after {} chunks: {}",
+                    acc.chunks,
+                    excerpt(data, EXCERPT_CHARS)
+                ))
+            })?;
+            if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
+                return Err(stream_error(err));
+            }
+            if event.event == "error" {
+                return Err(stream_error(&chunk));
+            }
+            acc.chunk(&chunk, event.at_ms);
+        }
+        let mut timing = Timing {
+            started_at: Some(started_at),
+            latency_ms: elapsed_ms(start),
+            ..Default::default()
+        };
+        timing.set_stream(&acc.arrivals);
+        Ok(Response {
+            text: acc.text,
+            tool_calls: acc
+                .tools
+                .into_values()
+                .map(|t| ToolCall {
+                    id: t.id,
+                    name: t.name,
+                    arguments: t.arguments,
+                })
+                .collect(),
+            timing,
+            usage: acc.usage,
+            model: acc.model,
+            finish_reason: acc.finish_reason,
+            retries: 0,
+        })
+    }
+}
+
+#[derive(Default)]
+struct ToolAcc {
+    id: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+/// What a stream has delivered so far.
+#[derive(Default)]
+struct StreamAcc {
+    chunks: u32,
+    text: String,
+    tools: BTreeMap<u64, ToolAcc>,
+    arrivals: Vec<f64>,
+    finish_reason: Option<String>,
+    model: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl StreamAcc {
+    fn chunk(&mut self, chunk: &Value, at_ms: f64) {
+        self.chunks += 1;
+        if let Some(m) = chunk.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+            self.model = Some(m.to_string());
+        }
+        if let Some(u) = chunk.get("usage").and_then(parse_usage) {
+            self.usage = Some(u);
+        }
+        let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
+            return;
+        };
+        let mut token = false;
+        for choice in choices
+            .iter()
+            .filter(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) == 0)
+        {
+            if let Some(delta) = choice.get("delta") {
+                if let Some(text) = delta.get("content").and_then(Value::as_str) {
+                    if !text.is_empty() {
+                        self.text.push_str(text);
+                        token = true;
+                    }
+                }
+                if ["reasoning_content", "reasoning"].iter().any(|k| {
+                    delta
+                        .get(*k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.is_empty())
+                }) {
+                    token = true;
+                }
+                if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                    for (pos, call) in calls.iter().enumerate() {
+                        let index = call
+                            .get("index")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(pos as u64);
+                        let tool = self.tools.entry(index).or_default();
+                        if let Some(id) = call.get("id").and_then(Value::as_str) {
+                            if tool.id.is_none() && !id.is_empty() {
+                                tool.id = Some(id.to_string());
+                            }
+                        }
+                        let function = call.get("function");
+                        if let Some(name) = function.and_then(|f| f.get("name")).and_then(Value::as_str) {
+                            if tool.name.is_empty() {
+                                tool.name = name.to_string();
+                            }
+                        }
+                        if let Some(args) = function.and_then(|f| f.get("arguments")) {
+                            match args {
+                                Value::String(s) => tool.arguments.push_str(s),
+                                Value::Null => {}
+                                other => tool.arguments.push_str(&compact(other)),
+                            }
+                        }
+                        token = true;
+                    }
+                }
+            }
+            if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.finish_reason = Some(reason.to_string());
+            }
+        }
+        if token {
+            self.arrivals.push(at_ms);
+        }
+    }
+}
+
+/// `prompt_tokens` / `completion_tokens` / `total_tokens` (total defaults to the sum).
+fn parse_usage(u: &Value) -> Option<Usage> {
+    if !u.is_object() {
+        return None;
+    }
+    let mut usage = usage_of(
+        u.get("prompt_tokens").and_then(json_u64),
+        u.get("completion_tokens").and_then(json_u64),
+    )?;
+    if let Some(total) = u.get("total_tokens").and_then(json_u64) {
+        usage.total_tokens = total;
+    }
+    Some(usage)
+}
+
+/// Text of a message `content`: a string, null, or a list of parts with `text`.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+fn arguments_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => compact(other),
+    }
+}
+
+/// A non-streamed completion.
+fn parse_completion(v: &Value, body: &str) -> Result<Response, ProviderError> {
+    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        let wrapped = serde_json::json!({ "error": err });
+        let summary = http::json_error_summary(&wrapped).unwrap_or_else(|| compact(err));
+        return Err(ProviderError::Provider(format!(
+            "error in response: {}",
+            excerpt(&summary, EXCERPT_CHARS)
+        )));
+    }
+    let malformed = |what: &str| {
+        ProviderError::Provider(format!(
+            "malformed response ({what}): {}",
+            excerpt(body, EXCERPT_CHARS)
+        ))
+    };
+    let choices = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("no `choices`"))?;
+    let choice = choices
+        .iter()
+        .find(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) == 0)
+        .or_else(|| choices.first())
+        .ok_or_else(|| malformed("empty `choices`"))?;
+    let message = choice
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| malformed("no `choices[0].message`"))?;
+    let mut text = content_text(message.get("content"));
+    if text.is_empty() {
+        if let Some(refusal) = message.get("refusal").and_then(Value::as_str) {
+            text = refusal.to_string();
+        }
+    }
+    let mut tool_calls: Vec<ToolCall> = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|c| {
+                    let f = c.get("function");
+                    ToolCall {
+                        id: c.get("id").and_then(Value::as_str).map(str::to_string),
+                        name: f
+                            .and_then(|f| f.get("name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        arguments: arguments_text(f.and_then(|f| f.get("arguments"))),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(f) = message.get("function_call").filter(|f| f.is_object()) {
+        tool_calls.push(ToolCall {
+            id: None,
+            name: f
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            arguments: arguments_text(f.get("arguments")),
+        });
+    }
+    Ok(Response {
+        text,
+        tool_calls,
+        usage: v.get("usage").and_then(parse_usage),
+        model: v.get("model").and_then(Value::as_str).map(str::to_string),
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ..Default::default()
+    })
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
+        Box::pin(async move {
+            let body = compact(&self.body(request));
+            let started_at = SystemTime::now();
+            let start = Instant::now();
+            let resp = self
+                .client
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .body(body)
+                .send()
+                .await
+                .map_err(transport_error)?;
+            if !resp.status().is_success() {
+                return Err(error_from_response(resp).await);
+            }
+            if is_event_stream(&resp) {
+                return self.read_stream(resp, start, started_at).await;
+            }
+            let bytes = read_body(resp, MAX_BODY_BYTES).await?;
+            let latency_ms = elapsed_ms(start);
+            let text = String::from_utf8_lossy(&bytes);
+            let v: Value = serde_json::from_str(&text).map_err(|_| {
+                ProviderError::Provider(format!(
+                    "malformed JSON response: {}",
+                    excerpt(&text, EXCERPT_CHARS)
+                ))
+            })?;
+            let mut response = parse_completion(&v, &text)?;
+            response.timing = Timing {
+                started_at: Some(started_at),
+                latency_ms,
+                ..Default::default()
+            };
+            Ok(response)
+        })
+    }
+
+    fn request_key(&self, request: &Request) -> Value {
+        serde_json::json!({
+            "type": "openai",
+            "model": self.model,
+            "params": sorted_json(&Value::Object(self.params.clone())),
+            "messages": request.messages,
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        crate::secret::redact(&self.base_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::http::test_support::{dropping_server, request};
+    use std::time::Duration;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, Request as WireRequest, ResponseTemplate};
+
+    fn config(base_url: &str, stream: bool) -> OpenAiConfig {
+        OpenAiConfig {
+            base_url: format!("{base_url}/v1/"),
+            model: "gpt-test".into(),
+            api_key_env: None,
+            headers: vec![],
+            stream,
+            params: Map::new(),
+        }
+    }
+
+    fn provider(base_url: &str, stream: bool) -> OpenAi {
+        OpenAi::new("oa", &config(base_url, stream), None, vec![], &Limits::default()).unwrap()
+    }
+
+    async fn serve(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    fn sse(chunks: &[&str]) -> String {
+        chunks.iter().map(|c| format!("data: {c}\n\n")).collect()
+    }
+
+    const ROLE: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;
+    const HEL: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":null,"finish_reason":null}]}"#;
+    const LO: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{"content":"lo"},"logprobs":null,"finish_reason":null}]}"#;
+    const STOP: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#;
+    const USAGE: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}"#;
+
+    #[tokio::test]
+    async fn non_streaming_answer_with_usage_and_auth() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(header("authorization", "Bearer sk-openai-unit-key"))
+            .and(header("x-team", "qa"))
+            .and(body_json(serde_json::json!({
+                "model": "gpt-test",
+                "messages": [{"role": "user", "content": "Capital of France?"}],
+                "temperature": 0.0,
+                "max_tokens": 16
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": "gpt-test-0613",
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Paris."},
+                    "finish_reason": "stop"
+                }],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut cfg = config(&server.uri(), false);
+        cfg.params.insert("temperature".into(), serde_json::json!(0.0));
+        cfg.params.insert("max_tokens".into(), serde_json::json!(16));
+        let p = OpenAi::new(
+            "oa",
+            &cfg,
+            Some("sk-openai-unit-key".into()),
+            vec![("x-team".into(), "qa".into())],
+            &Limits::default(),
+        )
+        .unwrap();
+        let resp = p.complete(&request(&[("user", "Capital of France?")])).await.unwrap();
+        assert_eq!(resp.text, "Paris.");
+        assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(resp.model.as_deref(), Some("gpt-test-0613"));
+        assert_eq!(
+            resp.usage,
+            Some(Usage {
+                input_tokens: 12,
+                output_tokens: 2,
+                total_tokens: 14
+            })
+        );
+        assert!(resp.tool_calls.is_empty());
+        assert!(resp.timing.started_at.is_some());
+        assert_eq!(resp.timing.ttft_ms, None);
+        assert_eq!(resp.timing.chunks, None);
+    }
+
+    #[tokio::test]
+    async fn non_streaming_tool_calls_and_null_content() {
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "model": "gpt-test",
+                "choices": [{
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": null,
+                        "tool_calls": [{
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
+                        }]
+                    },
+                    "finish_reason": "tool_calls"
+                }]
+            })),
+        )
+        .await;
+        let resp = provider(&server.uri(), false)
+            .complete(&request(&[("user", "weather?")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "");
+        assert_eq!(
+            resp.tool_calls,
+            vec![ToolCall {
+                id: Some("call_1".into()),
+                name: "get_weather".into(),
+                arguments: "{\"city\":\"Paris\"}".into()
+            }]
+        );
+        assert_eq!(resp.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(resp.usage, None);
+    }
+
+    #[tokio::test]
+    async fn streaming_answer_role_chunk_is_not_the_first_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(|req: &WireRequest| {
+                let v: Value = serde_json::from_slice(&req.body).unwrap();
+                v["stream"] == true && v["stream_options"]["include_usage"] == true
+            })
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(sse(&[ROLE, HEL, LO, STOP, USAGE, "[DONE]"]), "text/event-stream"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let resp = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "Hello");
+        assert_eq!(resp.timing.chunks, Some(2), "the role-only chunk is not a token");
+        assert!(resp.timing.ttft_ms.is_some());
+        assert!(resp.timing.mean_gap_ms.is_some());
+        assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(resp.model.as_deref(), Some("gpt-test-0613"));
+        assert_eq!(resp.usage.map(|u| (u.input_tokens, u.output_tokens, u.total_tokens)), Some((9, 2, 11)));
+    }
+
+    #[tokio::test]
+    async fn streaming_ttft_counts_reasoning_but_not_roles() {
+        let server = MockServer::start().await;
+        let think = r#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}"#;
+        let think2 = r#"{"choices":[{"index":0,"delta":{"reasoning":"ok","content":null}}]}"#;
+        serve(
+            &server,
+            ResponseTemplate::new(200)
+                .set_body_raw(sse(&[ROLE, think, think2, HEL, STOP, "[DONE]"]), "text/event-stream"),
+        )
+        .await;
+        let resp = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "Hel", "reasoning is not output text");
+        assert_eq!(resp.timing.chunks, Some(3));
+        assert_eq!(resp.usage, None);
+    }
+
+    #[tokio::test]
+    async fn user_stream_options_are_kept() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(|req: &WireRequest| {
+                let v: Value = serde_json::from_slice(&req.body).unwrap();
+                v["stream_options"] == serde_json::json!({"include_usage": false})
+            })
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(sse(&[HEL, "[DONE]"]), "text/event-stream"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut cfg = config(&server.uri(), true);
+        cfg.params.insert(
+            "stream_options".into(),
+            serde_json::json!({"include_usage": false}),
+        );
+        let p = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
+        assert_eq!(p.complete(&request(&[("user", "hi")])).await.unwrap().text, "Hel");
+    }
+
+    #[tokio::test]
+    async fn streamed_tool_call_deltas_are_merged_by_index() {
+        let server = MockServer::start().await;
+        let c1 = r#"{"model":"gpt-test","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}"#;
+        let c2 = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"ci"}}]},"finish_reason":null}]}"#;
+        let c3 = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{}"}}]},"finish_reason":null}]}"#;
+        let c4 = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ty\":\"Paris\"}"}}]},"finish_reason":null}]}"#;
+        let c5 = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
+        serve(
+            &server,
+            ResponseTemplate::new(200)
+                .set_body_raw(sse(&[c1, c2, c3, c4, c5, "[DONE]"]), "text/event-stream"),
+        )
+        .await;
+        let resp = provider(&server.uri(), true)
+            .complete(&request(&[("user", "weather?")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "");
+        assert_eq!(
+            resp.tool_calls,
+            vec![
+                ToolCall {
+                    id: Some("call_a".into()),
+                    name: "get_weather".into(),
+                    arguments: "{\"city\":\"Paris\"}".into()
+                },
+                ToolCall {
+                    id: Some("call_b".into()),
+                    name: "get_time".into(),
+                    arguments: "{}".into()
+                }
+            ]
+        );
+        assert_eq!(resp.timing.chunks, Some(4));
+        assert_eq!(resp.finish_reason.as_deref(), Some("tool_calls"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_done_is_an_error_not_partial_text() {
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_raw(sse(&[ROLE, HEL, LO]), "text/event-stream"),
+        )
+        .await;
+        let err = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Stream(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("stream ended after 3 chunks without [DONE] (received 5 characters of text)"),
+            "{err}"
+        );
+        assert!(err.retryable());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_connection_is_a_stream_error() {
+        let partial = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"choi";
+        let url = dropping_server("text/event-stream", partial).await;
+        let err = provider(&url, true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Stream(_)), "{err}");
+        assert!(err.to_string().contains("connection lost after 1 events"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_chunk_is_a_stream_error() {
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200)
+                .set_body_raw(sse(&[HEL, "{\"choices\": [", "[DONE]"]), "text/event-stream"),
+        )
+        .await;
+        let err = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Stream(_)), "{err}");
+        assert!(err.to_string().contains("malformed chunk after 1 chunks: {\"choices\": ["), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_error_chunk_mid_stream_is_an_error() {
+        let server = MockServer::start().await;
+        let err_chunk = r#"{"error":{"message":"The server had an error","type":"server_error","code":null}}"#;
+        serve(
+            &server,
+            ResponseTemplate::new(200)
+                .set_body_raw(sse(&[ROLE, HEL, err_chunk, "[DONE]"]), "text/event-stream"),
+        )
+        .await;
+        let err = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Stream(_)), "{err}");
+        assert!(err.to_string().contains("server_error: The server had an error"), "{err}");
+
+        let server = MockServer::start().await;
+        let err_chunk = r#"{"error":{"message":"Invalid tool schema","type":"invalid_request_error"}}"#;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_raw(sse(&[err_chunk]), "text/event-stream"),
+        )
+        .await;
+        let err = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Provider(_)), "{err}");
+        assert!(!err.retryable());
+    }
+
+    #[tokio::test]
+    async fn malformed_json_body_is_a_provider_error() {
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_raw("{\"choices\": [", "application/json"),
+        )
+        .await;
+        let err = provider(&server.uri(), false)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Provider(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "provider error: malformed JSON response: {\"choices\": ["
+        );
+
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"object": "list"})),
+        )
+        .await;
+        let err = provider(&server.uri(), false)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no `choices`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn http_errors_use_the_json_error_message() {
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "error": {
+                    "message": "The model `gpt-nope` does not exist",
+                    "type": "invalid_request_error",
+                    "param": null,
+                    "code": "model_not_found"
+                }
+            })),
+        )
+        .await;
+        let err = provider(&server.uri(), false)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HTTP 400: invalid_request_error: The model `gpt-nope` does not exist"
+        );
+        assert!(!err.retryable());
+    }
+
+    #[tokio::test]
+    async fn rate_limits_carry_retry_after_in_every_form() {
+        for (name, value, expected) in [
+            ("retry-after", "2".to_string(), Duration::from_secs(2)),
+            ("retry-after-ms", "250".to_string(), Duration::from_millis(250)),
+        ] {
+            let server = MockServer::start().await;
+            serve(
+                &server,
+                ResponseTemplate::new(429)
+                    .insert_header(name, value.as_str())
+                    .set_body_string("slow down"),
+            )
+            .await;
+            let err = provider(&server.uri(), false)
+                .complete(&request(&[("user", "hi")]))
+                .await
+                .unwrap_err();
+            assert!(err.retryable());
+            assert_eq!(err.retry_after(), Some(expected), "{name}");
+        }
+        let server = MockServer::start().await;
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(20));
+        serve(
+            &server,
+            ResponseTemplate::new(429).insert_header("retry-after", date.as_str()),
+        )
+        .await;
+        let err = provider(&server.uri(), false)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap_err();
+        let wait = err.retry_after().unwrap();
+        assert!(wait > Duration::from_secs(17) && wait <= Duration::from_secs(20), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn the_api_key_never_appears_in_errors() {
+        let key = "sk-openai-secret-key-987654321";
+        crate::secret::register(key);
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(401).set_body_json(serde_json::json!({
+                "error": {
+                    "message": format!("Incorrect API key provided: Bearer {key}"),
+                    "type": "invalid_request_error"
+                }
+            })),
+        )
+        .await;
+        let p = OpenAi::new(
+            "oa",
+            &config(&server.uri(), false),
+            Some(key.into()),
+            vec![],
+            &Limits::default(),
+        )
+        .unwrap();
+        let err = p.complete(&request(&[("user", "hi")])).await.unwrap_err();
+        assert!(!err.to_string().contains(key), "{err}");
+        assert!(err.to_string().contains("[REDACTED]"), "{err}");
+        assert!(!format!("{err:?}").contains(key));
+    }
+
+    #[tokio::test]
+    async fn a_json_answer_to_a_stream_request_is_read_as_a_completion() {
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]
+            })),
+        )
+        .await;
+        let resp = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "hi");
+        assert_eq!(resp.timing.chunks, None);
+    }
+
+    #[test]
+    fn request_key_sorts_params_and_ignores_stream_and_endpoint() {
+        let mut a = config("http://a.example", false);
+        a.params.insert("temperature".into(), serde_json::json!(0.2));
+        a.params.insert("seed".into(), serde_json::json!(7));
+        let mut b = config("http://b.example", true);
+        b.params.insert("seed".into(), serde_json::json!(7));
+        b.params.insert("temperature".into(), serde_json::json!(0.2));
+        let limits = Limits::default();
+        let pa = OpenAi::new("a", &a, None, vec![], &limits).unwrap();
+        let pb = OpenAi::new("b", &b, None, vec![], &limits).unwrap();
+        let req = request(&[("user", "hi")]);
+        let ka = compact(&pa.request_key(&req));
+        assert_eq!(ka, compact(&pb.request_key(&req)));
+        assert_eq!(
+            ka,
+            r#"{"type":"openai","model":"gpt-test","params":{"seed":7,"temperature":0.2},"messages":[{"role":"user","content":"hi"}]}"#
+        );
+        assert_eq!(pa.endpoint(), "http://a.example/v1");
+    }
+
+    #[test]
+    fn body_puts_params_after_model_and_messages() {
+        let mut cfg = config("http://a.example", true);
+        cfg.params.insert("temperature".into(), serde_json::json!(0));
+        cfg.params.insert("tools".into(), serde_json::json!([]));
+        let p = OpenAi::new("a", &cfg, None, vec![], &Limits::default()).unwrap();
+        let body = p.body(&request(&[("user", "hi")]));
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["model", "messages", "temperature", "tools", "stream", "stream_options"]
+        );
+    }
+}

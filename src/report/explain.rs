@@ -327,6 +327,7 @@ pub(crate) mod fixtures {
             planned_cases: 6,
             concurrency: 4,
             suites: suites.iter().map(|s| s.to_string()).collect(),
+            providers: vec!["mock".into()],
             filters: Vec::new(),
             tags: Vec::new(),
         }
@@ -369,6 +370,8 @@ pub(crate) mod fixtures {
             score,
             output: output.map(str::to_string),
             error: None,
+            tool_calls: Vec::new(),
+            retries: 0,
             timing: Timing {
                 started_at: None,
                 ttft_ms: None,

@@ -13,7 +13,7 @@ use crate::check::{weighted_score, CheckInput};
 use crate::config::suite::{CaseDef, Prompt};
 use crate::golden::Store;
 use crate::model::{AttemptResult, Outcome, Timing};
-use crate::provider::{Message, Provider, ProviderError, Request};
+use crate::provider::{Message, Provider, Request};
 
 /// Everything an attempt needs, owned so it can run on any worker thread.
 pub struct AttemptJob {
@@ -50,7 +50,9 @@ fn error_attempt(
         outcome: Outcome::Error,
         score: 0.0,
         output: None,
-        error: Some(message),
+        error: Some(crate::secret::redact(&message)),
+        tool_calls: Vec::new(),
+        retries: 0,
         timing: Timing {
             started_at: Some(SystemTime::now()),
             ttft_ms: None,
@@ -90,20 +92,20 @@ impl AttemptJob {
             vars: serde_json::Value::Object(self.case.vars.clone()),
         };
         let started = Instant::now();
-        let answer = tokio::time::timeout(timeout, self.provider.complete(&request)).await;
+        // Per-try timeouts and retries live in the provider's resilience layer.
+        let answer = self.provider.complete(&request).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let response = match answer {
-            Err(_) => {
-                return error_attempt(
-                    self.repeat,
-                    ProviderError::Timeout(timeout).to_string(),
-                    hash,
-                    elapsed_ms,
-                );
-            }
-            Ok(Err(e)) => return error_attempt(self.repeat, e.to_string(), hash, elapsed_ms),
-            Ok(Ok(r)) => r,
+        let mut response = match answer {
+            Err(e) => return error_attempt(self.repeat, e.to_string(), hash, elapsed_ms),
+            Ok(r) => r,
         };
+        if crate::secret::any() {
+            // A model (or a proxy) echoing a credential must not leak it into reports.
+            response.text = crate::secret::redact(&response.text);
+            for c in &mut response.tool_calls {
+                c.arguments = crate::secret::redact(&c.arguments);
+            }
+        }
         let golden = GoldenCtx {
             store: &self.golden,
             suite: &request.suite,
@@ -114,7 +116,9 @@ impl AttemptJob {
             repeat: self.repeat,
         };
         let input = CheckInput::new(&response.text, response.timing.latency_ms, &vars, &self.env)
-            .with_golden(golden);
+            .with_golden(golden)
+            .with_tool_calls(&response.tool_calls)
+            .with_ttft(response.timing.ttft_ms);
         let checks: Vec<_> = self.case.checks.iter().map(|c| c.run(&input)).collect();
         let score = weighted_score(&checks);
         let passed = match self.case.settings.threshold {
@@ -128,6 +132,8 @@ impl AttemptJob {
             checks,
             output: Some(response.text),
             error: None,
+            tool_calls: response.tool_calls,
+            retries: response.retries,
             timing: response.timing,
             usage: response.usage,
             finish_reason: response.finish_reason,

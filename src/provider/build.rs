@@ -1,0 +1,245 @@
+//! From a provider definition to the provider a run calls: credentials read
+//! from the environment (and registered as secrets), then the layers:
+//!
+//! ```text
+//! Recording (--record) → Cached (cache: true) → Resilient (timeouts, retries,
+//! limits) → OpenAi | Anthropic | HttpApi | Exec | Mock | Echo | Replay
+//! ```
+//!
+//! With `--replay`, every network or exec provider is replaced by a
+//! [`Replay`] of its own cassettes, under its own name, and no credential is read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::cassette::{Recorder, Replay};
+use super::{
+    anthropic::Anthropic, cache::Cached, echo::Echo, exec::Exec, http::HttpApi, openai::OpenAi,
+    resilience::Resilient, Provider,
+};
+use crate::config::project::{Header, Limits, ProjectConfig, ProviderConfig, ProviderKind};
+use crate::error::Diagnostic;
+use crate::plan::{Mode, Selection};
+
+/// Build provider `name` for this run.
+pub fn build(
+    config: &ProjectConfig,
+    name: &str,
+    sel: &Selection,
+    mocks: &BTreeMap<String, Arc<dyn Provider>>,
+    recorder: Option<&Arc<Recorder>>,
+) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
+    let Some(pc) = config.providers.get(name) else {
+        return Err(vec![diag(config, None, format!("provider `{name}` is not defined"))]);
+    };
+    let networked = matches!(
+        pc.kind,
+        ProviderKind::OpenAi(_) | ProviderKind::Anthropic(_) | ProviderKind::Http(_) | ProviderKind::Exec(_)
+    );
+    let live = sel.connect && !(sel.mode == Mode::Replay && networked);
+    let inner: Arc<dyn Provider> = match &pc.kind {
+        ProviderKind::Mock { .. } => match mocks.get(name) {
+            Some(m) => m.clone(),
+            None => return Err(Vec::new()), // its responses file was reported
+        },
+        ProviderKind::Echo => Arc::new(Echo::new(name)),
+        ProviderKind::Replay(r) => {
+            let Some(of) = config.providers.get(&r.of) else {
+                return Err(vec![diag(config, pc.pos, format!("provider `{name}` replays `{}`, which is not defined", r.of))]);
+            };
+            let keys = endpoint(config, of, false)?;
+            Arc::new(Replay::new(name, &r.of, config.cassettes_dir.clone(), keys))
+        }
+        _ if !live => {
+            let keys = endpoint(config, pc, false)?;
+            if sel.mode == Mode::Replay {
+                Arc::new(Replay::new(name, name, config.cassettes_dir.clone(), keys))
+            } else {
+                // `validate` and `list`: built for keys only, never called.
+                keys
+            }
+        }
+        _ => endpoint(config, pc, true)?,
+    };
+    let replaying = matches!(pc.kind, ProviderKind::Replay(_)) || (networked && !live);
+    let limits = if replaying {
+        Limits {
+            max_retries: 0,
+            ..Limits::default()
+        }
+    } else {
+        pc.limits.clone()
+    };
+    let mut p: Arc<dyn Provider> = Arc::new(Resilient::new(inner, &limits));
+    if !replaying && pc.limits.cache && !sel.no_cache && sel.mode == Mode::Live {
+        p = Arc::new(Cached::new(p, config.cache_dir.clone()));
+    }
+    if let Some(rec) = recorder.filter(|_| networked && !replaying) {
+        p = rec.wrap(p);
+    }
+    Ok(p)
+}
+
+fn diag(config: &ProjectConfig, pos: Option<crate::error::Pos>, message: String) -> Diagnostic {
+    let file = config
+        .path
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("evalgate.yaml"));
+    let d = Diagnostic::new(file, pos, message);
+    if pos.is_some() {
+        d.with_source(&config.text)
+    } else {
+        d
+    }
+}
+
+/// Reads credentials for one provider, collecting every missing variable.
+struct Creds<'a> {
+    config: &'a ProjectConfig,
+    pc: &'a ProviderConfig,
+    /// False: build for request keys only; nothing is read.
+    read: bool,
+    errors: Vec<Diagnostic>,
+}
+
+impl Creds<'_> {
+    fn missing(&mut self, var: &str, role: &str) {
+        let d = diag(
+            self.config,
+            self.pc.pos,
+            format!(
+                "provider `{}` needs the environment variable `{var}` ({role}), which is not set",
+                self.pc.name
+            ),
+        )
+        .with_hint(format!(
+            "export {var}=… before the run (never write the key in evalgate.yaml), or answer from recordings with `--replay`"
+        ));
+        self.errors.push(d);
+    }
+
+    fn api_key(&mut self, env: &Option<String>) -> Option<String> {
+        let var = env.as_ref()?;
+        if !self.read {
+            return None;
+        }
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => {
+                crate::secret::register(&v);
+                Some(v)
+            }
+            _ => {
+                self.missing(var, "api_key_env");
+                None
+            }
+        }
+    }
+
+    /// Expand `${NAME}`; `secret`: the whole value is a secret.
+    fn expand(&mut self, value: &str, what: &str, secret: bool) -> String {
+        if !self.read {
+            return value.to_string();
+        }
+        match crate::secret::expand_env(value) {
+            Ok((v, used)) => {
+                if secret || !used.is_empty() {
+                    crate::secret::register(&v);
+                }
+                for name in used {
+                    if let Ok(val) = std::env::var(&name) {
+                        crate::secret::register(&val);
+                    }
+                }
+                v
+            }
+            Err(var) => {
+                self.missing(&var, &format!("referenced in {what}"));
+                String::new()
+            }
+        }
+    }
+
+    fn headers(&mut self, headers: &[Header]) -> Vec<(String, String)> {
+        if !self.read {
+            return Vec::new();
+        }
+        headers
+            .iter()
+            .map(|h| {
+                let lname = h.name.to_ascii_lowercase();
+                let secret = crate::secret::SENSITIVE_HEADERS.contains(&lname.as_str())
+                    || self
+                        .pc
+                        .redact_headers
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(&h.name));
+                let v = self.expand(&h.value, &format!("header `{}`", h.name), secret);
+                (h.name.clone(), v)
+            })
+            .collect()
+    }
+}
+
+/// The network or exec provider itself. `read`: read credentials (a live run).
+fn endpoint(
+    config: &ProjectConfig,
+    pc: &ProviderConfig,
+    read: bool,
+) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
+    let mut c = Creds {
+        config,
+        pc,
+        read,
+        errors: Vec::new(),
+    };
+    let name = pc.name.as_str();
+    let built: Result<Arc<dyn Provider>, String> = match &pc.kind {
+        ProviderKind::OpenAi(o) => {
+            let key = c.api_key(&o.api_key_env);
+            let headers = c.headers(&o.headers);
+            let mut cfg = o.clone();
+            cfg.base_url = c.expand(&o.base_url, "`base_url`", false);
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            OpenAi::new(name, &cfg, key, headers, &pc.limits).map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }
+        ProviderKind::Anthropic(a) => {
+            let key = c.api_key(&a.api_key_env);
+            let headers = c.headers(&a.headers);
+            let mut cfg = a.clone();
+            cfg.base_url = c.expand(&a.base_url, "`base_url`", false);
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            Anthropic::new(name, &cfg, key, headers, &pc.limits).map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }
+        ProviderKind::Http(h) => {
+            let key = c.api_key(&h.api_key_env);
+            let headers = c.headers(&h.headers);
+            let url = c.expand(&h.url, "`url`", false);
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            HttpApi::new(name, h, url, headers, key, &pc.limits).map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }
+        ProviderKind::Exec(e) => {
+            let env: Vec<(String, String)> = if read {
+                e.env
+                    .iter()
+                    .map(|v| (v.name.clone(), c.expand(&v.value, &format!("`env.{}`", v.name), false)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            Exec::new(name, e, env).map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }
+        ProviderKind::Mock { .. } | ProviderKind::Echo | ProviderKind::Replay(_) => {
+            Err(format!("provider `{name}` cannot be recorded or replayed"))
+        }
+    };
+    built.map_err(|e| vec![diag(config, pc.pos, format!("provider `{name}`: {e}"))])
+}

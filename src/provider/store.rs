@@ -1,0 +1,330 @@
+//! What record/replay and the response cache store about an answer, the
+//! canonical request key, and a small YAML writer for diff-friendly files.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::{Timing, ToolCall, Usage};
+use crate::provider::Response;
+
+/// A recorded answer (or the error that ended the exchange).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAnswer {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finish_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub usage: Option<Usage>,
+    /// The original timings (replay reports them, so latency checks give
+    /// the verdicts of the recorded run).
+    pub timing: StoredTiming,
+    /// The error message, when the exchange ended in an error.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredTiming {
+    pub latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ttft_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chunks: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_gap_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_gap_ms: Option<f64>,
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl StoredAnswer {
+    pub fn from_response(r: &Response) -> Self {
+        let t = &r.timing;
+        StoredAnswer {
+            text: Some(crate::secret::redact(&r.text)),
+            tool_calls: r
+                .tool_calls
+                .iter()
+                .map(|c| ToolCall {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    arguments: crate::secret::redact(&c.arguments),
+                })
+                .collect(),
+            finish_reason: r.finish_reason.clone(),
+            model: r.model.clone(),
+            usage: r.usage,
+            timing: StoredTiming {
+                latency_ms: round3(t.latency_ms),
+                ttft_ms: t.ttft_ms.map(round3),
+                chunks: t.chunks,
+                mean_gap_ms: t.mean_gap_ms.map(round3),
+                max_gap_ms: t.max_gap_ms.map(round3),
+            },
+            error: None,
+        }
+    }
+
+    pub fn from_error(message: &str, latency_ms: f64) -> Self {
+        StoredAnswer {
+            text: None,
+            tool_calls: Vec::new(),
+            finish_reason: None,
+            model: None,
+            usage: None,
+            timing: StoredTiming {
+                latency_ms: round3(latency_ms),
+                ..StoredTiming::default()
+            },
+            error: Some(crate::secret::redact(message)),
+        }
+    }
+
+    /// The answer as a response (`Err` with the recorded error message).
+    pub fn to_response(&self) -> Result<Response, String> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let t = &self.timing;
+        Ok(Response {
+            text: self.text.clone().unwrap_or_default(),
+            tool_calls: self.tool_calls.clone(),
+            timing: Timing {
+                started_at: Some(std::time::SystemTime::now()),
+                ttft_ms: t.ttft_ms,
+                latency_ms: t.latency_ms,
+                chunks: t.chunks,
+                mean_gap_ms: t.mean_gap_ms,
+                max_gap_ms: t.max_gap_ms,
+            },
+            usage: self.usage,
+            model: self.model.clone(),
+            finish_reason: self.finish_reason.clone(),
+            retries: 0,
+        })
+    }
+}
+
+/// `v` with every object's keys sorted, recursively.
+pub fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// `sha256:` of the canonical JSON of `v`.
+pub fn key_of(v: &serde_json::Value) -> String {
+    let text = canonical(v).to_string();
+    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
+}
+
+// ---------------------------------------------------------------------------
+// YAML writer: block style, one field per line, multi-line strings as literal
+// blocks, so a re-recording shows up in `git diff` line by line.
+// ---------------------------------------------------------------------------
+
+/// Write `v` (an object) as a YAML document.
+pub fn to_yaml(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
+        other => {
+            write_inline(&mut out, other);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn indent(out: &mut String, n: usize) {
+    for _ in 0..n {
+        out.push(' ');
+    }
+}
+
+fn write_map(out: &mut String, m: &serde_json::Map<String, serde_json::Value>, ind: usize) {
+    for (k, v) in m {
+        indent(out, ind);
+        write_key(out, k);
+        out.push(':');
+        write_value_after_key(out, v, ind);
+    }
+}
+
+fn write_seq(out: &mut String, items: &[serde_json::Value], ind: usize) {
+    for v in items {
+        indent(out, ind);
+        out.push('-');
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                // First entry on the dash line, the rest aligned under it.
+                let mut first = true;
+                for (k, val) in m {
+                    if first {
+                        out.push(' ');
+                        first = false;
+                    } else {
+                        indent(out, ind + 2);
+                    }
+                    write_key(out, k);
+                    out.push(':');
+                    write_value_after_key(out, val, ind + 2);
+                }
+            }
+            _ => write_value_after_key(out, v, ind),
+        }
+    }
+}
+
+/// After `key:` (or `-`): a scalar on the same line, or a nested block.
+fn write_value_after_key(out: &mut String, v: &serde_json::Value, ind: usize) {
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            write_map(out, m, ind + 2);
+        }
+        serde_json::Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            write_seq(out, items, ind + 2);
+        }
+        serde_json::Value::String(s) if literal_ok(s) => {
+            out.push_str(if s.ends_with('\n') { " |+\n" } else { " |-\n" });
+            for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
+                if !line.is_empty() {
+                    indent(out, ind + 2);
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+        }
+        other => {
+            out.push(' ');
+            write_inline(out, other);
+            out.push('\n');
+        }
+    }
+}
+
+/// Whether a string can be written as a literal block and read back the same.
+fn literal_ok(s: &str) -> bool {
+    s.contains('\n')
+        && !s.ends_with("\n\n")
+        && !s.starts_with([' ', '\t', '\n'])
+        && s.chars().all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}' && c != '\u{2028}' && c != '\u{2029}' && c != '\u{85}'))
+        && s.split('\n').all(|l| !l.ends_with([' ', '\t']))
+}
+
+fn write_key(out: &mut String, k: &str) {
+    if plain_ok(k) {
+        out.push_str(k);
+    } else {
+        out.push_str(&serde_json::Value::String(k.to_string()).to_string());
+    }
+}
+
+fn plain_ok(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && matches!(
+            crate::config::node::resolve_plain(s),
+            crate::config::node::Value::Str(_)
+        )
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "yes" | "no" | "on" | "off" | "y" | "n"
+        )
+}
+
+/// A scalar, or an empty collection, on one line (JSON is valid YAML flow).
+fn write_inline(out: &mut String, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if plain_ok(s) => out.push_str(s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Read a YAML (or JSON) document written by [`to_yaml`] (or by hand).
+pub fn from_yaml(path: &std::path::Path, text: &str) -> Result<serde_json::Value, String> {
+    match crate::config::node::parse(path, text) {
+        Ok(node) => Ok(node.to_json()),
+        Err(diags) => Err(diags
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(v: serde_json::Value) {
+        let text = to_yaml(&v);
+        let back = from_yaml(std::path::Path::new("t.yaml"), &text).unwrap();
+        assert_eq!(back, v, "YAML was:\n{text}");
+    }
+
+    #[test]
+    fn yaml_round_trips_tricky_strings() {
+        round_trip(json!({
+            "plain": "france",
+            "words": "The capital of France is Paris.",
+            "multi": "line one\nline two\n\nline four",
+            "trailing_nl": "a\nb\n",
+            "two_trailing": "a\nb\n\n",
+            "leading_space": "  indented\nnext",
+            "trailing_space": "a \nb",
+            "colon": "key: value",
+            "hash": "a # not a comment",
+            "quote": "\"quoted\" and 'single'",
+            "reserved": ["true", "null", "yes", "1", "0x10", "1.5", "~", "-", ""],
+            "unicode": "ünï 日本 😀",
+            "control": "tab\there\r\nbell\u{7}",
+            "empty_map": {},
+            "empty_list": [],
+            "nums": [1, -2, 3.25, 0.001],
+            "nested": [{"role": "user", "content": "hi\nthere"}, {"a": [1, {"b": null}]}],
+            "odd key: x": true,
+            "list_of_lists": [[1, 2], ["a\nb"]],
+        }));
+    }
+
+    #[test]
+    fn multi_line_text_is_a_literal_block() {
+        let text = to_yaml(&json!({"text": "one\ntwo"}));
+        assert_eq!(text, "text: |-\n  one\n  two\n");
+    }
+
+    #[test]
+    fn keys_ignore_object_order() {
+        assert_eq!(
+            key_of(&json!({"a": 1, "b": {"x": 1, "y": 2}})),
+            key_of(&json!({"b": {"y": 2, "x": 1}, "a": 1}))
+        );
+        assert_ne!(key_of(&json!({"a": 1})), key_of(&json!({"a": 2})));
+    }
+}
