@@ -237,9 +237,7 @@ pub fn stream_error(error: &Value) -> ProviderError {
         .iter()
         .filter_map(|k| error.get(*k))
         .any(|v| match v {
-            Value::String(s) => {
-                retryable_kind(s) || s.parse::<u64>().is_ok_and(retryable_code)
-            }
+            Value::String(s) => retryable_kind(s) || s.parse::<u64>().is_ok_and(retryable_code),
             Value::Number(n) => n.as_u64().is_some_and(retryable_code),
             _ => false,
         });
@@ -252,7 +250,10 @@ pub fn stream_error(error: &Value) -> ProviderError {
 
 /// Read a whole body, at most `limit` bytes. A body cut off mid-way is a
 /// transport error; a larger body is a provider error.
-pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
+pub async fn read_body(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ProviderError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
@@ -267,10 +268,7 @@ pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<
 }
 
 fn too_large(limit: usize) -> ProviderError {
-    ProviderError::Provider(format!(
-        "response body larger than {} MiB",
-        limit >> 20
-    ))
+    ProviderError::Provider(format!("response body larger than {} MiB", limit >> 20))
 }
 
 /// The first `limit` bytes of a body (the rest is not read).
@@ -291,7 +289,11 @@ pub fn is_event_stream(resp: &reqwest::Response) -> bool {
     resp.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("text/event-stream"))
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
 }
 
 /// Header names whose values must never be logged.
@@ -344,12 +346,8 @@ pub fn secret_header(value: &str) -> Result<HeaderValue, String> {
 /// Check that `url` is an absolute http(s) URL. The error never quotes it
 /// unredacted.
 pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| {
-        format!(
-            "invalid URL `{}`: {e}",
-            crate::secret::redact(url)
-        )
-    })?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("invalid URL `{}`: {e}", crate::secret::redact(url)))?;
     match parsed.scheme() {
         "http" | "https" => Ok(parsed),
         other => Err(format!(
@@ -454,16 +452,22 @@ impl HttpApi {
             .map_err(|_| format!("invalid HTTP method `{}`", cfg.method))?;
         check_url(&url)?;
         for (what, pointer) in [
-            ("output", match &cfg.output {
-                Extract::Pointer(p) => Some(p),
-                Extract::Raw => None,
-            }),
+            (
+                "output",
+                match &cfg.output {
+                    Extract::Pointer(p) => Some(p),
+                    Extract::Raw => None,
+                },
+            ),
             ("usage_input", cfg.usage_input.as_ref()),
             ("usage_output", cfg.usage_output.as_ref()),
-            ("stream.delta", match cfg.stream.as_ref().map(|s| &s.delta) {
-                Some(Extract::Pointer(p)) => Some(p),
-                _ => None,
-            }),
+            (
+                "stream.delta",
+                match cfg.stream.as_ref().map(|s| &s.delta) {
+                    Some(Extract::Pointer(p)) => Some(p),
+                    _ => None,
+                },
+            ),
         ] {
             if let Some(p) = pointer {
                 check_pointer(what, p)?;
@@ -557,7 +561,11 @@ impl HttpApi {
                 }
                 break;
             };
-            if stream.done.as_deref().is_some_and(|d| event.data.trim() == d.trim()) {
+            if stream
+                .done
+                .as_deref()
+                .is_some_and(|d| event.data.trim() == d.trim())
+            {
                 break;
             }
             if event.event == "error" {
@@ -652,7 +660,12 @@ fn check_templates(env: &minijinja::Environment<'_>, v: &Value, path: &str) -> R
                 Some(expr) => env.compile_expression(expr).map(|_| ()),
                 None => env.template_from_str(s).map(|_| ()),
             };
-            result.map_err(|e| format!("invalid template in `{path}`: {}", crate::template::describe(&e)))
+            result.map_err(|e| {
+                format!(
+                    "invalid template in `{path}`: {}",
+                    crate::template::describe(&e)
+                )
+            })
         }
         Value::Array(items) => items
             .iter()
@@ -675,7 +688,10 @@ fn render_value(
     match v {
         Value::String(s) if crate::template::is_template(s) => match single_expression(s) {
             Some(expr) => {
-                let value = env.compile_expression(expr).and_then(|e| e.eval(ctx)).map_err(fail)?;
+                let value = env
+                    .compile_expression(expr)
+                    .and_then(|e| e.eval(ctx))
+                    .map_err(fail)?;
                 if value.is_undefined() {
                     return Err(format!("`{path}`: `{expr}` is undefined"));
                 }
@@ -694,7 +710,12 @@ fn render_value(
             .map(Value::Array),
         Value::Object(m) => m
             .iter()
-            .map(|(k, item)| Ok((k.clone(), render_value(env, item, ctx, &format!("{path}.{k}"))?)))
+            .map(|(k, item)| {
+                Ok((
+                    k.clone(),
+                    render_value(env, item, ctx, &format!("{path}.{k}"))?,
+                ))
+            })
             .collect::<Result<serde_json::Map<_, _>, String>>()
             .map(Value::Object),
         other => Ok(other.clone()),
@@ -711,9 +732,9 @@ impl Provider for HttpApi {
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Response, ProviderError>> {
         Box::pin(async move {
-            let body = self
-                .render_body(request)
-                .map_err(|e| ProviderError::Provider(format!("cannot render the request body: {e}")))?;
+            let body = self.render_body(request).map_err(|e| {
+                ProviderError::Provider(format!("cannot render the request body: {e}"))
+            })?;
             let mut builder = self
                 .client
                 .request(self.method.clone(), &self.url)
@@ -937,7 +958,10 @@ mod tests {
     fn retry_after_http_date_future_and_past() {
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         let d = retry_after(&headers(&[("retry-after", &future)])).unwrap();
-        assert!(d > Duration::from_secs(28) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(28) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         let past = "Wed, 21 Oct 2015 07:28:00 GMT";
         assert_eq!(
             retry_after(&headers(&[("retry-after", past)])),
@@ -948,24 +972,38 @@ mod tests {
     #[test]
     fn error_summaries_of_known_shapes() {
         assert_eq!(
-            error_summary(r#"{"error":{"message":"Bad model","type":"invalid_request_error","code":null}}"#)
-                .as_deref(),
+            error_summary(
+                r#"{"error":{"message":"Bad model","type":"invalid_request_error","code":null}}"#
+            )
+            .as_deref(),
             Some("invalid_request_error: Bad model")
         );
         assert_eq!(
-            error_summary(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
-                .as_deref(),
+            error_summary(
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            )
+            .as_deref(),
             Some("overloaded_error: Overloaded")
         );
-        assert_eq!(error_summary(r#"{"error":"nope"}"#).as_deref(), Some("nope"));
-        assert_eq!(error_summary(r#"{"detail":"Not Found"}"#).as_deref(), Some("Not Found"));
+        assert_eq!(
+            error_summary(r#"{"error":"nope"}"#).as_deref(),
+            Some("nope")
+        );
+        assert_eq!(
+            error_summary(r#"{"detail":"Not Found"}"#).as_deref(),
+            Some("Not Found")
+        );
         assert_eq!(error_summary("<html>oops</html>"), None);
     }
 
     #[test]
     fn stream_errors_are_retryable_only_for_transient_kinds() {
-        let e = stream_error(&serde_json::json!({"type":"overloaded_error","message":"Overloaded"}));
-        assert!(matches!(e, ProviderError::Stream(_)) && e.retryable(), "{e}");
+        let e =
+            stream_error(&serde_json::json!({"type":"overloaded_error","message":"Overloaded"}));
+        assert!(
+            matches!(e, ProviderError::Stream(_)) && e.retryable(),
+            "{e}"
+        );
         let e = stream_error(&serde_json::json!({"type":"invalid_request_error","message":"bad"}));
         assert!(matches!(e, ProviderError::Provider(_)), "{e}");
         assert!(e.to_string().contains("invalid_request_error: bad"), "{e}");
@@ -983,7 +1021,10 @@ mod tests {
     #[test]
     fn single_expressions_are_recognised() {
         assert_eq!(single_expression("{{ messages }}"), Some("messages"));
-        assert_eq!(single_expression("  {{- case.repeat -}} "), Some("case.repeat"));
+        assert_eq!(
+            single_expression("  {{- case.repeat -}} "),
+            Some("case.repeat")
+        );
         assert_eq!(single_expression("{{ a }} {{ b }}"), None);
         assert_eq!(single_expression("x {{ a }}"), None);
     }
@@ -1084,17 +1125,20 @@ mod tests {
     async fn non_string_pointer_values_are_compact_json_and_raw_is_the_body() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(
-                r#"{"out": {"a": [1, 2]}}"#,
-                "application/json",
-            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(r#"{"out": {"a": [1, 2]}}"#, "application/json"),
+            )
             .mount(&server)
             .await;
         let req = request(&[("user", "q")]);
         let api1 = api(&server, &config(None, Extract::Pointer("/out".into())));
         assert_eq!(api1.complete(&req).await.unwrap().text, r#"{"a":[1,2]}"#);
         let api2 = api(&server, &config(None, Extract::Raw));
-        assert_eq!(api2.complete(&req).await.unwrap().text, r#"{"out": {"a": [1, 2]}}"#);
+        assert_eq!(
+            api2.complete(&req).await.unwrap().text,
+            r#"{"out": {"a": [1, 2]}}"#
+        );
     }
 
     #[tokio::test]
@@ -1111,7 +1155,13 @@ mod tests {
             &server,
             &config(Some(Value::String("{{ prompt }}".into())), Extract::Raw),
         );
-        assert_eq!(api.complete(&request(&[("user", "Say hi")])).await.unwrap().text, "hi");
+        assert_eq!(
+            api.complete(&request(&[("user", "Say hi")]))
+                .await
+                .unwrap()
+                .text,
+            "hi"
+        );
     }
 
     #[tokio::test]
@@ -1125,7 +1175,10 @@ mod tests {
         let api1 = api(&server, &config(None, Extract::Pointer("/x".into())));
         let err = api1.complete(&req).await.unwrap_err();
         assert!(matches!(err, ProviderError::Provider(_)), "{err}");
-        assert!(err.to_string().contains("`/x`") && err.to_string().contains("not json at all"), "{err}");
+        assert!(
+            err.to_string().contains("`/x`") && err.to_string().contains("not json at all"),
+            "{err}"
+        );
 
         let server2 = MockServer::start().await;
         Mock::given(path("/gen"))
@@ -1134,7 +1187,10 @@ mod tests {
             .await;
         let api2 = api(&server2, &config(None, Extract::Pointer("/x".into())));
         let err = api2.complete(&req).await.unwrap_err();
-        assert!(err.to_string().contains("output pointer `/x` not found"), "{err}");
+        assert!(
+            err.to_string().contains("output pointer `/x` not found"),
+            "{err}"
+        );
         assert!(!err.retryable());
     }
 
@@ -1143,7 +1199,10 @@ mod tests {
         let server = MockServer::start().await;
         let api = api(
             &server,
-            &config(Some(serde_json::json!({"a": "{{ vars.nope }}"})), Extract::Raw),
+            &config(
+                Some(serde_json::json!({"a": "{{ vars.nope }}"})),
+                Extract::Raw,
+            ),
         );
         let err = api.complete(&request(&[("user", "q")])).await.unwrap_err();
         assert!(matches!(err, ProviderError::Provider(_)), "{err}");
@@ -1204,9 +1263,9 @@ mod tests {
         crate::secret::register(secret);
         let server = MockServer::start().await;
         Mock::given(path("/gen"))
-            .respond_with(ResponseTemplate::new(401).set_body_string(format!(
-                "bad key: Bearer {secret}"
-            )))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_string(format!("bad key: Bearer {secret}")),
+            )
             .mount(&server)
             .await;
         let cfg = config(None, Extract::Raw);
@@ -1286,7 +1345,10 @@ mod tests {
         let mut cfg = stream_config(Extract::Pointer("/t".into()), Some("[DONE]"));
         cfg.usage_input = Some("/u/i".into());
         cfg.usage_output = Some("/u/o".into());
-        let resp = api(&server, &cfg).complete(&request(&[("user", "q")])).await.unwrap();
+        let resp = api(&server, &cfg)
+            .complete(&request(&[("user", "q")]))
+            .await
+            .unwrap();
         assert_eq!(resp.text, "Hello");
         assert_eq!(resp.timing.chunks, Some(2));
         assert!(resp.timing.ttft_ms.is_some());
@@ -1329,12 +1391,20 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
-        assert!(err.to_string().contains("stream ended before `[DONE]` after 1 events"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("stream ended before `[DONE]` after 1 events"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn a_dropped_stream_connection_is_a_stream_error() {
-        let url = dropping_server("text/event-stream", "data: {\"t\":\"Hel\"}\n\ndata: {\"t\":").await;
+        let url = dropping_server(
+            "text/event-stream",
+            "data: {\"t\":\"Hel\"}\n\ndata: {\"t\":",
+        )
+        .await;
         let api = HttpApi::new(
             "h",
             &stream_config(Extract::Pointer("/t".into()), None),
@@ -1346,7 +1416,10 @@ mod tests {
         .unwrap();
         let err = api.complete(&request(&[("user", "q")])).await.unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
-        assert!(err.to_string().contains("connection lost after 1 events"), "{err}");
+        assert!(
+            err.to_string().contains("connection lost after 1 events"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -190,7 +190,11 @@ struct StreamAcc {
 impl StreamAcc {
     fn chunk(&mut self, chunk: &Value, at_ms: f64) {
         self.chunks += 1;
-        if let Some(m) = chunk.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+        if let Some(m) = chunk
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+        {
             self.model = Some(m.to_string());
         }
         if let Some(u) = chunk.get("usage").and_then(parse_usage) {
@@ -232,7 +236,9 @@ impl StreamAcc {
                             }
                         }
                         let function = call.get("function");
-                        if let Some(name) = function.and_then(|f| f.get("name")).and_then(Value::as_str) {
+                        if let Some(name) =
+                            function.and_then(|f| f.get("name")).and_then(Value::as_str)
+                        {
                             if tool.name.is_empty() {
                                 tool.name = name.to_string();
                             }
@@ -453,7 +459,14 @@ mod tests {
     }
 
     fn provider(base_url: &str, stream: bool) -> OpenAi {
-        OpenAi::new("oa", &config(base_url, stream), None, vec![], &Limits::default()).unwrap()
+        OpenAi::new(
+            "oa",
+            &config(base_url, stream),
+            None,
+            vec![],
+            &Limits::default(),
+        )
+        .unwrap()
     }
 
     async fn serve(server: &MockServer, response: ResponseTemplate) {
@@ -502,8 +515,10 @@ mod tests {
             .mount(&server)
             .await;
         let mut cfg = config(&server.uri(), false);
-        cfg.params.insert("temperature".into(), serde_json::json!(0.0));
-        cfg.params.insert("max_tokens".into(), serde_json::json!(16));
+        cfg.params
+            .insert("temperature".into(), serde_json::json!(0.0));
+        cfg.params
+            .insert("max_tokens".into(), serde_json::json!(16));
         let p = OpenAi::new(
             "oa",
             &cfg,
@@ -512,7 +527,10 @@ mod tests {
             &Limits::default(),
         )
         .unwrap();
-        let resp = p.complete(&request(&[("user", "Capital of France?")])).await.unwrap();
+        let resp = p
+            .complete(&request(&[("user", "Capital of France?")]))
+            .await
+            .unwrap();
         assert_eq!(resp.text, "Paris.");
         assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
         assert_eq!(resp.model.as_deref(), Some("gpt-test-0613"));
@@ -579,10 +597,10 @@ mod tests {
                 let v: Value = serde_json::from_slice(&req.body).unwrap();
                 v["stream"] == true && v["stream_options"]["include_usage"] == true
             })
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_raw(sse(&[ROLE, HEL, LO, STOP, USAGE, "[DONE]"]), "text/event-stream"),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                sse(&[ROLE, HEL, LO, STOP, USAGE, "[DONE]"]),
+                "text/event-stream",
+            ))
             .expect(1)
             .mount(&server)
             .await;
@@ -591,12 +609,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(resp.text, "Hello");
-        assert_eq!(resp.timing.chunks, Some(2), "the role-only chunk is not a token");
+        assert_eq!(
+            resp.timing.chunks,
+            Some(2),
+            "the role-only chunk is not a token"
+        );
         assert!(resp.timing.ttft_ms.is_some());
         assert!(resp.timing.mean_gap_ms.is_some());
         assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
         assert_eq!(resp.model.as_deref(), Some("gpt-test-0613"));
-        assert_eq!(resp.usage.map(|u| (u.input_tokens, u.output_tokens, u.total_tokens)), Some((9, 2, 11)));
+        assert_eq!(
+            resp.usage
+                .map(|u| (u.input_tokens, u.output_tokens, u.total_tokens)),
+            Some((9, 2, 11))
+        );
     }
 
     #[tokio::test]
@@ -606,8 +632,10 @@ mod tests {
         let think2 = r#"{"choices":[{"index":0,"delta":{"reasoning":"ok","content":null}}]}"#;
         serve(
             &server,
-            ResponseTemplate::new(200)
-                .set_body_raw(sse(&[ROLE, think, think2, HEL, STOP, "[DONE]"]), "text/event-stream"),
+            ResponseTemplate::new(200).set_body_raw(
+                sse(&[ROLE, think, think2, HEL, STOP, "[DONE]"]),
+                "text/event-stream",
+            ),
         )
         .await;
         let resp = provider(&server.uri(), true)
@@ -639,7 +667,10 @@ mod tests {
             serde_json::json!({"include_usage": false}),
         );
         let p = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
-        assert_eq!(p.complete(&request(&[("user", "hi")])).await.unwrap().text, "Hel");
+        assert_eq!(
+            p.complete(&request(&[("user", "hi")])).await.unwrap().text,
+            "Hel"
+        );
     }
 
     #[tokio::test]
@@ -694,8 +725,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
         assert!(
-            err.to_string()
-                .contains("stream ended after 3 chunks without [DONE] (received 5 characters of text)"),
+            err.to_string().contains(
+                "stream ended after 3 chunks without [DONE] (received 5 characters of text)"
+            ),
             "{err}"
         );
         assert!(err.retryable());
@@ -703,14 +735,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_stream_connection_is_a_stream_error() {
-        let partial = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"choi";
+        let partial =
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"choi";
         let url = dropping_server("text/event-stream", partial).await;
         let err = provider(&url, true)
             .complete(&request(&[("user", "hi")]))
             .await
             .unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
-        assert!(err.to_string().contains("connection lost after 1 events"), "{err}");
+        assert!(
+            err.to_string().contains("connection lost after 1 events"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -718,8 +754,10 @@ mod tests {
         let server = MockServer::start().await;
         serve(
             &server,
-            ResponseTemplate::new(200)
-                .set_body_raw(sse(&[HEL, "{\"choices\": [", "[DONE]"]), "text/event-stream"),
+            ResponseTemplate::new(200).set_body_raw(
+                sse(&[HEL, "{\"choices\": [", "[DONE]"]),
+                "text/event-stream",
+            ),
         )
         .await;
         let err = provider(&server.uri(), true)
@@ -727,13 +765,18 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
-        assert!(err.to_string().contains("malformed chunk after 1 chunks: {\"choices\": ["), "{err}");
+        assert!(
+            err.to_string()
+                .contains("malformed chunk after 1 chunks: {\"choices\": ["),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn an_error_chunk_mid_stream_is_an_error() {
         let server = MockServer::start().await;
-        let err_chunk = r#"{"error":{"message":"The server had an error","type":"server_error","code":null}}"#;
+        let err_chunk =
+            r#"{"error":{"message":"The server had an error","type":"server_error","code":null}}"#;
         serve(
             &server,
             ResponseTemplate::new(200)
@@ -745,10 +788,15 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
-        assert!(err.to_string().contains("server_error: The server had an error"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("server_error: The server had an error"),
+            "{err}"
+        );
 
         let server = MockServer::start().await;
-        let err_chunk = r#"{"error":{"message":"Invalid tool schema","type":"invalid_request_error"}}"#;
+        let err_chunk =
+            r#"{"error":{"message":"Invalid tool schema","type":"invalid_request_error"}}"#;
         serve(
             &server,
             ResponseTemplate::new(200).set_body_raw(sse(&[err_chunk]), "text/event-stream"),
@@ -823,7 +871,11 @@ mod tests {
     async fn rate_limits_carry_retry_after_in_every_form() {
         for (name, value, expected) in [
             ("retry-after", "2".to_string(), Duration::from_secs(2)),
-            ("retry-after-ms", "250".to_string(), Duration::from_millis(250)),
+            (
+                "retry-after-ms",
+                "250".to_string(),
+                Duration::from_millis(250),
+            ),
         ] {
             let server = MockServer::start().await;
             serve(
@@ -852,7 +904,10 @@ mod tests {
             .await
             .unwrap_err();
         let wait = err.retry_after().unwrap();
-        assert!(wait > Duration::from_secs(17) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(17) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
     }
 
     #[tokio::test]
@@ -905,11 +960,13 @@ mod tests {
     #[test]
     fn request_key_sorts_params_and_ignores_stream_and_endpoint() {
         let mut a = config("http://a.example", false);
-        a.params.insert("temperature".into(), serde_json::json!(0.2));
+        a.params
+            .insert("temperature".into(), serde_json::json!(0.2));
         a.params.insert("seed".into(), serde_json::json!(7));
         let mut b = config("http://b.example", true);
         b.params.insert("seed".into(), serde_json::json!(7));
-        b.params.insert("temperature".into(), serde_json::json!(0.2));
+        b.params
+            .insert("temperature".into(), serde_json::json!(0.2));
         let limits = Limits::default();
         let pa = OpenAi::new("a", &a, None, vec![], &limits).unwrap();
         let pb = OpenAi::new("b", &b, None, vec![], &limits).unwrap();
@@ -926,14 +983,22 @@ mod tests {
     #[test]
     fn body_puts_params_after_model_and_messages() {
         let mut cfg = config("http://a.example", true);
-        cfg.params.insert("temperature".into(), serde_json::json!(0));
+        cfg.params
+            .insert("temperature".into(), serde_json::json!(0));
         cfg.params.insert("tools".into(), serde_json::json!([]));
         let p = OpenAi::new("a", &cfg, None, vec![], &Limits::default()).unwrap();
         let body = p.body(&request(&[("user", "hi")]));
         let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["model", "messages", "temperature", "tools", "stream", "stream_options"]
+            [
+                "model",
+                "messages",
+                "temperature",
+                "tools",
+                "stream",
+                "stream_options"
+            ]
         );
     }
 }

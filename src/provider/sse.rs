@@ -147,10 +147,16 @@ mod tests {
         let (resp, start) = get(&server.uri()).await;
         let mut r = SseReader::new(resp, start);
         let e1 = r.next_event().await.unwrap().unwrap();
-        assert_eq!((e1.event.as_str(), e1.data.as_str()), ("message_start", "{\"a\":1}"));
+        assert_eq!(
+            (e1.event.as_str(), e1.data.as_str()),
+            ("message_start", "{\"a\":1}")
+        );
         assert!(e1.at_ms >= 0.0);
         let e2 = r.next_event().await.unwrap().unwrap();
-        assert_eq!((e2.event.as_str(), e2.data.as_str()), ("message", "line1\nline2"));
+        assert_eq!(
+            (e2.event.as_str(), e2.data.as_str()),
+            ("message", "line1\nline2")
+        );
         let e3 = r.next_event().await.unwrap().unwrap();
         assert_eq!(e3.data, "[DONE]");
         assert!(e3.at_ms >= e1.at_ms);
@@ -166,7 +172,10 @@ mod tests {
         assert_eq!(r.next_event().await.unwrap().unwrap().data, "one");
         let err = r.next_event().await.unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
-        assert!(err.to_string().contains("connection lost after 1 events"), "{err}");
+        assert!(
+            err.to_string().contains("connection lost after 1 events"),
+            "{err}"
+        );
         assert!(err.retryable());
     }
 }

@@ -181,6 +181,22 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             .to_string(),
                     );
                     s.push('\n');
+                    if summary.providers.len() > 1 {
+                        for (name, c) in &summary.providers {
+                            s.push_str(&format!(
+                                "provider {name}: {} passed, {} failed, {} errors · pass rate {} · mean latency {} · tokens {} in, {} out\n",
+                                c.passed,
+                                c.failed,
+                                c.errored,
+                                c.pass_rate()
+                                    .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0)),
+                                c.mean_latency_ms()
+                                    .map_or_else(|| "-".to_string(), |m| format!("{m:.1} ms")),
+                                c.input_tokens,
+                                c.output_tokens
+                            ));
+                        }
+                    }
                     let o = &summary.overall;
                     if o.input_tokens + o.output_tokens > 0 {
                         s.push_str(&format!(

@@ -91,6 +91,8 @@ pub struct JunitReporter {
     out: Option<AtomicFile>,
     run_timestamp: Option<DateTime<FixedOffset>>,
     suite: Option<OpenSuite>,
+    /// A provider matrix: suites are named `suite [provider]`.
+    matrix: bool,
     /// Closed `<testsuite>` elements.
     suites: BufWriter<File>,
     totals: Tally,
@@ -111,6 +113,7 @@ impl JunitReporter {
             out: Some(out),
             run_timestamp: None,
             suite: None,
+            matrix: false,
             suites,
             totals: Tally::default(),
         })
@@ -122,16 +125,18 @@ impl JunitReporter {
 
     fn started(&mut self, info: &RunInfo) {
         self.run_timestamp = DateTime::parse_from_rfc3339(&info.started_at).ok();
+        self.matrix = info.providers.len() > 1;
     }
 
     fn case_finished(&mut self, case: &CaseResult) -> Result<(), Error> {
-        if self.suite.as_ref().is_some_and(|s| s.name != case.suite) {
+        let group = group_name(case, self.matrix);
+        if self.suite.as_ref().is_some_and(|s| s.name != group) {
             self.close_suite()?;
         }
         if self.suite.is_none() {
             let spool = spool(&self.spool_dir).map_err(|e| self.err(e))?;
             self.suite = Some(OpenSuite {
-                name: case.suite.clone(),
+                name: group.clone(),
                 tally: Tally::default(),
                 time_ms: 0.0,
                 timestamp: None,
@@ -151,7 +156,7 @@ impl JunitReporter {
                         .map(timestamp_of)
                         .or(run_timestamp);
                 }
-                for tc in test_cases(case) {
+                for tc in test_cases(case, &group) {
                     suite.tally.add_status(&tc.status);
                     suite.chunk_bytes += approx_size(&tc);
                     suite.chunk.push(tc);
@@ -279,19 +284,29 @@ fn testcase_fragment(xml: &str) -> Option<&str> {
     (close >= open_end).then(|| xml[open_end..close].trim_end())
 }
 
+/// The `<testsuite>` name and test-case classname of a case: the suite, or
+/// `suite [provider]` in a provider matrix (so CI tools keep them apart).
+fn group_name(case: &CaseResult, matrix: bool) -> String {
+    if matrix {
+        format!("{} [{}]", case.suite, case.provider)
+    } else {
+        case.suite.clone()
+    }
+}
+
 /// The test cases of one case: one per attempt, or one for a skipped case.
-fn test_cases(case: &CaseResult) -> Vec<TestCase> {
+fn test_cases(case: &CaseResult, group: &str) -> Vec<TestCase> {
     if case.outcome == Outcome::Skipped || case.attempts.is_empty() {
-        return vec![case_level_test_case(case)];
+        return vec![case_level_test_case(case, group)];
     }
     let n = (case.repeats as usize).max(case.attempts.len());
     case.attempts
         .iter()
-        .map(|a| attempt_test_case(case, a, n))
+        .map(|a| attempt_test_case(case, a, n, group))
         .collect()
 }
 
-fn case_level_test_case(case: &CaseResult) -> TestCase {
+fn case_level_test_case(case: &CaseResult, group: &str) -> TestCase {
     let message = explain::failure_message(case);
     let status = match case.outcome {
         Outcome::Pass => TestCaseStatus::success(),
@@ -308,7 +323,7 @@ fn case_level_test_case(case: &CaseResult) -> TestCase {
         Outcome::Error => non_success(NonSuccessKind::Error, "error", message.clone(), message),
     };
     let mut tc = TestCase::new(case.case.as_str(), status);
-    tc.set_classname(case.suite.as_str());
+    tc.set_classname(group);
     tc.add_property(("provider", case.provider.as_str()));
     tc.add_property(("source", case.source.as_str()));
     tc
@@ -320,7 +335,7 @@ fn non_success(kind: NonSuccessKind, ty: &str, message: String, details: String)
     s
 }
 
-fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize) -> TestCase {
+fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize, group: &str) -> TestCase {
     let name = if n > 1 {
         format!("{} [repeat {}/{}]", case.case, a.repeat, n)
     } else {
@@ -358,7 +373,7 @@ fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize) -> TestCase
         (_, None) => TestCaseStatus::success(),
     };
     let mut tc = TestCase::new(name, status);
-    tc.set_classname(case.suite.as_str());
+    tc.set_classname(group);
     tc.set_time(duration_of(a.timing.latency_ms));
     if let Some(t) = a.timing.started_at {
         tc.set_timestamp(timestamp_of(t));

@@ -63,6 +63,162 @@ pub struct MarkdownReporter {
     more_errored: u64,
     flaky: Vec<Flaky>,
     more_flaky: u64,
+    /// A provider matrix: per-provider latencies and per-case outcomes.
+    matrix: Option<Matrix>,
+}
+
+/// What the side-by-side provider tables need.
+#[derive(Default)]
+struct Matrix {
+    providers: Vec<String>,
+    /// Per provider: attempt latencies and times to first token (ms).
+    latencies: Vec<Vec<f32>>,
+    ttfts: Vec<Vec<f32>>,
+    /// `suite/case` → outcome and mean latency per provider (index as in `providers`).
+    cases: std::collections::BTreeMap<String, Vec<Option<(Outcome, f64)>>>,
+    /// Order in which cases first finished.
+    order: Vec<String>,
+}
+
+/// Rows of the "differs between providers" table at most.
+const MAX_MATRIX_ROWS: usize = 50;
+
+fn percentile(sorted: &[f32], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(f64::from(sorted[rank - 1]))
+}
+
+impl Matrix {
+    fn add(&mut self, case: &CaseResult) {
+        let Some(i) = self.providers.iter().position(|p| *p == case.provider) else {
+            return;
+        };
+        for a in &case.attempts {
+            if a.outcome != Outcome::Skipped && a.error.is_none() {
+                self.latencies[i].push(a.timing.latency_ms as f32);
+                if let Some(t) = a.timing.ttft_ms {
+                    self.ttfts[i].push(t as f32);
+                }
+            }
+        }
+        let n = self.providers.len();
+        let row = self.cases.entry(case.id.clone()).or_insert_with(|| {
+            self.order.push(case.id.clone());
+            vec![None; n]
+        });
+        let mean = if case.attempts.is_empty() {
+            0.0
+        } else {
+            case.total_latency_ms() / case.attempts.len() as f64
+        };
+        row[i] = Some((case.outcome, mean));
+    }
+
+    fn render(&self, md: &mut String, summary: &Summary) {
+        let _ = writeln!(md, "### Providers side by side
+");
+        let mut head = String::from("| |");
+        let mut rule = String::from("|---|");
+        for p in &self.providers {
+            let _ = write!(head, " {} |", cell(p));
+            rule.push_str("--:|");
+        }
+        let _ = writeln!(md, "{head}
+{rule}");
+        let sorted = |v: &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
+            v.iter()
+                .map(|l| {
+                    let mut l = l.clone();
+                    l.sort_by(f32::total_cmp);
+                    l
+                })
+                .collect()
+        };
+        let (latencies, ttfts) = (sorted(&self.latencies), sorted(&self.ttfts));
+        let counts: Vec<Counts> = self
+            .providers
+            .iter()
+            .map(|p| summary.providers.get(p).copied().unwrap_or_default())
+            .collect();
+        let ms = |v: Option<f64>| v.map_or_else(|| "—".to_string(), format_ms);
+        let rows: Vec<(&str, Vec<String>)> = vec![
+            ("pass rate", counts.iter().map(pass_rate).collect()),
+            (
+                "pass / fail / error",
+                counts
+                    .iter()
+                    .map(|c| format!("{} / {} / {}", c.passed, c.failed, c.errored))
+                    .collect(),
+            ),
+            ("mean latency", counts.iter().map(|c| ms(c.mean_latency_ms())).collect()),
+            ("p50 latency", latencies.iter().map(|l| ms(percentile(l, 0.5))).collect()),
+            ("p95 latency", latencies.iter().map(|l| ms(percentile(l, 0.95))).collect()),
+            ("p50 time to first token", ttfts.iter().map(|l| ms(percentile(l, 0.5))).collect()),
+            (
+                "tokens in / out",
+                counts
+                    .iter()
+                    .map(|c| format!("{} / {}", c.input_tokens, c.output_tokens))
+                    .collect(),
+            ),
+        ];
+        for (label, values) in rows {
+            let _ = writeln!(md, "| {label} | {} |", values.join(" | "));
+        }
+        md.push('\n');
+        // Cases whose outcome differs between providers.
+        let differing: Vec<&String> = self
+            .order
+            .iter()
+            .filter(|id| {
+                let row = &self.cases[*id];
+                let first = row.iter().flatten().map(|(o, _)| *o).next();
+                row.iter().any(|c| c.map(|(o, _)| o) != first)
+            })
+            .collect();
+        if differing.is_empty() {
+            let _ = writeln!(md, "Every case has the same outcome with every provider.\n");
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "<details open>\n<summary>{} case{} with different outcomes</summary>\n",
+            differing.len(),
+            if differing.len() == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(md, "{}", head.replacen("| |", "| case |", 1));
+        let _ = writeln!(md, "{}", rule.replace("--:", ":-:"));
+        for id in differing.iter().take(MAX_MATRIX_ROWS) {
+            let cells: Vec<String> = self.cases[*id]
+                .iter()
+                .map(|c| match c {
+                    Some((o, lat)) => format!("{} {}", icon(*o), format_ms(*lat)),
+                    None => "not run".to_string(),
+                })
+                .collect();
+            let _ = writeln!(md, "| {} | {} |", code(id), cells.join(" | "));
+        }
+        if differing.len() > MAX_MATRIX_ROWS {
+            let _ = writeln!(
+                md,
+                "\n…and {} more (see the JSON report).",
+                differing.len() - MAX_MATRIX_ROWS
+            );
+        }
+        let _ = writeln!(md, "\n</details>\n");
+    }
+}
+
+fn icon(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "✅",
+        Outcome::Fail => "❌",
+        Outcome::Error => "⚠️",
+        Outcome::Skipped => "⏭️",
+    }
 }
 
 impl MarkdownReporter {
@@ -86,10 +242,14 @@ impl MarkdownReporter {
             more_errored: 0,
             flaky: Vec::new(),
             more_flaky: 0,
+            matrix: None,
         })
     }
 
     fn case_finished(&mut self, case: &CaseResult) {
+        if let Some(m) = &mut self.matrix {
+            m.add(case);
+        }
         if self.suites.last() != Some(&case.suite) && !self.suites.contains(&case.suite) {
             self.suites.push(case.suite.clone());
         }
@@ -153,6 +313,9 @@ impl MarkdownReporter {
             md.push('\n');
         }
         self.render_table(&mut md, summary);
+        if let Some(m) = &self.matrix {
+            m.render(&mut md, summary);
+        }
         self.render_problems(&mut md, summary);
         self.render_flaky(&mut md);
         if let Some(info) = &self.info {
@@ -325,7 +488,18 @@ impl Reporter for MarkdownReporter {
             return Ok(());
         }
         match event {
-            RunEvent::Started(info) => self.info = Some((*info).clone()),
+            RunEvent::Started(info) => {
+                if info.providers.len() > 1 {
+                    let n = info.providers.len();
+                    self.matrix = Some(Matrix {
+                        providers: info.providers.clone(),
+                        latencies: vec![Vec::new(); n],
+                        ttfts: vec![Vec::new(); n],
+                        ..Matrix::default()
+                    });
+                }
+                self.info = Some((*info).clone());
+            }
             RunEvent::CaseFinished(case) => self.case_finished(case),
             RunEvent::Finished {
                 summary,
