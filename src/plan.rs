@@ -258,7 +258,7 @@ impl Plan {
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         let mut build_diags = Vec::new();
         for name in &used {
-            match tmp_build(&config, name, &mocks) {
+            match crate::provider::build::build(&config, name, sel, &mocks, recorder.as_ref()) {
                 Ok(p) => {
                     providers.insert(name.clone(), p);
                 }
@@ -581,33 +581,5 @@ fn walk_inner(
         } else if keep(&p) {
             out.push(p);
         }
-    }
-}
-
-// Temporary until the HTTP providers land.
-fn tmp_build(
-    config: &ProjectConfig,
-    name: &str,
-    mocks: &BTreeMap<String, Arc<dyn Provider>>,
-) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
-    match config.providers.get(name).map(|p| &p.kind) {
-        Some(ProviderKind::Echo) => Ok(Arc::new(crate::provider::resilience::Resilient::new(
-            Arc::new(crate::provider::echo::Echo::new(name)),
-            &crate::config::project::Limits::default(),
-        ))),
-        Some(ProviderKind::Mock { .. }) => mocks
-            .get(name)
-            .cloned()
-            .map(|m| {
-                Arc::new(crate::provider::resilience::Resilient::new(
-                    m,
-                    &crate::config::project::Limits {
-                        max_retries: 0,
-                        ..Default::default()
-                    },
-                )) as Arc<dyn Provider>
-            })
-            .ok_or_else(Vec::new),
-        _ => Err(vec![Diagnostic::new("evalgate.yaml", None, "not yet")]),
     }
 }

@@ -301,10 +301,8 @@ impl StreamAcc {
                             self.arrivals.push(at_ms);
                         }
                     }
-                    Some("thinking_delta") => {
-                        if !field("thinking").is_empty() {
-                            self.arrivals.push(at_ms);
-                        }
+                    Some("thinking_delta") if !field("thinking").is_empty() => {
+                        self.arrivals.push(at_ms);
                     }
                     _ => {}
                 }

@@ -344,12 +344,17 @@ pub fn secret_header(value: &str) -> Result<HeaderValue, String> {
 }
 
 /// Check that `url` is an absolute http(s) URL. The error never quotes it
-/// unredacted.
-pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
+/// unredacted. A URL still holding `${NAME}` references (a provider built
+/// only for its request keys, with nothing read from the environment) is
+/// not checked: it is never called.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.contains("${") {
+        return Ok(());
+    }
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| format!("invalid URL `{}`: {e}", crate::secret::redact(url)))?;
     match parsed.scheme() {
-        "http" | "https" => Ok(parsed),
+        "http" | "https" => Ok(()),
         other => Err(format!(
             "unsupported URL scheme `{other}` in `{}` (use http or https)",
             crate::secret::redact(url)
@@ -1048,6 +1053,14 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("scheme"), "{err}");
+        // Unexpanded references: built for request keys only, not checked.
+        assert!(
+            HttpApi::new("h", &cfg, "${BASE}/gen".into(), vec![], None, &limits).is_ok()
+        );
+        let err = HttpApi::new("h", &cfg, "not a url".into(), vec![], None, &limits)
+            .err()
+            .unwrap();
+        assert!(err.contains("invalid URL"), "{err}");
         let err = HttpApi::new(
             "h",
             &cfg,

@@ -7,7 +7,7 @@
 //! optionally by the recorder or the response cache (`cassette`, `cache`).
 
 pub mod anthropic;
-// pub mod build; (enabled once the HTTP providers land)
+pub mod build;
 pub mod cache;
 pub mod cassette;
 pub mod echo;
