@@ -422,7 +422,10 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
             latency::MaxLatency::parse(ctx, arg).map(boxed),
         ),
         "golden" => ("golden", golden::Golden::parse(ctx, arg).map(boxed)),
-        "tool_call" => ("tool_call", tools::ToolCallCheck::parse(ctx, arg).map(boxed)),
+        "tool_call" => (
+            "tool_call",
+            tools::ToolCallCheck::parse(ctx, arg).map(boxed),
+        ),
         "max_ttft_ms" => ("max_ttft_ms", tools::MaxTtft::parse(ctx, arg).map(boxed)),
         "levenshtein" => (
             "levenshtein",

@@ -41,7 +41,10 @@ impl ToolCallCheck {
                                 "`tool_call.arguments` must be a mapping, found {}",
                                 a.kind_name()
                             ),
-                            Some("list the arguments that must be present, e.g. {city: Paris}".into()),
+                            Some(
+                                "list the arguments that must be present, e.g. {city: Paris}"
+                                    .into(),
+                            ),
                         );
                         return None;
                     }
@@ -183,7 +186,10 @@ mod tests {
 
     #[test]
     fn tool_called_by_name_and_arguments() {
-        let calls = [call("get_weather", r#"{"city":"Paris","unit":"c","days":2}"#)];
+        let calls = [call(
+            "get_weather",
+            r#"{"city":"Paris","unit":"c","days":2}"#,
+        )];
         assert!(with_calls("- tool_call: get_weather\n", &calls).passed);
         assert!(
             with_calls(
@@ -196,9 +202,15 @@ mod tests {
             "- tool_call: {name: get_weather, arguments: {city: Rome}}\n",
             &calls,
         );
-        assert!(!r.passed && r.message.contains("not with arguments"), "{r:?}");
+        assert!(
+            !r.passed && r.message.contains("not with arguments"),
+            "{r:?}"
+        );
         let r = with_calls("- tool_call: search\n", &calls);
-        assert!(!r.passed && r.message.contains("called get_weather"), "{r:?}");
+        assert!(
+            !r.passed && r.message.contains("called get_weather"),
+            "{r:?}"
+        );
         let r = with_calls("- tool_call: search\n  not: true\n", &calls);
         assert!(r.passed);
         let r = with_calls("- tool_call: search\n", &[]);

@@ -272,18 +272,33 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
     {
         let pos = cfg.default_provider_pos.unwrap_or(f.pos);
         let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
-        let hint = match crate::error::did_you_mean(&cfg.default_provider, known.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("defined providers: {}", known.join(", ")),
-        };
-        ctx.error(
-            pos,
-            format!(
-                "unknown provider `{}` as default_provider",
-                cfg.default_provider
-            ),
-            Some(hint),
-        );
+        if cfg.default_provider_pos.is_none() {
+            ctx.error(
+                f.get("providers").map_or(pos, |n| n.pos),
+                format!(
+                    "no `default_provider`: evalgate.yaml defines {} providers and none is named `echo`",
+                    known.len()
+                ),
+                Some(format!(
+                    "add `default_provider: <name>` (one of {}); suites can also set `provider:`",
+                    known.join(", ")
+                )),
+            );
+        } else {
+            let hint =
+                match crate::error::did_you_mean(&cfg.default_provider, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("defined providers: {}", known.join(", ")),
+                };
+            ctx.error(
+                pos,
+                format!(
+                    "unknown provider `{}` as default_provider",
+                    cfg.default_provider
+                ),
+                Some(hint),
+            );
+        }
     }
     if let Some(n) = f.get("gate") {
         cfg.gate_names = decode_gate(ctx, n, &mut cfg.gate);
@@ -373,14 +388,21 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     let mut bad = Vec::new();
     for (name, pc) in &cfg.providers {
         if let ProviderKind::Replay(r) = &pc.kind {
-            let ok = cfg.providers.get(&r.of).is_some_and(|o| !matches!(o.kind, ProviderKind::Replay(_)));
+            let ok = cfg
+                .providers
+                .get(&r.of)
+                .is_some_and(|o| !matches!(o.kind, ProviderKind::Replay(_)));
             if !ok && !cfg.broken_providers.contains(&r.of) {
-                let hint = match crate::error::did_you_mean(&r.of, names.iter().map(String::as_str)) {
+                let hint = match crate::error::did_you_mean(&r.of, names.iter().map(String::as_str))
+                {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("defined providers: {}", names.join(", ")),
                 };
                 let msg = if cfg.providers.contains_key(&r.of) {
-                    format!("provider `{name}` replays `{}`, which is itself a replay provider", r.of)
+                    format!(
+                        "provider `{name}` replays `{}`, which is itself a replay provider",
+                        r.of
+                    )
                 } else {
                     format!("provider `{name}` replays `{}`, which is not defined", r.of)
                 };

@@ -378,7 +378,13 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
             })
         }
         "anthropic" => {
-            let base_url = url(ctx, &pf, "base_url", &what, Some("https://api.anthropic.com"))?;
+            let base_url = url(
+                ctx,
+                &pf,
+                "base_url",
+                &what,
+                Some("https://api.anthropic.com"),
+            )?;
             let model = required_string(ctx, &pf, "model", &what)?;
             let mut params = serde_json::Map::new();
             for k in ANTHROPIC_PARAMS {
@@ -449,7 +455,10 @@ fn decode_limits(ctx: &mut Ctx<'_>, pf: &Fields<'_>, l: &mut Limits) {
     {
         l.max_retries = v as u32;
     }
-    if let Some(d) = pf.get("backoff").and_then(|n| duration(ctx, n, "`backoff`")) {
+    if let Some(d) = pf
+        .get("backoff")
+        .and_then(|n| duration(ctx, n, "`backoff`"))
+    {
         l.backoff_initial = d;
     }
     if let Some(d) = pf
@@ -550,7 +559,10 @@ fn string_map(ctx: &mut Ctx<'_>, pf: &Fields<'_>, key: &str) -> Vec<Header> {
     let Value::Map(entries) = &n.value else {
         ctx.error(
             n.pos,
-            format!("`{key}` must be a mapping of names to values, found {}", n.kind_name()),
+            format!(
+                "`{key}` must be a mapping of names to values, found {}",
+                n.kind_name()
+            ),
             None,
         );
         return Vec::new();
@@ -559,8 +571,7 @@ fn string_map(ctx: &mut Ctx<'_>, pf: &Fields<'_>, key: &str) -> Vec<Header> {
     for e in entries {
         if let Some(v) = ctx.scalar_string(&e.value, &format!("`{key}.{}`", e.key)) {
             for name in crate::secret::env_refs(&v) {
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     ctx.error(
                         e.value.pos,
                         format!("`${{{name}}}` is not a valid environment variable reference"),
@@ -637,10 +648,7 @@ fn decode_http(ctx: &mut Ctx<'_>, pf: &Fields<'_>, what: &str) -> Option<Provide
         .and_then(|n| ctx.string(n, "`method`"))
         .map(|m| m.to_ascii_uppercase())
         .unwrap_or_else(|| "POST".to_string());
-    if !matches!(
-        method.as_str(),
-        "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
-    ) {
+    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
         ctx.error(
             pf.get("method").map_or(pf.pos, |n| n.pos),
             format!("unsupported `method` {method:?}"),

@@ -30,11 +30,18 @@ pub fn build(
     recorder: Option<&Arc<Recorder>>,
 ) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {
     let Some(pc) = config.providers.get(name) else {
-        return Err(vec![diag(config, None, format!("provider `{name}` is not defined"))]);
+        return Err(vec![diag(
+            config,
+            None,
+            format!("provider `{name}` is not defined"),
+        )]);
     };
     let networked = matches!(
         pc.kind,
-        ProviderKind::OpenAi(_) | ProviderKind::Anthropic(_) | ProviderKind::Http(_) | ProviderKind::Exec(_)
+        ProviderKind::OpenAi(_)
+            | ProviderKind::Anthropic(_)
+            | ProviderKind::Http(_)
+            | ProviderKind::Exec(_)
     );
     let live = sel.connect && !(sel.mode == Mode::Replay && networked);
     let inner: Arc<dyn Provider> = match &pc.kind {
@@ -45,7 +52,11 @@ pub fn build(
         ProviderKind::Echo => Arc::new(Echo::new(name)),
         ProviderKind::Replay(r) => {
             let Some(of) = config.providers.get(&r.of) else {
-                return Err(vec![diag(config, pc.pos, format!("provider `{name}` replays `{}`, which is not defined", r.of))]);
+                return Err(vec![diag(
+                    config,
+                    pc.pos,
+                    format!("provider `{name}` replays `{}`, which is not defined", r.of),
+                )]);
             };
             let keys = endpoint(config, of, false)?;
             Arc::new(Replay::new(name, &r.of, config.cassettes_dir.clone(), keys))
@@ -202,7 +213,8 @@ fn endpoint(
             if !c.errors.is_empty() {
                 return Err(c.errors);
             }
-            OpenAi::new(name, &cfg, key, headers, &pc.limits).map(|p| Arc::new(p) as Arc<dyn Provider>)
+            OpenAi::new(name, &cfg, key, headers, &pc.limits)
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
         }
         ProviderKind::Anthropic(a) => {
             let key = c.api_key(&a.api_key_env);
@@ -212,7 +224,8 @@ fn endpoint(
             if !c.errors.is_empty() {
                 return Err(c.errors);
             }
-            Anthropic::new(name, &cfg, key, headers, &pc.limits).map(|p| Arc::new(p) as Arc<dyn Provider>)
+            Anthropic::new(name, &cfg, key, headers, &pc.limits)
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
         }
         ProviderKind::Http(h) => {
             let key = c.api_key(&h.api_key_env);
@@ -221,13 +234,19 @@ fn endpoint(
             if !c.errors.is_empty() {
                 return Err(c.errors);
             }
-            HttpApi::new(name, h, url, headers, key, &pc.limits).map(|p| Arc::new(p) as Arc<dyn Provider>)
+            HttpApi::new(name, h, url, headers, key, &pc.limits)
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
         }
         ProviderKind::Exec(e) => {
             let env: Vec<(String, String)> = if read {
                 e.env
                     .iter()
-                    .map(|v| (v.name.clone(), c.expand(&v.value, &format!("`env.{}`", v.name), false)))
+                    .map(|v| {
+                        (
+                            v.name.clone(),
+                            c.expand(&v.value, &format!("`env.{}`", v.name), false),
+                        )
+                    })
                     .collect()
             } else {
                 Vec::new()

@@ -112,7 +112,13 @@ impl Recorder {
         })
     }
 
-    fn add(&self, provider: &str, request: &Request, key_value: serde_json::Value, answer: StoredAnswer) {
+    fn add(
+        &self,
+        provider: &str,
+        request: &Request,
+        key_value: serde_json::Value,
+        answer: StoredAnswer,
+    ) {
         let key = key_of(&key_value);
         if let Ok(mut r) = self.recorded.lock() {
             r.entry((provider.to_string(), request.suite.clone()))
@@ -174,10 +180,12 @@ fn redact_json(v: &serde_json::Value) -> serde_json::Value {
     }
     match v {
         serde_json::Value::String(s) => serde_json::Value::String(crate::secret::redact(s)),
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(redact_json).collect()),
-        serde_json::Value::Object(m) => serde_json::Value::Object(
-            m.iter().map(|(k, v)| (k.clone(), redact_json(v))).collect(),
-        ),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.iter().map(redact_json).collect())
+        }
+        serde_json::Value::Object(m) => {
+            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), redact_json(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -201,12 +209,17 @@ impl Provider for Recording {
             let result = self.inner.complete(request).await;
             let answer = match &result {
                 Ok(r) => StoredAnswer::from_response(r),
-                Err(e) => {
-                    StoredAnswer::from_error(&e.to_string(), started.elapsed().as_secs_f64() * 1000.0)
-                }
+                Err(e) => StoredAnswer::from_error(
+                    &e.to_string(),
+                    started.elapsed().as_secs_f64() * 1000.0,
+                ),
             };
-            self.recorder
-                .add(self.inner.name(), request, self.inner.request_key(request), answer);
+            self.recorder.add(
+                self.inner.name(),
+                request,
+                self.inner.request_key(request),
+                answer,
+            );
             result
         })
     }

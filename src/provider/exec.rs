@@ -18,6 +18,7 @@
 //!   stderr are kept.
 
 use std::io;
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Instant, SystemTime};
 
@@ -35,7 +36,8 @@ pub const MAX_STDOUT_BYTES: usize = 16 << 20;
 /// How much of the end of stderr is kept for error messages.
 pub const STDERR_TAIL_BYTES: usize = 64 << 10;
 
-/// A local command.
+/// A local command. Its output is stdout exactly as printed, except that
+/// one trailing `\n` is removed (see the module documentation).
 pub struct Exec {
     name: String,
     cfg: ExecConfig,
@@ -61,6 +63,24 @@ impl Exec {
             cfg: cfg.clone(),
             env,
         })
+    }
+
+    /// The command for request keys: a program under `cwd` (the project
+    /// root by default, where relative programs were resolved) is written
+    /// relative to it, so keys match on every machine.
+    fn key_command(&self) -> Vec<String> {
+        let mut command = self.cfg.command.clone();
+        if let Some(first) = command.first_mut() {
+            let program = Path::new(first.as_str());
+            if program.is_absolute() && !self.cfg.cwd.as_os_str().is_empty() {
+                if let Ok(rel) = program.strip_prefix(&self.cfg.cwd) {
+                    if !rel.as_os_str().is_empty() {
+                        *first = rel.to_string_lossy().into_owned();
+                    }
+                }
+            }
+        }
+        command
     }
 
     fn program(&self) -> &str {
@@ -193,6 +213,9 @@ async fn read_tail<R: AsyncRead + Unpin>(mut r: R, keep: usize) -> io::Result<Ve
     loop {
         let n = r.read(&mut buf).await?;
         if n == 0 {
+            if out.len() > keep {
+                out.drain(..out.len() - keep);
+            }
             return Ok(out);
         }
         out.extend_from_slice(&buf[..n]);
@@ -272,7 +295,7 @@ impl Provider for Exec {
     fn request_key(&self, request: &Request) -> serde_json::Value {
         serde_json::json!({
             "type": "exec",
-            "command": self.cfg.command,
+            "command": self.key_command(),
             "input": match self.cfg.input {
                 ExecInput::Stdin => "stdin",
                 ExecInput::Arg => "arg",
@@ -440,6 +463,31 @@ mod tests {
             cwd: PathBuf::from("."),
         };
         assert!(Exec::new("x", &cfg, vec![]).is_err());
+    }
+
+    #[test]
+    fn request_key_writes_programs_under_cwd_relative() {
+        let cfg = ExecConfig {
+            command: vec!["/work/proj/app/answer.py".into(), "--fast".into()],
+            input: ExecInput::Stdin,
+            env: vec![],
+            cwd: PathBuf::from("/work/proj"),
+        };
+        let x = Exec::new("x", &cfg, vec![]).unwrap();
+        let key = x.request_key(&request(&[("user", "hi")]));
+        assert_eq!(
+            key["command"],
+            serde_json::json!(["app/answer.py", "--fast"])
+        );
+        assert_eq!(key["input"], "stdin");
+        assert_eq!(x.endpoint(), "/work/proj/app/answer.py --fast");
+    }
+
+    #[tokio::test]
+    async fn read_tail_keeps_the_last_bytes() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let tail = read_tail(&data[..], 100).await.unwrap();
+        assert_eq!(tail, &data[900..]);
     }
 
     #[test]

@@ -548,6 +548,13 @@ impl HttpApi {
         start: Instant,
         started_at: SystemTime,
     ) -> Result<Response, ProviderError> {
+        let content_type = (!is_event_stream(&resp)).then(|| {
+            resp.headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("no content type")
+                .to_string()
+        });
         let mut reader = SseReader::new(resp, start);
         let mut text = String::new();
         let mut arrivals = Vec::new();
@@ -557,6 +564,11 @@ impl HttpApi {
             || self.usage_output.is_some();
         loop {
             let Some(event) = reader.next_event().await? else {
+                if let (Some(ct), 0) = (&content_type, reader.events_received()) {
+                    return Err(ProviderError::Provider(format!(
+                        "`stream` is set but the response ({ct}) holds no server-sent events"
+                    )));
+                }
                 if let Some(done) = &stream.done {
                     return Err(ProviderError::Stream(format!(
                         "stream ended before `{done}` after {} events{}",
@@ -1054,9 +1066,7 @@ mod tests {
             .unwrap();
         assert!(err.contains("scheme"), "{err}");
         // Unexpanded references: built for request keys only, not checked.
-        assert!(
-            HttpApi::new("h", &cfg, "${BASE}/gen".into(), vec![], None, &limits).is_ok()
-        );
+        assert!(HttpApi::new("h", &cfg, "${BASE}/gen".into(), vec![], None, &limits).is_ok());
         let err = HttpApi::new("h", &cfg, "not a url".into(), vec![], None, &limits)
             .err()
             .unwrap();
@@ -1433,6 +1443,21 @@ mod tests {
             err.to_string().contains("connection lost after 1 events"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_json_answer_to_a_stream_config_is_a_provider_error() {
+        let server = MockServer::start().await;
+        Mock::given(path("/gen"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"t": "x"})))
+            .mount(&server)
+            .await;
+        let err = api(&server, &stream_config(Extract::Pointer("/t".into()), None))
+            .complete(&request(&[("user", "q")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Provider(_)), "{err}");
+        assert!(err.to_string().contains("application/json"), "{err}");
     }
 
     #[tokio::test]

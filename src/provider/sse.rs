@@ -47,6 +47,21 @@ impl std::fmt::Display for SourceError {
     }
 }
 
+/// A body chunk, or the blank line added after a clean end of the body.
+enum Chunk<B> {
+    Data(B),
+    End,
+}
+
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Chunk<B> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Chunk::Data(b) => b.as_ref(),
+            Chunk::End => b"\n\n",
+        }
+    }
+}
+
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<SourceError>>> + Send>>;
 
 /// Reads the events of one response.
@@ -60,17 +75,22 @@ impl SseReader {
     /// `start` is when the request was sent; arrival times are relative to it.
     pub fn new(resp: reqwest::Response, start: Instant) -> Self {
         let mut total: u64 = 0;
-        let bytes = resp.bytes_stream().map(move |chunk| match chunk {
-            Ok(b) => {
-                total = total.saturating_add(b.len() as u64);
-                if total > MAX_STREAM_BYTES {
-                    Err(SourceError::TooLarge)
-                } else {
-                    Ok(b)
+        let bytes = resp
+            .bytes_stream()
+            .map(move |chunk| match chunk {
+                Ok(b) => {
+                    total = total.saturating_add(b.len() as u64);
+                    if total > MAX_STREAM_BYTES {
+                        Err(SourceError::TooLarge)
+                    } else {
+                        Ok(Chunk::Data(b))
+                    }
                 }
-            }
-            Err(e) => Err(SourceError::Transport(e)),
-        });
+                Err(e) => Err(SourceError::Transport(e)),
+            })
+            // A body that ends cleanly right after a last event's data line
+            // (no blank line) still delivers that event.
+            .chain(futures::stream::once(async { Ok(Chunk::End) }));
         SseReader {
             events: Box::pin(bytes.eventsource()),
             start,
@@ -162,6 +182,23 @@ mod tests {
         assert!(e3.at_ms >= e1.at_ms);
         assert_eq!(r.next_event().await.unwrap(), None);
         assert_eq!(r.events_received(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_last_event_without_a_blank_line_is_delivered() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw("data: one\n\ndata: [DONE]", "text/event-stream"),
+            )
+            .mount(&server)
+            .await;
+        let (resp, start) = get(&server.uri()).await;
+        let mut r = SseReader::new(resp, start);
+        assert_eq!(r.next_event().await.unwrap().unwrap().data, "one");
+        assert_eq!(r.next_event().await.unwrap().unwrap().data, "[DONE]");
+        assert_eq!(r.next_event().await.unwrap(), None);
     }
 
     #[tokio::test]

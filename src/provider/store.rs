@@ -230,7 +230,14 @@ fn literal_ok(s: &str) -> bool {
     s.contains('\n')
         && !s.ends_with("\n\n")
         && !s.starts_with([' ', '\t', '\n'])
-        && s.chars().all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}' && c != '\u{2028}' && c != '\u{2029}' && c != '\u{85}'))
+        && s.chars().all(|c| {
+            c == '\n'
+                || (!c.is_control()
+                    && c != '\u{feff}'
+                    && c != '\u{2028}'
+                    && c != '\u{2029}'
+                    && c != '\u{85}')
+        })
         && s.split('\n').all(|l| !l.ends_with([' ', '\t']))
 }
 
@@ -243,9 +250,10 @@ fn write_key(out: &mut String, k: &str) {
 }
 
 fn plain_ok(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && s
-            .chars()
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
         && matches!(
             crate::config::node::resolve_plain(s),

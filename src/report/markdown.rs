@@ -118,16 +118,22 @@ impl Matrix {
     }
 
     fn render(&self, md: &mut String, summary: &Summary) {
-        let _ = writeln!(md, "### Providers side by side
-");
+        let _ = writeln!(
+            md,
+            "### Providers side by side
+"
+        );
         let mut head = String::from("| |");
         let mut rule = String::from("|---|");
         for p in &self.providers {
             let _ = write!(head, " {} |", cell(p));
             rule.push_str("--:|");
         }
-        let _ = writeln!(md, "{head}
-{rule}");
+        let _ = writeln!(
+            md,
+            "{head}
+{rule}"
+        );
         let sorted = |v: &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
             v.iter()
                 .map(|l| {
@@ -153,10 +159,22 @@ impl Matrix {
                     .map(|c| format!("{} / {} / {}", c.passed, c.failed, c.errored))
                     .collect(),
             ),
-            ("mean latency", counts.iter().map(|c| ms(c.mean_latency_ms())).collect()),
-            ("p50 latency", latencies.iter().map(|l| ms(percentile(l, 0.5))).collect()),
-            ("p95 latency", latencies.iter().map(|l| ms(percentile(l, 0.95))).collect()),
-            ("p50 time to first token", ttfts.iter().map(|l| ms(percentile(l, 0.5))).collect()),
+            (
+                "mean latency",
+                counts.iter().map(|c| ms(c.mean_latency_ms())).collect(),
+            ),
+            (
+                "p50 latency",
+                latencies.iter().map(|l| ms(percentile(l, 0.5))).collect(),
+            ),
+            (
+                "p95 latency",
+                latencies.iter().map(|l| ms(percentile(l, 0.95))).collect(),
+            ),
+            (
+                "p50 time to first token",
+                ttfts.iter().map(|l| ms(percentile(l, 0.5))).collect(),
+            ),
             (
                 "tokens in / out",
                 counts
@@ -256,7 +274,11 @@ impl MarkdownReporter {
         if matches!(case.outcome, Outcome::Fail | Outcome::Error) {
             if self.problems.len() < MAX_DETAILED {
                 self.problems.push(Problem {
-                    id: case.id.clone(),
+                    id: if self.matrix.is_some() {
+                        format!("{} [{}]", case.id, case.provider)
+                    } else {
+                        case.id.clone()
+                    },
                     outcome: case.outcome,
                     message: explain::one_line(&explain::failure_message(case), MAX_MESSAGE_CHARS),
                     details: truncate_chars(&explain::failure_details(case), MAX_DETAILS_CHARS),

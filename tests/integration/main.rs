@@ -3,6 +3,7 @@
 
 mod compare;
 mod consumers;
+mod endpoints;
 mod golden;
 mod invalid;
 mod run;
