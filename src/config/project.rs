@@ -406,7 +406,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                 } else {
                     format!("provider `{name}` replays `{}`, which is not defined", r.of)
                 };
-                ctx.error(pc.pos.unwrap_or(node.pos), msg, Some(hint));
+                ctx.error(r.of_pos.or(pc.pos).unwrap_or(node.pos), msg, Some(hint));
                 bad.push(name.clone());
             }
         }

@@ -162,6 +162,8 @@ pub struct ExecConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayConfig {
     pub of: String,
+    /// Where `of` is written (for errors about it).
+    pub of_pos: Option<crate::error::Pos>,
 }
 
 // ---------------------------------------------------------------------------
@@ -318,7 +320,12 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
             ctx.error(
                 e.key_pos,
                 format!("`{}` does not apply to a provider of type `{ty}`", e.key),
-                Some(if allowed.len() > 1 {
+                Some(if matches!(ty.as_str(), "openai" | "anthropic") && (OPENAI_PARAMS.contains(&e.key.as_str()) || ANTHROPIC_PARAMS.contains(&e.key.as_str())) {
+                    format!(
+                        "to send it anyway, put it in the request body: `extra_body: {{{}: …}}`",
+                        e.key
+                    )
+                } else if allowed.len() > 1 {
                     format!(
                         "{article} `{ty}` provider takes: {}",
                         allowed[1..].join(", ")
@@ -428,7 +435,10 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
                 );
                 return None;
             }
-            ProviderKind::Replay(ReplayConfig { of })
+            ProviderKind::Replay(ReplayConfig {
+                of,
+                of_pos: pf.get("of").map(|n| n.pos),
+            })
         }
         _ => return None,
     };
@@ -538,11 +548,16 @@ fn env_name(ctx: &mut Ctx<'_>, pf: &Fields<'_>) -> Option<String> {
     let n = pf.get("api_key_env")?;
     let s = ctx.string(n, "`api_key_env`")?;
     if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        ctx.error(
-            n.pos,
-            format!("`api_key_env` must be the NAME of an environment variable, found {s:?}"),
-            Some("write the variable's name (OPENAI_API_KEY), never the key itself".into()),
+        // No source line and no value in the message: it may be a pasted key.
+        let d = crate::error::Diagnostic::new(
+            ctx.file,
+            Some(n.pos),
+            "`api_key_env` must be the NAME of an environment variable (letters, digits, _), not a key",
+        )
+        .with_hint(
+            "write the variable's name (api_key_env: OPENAI_API_KEY) and export the key in the environment; if this was a real key, revoke it",
         );
+        ctx.errors.push(d);
         return None;
     }
     Some(s)

@@ -140,6 +140,31 @@ const CONFIG_LOCATIONS: &[(&str, &[&str])] = &[
     ),
     ("unknown_key.yaml", &["config/unknown_key.yaml:3:1"]),
     (
+        "openai_missing_model.yaml",
+        &["config/openai_missing_model.yaml:6:5"],
+    ),
+    // The value is neither shown nor quoted: it may be a real key.
+    ("key_in_config.yaml", &["config/key_in_config.yaml:9:18"]),
+    (
+        "param_for_other_type.yaml",
+        &["config/param_for_other_type.yaml:9:5"],
+    ),
+    (
+        "http_output_not_pointer.yaml",
+        &["config/http_output_not_pointer.yaml:9:13"],
+    ),
+    (
+        "replay_unknown_provider.yaml",
+        &["config/replay_unknown_provider.yaml:6:32"],
+    ),
+    (
+        "bad_retry_settings.yaml",
+        &[
+            "config/bad_retry_settings.yaml:8:18",
+            "config/bad_retry_settings.yaml:9:14",
+        ],
+    ),
+    (
         "unknown_provider_type.yaml",
         &["config/unknown_provider_type.yaml:5:16"],
     ),
