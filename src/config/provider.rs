@@ -320,19 +320,24 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
             ctx.error(
                 e.key_pos,
                 format!("`{}` does not apply to a provider of type `{ty}`", e.key),
-                Some(if matches!(ty.as_str(), "openai" | "anthropic") && (OPENAI_PARAMS.contains(&e.key.as_str()) || ANTHROPIC_PARAMS.contains(&e.key.as_str())) {
-                    format!(
+                Some(
+                    if matches!(ty.as_str(), "openai" | "anthropic")
+                        && (OPENAI_PARAMS.contains(&e.key.as_str())
+                            || ANTHROPIC_PARAMS.contains(&e.key.as_str()))
+                    {
+                        format!(
                         "to send it anyway, put it in the request body: `extra_body: {{{}: …}}`",
                         e.key
                     )
-                } else if allowed.len() > 1 {
-                    format!(
-                        "{article} `{ty}` provider takes: {}",
-                        allowed[1..].join(", ")
-                    )
-                } else {
-                    format!("{article} `{ty}` provider takes no settings besides `type`")
-                }),
+                    } else if allowed.len() > 1 {
+                        format!(
+                            "{article} `{ty}` provider takes: {}",
+                            allowed[1..].join(", ")
+                        )
+                    } else {
+                        format!("{article} `{ty}` provider takes no settings besides `type`")
+                    },
+                ),
             );
         }
     }

@@ -3,7 +3,6 @@
 //! local commands. Third-party servers are in `interop.rs`.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path};
@@ -646,5 +645,71 @@ fn unknown_provider_in_a_matrix_is_a_usage_error() {
     assert!(r.stderr.contains("did you mean `echo`?"), "{}", r.stderr);
 }
 
-#[allow(dead_code)]
-fn unused(_: Command) {}
+/// Copy a directory tree (the example projects are run in a scratch copy).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read example").flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            if e.file_name() != "reports" && e.file_name() != ".evalgate" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn the_staging_example_replays_offline_without_keys() {
+    let p = Project::new();
+    copy_tree(&crate::util::repo().join("examples/staging"), p.path());
+    let mut c = evalgate(p.path());
+    for v in [
+        "STAGING_API_KEY",
+        "STAGING_BASE_URL",
+        "CLAUDE_API_KEY",
+        "CLAUDE_BASE_URL",
+    ] {
+        c.env_remove(v);
+    }
+    let r = Run::from(
+        c.args([
+            "run",
+            "--replay",
+            "--provider",
+            "staging",
+            "--provider",
+            "claude",
+        ])
+        .output()
+        .expect("run"),
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    assert_eq!(report["summary"]["overall"]["passed"], 8);
+    let tool = report["results"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["case"] == "order-status-tool" && c["provider"] == "claude")
+        })
+        .map(|c| c["attempts"][0]["tool_calls"][0]["name"].clone());
+    assert_eq!(tool, Some(json!("get_order_status")));
+    // Without --replay the keys are required: exit 2 before any request.
+    let mut c = evalgate(p.path());
+    for v in ["STAGING_API_KEY", "STAGING_BASE_URL"] {
+        c.env_remove(v);
+    }
+    let r = Run::from(
+        c.args(["run", "--provider", "staging"])
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("`STAGING_API_KEY`") && r.stderr.contains("`STAGING_BASE_URL`"),
+        "{}",
+        r.stderr
+    );
+}
