@@ -175,6 +175,14 @@ pub fn attempt_details_with(
         }
         None => {}
     }
+    for call in &attempt.tool_calls {
+        let _ = writeln!(
+            out,
+            "  tool call: {}({})",
+            call.name,
+            truncate_chars(&call.arguments, 500)
+        );
+    }
     trim_newline(out)
 }
 

@@ -385,6 +385,15 @@ fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize, group: &str
     tc.add_property(("prompt_hash", a.prompt_hash.as_str()));
     tc.add_property(("score", format!("{:.3}", a.score).as_str()));
     tc.add_property(("source", case.source.as_str()));
+    if a.retries > 0 {
+        tc.add_property(("retries", a.retries.to_string().as_str()));
+    }
+    if let Some(t) = a.timing.ttft_ms {
+        tc.add_property(("ttft_ms", format!("{t:.1}").as_str()));
+    }
+    for call in &a.tool_calls {
+        tc.add_property(("tool_call", format!("{}({})", call.name, call.arguments).as_str()));
+    }
     if let Some(output) = &a.output {
         tc.set_system_out(truncate_bytes(output, MAX_SYSTEM_OUT));
     }
