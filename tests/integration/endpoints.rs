@@ -165,6 +165,16 @@ fn secrets_never_reach_reports_cassettes_or_the_console() {
         &["run", "--record", "--verbose"],
     );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    // A second, cached run writes the response cache too.
+    let cfg = p.read("evalgate.yaml").replace("max_retries: 0", "max_retries: 0\n    cache: true");
+    p.file("evalgate.yaml", &cfg);
+    let r2 = run_with(
+        &p,
+        &[("EG_TEST_KEY", &key), ("EG_TEAM", "tok-team-secret-99")],
+        &["run", "--verbose", "--junit", "reports/junit2.xml"],
+    );
+    assert_eq!(r2.code, 1, "{}\n{}", r2.stdout, r2.stderr);
+    assert!(p.exists(".evalgate/cache/oa"));
     // The server did receive the credentials.
     let reqs = s.requests();
     assert!(reqs.iter().any(|q| q
