@@ -317,6 +317,7 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             }
             names
         },
+        matrix: plan.matrix,
         filters: args.select.filters.clone(),
         tags: args.select.tags.clone(),
     };

@@ -320,6 +320,9 @@ pub struct RunInfo {
     /// Providers the run called, in plan order (several = a provider matrix).
     #[serde(default)]
     pub providers: Vec<String>,
+    /// A provider matrix (`--provider` repeated): every suite ran against each provider.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub matrix: bool,
     /// `--filter` patterns of the run (a comparison with this report as
     /// HEAD must not call unselected cases removed).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

@@ -63,6 +63,8 @@ pub struct Plan {
     pub env: Arc<Environment<'static>>,
     /// `sha256:` over evalgate.yaml and every suite file.
     pub config_hash: String,
+    /// More than one `--provider`: every suite runs against each.
+    pub matrix: bool,
     /// Set with `--record`: flush it when the run ends.
     pub recorder: Option<Arc<crate::provider::cassette::Recorder>>,
     filter: Option<GlobSet>,
@@ -224,29 +226,95 @@ impl Plan {
 
         let filter = build_filter(&sel.filters)?;
         // Which providers each suite runs against, in order.
-        let runs: Vec<(Suite, Vec<String>)> = suites
-            .into_iter()
-            .map(|s| {
-                let names = if sel.providers.is_empty() {
-                    vec![s
-                        .provider
-                        .as_ref()
-                        .map(|(p, _)| p.clone())
-                        .unwrap_or_else(|| config.default_provider.clone())]
-                } else {
-                    let mut v: Vec<String> = Vec::new();
-                    for p in &sel.providers {
-                        if !v.contains(p) {
-                            v.push(p.clone());
-                        }
+        let mut runs: Vec<(Suite, Vec<String>)> = Vec::new();
+        let mut default_diags = Vec::new();
+        for s in suites {
+            let names = if sel.providers.is_empty() {
+                match s.provider.as_ref().map(|(p, _)| p.clone()) {
+                    Some(p) => vec![p],
+                    None if config.default_provider.is_empty() => {
+                        let known: Vec<&str> =
+                            config.providers.keys().map(String::as_str).collect();
+                        default_diags.push(
+                            Diagnostic::new(
+                                &s.file,
+                                None,
+                                format!(
+                                    "suite `{}` names no provider, and evalgate.yaml has no `default_provider` (it defines {})",
+                                    s.name,
+                                    known.join(", ")
+                                ),
+                            )
+                            .with_hint("add `provider: <name>` to the suite or `default_provider: <name>` to evalgate.yaml, or pass --provider"),
+                        );
+                        Vec::new()
                     }
-                    v
-                };
-                (s, names)
+                    None => vec![config.default_provider.clone()],
+                }
+            } else {
+                let mut v: Vec<String> = Vec::new();
+                for p in &sel.providers {
+                    if !v.contains(p) {
+                        v.push(p.clone());
+                    }
+                }
+                v
+            };
+            runs.push((s, names));
+        }
+        if !default_diags.is_empty() {
+            return Err(Error::from(default_diags));
+        }
+        // Names that differ only in case share golden and cassette files on
+        // case-insensitive file systems.
+        let mut lower: BTreeMap<String, String> = BTreeMap::new();
+        let mut case_diags = Vec::new();
+        for (s, _) in &runs {
+            if let Some(other) = lower.insert(s.name.to_lowercase(), s.name.clone()) {
+                if other != s.name {
+                    case_diags.push(
+                        Diagnostic::new(&s.file, None, format!("suites `{other}` and `{}` differ only in case", s.name))
+                            .with_hint("rename one: they would share golden and cassette files on case-insensitive file systems"),
+                    );
+                }
+            }
+        }
+        let mut lower_p: BTreeMap<String, String> = BTreeMap::new();
+        for name in config.providers.keys() {
+            if let Some(other) = lower_p.insert(name.to_lowercase(), name.clone()) {
+                case_diags.push(
+                    Diagnostic::new(
+                        config.path.clone().unwrap_or_else(|| PathBuf::from("evalgate.yaml")),
+                        config.providers.get(name).and_then(|p| p.pos),
+                        format!("providers `{other}` and `{name}` differ only in case"),
+                    )
+                    .with_source(&config.text)
+                    .with_hint("rename one: they would share golden and cassette files on case-insensitive file systems"),
+                );
+            }
+        }
+        if !case_diags.is_empty() {
+            return Err(Error::from(case_diags));
+        }
+        // Only providers with a selected case are built (and need credentials).
+        let filter_ref = filter.as_ref();
+        let selected_any = |s: &Suite| -> bool {
+            if filter_ref.is_none() && sel.tags.is_empty() {
+                return true;
+            }
+            let Ok(cases) = s.iter_cases() else {
+                return true;
+            };
+            cases.flatten().any(|c| {
+                filter_ref.is_none_or(|f| f.is_match(format!("{}/{}", s.name, c.id)))
+                    && (sel.tags.is_empty() || sel.tags.iter().any(|t| c.tags.contains(t)))
             })
-            .collect();
+        };
         let mut used: Vec<String> = Vec::new();
-        for (_, names) in &runs {
+        for (s, names) in &runs {
+            if !selected_any(s) {
+                continue;
+            }
             for n in names {
                 if !used.contains(n) {
                     used.push(n.clone());
@@ -272,9 +340,19 @@ impl Plan {
         for (s, names) in runs {
             let suite = Arc::new(s);
             for provider_name in names {
-                let provider = providers.get(&provider_name).cloned().ok_or_else(|| {
-                    Error::Usage(format!("provider `{provider_name}` is not defined"))
-                })?;
+                // A suite with no selected case keeps its place without a provider call.
+                let provider = match providers.get(&provider_name) {
+                    Some(p) => p.clone(),
+                    None if !used.contains(&provider_name) => {
+                        Arc::new(crate::provider::echo::Echo::new(&provider_name))
+                            as Arc<dyn Provider>
+                    }
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "provider `{provider_name}` is not defined"
+                        )))
+                    }
+                };
                 planned.push(PlannedSuite {
                     suite: suite.clone(),
                     provider_name,
@@ -361,6 +439,7 @@ impl Plan {
             suites: planned,
             env: Arc::new(env),
             config_hash,
+            matrix: sel.providers.len() > 1,
             recorder,
             filter,
             tags: sel.tags.clone(),

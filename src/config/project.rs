@@ -273,17 +273,9 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
         let pos = cfg.default_provider_pos.unwrap_or(f.pos);
         let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
         if cfg.default_provider_pos.is_none() {
-            ctx.error(
-                f.get("providers").map_or(pos, |n| n.pos),
-                format!(
-                    "no `default_provider`: evalgate.yaml defines {} providers and none is named `echo`",
-                    known.len()
-                ),
-                Some(format!(
-                    "add `default_provider: <name>` (one of {}); suites can also set `provider:`",
-                    known.join(", ")
-                )),
-            );
+            // Several providers and no default: only suites that name no
+            // provider need one; the plan reports those.
+            cfg.default_provider = String::new();
         } else {
             let hint =
                 match crate::error::did_you_mean(&cfg.default_provider, known.iter().copied()) {
@@ -388,23 +380,49 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     let mut bad = Vec::new();
     for (name, pc) in &cfg.providers {
         if let ProviderKind::Replay(r) = &pc.kind {
-            let ok = cfg
-                .providers
-                .get(&r.of)
-                .is_some_and(|o| !matches!(o.kind, ProviderKind::Replay(_)));
+            let ok = cfg.providers.get(&r.of).is_some_and(|o| {
+                !matches!(
+                    o.kind,
+                    ProviderKind::Replay(_) | ProviderKind::Mock { .. } | ProviderKind::Echo
+                )
+            });
             if !ok && !cfg.broken_providers.contains(&r.of) {
                 let hint = match crate::error::did_you_mean(&r.of, names.iter().map(String::as_str))
                 {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("defined providers: {}", names.join(", ")),
                 };
-                let msg = if cfg.providers.contains_key(&r.of) {
+                let msg = if let Some(o) = cfg.providers.get(&r.of) {
                     format!(
-                        "provider `{name}` replays `{}`, which is itself a replay provider",
-                        r.of
+                        "provider `{name}` replays `{}`, a `{}` provider: only openai, anthropic, http and exec providers are recorded",
+                        r.of,
+                        o.kind.type_name()
                     )
                 } else {
                     format!("provider `{name}` replays `{}`, which is not defined", r.of)
+                };
+                let hint = if cfg.providers.contains_key(&r.of) {
+                    let recordable: Vec<&str> = cfg
+                        .providers
+                        .iter()
+                        .filter(|(_, p)| {
+                            matches!(
+                                p.kind,
+                                ProviderKind::OpenAi(_)
+                                    | ProviderKind::Anthropic(_)
+                                    | ProviderKind::Http(_)
+                                    | ProviderKind::Exec(_)
+                            )
+                        })
+                        .map(|(n, _)| n.as_str())
+                        .collect();
+                    if recordable.is_empty() {
+                        "define an openai, anthropic, http or exec provider and record it with `evalgate run --record`".to_string()
+                    } else {
+                        format!("providers that can be recorded: {}", recordable.join(", "))
+                    }
+                } else {
+                    hint
                 };
                 ctx.error(r.of_pos.or(pc.pos).unwrap_or(node.pos), msg, Some(hint));
                 bad.push(name.clone());

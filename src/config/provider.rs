@@ -148,9 +148,13 @@ pub enum ExecInput {
 /// `type: exec`: runs a local command per request. stdout is the output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecConfig {
-    /// Program and arguments (no shell). Relative programs containing `/`
-    /// resolve against the project root.
+    /// Program and arguments (no shell), exactly as written in the config
+    /// (request keys use this form, so cassettes do not depend on where the
+    /// project is checked out). A relative program containing `/` runs from
+    /// the project `root`.
     pub command: Vec<String>,
+    /// The project root (the directory of evalgate.yaml).
+    pub root: PathBuf,
     pub input: ExecInput,
     /// Extra environment (values may hold `${NAME}`).
     pub env: Vec<Header>,
@@ -774,20 +778,11 @@ fn decode_exec(ctx: &mut Ctx<'_>, pf: &Fields<'_>, what: &str) -> Option<Provide
         Some(c) => ctx.resolve_path(&c),
         None => ctx.root.clone(),
     };
-    let mut command = command;
-    if command[0].contains('/') && !Path::new(&command[0]).is_absolute() {
-        command[0] = display(&ctx.resolve_path(&command[0]));
-    }
     Some(ProviderKind::Exec(ExecConfig {
         command,
+        root: ctx.root.clone(),
         input,
         env: string_map(ctx, pf, "env"),
         cwd,
     }))
 }
-
-fn display(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-use std::path::Path;

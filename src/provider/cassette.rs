@@ -2,10 +2,12 @@
 //! `--replay` (or a `replay` provider) answers from cassettes with no network.
 //!
 //! One file per provider and suite: `<cassettes>/<provider>/<suite>.yaml`,
-//! interactions sorted by case and repeat, each keyed on the normalised
-//! request ([`Provider::request_key`]: provider type, model, parameters,
-//! messages). A re-recording replaces the interactions of the cases it ran
-//! and keeps the others, so a filtered `--record` updates only what it ran.
+//! interactions sorted by case and repeat, each with the key of the
+//! normalised request ([`Provider::request_key`]: provider type, model,
+//! parameters, messages). Replay answers a case and repeat with its own
+//! recording while the key still matches. A re-recording replaces the
+//! repeats it ran and keeps the others, so a filtered or interrupted
+//! `--record` updates only what it ran.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -61,13 +63,13 @@ impl Cassette {
         let v = from_yaml(path, &text)?;
         let c: Cassette = serde_json::from_value(v).map_err(|e| {
             format!(
-                "cassette {} is not valid: {e}\n  = hint: re-record it with `evalgate run --record`",
+                "cassette {} is not valid: {e}\n  = hint: fix it, or move it aside and record again with `evalgate run --record`",
                 display_path(path)
             )
         })?;
         if c.version != VERSION {
             return Err(format!(
-                "cassette {} has version {}, this evalgate reads version {VERSION}\n  = hint: re-record it with `evalgate run --record`",
+                "cassette {} has version {}, this evalgate reads version {VERSION}\n  = hint: move it aside and record again with `evalgate run --record`",
                 display_path(path),
                 c.version
             ));
@@ -89,11 +91,14 @@ impl Cassette {
 }
 
 type Recordings = BTreeMap<(String, String), BTreeMap<(String, u32), Interaction>>;
+/// (provider, suite) → case → planned repeats.
+type Planned = BTreeMap<(String, String), BTreeMap<String, u32>>;
 
 /// Collects exchanges during a `--record` run; [`Recorder::flush`] writes them.
 pub struct Recorder {
     dir: PathBuf,
     recorded: Mutex<Recordings>,
+    planned: Mutex<Planned>,
 }
 
 impl Recorder {
@@ -101,7 +106,18 @@ impl Recorder {
         Arc::new(Recorder {
             dir,
             recorded: Mutex::new(BTreeMap::new()),
+            planned: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The runner tells how many repeats a case has when it schedules it, so
+    /// recordings of repeats the suite no longer has can be dropped.
+    pub fn planned(&self, provider: &str, suite: &str, case: &str, repeats: u32) {
+        if let Ok(mut p) = self.planned.lock() {
+            p.entry((provider.to_string(), suite.to_string()))
+                .or_default()
+                .insert(case.to_string(), repeats);
+        }
     }
 
     /// Wrap `inner` so its exchanges are recorded.
@@ -136,40 +152,81 @@ impl Recorder {
         }
     }
 
-    /// Write every cassette touched by this run (merged with what the file
-    /// already holds). Returns the files written.
+    /// Write every cassette touched by this run, merged with what the file
+    /// already holds: the exchanges recorded now replace the same case and
+    /// repeat; other cases, and repeats an interrupted run did not reach, are
+    /// kept; repeats beyond a case's current `repeat` are dropped. A cassette
+    /// that cannot be read is not overwritten. Returns the files written;
+    /// every file that could be written is, even when another fails.
     pub fn flush(&self) -> Result<Vec<PathBuf>, Error> {
         let recorded = match self.recorded.lock() {
             Ok(mut r) => std::mem::take(&mut *r),
             Err(_) => return Ok(Vec::new()),
         };
+        let planned = self.planned.lock().map(|p| p.clone()).unwrap_or_default();
         let mut written = Vec::new();
+        let mut failures = Vec::new();
         for ((provider, suite), new) in recorded {
             let path = path_for(&self.dir, &provider, &suite);
             let mut merged: BTreeMap<(String, u32), Interaction> = BTreeMap::new();
-            // A cassette that cannot be read is replaced, not merged.
-            if let Ok(Some(old)) = Cassette::load(&path) {
-                for i in old.interactions {
-                    merged.insert((i.case.clone(), i.repeat), i);
+            match Cassette::load(&path) {
+                Ok(Some(old)) => {
+                    for i in old.interactions {
+                        merged.insert((i.case.clone(), i.repeat), i);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failures.push(format!(
+                        "{e}\n  = hint: the new recordings of suite `{suite}` were not saved; move the file aside and record again"
+                    ));
+                    continue;
                 }
             }
-            // A case re-recorded with fewer repeats drops its extra ones.
-            let cases: std::collections::BTreeSet<&String> = new.keys().map(|(c, _)| c).collect();
-            merged.retain(|(c, _), _| !cases.contains(c));
-            merged.extend(new.clone());
+            if let Some(cases) = planned.get(&(provider.clone(), suite.clone())) {
+                merged.retain(|(c, r), _| cases.get(c).is_none_or(|n| r <= n));
+            }
+            merged.extend(new);
             let cassette = Cassette {
                 version: VERSION,
                 provider: provider.clone(),
                 suite: suite.clone(),
                 interactions: merged.into_values().collect(),
             };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))?;
+            let result = match path.parent() {
+                Some(parent) => {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))
+                }
+                None => Ok(()),
             }
-            crate::report::atomic::write_atomic(&path, cassette.to_text().as_bytes())?;
-            written.push(path);
+            .and_then(|()| {
+                crate::report::atomic::write_atomic(&path, cassette.to_text().as_bytes())
+            });
+            match result {
+                Ok(()) => written.push(path),
+                Err(e) => failures.push(e.to_string()),
+            }
         }
-        Ok(written)
+        if failures.is_empty() {
+            Ok(written)
+        } else {
+            Err(Error::Infrastructure(format!(
+                "cannot save cassettes:\n{}{}",
+                failures.join("\n"),
+                if written.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "\n(saved: {})",
+                        written
+                            .iter()
+                            .map(|p| display_path(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            )))
+        }
     }
 }
 
@@ -245,9 +302,10 @@ pub struct Replay {
 
 struct Index {
     path: PathBuf,
-    by_key: HashMap<(String, u32), StoredAnswer>,
-    /// case → (repeat → key), to tell "changed" from "never recorded".
-    by_case: HashMap<String, BTreeMap<u32, String>>,
+    /// (case, repeat) → (request key, answer).
+    by_case: HashMap<(String, u32), (String, StoredAnswer)>,
+    /// case → recorded repeats.
+    repeats: HashMap<String, u32>,
 }
 
 impl Replay {
@@ -272,15 +330,12 @@ impl Replay {
                 Arc::new(Cassette::load(&path).map(|c| {
                     let mut idx = Index {
                         path: path.clone(),
-                        by_key: HashMap::new(),
                         by_case: HashMap::new(),
+                        repeats: HashMap::new(),
                     };
                     for i in c.into_iter().flat_map(|c| c.interactions) {
-                        idx.by_case
-                            .entry(i.case.clone())
-                            .or_default()
-                            .insert(i.repeat, i.key.clone());
-                        idx.by_key.insert((i.key, i.repeat), i.response);
+                        *idx.repeats.entry(i.case.clone()).or_default() += 1;
+                        idx.by_case.insert((i.case, i.repeat), (i.key, i.response));
                     }
                     idx
                 }))
@@ -299,31 +354,29 @@ impl Replay {
             "record it with `evalgate run --record --provider {} --filter '{}/{}'`",
             self.of, request.suite, request.case_id
         );
-        match idx.by_key.get(&(key.clone(), request.repeat)) {
-            Some(a) => a
+        let file = display_path(&idx.path);
+        // Each case answers with its own recording, and only when the request
+        // is still the recorded one.
+        match idx.by_case.get(&(request.case_id.clone(), request.repeat)) {
+            Some((k, answer)) if *k == key => answer
                 .to_response()
                 .map_err(|e| ProviderError::Provider(format!("recorded error: {e}"))),
-            None => {
-                let file = display_path(&idx.path);
-                let msg = match idx.by_case.get(&request.case_id) {
-                    Some(repeats) if repeats.get(&request.repeat).is_some_and(|k| *k != key) => format!(
-                        "the recording of case `{}` repeat {} in {file} is for a different request (the prompt, model or parameters changed since it was recorded); {how}",
-                        request.case_id, request.repeat
-                    ),
-                    Some(repeats) if !repeats.contains_key(&request.repeat) => format!(
-                        "no recording of case `{}` repeat {} in {file} ({} repeat{} recorded); {how}",
-                        request.case_id,
-                        request.repeat,
-                        repeats.len(),
-                        if repeats.len() == 1 { "" } else { "s" }
-                    ),
-                    _ => format!(
-                        "no recording of case `{}` for provider `{}` in {file}; {how}",
-                        request.case_id, self.of
-                    ),
-                };
-                Err(ProviderError::NoRecording(msg))
-            }
+            Some(_) => Err(ProviderError::NoRecording(format!(
+                "the recording of case `{}` repeat {} in {file} is for a different request (the prompt, model or parameters changed since it was recorded); {how}",
+                request.case_id, request.repeat
+            ))),
+            None => Err(ProviderError::NoRecording(match idx.repeats.get(&request.case_id) {
+                Some(n) => format!(
+                    "no recording of case `{}` repeat {} in {file} ({n} repeat{} recorded); {how}",
+                    request.case_id,
+                    request.repeat,
+                    if *n == 1 { "" } else { "s" }
+                ),
+                None => format!(
+                    "no recording of case `{}` for provider `{}` in {file}; {how}",
+                    request.case_id, self.of
+                ),
+            })),
         }
     }
 }
@@ -342,5 +395,112 @@ impl Provider for Replay {
 
     fn request_key(&self, request: &Request) -> serde_json::Value {
         self.keys.request_key(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(case: &str, repeat: u32) -> Request {
+        Request {
+            suite: "s".into(),
+            case_id: case.into(),
+            repeat,
+            messages: vec![super::super::Message {
+                role: "user".into(),
+                content: format!("q {case}"),
+            }],
+            timeout: std::time::Duration::from_secs(1),
+            vars: serde_json::json!({}),
+        }
+    }
+
+    fn answer(text: &str) -> StoredAnswer {
+        StoredAnswer::from_response(&Response {
+            text: text.into(),
+            ..Response::default()
+        })
+    }
+
+    fn texts(path: &Path) -> Vec<(String, u32, String)> {
+        Cassette::load(path)
+            .unwrap()
+            .unwrap()
+            .interactions
+            .into_iter()
+            .map(|i| (i.case, i.repeat, i.response.text.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_partial_rerecording_keeps_the_repeats_it_did_not_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |r: &Request| serde_json::json!({"messages": r.messages});
+        let rec = Recorder::new(dir.path().to_path_buf());
+        for (case, n) in [("a", 3), ("b", 1)] {
+            rec.planned("p", "s", case, n);
+            for r in 1..=n {
+                let q = request(case, r);
+                rec.add("p", &q, key(&q), answer(&format!("old {case}{r}")));
+            }
+        }
+        let path = rec.flush().unwrap().remove(0);
+        assert_eq!(texts(&path).len(), 4);
+
+        // Interrupted: repeats 1 and 3 of `a` ran again, 2 did not; `b` did not run.
+        let rec = Recorder::new(dir.path().to_path_buf());
+        rec.planned("p", "s", "a", 3);
+        for r in [1, 3] {
+            let q = request("a", r);
+            rec.add("p", &q, key(&q), answer(&format!("new a{r}")));
+        }
+        rec.flush().unwrap();
+        assert_eq!(
+            texts(&path),
+            vec![
+                ("a".into(), 1, "new a1".into()),
+                ("a".into(), 2, "old a2".into()),
+                ("a".into(), 3, "new a3".into()),
+                ("b".into(), 1, "old b1".into()),
+            ]
+        );
+
+        // The suite now repeats `a` once: its old repeats 2 and 3 go.
+        let rec = Recorder::new(dir.path().to_path_buf());
+        rec.planned("p", "s", "a", 1);
+        let q = request("a", 1);
+        rec.add("p", &q, key(&q), answer("newer a1"));
+        rec.flush().unwrap();
+        assert_eq!(
+            texts(&path),
+            vec![
+                ("a".into(), 1, "newer a1".into()),
+                ("b".into(), 1, "old b1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_cassette_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "p", "s");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "version: [unclosed\n").unwrap();
+        let rec = Recorder::new(dir.path().to_path_buf());
+        let q = request("a", 1);
+        rec.add("p", &q, serde_json::json!({}), answer("x"));
+        // Another suite's cassette is still written.
+        let mut q2 = request("a", 1);
+        q2.suite = "t".into();
+        rec.add("p", &q2, serde_json::json!({}), answer("y"));
+        let err = rec.flush().unwrap_err().to_string();
+        assert!(err.contains("move the file aside"), "{err}");
+        assert!(err.contains("saved: "), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "version: [unclosed\n"
+        );
+        assert!(path_for(dir.path(), "p", "t").exists());
     }
 }

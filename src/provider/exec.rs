@@ -1,8 +1,13 @@
 //! `exec`: runs a local command per request; its stdout is the output.
 //!
 //! * The program runs directly (no shell) with the configured arguments, in
-//!   the configured directory, with the configured environment plus
-//!   `EVALGATE_SUITE`, `EVALGATE_CASE` and `EVALGATE_REPEAT`.
+//!   the configured directory (`cwd`), with the configured environment plus
+//!   `EVALGATE_SUITE`, `EVALGATE_CASE` and `EVALGATE_REPEAT`. A relative
+//!   program containing `/` (`app/answer.py`, `./app/answer.py`) runs from
+//!   the project root whatever `cwd` is; a bare name (`python3`) is looked up
+//!   on `PATH`.
+//! * Request keys hold the command exactly as written in the configuration,
+//!   so they do not depend on where the project is checked out.
 //! * The prompt (the message contents joined by newlines) is written to
 //!   stdin, which is then closed (`input: stdin`; a command that exits
 //!   without reading it is fine), or passed as the last argument (`input:
@@ -12,13 +17,18 @@
 //!   `hi`; `printf 'hi\n\n'` answers `hi\n`).
 //! * A non-zero exit or a kill by a signal is a [`ProviderError::Provider`]
 //!   quoting the end of stderr; so is a program that cannot be started.
-//! * The child is killed when the call is dropped (the retry layer's
-//!   timeout). stdout is limited to [`MAX_STDOUT_BYTES`] (more is an error
-//!   and the command is killed); only the last [`STDERR_TAIL_BYTES`] of
-//!   stderr are kept.
+//! * On Unix the command runs in its own process group. When the call is
+//!   dropped (the retry layer's timeout) or ends abnormally (a read error,
+//!   too much stdout, the command killed by a signal), the whole group is
+//!   killed, so the processes it started (`sh -c "sleep 9; …"`) do not
+//!   outlive it. After a normal exit (any exit status) processes it left in
+//!   the background are not touched. stdout is limited to
+//!   [`MAX_STDOUT_BYTES`] (more is an error and the command is killed); only
+//!   the last [`STDERR_TAIL_BYTES`] of stderr are kept, secrets redacted
+//!   before anything is cut.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Instant, SystemTime};
 
@@ -65,22 +75,18 @@ impl Exec {
         })
     }
 
-    /// The command for request keys: a program under `cwd` (the project
-    /// root by default, where relative programs were resolved) is written
-    /// relative to it, so keys match on every machine.
-    fn key_command(&self) -> Vec<String> {
-        let mut command = self.cfg.command.clone();
-        if let Some(first) = command.first_mut() {
-            let program = Path::new(first.as_str());
-            if program.is_absolute() && !self.cfg.cwd.as_os_str().is_empty() {
-                if let Ok(rel) = program.strip_prefix(&self.cfg.cwd) {
-                    if !rel.as_os_str().is_empty() {
-                        *first = rel.to_string_lossy().into_owned();
-                    }
-                }
-            }
+    /// The program to start: a relative path containing `/` resolved
+    /// against the project root (made absolute, since a relative program
+    /// with a `current_dir` is resolved differently per platform); a bare
+    /// name as is, for the `PATH` lookup; an absolute path as is.
+    fn spawn_program(&self) -> PathBuf {
+        let program = self.program();
+        let path = Path::new(program);
+        if path.is_absolute() || !program.chars().any(std::path::is_separator) {
+            return PathBuf::from(program);
         }
-        command
+        let joined = self.cfg.root.join(path);
+        std::path::absolute(&joined).unwrap_or(joined)
     }
 
     fn program(&self) -> &str {
@@ -96,7 +102,8 @@ impl Exec {
         request: &Request,
     ) -> Result<(Vec<u8>, ExitStatus, Vec<u8>), ProviderError> {
         let prompt = request.prompt_text();
-        let mut cmd = tokio::process::Command::new(self.program());
+        let spawn_program = self.spawn_program();
+        let mut cmd = tokio::process::Command::new(&spawn_program);
         cmd.args(self.cfg.command.iter().skip(1));
         if self.cfg.input == ExecInput::Arg {
             cmd.arg(&prompt);
@@ -115,17 +122,26 @@ impl Exec {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // Its own group, so that everything it starts can be killed with it.
+        #[cfg(unix)]
+        cmd.process_group(0);
         let mut child = cmd.spawn().map_err(|e| {
             ProviderError::Provider(crate::secret::redact(&format!(
                 "cannot start `{}`: {e}{}",
                 self.program(),
-                if e.kind() == io::ErrorKind::NotFound {
-                    format!(" (in {})", self.cfg.cwd.display())
-                } else {
-                    String::new()
+                match e.kind() {
+                    io::ErrorKind::NotFound if spawn_program.as_os_str() != self.program() => {
+                        format!(" (looked for {})", spawn_program.display())
+                    }
+                    io::ErrorKind::NotFound => " (not found on PATH)".to_string(),
+                    _ => String::new(),
                 }
             )))
         })?;
+        // Declared after `child`, so dropped before it: the group is killed
+        // while the child is not yet reaped (its pid, the group id, cannot
+        // have been reused).
+        let mut group = GroupGuard::new(child.id());
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -175,13 +191,57 @@ impl Exec {
                 None => Ok(Vec::new()),
             }
         };
-        // On the first error the others are dropped and so is the child
-        // (killed, `kill_on_drop`).
+        // On the first error the others are dropped and so are the group
+        // (killed, `GroupGuard`) and the child (killed, `kill_on_drop`).
         let ((), out, err) = tokio::try_join!(write_stdin, read_stdout, read_stderr)?;
         let status = child.wait().await.map_err(|e| {
             ProviderError::Provider(format!("cannot wait for `{}`: {e}", self.program()))
         })?;
+        if status.code().is_some() {
+            // A normal exit: what it left running in the background is its business.
+            group.disarm();
+        }
         Ok((out, status, err))
+    }
+}
+
+/// Kills the process group of a command (created with `process_group(0)`,
+/// so its id is the child's pid) when dropped, unless disarmed after a
+/// normal exit: a timeout (the call's future dropped), an error while
+/// talking to the command, or a kill by a signal take down every process
+/// the command started, not just the command.
+struct GroupGuard {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pgid: Option<u32>,
+}
+
+impl GroupGuard {
+    fn new(pid: Option<u32>) -> Self {
+        GroupGuard { pgid: pid }
+    }
+
+    fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.pgid.take().and_then(|p| libc::pid_t::try_from(p).ok()) {
+            if pgid > 0 {
+                // SAFETY: `killpg` only sends a signal; it reads and writes no
+                // memory of this process. `pgid` is positive (never 0, which
+                // would be our own group) and is the id of the group created
+                // for this command: the guard is dropped before the child is
+                // reaped (or right after `wait` for a command killed by a
+                // signal), so the id names that group and no other. An error
+                // (the group is already gone) needs no handling.
+                unsafe {
+                    libc::killpg(pgid, libc::SIGKILL);
+                }
+            }
+        }
     }
 }
 
@@ -206,7 +266,12 @@ async fn read_limited<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Result<Ve
     }
 }
 
-/// The last `keep` bytes of everything read.
+/// The last `keep` bytes of everything read. Secrets are redacted in the
+/// whole buffer before each cut, so a secret straddling a cut point is
+/// masked whole rather than cut in half (and the half kept unmasked). A
+/// secret still incomplete at the end of the buffer lies in the kept part
+/// (secrets are far shorter than `keep`) and is redacted at the next cut
+/// or by the caller.
 async fn read_tail<R: AsyncRead + Unpin>(mut r: R, keep: usize) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 16 << 10];
@@ -214,18 +279,56 @@ async fn read_tail<R: AsyncRead + Unpin>(mut r: R, keep: usize) -> io::Result<Ve
         let n = r.read(&mut buf).await?;
         if n == 0 {
             if out.len() > keep {
-                out.drain(..out.len() - keep);
+                redact_bytes(&mut out);
+                out.drain(..out.len().saturating_sub(keep));
             }
             return Ok(out);
         }
         out.extend_from_slice(&buf[..n]);
         if out.len() > 2 * keep {
-            out.drain(..out.len() - keep);
+            redact_bytes(&mut out);
+            out.drain(..out.len().saturating_sub(keep));
         }
     }
 }
 
-/// The last `max` characters of `text`, secrets redacted.
+/// Redact secrets in `buf` (text, decoded leniently). Left untouched when it
+/// holds no secret. An incomplete UTF-8 sequence at the end (the rest is
+/// still to be read) is kept as bytes.
+fn redact_bytes(buf: &mut Vec<u8>) {
+    if !crate::secret::any() {
+        return;
+    }
+    let tail = incomplete_utf8_tail(buf);
+    let head = &buf[..buf.len() - tail];
+    let text = String::from_utf8_lossy(head);
+    let redacted = crate::secret::redact(&text);
+    if redacted != text {
+        let mut out = redacted.into_bytes();
+        out.extend_from_slice(&buf[buf.len() - tail..]);
+        *buf = out;
+    }
+}
+
+/// The length of an incomplete UTF-8 sequence at the end of `b` (0 if none).
+fn incomplete_utf8_tail(b: &[u8]) -> usize {
+    for i in 1..=b.len().min(4) {
+        let byte = b[b.len() - i];
+        if byte & 0xC0 != 0x80 {
+            let need = match byte {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => 1,
+            };
+            return if need > i { i } else { 0 };
+        }
+    }
+    0
+}
+
+/// The last `max` characters of `text`. `text` must already be redacted:
+/// cutting first could keep the end of a secret whose start was cut off.
 fn tail_excerpt(text: &str, max: usize) -> String {
     let text = text.trim();
     let count = text.chars().count();
@@ -265,7 +368,8 @@ impl Provider for Exec {
             let (stdout, status, stderr) = self.run(request).await?;
             let latency_ms = elapsed_ms(start);
             if !status.success() {
-                let stderr = String::from_utf8_lossy(&stderr);
+                // Redacted whole before the excerpt cuts it.
+                let stderr = crate::secret::redact(&String::from_utf8_lossy(&stderr));
                 let detail = if stderr.trim().is_empty() {
                     "(no stderr)".to_string()
                 } else {
@@ -295,7 +399,8 @@ impl Provider for Exec {
     fn request_key(&self, request: &Request) -> serde_json::Value {
         serde_json::json!({
             "type": "exec",
-            "command": self.key_command(),
+            // As written: the same on every machine and checkout.
+            "command": self.cfg.command,
             "input": match self.cfg.input {
                 ExecInput::Stdin => "stdin",
                 ExecInput::Arg => "arg",
@@ -304,8 +409,13 @@ impl Provider for Exec {
         })
     }
 
+    /// The command that runs (the program as started, resolved against the
+    /// root, then the arguments), unredacted. Only hashed into the response
+    /// cache key, never displayed: it may hold a secret.
     fn endpoint(&self) -> String {
-        crate::secret::redact(&self.cfg.command.join(" "))
+        let mut parts = vec![self.spawn_program().to_string_lossy().into_owned()];
+        parts.extend(self.cfg.command.iter().skip(1).cloned());
+        parts.join(" ")
     }
 }
 
@@ -319,6 +429,7 @@ mod tests {
     fn exec(command: &[&str], input: ExecInput) -> Exec {
         let cfg = ExecConfig {
             command: command.iter().map(|s| s.to_string()).collect(),
+            root: std::env::temp_dir(),
             input,
             env: vec![],
             cwd: std::env::temp_dir(),
@@ -458,6 +569,7 @@ mod tests {
     fn new_rejects_an_empty_command() {
         let cfg = ExecConfig {
             command: vec![],
+            root: PathBuf::from("."),
             input: ExecInput::Stdin,
             env: vec![],
             cwd: PathBuf::from("."),
@@ -465,22 +577,281 @@ mod tests {
         assert!(Exec::new("x", &cfg, vec![]).is_err());
     }
 
-    #[test]
-    fn request_key_writes_programs_under_cwd_relative() {
-        let cfg = ExecConfig {
-            command: vec!["/work/proj/app/answer.py".into(), "--fast".into()],
+    fn config(command: &[&str], root: &Path, cwd: &Path) -> ExecConfig {
+        ExecConfig {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            root: root.to_path_buf(),
             input: ExecInput::Stdin,
             env: vec![],
-            cwd: PathBuf::from("/work/proj"),
-        };
-        let x = Exec::new("x", &cfg, vec![]).unwrap();
-        let key = x.request_key(&request(&[("user", "hi")]));
+            cwd: cwd.to_path_buf(),
+        }
+    }
+
+    /// A project root holding an executable `app/answer.sh` that prints
+    /// `root answer` and its working directory.
+    fn project_with_script() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("app")).unwrap();
+        let script = root.path().join("app/answer.sh");
+        std::fs::write(&script, "#!/bin/sh\necho \"root answer in $(pwd -P)\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        root
+    }
+
+    #[tokio::test]
+    async fn relative_programs_with_a_slash_run_from_the_root_in_cwd() {
+        let root = project_with_script();
+        let cwd = tempfile::tempdir().unwrap();
+        let cwd_real = cwd.path().canonicalize().unwrap();
+        for program in ["app/answer.sh", "./app/answer.sh"] {
+            let x = Exec::new("x", &config(&[program], root.path(), cwd.path()), vec![]).unwrap();
+            let resp = x.complete(&request(&[("user", "q")])).await.unwrap();
+            assert_eq!(
+                resp.text,
+                format!("root answer in {}", cwd_real.display()),
+                "{program}"
+            );
+        }
+        // A bare name is looked up on PATH, not under the root or cwd.
+        let x = Exec::new(
+            "x",
+            &config(&["sh", "-c", "echo bare"], root.path(), cwd.path()),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            x.complete(&request(&[("user", "q")])).await.unwrap().text,
+            "bare"
+        );
+        // A missing relative program names where it was looked for.
+        let x = Exec::new(
+            "x",
+            &config(&["app/missing.sh"], root.path(), cwd.path()),
+            vec![],
+        )
+        .unwrap();
+        let err = x.complete(&request(&[("user", "q")])).await.unwrap_err();
+        let want = format!(
+            "(looked for {})",
+            root.path().join("app/missing.sh").display()
+        );
+        assert!(err.to_string().contains(&want), "{err}");
+    }
+
+    #[test]
+    fn request_key_uses_the_command_as_written_whatever_the_root() {
+        let a = Exec::new(
+            "x",
+            &config(
+                &["app/answer.py", "--fast"],
+                Path::new("/work/proj"),
+                Path::new("/work/proj"),
+            ),
+            vec![],
+        )
+        .unwrap();
+        let b = Exec::new(
+            "x",
+            &config(
+                &["app/answer.py", "--fast"],
+                Path::new("/ci/checkout"),
+                Path::new("/tmp"),
+            ),
+            vec![],
+        )
+        .unwrap();
+        let req = request(&[("user", "hi")]);
+        let key = a.request_key(&req);
         assert_eq!(
             key["command"],
             serde_json::json!(["app/answer.py", "--fast"])
         );
         assert_eq!(key["input"], "stdin");
-        assert_eq!(x.endpoint(), "/work/proj/app/answer.py --fast");
+        assert_eq!(key, b.request_key(&req));
+        // `./app/…` is kept as written too.
+        let c = Exec::new(
+            "x",
+            &config(
+                &["./app/answer.py"],
+                Path::new("/work/proj"),
+                Path::new("/work/proj"),
+            ),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            c.request_key(&req)["command"],
+            serde_json::json!(["./app/answer.py"])
+        );
+        // The endpoint (cache key only) is where the program runs from.
+        assert_eq!(a.endpoint(), "/work/proj/app/answer.py --fast");
+        assert_eq!(b.endpoint(), "/ci/checkout/app/answer.py --fast");
+    }
+
+    #[test]
+    fn endpoint_is_not_redacted() {
+        let secret = "exec-endpoint-secret-5f1e2d3c";
+        crate::secret::register(secret);
+        let arg = format!("--key={secret}");
+        let x = exec(&["tool", &arg], ExecInput::Stdin);
+        assert_eq!(x.endpoint(), format!("tool --key={secret}"));
+        let other = exec(
+            &["tool", "--key=exec-endpoint-secret-other-77"],
+            ExecInput::Stdin,
+        );
+        crate::secret::register("exec-endpoint-secret-other-77");
+        assert_ne!(x.endpoint(), other.endpoint());
+    }
+
+    /// Whether any 8-character window of `secret` appears in `text`.
+    fn leaks(text: &str, secret: &str) -> Option<String> {
+        let chars: Vec<char> = secret.chars().collect();
+        chars
+            .windows(8)
+            .map(|w| w.iter().collect::<String>())
+            .find(|w| text.contains(w.as_str()))
+    }
+
+    #[tokio::test]
+    async fn a_secret_straddling_the_stderr_excerpt_cut_is_masked_whole() {
+        let token = "egtok-STRADDLE-7Q2x9Lm4Vb8Nc1Zd5Rf3Hk6Jp0W";
+        assert_eq!(token.len(), 42);
+        crate::secret::register(token);
+        // The excerpt keeps the last 500 characters: the cut falls 22
+        // characters into the token.
+        let pad = "y".repeat(EXCERPT_CHARS - 20);
+        let script = format!("printf '%s' 'head {token}{pad}' >&2; exit 1");
+        let x = exec(&["sh", "-c", &script], ExecInput::Arg);
+        let err = x
+            .complete(&request(&[("user", "q")]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(leaks(&err, token), None, "{err}");
+        assert!(err.contains("[REDACTED]"), "{err}");
+        assert!(err.ends_with(&pad), "{err}");
+    }
+
+    #[tokio::test]
+    async fn read_tail_redacts_before_cutting() {
+        let token = "egtok-READTAIL-4Hq8Zr2Lw6Nv0Bx3Mc7Kp1Dj5Tf";
+        assert_eq!(token.len(), 42);
+        crate::secret::register(token);
+        // The cut (keep 100 of 1000 bytes) falls in the middle of the token.
+        let data = format!("{}{token}{}", "a".repeat(880), "b".repeat(78));
+        assert_eq!(data.len(), 1000);
+        let tail = read_tail(data.as_bytes(), 100).await.unwrap();
+        let tail = String::from_utf8(tail).unwrap();
+        assert_eq!(leaks(&tail, token), None, "{tail}");
+        assert!(
+            tail.ends_with(&format!("[REDACTED]{}", "b".repeat(78))),
+            "{tail}"
+        );
+
+        // Split across reads: half of it before an intermediate cut, the
+        // rest in the next read.
+        let first = format!("{}{}", "a".repeat(250), &token[..20]);
+        let second = format!("{}{}", &token[20..], "b".repeat(50));
+        let tail = read_tail(first.as_bytes().chain(second.as_bytes()), 100)
+            .await
+            .unwrap();
+        let tail = String::from_utf8(tail).unwrap();
+        assert_eq!(leaks(&tail, token), None, "{tail}");
+
+        // Multi-byte text across a cut is left as is when it holds no secret.
+        let text = "é".repeat(300);
+        let tail = read_tail(text.as_bytes(), 100).await.unwrap();
+        assert_eq!(tail, &text.as_bytes()[500..]);
+    }
+
+    #[test]
+    fn incomplete_utf8_tails() {
+        assert_eq!(incomplete_utf8_tail(b"abc"), 0);
+        assert_eq!(incomplete_utf8_tail("é".as_bytes()), 0);
+        assert_eq!(incomplete_utf8_tail(&"é".as_bytes()[..1]), 1);
+        assert_eq!(incomplete_utf8_tail(&"€".as_bytes()[..2]), 2);
+        assert_eq!(incomplete_utf8_tail(&"😀".as_bytes()[..3]), 3);
+        assert_eq!(incomplete_utf8_tail(b""), 0);
+    }
+
+    fn alive(pid: &str) -> bool {
+        // Gone, or a zombie until it is reaped, counts as dead.
+        match std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+            Err(_) => false,
+            Ok(s) => !s.contains(") Z "),
+        }
+    }
+
+    async fn wait_dead(pid: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while alive(pid) {
+            assert!(Instant::now() < deadline, "process {pid} still alive");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn read_pid(path: &Path) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(s) = std::fs::read_to_string(path) {
+                if s.ends_with('\n') {
+                    return s.trim().to_string();
+                }
+            }
+            assert!(Instant::now() < deadline, "no pid in {}", path.display());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dropping_the_call_kills_background_processes_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > '{}'; sleep 30", pid_file.display());
+        let x = exec(&["sh", "-c", &script], ExecInput::Arg);
+        let req = request(&[("user", "q")]);
+        let r = tokio::time::timeout(Duration::from_millis(200), x.complete(&req)).await;
+        assert!(r.is_err(), "the command should still be running");
+        let pid = read_pid(&pid_file).await;
+        wait_dead(&pid, Duration::from_secs(1)).await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_kill_by_a_signal_kills_background_processes_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!(
+            "sleep 30 >/dev/null 2>&1 & echo $! > '{}'; kill -9 $$",
+            pid_file.display()
+        );
+        let x = exec(&["sh", "-c", &script], ExecInput::Arg);
+        let err = x.complete(&request(&[("user", "q")])).await.unwrap_err();
+        assert!(err.to_string().contains("killed by signal 9"), "{err}");
+        let pid = read_pid(&pid_file).await;
+        wait_dead(&pid, Duration::from_secs(1)).await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_normal_exit_leaves_background_processes_alone() {
+        let x = exec(
+            &["sh", "-c", "sleep 30 >/dev/null 2>&1 </dev/null & echo $!"],
+            ExecInput::Arg,
+        );
+        let pid = x.complete(&request(&[("user", "q")])).await.unwrap().text;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let still_alive = alive(&pid);
+        // Clean up before asserting.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+        assert!(
+            still_alive,
+            "a normal exit must not kill what it left running"
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,9 @@
 //!
 //! Every message built here passes through [`crate::secret::redact`]: URLs
 //! may hold a secret expanded from `${NAME}` and error bodies may echo a key.
+//! A URL is only ever quoted as configured (unencoded, then redacted), never
+//! as `reqwest` formats it: percent-encoding (`a b` → `a%20b`) would hide a
+//! secret from redaction, so `reqwest` errors are stripped of their URL.
 //!
 //! ## The `http` provider
 //!
@@ -121,10 +124,11 @@ pub async fn error_from_response(resp: reqwest::Response) -> ProviderError {
     let retry_after = retry_after(resp.headers());
     let body = match read_prefix(resp, MAX_ERROR_BODY_BYTES).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => format!("(body unreadable: {})", error_chain(&e)),
+        Err(e) => format!("(body unreadable: {})", error_chain(&e.without_url())),
     };
     let summary = error_summary(&body).unwrap_or(body);
-    let mut body = excerpt(&summary, EXCERPT_CHARS);
+    // Servers often quote the request URL, percent-encoded.
+    let mut body = excerpt(&redact_encoded(&summary), EXCERPT_CHARS);
     if body.is_empty() {
         body = match status.canonical_reason() {
             Some(reason) => format!("{reason} (empty body)"),
@@ -141,9 +145,24 @@ pub async fn error_from_response(resp: reqwest::Response) -> ProviderError {
 /// A `reqwest` failure as [`ProviderError::Transport`] (connection refused or
 /// reset, body cut off, connect timeout), with the error's source chain, secrets
 /// redacted. Request-building and redirect failures are configuration
-/// problems: [`ProviderError::Provider`].
+/// problems: [`ProviderError::Provider`]. The URL `reqwest` would quote is
+/// left out: it is percent-encoded, so a secret in it escapes redaction.
 pub fn transport_error(e: reqwest::Error) -> ProviderError {
-    let msg = error_chain(&e);
+    classify_error(e, None)
+}
+
+/// [`transport_error`] for sending a request to `url`, the URL as
+/// configured (unencoded), which the message names, redacted.
+pub fn send_error(url: &str, e: reqwest::Error) -> ProviderError {
+    classify_error(e, Some(url))
+}
+
+fn classify_error(e: reqwest::Error, url: Option<&str>) -> ProviderError {
+    let e = e.without_url();
+    let mut msg = error_chain(&e);
+    if let Some(url) = url {
+        msg = format!("{msg} (url: {})", crate::secret::redact(url));
+    }
     if e.is_builder() || e.is_redirect() {
         ProviderError::Provider(msg)
     } else if e.is_timeout() {
@@ -154,7 +173,8 @@ pub fn transport_error(e: reqwest::Error) -> ProviderError {
 }
 
 /// An error and its sources as one line (`a: b: c`), skipping sources whose
-/// text the message already holds; secrets redacted.
+/// text the message already holds; secrets redacted. Strip the URL of a
+/// `reqwest::Error` first (`without_url`): it is percent-encoded.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
@@ -360,6 +380,86 @@ pub fn check_url(url: &str) -> Result<(), String> {
             crate::secret::redact(url)
         )),
     }
+}
+
+/// `base` (an absolute http(s) URL, possibly with a query such as
+/// `?api-version=…`) with `suffix` (`/chat/completions`) appended to its
+/// path, trailing slashes of the path dropped first; the query is kept.
+/// `Ok(None)` for a URL still holding `${NAME}` references (a provider built
+/// only for its request keys: never called). Errors never quote it unredacted.
+pub fn join_url(base: &str, suffix: &str) -> Result<Option<reqwest::Url>, String> {
+    let base = base.trim();
+    if base.contains("${") {
+        return Ok(None);
+    }
+    check_url(base)?;
+    let mut url = reqwest::Url::parse(base)
+        .map_err(|e| format!("invalid URL `{}`: {e}", crate::secret::redact(base)))?;
+    let path = format!("{}{suffix}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    Ok(Some(url))
+}
+
+/// The text of [`join_url`]`(base, suffix)` as configured (not
+/// percent-encoded), for messages: pass it through [`crate::secret::redact`].
+pub fn join_url_text(base: &str, suffix: &str) -> String {
+    let base = base.trim();
+    let cut = base.find(['?', '#']).unwrap_or(base.len());
+    let (head, rest) = base.split_at(cut);
+    format!("{}{suffix}{rest}", head.trim_end_matches('/'))
+}
+
+/// `text` with secrets redacted, also where it quotes them percent-encoded
+/// (a server echoing the request URL). Encoded text holds no whitespace, so
+/// each whitespace-separated word is decoded (`%XX`, then also `+` as a
+/// space); a word whose decoded form shows a secret is replaced by that
+/// form, redacted. Other words are kept as they are.
+pub fn redact_encoded(text: &str) -> String {
+    let plain = crate::secret::redact(text);
+    if !crate::secret::any() || !(plain.contains('%') || plain.contains('+')) {
+        return plain;
+    }
+    let mut out = String::with_capacity(plain.len());
+    for piece in plain.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end_matches(char::is_whitespace);
+        let space = &piece[word.len()..];
+        let revealed = if word.contains('%') || word.contains('+') {
+            [false, true].into_iter().find_map(|plus_is_space| {
+                let decoded = percent_decode(word, plus_is_space);
+                let redacted = crate::secret::redact(&decoded);
+                (redacted != decoded).then_some(redacted)
+            })
+        } else {
+            None
+        };
+        out.push_str(revealed.as_deref().unwrap_or(word));
+        out.push_str(space);
+    }
+    out
+}
+
+/// `%XX` sequences decoded (invalid UTF-8 replaced), optionally `+` as a space.
+fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Milliseconds since `start`.
@@ -763,7 +863,7 @@ impl Provider for HttpApi {
             }
             let started_at = SystemTime::now();
             let start = Instant::now();
-            let resp = builder.send().await.map_err(transport_error)?;
+            let resp = builder.send().await.map_err(|e| send_error(&self.url, e))?;
             if !resp.status().is_success() {
                 return Err(error_from_response(resp).await);
             }
@@ -823,8 +923,11 @@ impl Provider for HttpApi {
         }
     }
 
+    /// The method and URL, unredacted (two URLs differing only in an
+    /// expanded secret must not share cached answers). Only hashed into the
+    /// response cache key, never displayed.
     fn endpoint(&self) -> String {
-        format!("{} {}", self.method, crate::secret::redact(&self.url))
+        format!("{} {}", self.method, self.url)
     }
 }
 
@@ -1304,7 +1407,8 @@ mod tests {
         let err = api.complete(&request(&[("user", "q")])).await.unwrap_err();
         assert!(!err.to_string().contains(secret), "{err}");
         assert!(err.to_string().contains("[REDACTED]"), "{err}");
-        assert!(!api.endpoint().contains(secret));
+        // The endpoint is only hashed (cache key), never displayed: unredacted.
+        assert!(api.endpoint().contains(secret));
 
         // A transport error quotes the URL: redacted too.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1322,6 +1426,132 @@ mod tests {
         let err = api.complete(&request(&[("user", "q")])).await.unwrap_err();
         assert!(matches!(err, ProviderError::Transport(_)), "{err}");
         assert!(!err.to_string().contains(secret), "{err}");
+    }
+
+    /// A secret with characters a URL percent-encodes.
+    pub(crate) const SPACED_SECRET: &str = "sig with spaces \"quoted\" 8Jw3Qp";
+
+    /// `secret` as it appears percent-encoded in a query.
+    pub(crate) fn encoded(secret: &str) -> String {
+        let url = reqwest::Url::parse(&format!("http://x/?s={secret}")).unwrap();
+        let enc = url.query().unwrap().trim_start_matches("s=").to_string();
+        assert_ne!(enc, secret);
+        enc
+    }
+
+    pub(crate) fn free_port() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    #[tokio::test]
+    async fn percent_encoded_secrets_in_the_url_do_not_leak_from_transport_errors() {
+        crate::secret::register(SPACED_SECRET);
+        let addr = free_port();
+        let url = format!("http://{addr}/gen?sig={SPACED_SECRET}");
+        let api = HttpApi::new(
+            "h",
+            &config(None, Extract::Raw),
+            url,
+            vec![],
+            None,
+            &Limits::default(),
+        )
+        .unwrap();
+        let err = api.complete(&request(&[("user", "q")])).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Transport(_)), "{text}");
+        assert!(!text.contains(SPACED_SECRET), "{text}");
+        assert!(!text.contains(&encoded(SPACED_SECRET)), "{text}");
+        assert!(!text.contains("%20"), "{text}");
+        // The URL is named as configured, redacted.
+        assert!(
+            text.contains(&format!("(url: http://{addr}/gen?sig=[REDACTED])")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn error_bodies_echoing_the_encoded_url_are_redacted() {
+        let secret = "echo secret/with spaces+plus 3Rt9";
+        crate::secret::register(secret);
+        let server = MockServer::start().await;
+        let url = format!("{}/gen?sig={secret}", server.uri());
+        let sent = reqwest::Url::parse(&url).unwrap();
+        let form: String = secret.replace('+', "%2B").replace(' ', "+");
+        Mock::given(path("/gen"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+                "error": {"message": format!("no route for {sent} (form: {form})"), "type": "not_found"}
+            })))
+            .mount(&server)
+            .await;
+        let api = HttpApi::new(
+            "h",
+            &config(None, Extract::Raw),
+            url,
+            vec![],
+            None,
+            &Limits::default(),
+        )
+        .unwrap();
+        let err = api.complete(&request(&[("user", "q")])).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("HTTP 404: not_found: no route for"),
+            "{text}"
+        );
+        assert!(!text.contains(secret), "{text}");
+        assert!(!text.contains(&encoded(secret)), "{text}");
+        assert!(!text.contains("3Rt9"), "{text}");
+        assert!(text.contains("[REDACTED]"), "{text}");
+    }
+
+    #[test]
+    fn redact_encoded_decodes_only_to_find_secrets() {
+        let secret = "redact encoded 5Vb1";
+        crate::secret::register(secret);
+        assert_eq!(
+            redact_encoded("a%20b and redact%20encoded%205Vb1"),
+            "a b and [REDACTED]"
+        );
+        assert_eq!(redact_encoded("got redact+encoded+5Vb1"), "got [REDACTED]");
+        // No secret once decoded: the text is kept as is.
+        assert_eq!(
+            redact_encoded("a%20b 100% + c %zz %4"),
+            "a%20b 100% + c %zz %4"
+        );
+        assert_eq!(percent_decode("%41%2b%e2%82%ac%", false), "A+€%");
+        assert_eq!(percent_decode("a+b", true), "a b");
+    }
+
+    #[test]
+    fn join_url_appends_to_the_path_and_keeps_the_query() {
+        let j = |base: &str| {
+            join_url(base, "/chat/completions")
+                .unwrap()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            j("http://host/openai/deployments/gpt4o?api-version=2024-02-01"),
+            "http://host/openai/deployments/gpt4o/chat/completions?api-version=2024-02-01"
+        );
+        assert_eq!(
+            j("http://host/v1/?a=1&b=x/y"),
+            "http://host/v1/chat/completions?a=1&b=x/y"
+        );
+        assert_eq!(j(" http://host "), "http://host/chat/completions");
+        assert_eq!(j("https://host/v1//"), "https://host/v1/chat/completions");
+        assert_eq!(
+            join_url_text("http://host/v1/?sig=a b", "/chat/completions"),
+            "http://host/v1/chat/completions?sig=a b"
+        );
+        assert_eq!(
+            join_url_text("http://host/v1#frag", "/x"),
+            "http://host/v1/x#frag"
+        );
+        assert!(join_url("${BASE}/v1", "/x").unwrap().is_none());
+        assert!(join_url("ftp://host", "/x").is_err());
     }
 
     #[tokio::test]

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 use super::http::{
     self, compact, elapsed_ms, error_from_response, header_map, is_event_stream, json_u64,
-    read_body, received, secret_header, sorted_json, stream_error, transport_error, usage_of,
+    read_body, received, secret_header, send_error, sorted_json, stream_error, usage_of,
     EXCERPT_CHARS, MAX_BODY_BYTES,
 };
 use super::sse::SseReader;
@@ -42,8 +42,14 @@ use crate::model::{Timing, Usage};
 pub struct OpenAi {
     name: String,
     client: reqwest::Client,
+    /// As configured (expanded), without trailing slashes: the endpoint,
+    /// never displayed.
     base_url: String,
-    url: String,
+    /// Where requests go: `base_url` with `/chat/completions` appended to its path,
+    /// its query kept. `None` when built for request keys only.
+    url: Option<reqwest::Url>,
+    /// `url` as configured (not percent-encoded), for messages (redacted).
+    url_text: String,
     model: String,
     stream: bool,
     params: Map<String, Value>,
@@ -62,8 +68,8 @@ impl OpenAi {
         limits: &Limits,
     ) -> Result<Self, String> {
         let base_url = cfg.base_url.trim().trim_end_matches('/').to_string();
-        let url = format!("{base_url}/chat/completions");
-        http::check_url(&url)?;
+        let url = http::join_url(&cfg.base_url, "/chat/completions")?;
+        let url_text = http::join_url_text(&cfg.base_url, "/chat/completions");
         let mut defaults = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
         if let Some(key) = &api_key {
             crate::secret::register(key);
@@ -74,6 +80,7 @@ impl OpenAi {
             client: http::client(limits)?,
             base_url,
             url,
+            url_text,
             model: cfg.model.clone(),
             stream: cfg.stream,
             params: cfg.params.clone(),
@@ -389,17 +396,23 @@ impl Provider for OpenAi {
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Response, ProviderError>> {
         Box::pin(async move {
+            let Some(url) = &self.url else {
+                return Err(ProviderError::Provider(format!(
+                    "`base_url` `{}` still holds `${{NAME}}` references",
+                    crate::secret::redact(&self.base_url)
+                )));
+            };
             let body = compact(&self.body(request));
             let started_at = SystemTime::now();
             let start = Instant::now();
             let resp = self
                 .client
-                .post(&self.url)
+                .post(url.clone())
                 .headers(self.headers.clone())
                 .body(body)
                 .send()
                 .await
-                .map_err(transport_error)?;
+                .map_err(|e| send_error(&self.url_text, e))?;
             if !resp.status().is_success() {
                 return Err(error_from_response(resp).await);
             }
@@ -434,8 +447,12 @@ impl Provider for OpenAi {
         })
     }
 
+    /// The base URL as configured, unredacted: every `${NAME}` URL is a
+    /// registered secret, so redacted ones would all look alike and share
+    /// cached answers. Only hashed into the response cache key, never
+    /// displayed.
     fn endpoint(&self) -> String {
-        crate::secret::redact(&self.base_url)
+        self.base_url.clone()
     }
 }
 

@@ -86,7 +86,9 @@ impl SseReader {
                         Ok(Chunk::Data(b))
                     }
                 }
-                Err(e) => Err(SourceError::Transport(e)),
+                // Without its URL: reqwest quotes it percent-encoded, where
+                // a secret in it escapes redaction.
+                Err(e) => Err(SourceError::Transport(e.without_url())),
             })
             // A body that ends cleanly right after a last event's data line
             // (no blank line) still delivers that event.

@@ -162,10 +162,25 @@ fn indent(out: &mut String, n: usize) {
     }
 }
 
+/// YAML limits implicit keys to 1024 characters; longer keys are written
+/// as explicit `? key` / `: value` pairs.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
+fn long_key(k: &str) -> bool {
+    k.len() > MAX_IMPLICIT_KEY
+}
+
 fn write_map(out: &mut String, m: &serde_json::Map<String, serde_json::Value>, ind: usize) {
     for (k, v) in m {
         indent(out, ind);
-        write_key(out, k);
+        if long_key(k) {
+            out.push_str("? ");
+            write_key(out, k);
+            out.push('\n');
+            indent(out, ind);
+        } else {
+            write_key(out, k);
+        }
         out.push(':');
         write_value_after_key(out, v, ind);
     }
@@ -176,6 +191,10 @@ fn write_seq(out: &mut String, items: &[serde_json::Value], ind: usize) {
         indent(out, ind);
         out.push('-');
         match v {
+            serde_json::Value::Object(m) if m.keys().any(|k| long_key(k)) => {
+                out.push('\n');
+                write_map(out, m, ind + 2);
+            }
             serde_json::Value::Object(m) if !m.is_empty() => {
                 // First entry on the dash line, the rest aligned under it.
                 let mut first = true;
@@ -318,6 +337,16 @@ mod tests {
             "nested": [{"role": "user", "content": "hi\nthere"}, {"a": [1, {"b": null}]}],
             "odd key: x": true,
             "list_of_lists": [[1, 2], ["a\nb"]],
+        }));
+    }
+
+    #[test]
+    fn long_keys_are_explicit() {
+        let long = "k".repeat(1500);
+        let long2 = format!("a: b {}", "x".repeat(1100));
+        round_trip(json!({
+            long.clone(): {long2.clone(): [1, {long.clone(): "v\nw"}]},
+            "list": [{long2.clone(): 1, "short": 2}],
         }));
     }
 

@@ -336,6 +336,7 @@ pub(crate) mod fixtures {
             concurrency: 4,
             suites: suites.iter().map(|s| s.to_string()).collect(),
             providers: vec!["mock".into()],
+            matrix: false,
             filters: Vec::new(),
             tags: Vec::new(),
         }

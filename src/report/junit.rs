@@ -125,7 +125,7 @@ impl JunitReporter {
 
     fn started(&mut self, info: &RunInfo) {
         self.run_timestamp = DateTime::parse_from_rfc3339(&info.started_at).ok();
-        self.matrix = info.providers.len() > 1;
+        self.matrix = info.matrix;
     }
 
     fn case_finished(&mut self, case: &CaseResult) -> Result<(), Error> {
@@ -392,7 +392,10 @@ fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize, group: &str
         tc.add_property(("ttft_ms", format!("{t:.1}").as_str()));
     }
     for call in &a.tool_calls {
-        tc.add_property(("tool_call", format!("{}({})", call.name, call.arguments).as_str()));
+        tc.add_property((
+            "tool_call",
+            format!("{}({})", call.name, call.arguments).as_str(),
+        ));
     }
     if let Some(output) = &a.output {
         tc.set_system_out(truncate_bytes(output, MAX_SYSTEM_OUT));

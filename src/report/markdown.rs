@@ -511,7 +511,7 @@ impl Reporter for MarkdownReporter {
         }
         match event {
             RunEvent::Started(info) => {
-                if info.providers.len() > 1 {
+                if info.matrix {
                     let n = info.providers.len();
                     self.matrix = Some(Matrix {
                         providers: info.providers.clone(),

@@ -63,7 +63,7 @@ struct Slot {
 
 /// An event with owned data, as it crosses to the reporter thread.
 enum Owned {
-    Started(RunInfo),
+    Started(Box<RunInfo>),
     Case(Box<CaseResult>),
     Finished(Box<Finished>),
 }
@@ -176,7 +176,7 @@ pub async fn run(
 ) -> Result<RunOutcome, Error> {
     let started = Instant::now();
     let mut out = Fanout::start(reporters);
-    out.send(Owned::Started(info.clone())).await;
+    out.send(Owned::Started(Box::new(info.clone()))).await;
     let mut em = Emitter {
         out,
         summary: Summary::default(),
@@ -272,6 +272,11 @@ pub async fn run(
                 }
             };
             let repeats = case.settings.repeat;
+            if repeat == 1 {
+                if let Some(rec) = &plan.recorder {
+                    rec.planned(&ps.provider_name, &ps.suite.name, &case.id, repeats);
+                }
+            }
             if repeat < repeats {
                 expanding = Some((suite_idx, case.clone(), repeat + 1));
             }

@@ -166,7 +166,9 @@ fn secrets_never_reach_reports_cassettes_or_the_console() {
     );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     // A second, cached run writes the response cache too.
-    let cfg = p.read("evalgate.yaml").replace("max_retries: 0", "max_retries: 0\n    cache: true");
+    let cfg = p
+        .read("evalgate.yaml")
+        .replace("max_retries: 0", "max_retries: 0\n    cache: true");
     p.file("evalgate.yaml", &cfg);
     let r2 = run_with(
         &p,
@@ -722,4 +724,98 @@ fn the_staging_example_replays_offline_without_keys() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn replay_answers_each_case_with_its_own_recording() {
+    // Two cases with the same prompt get different answers live; replay keeps them apart.
+    let s = Server::start();
+    s.mount(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(chat("first answer")))
+            .up_to_n_times(1)
+            .with_priority(1),
+    );
+    s.mount(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(chat("second answer")))
+            .with_priority(2),
+    );
+    let p = project(
+        &format!("  oa: {{type: openai, base_url: '{}/v1', model: m, max_concurrency: 1}}\n", s.uri()),
+        "name: dup\nprompt: same question\ncases:\n  - {id: d1, checks: [{contains: answer}]}\n  - {id: d2, checks: [{contains: answer}]}\n",
+    );
+    let r = run_with(&p, &[], &["run", "--record", "-j", "1"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let live = p.json_report();
+    drop(s);
+    let r = run_with(&p, &[], &["run", "--replay"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let replayed = p.json_report();
+    for case in ["d1", "d2"] {
+        assert_eq!(
+            attempt(&live, case)["output"],
+            attempt(&replayed, case)["output"],
+            "{case}"
+        );
+    }
+    assert_ne!(
+        attempt(&replayed, "d1")["output"],
+        attempt(&replayed, "d2")["output"]
+    );
+}
+
+#[test]
+fn only_providers_with_selected_cases_need_credentials() {
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        "providers:\n  mock: {type: mock}\n  live: {type: openai, base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: EG_UNSET_LIVE_KEY}\n",
+    );
+    p.file("suites/a.yaml", "name: a\nprovider: mock\nprompt: hi\ncases:\n  - {id: x, tags: [smoke], checks: [{contains: hi}]}\n");
+    p.file(
+        "suites/b.yaml",
+        "name: b\nprovider: live\nprompt: hi\ncases:\n  - {id: y, checks: [{contains: hi}]}\n",
+    );
+    p.file("mock.yaml", "");
+    let cfg = "providers:\n  mock: {type: mock, responses: mock.yaml}\n  live: {type: openai, base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: EG_UNSET_LIVE_KEY}\n";
+    p.file("evalgate.yaml", cfg);
+    p.file("mock.yaml", "default: hi there\nresponses: []\n");
+    // No default_provider is needed: every suite names its provider.
+    assert_eq!(p.run(&["validate"]).code, 0);
+    for args in [
+        &["run", "--filter", "a"][..],
+        &["run", "--tag", "smoke"][..],
+    ] {
+        let r = p.run(args);
+        assert_eq!(r.code, 0, "{args:?}\n{}\n{}", r.stdout, r.stderr);
+        // Suites using different providers are not a matrix: JUnit keeps plain suite names.
+        assert!(p
+            .read("reports/junit.xml")
+            .contains("<testsuite name=\"a\""));
+    }
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("EG_UNSET_LIVE_KEY"), "{}", r.stderr);
+    // A suite without a provider, and no default: named, with what to do.
+    p.file(
+        "suites/c.yaml",
+        "name: c\nprompt: hi\ncases:\n  - {id: z, checks: [{contains: hi}]}\n",
+    );
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("suite `c` names no provider, and evalgate.yaml has no `default_provider`"),
+        "{}",
+        r.stderr
+    );
+    // Suite names differing only in case would share files on macOS and Windows.
+    p.file(
+        "suites/c.yaml",
+        "name: A\nprovider: mock\nprompt: hi\ncases:\n  - {id: z, checks: [{contains: hi}]}\n",
+    );
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("differ only in case"), "{}", r.stderr);
 }

@@ -157,6 +157,7 @@ const CONFIG_LOCATIONS: &[(&str, &[&str])] = &[
         "replay_unknown_provider.yaml",
         &["config/replay_unknown_provider.yaml:6:32"],
     ),
+    ("replay_of_mock.yaml", &["config/replay_of_mock.yaml:6:32"]),
     (
         "bad_retry_settings.yaml",
         &[

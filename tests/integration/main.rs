@@ -5,6 +5,8 @@ mod compare;
 mod consumers;
 mod endpoints;
 mod golden;
+mod interop;
 mod invalid;
 mod run;
+mod servers;
 mod util;

@@ -75,7 +75,9 @@ fn install() -> Result<PathBuf, String> {
         .args(["-m", "venv"])
         .arg(&venv)
         .output()
-        .map_err(|e| format!("cannot run python3 (the interop tests need Python 3 with venv): {e}"))?;
+        .map_err(|e| {
+            format!("cannot run python3 (the interop tests need Python 3 with venv): {e}")
+        })?;
     if !out.status.success() {
         return Err(format!(
             "python3 -m venv {} failed (the interop tests need Python 3 with venv):\n{}",
@@ -110,9 +112,12 @@ fn install() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run the venv's python: {e}"))?;
     let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if got != format!("{FAKELLM} {LLMOCK}") {
-        return Err(format!("installed versions are `{got}`, expected `{FAKELLM} {LLMOCK}`"));
+        return Err(format!(
+            "installed versions are `{got}`, expected `{FAKELLM} {LLMOCK}`"
+        ));
     }
-    std::fs::write(&marker, marker_text()).map_err(|e| format!("write {}: {e}", marker.display()))?;
+    std::fs::write(&marker, marker_text())
+        .map_err(|e| format!("write {}: {e}", marker.display()))?;
     Ok(bin)
 }
 
@@ -164,7 +169,9 @@ impl FileLock {
         let owner_gone = std::fs::read_to_string(path)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
-            .is_some_and(|pid| Path::new("/proc").is_dir() && !Path::new(&format!("/proc/{pid}")).exists());
+            .is_some_and(|pid| {
+                Path::new("/proc").is_dir() && !Path::new(&format!("/proc/{pid}")).exists()
+            });
         old || owner_gone
     }
 }
@@ -197,8 +204,12 @@ pub fn http(
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    parse_response(&raw)
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw))))
+    parse_response(&raw).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "not an HTTP response: {:?}",
+            String::from_utf8_lossy(&raw)
+        ))
+    })
 }
 
 fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
@@ -217,7 +228,11 @@ fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
         loop {
             let nl = rest.windows(2).position(|w| w == b"\r\n")?;
             let size = usize::from_str_radix(
-                std::str::from_utf8(&rest[..nl]).ok()?.split(';').next()?.trim(),
+                std::str::from_utf8(&rest[..nl])
+                    .ok()?
+                    .split(';')
+                    .next()?
+                    .trim(),
                 16,
             )
             .ok()?;
@@ -580,8 +595,8 @@ fn wait_ready(kind: Kind, port: u16, proc: &mut Proc, log: &Path) -> Result<(), 
 /// its answer, depending on the path:
 ///
 /// - `.../e500/...`: HTTP 500, an OpenAI-style error whose message quotes
-///   the headers (after ~470 characters of padding, so that an excerpt cut
-///   near 500 characters would cut through them);
+///   the headers after padding that puts the bearer token across character
+///   500 (where evalgate cuts the excerpts it quotes);
 /// - `.../e200/...`: HTTP 200, a Chat Completion whose content quotes them;
 /// - `.../s200/...`: a streamed Chat Completion quoting them, the headers
 ///   split over several chunks;
@@ -639,7 +654,11 @@ impl HeaderEcho {
         let mut reader = BufReader::new(conn.try_clone()?);
         let mut request_line = String::new();
         reader.read_line(&mut request_line)?;
-        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
         let mut headers = Vec::new();
         let mut length = 0usize;
         loop {
@@ -663,7 +682,12 @@ impl HeaderEcho {
         let seen = format!("path {path}; headers: {}", headers.join("; "));
         let json_str = |s: &str| serde_json::Value::String(s.to_string()).to_string();
         let (status, ctype, payload) = if path.contains("/e500/") {
-            let msg = format!("{} upstream failed; {seen}", "x".repeat(470));
+            // evalgate quotes "<type>: <message>" cut to 500 characters: pad so
+            // that the cut falls 20 characters into the key (the redaction must
+            // come before the cut, or a piece of the key would remain).
+            let at = seen.find("Bearer ").map_or(0, |i| i + "Bearer ".len());
+            let target = 480usize.saturating_sub("server_error: ".len());
+            let msg = format!("{}{seen}", "x".repeat(target.saturating_sub(at).max(1)));
             (
                 "500 Internal Server Error",
                 "application/json",
@@ -702,7 +726,11 @@ impl HeaderEcho {
             );
             ("200 OK", "text/event-stream", out)
         } else {
-            ("404 Not Found", "text/plain", format!("no such path; {seen}"))
+            (
+                "404 Not Found",
+                "text/plain",
+                format!("no such path; {seen}"),
+            )
         };
         write!(
             conn,
