@@ -1,4 +1,6 @@
 //! `anthropic`: the Messages API (`POST {base_url}/v1/messages`).
+//! `/v1/messages` is appended to the path of `base_url`; a query in it is
+//! kept.
 //!
 //! `system` is the configured system prompt followed by the suite's
 //! `system` messages, joined with blank lines (omitted when empty); the
@@ -480,9 +482,11 @@ impl Provider for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::http::test_support::{dropping_server, request};
+    use crate::provider::http::test_support::{
+        dropping_server, encoded, free_port, request, SPACED_SECRET,
+    };
     use std::time::Duration;
-    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn config(base_url: &str, stream: bool) -> AnthropicConfig {
@@ -960,6 +964,54 @@ mod tests {
         let err = p.complete(&request(&[("user", "hi")])).await.unwrap_err();
         assert!(!err.to_string().contains(key), "{err}");
         assert!(err.to_string().contains("[REDACTED]"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_query_in_base_url_is_kept_after_the_path() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/proxy/anthropic/v1/messages"))
+            .and(query_param("tenant", "qa team"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "type": "message",
+                "content": [{"type": "text", "text": "proxied"}]
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut cfg = config("", false);
+        cfg.base_url = format!("{}/proxy/anthropic/?tenant=qa%20team", server.uri());
+        let p = Anthropic::new("an", &cfg, None, vec![], &Limits::default()).unwrap();
+        let resp = p.complete(&request(&[("user", "hi")])).await.unwrap();
+        assert_eq!(resp.text, "proxied");
+    }
+
+    #[tokio::test]
+    async fn percent_encoded_secrets_in_base_url_do_not_leak_from_transport_errors() {
+        crate::secret::register(SPACED_SECRET);
+        let addr = free_port();
+        let mut cfg = config("", false);
+        cfg.base_url = format!("http://{addr}?sig={SPACED_SECRET}");
+        let p = Anthropic::new("an", &cfg, None, vec![], &Limits::default()).unwrap();
+        let err = p.complete(&request(&[("user", "hi")])).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Transport(_)), "{text}");
+        assert!(!text.contains(SPACED_SECRET), "{text}");
+        assert!(!text.contains(&encoded(SPACED_SECRET)), "{text}");
+        assert!(
+            text.contains(&format!("(url: http://{addr}/v1/messages?sig=[REDACTED])")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn endpoint_is_the_unredacted_base_url() {
+        let secret = "anthropic-endpoint-secret-2Kd8";
+        crate::secret::register(secret);
+        let mut cfg = config("", false);
+        cfg.base_url = format!("http://a.example/?k={secret}");
+        let p = Anthropic::new("an", &cfg, None, vec![], &Limits::default()).unwrap();
+        assert_eq!(p.endpoint(), format!("http://a.example/?k={secret}"));
     }
 
     #[test]

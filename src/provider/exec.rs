@@ -130,7 +130,9 @@ impl Exec {
                 "cannot start `{}`: {e}{}",
                 self.program(),
                 match e.kind() {
-                    io::ErrorKind::NotFound if spawn_program.as_os_str() != self.program() => {
+                    io::ErrorKind::NotFound
+                        if self.program().chars().any(std::path::is_separator) =>
+                    {
                         format!(" (looked for {})", spawn_program.display())
                     }
                     io::ErrorKind::NotFound => " (not found on PATH)".to_string(),

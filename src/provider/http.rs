@@ -957,6 +957,23 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A secret with characters a URL percent-encodes.
+    pub const SPACED_SECRET: &str = "sig with spaces \"quoted\" 8Jw3Qp";
+
+    /// `secret` as it appears percent-encoded in a query.
+    pub fn encoded(secret: &str) -> String {
+        let url = reqwest::Url::parse(&format!("http://x/?s={secret}")).unwrap();
+        let enc = url.query().unwrap().trim_start_matches("s=").to_string();
+        assert_ne!(enc, secret);
+        enc
+    }
+
+    /// An address on 127.0.0.1 where nothing listens (bound, then released).
+    pub fn free_port() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
     /// A server on 127.0.0.1 that answers one request with a 200 chunked
     /// response of content type `content_type` carrying `partial` as one
     /// chunk, then closes the connection without the final chunk.
@@ -1006,7 +1023,7 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{dropping_server, request};
+    use super::test_support::{dropping_server, encoded, free_port, request, SPACED_SECRET};
     use super::*;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -1428,22 +1445,6 @@ mod tests {
         assert!(!err.to_string().contains(secret), "{err}");
     }
 
-    /// A secret with characters a URL percent-encodes.
-    pub(crate) const SPACED_SECRET: &str = "sig with spaces \"quoted\" 8Jw3Qp";
-
-    /// `secret` as it appears percent-encoded in a query.
-    pub(crate) fn encoded(secret: &str) -> String {
-        let url = reqwest::Url::parse(&format!("http://x/?s={secret}")).unwrap();
-        let enc = url.query().unwrap().trim_start_matches("s=").to_string();
-        assert_ne!(enc, secret);
-        enc
-    }
-
-    pub(crate) fn free_port() -> std::net::SocketAddr {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    }
-
     #[tokio::test]
     async fn percent_encoded_secrets_in_the_url_do_not_leak_from_transport_errors() {
         crate::secret::register(SPACED_SECRET);
@@ -1511,10 +1512,13 @@ mod tests {
         let secret = "redact encoded 5Vb1";
         crate::secret::register(secret);
         assert_eq!(
-            redact_encoded("a%20b and redact%20encoded%205Vb1"),
-            "a b and [REDACTED]"
+            redact_encoded("a%20b and redact%20encoded%205Vb1, x"),
+            "a%20b and [REDACTED], x"
         );
-        assert_eq!(redact_encoded("got redact+encoded+5Vb1"), "got [REDACTED]");
+        assert_eq!(
+            redact_encoded("got redact+encoded+5Vb1\n"),
+            "got [REDACTED]\n"
+        );
         // No secret once decoded: the text is kept as is.
         assert_eq!(
             redact_encoded("a%20b 100% + c %zz %4"),

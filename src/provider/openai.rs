@@ -1,5 +1,7 @@
 //! `openai`: the Chat Completions API (`POST {base_url}/chat/completions`)
 //! at OpenAI or any compatible server (vLLM, llama.cpp, Ollama, LiteLLM…).
+//! `/chat/completions` is appended to the path of `base_url`: a query in it
+//! (Azure's `…/deployments/gpt4o?api-version=2024-02-01`) is kept.
 //!
 //! The body is `model`, `messages`, then the configured parameters in order.
 //! With `stream: true` the request adds `"stream": true` and
@@ -459,9 +461,11 @@ impl Provider for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::http::test_support::{dropping_server, request};
+    use crate::provider::http::test_support::{
+        dropping_server, encoded, free_port, request, SPACED_SECRET,
+    };
     use std::time::Duration;
-    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, Request as WireRequest, ResponseTemplate};
 
     fn config(base_url: &str, stream: bool) -> OpenAiConfig {
@@ -972,6 +976,84 @@ mod tests {
             .unwrap();
         assert_eq!(resp.text, "hi");
         assert_eq!(resp.timing.chunks, None);
+    }
+
+    fn completion(text: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_query_in_base_url_is_kept_after_the_path() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/openai/deployments/gpt4o/chat/completions"))
+            .and(query_param("api-version", "2024-02-01"))
+            .respond_with(completion("azure"))
+            .expect(2)
+            .mount(&server)
+            .await;
+        for base in [
+            "/openai/deployments/gpt4o?api-version=2024-02-01",
+            "/openai/deployments/gpt4o/?api-version=2024-02-01",
+        ] {
+            let mut cfg = config(&server.uri(), false);
+            cfg.base_url = format!("{}{base}", server.uri());
+            let p = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
+            let resp = p.complete(&request(&[("user", "hi")])).await.unwrap();
+            assert_eq!(resp.text, "azure", "{base}");
+        }
+    }
+
+    #[tokio::test]
+    async fn percent_encoded_secrets_in_base_url_do_not_leak_from_transport_errors() {
+        crate::secret::register(SPACED_SECRET);
+        let addr = free_port();
+        let mut cfg = config("", false);
+        cfg.base_url = format!("http://{addr}/v1?sig={SPACED_SECRET}");
+        let p = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
+        let err = p.complete(&request(&[("user", "hi")])).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Transport(_)), "{text}");
+        assert!(!text.contains(SPACED_SECRET), "{text}");
+        assert!(!text.contains(&encoded(SPACED_SECRET)), "{text}");
+        assert!(
+            text.contains(&format!(
+                "(url: http://{addr}/v1/chat/completions?sig=[REDACTED])"
+            )),
+            "{text}"
+        );
+    }
+
+    /// Two endpoints whose URLs are secrets (as every `${NAME}` URL is)
+    /// under the same provider name: the cache must not answer one with
+    /// the other's answer.
+    #[tokio::test]
+    async fn the_cache_tells_endpoints_with_secret_urls_apart() {
+        use crate::provider::cache::Cached;
+        use std::sync::Arc;
+        let cache = tempfile::tempdir().unwrap();
+        let mut answers = Vec::new();
+        for (i, answer) in ["from one", "from two"].into_iter().enumerate() {
+            let server = MockServer::start().await;
+            serve(&server, completion(answer)).await;
+            let base_url = format!("{}/v1?key=cache-secret-{i}-9Xw2", server.uri());
+            // As the provider builder does for `${NAME}` URLs.
+            crate::secret::register(&base_url);
+            crate::secret::register(&format!("cache-secret-{i}-9Xw2"));
+            let mut cfg = config("", false);
+            cfg.base_url = base_url.clone();
+            let p = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
+            assert_eq!(p.endpoint(), base_url, "unredacted: only hashed");
+            let cached = Cached::new(Arc::new(p), cache.path().to_path_buf());
+            let req = request(&[("user", "same question")]);
+            answers.push(cached.complete(&req).await.unwrap().text);
+            // Served from the cache now that the server is gone.
+            drop(server);
+            assert_eq!(cached.complete(&req).await.unwrap().text, answer);
+        }
+        assert_eq!(answers, ["from one", "from two"]);
     }
 
     #[test]
