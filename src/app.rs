@@ -375,6 +375,11 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     if !cassettes.is_empty() && !args.quiet {
         let files: Vec<String> = cassettes.iter().map(|p| display_path(p)).collect();
         let _ = writeln!(std::io::stdout(), "recorded: {}", files.join(", "));
+    } else if args.record && !args.quiet {
+        let _ = writeln!(
+            std::io::stdout(),
+            "recorded: nothing (only openai, anthropic, http and exec providers are recorded)"
+        );
     }
     let written: Vec<String> = [&targets.junit, &targets.json, &targets.markdown]
         .into_iter()

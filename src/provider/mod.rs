@@ -81,9 +81,10 @@ pub struct Response {
 /// [`crate::secret::redact`] where they are built.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
-    /// One try took longer than allowed.
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
+    /// A try took longer than allowed (the second field: how many tries
+    /// timed out or failed in all, 1 without retries).
+    #[error("timed out after {}{}", timeout_text(*.0), if *.1 > 1 { format!(" (after {} tries)", .1) } else { String::new() })]
+    Timeout(Duration, u32),
     /// Could not connect, connection reset, body cut off. Retryable.
     #[error("transport error: {0}")]
     Transport(String),
@@ -113,7 +114,7 @@ impl ProviderError {
     /// Whether another try may succeed.
     pub fn retryable(&self) -> bool {
         match self {
-            ProviderError::Timeout(_) | ProviderError::Transport(_) | ProviderError::Stream(_) => {
+            ProviderError::Timeout(..) | ProviderError::Transport(_) | ProviderError::Stream(_) => {
                 true
             }
             ProviderError::Http { status, .. } => {
@@ -154,6 +155,17 @@ pub trait Provider: Send + Sync {
     /// Where requests go (base URL, command), added to the response-cache key.
     fn endpoint(&self) -> String {
         String::new()
+    }
+}
+
+/// `30s`, `1.5s`, `250ms`.
+fn timeout_text(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 

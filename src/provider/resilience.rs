@@ -141,7 +141,7 @@ impl Resilient {
         }
         let response = match tokio::time::timeout(timeout, self.inner.complete(request)).await {
             Ok(result) => result?,
-            Err(_) => return Err(ProviderError::Timeout(timeout)),
+            Err(_) => return Err(ProviderError::Timeout(timeout, 1)),
         };
         if let (Some(tokens), Some(usage)) = (&self.tokens, &response.usage) {
             tokens.record(Instant::now(), usage_tokens(usage));
@@ -215,8 +215,7 @@ fn with_tries(err: ProviderError, tries: u32) -> ProviderError {
     }
     let suffix = format!(" (after {tries} tries)");
     match err {
-        // No text to extend without changing the variant.
-        ProviderError::Timeout(d) => ProviderError::Timeout(d),
+        ProviderError::Timeout(d, _) => ProviderError::Timeout(d, tries),
         ProviderError::Transport(s) => ProviderError::Transport(s + &suffix),
         ProviderError::Http {
             status,
@@ -708,7 +707,7 @@ mod tests {
         let mut req = request("c");
         req.timeout = Duration::from_millis(40);
         let err = wrap(&fake, &limits).complete(&req).await.unwrap_err();
-        assert!(matches!(err, ProviderError::Timeout(d) if d == Duration::from_millis(40)));
+        assert!(matches!(err, ProviderError::Timeout(d, 1) if d == Duration::from_millis(40)));
         assert!(err.retryable());
     }
 
@@ -770,7 +769,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 2);
-        assert!(matches!(err, ProviderError::Timeout(d) if d == Duration::from_millis(20)));
+        assert!(matches!(err, ProviderError::Timeout(d, 2) if d == Duration::from_millis(20)));
     }
 
     #[tokio::test]
