@@ -1,9 +1,12 @@
-//! Integration tests: the real `evalgate` binary against real files (and, in
-//! later capabilities, real local HTTP servers). One test binary, as ripgrep does.
+//! Integration tests: the real `evalgate` binary against real files and real
+//! HTTP servers on 127.0.0.1 (wiremock, and the third-party fakellm and
+//! llmock from PyPI, installed by the tests themselves). One test binary, as
+//! ripgrep does.
 
 mod compare;
 mod consumers;
 mod endpoints;
+mod examples;
 mod golden;
 mod interop;
 mod invalid;
