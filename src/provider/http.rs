@@ -463,6 +463,65 @@ fn percent_decode(text: &str, plus_is_space: bool) -> String {
 }
 
 /// Milliseconds since `start`.
+/// What a chat API answered: an event stream still to read, or a whole
+/// JSON body (already read, with the latency to its end).
+pub enum Posted {
+    Stream(reqwest::Response),
+    Json {
+        value: serde_json::Value,
+        text: String,
+        latency_ms: f64,
+    },
+}
+
+/// POST `body` to a chat API (`openai`, `anthropic`): `url` is `None` while
+/// the configured URL still holds `${NAME}` references. Non-2xx answers,
+/// transport errors and malformed JSON become the matching [`ProviderError`];
+/// an event stream is returned unread. `start` is when the request was sent.
+pub async fn post_chat(
+    client: &reqwest::Client,
+    url: Option<&reqwest::Url>,
+    url_text: &str,
+    configured_url: &str,
+    headers: &reqwest::header::HeaderMap,
+    body: String,
+    start: Instant,
+) -> Result<Posted, ProviderError> {
+    let Some(url) = url else {
+        return Err(ProviderError::Provider(format!(
+            "`base_url` `{}` still holds `${{NAME}}` references",
+            crate::secret::redact(configured_url)
+        )));
+    };
+    let resp = client
+        .post(url.clone())
+        .headers(headers.clone())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| send_error(url_text, e))?;
+    if !resp.status().is_success() {
+        return Err(error_from_response(resp).await);
+    }
+    if is_event_stream(&resp) {
+        return Ok(Posted::Stream(resp));
+    }
+    let bytes = read_body(resp, MAX_BODY_BYTES).await?;
+    let latency_ms = elapsed_ms(start);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let value = serde_json::from_str(&text).map_err(|_| {
+        ProviderError::Provider(format!(
+            "malformed JSON response: {}",
+            excerpt(&text, EXCERPT_CHARS)
+        ))
+    })?;
+    Ok(Posted::Json {
+        value,
+        text,
+        latency_ms,
+    })
+}
+
 pub fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }

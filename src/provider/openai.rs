@@ -31,9 +31,8 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
 use super::http::{
-    self, compact, elapsed_ms, error_from_response, header_map, is_event_stream, json_u64,
-    read_body, received, secret_header, send_error, sorted_json, stream_error, usage_of,
-    EXCERPT_CHARS, MAX_BODY_BYTES,
+    self, compact, elapsed_ms, header_map, json_u64, received, secret_header, sorted_json,
+    stream_error, usage_of, Posted, EXCERPT_CHARS,
 };
 use super::sse::SseReader;
 use super::{excerpt, Provider, ProviderError, Request, Response, ToolCall};
@@ -398,39 +397,28 @@ impl Provider for OpenAi {
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Response, ProviderError>> {
         Box::pin(async move {
-            let Some(url) = &self.url else {
-                return Err(ProviderError::Provider(format!(
-                    "`base_url` `{}` still holds `${{NAME}}` references",
-                    crate::secret::redact(&self.base_url)
-                )));
-            };
             let body = compact(&self.body(request));
             let started_at = SystemTime::now();
             let start = Instant::now();
-            let resp = self
-                .client
-                .post(url.clone())
-                .headers(self.headers.clone())
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| send_error(&self.url_text, e))?;
-            if !resp.status().is_success() {
-                return Err(error_from_response(resp).await);
-            }
-            if is_event_stream(&resp) {
-                return self.read_stream(resp, start, started_at).await;
-            }
-            let bytes = read_body(resp, MAX_BODY_BYTES).await?;
-            let latency_ms = elapsed_ms(start);
-            let text = String::from_utf8_lossy(&bytes);
-            let v: Value = serde_json::from_str(&text).map_err(|_| {
-                ProviderError::Provider(format!(
-                    "malformed JSON response: {}",
-                    excerpt(&text, EXCERPT_CHARS)
-                ))
-            })?;
-            let mut response = parse_completion(&v, &text)?;
+            let posted = http::post_chat(
+                &self.client,
+                self.url.as_ref(),
+                &self.url_text,
+                &self.base_url,
+                &self.headers,
+                body,
+                start,
+            )
+            .await?;
+            let (value, text, latency_ms) = match posted {
+                Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
+                Posted::Json {
+                    value,
+                    text,
+                    latency_ms,
+                } => (value, text, latency_ms),
+            };
+            let mut response = parse_completion(&value, &text)?;
             response.timing = Timing {
                 started_at: Some(started_at),
                 latency_ms,
