@@ -18,16 +18,20 @@ impl MaxLatency {
 
 impl Check for MaxLatency {
     fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
-        let got = input.latency_ms;
-        let msg = format!("latency {got:.1} ms, budget {} ms", self.max_ms);
-        let eval = if got <= self.max_ms as f64 {
-            Eval::pass(msg)
-        } else {
-            Eval::fail(msg)
-        };
-        eval.with_expected(format!("<= {} ms", self.max_ms))
-            .with_actual(format!("{got:.1} ms"))
+        within_budget("latency", input.latency_ms, self.max_ms)
     }
+}
+
+/// Pass when `got_ms` is at most `max_ms` (`max_latency_ms`, `max_ttft_ms`).
+pub fn within_budget(what: &str, got_ms: f64, max_ms: u64) -> Eval {
+    let msg = format!("{what} {got_ms:.1} ms, budget {max_ms} ms");
+    let eval = if got_ms <= max_ms as f64 {
+        Eval::pass(msg)
+    } else {
+        Eval::fail(msg)
+    };
+    eval.with_expected(format!("<= {max_ms} ms"))
+        .with_actual(format!("{got_ms:.1} ms"))
 }
 
 #[cfg(test)]

@@ -150,14 +150,7 @@ impl Check for MaxTtft {
             )
             .with_expected(format!("<= {} ms", self.max_ms));
         };
-        let msg = format!("time to first token {got:.1} ms, budget {} ms", self.max_ms);
-        let eval = if got <= self.max_ms as f64 {
-            Eval::pass(msg)
-        } else {
-            Eval::fail(msg)
-        };
-        eval.with_expected(format!("<= {} ms", self.max_ms))
-            .with_actual(format!("{got:.1} ms"))
+        super::latency::within_budget("time to first token", got, self.max_ms)
     }
 }
 
