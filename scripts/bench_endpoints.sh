@@ -125,7 +125,8 @@ PY
 # The body evalgate sends for case 1 (what oha sends N times).
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Case 1: what is the capital of France?"}]}'
 
-now() { python3 -c 'import time; print(time.time())'; }
+# Wall clock without forking (bash 5), else date(1).
+now() { if [ -n "${EPOCHREALTIME:-}" ]; then echo "${EPOCHREALTIME/,/.}"; else date +%s.%N; fi; }
 
 # Peak RSS (KiB) of a command: /usr/bin/time -v when present, else polling
 # VmHWM in /proc while it runs. Sets RSS_KB and CMD_RC.

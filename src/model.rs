@@ -76,7 +76,8 @@ pub struct Timing {
     /// Time to first token when streaming (None when not streamed).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ttft_ms: Option<f64>,
-    /// Total latency.
+    /// Latency of the try that answered (retries and backoff waits are not
+    /// counted; see `retries`). For an error, the time until it was final.
     pub latency_ms: f64,
     /// Streamed responses: chunks that carried content, reasoning or a tool call.
     #[serde(skip_serializing_if = "Option::is_none", default)]

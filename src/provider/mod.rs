@@ -81,10 +81,9 @@ pub struct Response {
 /// [`crate::secret::redact`] where they are built.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
-    /// A try took longer than allowed (the second field: how many tries
-    /// timed out or failed in all, 1 without retries).
-    #[error("timed out after {}{}", timeout_text(*.0), if *.1 > 1 { format!(" (after {} tries)", .1) } else { String::new() })]
-    Timeout(Duration, u32),
+    /// A try took longer than allowed.
+    #[error("timed out after {}", timeout_text(*.0))]
+    Timeout(Duration),
     /// Could not connect, connection reset, body cut off. Retryable.
     #[error("transport error: {0}")]
     Transport(String),
@@ -108,19 +107,34 @@ pub enum ProviderError {
     /// `--replay` found no recording for this request.
     #[error("{0}")]
     NoRecording(String),
+    /// The retry layer gave up: the last try's error, after `tries` tries.
+    #[error("{last} (after {tries} tries)")]
+    Retried {
+        tries: u32,
+        last: Box<ProviderError>,
+    },
 }
 
 impl ProviderError {
     /// Whether another try may succeed.
     pub fn retryable(&self) -> bool {
         match self {
-            ProviderError::Timeout(..) | ProviderError::Transport(_) | ProviderError::Stream(_) => {
+            ProviderError::Timeout(_) | ProviderError::Transport(_) | ProviderError::Stream(_) => {
                 true
             }
             ProviderError::Http { status, .. } => {
                 matches!(status, 408 | 409 | 429) || (500..=599).contains(status)
             }
             ProviderError::Provider(_) | ProviderError::NoRecording(_) => false,
+            ProviderError::Retried { last, .. } => last.retryable(),
+        }
+    }
+
+    /// Tries that failed before this error was final (0 without retries).
+    pub fn retries(&self) -> u32 {
+        match self {
+            ProviderError::Retried { tries, .. } => tries.saturating_sub(1),
+            _ => 0,
         }
     }
 
@@ -128,6 +142,7 @@ impl ProviderError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ProviderError::Http { retry_after, .. } => *retry_after,
+            ProviderError::Retried { last, .. } => last.retry_after(),
             _ => None,
         }
     }

@@ -30,10 +30,11 @@
 //! backoff waits happen outside the limiters, and retries go through the
 //! limiters again like any request.
 //!
-//! The final error keeps its variant (callers classify on it); when more
-//! than one try was made its text gets ` (after N tries)`. `Timeout(d)` has
-//! no text to extend and is returned as it is. A successful response carries
-//! the number of failed tries before it in [`Response::retries`].
+//! The final error is the last try's error; when more than one try was
+//! made it is wrapped in `ProviderError::Retried { tries, last }`, whose
+//! text ends in ` (after N tries)` and whose `retries()` the report shows.
+//! A successful response carries the number of failed tries before it in
+//! [`Response::retries`].
 //!
 //! Zero limits (`max_concurrency: 0`, `requests_per_minute: 0`,
 //! `tokens_per_minute: 0`) are treated as unset rather than as "never";
@@ -141,7 +142,7 @@ impl Resilient {
         }
         let response = match tokio::time::timeout(timeout, self.inner.complete(request)).await {
             Ok(result) => result?,
-            Err(_) => return Err(ProviderError::Timeout(timeout, 1)),
+            Err(_) => return Err(ProviderError::Timeout(timeout)),
         };
         if let (Some(tokens), Some(usage)) = (&self.tokens, &response.usage) {
             tokens.record(Instant::now(), usage_tokens(usage));
@@ -207,28 +208,16 @@ fn usage_tokens(usage: &Usage) -> u64 {
     }
 }
 
-/// The error to return after `tries` tries: the same variant, with
-/// ` (after N tries)` appended to its text when `tries > 1`.
+/// The error to return after `tries` tries: the last error itself, or
+/// wrapped in [`ProviderError::Retried`] (whose text ends in
+/// ` (after N tries)`) when there was more than one try.
 fn with_tries(err: ProviderError, tries: u32) -> ProviderError {
     if tries <= 1 {
         return err;
     }
-    let suffix = format!(" (after {tries} tries)");
-    match err {
-        ProviderError::Timeout(d, _) => ProviderError::Timeout(d, tries),
-        ProviderError::Transport(s) => ProviderError::Transport(s + &suffix),
-        ProviderError::Http {
-            status,
-            body,
-            retry_after,
-        } => ProviderError::Http {
-            status,
-            body: body + &suffix,
-            retry_after,
-        },
-        ProviderError::Stream(s) => ProviderError::Stream(s + &suffix),
-        ProviderError::Provider(s) => ProviderError::Provider(s + &suffix),
-        ProviderError::NoRecording(s) => ProviderError::NoRecording(s + &suffix),
+    ProviderError::Retried {
+        tries,
+        last: Box::new(err),
     }
 }
 
@@ -707,7 +696,7 @@ mod tests {
         let mut req = request("c");
         req.timeout = Duration::from_millis(40);
         let err = wrap(&fake, &limits).complete(&req).await.unwrap_err();
-        assert!(matches!(err, ProviderError::Timeout(d, 1) if d == Duration::from_millis(40)));
+        assert!(matches!(err, ProviderError::Timeout(d) if d == Duration::from_millis(40)));
         assert!(err.retryable());
     }
 
@@ -719,7 +708,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 4);
-        assert!(matches!(&err, ProviderError::Http { status: 503, .. }));
+        assert!(matches!(&err, ProviderError::Retried { last, .. } if matches!(**last, ProviderError::Http { status: 503, .. })));
+        assert_eq!(err.retries(), 3);
         assert!(err.retryable(), "the variant and status are kept");
         assert_eq!(err.to_string(), "HTTP 503: status 503 (after 4 tries)");
 
@@ -752,7 +742,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 2);
-        assert!(matches!(&err, ProviderError::Http { status: 401, .. }));
+        assert!(matches!(&err, ProviderError::Retried { last, .. } if matches!(**last, ProviderError::Http { status: 401, .. })));
         assert_eq!(err.to_string(), "HTTP 401: status 401 (after 2 tries)");
     }
 
@@ -769,7 +759,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 2);
-        assert!(matches!(err, ProviderError::Timeout(d, 2) if d == Duration::from_millis(20)));
+        assert!(matches!(&err, ProviderError::Retried { tries: 2, last } if matches!(**last, ProviderError::Timeout(d) if d == Duration::from_millis(20))));
+        assert_eq!(err.retries(), 1);
     }
 
     #[tokio::test]

@@ -30,6 +30,8 @@ pub struct ConsoleReporter<W: Write + Send> {
     /// Flaky cases beyond `max_shown`.
     flaky_hidden: u64,
     header: Option<String>,
+    /// A provider matrix: lines name the provider.
+    matrix: bool,
 }
 
 impl<W: Write + Send> ConsoleReporter<W> {
@@ -43,6 +45,7 @@ impl<W: Write + Send> ConsoleReporter<W> {
             flaky: Vec::new(),
             flaky_hidden: 0,
             header: None,
+            matrix: false,
         }
     }
 
@@ -88,6 +91,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
     fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error> {
         match event {
             RunEvent::Started(info) => {
+                self.matrix = info.matrix;
                 self.header = Some(format!(
                     "evalgate {} · {} suite{} · {} case{} · concurrency {}\n",
                     info.evalgate_version,
@@ -131,7 +135,17 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                                 .as_deref()
                                 .map(|s| format!("  ({s})"))
                                 .unwrap_or_default();
-                            let line = format!("{mark}  {}{note}\n", r.id);
+                            let retried = r.attempts.iter().map(|a| a.retries).sum::<u32>();
+                            let retried = if retried > 0 {
+                                format!("  (retried {retried}×)")
+                            } else {
+                                String::new()
+                            };
+                            let line = if self.matrix {
+                                format!("{mark}  {} [{}]{note}{retried}\n", r.id, r.provider)
+                            } else {
+                                format!("{mark}  {}{note}{retried}\n", r.id)
+                            };
                             self.write(&line)?;
                         }
                     }
@@ -184,10 +198,11 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     if summary.providers.len() > 1 {
                         for (name, c) in &summary.providers {
                             s.push_str(&format!(
-                                "provider {name}: {} passed, {} failed, {} errors · pass rate {} · mean latency {} · tokens {} in, {} out\n",
+                                "provider {name}: {} passed, {} failed, {} error{} · pass rate {} · mean latency {} · tokens {} in, {} out\n",
                                 c.passed,
                                 c.failed,
                                 c.errored,
+                                if c.errored == 1 { "" } else { "s" },
                                 c.pass_rate()
                                     .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0)),
                                 c.mean_latency_ms()

@@ -96,7 +96,11 @@ impl AttemptJob {
         let answer = self.provider.complete(&request).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut response = match answer {
-            Err(e) => return error_attempt(self.repeat, e.to_string(), hash, elapsed_ms),
+            Err(e) => {
+                let mut a = error_attempt(self.repeat, e.to_string(), hash, elapsed_ms);
+                a.retries = e.retries();
+                return a;
+            }
             Ok(r) => r,
         };
         if crate::secret::any() {

@@ -316,6 +316,7 @@ fn errors_after_the_last_retry_keep_status_and_body_and_other_cases_go_on() {
         err.contains("500") && err.contains("model overloaded") && err.contains("after 3 tries"),
         "{err}"
     );
+    assert_eq!(attempt(&report, "france")["retries"], 2);
     // 3 tries for france, 1 for italy.
     assert_eq!(s.requests().len(), 4);
 }
