@@ -708,7 +708,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 4);
-        assert!(matches!(&err, ProviderError::Retried { last, .. } if matches!(**last, ProviderError::Http { status: 503, .. })));
+        assert!(
+            matches!(&err, ProviderError::Retried { last, .. } if matches!(**last, ProviderError::Http { status: 503, .. }))
+        );
         assert_eq!(err.retries(), 3);
         assert!(err.retryable(), "the variant and status are kept");
         assert_eq!(err.to_string(), "HTTP 503: status 503 (after 4 tries)");
@@ -742,7 +744,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 2);
-        assert!(matches!(&err, ProviderError::Retried { last, .. } if matches!(**last, ProviderError::Http { status: 401, .. })));
+        assert!(
+            matches!(&err, ProviderError::Retried { last, .. } if matches!(**last, ProviderError::Http { status: 401, .. }))
+        );
         assert_eq!(err.to_string(), "HTTP 401: status 401 (after 2 tries)");
     }
 
@@ -759,7 +763,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(fake.calls(), 2);
-        assert!(matches!(&err, ProviderError::Retried { tries: 2, last } if matches!(**last, ProviderError::Timeout(d) if d == Duration::from_millis(20))));
+        assert!(
+            matches!(&err, ProviderError::Retried { tries: 2, last } if matches!(**last, ProviderError::Timeout(d) if d == Duration::from_millis(20)))
+        );
         assert_eq!(err.retries(), 1);
     }
 
