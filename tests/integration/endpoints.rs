@@ -820,3 +820,37 @@ fn only_providers_with_selected_cases_need_credentials() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("differ only in case"), "{}", r.stderr);
 }
+
+#[test]
+fn a_slow_endpoint_times_out_per_try_and_is_retried() {
+    let s = Server::start();
+    s.mount(
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(chat("Paris"))
+                    .set_delay(std::time::Duration::from_millis(1500)),
+            )
+            .up_to_n_times(2)
+            .with_priority(1),
+    );
+    s.mount(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(chat("Paris")))
+            .with_priority(2),
+    );
+    let p = project(
+        &format!("  oa: {{type: openai, base_url: '{}/v1', model: m, timeout: 200ms, max_retries: 1, backoff: 1ms, max_concurrency: 1}}\n", s.uri()),
+        "name: geo\nprompt: \"{{ q }}\"\ncases:\n  - {id: slow, vars: {q: a}, checks: [{contains: Paris}]}\n  - {id: recovers, vars: {q: b}, checks: [{contains: Paris}]}\n",
+    );
+    let r = run_with(&p, &[], &["run", "-j", "1"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    let slow = attempt(&report, "slow");
+    assert_eq!(slow["outcome"], "error");
+    assert_eq!(slow["retries"], 1);
+    assert_eq!(slow["error"], "timed out after 200ms (after 2 tries)");
+    let ok = attempt(&report, "recovers");
+    assert_eq!(ok["outcome"], "pass");
+    assert!(ok.get("retries").is_none());
+}
