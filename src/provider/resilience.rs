@@ -545,7 +545,7 @@ mod tests {
         assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn delegates_name_key_and_endpoint() {
         let fake = Fake::new(vec![]);
         let r = wrap(&fake, &limits());
@@ -557,7 +557,7 @@ mod tests {
         assert_eq!(r.endpoint(), "fake://endpoint");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn succeeds_after_two_503s_and_reports_retries() {
         let fake = Fake::new(vec![
             fail(http(503, None)),
@@ -571,7 +571,7 @@ mod tests {
         assert_eq!(fake.calls(), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn first_try_success_reports_no_retries() {
         let fake = Fake::new(vec![ok("fine")]);
         let response = wrap(&fake, &limits())
@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(fake.calls(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured() {
         // Backoff alone would wait at most 1 ms: the 150 ms can only come
         // from the server's Retry-After.
@@ -601,7 +601,7 @@ mod tests {
         assert!(log[1].0 - log[0].0 >= Duration::from_millis(150));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn retry_after_is_capped_at_backoff_max() {
         let fake = Fake::new(vec![
             fail(http(429, Some(Duration::from_secs(600)))),
@@ -619,7 +619,7 @@ mod tests {
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn non_retryable_error_is_not_retried() {
         let fake = Fake::new(vec![fail(ProviderError::Provider("malformed JSON".into()))]);
         let err = wrap(&fake, &limits())
@@ -644,7 +644,7 @@ mod tests {
         assert_eq!(fake.calls(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn max_retries_zero_means_one_try() {
         let fake = Fake::new(vec![fail(http(503, None)), ok("never")]);
         let limits = Limits {
@@ -659,7 +659,7 @@ mod tests {
         assert_eq!(fake.calls(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn timeout_per_try_then_success() {
         // The first try would answer "late" after 10 s; it must be cut at
         // 50 ms, and its answer must never be returned.
@@ -686,7 +686,7 @@ mod tests {
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn case_timeout_applies_when_limits_timeout_is_unset() {
         let fake = Fake::new(vec![slow(Duration::from_secs(10), ok("late"))]);
         let limits = Limits {
@@ -700,7 +700,7 @@ mod tests {
         assert!(err.retryable());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn error_after_last_retry_mentions_the_number_of_tries() {
         let fake = Fake::new((0..5).map(|_| fail(http(503, None))).collect());
         let err = wrap(&fake, &limits())
@@ -732,7 +732,7 @@ mod tests {
         assert_eq!(err.to_string(), "transport error: reset (after 2 tries)");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn non_retryable_error_after_retries_mentions_the_tries() {
         let fake = Fake::new(vec![
             fail(http(503, None)),
@@ -750,7 +750,7 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 401: status 401 (after 2 tries)");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn timeout_after_retries_keeps_its_variant() {
         let fake = Fake::with_delay(vec![], Duration::from_secs(10));
         let limits = Limits {
@@ -769,7 +769,7 @@ mod tests {
         assert_eq!(err.retries(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn max_concurrency_is_respected_under_20_concurrent_calls() {
         let fake = Fake::with_delay(vec![], Duration::from_millis(20));
         let limits = Limits {
@@ -791,7 +791,7 @@ mod tests {
         assert_eq!(fake.peak(), 20);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn permit_is_released_during_backoff() {
         // One slot. `a` fails with a 200 ms Retry-After; `b`, waiting for the
         // slot, must run during a's wait, not after it.
@@ -852,7 +852,7 @@ mod tests {
         assert_eq!(limiter.reserve(t0), t0 + Duration::from_secs(2));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn requests_per_minute_spacing() {
         // rpm 6000: one slot per 10 ms, burst 3, so 20 concurrent requests
         // take at least (20 - 3) × 10 ms = 170 ms.
@@ -910,7 +910,7 @@ mod tests {
         assert_eq!(window.wait_until(t0 + Duration::from_secs(61)), None);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn tokens_per_minute_waits_when_the_window_is_full() {
         // Limit 100 tokens; each answer reports 60. The window is shortened
         // to 300 ms for the test (the real one is a minute).
@@ -944,7 +944,7 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn zero_limits_are_treated_as_unset() {
         let fake = Fake::new(vec![]);
         let limits = Limits {
