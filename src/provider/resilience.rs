@@ -350,12 +350,10 @@ impl TokenWindow {
 
 #[cfg(test)]
 mod tests {
-    //! Timing tests run on tokio's real clock with scaled-down durations:
-    //! lower bounds are exact (a tokio sleep never ends early), upper bounds
-    //! are generous. The crate's tokio lacks the `test-util` feature, so
-    //! `start_paused` is not available; with it, these tests would pass
-    //! unchanged under paused time. The limiters' arithmetic is also tested
-    //! with synthetic instants, which needs no clock at all.
+    //! Timing tests run on tokio's paused clock (`start_paused`): time
+    //! advances only when every task waits, so waits are exact and the tests
+    //! neither take real time nor depend on the machine's load. The
+    //! limiters' arithmetic is also tested with synthetic instants.
 
     use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
