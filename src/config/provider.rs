@@ -345,7 +345,7 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
             );
         }
     }
-    let mut limits = if matches!(ty.as_str(), "mock" | "echo" | "replay") {
+    let mut limits = if matches!(ty.as_str(), "mock" | "echo" | "replay" | "exec") {
         Limits {
             max_retries: 0,
             ..Limits::default()

@@ -87,7 +87,7 @@ pub enum ProviderError {
     /// Could not connect, connection reset, body cut off. Retryable.
     #[error("transport error: {0}")]
     Transport(String),
-    /// The server answered with an error status. Retryable on 408, 409, 429 and 5xx.
+    /// The server answered with an error status. Retryable on 408, 429 and 5xx (not 409: to an app it is a conflict, not a transient state).
     #[error("HTTP {status}: {body}")]
     Http {
         status: u16,
@@ -123,7 +123,7 @@ impl ProviderError {
                 true
             }
             ProviderError::Http { status, .. } => {
-                matches!(status, 408 | 409 | 429) || (500..=599).contains(status)
+                matches!(status, 408 | 429) || (500..=599).contains(status)
             }
             ProviderError::Provider(_) | ProviderError::NoRecording(_) => false,
             ProviderError::Retried { last, .. } => last.retryable(),

@@ -134,11 +134,14 @@ impl Resilient {
             })?),
             None => None,
         };
+        // Tokens first: a request that waits for the token window must not
+        // hold a request slot meanwhile (the slots would then all fire at once).
+        let _reservation = match &self.tokens {
+            Some(tokens) => Some(tokens.acquire().await),
+            None => None,
+        };
         if let Some(requests) = &self.requests {
             requests.acquire().await;
-        }
-        if let Some(tokens) = &self.tokens {
-            tokens.acquire().await;
         }
         let response = match tokio::time::timeout(timeout, self.inner.complete(request)).await {
             Ok(result) => result?,
@@ -152,9 +155,12 @@ impl Resilient {
 
     /// The wait before retry number `retry + 1` (`retry` = failed tries - 1).
     fn retry_wait(&self, err: &ProviderError, retry: u32) -> Duration {
+        let cap = backoff(&self.limits, retry);
         match err.retry_after() {
-            Some(asked) => asked.min(self.limits.backoff_max),
-            None => jitter(backoff(&self.limits, retry)),
+            // Never sooner than half the backoff: `Retry-After: 0` (or a
+            // past date) must not turn the retries into a burst.
+            Some(asked) => asked.min(self.limits.backoff_max).max(cap / 2),
+            None => jitter(cap),
         }
     }
 }
@@ -280,6 +286,24 @@ struct TokenWindow {
     limit: u64,
     window: Duration,
     state: Mutex<WindowState>,
+    /// Woken when a reservation is released.
+    released: tokio::sync::Notify,
+}
+
+/// Tokens held for a request in flight; released on drop.
+struct TokenReservation<'a> {
+    window: &'a TokenWindow,
+    estimate: u64,
+}
+
+impl Drop for TokenReservation<'_> {
+    fn drop(&mut self) {
+        {
+            let mut state = lock(&self.window.state);
+            state.in_flight = state.in_flight.saturating_sub(self.estimate);
+        }
+        self.window.released.notify_waiters();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -287,6 +311,11 @@ struct WindowState {
     /// (when the response arrived, its tokens), oldest first.
     entries: VecDeque<(Instant, u64)>,
     sum: u64,
+    /// Estimated tokens of the requests admitted and not answered yet.
+    in_flight: u64,
+    /// Every response recorded so far, for the estimate of the next one.
+    recorded_tokens: u64,
+    recorded_responses: u64,
 }
 
 impl WindowState {
@@ -307,6 +336,7 @@ impl TokenWindow {
             limit,
             window,
             state: Mutex::new(WindowState::default()),
+            released: tokio::sync::Notify::new(),
         }
     }
 
@@ -329,9 +359,48 @@ impl TokenWindow {
         state.entries.back().map(|&(at, _)| at + self.window)
     }
 
-    async fn acquire(&self) {
-        while let Some(at) = self.wait_until(Instant::now()) {
-            tokio::time::sleep_until(at).await;
+    /// Admit one request now, or say when to look again (`None`: when a
+    /// request in flight is answered). A request is admitted while the
+    /// window's tokens plus the estimated tokens of the requests in flight
+    /// stay below the limit; its estimate is the mean of the answers so far.
+    fn try_admit(&self, now: Instant) -> Result<u64, Option<Instant>> {
+        let mut state = lock(&self.state);
+        state.prune(now, self.window);
+        if state.sum.saturating_add(state.in_flight) < self.limit {
+            let estimate = state
+                .recorded_tokens
+                .checked_div(state.recorded_responses)
+                .unwrap_or(0);
+            state.in_flight = state.in_flight.saturating_add(estimate);
+            return Ok(estimate);
+        }
+        if state.sum < self.limit {
+            return Err(None);
+        }
+        drop(state);
+        Err(self.wait_until(now))
+    }
+
+    /// Wait until a request may start; the reservation it returns holds its
+    /// estimated tokens until it is dropped (after the answer was recorded).
+    async fn acquire(&self) -> TokenReservation<'_> {
+        loop {
+            let released = self.released.notified();
+            match self.try_admit(Instant::now()) {
+                Ok(estimate) => {
+                    return TokenReservation {
+                        window: self,
+                        estimate,
+                    }
+                }
+                Err(Some(at)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = released => {}
+                    }
+                }
+                Err(None) => released.await,
+            }
         }
     }
 
@@ -340,6 +409,8 @@ impl TokenWindow {
             return;
         }
         let mut state = lock(&self.state);
+        state.recorded_tokens = state.recorded_tokens.saturating_add(tokens);
+        state.recorded_responses += 1;
         state.prune(now, self.window);
         // Keep the entries ordered even if two tasks read the clock out of order.
         let at = state.entries.back().map_or(now, |&(last, _)| last.max(now));
@@ -940,6 +1011,64 @@ mod tests {
             "{before_third:?}"
         );
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_zero_still_backs_off() {
+        let fake = Fake::new(vec![
+            fail(http(429, Some(Duration::ZERO))),
+            fail(http(429, Some(Duration::ZERO))),
+            fail(http(429, Some(Duration::ZERO))),
+            ok("done"),
+        ]);
+        let limits = Limits {
+            backoff_initial: Duration::from_millis(100),
+            ..limits()
+        };
+        let start = Instant::now();
+        let r = wrap(&fake, &limits).complete(&request("c")).await.unwrap();
+        assert_eq!(r.retries, 3);
+        // Half of 100, 200 and 400 ms at least.
+        assert!(
+            start.elapsed() >= Duration::from_millis(350),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_per_minute_admits_one_request_at_a_time_with_requests_per_minute() {
+        // 20 tokens a minute, each answer uses 20, 60 requests a minute: one
+        // request per minute, never a burst when the window frees up.
+        let fake = Fake::new(
+            (0..5)
+                .map(|i| ok_with_tokens(&format!("a{i}"), 20))
+                .collect(),
+        );
+        let limits = Limits {
+            tokens_per_minute: Some(20),
+            requests_per_minute: Some(60),
+            ..limits()
+        };
+        let r = Arc::new(wrap(&fake, &limits));
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let r = r.clone();
+                tokio::spawn(async move { r.complete(&request(&format!("c{i}"))).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
+        let log = fake.log();
+        assert_eq!(log.len(), 5);
+        let mut starts: Vec<Instant> = log.iter().map(|e| e.0).collect();
+        starts.sort();
+        // The first goes at once (no usage known yet) and may share the
+        // first minute with a second; after that one per minute.
+        for w in starts.windows(2).skip(1) {
+            assert!(w[1] - w[0] >= Duration::from_secs(59), "{:?}", w[1] - w[0]);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -829,7 +829,7 @@ fn a_slow_endpoint_times_out_per_try_and_is_retried() {
             .respond_with(
                 ResponseTemplate::new(200)
                     .set_body_json(chat("Paris"))
-                    .set_delay(std::time::Duration::from_millis(1500)),
+                    .set_delay(std::time::Duration::from_secs(6)),
             )
             .up_to_n_times(2)
             .with_priority(1),
@@ -840,7 +840,7 @@ fn a_slow_endpoint_times_out_per_try_and_is_retried() {
             .with_priority(2),
     );
     let p = project(
-        &format!("  oa: {{type: openai, base_url: '{}/v1', model: m, timeout: 200ms, max_retries: 1, backoff: 1ms, max_concurrency: 1}}\n", s.uri()),
+        &format!("  oa: {{type: openai, base_url: '{}/v1', model: m, timeout: 1s, max_retries: 1, backoff: 1ms, max_concurrency: 1}}\n", s.uri()),
         "name: geo\nprompt: \"{{ q }}\"\ncases:\n  - {id: slow, vars: {q: a}, checks: [{contains: Paris}]}\n  - {id: recovers, vars: {q: b}, checks: [{contains: Paris}]}\n",
     );
     let r = run_with(&p, &[], &["run", "-j", "1"]);
@@ -849,7 +849,7 @@ fn a_slow_endpoint_times_out_per_try_and_is_retried() {
     let slow = attempt(&report, "slow");
     assert_eq!(slow["outcome"], "error");
     assert_eq!(slow["retries"], 1);
-    assert_eq!(slow["error"], "timed out after 200ms (after 2 tries)");
+    assert_eq!(slow["error"], "timed out after 1s (after 2 tries)");
     let ok = attempt(&report, "recovers");
     assert_eq!(ok["outcome"], "pass");
     assert!(ok.get("retries").is_none());

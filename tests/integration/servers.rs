@@ -300,7 +300,16 @@ struct Proc {
 impl Proc {
     fn spawn(args: &[String], cwd: &Path, log: &Path) -> Proc {
         let logf = std::fs::File::create(log).expect("create server log");
-        let mut watchdog = Command::new("sh")
+        let mut cmd = Command::new("sh");
+        // The servers see only what they need: no fault-injection or config
+        // variables (LLMOCK_*, FAKELLM_*) or proxies from the runner.
+        cmd.env_clear();
+        for v in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"] {
+            if let Some(val) = std::env::var_os(v) {
+                cmd.env(v, val);
+            }
+        }
+        let mut watchdog = cmd
             .arg("-c")
             .arg(WATCHDOG)
             .arg("sh")

@@ -18,8 +18,24 @@ pub fn evalgate(dir: &Path) -> Command {
         .env_remove("GITHUB_SHA")
         .env_remove("CI_COMMIT_SHA")
         .stdin(Stdio::null());
+    // The runner's proxy settings must not reach the tests' loopback servers.
+    for v in PROXY_VARS {
+        c.env_remove(v);
+    }
     c
 }
+
+/// Proxy variables that reqwest (and Python's HTTP clients) honour.
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
 
 /// Environment variables that announce CI.
 pub use evalgate::golden::CI_VARS;
