@@ -17,7 +17,8 @@
 //! timeout errors, a [`ProviderError::Provider`] otherwise.
 //!
 //! The response's content type decides how it is read (an event stream or
-//! one JSON message).
+//! one JSON message). An error in a successful non-streamed answer is
+//! classified like an `error` event ([`http::response_error`]).
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
@@ -81,7 +82,7 @@ impl Anthropic {
         }
         Ok(Anthropic {
             name: name.to_string(),
-            client: http::client(limits)?,
+            client: http::client(&cfg.base_url, limits)?,
             base_url,
             url,
             url_text,
@@ -353,11 +354,9 @@ fn parse_message(v: &Value, body: &str) -> Result<Response, ProviderError> {
     if v.get("type").and_then(Value::as_str) == Some("error")
         || v.get("error").is_some_and(|e| !e.is_null())
     {
-        let summary = http::json_error_summary(v).unwrap_or_else(|| compact(v));
-        return Err(ProviderError::Provider(format!(
-            "error in response: {}",
-            excerpt(&summary, EXCERPT_CHARS)
-        )));
+        // Classified like an `error` event in a stream: transient ones retried.
+        let err = v.get("error").filter(|e| !e.is_null()).unwrap_or(v);
+        return Err(http::response_error(err));
     }
     let content = v.get("content").and_then(Value::as_array).ok_or_else(|| {
         ProviderError::Provider(format!(
@@ -911,6 +910,44 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 529: overloaded_error: Overloaded");
         assert!(err.retryable());
         assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
+    }
+
+    #[tokio::test]
+    async fn an_error_body_with_status_200_is_classified_like_an_error_event() {
+        // Regression: a transient error in a 200 answer was final, while the
+        // same error as a stream event is retried.
+        let cases = [
+            (
+                serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+                true,
+                "HTTP 502: overloaded_error: Overloaded (error object in a successful response)",
+            ),
+            (
+                serde_json::json!({"type": "error", "error": {"type": "api_error", "message": "Internal", "status": 500}}),
+                true,
+                "HTTP 500: api_error: Internal",
+            ),
+            (
+                serde_json::json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long"}}),
+                false,
+                "provider error: error in response: invalid_request_error: prompt is too long",
+            ),
+        ];
+        for (body, retryable, text) in cases {
+            let server = MockServer::start().await;
+            serve(&server, ResponseTemplate::new(200).set_body_json(&body)).await;
+            let err = provider(&server.uri(), false)
+                .complete(&request(&[("user", "hi")]))
+                .await
+                .unwrap_err();
+            assert_eq!(err.retryable(), retryable, "{body}: {err}");
+            assert!(err.to_string().starts_with(text), "{err}");
+            assert_eq!(
+                stream_error(&body["error"]).retryable(),
+                retryable,
+                "{body}"
+            );
+        }
     }
 
     #[tokio::test]

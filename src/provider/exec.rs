@@ -11,7 +11,10 @@
 //! * The prompt (the message contents joined by newlines) is written to
 //!   stdin, which is then closed (`input: stdin`; a command that exits
 //!   without reading it is fine), or passed as the last argument (`input:
-//!   arg`; stdin is empty).
+//!   arg`; stdin is empty). An argument cannot hold a NUL byte nor, on
+//!   Linux, 128 KiB or more ([`MAX_ARG_BYTES`]): such a prompt is a
+//!   [`ProviderError::Provider`] suggesting `input: stdin`, before anything
+//!   is started.
 //! * The output is stdout decoded as UTF-8 (invalid bytes replaced) exactly
 //!   as printed, except that one trailing `\n` is removed (`echo hi` answers
 //!   `hi`; `printf 'hi\n\n'` answers `hi\n`).
@@ -22,7 +25,10 @@
 //!   too much stdout, the command killed by a signal), the whole group is
 //!   killed, so the processes it started (`sh -c "sleep 9; …"`) do not
 //!   outlive it. After a normal exit (any exit status) processes it left in
-//!   the background are not touched. stdout is limited to
+//!   the background are not touched, and are not waited for: the exit is
+//!   awaited along with stdout and stderr, which are then read for a short
+//!   grace period (what the command wrote is in the pipes) and closed, even
+//!   if a background process still holds them open. stdout is limited to
 //!   [`MAX_STDOUT_BYTES`] (more is an error and the command is killed); only
 //!   the last [`STDERR_TAIL_BYTES`] of stderr are kept, secrets redacted
 //!   before anything is cut.
@@ -30,7 +36,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -45,6 +51,16 @@ pub const MAX_STDOUT_BYTES: usize = 16 << 20;
 
 /// How much of the end of stderr is kept for error messages.
 pub const STDERR_TAIL_BYTES: usize = 64 << 10;
+
+/// Longest prompt passed as an argument (`input: arg`), in bytes: Linux
+/// refuses a single argument of 128 KiB or more (`MAX_ARG_STRLEN`, with
+/// its terminating NUL).
+pub const MAX_ARG_BYTES: usize = 128 << 10;
+
+/// How long the pipes are still read after the command exited. What it
+/// wrote is already in them; a pipe still open by then is held by a
+/// process it left in the background.
+const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
 /// A local command. Its output is stdout exactly as printed, except that
 /// one trailing `\n` is removed (see the module documentation).
@@ -97,11 +113,35 @@ impl Exec {
             .unwrap_or_default()
     }
 
+    /// Why the prompt cannot be passed as an argument (`input: arg`), if it cannot.
+    fn check_arg_prompt(&self, prompt: &str) -> Result<(), ProviderError> {
+        if prompt.contains('\0') {
+            return Err(ProviderError::Provider(format!(
+                "the prompt contains a NUL byte, which a command-line argument cannot hold \
+                 (`input: arg`); use `input: stdin` to pass it to `{}`",
+                self.program()
+            )));
+        }
+        if prompt.len() >= MAX_ARG_BYTES {
+            return Err(ProviderError::Provider(format!(
+                "the prompt ({} bytes) is too long for a command-line argument (`input: arg` \
+                 allows less than {} KiB); use `input: stdin` to pass it to `{}`",
+                prompt.len(),
+                MAX_ARG_BYTES >> 10,
+                self.program()
+            )));
+        }
+        Ok(())
+    }
+
     async fn run(
         &self,
         request: &Request,
     ) -> Result<(Vec<u8>, ExitStatus, Vec<u8>), ProviderError> {
         let prompt = request.prompt_text();
+        if self.cfg.input == ExecInput::Arg {
+            self.check_arg_prompt(&prompt)?;
+        }
         let spawn_program = self.spawn_program();
         let mut cmd = tokio::process::Command::new(&spawn_program);
         cmd.args(self.cfg.command.iter().skip(1));
@@ -126,18 +166,22 @@ impl Exec {
         #[cfg(unix)]
         cmd.process_group(0);
         let mut child = cmd.spawn().map_err(|e| {
-            ProviderError::Provider(crate::secret::redact(&format!(
-                "cannot start `{}`: {e}{}",
-                self.program(),
-                match e.kind() {
-                    io::ErrorKind::NotFound
-                        if self.program().chars().any(std::path::is_separator) =>
-                    {
-                        format!(" (looked for {})", spawn_program.display())
-                    }
-                    io::ErrorKind::NotFound => " (not found on PATH)".to_string(),
-                    _ => String::new(),
+            let hint = match e.kind() {
+                io::ErrorKind::NotFound if self.program().chars().any(std::path::is_separator) => {
+                    format!(" (looked for {})", spawn_program.display())
                 }
+                io::ErrorKind::NotFound => " (not found on PATH)".to_string(),
+                // The arguments and environment together are over the
+                // system's limit.
+                _ if self.cfg.input == ExecInput::Arg && is_too_big(&e) => format!(
+                    " (the prompt, {} bytes, is passed as an argument: use `input: stdin`)",
+                    prompt.len()
+                ),
+                _ => String::new(),
+            };
+            ProviderError::Provider(crate::secret::redact(&format!(
+                "cannot start `{}`: {e}{hint}",
+                self.program()
             )))
         })?;
         // Declared after `child`, so dropped before it: the group is killed
@@ -168,9 +212,13 @@ impl Exec {
             }
             Ok(())
         };
+        // Read into buffers that outlive the reads: after the exit, reads
+        // still waiting are dropped and what they read is kept.
+        let mut out = Vec::new();
+        let mut err = Vec::new();
         let read_stdout = async {
             match stdout {
-                Some(s) => read_limited(s, MAX_STDOUT_BYTES)
+                Some(s) => read_limited(s, MAX_STDOUT_BYTES, &mut out)
                     .await
                     .map_err(|e| match e {
                         ReadError::TooLarge => ProviderError::Provider(format!(
@@ -183,27 +231,72 @@ impl Exec {
                             self.program()
                         )),
                     }),
-                None => Ok(Vec::new()),
+                None => Ok(()),
             }
         };
         let read_stderr = async {
-            match stderr {
-                // A stderr read failure only loses the error text.
-                Some(s) => Ok(read_tail(s, STDERR_TAIL_BYTES).await.unwrap_or_default()),
-                None => Ok(Vec::new()),
+            if let Some(s) = stderr {
+                // A stderr read failure only loses the rest of the error text.
+                let _ = read_tail(s, STDERR_TAIL_BYTES, &mut err).await;
             }
+            Ok(())
         };
-        // On the first error the others are dropped and so are the group
-        // (killed, `GroupGuard`) and the child (killed, `kill_on_drop`).
-        let ((), out, err) = tokio::try_join!(write_stdin, read_stdout, read_stderr)?;
-        let status = child.wait().await.map_err(|e| {
-            ProviderError::Provider(format!("cannot wait for `{}`: {e}", self.program()))
-        })?;
+        let status = {
+            // On the first error the others are dropped and so are the
+            // group (killed, `GroupGuard`) and the child (killed,
+            // `kill_on_drop`).
+            let io = async {
+                tokio::try_join!(write_stdin, read_stdout, read_stderr)?;
+                Ok::<(), ProviderError>(())
+            };
+            tokio::pin!(io);
+            let wait_error = |e: io::Error| {
+                ProviderError::Provider(format!("cannot wait for `{}`: {e}", self.program()))
+            };
+            // The exit is awaited along with the pipes: processes the
+            // command left in the background may hold them open long after.
+            let (status, io_done) = tokio::select! {
+                r = &mut io => {
+                    r?;
+                    (child.wait().await.map_err(wait_error)?, true)
+                }
+                status = child.wait() => (status.map_err(wait_error)?, false),
+            };
+            if status.code().is_none() {
+                // Killed by a signal: so is everything it started, before
+                // the pipes they hold are drained.
+                group.kill();
+            }
+            if !io_done {
+                // What it wrote before exiting is in the pipes: read it. A
+                // pipe still open after the grace period is held by a
+                // process it left running, and is closed on our side.
+                if let Ok(r) = tokio::time::timeout(DRAIN_GRACE, &mut io).await {
+                    r?;
+                }
+            }
+            status
+        };
         if status.code().is_some() {
             // A normal exit: what it left running in the background is its business.
             group.disarm();
         }
+        trim_tail(&mut err, STDERR_TAIL_BYTES);
         Ok((out, status, err))
+    }
+}
+
+/// Whether spawning failed because the arguments and environment are over
+/// the system's limit (`E2BIG`).
+fn is_too_big(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::E2BIG)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
     }
 }
 
@@ -225,10 +318,9 @@ impl GroupGuard {
     fn disarm(&mut self) {
         self.pgid = None;
     }
-}
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
+    /// Kill the group now (once).
+    fn kill(&mut self) {
         #[cfg(unix)]
         if let Some(pgid) = self.pgid.take().and_then(|p| libc::pid_t::try_from(p).ok()) {
             if pgid > 0 {
@@ -244,6 +336,13 @@ impl Drop for GroupGuard {
                 }
             }
         }
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -252,14 +351,17 @@ enum ReadError {
     Io(io::Error),
 }
 
-/// Everything, failing beyond `limit` bytes.
-async fn read_limited<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Result<Vec<u8>, ReadError> {
-    let mut out = Vec::new();
+/// Everything into `out`, failing beyond `limit` bytes.
+async fn read_limited<R: AsyncRead + Unpin>(
+    mut r: R,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = r.read(&mut buf).await.map_err(ReadError::Io)?;
         if n == 0 {
-            return Ok(out);
+            return Ok(());
         }
         if out.len() + n > limit {
             return Err(ReadError::TooLarge);
@@ -268,29 +370,37 @@ async fn read_limited<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Result<Ve
     }
 }
 
-/// The last `keep` bytes of everything read. Secrets are redacted in the
-/// whole buffer before each cut, so a secret straddling a cut point is
-/// masked whole rather than cut in half (and the half kept unmasked). A
-/// secret still incomplete at the end of the buffer lies in the kept part
-/// (secrets are far shorter than `keep`) and is redacted at the next cut
-/// or by the caller.
-async fn read_tail<R: AsyncRead + Unpin>(mut r: R, keep: usize) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+/// Everything read into `out`, cut to about its last `keep` bytes as it
+/// grows (at most `2 * keep`); [`trim_tail`] makes the final cut. Secrets
+/// are redacted in the whole buffer before each cut, so a secret straddling
+/// a cut point is masked whole rather than cut in half (and the half kept
+/// unmasked). A secret still incomplete at the end of the buffer lies in
+/// the kept part (secrets are far shorter than `keep`) and is redacted at
+/// the next cut or by the caller.
+async fn read_tail<R: AsyncRead + Unpin>(
+    mut r: R,
+    keep: usize,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 16 << 10];
     loop {
         let n = r.read(&mut buf).await?;
         if n == 0 {
-            if out.len() > keep {
-                redact_bytes(&mut out);
-                out.drain(..out.len().saturating_sub(keep));
-            }
-            return Ok(out);
+            return Ok(());
         }
         out.extend_from_slice(&buf[..n]);
         if out.len() > 2 * keep {
-            redact_bytes(&mut out);
+            redact_bytes(out);
             out.drain(..out.len().saturating_sub(keep));
         }
+    }
+}
+
+/// The last `keep` bytes of what [`read_tail`] read, redacted before the cut.
+fn trim_tail(out: &mut Vec<u8>, keep: usize) {
+    if out.len() > keep {
+        redact_bytes(out);
+        out.drain(..out.len().saturating_sub(keep));
     }
 }
 
@@ -551,20 +661,10 @@ mod tests {
         let script = format!("echo $$ > '{}'; exec sleep 30", pid_file.display());
         let x = exec(&["sh", "-c", &script], ExecInput::Arg);
         let req = request(&[("user", "q")]);
-        let r = tokio::time::timeout(Duration::from_millis(150), x.complete(&req)).await;
-        assert!(r.is_err(), "the command should still be running");
-        let pid = std::fs::read_to_string(&pid_file).unwrap();
-        let stat = PathBuf::from(format!("/proc/{}/stat", pid.trim()));
-        // Killed: gone, or a zombie until it is reaped.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            match std::fs::read_to_string(&stat) {
-                Err(_) => break,
-                Ok(s) if s.contains(") Z ") => break,
-                Ok(_) if Instant::now() > deadline => panic!("process {pid} still alive"),
-                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
+        // The call is dropped (as by the retry layer's timeout) once the
+        // command has surely started.
+        let pid = pid_then_drop(x.complete(&req), &pid_file).await;
+        wait_dead(&pid, PATIENCE).await;
     }
 
     #[test]
@@ -743,7 +843,7 @@ mod tests {
         // The cut (keep 100 of 1000 bytes) falls in the middle of the token.
         let data = format!("{}{token}{}", "a".repeat(880), "b".repeat(78));
         assert_eq!(data.len(), 1000);
-        let tail = read_tail(data.as_bytes(), 100).await.unwrap();
+        let tail = tail_of(data.as_bytes(), 100).await;
         let tail = String::from_utf8(tail).unwrap();
         assert_eq!(leaks(&tail, token), None, "{tail}");
         assert!(
@@ -755,15 +855,13 @@ mod tests {
         // rest in the next read.
         let first = format!("{}{}", "a".repeat(250), &token[..20]);
         let second = format!("{}{}", &token[20..], "b".repeat(50));
-        let tail = read_tail(first.as_bytes().chain(second.as_bytes()), 100)
-            .await
-            .unwrap();
+        let tail = tail_of(first.as_bytes().chain(second.as_bytes()), 100).await;
         let tail = String::from_utf8(tail).unwrap();
         assert_eq!(leaks(&tail, token), None, "{tail}");
 
         // Multi-byte text across a cut is left as is when it holds no secret.
         let text = "é".repeat(300);
-        let tail = read_tail(text.as_bytes(), 100).await.unwrap();
+        let tail = tail_of(text.as_bytes(), 100).await;
         assert_eq!(tail, &text.as_bytes()[500..]);
     }
 
@@ -793,17 +891,59 @@ mod tests {
         }
     }
 
+    /// The longest a test waits for something that should happen at once:
+    /// generous, for a loaded CI machine.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// The pid written (with its newline) to `path`, waiting for it.
     async fn read_pid(path: &Path) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Ok(s) = std::fs::read_to_string(path) {
-                if s.ends_with('\n') {
-                    return s.trim().to_string();
-                }
+            if let Some(pid) = pid_in(path) {
+                return pid;
             }
             assert!(Instant::now() < deadline, "no pid in {}", path.display());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    fn pid_in(path: &Path) -> Option<String> {
+        let s = std::fs::read_to_string(path).ok()?;
+        s.ends_with('\n').then(|| s.trim().to_string())
+    }
+
+    /// Drive `call` until the command has written its pid to `pid_file`,
+    /// then drop the call (as the retry layer's timeout does); the pid. The
+    /// call must still be running then.
+    async fn pid_then_drop<F>(call: F, pid_file: &Path) -> String
+    where
+        F: std::future::Future,
+        F::Output: std::fmt::Debug,
+    {
+        tokio::pin!(call);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            tokio::select! {
+                r = &mut call => panic!("the call ended while it should be running: {r:?}"),
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+            if let Some(pid) = pid_in(pid_file) {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pid in {}",
+                pid_file.display()
+            );
+        }
+    }
+
+    /// Everything `r` holds through [`read_tail`] and [`trim_tail`].
+    async fn tail_of<R: AsyncRead + Unpin>(r: R, keep: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        read_tail(r, keep, &mut out).await.unwrap();
+        trim_tail(&mut out, keep);
+        out
     }
 
     #[cfg(target_os = "linux")]
@@ -814,26 +954,142 @@ mod tests {
         let script = format!("sleep 30 & echo $! > '{}'; sleep 30", pid_file.display());
         let x = exec(&["sh", "-c", &script], ExecInput::Arg);
         let req = request(&[("user", "q")]);
-        let r = tokio::time::timeout(Duration::from_millis(200), x.complete(&req)).await;
-        assert!(r.is_err(), "the command should still be running");
-        let pid = read_pid(&pid_file).await;
-        wait_dead(&pid, Duration::from_secs(1)).await;
+        let pid = pid_then_drop(x.complete(&req), &pid_file).await;
+        wait_dead(&pid, PATIENCE).await;
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_kill_by_a_signal_kills_background_processes_too() {
+        // The background process holds stdout and stderr open: it is
+        // killed with the group, not waited for.
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > '{}'; kill -9 $$", pid_file.display());
+        let x = exec(&["sh", "-c", &script], ExecInput::Arg);
+        let err = tokio::time::timeout(PATIENCE, x.complete(&request(&[("user", "q")])))
+            .await
+            .expect("the call should end with the command")
+            .unwrap_err();
+        assert!(err.to_string().contains("killed by signal 9"), "{err}");
+        let pid = read_pid(&pid_file).await;
+        wait_dead(&pid, PATIENCE).await;
+    }
+
+    /// Kill `pid` (a test's leftover background process).
+    fn kill(pid: &str) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_background_process_holding_stdout_does_not_hold_up_the_answer() {
+        // Regression: stdout and stderr were read to their end before the
+        // exit was awaited, and the background `sleep` holds both open (not
+        // redirected), so the call lasted as long as it did.
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 60 & echo $! > '{}'; echo hi", pid_file.display());
+        let x = exec(&["sh", "-c", &script], ExecInput::Arg);
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            x.complete(&request(&[("user", "q")])),
+        )
+        .await;
+        let pid = read_pid(&pid_file).await;
+        let still_alive = alive(&pid);
+        kill(&pid);
+        let resp = r.expect("the answer waited for the background process");
+        assert_eq!(resp.unwrap().text, "hi");
+        assert!(
+            still_alive,
+            "a normal exit must not kill what it left running"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_background_process_holding_stdin_does_not_hold_up_the_answer() {
+        // The command reads none of a prompt larger than the pipe buffer and
+        // exits; a background process keeps the read end of stdin open, so
+        // the write would never finish.
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
         let script = format!(
-            "sleep 30 >/dev/null 2>&1 & echo $! > '{}'; kill -9 $$",
+            "exec 3<&0; sleep 60 <&3 3<&- & echo $! > '{}'; exec 3<&-; echo hi",
+            pid_file.display()
+        );
+        let x = exec(&["sh", "-c", &script], ExecInput::Stdin);
+        let big = "x".repeat(1 << 20);
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            x.complete(&request(&[("user", &big)])),
+        )
+        .await;
+        let pid = read_pid(&pid_file).await;
+        kill(&pid);
+        assert_eq!(r.expect("the answer waited").unwrap().text, "hi");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn output_still_in_the_pipe_at_the_exit_is_kept() {
+        // More than the pipe holds, with a background process keeping stdout
+        // open: what is left in the pipe when the command exits is drained.
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!(
+            "sleep 60 & echo $! > '{}'; head -c 1000000 /dev/zero | tr '\\0' x; echo tail >&2",
             pid_file.display()
         );
         let x = exec(&["sh", "-c", &script], ExecInput::Arg);
-        let err = x.complete(&request(&[("user", "q")])).await.unwrap_err();
-        assert!(err.to_string().contains("killed by signal 9"), "{err}");
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            x.complete(&request(&[("user", "q")])),
+        )
+        .await;
         let pid = read_pid(&pid_file).await;
-        wait_dead(&pid, Duration::from_secs(1)).await;
+        kill(&pid);
+        let text = r.expect("the answer waited").unwrap().text;
+        assert_eq!(text.len(), 1_000_000);
+        assert!(text.bytes().all(|b| b == b'x'));
+    }
+
+    #[tokio::test]
+    async fn arg_mode_rejects_a_nul_in_the_prompt_before_starting() {
+        let x = exec(&["evalgate-no-such-program-xyz"], ExecInput::Arg);
+        let err = x.complete(&request(&[("user", "a\0b")])).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Provider(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("NUL byte"), "{text}");
+        assert!(text.contains("use `input: stdin`"), "{text}");
+        // Checked before starting: not a "cannot start" error.
+        assert!(!text.contains("cannot start"), "{text}");
+        assert!(!err.retryable());
+        // Through stdin it is fine.
+        let x = exec(&["sh", "-c", "tr '\\0' '0'"], ExecInput::Stdin);
+        let resp = x.complete(&request(&[("user", "a\0b")])).await.unwrap();
+        assert_eq!(resp.text, "a0b");
+    }
+
+    #[tokio::test]
+    async fn arg_mode_rejects_a_prompt_too_long_for_an_argument() {
+        let x = exec(&["sh", "-c", "echo never"], ExecInput::Arg);
+        let big = "x".repeat(200 << 10);
+        let err = x.complete(&request(&[("user", &big)])).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Provider(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("204800 bytes"), "{text}");
+        assert!(text.contains("too long"), "{text}");
+        assert!(text.contains("use `input: stdin`"), "{text}");
+        assert!(!text.contains("Argument list too long"), "{text}");
+        // Just under the limit still works.
+        let x = exec(&["sh", "-c", "printf %s \"$0\" | wc -c"], ExecInput::Arg);
+        let prompt = "y".repeat(MAX_ARG_BYTES - 1);
+        let resp = x.complete(&request(&[("user", &prompt)])).await.unwrap();
+        assert_eq!(resp.text.trim(), (MAX_ARG_BYTES - 1).to_string());
     }
 
     #[cfg(target_os = "linux")]
@@ -859,7 +1115,7 @@ mod tests {
     #[tokio::test]
     async fn read_tail_keeps_the_last_bytes() {
         let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
-        let tail = read_tail(&data[..], 100).await.unwrap();
+        let tail = tail_of(&data[..], 100).await;
         assert_eq!(tail, &data[900..]);
     }
 

@@ -21,7 +21,15 @@
 //!   data gives a text delta (raw or through a pointer; events where the
 //!   pointer is missing carry no text). The `done` payload ends the stream;
 //!   when `done` is set, a stream that closes before it is an error. An
-//!   event named `error` is an error.
+//!   event named `error` is an error, classified like an error object in a
+//!   chat stream ([`stream_error`]: retried only when transient); its data
+//!   is read as JSON (its `error` member when it has one) or as text.
+//!
+//! ## Proxies
+//!
+//! Requests honour the proxy environment variables as `reqwest` reads
+//! them, except to a loopback endpoint (`localhost`, `127.0.0.0/8`, `::1`),
+//! always reached directly. Transport errors name the proxy in use.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -50,13 +58,30 @@ pub const EXCERPT_CHARS: usize = 500;
 /// Redirects followed at most (same origin only).
 const MAX_REDIRECTS: usize = 5;
 
-/// A client for one provider: connect timeout from `limits`, no overall
-/// timeout (the retry layer bounds each try by dropping its future), a pool
-/// sized for high concurrency, and redirects followed only within the same
-/// origin (so credentials never travel to another host).
-pub fn client(limits: &Limits) -> Result<reqwest::Client, String> {
+/// A client for one provider, sending to `url` (the configured endpoint):
+/// connect timeout from `limits`, no overall timeout (the retry layer bounds
+/// each try by dropping its future), a pool sized for high concurrency, and
+/// redirects followed only within the same origin (so credentials never
+/// travel to another host).
+///
+/// Proxies come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`,
+/// `ALL_PROXY`, `NO_PROXY`, as `reqwest` reads them), except for a loopback
+/// endpoint (`127.0.0.0/8`, `::1`, `localhost`), which is always reached
+/// directly: a corporate proxy cannot reach a server on this machine.
+pub fn client(url: &str, limits: &Limits) -> Result<reqwest::Client, String> {
+    client_builder(url, limits, reqwest::Client::builder())
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
+}
+
+/// [`client`]'s settings applied to `builder`.
+fn client_builder(
+    url: &str,
+    limits: &Limits,
+    builder: reqwest::ClientBuilder,
+) -> reqwest::ClientBuilder {
     let idle = limits.max_concurrency.unwrap_or(0).max(64);
-    reqwest::Client::builder()
+    let builder = builder
         .user_agent(USER_AGENT)
         .connect_timeout(limits.connect_timeout)
         .pool_max_idle_per_host(idle)
@@ -78,9 +103,184 @@ pub fn client(limits: &Limits) -> Result<reqwest::Client, String> {
             } else {
                 attempt.stop()
             }
-        }))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
+        }));
+    if is_loopback_url(url) {
+        // Clears every proxy, those of the environment included.
+        builder.no_proxy()
+    } else {
+        builder
+    }
+}
+
+/// Whether `url` names this machine: `localhost`, `127.0.0.0/8` or `::1`.
+/// A URL that does not parse (still holding `${NAME}`) is not.
+fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url.trim())
+        .ok()
+        .and_then(|u| host_of(&u))
+        .is_some_and(|h| h.is_loopback())
+}
+
+/// The host of a URL: an IP address or a domain name (ASCII, lowercase).
+enum Host {
+    Ip(std::net::IpAddr),
+    Domain(String),
+}
+
+fn host_of(url: &reqwest::Url) -> Option<Host> {
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some(match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => Host::Ip(ip),
+        Err(_) => Host::Domain(host.to_ascii_lowercase()),
+    })
+}
+
+impl Host {
+    fn is_loopback(&self) -> bool {
+        match self {
+            Host::Domain(d) => d.strip_suffix('.').unwrap_or(d) == "localhost",
+            Host::Ip(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+            Host::Ip(std::net::IpAddr::V6(ip)) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
+    }
+}
+
+/// The proxy a request to `url` goes through, for messages only: its
+/// scheme, host and port (credentials replaced by `[REDACTED]`), secrets
+/// redacted; `None` when the request goes directly. Mirrors how `reqwest`
+/// reads the environment (through `env`): no proxy for a loopback `url`
+/// (see [`client`]) or under CGI (`REQUEST_METHOD` set); `HTTPS_PROXY` or
+/// `https_proxy` for https, `HTTP_PROXY` or `http_proxy` for http (the
+/// first one set), else `ALL_PROXY` or `all_proxy`; none for a host listed
+/// in `NO_PROXY` or `no_proxy`.
+pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let url = reqwest::Url::parse(url.trim()).ok()?;
+    let host = host_of(&url)?;
+    if host.is_loopback() || env("REQUEST_METHOD").is_some() {
+        return None;
+    }
+    let first = |names: [&str; 2]| names.iter().find_map(|n| env(n)).unwrap_or_default();
+    let specific = match url.scheme() {
+        "https" => first(["HTTPS_PROXY", "https_proxy"]),
+        "http" => first(["HTTP_PROXY", "http_proxy"]),
+        _ => return None,
+    };
+    let proxy = proxy_text(&specific).or_else(|| proxy_text(&first(["ALL_PROXY", "all_proxy"])))?;
+    let no_proxy = first(["NO_PROXY", "no_proxy"]);
+    if no_proxy_matches(&no_proxy, &host) {
+        return None;
+    }
+    Some(proxy)
+}
+
+/// A proxy setting as `scheme://host[:port]` (`http` when no scheme is
+/// given), or `None` when `reqwest` would not use it either.
+fn proxy_text(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let with_scheme = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("http://{value}")
+    };
+    let u = reqwest::Url::parse(&with_scheme).ok()?;
+    if !matches!(
+        u.scheme(),
+        "http" | "https" | "socks4" | "socks4a" | "socks5" | "socks5h"
+    ) {
+        return None;
+    }
+    let host = u.host_str().filter(|h| !h.is_empty())?;
+    let credentials = if u.username().is_empty() && u.password().is_none() {
+        ""
+    } else {
+        "[REDACTED]@"
+    };
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some(crate::secret::redact(&format!(
+        "{}://{credentials}{host}{port}",
+        u.scheme()
+    )))
+}
+
+/// Whether a `NO_PROXY` list exempts `host`, by the rules `reqwest` applies:
+/// comma-separated entries; an IP address or network (`10.0.0.0/8`)
+/// matches IP hosts; any other entry is a domain matching itself and its
+/// subdomains (a leading `.` is optional), `*` matching every domain.
+fn no_proxy_matches(list: &str, host: &Host) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| match (ip_entry(entry), host) {
+            (Some(net), Host::Ip(ip)) => net.contains(*ip),
+            (None, Host::Domain(domain)) => entry == "*" || domain_matches(entry, domain),
+            _ => false,
+        })
+}
+
+/// An IP address or network in a `NO_PROXY` list.
+struct IpEntry {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpEntry {
+    fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+fn ip_entry(entry: &str) -> Option<IpEntry> {
+    let (addr, prefix) = match entry.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (entry, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
+        None => max,
+    };
+    Some(IpEntry { addr, prefix })
+}
+
+/// `domain` is `entry` (a leading `.` ignored) or one of its subdomains.
+fn domain_matches(entry: &str, domain: &str) -> bool {
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    let entry = entry.strip_prefix('.').unwrap_or(entry);
+    if entry.is_empty() {
+        return false;
+    }
+    let (domain, entry) = (domain.as_bytes(), entry.as_bytes());
+    if domain.eq_ignore_ascii_case(entry) {
+        return true;
+    }
+    domain.len() > entry.len()
+        && domain[domain.len() - entry.len() - 1] == b'.'
+        && domain[domain.len() - entry.len()..].eq_ignore_ascii_case(entry)
 }
 
 /// The wait a response asks for: `retry-after-ms` (milliseconds, possibly
@@ -161,7 +361,7 @@ fn classify_error(e: reqwest::Error, url: Option<&str>) -> ProviderError {
     let e = e.without_url();
     let mut msg = error_chain(&e);
     if let Some(url) = url {
-        msg = format!("{msg} (url: {})", crate::secret::redact(url));
+        msg.push_str(&url_note(url, |name| std::env::var(name).ok()));
     }
     if e.is_builder() || e.is_redirect() {
         ProviderError::Provider(msg)
@@ -170,6 +370,17 @@ fn classify_error(e: reqwest::Error, url: Option<&str>) -> ProviderError {
     } else {
         ProviderError::Transport(msg)
     }
+}
+
+/// ` (url: <url>)` for an error message, with `, via proxy <proxy>` when
+/// the request goes through one ([`proxy_for`], reading `env`): `reqwest`
+/// does not say whether the connection that failed was the proxy's.
+/// Secrets redacted.
+fn url_note(url: &str, env: impl Fn(&str) -> Option<String>) -> String {
+    let via = proxy_for(url, env)
+        .map(|p| format!(", via proxy {p}"))
+        .unwrap_or_default();
+    format!(" (url: {}{via})", crate::secret::redact(url))
 }
 
 /// An error and its sources as one line (`a: b: c`), skipping sources whose
@@ -230,14 +441,62 @@ pub fn json_error_summary(v: &Value) -> Option<String> {
 }
 
 /// An `error` object received inside a stream (an OpenAI error chunk, an
-/// Anthropic `error` event). Overload, rate-limit and server errors are
-/// [`ProviderError::Stream`] (retried); anything else is
-/// [`ProviderError::Provider`].
+/// Anthropic `error` event, an `http` provider's `error` event). Transient
+/// errors ([`is_transient_error`]) are [`ProviderError::Stream`] (retried);
+/// anything else is [`ProviderError::Provider`].
 pub fn stream_error(error: &Value) -> ProviderError {
+    let msg = error_object_text(error);
+    if is_transient_error(error) {
+        ProviderError::Stream(format!("error event: {msg}"))
+    } else {
+        ProviderError::Provider(format!("error in stream: {msg}"))
+    }
+}
+
+/// An `error` object in a successful (2xx), non-streamed answer (vLLM and
+/// LiteLLM answer 200 with `{"error":{"type":"server_error","code":503}}`),
+/// classified like [`stream_error`]. A transient error is a retryable
+/// [`ProviderError::Http`] with the status the object states (`code` or
+/// `status`, when it is a retryable HTTP status), else 502 (a gateway
+/// relaying an upstream failure), its body noting the error came in a
+/// successful response; anything else is [`ProviderError::Provider`].
+pub fn response_error(error: &Value) -> ProviderError {
+    let msg = error_object_text(error);
+    if is_transient_error(error) {
+        let status = ["code", "status"]
+            .iter()
+            .filter_map(|k| error.get(*k))
+            .filter_map(|v| match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .find(|n| is_retryable_status(*n))
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(502);
+        ProviderError::Http {
+            status,
+            body: format!("{msg} (error object in a successful response)"),
+            retry_after: None,
+        }
+    } else {
+        ProviderError::Provider(format!("error in response: {msg}"))
+    }
+}
+
+/// `type: message` of an error object (a string as is), an excerpt,
+/// secrets redacted.
+fn error_object_text(error: &Value) -> String {
     let wrapped = serde_json::json!({ "error": error });
     let summary = json_error_summary(&wrapped).unwrap_or_else(|| compact(error));
-    let msg = excerpt(&summary, EXCERPT_CHARS);
-    let retryable_kind = |s: &str| {
+    excerpt(&summary, EXCERPT_CHARS)
+}
+
+/// Whether an error object reports a transient failure, worth another try:
+/// its `type`, `code` or `status` names an overload, rate-limit, server or
+/// timeout error, or is an HTTP status that is retried (408, 429, 5xx).
+pub fn is_transient_error(error: &Value) -> bool {
+    let transient_kind = |s: &str| {
         matches!(
             s,
             "overloaded_error"
@@ -252,20 +511,21 @@ pub fn stream_error(error: &Value) -> ProviderError {
                 | "service_unavailable"
         )
     };
-    let retryable_code = |n: u64| n == 408 || n == 429 || (500..=599).contains(&n);
-    let retryable = ["type", "code", "status"]
+    ["type", "code", "status"]
         .iter()
         .filter_map(|k| error.get(*k))
         .any(|v| match v {
-            Value::String(s) => retryable_kind(s) || s.parse::<u64>().is_ok_and(retryable_code),
-            Value::Number(n) => n.as_u64().is_some_and(retryable_code),
+            Value::String(s) => {
+                transient_kind(s) || s.trim().parse::<u64>().is_ok_and(is_retryable_status)
+            }
+            Value::Number(n) => n.as_u64().is_some_and(is_retryable_status),
             _ => false,
-        });
-    if retryable {
-        ProviderError::Stream(format!("error event: {msg}"))
-    } else {
-        ProviderError::Provider(format!("error in stream: {msg}"))
-    }
+        })
+}
+
+/// HTTP statuses an error object may state that are worth another try.
+fn is_retryable_status(n: u64) -> bool {
+    n == 408 || n == 429 || (500..=599).contains(&n)
 }
 
 /// Read a whole body, at most `limit` bytes. A body cut off mid-way is a
@@ -664,7 +924,7 @@ impl HttpApi {
         let headers = header_map(defaults, &headers)?;
         Ok(HttpApi {
             name: name.to_string(),
-            client: client(limits)?,
+            client: client(&url, limits)?,
             method,
             url,
             headers,
@@ -745,10 +1005,7 @@ impl HttpApi {
                 break;
             }
             if event.event == "error" {
-                return Err(ProviderError::Stream(format!(
-                    "error event: {}",
-                    excerpt(&event.data, EXCERPT_CHARS)
-                )));
+                return Err(error_event(&event.data));
             }
             let json: Option<Value> = if wants_json {
                 serde_json::from_str(&event.data).ok()
@@ -792,6 +1049,19 @@ impl HttpApi {
             usage,
             ..Default::default()
         })
+    }
+}
+
+/// An `http` provider's `error` event, classified like an error object in
+/// a chat stream ([`stream_error`]): its data as JSON (the `error` member
+/// when there is one, as in `{"type":"error","error":{..}}`), or as text.
+fn error_event(data: &str) -> ProviderError {
+    match serde_json::from_str::<Value>(data.trim()) {
+        Ok(v) => {
+            let error = v.get("error").filter(|e| !e.is_null()).unwrap_or(&v);
+            stream_error(error)
+        }
+        Err(_) => stream_error(&Value::String(data.trim().to_string())),
     }
 }
 
@@ -1203,6 +1473,236 @@ mod tests {
         let e = stream_error(&serde_json::json!({"type":"invalid_request_error","message":"bad"}));
         assert!(matches!(e, ProviderError::Provider(_)), "{e}");
         assert!(e.to_string().contains("invalid_request_error: bad"), "{e}");
+    }
+
+    #[test]
+    fn error_objects_in_successful_responses_are_classified_like_stream_errors() {
+        // LiteLLM and vLLM answer 200 with the status they meant in `code`.
+        let e = response_error(&serde_json::json!({
+            "type": "server_error", "code": 503, "message": "Service Unavailable"
+        }));
+        assert!(e.retryable(), "{e}");
+        assert!(matches!(e, ProviderError::Http { status: 503, .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "HTTP 503: server_error: Service Unavailable (error object in a successful response)"
+        );
+        let e = response_error(&serde_json::json!({"code": "429", "message": "slow down"}));
+        assert!(matches!(e, ProviderError::Http { status: 429, .. }), "{e}");
+        // A transient kind without a status: 502.
+        let e = response_error(&serde_json::json!({"type": "overloaded_error", "message": "Busy"}));
+        assert!(matches!(e, ProviderError::Http { status: 502, .. }), "{e}");
+        assert!(e.retryable());
+        // Anything else is final, as in a stream.
+        for err in [
+            serde_json::json!({"type": "invalid_request_error", "message": "bad", "code": 400}),
+            serde_json::json!("plain text"),
+            serde_json::json!({"message": "no kind"}),
+        ] {
+            let e = response_error(&err);
+            assert!(matches!(e, ProviderError::Provider(_)), "{e}");
+            assert!(e.to_string().contains("error in response: "), "{e}");
+            assert_eq!(
+                e.retryable(),
+                stream_error(&err).retryable(),
+                "{err} is classified alike"
+            );
+        }
+        for err in [
+            serde_json::json!({"type": "server_error", "code": 503, "message": "x"}),
+            serde_json::json!({"status": 500, "message": "x"}),
+            serde_json::json!({"type": "rate_limit_exceeded", "message": "x"}),
+        ] {
+            assert!(response_error(&err).retryable(), "{err}");
+            assert!(stream_error(&err).retryable(), "{err}");
+        }
+    }
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for url in [
+            "http://127.0.0.1:8080/v1",
+            "http://127.9.8.7/",
+            "http://localhost:11434",
+            "https://LOCALHOST./v1",
+            "http://[::1]:8000/v1",
+            "http://[::ffff:127.0.0.1]/",
+            " http://localhost/ ",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "https://api.openai.com/v1",
+            "http://localhost.example.com/",
+            "http://mylocalhost/",
+            "http://[::2]/",
+            "${BASE_URL}/v1",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
+
+    /// An environment holding `vars` only.
+    fn env_of<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn proxy_for_reads_the_environment_like_reqwest() {
+        let corp = [
+            ("HTTP_PROXY", "http://corp:3128"),
+            ("HTTPS_PROXY", "corp-tls:3129"),
+        ];
+        let env = env_of(&corp);
+        assert_eq!(
+            proxy_for("http://api.example.com/v1", &env).as_deref(),
+            Some("http://corp:3128")
+        );
+        // No scheme: http.
+        assert_eq!(
+            proxy_for("https://api.example.com/v1", &env).as_deref(),
+            Some("http://corp-tls:3129")
+        );
+        // Never for loopback: the client does not use it either.
+        for url in [
+            "http://127.0.0.1:8080/v1",
+            "https://localhost/",
+            "http://[::1]/",
+        ] {
+            assert_eq!(proxy_for(url, &env), None, "{url}");
+        }
+        // Lowercase names, the upper case first; ALL_PROXY as the fallback.
+        let env = env_of(&[
+            ("http_proxy", "http://lower:1"),
+            ("all_proxy", "socks5://all:2"),
+        ]);
+        assert_eq!(
+            proxy_for("http://h/", &env).as_deref(),
+            Some("http://lower:1")
+        );
+        assert_eq!(
+            proxy_for("https://h/", &env).as_deref(),
+            Some("socks5://all:2")
+        );
+        let env = env_of(&[
+            ("HTTP_PROXY", "http://upper:1"),
+            ("http_proxy", "http://lower:1"),
+        ]);
+        assert_eq!(
+            proxy_for("http://h/", &env).as_deref(),
+            Some("http://upper:1")
+        );
+        // An unusable value falls back to ALL_PROXY; none at all: direct.
+        let env = env_of(&[("HTTP_PROXY", "ftp://x:1"), ("ALL_PROXY", "http://all:3")]);
+        assert_eq!(
+            proxy_for("http://h/", &env).as_deref(),
+            Some("http://all:3")
+        );
+        assert_eq!(proxy_for("http://h/", env_of(&[])), None);
+        // Credentials are never shown.
+        let env = env_of(&[("HTTPS_PROXY", "http://user:pa55word@corp:3128/")]);
+        let shown = proxy_for("https://h/", &env).unwrap();
+        assert_eq!(shown, "http://[REDACTED]@corp:3128");
+        // Under CGI reqwest uses no proxy.
+        let env = env_of(&[
+            ("HTTP_PROXY", "http://corp:3128"),
+            ("REQUEST_METHOD", "GET"),
+        ]);
+        assert_eq!(proxy_for("http://h/", &env), None);
+    }
+
+    #[test]
+    fn no_proxy_exempts_listed_hosts() {
+        let no = |list: &'static str, url: &str| {
+            let vars = [("HTTP_PROXY", "http://corp:3128"), ("NO_PROXY", list)];
+            proxy_for(url, env_of(&vars)).is_none()
+        };
+        assert!(no("example.com", "http://example.com/"));
+        assert!(no("example.com", "http://api.EXAMPLE.com/"));
+        assert!(no(".example.com", "http://example.com/"));
+        assert!(no("a.org, .example.com", "http://x.example.com/"));
+        assert!(!no("example.com", "http://notexample.com/"));
+        assert!(no("*", "http://anything.org/"));
+        assert!(no("10.0.0.0/8", "http://10.1.2.3/"));
+        assert!(!no("10.0.0.0/8", "http://11.1.2.3/"));
+        assert!(no("192.168.1.5", "http://192.168.1.5:8000/"));
+        assert!(no("fd00::/8", "http://[fd00::1]/"));
+        assert!(!no("", "http://example.com/"));
+        let vars = [
+            ("HTTP_PROXY", "http://corp:3128"),
+            ("no_proxy", "example.com"),
+        ];
+        assert_eq!(proxy_for("http://example.com/", env_of(&vars)), None);
+    }
+
+    #[test]
+    fn url_notes_name_the_proxy() {
+        let secret = "url-note-secret-3kd93Lx";
+        crate::secret::register(secret);
+        let vars = [("HTTPS_PROXY", "http://corp:3128")];
+        assert_eq!(
+            url_note(
+                &format!("https://api.example.com/v1?key={secret}"),
+                env_of(&vars)
+            ),
+            " (url: https://api.example.com/v1?key=[REDACTED], via proxy http://corp:3128)"
+        );
+        assert_eq!(
+            url_note("http://127.0.0.1:9/v1", env_of(&vars)),
+            " (url: http://127.0.0.1:9/v1)"
+        );
+    }
+
+    #[tokio::test]
+    async fn loopback_endpoints_bypass_proxies() {
+        // Regression: a proxy from the environment (here set on the builder,
+        // which is where the environment's go) was used for 127.0.0.1 too.
+        let server = MockServer::start().await;
+        Mock::given(path("/gen"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("direct"))
+            .mount(&server)
+            .await;
+        let url = format!("{}/gen", server.uri());
+        let bogus = || reqwest::Proxy::all(format!("http://{}", free_port())).unwrap();
+        let limits = Limits::default();
+        let with_proxy = reqwest::Client::builder().proxy(bogus()).build().unwrap();
+        assert!(
+            with_proxy.get(&url).send().await.is_err(),
+            "the bogus proxy is used without the loopback rule"
+        );
+        let client = client_builder(&url, &limits, reqwest::Client::builder().proxy(bogus()))
+            .build()
+            .unwrap();
+        let resp = client.get(&url).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "direct");
+    }
+
+    #[tokio::test]
+    async fn other_hosts_keep_their_proxy() {
+        // The mock server plays the proxy: it receives the request for the
+        // unresolvable host.
+        let proxy = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(200).set_body_string("via proxy"))
+            .expect(1)
+            .mount(&proxy)
+            .await;
+        let url = "http://evalgate-proxy-test.invalid/gen";
+        let client = client_builder(
+            url,
+            &Limits::default(),
+            reqwest::Client::builder().proxy(reqwest::Proxy::http(proxy.uri()).unwrap()),
+        )
+        .build()
+        .unwrap();
+        let resp = client.get(url).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "via proxy");
     }
 
     #[test]
@@ -1751,6 +2251,51 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ProviderError::Provider(_)), "{err}");
         assert!(err.to_string().contains("application/json"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn error_events_are_retried_only_when_transient() {
+        // Regression: every `error` event was a retried stream error.
+        let cases = [
+            (
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"bad input"}}"#,
+                false,
+                "invalid_request_error: bad input",
+            ),
+            (
+                r#"{"type":"overloaded_error","message":"busy"}"#,
+                true,
+                "overloaded_error: busy",
+            ),
+            (
+                r#"{"error":{"code":503,"message":"down"}}"#,
+                true,
+                "503: down",
+            ),
+            ("model crashed", false, "model crashed"),
+        ];
+        for (data, retryable, text) in cases {
+            let server = MockServer::start().await;
+            let body = format!("data: {{\"t\":\"Hel\"}}\n\nevent: error\ndata: {data}\n\n");
+            Mock::given(path("/gen"))
+                .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+                .mount(&server)
+                .await;
+            let err = api(
+                &server,
+                &stream_config(Extract::Pointer("/t".into()), Some("[DONE]")),
+            )
+            .complete(&request(&[("user", "q")]))
+            .await
+            .unwrap_err();
+            assert_eq!(err.retryable(), retryable, "{data}: {err}");
+            if retryable {
+                assert!(matches!(err, ProviderError::Stream(_)), "{err}");
+            } else {
+                assert!(matches!(err, ProviderError::Provider(_)), "{err}");
+            }
+            assert!(err.to_string().contains(text), "{data}: {err}");
+        }
     }
 
     #[tokio::test]

@@ -9,9 +9,11 @@
 //! configured) and the answer is read as server-sent events:
 //!
 //! * time to first token is the arrival of the first chunk whose delta
-//!   carries non-empty content, reasoning (`reasoning_content` or
-//!   `reasoning`) or a tool call; a role-only chunk is not a token. The
+//!   carries non-empty content, a refusal, reasoning (`reasoning_content`
+//!   or `reasoning`) or a tool call; a role-only chunk is not a token. The
 //!   arrival times of all such chunks give the chunk count and gaps;
+//! * the refusal deltas, joined, are the output when no content came (as
+//!   `message.refusal` is for a non-streamed answer);
 //! * tool-call deltas are merged by `index` (id and name from the first
 //!   delta, arguments concatenated);
 //! * the stream must end with `data: [DONE]`: a body that ends without it,
@@ -21,7 +23,9 @@
 //!
 //! The response's content type decides how it is read: an event stream is
 //! parsed as chunks, anything else as one JSON completion (some compatible
-//! servers ignore `stream`).
+//! servers ignore `stream`). An `error` object in a successful non-streamed
+//! answer is classified like one in a stream ([`http::response_error`]):
+//! transient errors are retried.
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
@@ -78,7 +82,7 @@ impl OpenAi {
         }
         Ok(OpenAi {
             name: name.to_string(),
-            client: http::client(limits)?,
+            client: http::client(&cfg.base_url, limits)?,
             base_url,
             url,
             url_text,
@@ -156,6 +160,10 @@ impl OpenAi {
             ..Default::default()
         };
         timing.set_stream(&acc.arrivals);
+        // Like `message.refusal` in a non-streamed answer.
+        if acc.text.is_empty() {
+            acc.text = std::mem::take(&mut acc.refusal);
+        }
         Ok(Response {
             text: acc.text,
             tool_calls: acc
@@ -188,6 +196,8 @@ struct ToolAcc {
 struct StreamAcc {
     chunks: u32,
     text: String,
+    /// `delta.refusal` text: the output when no content came.
+    refusal: String,
     tools: BTreeMap<u64, ToolAcc>,
     arrivals: Vec<f64>,
     finish_reason: Option<String>,
@@ -220,6 +230,12 @@ impl StreamAcc {
                 if let Some(text) = delta.get("content").and_then(Value::as_str) {
                     if !text.is_empty() {
                         self.text.push_str(text);
+                        token = true;
+                    }
+                }
+                if let Some(refusal) = delta.get("refusal").and_then(Value::as_str) {
+                    if !refusal.is_empty() {
+                        self.refusal.push_str(refusal);
                         token = true;
                     }
                 }
@@ -310,12 +326,8 @@ fn arguments_text(v: Option<&Value>) -> String {
 /// A non-streamed completion.
 fn parse_completion(v: &Value, body: &str) -> Result<Response, ProviderError> {
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        let wrapped = serde_json::json!({ "error": err });
-        let summary = http::json_error_summary(&wrapped).unwrap_or_else(|| compact(err));
-        return Err(ProviderError::Provider(format!(
-            "error in response: {}",
-            excerpt(&summary, EXCERPT_CHARS)
-        )));
+        // Classified like the same error in a stream: transient ones retried.
+        return Err(http::response_error(err));
     }
     let malformed = |what: &str| {
         ProviderError::Provider(format!(
@@ -779,6 +791,92 @@ mod tests {
                 .contains("malformed chunk after 1 chunks: {\"choices\": ["),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_error_body_with_status_200_is_classified_like_an_error_chunk() {
+        // Regression: vLLM and LiteLLM answer 200 with a transient error
+        // object; it was a final provider error, while the same object in a
+        // stream is retried.
+        let cases = [
+            (
+                serde_json::json!({"error": {"type": "server_error", "code": 503, "message": "Service Unavailable"}}),
+                true,
+                "HTTP 503: server_error: Service Unavailable",
+            ),
+            (
+                serde_json::json!({"error": {"message": "The server had an error", "type": "server_error", "code": null}}),
+                true,
+                "HTTP 502: server_error: The server had an error",
+            ),
+            (
+                serde_json::json!({"error": {"message": "Invalid tool schema", "type": "invalid_request_error"}}),
+                false,
+                "provider error: error in response: invalid_request_error: Invalid tool schema",
+            ),
+        ];
+        for (body, retryable, text) in cases {
+            let server = MockServer::start().await;
+            serve(&server, ResponseTemplate::new(200).set_body_json(&body)).await;
+            let err = provider(&server.uri(), false)
+                .complete(&request(&[("user", "hi")]))
+                .await
+                .unwrap_err();
+            assert_eq!(err.retryable(), retryable, "{body}: {err}");
+            assert!(err.to_string().starts_with(text), "{err}");
+            // The same object in a stream is classified alike.
+            assert_eq!(
+                stream_error(&body["error"]).retryable(),
+                retryable,
+                "{body}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_streamed_refusal_is_the_output() {
+        // Regression: `delta.refusal` was dropped (empty output, no chunks),
+        // while a non-streamed answer uses `message.refusal`.
+        let refusal = |text: &str| {
+            format!(
+                r#"{{"id":"c1","object":"chat.completion.chunk","model":"gpt-test-0613","choices":[{{"index":0,"delta":{{"refusal":"{text}"}},"finish_reason":null}}]}}"#
+            )
+        };
+        let (a, b) = (refusal("I can't"), refusal(" help with that."));
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_raw(
+                sse(&[ROLE, &a, &b, STOP, USAGE, "[DONE]"]),
+                "text/event-stream",
+            ),
+        )
+        .await;
+        let resp = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "I can't help with that.");
+        assert_eq!(resp.timing.chunks, Some(2));
+        assert!(resp.timing.ttft_ms.is_some());
+        assert_eq!(resp.finish_reason.as_deref(), Some("stop"));
+
+        // Content, when there is some, is the output (as non-streamed).
+        let server = MockServer::start().await;
+        serve(
+            &server,
+            ResponseTemplate::new(200).set_body_raw(
+                sse(&[ROLE, HEL, &a, LO, STOP, "[DONE]"]),
+                "text/event-stream",
+            ),
+        )
+        .await;
+        let resp = provider(&server.uri(), true)
+            .complete(&request(&[("user", "hi")]))
+            .await
+            .unwrap();
+        assert_eq!(resp.text, "Hello");
+        assert_eq!(resp.timing.chunks, Some(3));
     }
 
     #[tokio::test]
