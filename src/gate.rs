@@ -90,8 +90,9 @@ pub fn evaluate(
     if o.evaluated() == 0 {
         if o.errored > 0 {
             reasons.push(format!(
-                "no case got a usable answer ({} errors)",
-                o.errored
+                "no case got a usable answer ({} error{})",
+                o.errored,
+                if o.errored == 1 { "" } else { "s" }
             ));
         } else if stopped.is_none() {
             reasons.push("no case was evaluated (every case was skipped)".to_string());

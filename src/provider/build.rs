@@ -123,9 +123,13 @@ impl Creds<'_> {
                 self.pc.name
             ),
         )
-        .with_hint(format!(
-            "export {var}=… before the run (never write the key in evalgate.yaml), or answer from recordings with `--replay`"
-        ));
+        .with_hint(if role == "api_key_env" {
+            format!(
+                "export {var}=… before the run (never write the key in evalgate.yaml), or answer from recordings with `--replay`"
+            )
+        } else {
+            format!("export {var}=… before the run, or answer from recordings with `--replay`")
+        });
         self.errors.push(d);
     }
 

@@ -269,6 +269,7 @@ impl Provider for Recording {
                 Err(e) => StoredAnswer::from_error(
                     &e.to_string(),
                     started.elapsed().as_secs_f64() * 1000.0,
+                    e.retries(),
                 ),
             };
             self.recorder.add(
@@ -358,9 +359,7 @@ impl Replay {
         // Each case answers with its own recording, and only when the request
         // is still the recorded one.
         match idx.by_case.get(&(request.case_id.clone(), request.repeat)) {
-            Some((k, answer)) if *k == key => answer
-                .to_response()
-                .map_err(|e| ProviderError::Provider(format!("recorded error: {e}"))),
+            Some((k, answer)) if *k == key => answer.to_response(),
             Some(_) => Err(ProviderError::NoRecording(format!(
                 "the recording of case `{}` repeat {} in {file} is for a different request (the prompt, model or parameters changed since it was recorded); {how}",
                 request.case_id, request.repeat

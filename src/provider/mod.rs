@@ -107,6 +107,14 @@ pub enum ProviderError {
     /// `--replay` found no recording for this request.
     #[error("{0}")]
     NoRecording(String),
+    /// A recorded error, answered again by `--replay`: the original message,
+    /// retries and latency, so the replayed report matches the recorded run.
+    #[error("{message}")]
+    Replayed {
+        message: String,
+        retries: u32,
+        latency_ms: f64,
+    },
     /// The retry layer gave up: the last try's error, after `tries` tries.
     #[error("{last} (after {tries} tries)")]
     Retried {
@@ -125,7 +133,9 @@ impl ProviderError {
             ProviderError::Http { status, .. } => {
                 matches!(status, 408 | 429) || (500..=599).contains(status)
             }
-            ProviderError::Provider(_) | ProviderError::NoRecording(_) => false,
+            ProviderError::Provider(_)
+            | ProviderError::NoRecording(_)
+            | ProviderError::Replayed { .. } => false,
             ProviderError::Retried { last, .. } => last.retryable(),
         }
     }
@@ -134,7 +144,16 @@ impl ProviderError {
     pub fn retries(&self) -> u32 {
         match self {
             ProviderError::Retried { tries, .. } => tries.saturating_sub(1),
+            ProviderError::Replayed { retries, .. } => *retries,
             _ => 0,
+        }
+    }
+
+    /// The latency a replayed error was recorded with.
+    pub fn recorded_latency_ms(&self) -> Option<f64> {
+        match self {
+            ProviderError::Replayed { latency_ms, .. } => Some(*latency_ms),
+            _ => None,
         }
     }
 

@@ -301,6 +301,7 @@ impl Drop for TokenReservation<'_> {
         {
             let mut state = lock(&self.window.state);
             state.in_flight = state.in_flight.saturating_sub(self.estimate);
+            state.in_flight_requests = state.in_flight_requests.saturating_sub(1);
         }
         self.window.released.notify_waiters();
     }
@@ -313,6 +314,8 @@ struct WindowState {
     sum: u64,
     /// Estimated tokens of the requests admitted and not answered yet.
     in_flight: u64,
+    /// How many requests are admitted and not answered yet.
+    in_flight_requests: u64,
     /// Every response recorded so far, for the estimate of the next one.
     recorded_tokens: u64,
     recorded_responses: u64,
@@ -360,25 +363,35 @@ impl TokenWindow {
     }
 
     /// Admit one request now, or say when to look again (`None`: when a
-    /// request in flight is answered). A request is admitted while the
-    /// window's tokens plus the estimated tokens of the requests in flight
-    /// stay below the limit; its estimate is the mean of the answers so far.
+    /// request in flight is answered). While the window is under the limit:
+    /// a request starts when nothing is in flight; before the first answer
+    /// (whose size is unknown) one request at a time; after it, while the
+    /// window plus the estimated tokens of the requests in flight and of
+    /// this one (the mean answer so far) stay within the limit.
     fn try_admit(&self, now: Instant) -> Result<u64, Option<Instant>> {
         let mut state = lock(&self.state);
         state.prune(now, self.window);
-        if state.sum.saturating_add(state.in_flight) < self.limit {
-            let estimate = state
-                .recorded_tokens
-                .checked_div(state.recorded_responses)
-                .unwrap_or(0);
-            state.in_flight = state.in_flight.saturating_add(estimate);
-            return Ok(estimate);
+        if state.sum >= self.limit {
+            drop(state);
+            return Err(self.wait_until(now));
         }
-        if state.sum < self.limit {
+        let estimate = state
+            .recorded_tokens
+            .checked_div(state.recorded_responses)
+            .unwrap_or(0);
+        let fits = state.in_flight_requests == 0
+            || (state.recorded_responses > 0
+                && state
+                    .sum
+                    .saturating_add(state.in_flight)
+                    .saturating_add(estimate)
+                    <= self.limit);
+        if !fits {
             return Err(None);
         }
-        drop(state);
-        Err(self.wait_until(now))
+        state.in_flight = state.in_flight.saturating_add(estimate);
+        state.in_flight_requests += 1;
+        Ok(estimate)
     }
 
     /// Wait until a request may start; the reservation it returns holds its
@@ -1064,10 +1077,45 @@ mod tests {
         assert_eq!(log.len(), 5);
         let mut starts: Vec<Instant> = log.iter().map(|e| e.0).collect();
         starts.sort();
-        // The first goes at once (no usage known yet) and may share the
-        // first minute with a second; after that one per minute.
-        for w in starts.windows(2).skip(1) {
+        // The first goes at once; the next waits for its answer (20 tokens,
+        // the whole budget) to leave the window: one request per minute.
+        for w in starts.windows(2) {
             assert!(w[1] - w[0] >= Duration::from_secs(59), "{:?}", w[1] - w[0]);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_per_minute_holds_back_the_first_burst() {
+        // 40 tokens a minute, answers of 15: no burst of 8 at the start.
+        let fake = Fake::with_delay(
+            (0..8)
+                .map(|i| ok_with_tokens(&format!("a{i}"), 15))
+                .collect(),
+            Duration::from_millis(100),
+        );
+        let limits = Limits {
+            tokens_per_minute: Some(40),
+            ..limits()
+        };
+        let r = Arc::new(wrap(&fake, &limits));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let r = r.clone();
+                tokio::spawn(async move { r.complete(&request(&format!("c{i}"))).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
+        let mut starts: Vec<Instant> = fake.log().iter().map(|e| e.0).collect();
+        starts.sort();
+        // In any minute, at most the limit plus one answer's worth started.
+        for (i, t) in starts.iter().enumerate() {
+            let in_minute = starts[i..].iter().filter(|s| **s < *t + MINUTE).count();
+            assert!(
+                in_minute * 15 <= 40 + 15,
+                "{in_minute} requests in a minute"
+            );
         }
     }
 

@@ -26,6 +26,13 @@ pub struct StoredAnswer {
     /// The error message, when the exchange ended in an error.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Tries that failed before the answer or the error.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -70,10 +77,11 @@ impl StoredAnswer {
                 max_gap_ms: t.max_gap_ms.map(round3),
             },
             error: None,
+            retries: r.retries,
         }
     }
 
-    pub fn from_error(message: &str, latency_ms: f64) -> Self {
+    pub fn from_error(message: &str, latency_ms: f64, retries: u32) -> Self {
         StoredAnswer {
             text: None,
             tool_calls: Vec::new(),
@@ -85,13 +93,18 @@ impl StoredAnswer {
                 ..StoredTiming::default()
             },
             error: Some(crate::secret::redact(message)),
+            retries,
         }
     }
 
-    /// The answer as a response (`Err` with the recorded error message).
-    pub fn to_response(&self) -> Result<Response, String> {
+    /// The answer as a response, or the recorded error as it happened.
+    pub fn to_response(&self) -> Result<Response, crate::provider::ProviderError> {
         if let Some(e) = &self.error {
-            return Err(e.clone());
+            return Err(crate::provider::ProviderError::Replayed {
+                message: e.clone(),
+                retries: self.retries,
+                latency_ms: self.timing.latency_ms,
+            });
         }
         let t = &self.timing;
         Ok(Response {
@@ -108,7 +121,7 @@ impl StoredAnswer {
             usage: self.usage,
             model: self.model.clone(),
             finish_reason: self.finish_reason.clone(),
-            retries: 0,
+            retries: self.retries,
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct ConsoleReporter<W: Write + Send> {
     header: Option<String>,
     /// A provider matrix: lines name the provider.
     matrix: bool,
+    /// The run's providers in plan order.
+    providers: Vec<String>,
 }
 
 impl<W: Write + Send> ConsoleReporter<W> {
@@ -46,6 +48,7 @@ impl<W: Write + Send> ConsoleReporter<W> {
             flaky_hidden: 0,
             header: None,
             matrix: false,
+            providers: Vec::new(),
         }
     }
 
@@ -92,6 +95,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
         match event {
             RunEvent::Started(info) => {
                 self.matrix = info.matrix;
+                self.providers = info.providers.clone();
                 self.header = Some(format!(
                     "evalgate {} · {} suite{} · {} case{} · concurrency {}\n",
                     info.evalgate_version,
@@ -196,7 +200,18 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     );
                     s.push('\n');
                     if summary.providers.len() > 1 {
-                        for (name, c) in &summary.providers {
+                        // In plan order, as the Markdown report and `run.providers`.
+                        let ordered = self
+                            .providers
+                            .iter()
+                            .filter_map(|n| summary.providers.get(n).map(|c| (n, c)))
+                            .chain(
+                                summary
+                                    .providers
+                                    .iter()
+                                    .filter(|(n, _)| !self.providers.contains(n)),
+                            );
+                        for (name, c) in ordered {
                             s.push_str(&format!(
                                 "provider {name}: {} passed, {} failed, {} error{} · pass rate {} · mean latency {} · tokens {} in, {} out\n",
                                 c.passed,

@@ -97,7 +97,8 @@ impl AttemptJob {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut response = match answer {
             Err(e) => {
-                let mut a = error_attempt(self.repeat, e.to_string(), hash, elapsed_ms);
+                let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
+                let mut a = error_attempt(self.repeat, e.to_string(), hash, latency);
                 a.retries = e.retries();
                 return a;
             }

@@ -854,3 +854,30 @@ fn a_slow_endpoint_times_out_per_try_and_is_retried() {
     assert_eq!(ok["outcome"], "pass");
     assert!(ok.get("retries").is_none());
 }
+
+#[test]
+fn a_recorded_error_replays_with_its_message_retries_and_latency() {
+    let s = Server::start();
+    s.mount(Mock::given(method("POST")).respond_with(
+        ResponseTemplate::new(500).set_body_string("{\"error\":{\"message\":\"boom\"}}"),
+    ));
+    let p = project(
+        &format!(
+            "  oa: {{type: openai, base_url: '{}/v1', model: m, max_retries: 1, backoff: 1ms}}\n",
+            s.uri()
+        ),
+        "name: geo\nprompt: hi\ncases:\n  - {id: broken, checks: [{contains: x}]}\n",
+    );
+    assert_eq!(run_with(&p, &[], &["run", "--record"]).code, 3);
+    let live = attempt(&p.json_report(), "broken").clone();
+    drop(s);
+    assert_eq!(run_with(&p, &[], &["run", "--replay"]).code, 3);
+    let replayed = attempt(&p.json_report(), "broken").clone();
+    assert_eq!(live["error"], replayed["error"]);
+    assert_eq!(replayed["retries"], 1);
+    let (a, b) = (
+        live["latency_ms"].as_f64().unwrap_or_default(),
+        replayed["latency_ms"].as_f64().unwrap_or_default(),
+    );
+    assert!((a - b).abs() < 1.0, "live {a} ms, replayed {b} ms");
+}
