@@ -72,7 +72,19 @@ fn selection(sel: &SelectArgs) -> Selection {
 
 fn validate(sel: &SelectArgs) -> Result<i32, Error> {
     let plan = Plan::load(&selection(sel))?;
-    let cases: usize = plan.suites.iter().map(|s| s.suite.len()).sum();
+    // A matrix plans each suite once per provider: count suites once.
+    let mut seen = std::collections::HashSet::new();
+    let suites: Vec<_> = plan
+        .suites
+        .iter()
+        .filter(|s| seen.insert(s.suite.name.clone()))
+        .collect();
+    let cases: usize = suites.iter().map(|s| s.suite.len()).sum();
+    let providers = if plan.matrix {
+        format!(" × {} providers", sel.providers.len())
+    } else {
+        String::new()
+    };
     let selected = if sel.filters.is_empty() && sel.tags.is_empty() {
         String::new()
     } else {
@@ -82,13 +94,15 @@ fn validate(sel: &SelectArgs) -> Result<i32, Error> {
                 "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
             ));
         }
-        format!(" ({n} selected by --filter/--tag)")
+        // Each selected case is planned once per provider of a matrix.
+        let per = plan.suites.len() / suites.len().max(1);
+        format!(" ({} selected by --filter/--tag)", n / per.max(1) as u64)
     };
     let _ = writeln!(
         std::io::stdout(),
-        "ok: {} suite{}, {} case{}{selected}, config {}",
-        plan.suites.len(),
-        if plan.suites.len() == 1 { "" } else { "s" },
+        "ok: {} suite{}, {} case{}{providers}{selected}, config {}",
+        suites.len(),
+        if suites.len() == 1 { "" } else { "s" },
         cases,
         if cases == 1 { "" } else { "s" },
         plan.config

@@ -642,6 +642,12 @@ fn a_provider_matrix_reports_each_provider_side_by_side() {
     assert!(md.contains("### Providers side by side"), "{md}");
     assert!(md.contains("| | mock | echo |"), "{md}");
     assert!(md.contains("`geo/france`"), "{md}");
+    let v = p.run(&["validate", "--provider", "mock", "--provider", "echo"]);
+    assert!(
+        v.stdout.starts_with("ok: 1 suite, 2 cases × 2 providers,"),
+        "{}",
+        v.stdout
+    );
     assert!(
         r.stdout.contains("provider mock: 1 passed, 1 failed"),
         "{}",
