@@ -31,6 +31,21 @@ impl Server {
         self.rt.block_on(mock.mount(&self.server));
     }
 
+    /// Answer POSTs with `first` `times` times, then with `then`.
+    fn first_then(&self, first: ResponseTemplate, times: u64, then: ResponseTemplate) {
+        self.mount(
+            Mock::given(method("POST"))
+                .respond_with(first)
+                .up_to_n_times(times)
+                .with_priority(1),
+        );
+        self.mount(
+            Mock::given(method("POST"))
+                .respond_with(then)
+                .with_priority(2),
+        );
+    }
+
     fn requests(&self) -> Vec<wiremock::Request> {
         self.rt
             .block_on(self.server.received_requests())
@@ -74,6 +89,13 @@ fn attempt<'a>(report: &'a serde_json::Value, case: &str) -> &'a serde_json::Val
         .and_then(|cs| cs.iter().find(|c| c["case"] == case))
         .map(|c| &c["attempts"][0])
         .unwrap_or_else(|| panic!("no case {case} in {report}"))
+}
+
+fn error_of(report: &serde_json::Value, case: &str) -> String {
+    attempt(report, case)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
@@ -210,10 +232,7 @@ fn secrets_never_reach_reports_cassettes_or_the_console() {
         );
     }
     let report = p.json_report();
-    let err = attempt(&report, "france")["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let err = error_of(&report, "france");
     assert!(err.contains("401") && err.contains("[REDACTED]"), "{err}");
     assert!(attempt(&report, "italy")["output"]
         .as_str()
@@ -308,10 +327,7 @@ fn errors_after_the_last_retry_keep_status_and_body_and_other_cases_go_on() {
             ("geo/italy".into(), "pass".into())
         ]
     );
-    let err = attempt(&report, "france")["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let err = error_of(&report, "france");
     assert!(
         err.contains("500") && err.contains("model overloaded") && err.contains("after 3 tries"),
         "{err}"
@@ -333,10 +349,7 @@ fn nothing_reachable_exits_3() {
     );
     let r = run_with(&p, &[], &["run"]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    let err = attempt(&p.json_report(), "france")["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let err = error_of(&p.json_report(), "france");
     assert!(err.contains("transport error"), "{err}");
 }
 
@@ -497,10 +510,7 @@ fn exec_runs_a_local_command() {
         ]
     );
     assert_eq!(attempt(&report, "france")["output"], "Paris");
-    let err = attempt(&report, "italy")["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let err = error_of(&report, "italy");
     assert!(err.contains("status 4") && err.contains("no idea"), "{err}");
 }
 
@@ -572,10 +582,7 @@ fn record_then_replay_without_the_server_gives_identical_verdicts() {
     );
     let r = run_with(&p, &[], &["run", "--replay"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    let err = attempt(&p.json_report(), "spain")["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let err = error_of(&p.json_report(), "spain");
     assert!(
         err.contains("no recording of case `spain`")
             && err.contains("--record --provider oa --filter 'geo/spain'"),
@@ -588,10 +595,7 @@ fn record_then_replay_without_the_server_gives_identical_verdicts() {
     );
     let r = run_with(&p, &[], &["run", "--replay"]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    let err = attempt(&p.json_report(), "france")["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let err = error_of(&p.json_report(), "france");
     assert!(err.contains("different request"), "{err}");
 }
 
@@ -737,16 +741,10 @@ fn the_staging_example_replays_offline_without_keys() {
 fn replay_answers_each_case_with_its_own_recording() {
     // Two cases with the same prompt get different answers live; replay keeps them apart.
     let s = Server::start();
-    s.mount(
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(chat("first answer")))
-            .up_to_n_times(1)
-            .with_priority(1),
-    );
-    s.mount(
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(chat("second answer")))
-            .with_priority(2),
+    s.first_then(
+        ResponseTemplate::new(200).set_body_json(chat("first answer")),
+        1,
+        ResponseTemplate::new(200).set_body_json(chat("second answer")),
     );
     let p = project(
         &format!("  oa: {{type: openai, base_url: '{}/v1', model: m, max_concurrency: 1}}\n", s.uri()),
@@ -830,20 +828,12 @@ fn only_providers_with_selected_cases_need_credentials() {
 #[test]
 fn a_slow_endpoint_times_out_per_try_and_is_retried() {
     let s = Server::start();
-    s.mount(
-        Mock::given(method("POST"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(chat("Paris"))
-                    .set_delay(std::time::Duration::from_secs(6)),
-            )
-            .up_to_n_times(2)
-            .with_priority(1),
-    );
-    s.mount(
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(chat("Paris")))
-            .with_priority(2),
+    s.first_then(
+        ResponseTemplate::new(200)
+            .set_body_json(chat("Paris"))
+            .set_delay(std::time::Duration::from_secs(6)),
+        2,
+        ResponseTemplate::new(200).set_body_json(chat("Paris")),
     );
     let p = project(
         &format!("  oa: {{type: openai, base_url: '{}/v1', model: m, timeout: 1s, max_retries: 1, backoff: 1ms, max_concurrency: 1}}\n", s.uri()),
