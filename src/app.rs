@@ -73,15 +73,22 @@ fn selection(sel: &SelectArgs) -> Selection {
 fn validate(sel: &SelectArgs) -> Result<i32, Error> {
     let plan = Plan::load(&selection(sel))?;
     // A matrix plans each suite once per provider: count suites once.
-    let mut seen = std::collections::HashSet::new();
-    let suites: Vec<_> = plan
+    let suites = plan.suite_names();
+    let mut counted = std::collections::HashSet::new();
+    let cases: usize = plan
         .suites
         .iter()
-        .filter(|s| seen.insert(s.suite.name.clone()))
-        .collect();
-    let cases: usize = suites.iter().map(|s| s.suite.len()).sum();
+        .filter(|s| counted.insert(&s.suite.name))
+        .map(|s| s.suite.len())
+        .sum();
+    // Each case of a matrix is planned once per provider.
+    let per_case = if plan.matrix {
+        plan.provider_names().len()
+    } else {
+        1
+    };
     let providers = if plan.matrix {
-        format!(" × {} providers", sel.providers.len())
+        format!(" × {per_case} providers")
     } else {
         String::new()
     };
@@ -94,9 +101,7 @@ fn validate(sel: &SelectArgs) -> Result<i32, Error> {
                 "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
             ));
         }
-        // Each selected case is planned once per provider of a matrix.
-        let per = plan.suites.len() / suites.len().max(1);
-        format!(" ({} selected by --filter/--tag)", n / per.max(1) as u64)
+        format!(" ({} selected by --filter/--tag)", n / per_case as u64)
     };
     let _ = writeln!(
         std::io::stdout(),
@@ -313,24 +318,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         git_commit: git_commit(&plan.config.root),
         planned_cases: planned,
         concurrency,
-        suites: {
-            let mut names: Vec<String> = Vec::new();
-            for s in &plan.suites {
-                if !names.contains(&s.suite.name) {
-                    names.push(s.suite.name.clone());
-                }
-            }
-            names
-        },
-        providers: {
-            let mut names: Vec<String> = Vec::new();
-            for s in &plan.suites {
-                if !names.contains(&s.provider_name) {
-                    names.push(s.provider_name.clone());
-                }
-            }
-            names
-        },
+        suites: plan.suite_names(),
+        providers: plan.provider_names(),
         matrix: plan.matrix,
         filters: args.select.filters.clone(),
         tags: args.select.tags.clone(),

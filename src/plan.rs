@@ -305,10 +305,9 @@ impl Plan {
             let Ok(cases) = s.iter_cases() else {
                 return true;
             };
-            cases.flatten().any(|c| {
-                filter_ref.is_none_or(|f| f.is_match(format!("{}/{}", s.name, c.id)))
-                    && (sel.tags.is_empty() || sel.tags.iter().any(|t| c.tags.contains(t)))
-            })
+            cases
+                .flatten()
+                .any(|c| selects(filter_ref, &sel.tags, s, &c))
         };
         let mut used: Vec<String> = Vec::new();
         for (s, names) in &runs {
@@ -446,14 +445,20 @@ impl Plan {
         })
     }
 
+    /// Suite names in plan order, each once (a matrix plans a suite once
+    /// per provider).
+    pub fn suite_names(&self) -> Vec<String> {
+        unique(self.suites.iter().map(|s| &s.suite.name))
+    }
+
+    /// Provider names in plan order, each once.
+    pub fn provider_names(&self) -> Vec<String> {
+        unique(self.suites.iter().map(|s| &s.provider_name))
+    }
+
     /// Whether `--filter` and `--tag` select this case.
     pub fn selects(&self, suite: &Suite, case: &CaseDef) -> bool {
-        if let Some(f) = &self.filter {
-            if !f.is_match(format!("{}/{}", suite.name, case.id)) {
-                return false;
-            }
-        }
-        self.tags.is_empty() || self.tags.iter().any(|t| case.tags.contains(t))
+        selects(self.filter.as_ref(), &self.tags, suite, case)
     }
 
     /// Every selected case in order (suite, then case), streamed.
@@ -518,6 +523,26 @@ impl Plan {
         }
         Ok(n)
     }
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
+/// Whether the `--filter` globs and `--tag` values select this case.
+fn selects(filter: Option<&GlobSet>, tags: &[String], suite: &Suite, case: &CaseDef) -> bool {
+    if let Some(f) = filter {
+        if !f.is_match(format!("{}/{}", suite.name, case.id)) {
+            return false;
+        }
+    }
+    tags.is_empty() || tags.iter().any(|t| case.tags.contains(t))
 }
 
 fn build_filter(filters: &[String]) -> Result<Option<GlobSet>, Error> {

@@ -54,67 +54,68 @@ pub const SENSITIVE_HEADERS: &[&str] = &[
     "cookie",
 ];
 
+/// A piece of a template with `${NAME}` references.
+enum Piece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+/// Split `template` into text and `${NAME}` references: `$$` is a literal
+/// `$`, a `$` not followed by `{` (or a `${` without `}`) is text.
+fn pieces(template: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push(Piece::Text(&rest[..i]));
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push(Piece::Text("$"));
+            rest = stripped;
+        } else if let Some((name, tail)) = after
+            .strip_prefix('{')
+            .and_then(|body| body.split_once('}'))
+        {
+            out.push(Piece::Var(name));
+            rest = tail;
+        } else {
+            out.push(Piece::Text("$"));
+            rest = after;
+        }
+    }
+    out.push(Piece::Text(rest));
+    out
+}
+
 /// Expand `${NAME}` references in `template` from the environment.
 /// Returns the value and the names it used; `Err(name)` for the first
 /// variable that is not set. `$$` is a literal `$`.
 pub fn expand_env(template: &str) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(template.len());
     let mut used = Vec::new();
-    let mut rest = template;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(stripped) = after.strip_prefix('$') {
-            out.push('$');
-            rest = stripped;
-        } else if let Some(body) = after.strip_prefix('{') {
-            match body.find('}') {
-                Some(end) => {
-                    let name = &body[..end];
-                    match std::env::var(name) {
-                        Ok(v) => {
-                            out.push_str(&v);
-                            used.push(name.to_string());
-                        }
-                        Err(_) => return Err(name.to_string()),
-                    }
-                    rest = &body[end + 1..];
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(name) => match std::env::var(name) {
+                Ok(v) => {
+                    out.push_str(&v);
+                    used.push(name.to_string());
                 }
-                None => {
-                    out.push('$');
-                    rest = after;
-                }
-            }
-        } else {
-            out.push('$');
-            rest = after;
+                Err(_) => return Err(name.to_string()),
+            },
         }
     }
-    out.push_str(rest);
     Ok((out, used))
 }
 
 /// The `${NAME}` references in `template`, without reading the environment.
 pub fn env_refs(template: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(i) = rest.find('$') {
-        let after = &rest[i + 1..];
-        if let Some(stripped) = after.strip_prefix('$') {
-            rest = stripped;
-        } else if let Some(body) = after.strip_prefix('{') {
-            match body.find('}') {
-                Some(end) => {
-                    names.push(body[..end].to_string());
-                    rest = &body[end + 1..];
-                }
-                None => rest = after,
-            }
-        } else {
-            rest = after;
-        }
-    }
-    names
+    pieces(template)
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Var(name) => Some(name.to_string()),
+            Piece::Text(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
