@@ -28,8 +28,8 @@ use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
 use super::http::{
-    self, compact, elapsed_ms, header_map, json_u64, received, secret_header, sorted_json,
-    stream_error, usage_of, Posted, EXCERPT_CHARS,
+    self, compact, elapsed_ms, json_u64, received, secret_header, sorted_json, stream_error,
+    usage_of, Posted, EXCERPT_CHARS,
 };
 use super::sse::SseReader;
 use super::{excerpt, Message, Provider, ProviderError, Request, Response, ToolCall};
@@ -39,21 +39,12 @@ use crate::model::{Timing, Usage};
 /// The Anthropic Messages API.
 pub struct Anthropic {
     name: String,
-    client: reqwest::Client,
-    /// As configured (expanded), without trailing slashes: the endpoint,
-    /// never displayed.
-    base_url: String,
-    /// Where requests go: `base_url` with `/v1/messages` appended to its path,
-    /// its query kept. `None` when built for request keys only.
-    url: Option<reqwest::Url>,
-    /// `url` as configured (not percent-encoded), for messages (redacted).
-    url_text: String,
+    endpoint: http::ChatEndpoint,
     model: String,
     max_tokens: u64,
     system: Option<String>,
     stream: bool,
     params: Map<String, Value>,
-    headers: reqwest::header::HeaderMap,
 }
 
 impl Anthropic {
@@ -67,9 +58,6 @@ impl Anthropic {
         headers: Vec<(String, String)>,
         limits: &Limits,
     ) -> Result<Self, String> {
-        let base_url = cfg.base_url.trim().trim_end_matches('/').to_string();
-        let url = http::join_url(&cfg.base_url, "/v1/messages")?;
-        let url_text = http::join_url_text(&cfg.base_url, "/v1/messages");
         let version = HeaderValue::from_str(cfg.version.trim())
             .map_err(|_| format!("invalid anthropic version `{}`", cfg.version))?;
         let mut defaults = vec![
@@ -82,16 +70,18 @@ impl Anthropic {
         }
         Ok(Anthropic {
             name: name.to_string(),
-            client: http::client(&cfg.base_url, limits)?,
-            base_url,
-            url,
-            url_text,
+            endpoint: http::ChatEndpoint::new(
+                &cfg.base_url,
+                "/v1/messages",
+                defaults,
+                &headers,
+                limits,
+            )?,
             model: cfg.model.clone(),
             max_tokens: cfg.max_tokens,
             system: cfg.system.clone(),
             stream: cfg.stream,
             params: cfg.params.clone(),
-            headers: header_map(defaults, &headers)?,
         })
     }
 
@@ -417,16 +407,7 @@ impl Provider for Anthropic {
             let body = compact(&self.body(request));
             let started_at = SystemTime::now();
             let start = Instant::now();
-            let posted = http::post_chat(
-                &self.client,
-                self.url.as_ref(),
-                &self.url_text,
-                &self.base_url,
-                &self.headers,
-                body,
-                start,
-            )
-            .await?;
+            let posted = self.endpoint.post(body, start).await?;
             let (value, text, latency_ms) = match posted {
                 Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
                 Posted::Json {
@@ -462,7 +443,7 @@ impl Provider for Anthropic {
     /// cached answers. Only hashed into the response cache key, never
     /// displayed.
     fn endpoint(&self) -> String {
-        self.base_url.clone()
+        self.endpoint.base_url().to_string()
     }
 }
 

@@ -35,8 +35,8 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
 use super::http::{
-    self, compact, elapsed_ms, header_map, json_u64, received, secret_header, sorted_json,
-    stream_error, usage_of, Posted, EXCERPT_CHARS,
+    self, compact, elapsed_ms, json_u64, received, secret_header, sorted_json, stream_error,
+    usage_of, Posted, EXCERPT_CHARS,
 };
 use super::sse::SseReader;
 use super::{excerpt, Provider, ProviderError, Request, Response, ToolCall};
@@ -46,19 +46,10 @@ use crate::model::{Timing, Usage};
 /// An OpenAI-compatible Chat Completions endpoint.
 pub struct OpenAi {
     name: String,
-    client: reqwest::Client,
-    /// As configured (expanded), without trailing slashes: the endpoint,
-    /// never displayed.
-    base_url: String,
-    /// Where requests go: `base_url` with `/chat/completions` appended to its path,
-    /// its query kept. `None` when built for request keys only.
-    url: Option<reqwest::Url>,
-    /// `url` as configured (not percent-encoded), for messages (redacted).
-    url_text: String,
+    endpoint: http::ChatEndpoint,
     model: String,
     stream: bool,
     params: Map<String, Value>,
-    headers: reqwest::header::HeaderMap,
 }
 
 impl OpenAi {
@@ -72,9 +63,6 @@ impl OpenAi {
         headers: Vec<(String, String)>,
         limits: &Limits,
     ) -> Result<Self, String> {
-        let base_url = cfg.base_url.trim().trim_end_matches('/').to_string();
-        let url = http::join_url(&cfg.base_url, "/chat/completions")?;
-        let url_text = http::join_url_text(&cfg.base_url, "/chat/completions");
         let mut defaults = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
         if let Some(key) = &api_key {
             crate::secret::register(key);
@@ -82,14 +70,16 @@ impl OpenAi {
         }
         Ok(OpenAi {
             name: name.to_string(),
-            client: http::client(&cfg.base_url, limits)?,
-            base_url,
-            url,
-            url_text,
+            endpoint: http::ChatEndpoint::new(
+                &cfg.base_url,
+                "/chat/completions",
+                defaults,
+                &headers,
+                limits,
+            )?,
             model: cfg.model.clone(),
             stream: cfg.stream,
             params: cfg.params.clone(),
-            headers: header_map(defaults, &headers)?,
         })
     }
 
@@ -412,16 +402,7 @@ impl Provider for OpenAi {
             let body = compact(&self.body(request));
             let started_at = SystemTime::now();
             let start = Instant::now();
-            let posted = http::post_chat(
-                &self.client,
-                self.url.as_ref(),
-                &self.url_text,
-                &self.base_url,
-                &self.headers,
-                body,
-                start,
-            )
-            .await?;
+            let posted = self.endpoint.post(body, start).await?;
             let (value, text, latency_ms) = match posted {
                 Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
                 Posted::Json {
@@ -454,7 +435,7 @@ impl Provider for OpenAi {
     /// cached answers. Only hashed into the response cache key, never
     /// displayed.
     fn endpoint(&self) -> String {
-        self.base_url.clone()
+        self.endpoint.base_url().to_string()
     }
 }
 
