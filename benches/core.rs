@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use evalgate::check::{self, CheckInput};
+use evalgate::check::{self, EvalCtx};
 use evalgate::config::decode::Ctx;
 use evalgate::config::node;
 use evalgate::plan::{Plan, Selection};
@@ -85,15 +85,18 @@ fn checks(c: &mut Criterion) {
         };
         g.bench_function(spec.kind, |b| {
             b.iter(|| {
-                let input = CheckInput::new(black_box(output), 12.0, &vars, &env);
-                spec.run(&input).passed
+                let input = EvalCtx::new(black_box(output), 12.0, &vars, &env);
+                futures::executor::block_on(spec.run(&input)).passed
             })
         });
     }
     g.bench_function("all_12_checks_one_output", |b| {
         b.iter(|| {
-            let input = CheckInput::new(black_box(text), 12.0, &vars, &env);
-            specs.iter().filter(|s| s.run(&input).passed).count()
+            let input = EvalCtx::new(black_box(text), 12.0, &vars, &env);
+            specs
+                .iter()
+                .filter(|s| futures::executor::block_on(s.run(&input)).passed)
+                .count()
         })
     });
     g.finish();

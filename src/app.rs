@@ -14,17 +14,19 @@ use crate::cli::{
 };
 use crate::compare::{Baseline, Comparer, Tolerance};
 use crate::config::project::ProjectConfig;
+use crate::engine::{self, RunOptions};
 use crate::error::{display_path, Error};
 use crate::exit;
 use crate::golden::{self, Store, UpdateMode};
 use crate::model::RunInfo;
-use crate::plan::{Mode, Plan, Selection};
+use crate::plan::{Plan, Selection};
+use crate::provider::build::Mode;
 use crate::report::console::{ConsoleReporter, Verbosity};
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
-use crate::report::{progress, Reporter};
-use crate::runner::{self, Progress, RunOptions};
+use crate::report::progress::{self, Progress, ProgressReporter};
+use crate::report::Reporter;
 
 /// Run the command line; returns the process exit code.
 pub fn main_with_args<I, T>(args: I) -> i32
@@ -235,9 +237,9 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         }
     }
     let mut sel = selection(&args.select);
-    sel.connect = true;
-    sel.no_cache = args.no_cache;
-    sel.mode = if args.record {
+    sel.build.connect = true;
+    sel.build.no_cache = args.no_cache;
+    sel.build.mode = if args.record {
         Mode::Record
     } else if args.replay {
         Mode::Replay
@@ -293,11 +295,20 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     } else {
         Verbosity::Normal
     };
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(ConsoleReporter::new(
-        std::io::stdout(),
-        verbosity,
-        args.show_failures,
-    ))];
+    let bar: Box<dyn Progress> = if progress::wanted(args.no_progress || args.quiet) {
+        Box::new(progress::Bar::new(planned))
+    } else {
+        Box::new(progress::Periodic::new(planned, args.quiet))
+    };
+    // The bar first: it is cleared before the console prints the summary.
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![
+        Box::new(ProgressReporter(bar)),
+        Box::new(ConsoleReporter::new(
+            std::io::stdout(),
+            verbosity,
+            args.show_failures,
+        )),
+    ];
     if let Some(p) = &targets.junit {
         reporters.push(Box::new(JunitReporter::create(p)?));
     }
@@ -342,11 +353,6 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         policy,
         subset: !args.select.tags.is_empty() || args.select.filters.iter().any(|f| f.contains('/')),
     };
-    let mut bar: Box<dyn Progress> = if progress::wanted(args.no_progress || args.quiet) {
-        Box::new(progress::Bar::new(planned))
-    } else {
-        Box::new(progress::Periodic::new(planned, args.quiet))
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -358,16 +364,7 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
                 std::future::pending::<()>().await;
             }
         };
-        runner::run(
-            &plan,
-            &info,
-            &opts,
-            reporters,
-            bar.as_mut(),
-            comparer,
-            interrupt,
-        )
-        .await
+        engine::run(&plan, &info, &opts, reporters, comparer, interrupt).await
     });
     // Recordings are saved even when the run was interrupted or failed.
     let cassettes = match &plan.recorder {

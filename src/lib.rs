@@ -1,7 +1,8 @@
 //! evalgate: a quality and regression test harness for AI systems.
 //!
-//! Data flows one way: files → [`plan::Plan`] (validated) → [`runner`]
-//! (attempts on tokio) → [`model::RunEvent`]s → reporters and the [`gate`].
+//! Data flows one way: files → [`plan::Plan`] (validated) → [`engine`]
+//! (executor → folder → aggregator, joined by [`event::RunEvent`]s) →
+//! reporters and the [`gate`]'s verdict.
 //! See ARCHITECTURE.md.
 
 pub mod app;
@@ -9,7 +10,9 @@ pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod event;
 pub mod exit;
 pub mod gate;
 pub mod golden;
@@ -17,6 +20,5 @@ pub mod model;
 pub mod plan;
 pub mod provider;
 pub mod report;
-pub mod runner;
 pub mod secret;
 pub mod template;

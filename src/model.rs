@@ -1,4 +1,4 @@
-//! The result types that flow from the runner to reporters and the gate.
+//! The result types that flow from the engine to reporters and the gate.
 //!
 //! These are also the wire types of the JSON report (schema version
 //! [`REPORT_SCHEMA_VERSION`]); changing a field is a schema change.
@@ -183,6 +183,11 @@ pub struct AttemptResult {
 /// The result of one case over all its repeats. The unit reporters receive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
+    /// Plan sequence number: the case's place in plan order (0-based, over
+    /// the selected cases). Reports written from results that arrive in any
+    /// order (merged shards) are sorted by it.
+    #[serde(default)]
+    pub seq: u64,
     pub suite: String,
     pub case: String,
     /// `suite/case`.
@@ -340,19 +345,4 @@ pub struct Verdict {
     /// Why the gate failed (empty when it passed).
     pub reasons: Vec<String>,
     pub exit_code: i32,
-}
-
-/// What the runner emits; reporters and the gate consume these in order.
-#[derive(Debug, Clone)]
-pub enum RunEvent<'a> {
-    Started(&'a RunInfo),
-    CaseFinished(&'a CaseResult),
-    Finished {
-        summary: &'a Summary,
-        verdict: &'a Verdict,
-        stopped: Option<StopReason>,
-        duration_ms: f64,
-        /// The comparison with `--baseline`, when one was given.
-        comparison: Option<&'a crate::compare::Comparison>,
-    },
 }

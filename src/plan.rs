@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::config::project::{ProjectConfig, ProviderKind};
 use crate::config::suite::{self, CaseDef, LoadContext, Suite};
 use crate::error::{did_you_mean, display_path, Diagnostic, Error};
-use crate::provider::{mock::Mock, mock::MockResponses, Provider};
+use crate::provider::build::{BuildOptions, Mode};
+use crate::provider::{mock::Mock, mock::MockResponses, Provider, Registry};
 use crate::template;
 
 /// What the user selected on the command line.
@@ -31,23 +32,8 @@ pub struct Selection {
     /// Run every suite against these providers instead of its own (several
     /// = a provider matrix).
     pub providers: Vec<String>,
-    /// Live calls, `--record` or `--replay`.
-    pub mode: Mode,
-    /// `--no-cache`: bypass every provider's response cache.
-    pub no_cache: bool,
-    /// Build the network providers (read credentials). Only `run` does.
-    pub connect: bool,
-}
-
-/// How network providers answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Mode {
-    #[default]
-    Live,
-    /// Call them and save every exchange to cassettes.
-    Record,
-    /// Answer from cassettes, no network.
-    Replay,
+    /// How providers are built: live, `--record`, `--replay`, cache.
+    pub build: BuildOptions,
 }
 
 pub struct PlannedSuite {
@@ -59,8 +45,10 @@ pub struct PlannedSuite {
 pub struct Plan {
     pub config: ProjectConfig,
     pub suites: Vec<PlannedSuite>,
-    /// Holds every prompt template, shared by the runner.
+    /// Holds every prompt template, shared by the engine.
     pub env: Arc<Environment<'static>>,
+    /// Every provider the run calls, by name (the suites' and the checks').
+    pub providers: Arc<Registry>,
     /// `sha256:` over evalgate.yaml and every suite file.
     pub config_hash: String,
     /// More than one `--provider`: every suite runs against each.
@@ -79,6 +67,10 @@ pub struct PlannedCase {
 
 impl Plan {
     /// Load config and suites, validate everything, build providers.
+    ///
+    /// The phases run one after another on whatever the earlier ones could
+    /// read, and every problem they find is reported in one batch (sorted by
+    /// file and position): fixing it never reveals a second batch.
     pub fn load(sel: &Selection) -> Result<Plan, Error> {
         let (config_path, explicit) = match &sel.config {
             Some(p) => (p.clone(), true),
@@ -86,357 +78,50 @@ impl Plan {
         };
         // Config problems are collected, not fatal: the suites are still validated.
         let (config, mut diags) = ProjectConfig::load(&config_path, explicit);
-
-        let provider_names: Vec<String> = config.providers.keys().cloned().collect();
-        // Suites may name providers whose definition is broken (already reported).
-        let mut known_names = provider_names.clone();
-        known_names.extend(config.broken_providers.iter().cloned());
-        for p in sel.providers.iter().filter(|_| diags.is_empty()) {
-            if !config.providers.contains_key(p) {
-                let hint = did_you_mean(p, provider_names.iter().map(String::as_str)).map_or_else(
-                    || format!("defined providers: {}", provider_names.join(", ")),
-                    |s| format!("did you mean `{s}`?"),
-                );
-                return Err(Error::Usage(format!(
-                    "unknown provider `{p}` given to --provider\n  = hint: {hint}"
-                )));
-            }
-        }
-        // Mock responses are validated whether or not the run uses them.
-        let mut mocks: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        for (name, pc) in &config.providers {
-            if let ProviderKind::Mock {
-                responses,
-                latency,
-                model,
-            } = &pc.kind
-            {
-                let loaded = match responses {
-                    Some(path) => match MockResponses::load(path) {
-                        Ok(r) => r,
-                        Err(d) => {
-                            let used_by = format!(
-                                "this file is the `responses` of provider `{name}` in {}",
-                                config
-                                    .path
-                                    .as_deref()
-                                    .map_or_else(|| "evalgate.yaml".to_string(), display_path)
-                            );
-                            diags.extend(d.into_iter().map(|mut d| {
-                                d.hint = Some(match d.hint.take() {
-                                    Some(h) => format!("{h}; {used_by}"),
-                                    None => used_by.clone(),
-                                });
-                                d
-                            }));
-                            continue;
-                        }
-                    },
-                    None => MockResponses::default(),
-                };
-                mocks.insert(
-                    name.clone(),
-                    Arc::new(Mock::new(name, model.clone(), loaded, *latency)),
-                );
-            }
-        }
-
+        check_provider_flags(&config, &sel.providers, diags.is_empty())?;
+        let mocks = load_mocks(&config, &mut diags);
         let files = discover(&config, &sel.paths, &mut diags)?;
-        let mut env = template::environment();
-        let mut suites: Vec<Suite> = Vec::new();
-        let mut hasher = Sha256::new();
-        hasher.update(config.text.as_bytes());
-        for f in &files {
-            let mut lcx = LoadContext {
-                root: &config.root,
-                providers: config.complete.then_some(known_names.as_slice()),
-                env: &mut env,
-            };
-            match suite::load(f, &mut lcx) {
-                Ok(s) => suites.push(s),
+        let (suites, env, mut hasher) = load_suites(&config, &files, &mut diags);
+        if sel.paths.is_empty() {
+            check_gate_names(&config, &suites, &mut diags);
+        }
+        check_suite_names(&config, &suites, &mut diags);
+        check_check_providers(&config, &suites, &mut diags);
+
+        let filter = build_filter(&sel.filters)?;
+        let runs = assign_providers(&config, suites, &sel.providers, &mut diags);
+        // Only providers with a selected case are built (and need credentials).
+        let used = used_providers(&runs, filter.as_ref(), &sel.tags);
+        let recorder = (sel.build.connect && sel.build.mode == Mode::Record)
+            .then(|| crate::provider::cassette::Recorder::new(config.cassettes_dir.clone()));
+        let mut registry = Registry::default();
+        for name in used.iter().filter(|n| config.providers.contains_key(*n)) {
+            match crate::provider::build::build(
+                &config,
+                name,
+                &sel.build,
+                &mocks,
+                recorder.as_ref(),
+            ) {
+                Ok(p) => registry.insert(name.clone(), p),
                 Err(mut d) => diags.append(&mut d),
             }
-            hasher.update(display_path(f).as_bytes());
-            if let Ok(bytes) = std::fs::read(f) {
-                hasher.update(&bytes);
-            }
         }
-        // Gate thresholds for suites or tags that do not exist would never apply.
-        if sel.paths.is_empty() && config.complete {
-            if let Some(cfg_path) = &config.path {
-                let cfg_text = config.text.as_str();
-                let suite_names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
-                let mut tags: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-                for s in &suites {
-                    tags.extend(s.tags.iter().map(String::as_str));
-                    for c in &s.cases {
-                        tags.extend(c.tags.iter().map(String::as_str));
-                    }
-                    if let Some(d) = &s.dataset {
-                        tags.extend(d.tags.iter().map(String::as_str));
-                    }
-                }
-                for (kind, name, pos) in &config.gate_names {
-                    let known: Vec<&str> = if *kind == "suite" {
-                        suite_names.clone()
-                    } else {
-                        tags.iter().copied().collect()
-                    };
-                    if !known.contains(&name.as_str()) {
-                        let hint = match did_you_mean(name, known.iter().copied()) {
-                            Some(k) => format!("did you mean `{k}`?"),
-                            None if known.is_empty() => format!("no suite defines any {kind}s"),
-                            None => format!("known {kind}s: {}", known.join(", ")),
-                        };
-                        diags.push(
-                            Diagnostic::new(
-                                cfg_path,
-                                Some(*pos),
-                                format!("the gate names {kind} `{name}`, which no suite defines"),
-                            )
-                            .with_source(cfg_text)
-                            .with_hint(hint),
-                        );
-                    }
-                }
-            }
-        }
-        let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for s in &suites {
-            if let Some(prev) = seen.insert(s.name.clone(), s.file.clone()) {
-                diags.push(
-                    Diagnostic::new(
-                        &s.file,
-                        None,
-                        format!(
-                            "duplicate suite name `{}` (also used by {})",
-                            s.name,
-                            display_path(&prev)
-                        ),
-                    )
-                    .with_hint("set a unique `name:` in one of the two files"),
-                );
-            }
-        }
+        let planned = plan_suites(runs, &registry);
+        check_golden_collisions(&planned, &mut diags)?;
         if !diags.is_empty() {
             // Report in reading order: by file, then line and column.
             diags.sort_by_key(|d| (d.file.clone(), d.pos.map(|p| (p.line, p.col))));
+            diags.dedup_by(|a, b| a.file == b.file && a.pos == b.pos && a.message == b.message);
             return Err(Error::from(diags));
         }
-
-        let filter = build_filter(&sel.filters)?;
-        // Which providers each suite runs against, in order.
-        let mut runs: Vec<(Suite, Vec<String>)> = Vec::new();
-        let mut default_diags = Vec::new();
-        for s in suites {
-            let names = if sel.providers.is_empty() {
-                match s.provider.as_ref().map(|(p, _)| p.clone()) {
-                    Some(p) => vec![p],
-                    None if config.default_provider.is_empty() => {
-                        let known: Vec<&str> =
-                            config.providers.keys().map(String::as_str).collect();
-                        default_diags.push(
-                            Diagnostic::new(
-                                &s.file,
-                                None,
-                                format!(
-                                    "suite `{}` names no provider, and evalgate.yaml has no `default_provider` (it defines {})",
-                                    s.name,
-                                    known.join(", ")
-                                ),
-                            )
-                            .with_hint("add `provider: <name>` to the suite or `default_provider: <name>` to evalgate.yaml, or pass --provider"),
-                        );
-                        Vec::new()
-                    }
-                    None => vec![config.default_provider.clone()],
-                }
-            } else {
-                let mut v: Vec<String> = Vec::new();
-                for p in &sel.providers {
-                    if !v.contains(p) {
-                        v.push(p.clone());
-                    }
-                }
-                v
-            };
-            runs.push((s, names));
-        }
-        if !default_diags.is_empty() {
-            return Err(Error::from(default_diags));
-        }
-        // Names that differ only in case share golden and cassette files on
-        // case-insensitive file systems.
-        let mut lower: BTreeMap<String, String> = BTreeMap::new();
-        let mut case_diags = Vec::new();
-        for (s, _) in &runs {
-            if let Some(other) = lower.insert(s.name.to_lowercase(), s.name.clone()) {
-                if other != s.name {
-                    case_diags.push(
-                        Diagnostic::new(&s.file, None, format!("suites `{other}` and `{}` differ only in case", s.name))
-                            .with_hint("rename one: they would share golden and cassette files on case-insensitive file systems"),
-                    );
-                }
-            }
-        }
-        let mut lower_p: BTreeMap<String, String> = BTreeMap::new();
-        for name in config.providers.keys() {
-            if let Some(other) = lower_p.insert(name.to_lowercase(), name.clone()) {
-                case_diags.push(
-                    Diagnostic::new(
-                        config.path.clone().unwrap_or_else(|| PathBuf::from("evalgate.yaml")),
-                        config.providers.get(name).and_then(|p| p.pos),
-                        format!("providers `{other}` and `{name}` differ only in case"),
-                    )
-                    .with_source(&config.text)
-                    .with_hint("rename one: they would share golden and cassette files on case-insensitive file systems"),
-                );
-            }
-        }
-        if !case_diags.is_empty() {
-            return Err(Error::from(case_diags));
-        }
-        // Only providers with a selected case are built (and need credentials).
-        let filter_ref = filter.as_ref();
-        let selected_any = |s: &Suite| -> bool {
-            if filter_ref.is_none() && sel.tags.is_empty() {
-                return true;
-            }
-            let Ok(cases) = s.iter_cases() else {
-                return true;
-            };
-            cases
-                .flatten()
-                .any(|c| selects(filter_ref, &sel.tags, s, &c))
-        };
-        let mut used: Vec<String> = Vec::new();
-        for (s, names) in &runs {
-            if !selected_any(s) {
-                continue;
-            }
-            for n in names {
-                if !used.contains(n) {
-                    used.push(n.clone());
-                }
-            }
-        }
-        let recorder = (sel.connect && sel.mode == Mode::Record)
-            .then(|| crate::provider::cassette::Recorder::new(config.cassettes_dir.clone()));
-        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        let mut build_diags = Vec::new();
-        for name in &used {
-            match crate::provider::build::build(&config, name, sel, &mocks, recorder.as_ref()) {
-                Ok(p) => {
-                    providers.insert(name.clone(), p);
-                }
-                Err(mut d) => build_diags.append(&mut d),
-            }
-        }
-        if !build_diags.is_empty() {
-            return Err(Error::from(build_diags));
-        }
-        let mut planned = Vec::new();
-        for (s, names) in runs {
-            let suite = Arc::new(s);
-            for provider_name in names {
-                // A suite with no selected case keeps its place without a provider call.
-                let provider = match providers.get(&provider_name) {
-                    Some(p) => p.clone(),
-                    None if !used.contains(&provider_name) => {
-                        Arc::new(crate::provider::echo::Echo::new(&provider_name))
-                            as Arc<dyn Provider>
-                    }
-                    None => {
-                        return Err(Error::Usage(format!(
-                            "provider `{provider_name}` is not defined"
-                        )))
-                    }
-                };
-                planned.push(PlannedSuite {
-                    suite: suite.clone(),
-                    provider_name,
-                    provider,
-                });
-            }
-        }
-        // Two cases may not share a golden file, also on case-insensitive
-        // file systems (macOS, Windows checkouts of the same repository).
-        let mut golden_diags = Vec::new();
-        for ps in &planned {
-            let s = &ps.suite;
-            let any_golden = s
-                .cases
-                .iter()
-                .flat_map(|c| c.checks.iter())
-                .chain(s.dataset.iter().flat_map(|d| d.checks.iter()))
-                .any(|c| c.check.golden().is_some());
-            if !any_golden {
-                continue;
-            }
-            let store = crate::golden::Store::new(PathBuf::new(), crate::golden::Writes::Nothing);
-            let mut owners: std::collections::HashMap<String, String> =
-                std::collections::HashMap::new();
-            for case in s.iter_cases().map_err(Error::Infrastructure)? {
-                let case = case.map_err(Error::Infrastructure)?;
-                for g in case.checks.iter().filter_map(|c| c.check.golden()) {
-                    let provider = g.per_provider.then_some(ps.provider_name.as_str());
-                    let key = display_path(&store.path_for(&s.name, &case.id, provider, g.ext()))
-                        .to_lowercase();
-                    match owners.get(&key) {
-                        Some(other) if *other != case.id => golden_diags.push(
-                            Diagnostic::new(
-                                &s.file,
-                                None,
-                                format!("cases `{other}` and `{}` would share the golden file `golden/{key}` (names differ only in case)", case.id),
-                            )
-                            .with_hint("rename one of them: case-insensitive file systems cannot hold both"),
-                        ),
-                        _ => {
-                            owners.insert(key, case.id.clone());
-                        }
-                    }
-                }
-            }
-        }
-        if !golden_diags.is_empty() {
-            return Err(Error::from(golden_diags));
-        }
-        // The audit hash also covers every file that decides outcomes:
-        // mock responses, datasets and JSON schema files.
-        let mut inputs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
-        for pc in config.providers.values() {
-            if let ProviderKind::Mock {
-                responses: Some(p), ..
-            } = &pc.kind
-            {
-                inputs.insert(p.clone());
-            }
-        }
-        for ps in &planned {
-            let s = &ps.suite;
-            if let Some(d) = &s.dataset {
-                inputs.insert(d.path.clone());
-                for c in &d.checks {
-                    inputs.extend(c.check.input_files());
-                }
-            }
-            for case in &s.cases {
-                for c in &case.checks {
-                    inputs.extend(c.check.input_files());
-                }
-            }
-        }
-        for p in &inputs {
-            hasher.update(display_path(p).as_bytes());
-            if let Ok(bytes) = std::fs::read(p) {
-                hasher.update(&bytes);
-            }
-        }
+        hash_inputs(&config, &planned, &mut hasher);
         let config_hash = format!("sha256:{:x}", hasher.finalize());
         Ok(Plan {
             config,
             suites: planned,
             env: Arc::new(env),
+            providers: Arc::new(registry),
             config_hash,
             matrix: sel.providers.len() > 1,
             recorder,
@@ -522,6 +207,398 @@ impl Plan {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// `--provider` must name defined providers (checked once the config is valid).
+fn check_provider_flags(
+    config: &ProjectConfig,
+    flags: &[String],
+    config_valid: bool,
+) -> Result<(), Error> {
+    if !config_valid {
+        return Ok(());
+    }
+    let defined: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+    for p in flags {
+        if !config.providers.contains_key(p) {
+            let hint = did_you_mean(p, defined.iter().copied()).map_or_else(
+                || format!("defined providers: {}", defined.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            return Err(Error::Usage(format!(
+                "unknown provider `{p}` given to --provider\n  = hint: {hint}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Mock providers with their responses, validated whether or not the run uses them.
+fn load_mocks(
+    config: &ProjectConfig,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Arc<dyn Provider>> {
+    let mut mocks: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    for (name, pc) in &config.providers {
+        let ProviderKind::Mock {
+            responses,
+            latency,
+            model,
+        } = &pc.kind
+        else {
+            continue;
+        };
+        let loaded = match responses {
+            Some(path) => match MockResponses::load(path) {
+                Ok(r) => r,
+                Err(d) => {
+                    let used_by = format!(
+                        "this file is the `responses` of provider `{name}` in {}",
+                        config
+                            .path
+                            .as_deref()
+                            .map_or_else(|| "evalgate.yaml".to_string(), display_path)
+                    );
+                    diags.extend(d.into_iter().map(|mut d| {
+                        d.hint = Some(match d.hint.take() {
+                            Some(h) => format!("{h}; {used_by}"),
+                            None => used_by.clone(),
+                        });
+                        d
+                    }));
+                    continue;
+                }
+            },
+            None => MockResponses::default(),
+        };
+        mocks.insert(
+            name.clone(),
+            Arc::new(Mock::new(name, model.clone(), loaded, *latency)),
+        );
+    }
+    mocks
+}
+
+/// Decode every suite file (templates go into one environment) and start
+/// the audit hash over evalgate.yaml and the suite files.
+fn load_suites(
+    config: &ProjectConfig,
+    files: &[PathBuf],
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<Suite>, Environment<'static>, Sha256) {
+    // Suites may name providers whose definition is broken (already reported).
+    let mut known_names: Vec<String> = config.providers.keys().cloned().collect();
+    known_names.extend(config.broken_providers.iter().cloned());
+    let mut env = template::environment();
+    let mut suites: Vec<Suite> = Vec::new();
+    let mut hasher = Sha256::new();
+    hasher.update(config.text.as_bytes());
+    for f in files {
+        let mut lcx = LoadContext {
+            root: &config.root,
+            providers: config.complete.then_some(known_names.as_slice()),
+            env: &mut env,
+        };
+        match suite::load(f, &mut lcx) {
+            Ok(s) => suites.push(s),
+            Err(mut d) => diags.append(&mut d),
+        }
+        hasher.update(display_path(f).as_bytes());
+        if let Ok(bytes) = std::fs::read(f) {
+            hasher.update(&bytes);
+        }
+    }
+    (suites, env, hasher)
+}
+
+/// Gate thresholds for suites or tags that do not exist would never apply.
+fn check_gate_names(config: &ProjectConfig, suites: &[Suite], diags: &mut Vec<Diagnostic>) {
+    let Some(cfg_path) = config.path.as_ref().filter(|_| config.complete) else {
+        return;
+    };
+    let suite_names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    let mut tags: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for s in suites {
+        tags.extend(s.tags.iter().map(String::as_str));
+        for c in &s.cases {
+            tags.extend(c.tags.iter().map(String::as_str));
+        }
+        if let Some(d) = &s.dataset {
+            tags.extend(d.tags.iter().map(String::as_str));
+        }
+    }
+    for (kind, name, pos) in &config.gate_names {
+        let known: Vec<&str> = if *kind == "suite" {
+            suite_names.clone()
+        } else {
+            tags.iter().copied().collect()
+        };
+        if !known.contains(&name.as_str()) {
+            let hint = match did_you_mean(name, known.iter().copied()) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None if known.is_empty() => format!("no suite defines any {kind}s"),
+                None => format!("known {kind}s: {}", known.join(", ")),
+            };
+            diags.push(
+                Diagnostic::new(
+                    cfg_path,
+                    Some(*pos),
+                    format!("the gate names {kind} `{name}`, which no suite defines"),
+                )
+                .with_source(&config.text)
+                .with_hint(hint),
+            );
+        }
+    }
+}
+
+/// Suite names are unique, and suite and provider names do not differ only
+/// in case: they would share golden and cassette files on case-insensitive
+/// file systems.
+fn check_suite_names(config: &ProjectConfig, suites: &[Suite], diags: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut lower: BTreeMap<String, String> = BTreeMap::new();
+    for s in suites {
+        if let Some(prev) = seen.insert(s.name.clone(), s.file.clone()) {
+            diags.push(
+                Diagnostic::new(
+                    &s.file,
+                    None,
+                    format!(
+                        "duplicate suite name `{}` (also used by {})",
+                        s.name,
+                        display_path(&prev)
+                    ),
+                )
+                .with_hint("set a unique `name:` in one of the two files"),
+            );
+            continue;
+        }
+        if let Some(other) = lower.insert(s.name.to_lowercase(), s.name.clone()) {
+            diags.push(
+                Diagnostic::new(&s.file, None, format!("suites `{other}` and `{}` differ only in case", s.name))
+                    .with_hint("rename one: they would share golden and cassette files on case-insensitive file systems"),
+            );
+        }
+    }
+    let mut lower_p: BTreeMap<String, String> = BTreeMap::new();
+    for name in config.providers.keys() {
+        if let Some(other) = lower_p.insert(name.to_lowercase(), name.clone()) {
+            diags.push(
+                Diagnostic::new(
+                    config.path.clone().unwrap_or_else(|| PathBuf::from("evalgate.yaml")),
+                    config.providers.get(name).and_then(|p| p.pos),
+                    format!("providers `{other}` and `{name}` differ only in case"),
+                )
+                .with_source(&config.text)
+                .with_hint("rename one: they would share golden and cassette files on case-insensitive file systems"),
+            );
+        }
+    }
+}
+
+/// Every check of a suite, inline cases and dataset template alike.
+fn suite_checks(s: &Suite) -> impl Iterator<Item = &Arc<crate::check::CheckSpec>> {
+    s.cases
+        .iter()
+        .flat_map(|c| c.checks.iter())
+        .chain(s.dataset.iter().flat_map(|d| d.checks.iter()))
+}
+
+/// A provider a check names (a grader) must be defined.
+fn check_check_providers(config: &ProjectConfig, suites: &[Suite], diags: &mut Vec<Diagnostic>) {
+    if !config.complete {
+        return; // a broken provider definition was already reported
+    }
+    let defined: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+    for s in suites {
+        let text = std::fs::read_to_string(&s.file).unwrap_or_default();
+        for spec in suite_checks(s) {
+            for r in spec.check.providers() {
+                if config.providers.contains_key(&r.name) {
+                    continue;
+                }
+                let hint = did_you_mean(&r.name, defined.iter().copied()).map_or_else(
+                    || format!("defined providers: {}", defined.join(", ")),
+                    |d| format!("did you mean `{d}`?"),
+                );
+                diags.push(
+                    Diagnostic::new(
+                        &s.file,
+                        r.pos,
+                        format!(
+                            "check `{}` uses provider `{}`, which evalgate.yaml does not define",
+                            spec.label(),
+                            r.name
+                        ),
+                    )
+                    .with_source(&text)
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+}
+
+/// Which providers each suite runs against, in order: its own (or the
+/// default), or every `--provider` of a matrix.
+fn assign_providers(
+    config: &ProjectConfig,
+    suites: Vec<Suite>,
+    flags: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(Suite, Vec<String>)> {
+    let mut runs = Vec::new();
+    for s in suites {
+        let names = if flags.is_empty() {
+            match s.provider.as_ref().map(|(p, _)| p.clone()) {
+                Some(p) => vec![p],
+                None if config.default_provider.is_empty() => {
+                    let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+                    diags.push(
+                        Diagnostic::new(
+                            &s.file,
+                            None,
+                            format!(
+                                "suite `{}` names no provider, and evalgate.yaml has no `default_provider` (it defines {})",
+                                s.name,
+                                known.join(", ")
+                            ),
+                        )
+                        .with_hint("add `provider: <name>` to the suite or `default_provider: <name>` to evalgate.yaml, or pass --provider"),
+                    );
+                    Vec::new()
+                }
+                None => vec![config.default_provider.clone()],
+            }
+        } else {
+            unique(flags.iter())
+        };
+        runs.push((s, names));
+    }
+    runs
+}
+
+/// The providers of suites with a selected case, and every provider their
+/// checks call, in plan order.
+fn used_providers(
+    runs: &[(Suite, Vec<String>)],
+    filter: Option<&GlobSet>,
+    tags: &[String],
+) -> Vec<String> {
+    let selected_any = |s: &Suite| -> bool {
+        if filter.is_none() && tags.is_empty() {
+            return true;
+        }
+        let Ok(cases) = s.iter_cases() else {
+            return true;
+        };
+        cases.flatten().any(|c| selects(filter, tags, s, &c))
+    };
+    let mut used: Vec<String> = Vec::new();
+    for (s, names) in runs.iter().filter(|(s, _)| selected_any(s)) {
+        let from_checks = suite_checks(s)
+            .flat_map(|c| c.check.providers())
+            .map(|r| r.name);
+        for n in names.iter().cloned().chain(from_checks) {
+            if !used.contains(&n) {
+                used.push(n);
+            }
+        }
+    }
+    used
+}
+
+/// One planned suite per suite × provider. A provider that was not built
+/// (no selected case needs it, or its definition is broken) answers as an
+/// echo that is never called.
+fn plan_suites(runs: Vec<(Suite, Vec<String>)>, registry: &Registry) -> Vec<PlannedSuite> {
+    let mut planned = Vec::new();
+    for (s, names) in runs {
+        let suite = Arc::new(s);
+        for provider_name in names {
+            let provider = match registry.get(&provider_name) {
+                Some(p) => p.clone(),
+                None => {
+                    Arc::new(crate::provider::echo::Echo::new(&provider_name)) as Arc<dyn Provider>
+                }
+            };
+            planned.push(PlannedSuite {
+                suite: suite.clone(),
+                provider_name,
+                provider,
+            });
+        }
+    }
+    planned
+}
+
+/// Two cases may not share a golden file, also on case-insensitive file
+/// systems (macOS, Windows checkouts of the same repository).
+fn check_golden_collisions(
+    planned: &[PlannedSuite],
+    diags: &mut Vec<Diagnostic>,
+) -> Result<(), Error> {
+    for ps in planned {
+        let s = &ps.suite;
+        if !suite_checks(s).any(|c| c.check.golden().is_some()) {
+            continue;
+        }
+        let store = crate::golden::Store::new(PathBuf::new(), crate::golden::Writes::Nothing);
+        let mut owners: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        for case in s.iter_cases().map_err(Error::Infrastructure)? {
+            let case = case.map_err(Error::Infrastructure)?;
+            for g in case.checks.iter().filter_map(|c| c.check.golden()) {
+                let provider = g.per_provider.then_some(ps.provider_name.as_str());
+                let key = display_path(&store.path_for(&s.name, &case.id, provider, g.ext()))
+                    .to_lowercase();
+                match owners.get(&key) {
+                    Some(other) if *other != case.id => diags.push(
+                        Diagnostic::new(
+                            &s.file,
+                            None,
+                            format!("cases `{other}` and `{}` would share the golden file `golden/{key}` (names differ only in case)", case.id),
+                        )
+                        .with_hint("rename one of them: case-insensitive file systems cannot hold both"),
+                    ),
+                    _ => {
+                        owners.insert(key, case.id.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The audit hash also covers every file that decides outcomes: mock
+/// responses, datasets and JSON schema files.
+fn hash_inputs(config: &ProjectConfig, planned: &[PlannedSuite], hasher: &mut Sha256) {
+    let mut inputs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+    for pc in config.providers.values() {
+        if let ProviderKind::Mock {
+            responses: Some(p), ..
+        } = &pc.kind
+        {
+            inputs.insert(p.clone());
+        }
+    }
+    for ps in planned {
+        let s = &ps.suite;
+        if let Some(d) = &s.dataset {
+            inputs.insert(d.path.clone());
+        }
+        for c in suite_checks(s) {
+            inputs.extend(c.check.input_files());
+        }
+    }
+    for p in &inputs {
+        hasher.update(display_path(p).as_bytes());
+        if let Ok(bytes) = std::fs::read(p) {
+            hasher.update(&bytes);
+        }
     }
 }
 

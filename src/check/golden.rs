@@ -9,7 +9,7 @@
 //! What happens on a mismatch or a missing golden depends on the run's
 //! `--update-golden` mode (see `golden::Writes`).
 
-use super::{Check, CheckInput, Eval};
+use super::{Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::{Node, Value};
 use crate::error::display_path;
@@ -119,8 +119,8 @@ impl Golden {
     }
 }
 
-impl Check for Golden {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for Golden {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let Some(g) = &input.golden else {
             return Eval::fail(
                 "golden check without a golden store (internal: not run by the runner)",

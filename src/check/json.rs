@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use serde_json_path::JsonPath;
 
 use super::explain::truncate_chars;
-use super::{Arg, Check, CheckInput, Eval};
+use super::{Arg, Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::{self, Node, Value};
 use crate::error::{display_path, Diagnostic, Pos};
 
 const SHOW: usize = 200;
 
-fn not_json(input: &CheckInput<'_>, err: &str) -> Eval {
+fn not_json(input: &EvalCtx<'_>, err: &str) -> Eval {
     Eval::fail(format!("output is not valid JSON: {err}"))
         .with_actual(truncate_chars(input.output, SHOW))
 }
@@ -41,8 +41,8 @@ impl IsJson {
     }
 }
 
-impl Check for IsJson {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for IsJson {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         match input.json() {
             Ok(_) => Eval::pass("output is valid JSON"),
             Err(e) => not_json(input, e),
@@ -236,12 +236,12 @@ fn find_pointer<'n>(root: &'n Node, pointer: &str) -> &'n Node {
     cur
 }
 
-impl Check for JsonSchema {
+impl SyncCheck for JsonSchema {
     fn input_files(&self) -> Vec<PathBuf> {
         self.file.iter().cloned().collect()
     }
 
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let value = match input.json() {
             Ok(v) => v,
             Err(e) => return not_json(input, e),
@@ -324,8 +324,8 @@ impl JsonPathCheck {
     }
 }
 
-impl Check for JsonPathCheck {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for JsonPathCheck {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let value = match input.json() {
             Ok(v) => v,
             Err(e) => return not_json(input, e),

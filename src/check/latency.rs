@@ -1,6 +1,6 @@
 //! `max_latency_ms`: the provider call must finish within a budget.
 
-use super::{Check, CheckInput, Eval};
+use super::{Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::Node;
 
@@ -16,8 +16,8 @@ impl MaxLatency {
     }
 }
 
-impl Check for MaxLatency {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for MaxLatency {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         within_budget("latency", input.latency_ms, self.max_ms)
     }
 }

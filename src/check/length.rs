@@ -1,6 +1,6 @@
 //! `length`: bounds on the number of characters and words of the output.
 
-use super::{Check, CheckInput, Eval};
+use super::{Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::Node;
 
@@ -56,8 +56,8 @@ impl Length {
     }
 }
 
-impl Check for Length {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for Length {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let chars = input.output.chars().count() as u64;
         let words = input.output.split_whitespace().count() as u64;
         let mut problems = Vec::new();

@@ -24,17 +24,21 @@ mod similarity;
 mod text;
 mod tools;
 
-use std::cell::OnceCell;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 pub use explain::{excerpt_around, truncate_chars};
 pub use text::regex_error;
 
+use futures::future::BoxFuture;
+
 use crate::config::decode::Ctx;
 use crate::config::node::{Node, Value};
 use crate::error::did_you_mean;
+use crate::event::AttemptId;
 use crate::model::CheckResult;
+use crate::provider::{Message, Registry, Response};
 use crate::template;
 
 /// Every check kind, for validation and "did you mean".
@@ -59,30 +63,40 @@ pub const KINDS: &[&str] = &[
 /// Keys allowed next to the check key.
 const MODIFIERS: &[&str] = &["not", "weight", "name"];
 
-/// What a check sees.
-pub struct CheckInput<'a> {
+/// What a check sees: the rendered prompt, the answer, the case and the
+/// run's shared services (the provider registry for checks that call a
+/// model, the golden store).
+pub struct EvalCtx<'a> {
     pub output: &'a str,
     pub latency_ms: f64,
     /// The case variables, for templated arguments.
     pub vars: &'a minijinja::Value,
     pub env: &'a minijinja::Environment<'static>,
-    /// Set by the runner so the `golden` check can find and write its files.
+    /// Set by the executor so the `golden` check can find and write its files.
     pub golden: Option<golden::GoldenCtx<'a>>,
     /// Tool calls of the answer.
     pub tool_calls: &'a [crate::model::ToolCall],
     /// Time to first token, when the answer was streamed.
     pub ttft_ms: Option<f64>,
-    json: OnceCell<Result<serde_json::Value, String>>,
+    /// The rendered prompt the provider was sent (system and user messages).
+    pub messages: &'a [Message],
+    /// The whole answer (model, usage, finish reason, timing), when there is one.
+    pub response: Option<&'a Response>,
+    /// Which attempt this is (suite, case, provider, repeat).
+    pub attempt: Option<&'a AttemptId>,
+    /// Every provider of the run by name, for checks that call a model.
+    pub providers: Option<&'a Registry>,
+    json: OnceLock<Result<serde_json::Value, String>>,
 }
 
-impl<'a> CheckInput<'a> {
+impl<'a> EvalCtx<'a> {
     pub fn new(
         output: &'a str,
         latency_ms: f64,
         vars: &'a minijinja::Value,
         env: &'a minijinja::Environment<'static>,
     ) -> Self {
-        CheckInput {
+        EvalCtx {
             output,
             latency_ms,
             vars,
@@ -90,8 +104,26 @@ impl<'a> CheckInput<'a> {
             golden: None,
             tool_calls: &[],
             ttft_ms: None,
-            json: OnceCell::new(),
+            messages: &[],
+            response: None,
+            attempt: None,
+            providers: None,
+            json: OnceLock::new(),
         }
+    }
+
+    /// The context of a provider's answer: output, latency, tool calls and
+    /// time to first token all come from it.
+    pub fn for_response(
+        response: &'a Response,
+        vars: &'a minijinja::Value,
+        env: &'a minijinja::Environment<'static>,
+    ) -> Self {
+        let mut ctx = EvalCtx::new(&response.text, response.timing.latency_ms, vars, env);
+        ctx.tool_calls = &response.tool_calls;
+        ctx.ttft_ms = response.timing.ttft_ms;
+        ctx.response = Some(response);
+        ctx
     }
 
     pub fn with_tool_calls(mut self, calls: &'a [crate::model::ToolCall]) -> Self {
@@ -106,6 +138,19 @@ impl<'a> CheckInput<'a> {
 
     pub fn with_golden(mut self, golden: golden::GoldenCtx<'a>) -> Self {
         self.golden = Some(golden);
+        self
+    }
+
+    /// The prompt, the attempt's identity and the provider registry.
+    pub fn with_call(
+        mut self,
+        messages: &'a [Message],
+        attempt: &'a AttemptId,
+        providers: &'a Registry,
+    ) -> Self {
+        self.messages = messages;
+        self.attempt = Some(attempt);
+        self.providers = Some(providers);
         self
     }
 
@@ -207,9 +252,27 @@ impl Eval {
     }
 }
 
-/// One check implementation.
+/// How a check answers: at once, or after waiting (a check that calls a
+/// model). Ready answers cost no allocation.
+pub enum Evaluation<'a> {
+    Ready(Eval),
+    Pending(BoxFuture<'a, Eval>),
+}
+
+/// A provider named inside a check (e.g. a grader), validated at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRef {
+    pub name: String,
+    /// Where the name is written in the suite file.
+    pub pos: Option<crate::error::Pos>,
+}
+
+/// One check implementation: evaluates one answer in its context.
+///
+/// Checks that decide from the context alone implement [`SyncCheck`]
+/// instead and get this trait for free.
 pub trait Check: Send + Sync + Debug {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval;
+    fn evaluate<'a>(&'a self, ctx: &'a EvalCtx<'a>) -> Evaluation<'a>;
 
     /// Templates among the arguments, validated against case variables at load time.
     fn templates(&self) -> Vec<&str> {
@@ -224,6 +287,51 @@ pub trait Check: Send + Sync + Debug {
     /// The settings of a `golden` check (to find its file, e.g. for prune).
     fn golden(&self) -> Option<&crate::golden::Settings> {
         None
+    }
+
+    /// Providers the check calls, by name: they must be defined, and are
+    /// built (credentials read) for the run.
+    fn providers(&self) -> Vec<ProviderRef> {
+        Vec::new()
+    }
+}
+
+/// A check that decides at once from the context (every check that does not
+/// call a model).
+pub trait SyncCheck: Send + Sync + Debug {
+    fn verdict(&self, ctx: &EvalCtx<'_>) -> Eval;
+
+    /// See [`Check::templates`].
+    fn templates(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// See [`Check::input_files`].
+    fn input_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+
+    /// See [`Check::golden`].
+    fn golden(&self) -> Option<&crate::golden::Settings> {
+        None
+    }
+}
+
+impl<T: SyncCheck> Check for T {
+    fn evaluate<'a>(&'a self, ctx: &'a EvalCtx<'a>) -> Evaluation<'a> {
+        Evaluation::Ready(self.verdict(ctx))
+    }
+
+    fn templates(&self) -> Vec<&str> {
+        SyncCheck::templates(self)
+    }
+
+    fn input_files(&self) -> Vec<std::path::PathBuf> {
+        SyncCheck::input_files(self)
+    }
+
+    fn golden(&self) -> Option<&crate::golden::Settings> {
+        SyncCheck::golden(self)
     }
 }
 
@@ -251,9 +359,12 @@ impl CheckSpec {
         self.check.templates()
     }
 
-    /// Evaluate and apply negation.
-    pub fn run(&self, input: &CheckInput<'_>) -> CheckResult {
-        let eval = self.check.evaluate(input);
+    /// Evaluate (waiting if the check must) and apply negation.
+    pub async fn run(&self, ctx: &EvalCtx<'_>) -> CheckResult {
+        let eval = match self.check.evaluate(ctx) {
+            Evaluation::Ready(eval) => eval,
+            Evaluation::Pending(future) => future.await,
+        };
         let (passed, score, message) = if self.negate {
             let message = if eval.passed {
                 format!("expected the opposite, but {}", eval.message)
@@ -474,8 +585,8 @@ pub(crate) mod testutil {
     pub fn run(check: &CheckSpec, output: &str, vars: serde_json::Value) -> CheckResult {
         let env = crate::template::environment();
         let vars = minijinja::Value::from_serialize(&vars);
-        let input = CheckInput::new(output, 10.0, &vars, &env);
-        check.run(&input)
+        let input = EvalCtx::new(output, 10.0, &vars, &env);
+        futures::executor::block_on(check.run(&input))
     }
 }
 

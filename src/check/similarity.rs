@@ -2,7 +2,7 @@
 //! minimum similarity (1 - distance / longer length).
 
 use super::explain::truncate_chars;
-use super::{Arg, Check, CheckInput, Eval};
+use super::{Arg, Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::Node;
 
@@ -48,8 +48,8 @@ impl Levenshtein {
     }
 }
 
-impl Check for Levenshtein {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for Levenshtein {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let reference = match input.resolve(&self.value) {
             Ok(v) => v,
             Err(e) => return Eval::fail(format!("could not render the expected value: {e}")),

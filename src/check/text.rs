@@ -3,7 +3,7 @@
 use regex::Regex;
 
 use super::explain::{excerpt_around, first_difference, truncate_chars};
-use super::{Arg, Check, CheckInput, Eval};
+use super::{Arg, Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::{Node, Value};
 
@@ -51,8 +51,8 @@ impl Equals {
     }
 }
 
-impl Check for Equals {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for Equals {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let expected = match input.resolve(&self.value) {
             Ok(v) => v,
             Err(e) => return arg_error(e),
@@ -136,8 +136,8 @@ impl Contains {
     }
 }
 
-impl Check for Contains {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for Contains {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let haystack = if self.ignore_case {
             input.output.to_lowercase()
         } else {
@@ -252,8 +252,8 @@ pub fn regex_error(e: &regex::Error) -> String {
         .to_string()
 }
 
-impl Check for RegexCheck {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for RegexCheck {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let owned;
         let re = match &self.compiled {
             Some(r) => r,
@@ -318,8 +318,8 @@ impl Affix {
     }
 }
 
-impl Check for Affix {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for Affix {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let v = match input.resolve(&self.value) {
             Ok(v) => v,
             Err(e) => return arg_error(e),

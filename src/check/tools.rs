@@ -10,7 +10,7 @@
 //! - max_ttft_ms: 800
 //! ```
 
-use super::{Check, CheckInput, Eval};
+use super::{Eval, EvalCtx, SyncCheck};
 use crate::config::decode::Ctx;
 use crate::config::node::{Node, Value};
 
@@ -82,8 +82,8 @@ fn contains(got: &serde_json::Value, want: &serde_json::Value) -> bool {
     }
 }
 
-impl Check for ToolCallCheck {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for ToolCallCheck {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let calls = input.tool_calls;
         let called: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
         let actual = if called.is_empty() {
@@ -142,8 +142,8 @@ impl MaxTtft {
     }
 }
 
-impl Check for MaxTtft {
-    fn evaluate(&self, input: &CheckInput<'_>) -> Eval {
+impl SyncCheck for MaxTtft {
+    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
         let Some(got) = input.ttft_ms else {
             return Eval::fail(
                 "no time to first token: the answer was not streamed (set `stream: true` on the provider)",
@@ -165,8 +165,8 @@ mod tests {
         let spec = check(yaml);
         let env = minijinja::Environment::new();
         let vars = minijinja::Value::from_serialize(json!({}));
-        let input = CheckInput::new("", 10.0, &vars, &env).with_tool_calls(calls);
-        spec.run(&input)
+        let input = EvalCtx::new("", 10.0, &vars, &env).with_tool_calls(calls);
+        futures::executor::block_on(spec.run(&input))
     }
 
     fn call(name: &str, args: &str) -> ToolCall {
@@ -215,11 +215,15 @@ mod tests {
         let spec = check("- max_ttft_ms: 100\n");
         let env = minijinja::Environment::new();
         let vars = minijinja::Value::from_serialize(json!({}));
-        let r = spec.run(&CheckInput::new("x", 10.0, &vars, &env).with_ttft(Some(50.0)));
+        let r = futures::executor::block_on(
+            spec.run(&EvalCtx::new("x", 10.0, &vars, &env).with_ttft(Some(50.0))),
+        );
         assert!(r.passed, "{r:?}");
-        let r = spec.run(&CheckInput::new("x", 10.0, &vars, &env).with_ttft(Some(150.0)));
+        let r = futures::executor::block_on(
+            spec.run(&EvalCtx::new("x", 10.0, &vars, &env).with_ttft(Some(150.0))),
+        );
         assert!(!r.passed);
-        let r = spec.run(&CheckInput::new("x", 10.0, &vars, &env));
+        let r = futures::executor::block_on(spec.run(&EvalCtx::new("x", 10.0, &vars, &env)));
         assert!(!r.passed && r.message.contains("not streamed"));
     }
 }

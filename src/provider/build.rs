@@ -19,13 +19,35 @@ use super::{
 };
 use crate::config::project::{Header, Limits, ProjectConfig, ProviderConfig, ProviderKind};
 use crate::error::Diagnostic;
-use crate::plan::{Mode, Selection};
+
+/// How network providers answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Live,
+    /// Call them and save every exchange to cassettes.
+    Record,
+    /// Answer from cassettes, no network.
+    Replay,
+}
+
+/// What the command asks of the providers it builds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Live calls, `--record` or `--replay`.
+    pub mode: Mode,
+    /// `--no-cache`: bypass every provider's response cache.
+    pub no_cache: bool,
+    /// Build the network providers for calling (read credentials). Only
+    /// `run` does; `validate` and `list` build them for request keys only.
+    pub connect: bool,
+}
 
 /// Build provider `name` for this run.
 pub fn build(
     config: &ProjectConfig,
     name: &str,
-    sel: &Selection,
+    sel: &BuildOptions,
     mocks: &BTreeMap<String, Arc<dyn Provider>>,
     recorder: Option<&Arc<Recorder>>,
 ) -> Result<Arc<dyn Provider>, Vec<Diagnostic>> {

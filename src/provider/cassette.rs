@@ -2,10 +2,13 @@
 //! `--replay` (or a `replay` provider) answers from cassettes with no network.
 //!
 //! One file per provider and suite: `<cassettes>/<provider>/<suite>.yaml`,
-//! interactions sorted by case and repeat, each with the key of the
+//! interactions sorted by case, repeat and call, each with the key of the
 //! normalised request ([`Provider::request_key`]: provider type, model,
-//! parameters, messages). Replay answers a case and repeat with its own
-//! recording while the key still matches. A re-recording replaces the
+//! parameters, messages). The call is `answer` for the case's answer (not
+//! written, so cassettes from before calls existed read unchanged) or the id
+//! of the check that made it (a grader), so several calls of one attempt,
+//! even to the same provider, never overwrite each other. Replay answers a
+//! case, repeat and call with its own recording while the key still matches. A re-recording replaces the
 //! repeats it ran and keeps the others, so a filtered or interrupted
 //! `--record` updates only what it ran.
 
@@ -28,6 +31,9 @@ pub const VERSION: u64 = 1;
 pub struct Interaction {
     pub case: String,
     pub repeat: u32,
+    /// Which call of the attempt: `answer` (omitted) or a check's id.
+    #[serde(default = "answer_call", skip_serializing_if = "is_answer_call")]
+    pub call: String,
     pub key: String,
     /// The normalised request, for humans reading a diff.
     pub request: serde_json::Value,
@@ -43,6 +49,17 @@ pub struct Cassette {
     #[serde(default)]
     pub interactions: Vec<Interaction>,
 }
+
+fn answer_call() -> String {
+    super::ANSWER.to_string()
+}
+
+fn is_answer_call(call: &str) -> bool {
+    call == super::ANSWER
+}
+
+/// An exchange's place in its cassette: (case, repeat, call).
+type Slot = (String, u32, String);
 
 /// The file of `provider`'s recordings for `suite`.
 pub fn path_for(dir: &Path, provider: &str, suite: &str) -> PathBuf {
@@ -90,7 +107,7 @@ impl Cassette {
     }
 }
 
-type Recordings = BTreeMap<(String, String), BTreeMap<(String, u32), Interaction>>;
+type Recordings = BTreeMap<(String, String), BTreeMap<Slot, Interaction>>;
 /// (provider, suite) → case → planned repeats.
 type Planned = BTreeMap<(String, String), BTreeMap<String, u32>>;
 
@@ -140,10 +157,15 @@ impl Recorder {
             r.entry((provider.to_string(), request.suite.clone()))
                 .or_default()
                 .insert(
-                    (request.case_id.clone(), request.repeat),
+                    (
+                        request.case_id.clone(),
+                        request.repeat,
+                        request.call.to_string(),
+                    ),
                     Interaction {
                         case: request.case_id.clone(),
                         repeat: request.repeat,
+                        call: request.call.to_string(),
                         key,
                         request: redact_json(&key_value),
                         response: answer,
@@ -168,11 +190,11 @@ impl Recorder {
         let mut failures = Vec::new();
         for ((provider, suite), new) in recorded {
             let path = path_for(&self.dir, &provider, &suite);
-            let mut merged: BTreeMap<(String, u32), Interaction> = BTreeMap::new();
+            let mut merged: BTreeMap<Slot, Interaction> = BTreeMap::new();
             match Cassette::load(&path) {
                 Ok(Some(old)) => {
                     for i in old.interactions {
-                        merged.insert((i.case.clone(), i.repeat), i);
+                        merged.insert((i.case.clone(), i.repeat, i.call.clone()), i);
                     }
                 }
                 Ok(None) => {}
@@ -184,7 +206,7 @@ impl Recorder {
                 }
             }
             if let Some(cases) = planned.get(&(provider.clone(), suite.clone())) {
-                merged.retain(|(c, r), _| cases.get(c).is_none_or(|n| r <= n));
+                merged.retain(|(c, r, _), _| cases.get(c).is_none_or(|n| r <= n));
             }
             merged.extend(new);
             let cassette = Cassette {
@@ -303,8 +325,8 @@ pub struct Replay {
 
 struct Index {
     path: PathBuf,
-    /// (case, repeat) → (request key, answer).
-    by_case: HashMap<(String, u32), (String, StoredAnswer)>,
+    /// (case, repeat, call) → (request key, answer).
+    by_case: HashMap<Slot, (String, StoredAnswer)>,
     /// case → recorded repeats.
     repeats: HashMap<String, u32>,
 }
@@ -335,8 +357,11 @@ impl Replay {
                         repeats: HashMap::new(),
                     };
                     for i in c.into_iter().flat_map(|c| c.interactions) {
-                        *idx.repeats.entry(i.case.clone()).or_default() += 1;
-                        idx.by_case.insert((i.case, i.repeat), (i.key, i.response));
+                        if is_answer_call(&i.call) {
+                            *idx.repeats.entry(i.case.clone()).or_default() += 1;
+                        }
+                        idx.by_case
+                            .insert((i.case, i.repeat, i.call), (i.key, i.response));
                     }
                     idx
                 }))
@@ -356,12 +381,26 @@ impl Replay {
             self.of, request.suite, request.case_id
         );
         let file = display_path(&idx.path);
+        let call = if is_answer_call(&request.call) {
+            String::new()
+        } else {
+            format!(" call `{}`", request.call)
+        };
         // Each case answers with its own recording, and only when the request
         // is still the recorded one.
-        match idx.by_case.get(&(request.case_id.clone(), request.repeat)) {
+        let slot = (
+            request.case_id.clone(),
+            request.repeat,
+            request.call.to_string(),
+        );
+        match idx.by_case.get(&slot) {
             Some((k, answer)) if *k == key => answer.to_response(),
             Some(_) => Err(ProviderError::NoRecording(format!(
-                "the recording of case `{}` repeat {} in {file} is for a different request (the prompt, model or parameters changed since it was recorded); {how}",
+                "the recording of case `{}` repeat {}{call} in {file} is for a different request (the prompt, model or parameters changed since it was recorded); {how}",
+                request.case_id, request.repeat
+            ))),
+            None if !call.is_empty() => Err(ProviderError::NoRecording(format!(
+                "no recording of case `{}` repeat {}{call} in {file}; {how}",
                 request.case_id, request.repeat
             ))),
             None => Err(ProviderError::NoRecording(match idx.repeats.get(&request.case_id) {
@@ -412,6 +451,8 @@ mod tests {
             }],
             timeout: std::time::Duration::from_secs(1),
             vars: serde_json::json!({}),
+            call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+            observer: None,
         }
     }
 
@@ -501,5 +542,70 @@ mod tests {
             "version: [unclosed\n"
         );
         assert!(path_for(dir.path(), "p", "t").exists());
+    }
+
+    /// A provider answering with its request's call, for replay tests.
+    struct Keys;
+
+    impl Provider for Keys {
+        fn name(&self) -> &str {
+            "p"
+        }
+
+        fn complete<'a>(
+            &'a self,
+            _request: &'a Request,
+        ) -> BoxFuture<'a, Result<Response, ProviderError>> {
+            Box::pin(async { Err(ProviderError::Provider("never called".into())) })
+        }
+    }
+
+    #[test]
+    fn two_calls_of_one_attempt_keep_their_own_recordings() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::new(dir.path().to_path_buf());
+        rec.planned("p", "s", "a", 1);
+        let answer_q = request("a", 1);
+        let mut grade_q = request("a", 1);
+        grade_q.call = "checks[1].judge".into();
+        let key = |r: &Request| Keys.request_key(r);
+        rec.add("p", &answer_q, key(&answer_q), answer("Paris"));
+        rec.add("p", &grade_q, key(&grade_q), answer("5"));
+        let path = rec.flush().unwrap().remove(0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The answer's call is implied; a check's call is written.
+        assert_eq!(text.matches("call:").count(), 1, "{text}");
+        assert!(text.contains("call: \"checks[1].judge\""), "{text}");
+
+        let replay = Replay::new("p", "p", dir.path().to_path_buf(), Arc::new(Keys));
+        let got = |q: &Request| futures::executor::block_on(replay.complete(q));
+        assert_eq!(got(&answer_q).unwrap().text, "Paris");
+        assert_eq!(got(&grade_q).unwrap().text, "5");
+        let mut other = request("a", 1);
+        other.call = "checks[2].judge".into();
+        let err = got(&other).unwrap_err().to_string();
+        assert!(
+            err.contains("no recording of case `a` repeat 1 call `checks[2].judge`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cassette_written_before_calls_existed_replays_as_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "p", "s");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let q = request("a", 1);
+        let key = key_of(&Keys.request_key(&q));
+        std::fs::write(
+            &path,
+            format!(
+                "version: 1\nprovider: p\nsuite: s\ninteractions:\n- case: a\n  repeat: 1\n  key: {key}\n  request: {{}}\n  response:\n    text: old answer\n    timing:\n      latency_ms: 1.0\n"
+            ),
+        )
+        .unwrap();
+        let replay = Replay::new("p", "p", dir.path().to_path_buf(), Arc::new(Keys));
+        let r = futures::executor::block_on(replay.complete(&q)).unwrap();
+        assert_eq!(r.text, "old answer");
     }
 }

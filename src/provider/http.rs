@@ -1317,6 +1317,8 @@ pub(crate) mod test_support {
                 .collect(),
             timeout: Duration::from_secs(5),
             vars: serde_json::json!({}),
+            call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+            observer: None,
         }
     }
 

@@ -19,6 +19,9 @@ pub mod resilience;
 pub mod sse;
 pub mod store;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -46,6 +49,45 @@ pub struct Request {
     pub timeout: Duration,
     /// The case variables (for the `http` provider's body template).
     pub vars: serde_json::Value,
+    /// Which call of the attempt this is: [`ANSWER`] for the answer itself,
+    /// or the id of the check that makes it (a grader). Cassettes key an
+    /// exchange on (case, repeat, call).
+    pub call: Cow<'static, str>,
+    /// Told about retries as they happen (the engine's attempt events);
+    /// `None` when nobody listens.
+    pub observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// The call id of the answer to a case (as opposed to a check's own call).
+pub const ANSWER: &str = "answer";
+
+/// Listens to one request's retries.
+pub trait CallObserver: Send + Sync + std::fmt::Debug {
+    /// Try number `retry` (1-based) is about to start after `wait`, because
+    /// the previous one failed with `error`.
+    fn retrying(&self, retry: u32, error: &ProviderError, wait: Duration);
+}
+
+/// Every provider of a run by name, built through its layers (resilience,
+/// cache, record, replay). The answer's provider and any provider a check
+/// names (a grader) come from here.
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn insert(&mut self, name: String, provider: Arc<dyn Provider>) {
+        self.providers.insert(name, provider);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
+    }
 }
 
 impl Request {

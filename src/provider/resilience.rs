@@ -113,6 +113,9 @@ impl Resilient {
                     }
                     let wait = self.retry_wait(&err, failed);
                     failed += 1;
+                    if let Some(observer) = &request.observer {
+                        observer.retrying(failed, &err, wait);
+                    }
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
@@ -582,6 +585,8 @@ mod tests {
             messages: Vec::new(),
             timeout: Duration::from_secs(30),
             vars: serde_json::Value::Null,
+            call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+            observer: None,
         }
     }
 
@@ -651,6 +656,35 @@ mod tests {
         assert_eq!(response.text, "fine");
         assert_eq!(response.retries, 2);
         assert_eq!(fake.calls(), 3);
+    }
+
+    #[derive(Debug, Default)]
+    struct Watcher(Mutex<Vec<(u32, String)>>);
+
+    impl crate::provider::CallObserver for Watcher {
+        fn retrying(&self, retry: u32, error: &ProviderError, _wait: Duration) {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push((retry, error.to_string()));
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_observer_hears_every_retry_before_it_happens() {
+        let fake = Fake::new(vec![
+            fail(http(503, None)),
+            fail(http(429, None)),
+            ok("fine"),
+        ]);
+        let watcher = Arc::new(Watcher::default());
+        let mut q = request("c");
+        q.observer = Some(watcher.clone());
+        let response = wrap(&fake, &limits()).complete(&q).await.unwrap();
+        assert_eq!(response.retries, 2);
+        let seen = watcher.0.lock().unwrap().clone();
+        assert_eq!(seen.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(seen[0].1.starts_with("HTTP 503"), "{seen:?}");
+        assert!(seen[1].1.starts_with("HTTP 429"), "{seen:?}");
     }
 
     #[tokio::test(start_paused = true)]

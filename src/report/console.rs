@@ -8,7 +8,8 @@ use console::{style, Style};
 use super::explain::failure_details_with;
 use super::Reporter;
 use crate::error::Error;
-use crate::model::{CaseResult, Counts, Outcome, RunEvent, StopReason};
+use crate::event::RunEvent;
+use crate::model::{CaseResult, Counts, Outcome, StopReason};
 
 /// How much to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +111,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     self.write(&h)?;
                 }
             }
+            RunEvent::AttemptStarted(_)
+            | RunEvent::AttemptRetried { .. }
+            | RunEvent::AttemptFinished { .. } => {}
             RunEvent::CaseFinished(r) => {
                 if r.flaky && self.flaky.len() >= self.max_shown {
                     self.flaky_hidden += 1;

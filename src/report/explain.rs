@@ -324,6 +324,7 @@ fn trim_newline(mut s: String) -> String {
 /// Hand-built results for the reporters' tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
+    use crate::event::RunEvent;
     use crate::model::*;
 
     pub fn run_info(suites: &[&str]) -> RunInfo {
@@ -411,6 +412,7 @@ pub(crate) mod fixtures {
             .count() as u32;
         let repeats = attempts.len().max(1) as u32;
         CaseResult {
+            seq: 0,
             suite: suite.into(),
             case: name.into(),
             id: format!("{suite}/{name}"),

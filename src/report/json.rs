@@ -18,9 +18,8 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::model::{
-    CaseResult, RunEvent, RunInfo, StopReason, Summary, Verdict, REPORT_SCHEMA_VERSION,
-};
+use crate::event::RunEvent;
+use crate::model::{CaseResult, RunInfo, StopReason, Summary, Verdict, REPORT_SCHEMA_VERSION};
 use crate::report::{AtomicFile, Reporter};
 
 /// Value of the report's `schema` field.
@@ -88,6 +87,9 @@ impl JsonReporter {
                 out.write_all(head.as_bytes())?;
                 out.write_all(b",\"results\":[")
             }
+            RunEvent::AttemptStarted(_)
+            | RunEvent::AttemptRetried { .. }
+            | RunEvent::AttemptFinished { .. } => Ok(()),
             RunEvent::CaseFinished(case) => {
                 if !self.started {
                     return Err(io::Error::other("case result before the run started"));
@@ -236,7 +238,7 @@ mod tests {
         assert_eq!(lines.len(), cases.len() + 2);
         assert!(lines[0].starts_with(r#"{"schema":"evalgate.report","schema_version":1,"run":{"#));
         assert!(lines[0].ends_with(r#","results":["#));
-        assert!(lines[1].starts_with(r#"{"suite":"geo","case":"berlin""#));
+        assert!(lines[1].starts_with(r#"{"seq":0,"suite":"geo","case":"berlin""#));
         assert!(lines[cases.len() + 1].starts_with(r#"],"summary":"#));
     }
 

@@ -25,7 +25,8 @@ use quick_junit::{
 };
 
 use crate::error::Error;
-use crate::model::{AttemptResult, CaseResult, Outcome, RunEvent, RunInfo};
+use crate::event::RunEvent;
+use crate::model::{AttemptResult, CaseResult, Outcome, RunInfo};
 use crate::report::explain;
 use crate::report::{AtomicFile, Reporter};
 
@@ -256,6 +257,9 @@ impl Reporter for JunitReporter {
                 self.started(info);
                 Ok(())
             }
+            RunEvent::AttemptStarted(_)
+            | RunEvent::AttemptRetried { .. }
+            | RunEvent::AttemptFinished { .. } => Ok(()),
             RunEvent::CaseFinished(case) => self.case_finished(case),
             RunEvent::Finished { duration_ms, .. } => self.finished(*duration_ms),
         }

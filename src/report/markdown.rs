@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::check::truncate_chars;
 use crate::compare::Comparison;
 use crate::error::Error;
-use crate::model::{CaseResult, Counts, Outcome, RunEvent, RunInfo, StopReason, Summary, Verdict};
+use crate::event::RunEvent;
+use crate::model::{CaseResult, Counts, Outcome, RunInfo, StopReason, Summary, Verdict};
 use crate::report::explain;
 use crate::report::{AtomicFile, Reporter};
 
@@ -522,6 +523,9 @@ impl Reporter for MarkdownReporter {
                 }
                 self.info = Some((*info).clone());
             }
+            RunEvent::AttemptStarted(_)
+            | RunEvent::AttemptRetried { .. }
+            | RunEvent::AttemptFinished { .. } => {}
             RunEvent::CaseFinished(case) => self.case_finished(case),
             RunEvent::Finished {
                 summary,

@@ -14,11 +14,17 @@ pub mod markdown;
 pub mod progress;
 
 use crate::error::Error;
-use crate::model::RunEvent;
+use crate::event::RunEvent;
 
 pub use atomic::AtomicFile;
 
 /// A consumer of run events.
 pub trait Reporter: Send {
     fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error>;
+
+    /// Whether this reporter wants the per-attempt events (started,
+    /// retried, finished); most need only cases and the end.
+    fn wants_attempts(&self) -> bool {
+        false
+    }
 }

@@ -5,8 +5,30 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::error::Error;
+use crate::event::RunEvent;
 use crate::model::{CaseResult, Outcome};
-use crate::runner::Progress;
+use crate::report::Reporter;
+
+/// Progress shown while a run goes: told of each case and of the end.
+pub trait Progress: Send {
+    fn case_done(&mut self, result: &CaseResult);
+    fn finish(&mut self);
+}
+
+/// A progress display is a reporter like any other.
+pub struct ProgressReporter(pub Box<dyn Progress>);
+
+impl Reporter for ProgressReporter {
+    fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error> {
+        match event {
+            RunEvent::CaseFinished(r) => self.0.case_done(r),
+            RunEvent::Finished { .. } => self.0.finish(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
 
 /// Whether a progress bar should be drawn.
 pub fn wanted(disabled: bool) -> bool {

@@ -1,30 +1,53 @@
-//! One attempt: render the prompt, call the provider under a timeout, run the
-//! checks. Never panics and never confuses a wrong answer (fail) with no
-//! answer (error).
+//! The executor's unit of work, one attempt: render the prompt, call the
+//! provider, evaluate every check in its context. Never panics and never
+//! confuses a wrong answer (fail) with no answer (error).
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use minijinja::Environment;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::check::golden::GoldenCtx;
-use crate::check::{weighted_score, CheckInput};
+use crate::check::{weighted_score, EvalCtx};
 use crate::config::suite::{CaseDef, Prompt};
+use crate::event::{AttemptId, Retry};
 use crate::golden::Store;
 use crate::model::{AttemptResult, Outcome, Timing};
-use crate::provider::{Message, Provider, Request};
+use crate::provider::{CallObserver, Message, Provider, ProviderError, Registry, Request, ANSWER};
 
 /// Everything an attempt needs, owned so it can run on any worker thread.
-pub struct AttemptJob {
-    pub suite: String,
+pub struct Attempt {
+    pub id: AttemptId,
     pub case: Arc<CaseDef>,
     pub prompt: Arc<Prompt>,
     pub provider: Arc<dyn Provider>,
+    pub providers: Arc<Registry>,
     pub env: Arc<Environment<'static>>,
-    pub repeat: u32,
-    pub provider_name: String,
     pub golden: Arc<Store>,
+    /// Set when someone listens to attempt events: hears the retries.
+    pub observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// Forwards an attempt's retries to the engine as events.
+#[derive(Debug)]
+pub struct RetryTap {
+    pub id: AttemptId,
+    pub tx: UnboundedSender<(AttemptId, Retry)>,
+}
+
+impl CallObserver for RetryTap {
+    fn retrying(&self, retry: u32, error: &ProviderError, wait: Duration) {
+        let retry = Retry {
+            retry,
+            error: crate::secret::redact(&error.to_string()),
+            wait_ms: wait.as_secs_f64() * 1000.0,
+        };
+        // The engine stops listening only when the run is over.
+        let _ = self.tx.send((self.id.clone(), retry));
+    }
 }
 
 /// `sha256:` of the rendered messages (role and content).
@@ -67,14 +90,21 @@ fn error_attempt(
     }
 }
 
-impl AttemptJob {
-    pub async fn run(self) -> AttemptResult {
+impl Attempt {
+    /// Run the attempt; its id comes back with the result.
+    pub async fn run(self) -> (AttemptId, AttemptResult) {
+        let result = self.execute().await;
+        (self.id, result)
+    }
+
+    async fn execute(&self) -> AttemptResult {
+        let repeat = self.id.repeat;
         let vars = minijinja::Value::from_serialize(&self.case.vars);
         let messages = match self.prompt.render(&self.env, &vars) {
             Ok(m) => m,
             Err(e) => {
                 return error_attempt(
-                    self.repeat,
+                    repeat,
                     format!("cannot render the prompt: {e}"),
                     String::new(),
                     0.0,
@@ -82,14 +112,15 @@ impl AttemptJob {
             }
         };
         let hash = prompt_hash(&messages);
-        let timeout = self.case.settings.timeout;
         let request = Request {
-            suite: self.suite,
+            suite: self.id.suite.clone(),
             case_id: self.case.id.clone(),
-            repeat: self.repeat,
+            repeat,
             messages,
-            timeout,
+            timeout: self.case.settings.timeout,
             vars: serde_json::Value::Object(self.case.vars.clone()),
+            call: Cow::Borrowed(ANSWER),
+            observer: self.observer.clone(),
         };
         let started = Instant::now();
         // Per-try timeouts and retries live in the provider's resilience layer.
@@ -98,7 +129,7 @@ impl AttemptJob {
         let mut response = match answer {
             Err(e) => {
                 let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
-                let mut a = error_attempt(self.repeat, e.to_string(), hash, latency);
+                let mut a = error_attempt(repeat, e.to_string(), hash, latency);
                 a.retries = e.retries();
                 return a;
             }
@@ -115,23 +146,26 @@ impl AttemptJob {
             store: &self.golden,
             suite: &request.suite,
             case: &self.case.id,
-            provider: &self.provider_name,
+            provider: &self.id.provider,
             model: response.model.as_deref(),
             prompt_hash: &hash,
-            repeat: self.repeat,
+            repeat,
         };
-        let input = CheckInput::new(&response.text, response.timing.latency_ms, &vars, &self.env)
+        let ctx = EvalCtx::for_response(&response, &vars, &self.env)
             .with_golden(golden)
-            .with_tool_calls(&response.tool_calls)
-            .with_ttft(response.timing.ttft_ms);
-        let checks: Vec<_> = self.case.checks.iter().map(|c| c.run(&input)).collect();
+            .with_call(&request.messages, &self.id, &self.providers);
+        let mut checks = Vec::with_capacity(self.case.checks.len());
+        for check in &self.case.checks {
+            checks.push(check.run(&ctx).await);
+        }
+        drop(ctx);
         let score = weighted_score(&checks);
         let passed = match self.case.settings.threshold {
             Some(t) => score + 1e-12 >= t,
             None => checks.iter().all(|c| c.passed),
         };
         AttemptResult {
-            repeat: self.repeat,
+            repeat,
             outcome: if passed { Outcome::Pass } else { Outcome::Fail },
             score,
             checks,

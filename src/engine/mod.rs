@@ -1,0 +1,420 @@
+//! The engine: runs a plan as stages joined by events.
+//!
+//! ```text
+//! Plan ─cases─▶ executor (attempt = render → provider → checks, on tokio)
+//!      ─AttemptFinished─▶ folder (plan order, repeats → one CaseResult)
+//!      ─CaseFinished─▶ aggregator (summary, comparison) and every reporter
+//!      ─Finished{summary, verdict, comparison}─▶ every reporter
+//! ```
+//!
+//! Memory is bounded: at most `concurrency` attempts run and at most a window
+//! of finished attempts wait in the folder for an earlier one; results are
+//! handed to the reporters' thread and dropped. Ctrl-C stops scheduling,
+//! aborts what is in flight and still reports every case that finished.
+
+mod aggregator;
+mod executor;
+mod folder;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use aggregator::{Aggregator, Totals};
+pub use executor::prompt_hash;
+use executor::{Attempt, RetryTap};
+use folder::{Folder, Slot};
+
+use crate::compare::Comparer;
+use crate::config::suite::CaseDef;
+use crate::error::Error;
+use crate::event::{AttemptId, Retry, RunEvent};
+use crate::gate::GatePolicy;
+use crate::model::{AttemptResult, CaseResult, RunInfo, StopReason};
+use crate::plan::Plan;
+use crate::report::Reporter;
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub concurrency: usize,
+    pub fail_fast: bool,
+    /// Where goldens live and what this run may write there.
+    pub golden: Arc<crate::golden::Store>,
+    /// `--filter`/`--tag` selected only some cases of the suites (for the
+    /// baseline comparison: unselected cases are "not run", not "removed").
+    pub subset: bool,
+    /// The gate policy (config plus flags).
+    pub policy: GatePolicy,
+}
+
+/// An event with owned data, as it crosses to the reporters' thread.
+enum Owned {
+    Started(Box<RunInfo>),
+    AttemptStarted(Box<AttemptId>),
+    AttemptRetried(Box<(AttemptId, Retry)>),
+    AttemptFinished(Box<(AttemptId, AttemptResult)>),
+    Case(Box<CaseResult>),
+    Finished(Box<(Totals, f64)>),
+}
+
+impl Owned {
+    fn event(&self) -> RunEvent<'_> {
+        match self {
+            Owned::Started(info) => RunEvent::Started(info),
+            Owned::AttemptStarted(id) => RunEvent::AttemptStarted(id),
+            Owned::AttemptRetried(r) => RunEvent::AttemptRetried {
+                attempt: &r.0,
+                retry: &r.1,
+            },
+            Owned::AttemptFinished(f) => RunEvent::AttemptFinished {
+                attempt: &f.0,
+                result: &f.1,
+            },
+            Owned::Case(r) => RunEvent::CaseFinished(r),
+            Owned::Finished(f) => RunEvent::Finished {
+                summary: &f.0.summary,
+                verdict: &f.0.verdict,
+                stopped: f.0.stopped,
+                duration_ms: f.1,
+                comparison: f.0.comparison.as_ref(),
+            },
+        }
+    }
+}
+
+/// Fans events out to the reporters on a thread of their own, so writing
+/// reports overlaps with running attempts. The channel is bounded: when the
+/// reporters fall behind, the engine waits (memory stays flat).
+struct Fanout {
+    tx: Option<mpsc::Sender<Owned>>,
+    thread: Option<std::thread::JoinHandle<Option<Error>>>,
+    /// Some reporter listens to attempt events.
+    attempts: bool,
+}
+
+impl Fanout {
+    fn start(mut reporters: Vec<Box<dyn Reporter>>) -> Self {
+        let attempts = reporters.iter().any(|r| r.wants_attempts());
+        let (tx, mut rx) = mpsc::channel::<Owned>(256);
+        let thread = std::thread::spawn(move || {
+            let mut first_error: Option<Error> = None;
+            while let Some(owned) = rx.blocking_recv() {
+                let event = owned.event();
+                let attempt = event.is_attempt();
+                for r in reporters.iter_mut() {
+                    if attempt && !r.wants_attempts() {
+                        continue;
+                    }
+                    if let Err(e) = r.on_event(&event) {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            first_error
+        });
+        Fanout {
+            tx: Some(tx),
+            thread: Some(thread),
+            attempts,
+        }
+    }
+
+    async fn send(&mut self, ev: Owned) {
+        if let Some(tx) = &self.tx {
+            // A closed channel means the thread ended; `finish` reports why.
+            let _ = tx.send(ev).await;
+        }
+    }
+
+    /// Close the channel and wait for the reporters; their first error.
+    fn finish(mut self) -> Option<Error> {
+        self.tx = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(err)) => err,
+            Some(Err(_)) => Some(Error::Infrastructure("a reporter panicked".to_string())),
+            None => None,
+        }
+    }
+}
+
+/// The consumers of events, in the order they hear them: the aggregator
+/// (on the engine's task, so the verdict is ready at the end), then the
+/// reporters (on their own thread).
+struct Sinks {
+    aggregator: Aggregator,
+    out: Fanout,
+}
+
+impl Sinks {
+    async fn case(&mut self, r: CaseResult) {
+        // The aggregator never fails.
+        let _ = self.aggregator.on_event(&RunEvent::CaseFinished(&r));
+        self.out.send(Owned::Case(Box::new(r))).await;
+    }
+
+    async fn attempt_finished(&mut self, id: AttemptId, result: &AttemptResult) {
+        let _ = self.aggregator.on_event(&RunEvent::AttemptFinished {
+            attempt: &id,
+            result,
+        });
+        if self.out.attempts {
+            self.out
+                .send(Owned::AttemptFinished(Box::new((id, result.clone()))))
+                .await;
+        }
+    }
+}
+
+/// What a spawned attempt hands back.
+struct Done {
+    seq: u64,
+    suite: usize,
+    case: Arc<CaseDef>,
+    id: AttemptId,
+    result: AttemptResult,
+}
+
+/// Run the plan. Reporters receive `Started`, one `CaseFinished` per case in
+/// plan order, and `Finished` (always, also when interrupted); those that
+/// ask also get every attempt's events.
+pub async fn run(
+    plan: &Plan,
+    info: &RunInfo,
+    opts: &RunOptions,
+    reporters: Vec<Box<dyn Reporter>>,
+    comparer: Option<Comparer>,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Result<Totals, Error> {
+    let started = Instant::now();
+    let mut sinks = Sinks {
+        aggregator: Aggregator::new(opts.policy.clone(), comparer, opts.subset),
+        out: Fanout::start(reporters),
+    };
+    let _ = sinks.aggregator.on_event(&RunEvent::Started(info));
+    sinks.out.send(Owned::Started(Box::new(info.clone()))).await;
+    let listen = sinks.out.attempts;
+    let (retry_tx, mut retry_rx) = mpsc::unbounded_channel::<(AttemptId, Retry)>();
+
+    let concurrency = opts.concurrency.max(1);
+    let window = (concurrency * 4).max(64) as u64;
+    let mut cases = plan.cases();
+    // The case being expanded into repeats: (suite, case seq, case, next repeat).
+    let mut expanding: Option<(usize, u64, Arc<CaseDef>, u32)> = None;
+    let mut next_case: u64 = 0;
+    let mut next_seq: u64 = 0;
+    let mut folder = Folder::default();
+    let mut in_flight: FuturesUnordered<JoinHandle<Done>> = FuturesUnordered::new();
+    let mut handles_open = true;
+    let mut stopped: Option<StopReason> = None;
+    let mut infra_error: Option<Error> = None;
+    tokio::pin!(interrupt);
+
+    // Set when no further attempt may start (fail-fast, an infrastructure error).
+    let mut halt = false;
+
+    loop {
+        while let Some(result) = folder.pop(plan) {
+            sinks.case(result).await;
+        }
+        if opts.fail_fast && sinks.aggregator.failure_seen() && !halt {
+            halt = true;
+            // Only a stop if something was left unscheduled.
+            if handles_open || expanding.is_some() {
+                stopped = Some(StopReason::FailFast);
+            }
+        }
+
+        // Schedule while there is room in the concurrency limit and the window.
+        while !halt
+            && handles_open
+            && in_flight.len() < concurrency
+            && next_seq < folder.next() + window
+        {
+            if expanding.is_none() {
+                match cases.next() {
+                    None => {
+                        handles_open = false;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        infra_error = Some(e);
+                        handles_open = false;
+                        break;
+                    }
+                    Some(Ok(pc)) => {
+                        let case_seq = next_case;
+                        next_case += 1;
+                        if pc.case.skip.is_some() {
+                            let slot = Slot {
+                                suite: pc.suite,
+                                case_seq,
+                                case: pc.case,
+                                attempt: None,
+                                repeats: 0,
+                            };
+                            folder.insert(next_seq, slot);
+                            next_seq += 1;
+                            continue;
+                        }
+                        expanding = Some((pc.suite, case_seq, pc.case, 1));
+                    }
+                }
+            }
+            let Some((suite_idx, case_seq, case, repeat)) = expanding.take() else {
+                continue;
+            };
+            let ps = &plan.suites[suite_idx];
+            let Some(prompt) = case.prompt.clone().or_else(|| ps.suite.prompt.clone()) else {
+                infra_error = Some(Error::Infrastructure(format!(
+                    "case `{}` has no prompt",
+                    case.id
+                )));
+                handles_open = false;
+                break;
+            };
+            let repeats = case.settings.repeat;
+            if repeat == 1 {
+                if let Some(rec) = &plan.recorder {
+                    rec.planned(&ps.provider_name, &ps.suite.name, &case.id, repeats);
+                }
+            }
+            if repeat < repeats {
+                expanding = Some((suite_idx, case_seq, case.clone(), repeat + 1));
+            }
+            let id = AttemptId {
+                seq: case_seq,
+                suite: ps.suite.name.clone(),
+                case: case.id.clone(),
+                provider: ps.provider_name.clone(),
+                repeat,
+                repeats,
+            };
+            let observer = listen.then(|| {
+                Arc::new(RetryTap {
+                    id: id.clone(),
+                    tx: retry_tx.clone(),
+                }) as Arc<dyn crate::provider::CallObserver>
+            });
+            if listen {
+                sinks
+                    .out
+                    .send(Owned::AttemptStarted(Box::new(id.clone())))
+                    .await;
+            }
+            let attempt = Attempt {
+                id,
+                case: case.clone(),
+                prompt,
+                provider: ps.provider.clone(),
+                providers: plan.providers.clone(),
+                env: plan.env.clone(),
+                golden: opts.golden.clone(),
+                observer,
+            };
+            let seq = next_seq;
+            next_seq += 1;
+            in_flight.push(tokio::spawn(async move {
+                let (id, result) = attempt.run().await;
+                Done {
+                    seq,
+                    suite: suite_idx,
+                    case,
+                    id,
+                    result,
+                }
+            }));
+        }
+        if infra_error.is_some() {
+            halt = true;
+        }
+
+        // Skipped cases scheduled just now can be folded without waiting.
+        if folder.ready() {
+            continue;
+        }
+        if in_flight.is_empty() {
+            // Nothing can complete any more: everything is folded, or what is
+            // left waits behind a gap that will never fill.
+            if !handles_open || halt {
+                break;
+            }
+            continue;
+        }
+
+        tokio::select! {
+            biased;
+            _ = &mut interrupt => {
+                stopped = Some(StopReason::Interrupted);
+                for h in in_flight.iter() {
+                    h.abort();
+                }
+                // Collect what already finished; aborted tasks yield errors.
+                while let Some(joined) = in_flight.next().await {
+                    if let Ok(done) = joined {
+                        finished(&mut sinks, &mut folder, done).await;
+                    }
+                }
+                // First everything that is in order, then complete cases past gaps.
+                while let Some(result) = folder.pop(plan) {
+                    sinks.case(result).await;
+                }
+                for result in folder.drain_complete(plan) {
+                    sinks.case(result).await;
+                }
+                break;
+            }
+            Some((id, retry)) = retry_rx.recv(), if listen => {
+                sinks.out.send(Owned::AttemptRetried(Box::new((id, retry)))).await;
+            }
+            joined = in_flight.next() => {
+                match joined {
+                    Some(Ok(done)) => finished(&mut sinks, &mut folder, done).await,
+                    Some(Err(e)) => {
+                        infra_error.get_or_insert(Error::Infrastructure(format!("a worker task failed: {e}")));
+                        halt = true;
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    let Sinks {
+        aggregator,
+        mut out,
+    } = sinks;
+    // Retries heard after their attempt was collected (an interrupted run).
+    while let Ok((id, retry)) = retry_rx.try_recv() {
+        out.send(Owned::AttemptRetried(Box::new((id, retry)))).await;
+    }
+    let totals = aggregator.finish(stopped, infra_error.as_ref());
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    out.send(Owned::Finished(Box::new((totals.clone(), duration_ms))))
+        .await;
+    let report_error = out.finish();
+    if let Some(e) = infra_error.or(report_error) {
+        return Err(e);
+    }
+    Ok(totals)
+}
+
+/// An attempt came back: tell the listeners, then queue it for folding.
+async fn finished(sinks: &mut Sinks, folder: &mut Folder, done: Done) {
+    let repeats = done.id.repeats;
+    let case_seq = done.id.seq;
+    sinks.attempt_finished(done.id, &done.result).await;
+    folder.insert(
+        done.seq,
+        Slot {
+            suite: done.suite,
+            case_seq,
+            case: done.case,
+            attempt: Some(done.result),
+            repeats,
+        },
+    );
+}
