@@ -764,3 +764,88 @@ fn walk_inner(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Pos;
+
+    /// A check that names a provider, as a grader does.
+    #[derive(Debug)]
+    struct Names(&'static str);
+
+    impl crate::check::Check for Names {
+        fn evaluate<'a>(
+            &'a self,
+            _ctx: &'a crate::check::EvalCtx<'a>,
+        ) -> crate::check::Evaluation<'a> {
+            crate::check::Evaluation::Ready(crate::check::Eval::pass("ok"))
+        }
+
+        fn providers(&self) -> Vec<crate::check::ProviderRef> {
+            vec![crate::check::ProviderRef {
+                name: self.0.to_string(),
+                pos: Some(Pos { line: 6, col: 7 }),
+            }]
+        }
+    }
+
+    fn suite_with(dir: &Path, config: &ProjectConfig, provider: &'static str) -> Suite {
+        let file = dir.join("s.yaml");
+        std::fs::write(
+            &file,
+            "name: s\nprompt: \"{{ q }}\"\ncases:\n  - id: a\n    vars: {q: x}\n    checks:\n      - contains: x\n",
+        )
+        .unwrap();
+        let mut env = template::environment();
+        let mut lcx = LoadContext {
+            root: &config.root,
+            providers: None,
+            env: &mut env,
+        };
+        let mut suite = suite::load(&file, &mut lcx).unwrap();
+        let case = Arc::get_mut(&mut suite.cases[0]).unwrap();
+        case.checks.push(Arc::new(crate::check::CheckSpec {
+            kind: "grade",
+            name: None,
+            negate: false,
+            weight: 1.0,
+            check: Box::new(Names(provider)),
+        }));
+        suite
+    }
+
+    #[test]
+    fn a_provider_named_by_a_check_must_be_defined_and_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("evalgate.yaml");
+        std::fs::write(
+            &cfg,
+            "providers:\n  grader: {type: echo}\n  main: {type: echo}\n",
+        )
+        .unwrap();
+        let (config, errors) = ProjectConfig::load(&cfg, true);
+        assert!(errors.is_empty(), "{errors:?}");
+
+        let bad = suite_with(dir.path(), &config, "gradr");
+        let mut diags = Vec::new();
+        check_check_providers(&config, std::slice::from_ref(&bad), &mut diags);
+        assert_eq!(diags.len(), 1);
+        let text = diags[0].to_string();
+        assert!(
+            text.contains("s.yaml:6:7")
+                && text.contains(
+                    "check `grade` uses provider `gradr`, which evalgate.yaml does not define"
+                )
+                && text.contains("did you mean `grader`?"),
+            "{text}"
+        );
+
+        let good = suite_with(dir.path(), &config, "grader");
+        let mut diags = Vec::new();
+        check_check_providers(&config, std::slice::from_ref(&good), &mut diags);
+        assert!(diags.is_empty());
+        let runs = vec![(good, vec!["main".to_string()])];
+        assert_eq!(used_providers(&runs, None, &[]), vec!["main", "grader"]);
+    }
+}

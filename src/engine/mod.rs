@@ -418,3 +418,6 @@ async fn finished(sinks: &mut Sinks, folder: &mut Folder, done: Done) {
         },
     );
 }
+
+#[cfg(test)]
+mod tests;

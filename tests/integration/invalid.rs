@@ -17,7 +17,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use crate::util::{normalize, repo, run, Project, Run};
+use crate::util::{evalgate, normalize, repo, run, Project, Run};
 
 const CORPUS: &str = "fixtures/invalid";
 const CONFIG: &str = "fixtures/invalid/evalgate.yaml";
@@ -705,4 +705,45 @@ fn report_in_a_directory_that_cannot_be_created() {
     assert!(!r.stdout.contains("gate:"), "nothing runs: {}", r.stdout);
     let stderr = r.stderr.replace(p.path().to_str().unwrap(), "[TMP]");
     insta::assert_snapshot!("report_dir_cannot_be_created", normalize(&stderr));
+}
+
+/// Every phase of loading reports into one batch: a broken suite, a gate
+/// naming an unknown suite, a duplicate suite name and a missing credential are
+/// all reported by the first run, so fixing them never reveals a second batch.
+#[test]
+fn problems_of_every_loading_phase_come_in_one_batch() {
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        "providers:\n  live: {type: openai, base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: EVALGATE_TEST_NO_SUCH_KEY}\ngate:\n  suites: {nosuch: {min_pass_rate: 0.5}}\n",
+    );
+    p.file(
+        "suites/a.yaml",
+        "name: a\nprovider: live\nprompt: \"{{ q }}\"\ncases:\n  - id: one\n    vars: {q: x}\n    checks: [{contians: x}]\n",
+    );
+    p.file(
+        "suites/b.yaml",
+        "name: b\nprompt: \"{{ q }}\"\ncases:\n  - id: one\n    vars: {q: x}\n    checks: [{contains: x}]\n",
+    );
+    p.file(
+        "suites/c.yaml",
+        "name: c\nprovider: live\nprompt: \"{{ q }}\"\ncases:\n  - id: one\n    vars: {q: x}\n    checks: [{contains: x}]\n",
+    );
+    p.file(
+        "suites/d.yaml",
+        "name: c\nprovider: live\nprompt: \"{{ q }}\"\ncases:\n  - id: one\n    vars: {q: x}\n    checks: [{contains: x}]\n",
+    );
+    let mut cmd = evalgate(p.path());
+    cmd.env_remove("EVALGATE_TEST_NO_SUCH_KEY").arg("run");
+    let r = Run::from(cmd.output().unwrap());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for expected in [
+        "unknown check `contians`",
+        "the gate names suite `nosuch`, which no suite defines",
+        "duplicate suite name `c`",
+        "`EVALGATE_TEST_NO_SUCH_KEY`",
+    ] {
+        assert!(r.stderr.contains(expected), "{expected}: {}", r.stderr);
+    }
+    assert!(!p.exists("reports"), "nothing runs on invalid input");
 }
