@@ -600,11 +600,10 @@ fn compare(args: &CompareArgs) -> Result<i32, Error> {
             .map_err(|e| Error::Infrastructure(format!("cannot serialize the comparison: {e}")))?,
     };
     let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
-    let regressed = c.regressions() as u64 > args.max_regressions;
-    let new_bad = args.new_cases_must_pass && c.new_failures() > 0;
-    Ok(if regressed || new_bad {
-        exit::GATE_FAILED
-    } else {
-        exit::OK
-    })
+    let policy = crate::gate::GatePolicy {
+        max_regressions: args.max_regressions,
+        new_cases_must_pass: args.new_cases_must_pass,
+        ..crate::gate::GatePolicy::default()
+    };
+    Ok(crate::gate::evaluate_comparison(&policy, &c).exit_code)
 }

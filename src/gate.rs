@@ -135,29 +135,7 @@ pub fn evaluate(
         ));
     }
     if let Some(c) = comparison {
-        let n = c.regressions() as u64;
-        if n > policy.max_regressions {
-            let first: Vec<String> = c
-                .regressions
-                .iter()
-                .take(3)
-                .map(|r| format!("{}/{}", r.key.suite, r.key.case))
-                .collect();
-            reasons.push(format!(
-                "{} regressed since the baseline (pass → fail or error; at most {} allowed): {}{}",
-                cases(n),
-                policy.max_regressions,
-                first.join(", "),
-                if n > 3 { ", …" } else { "" }
-            ));
-        }
-        let new_bad = c.new_failures() as u64;
-        if policy.new_cases_must_pass && new_bad > 0 {
-            reasons.push(format!(
-                "{} new since the baseline did not pass (new_cases_must_pass)",
-                cases(new_bad)
-            ));
-        }
+        reasons.extend(comparison_reasons(policy, c));
     }
     let exit_code = if stopped == Some(StopReason::Interrupted) {
         exit::INTERRUPTED
@@ -173,6 +151,52 @@ pub fn evaluate(
         passed: reasons.is_empty(),
         reasons,
         exit_code,
+    }
+}
+
+/// The baseline part of the gate: regressions beyond `max_regressions` and
+/// new cases that did not pass. A run with `--baseline` and
+/// `evalgate compare` both decide with this.
+fn comparison_reasons(policy: &GatePolicy, c: &Comparison) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let n = c.regressions() as u64;
+    if n > policy.max_regressions {
+        let first: Vec<String> = c
+            .regressions
+            .iter()
+            .take(3)
+            .map(|r| format!("{}/{}", r.key.suite, r.key.case))
+            .collect();
+        reasons.push(format!(
+            "{} regressed since the baseline (pass → fail or error; at most {} allowed): {}{}",
+            cases(n),
+            policy.max_regressions,
+            first.join(", "),
+            if n > 3 { ", …" } else { "" }
+        ));
+    }
+    let new_bad = c.new_failures() as u64;
+    if policy.new_cases_must_pass && new_bad > 0 {
+        reasons.push(format!(
+            "{} new since the baseline did not pass (new_cases_must_pass)",
+            cases(new_bad)
+        ));
+    }
+    reasons
+}
+
+/// The verdict on a comparison of two reports (`evalgate compare`): exit 1
+/// on regressions beyond the limit or failing new cases, 0 otherwise.
+pub fn evaluate_comparison(policy: &GatePolicy, comparison: &Comparison) -> Verdict {
+    let reasons = comparison_reasons(policy, comparison);
+    Verdict {
+        passed: reasons.is_empty(),
+        exit_code: if reasons.is_empty() {
+            exit::OK
+        } else {
+            exit::GATE_FAILED
+        },
+        reasons,
     }
 }
 

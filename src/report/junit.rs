@@ -9,13 +9,15 @@
 //!
 //! quick-junit serializes whole reports only, so test cases are serialized in
 //! chunks of at most [`CHUNK_CASES`] through a one-suite report; the
-//! `<testcase>` fragments are cut out and spooled to an anonymous temporary
-//! file per suite. When a suite ends, its `<testsuite>` tag (with counts) and
-//! the fragments go to a second spool; on `Finished`, the root element and
-//! that spool go into the [`AtomicFile`], which is committed.
+//! `<testcase>` fragments are cut out and appended to one anonymous
+//! temporary file, each suite remembering where its fragments lie. On
+//! `Finished`, the root element and each suite's `<testsuite>` tag (with
+//! counts) followed by its fragments go into the [`AtomicFile`], which is
+//! committed. A suite is one element however its cases arrive.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -72,31 +74,36 @@ impl Tally {
     }
 }
 
-/// The suite being received.
-struct OpenSuite {
+/// One `<testsuite>`: a suite (or suite × provider in a matrix).
+struct Group {
     name: String,
     tally: Tally,
     /// Sum of attempt latencies, ms.
     time_ms: f64,
     timestamp: Option<DateTime<FixedOffset>>,
+    /// Test cases not yet serialized.
     chunk: Vec<TestCase>,
     chunk_bytes: usize,
-    spool: BufWriter<File>,
+    /// Where its serialized test cases lie in the spool: (offset, length).
+    spans: Vec<(u64, u64)>,
 }
 
 /// Writes a JUnit XML report; see the module documentation.
 pub struct JunitReporter {
     path: PathBuf,
-    spool_dir: PathBuf,
     /// None once the report is committed.
     out: Option<AtomicFile>,
     run_timestamp: Option<DateTime<FixedOffset>>,
-    suite: Option<OpenSuite>,
     /// A provider matrix: suites are named `suite [provider]`.
     matrix: bool,
-    /// Closed `<testsuite>` elements.
-    suites: BufWriter<File>,
-    totals: Tally,
+    /// Every group seen, in order of first appearance.
+    groups: Vec<Group>,
+    by_name: HashMap<String, usize>,
+    /// The group the last case went to.
+    current: Option<usize>,
+    /// Serialized test cases of every group, in the order they were flushed.
+    spool: BufWriter<File>,
+    spooled: u64,
 }
 
 impl JunitReporter {
@@ -107,16 +114,17 @@ impl JunitReporter {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let suites = spool(&spool_dir).map_err(|e| Error::output(path, e))?;
+        let spool = spool(&spool_dir).map_err(|e| Error::output(path, e))?;
         Ok(JunitReporter {
             path: path.to_path_buf(),
-            spool_dir,
             out: Some(out),
             run_timestamp: None,
-            suite: None,
             matrix: false,
-            suites,
-            totals: Tally::default(),
+            groups: Vec::new(),
+            by_name: HashMap::new(),
+            current: None,
+            spool,
+            spooled: 0,
         })
     }
 
@@ -129,62 +137,64 @@ impl JunitReporter {
         self.matrix = info.matrix;
     }
 
+    /// A case goes to its group's `<testsuite>`, wherever it arrives: a
+    /// suite never gets a second element, also when results come out of
+    /// plan order (merged shards).
     fn case_finished(&mut self, case: &CaseResult) -> Result<(), Error> {
-        let group = group_name(case, self.matrix);
-        if self.suite.as_ref().is_some_and(|s| s.name != group) {
-            self.close_suite()?;
-        }
-        if self.suite.is_none() {
-            let spool = spool(&self.spool_dir).map_err(|e| self.err(e))?;
-            self.suite = Some(OpenSuite {
-                name: group.clone(),
-                tally: Tally::default(),
-                time_ms: 0.0,
-                timestamp: None,
-                chunk: Vec::new(),
-                chunk_bytes: 0,
-                spool,
-            });
-        }
-        let run_timestamp = self.run_timestamp;
-        let full = match self.suite.as_mut() {
-            Some(suite) => {
-                if suite.timestamp.is_none() {
-                    suite.timestamp = case
-                        .attempts
-                        .iter()
-                        .find_map(|a| a.timing.started_at)
-                        .map(timestamp_of)
-                        .or(run_timestamp);
-                }
-                for tc in test_cases(case, &group) {
-                    suite.tally.add_status(&tc.status);
-                    suite.chunk_bytes += approx_size(&tc);
-                    suite.chunk.push(tc);
-                }
-                suite.time_ms += case.total_latency_ms();
-                suite.chunk.len() >= CHUNK_CASES || suite.chunk_bytes >= CHUNK_BYTES
+        let name = group_name(case, self.matrix);
+        let idx = match self.by_name.get(&name) {
+            Some(&i) => i,
+            None => {
+                self.groups.push(Group {
+                    name: name.clone(),
+                    tally: Tally::default(),
+                    time_ms: 0.0,
+                    timestamp: None,
+                    chunk: Vec::new(),
+                    chunk_bytes: 0,
+                    spans: Vec::new(),
+                });
+                self.by_name.insert(name, self.groups.len() - 1);
+                self.groups.len() - 1
             }
-            None => false,
         };
-        if full {
-            self.flush_chunk()?;
+        // In plan order a group is done when the next begins: serialize it now.
+        if let Some(prev) = self.current.filter(|&p| p != idx) {
+            self.flush_chunk(prev)?;
+        }
+        self.current = Some(idx);
+        let run_timestamp = self.run_timestamp;
+        let group = &mut self.groups[idx];
+        if group.timestamp.is_none() {
+            group.timestamp = case
+                .attempts
+                .iter()
+                .find_map(|a| a.timing.started_at)
+                .map(timestamp_of)
+                .or(run_timestamp);
+        }
+        for tc in test_cases(case, &group.name) {
+            group.tally.add_status(&tc.status);
+            group.chunk_bytes += approx_size(&tc);
+            group.chunk.push(tc);
+        }
+        group.time_ms += case.total_latency_ms();
+        if group.chunk.len() >= CHUNK_CASES || group.chunk_bytes >= CHUNK_BYTES {
+            self.flush_chunk(idx)?;
         }
         Ok(())
     }
 
-    /// Serialize the buffered test cases and append them to the suite spool.
-    fn flush_chunk(&mut self) -> Result<(), Error> {
+    /// Serialize a group's buffered test cases and append them to the spool.
+    fn flush_chunk(&mut self, idx: usize) -> Result<(), Error> {
         let path = self.path.clone();
-        let Some(suite) = self.suite.as_mut() else {
-            return Ok(());
-        };
-        if suite.chunk.is_empty() {
+        let group = &mut self.groups[idx];
+        if group.chunk.is_empty() {
             return Ok(());
         }
-        let mut ts = TestSuite::new(suite.name.as_str());
-        ts.add_test_cases(suite.chunk.drain(..));
-        suite.chunk_bytes = 0;
+        let mut ts = TestSuite::new(group.name.as_str());
+        ts.add_test_cases(group.chunk.drain(..));
+        group.chunk_bytes = 0;
         let mut report = Report::unnamed();
         report.add_test_suite(ts);
         let xml = report
@@ -196,55 +206,69 @@ impl JunitReporter {
                 io::Error::other("unexpected JUnit serialization (no <testsuite> element)"),
             )
         })?;
-        suite
-            .spool
+        self.spool
             .write_all(fragment.as_bytes())
-            .map_err(|e| Error::output(&path, e))
-    }
-
-    /// Write the current suite's `<testsuite>` element to the suites spool.
-    fn close_suite(&mut self) -> Result<(), Error> {
-        self.flush_chunk()?;
-        let Some(suite) = self.suite.take() else {
-            return Ok(());
-        };
-        self.totals.add(suite.tally);
-        let mut tag = String::from("\n    <testsuite");
-        push_attr(&mut tag, "name", &suite.name);
-        push_tally(&mut tag, suite.tally);
-        if let Some(ts) = suite.timestamp {
-            push_attr(&mut tag, "timestamp", &format_timestamp(&ts));
-        }
-        push_attr(&mut tag, "time", &format_seconds(suite.time_ms));
-        tag.push('>');
-        let mut spool = suite
-            .spool
-            .into_inner()
-            .map_err(|e| self.err(e.into_error()))?;
-        let result = copy_between(&mut self.suites, &tag, &mut spool, "\n    </testsuite>");
-        result.map_err(|e| self.err(e))
+            .map_err(|e| Error::output(&path, e))?;
+        let len = fragment.len() as u64;
+        group.spans.push((self.spooled, len));
+        self.spooled += len;
+        Ok(())
     }
 
     fn finished(&mut self, duration_ms: f64) -> Result<(), Error> {
-        self.close_suite()?;
+        for i in 0..self.groups.len() {
+            self.flush_chunk(i)?;
+        }
         let Some(mut out) = self.out.take() else {
             return Ok(());
         };
+        let mut totals = Tally::default();
+        for g in &self.groups {
+            totals.add(g.tally);
+        }
         let mut root = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
         push_attr(&mut root, "name", REPORT_NAME);
-        push_tally(&mut root, self.totals);
+        push_tally(&mut root, totals);
         if let Some(ts) = self.run_timestamp {
             push_attr(&mut root, "timestamp", &format_timestamp(&ts));
         }
         push_attr(&mut root, "time", &format_seconds(duration_ms));
         root.push('>');
-        let result = match self.suites.flush() {
-            Ok(()) => copy_between(&mut out, &root, self.suites.get_mut(), "\n</testsuites>\n"),
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| Error::output(&self.path, e))?;
+        let result = self
+            .spool
+            .flush()
+            .and_then(|()| write_groups(&mut out, &root, &self.groups, self.spool.get_mut()));
+        result.map_err(|e| self.err(e))?;
         out.commit()
     }
+}
+
+/// The root element, each group's `<testsuite>` with its test cases read
+/// back from the spool, and the end of the root.
+fn write_groups(
+    dst: &mut impl Write,
+    root: &str,
+    groups: &[Group],
+    spool: &mut File,
+) -> io::Result<()> {
+    dst.write_all(root.as_bytes())?;
+    for g in groups {
+        let mut tag = String::from("\n    <testsuite");
+        push_attr(&mut tag, "name", &g.name);
+        push_tally(&mut tag, g.tally);
+        if let Some(ts) = g.timestamp {
+            push_attr(&mut tag, "timestamp", &format_timestamp(&ts));
+        }
+        push_attr(&mut tag, "time", &format_seconds(g.time_ms));
+        tag.push('>');
+        dst.write_all(tag.as_bytes())?;
+        for &(offset, len) in &g.spans {
+            spool.seek(SeekFrom::Start(offset))?;
+            io::copy(&mut (&mut *spool).take(len), dst)?;
+        }
+        dst.write_all(b"\n    </testsuite>")?;
+    }
+    dst.write_all(b"\n</testsuites>\n")
 }
 
 impl Reporter for JunitReporter {
@@ -264,14 +288,6 @@ impl Reporter for JunitReporter {
             RunEvent::Finished { duration_ms, .. } => self.finished(*duration_ms),
         }
     }
-}
-
-/// Write `head`, the whole of `spool`, then `tail` to `dst`.
-fn copy_between(dst: &mut impl Write, head: &str, spool: &mut File, tail: &str) -> io::Result<()> {
-    dst.write_all(head.as_bytes())?;
-    spool.seek(SeekFrom::Start(0))?;
-    io::copy(spool, dst)?;
-    dst.write_all(tail.as_bytes())
 }
 
 fn spool(dir: &Path) -> io::Result<BufWriter<File>> {
@@ -691,6 +707,34 @@ mod tests {
         assert_eq!(a.test_cases.len(), a.tests);
         assert_eq!(a.test_cases[300].name.as_str(), "c0300");
         assert!(!xml.contains("\n\n"), "no blank lines between chunks");
+    }
+
+    #[test]
+    fn a_suite_is_one_element_whatever_order_its_cases_arrive_in() {
+        // Merged shards: suites interleave, and chunks of one suite are
+        // flushed between cases of another.
+        let mut cases = Vec::new();
+        for i in 0..(CHUNK_CASES + 5) {
+            cases.push(pass_case("a", &format!("c{i:04}")));
+            if i % 100 == 0 {
+                cases.push(fail_case("b", &format!("b{i:04}")));
+            }
+        }
+        let xml = write(&cases, None);
+        assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let a = &report.test_suites[0];
+        assert_eq!(
+            (a.tests, a.test_cases.len()),
+            (CHUNK_CASES + 5, CHUNK_CASES + 5)
+        );
+        let order: Vec<&str> = a.test_cases.iter().map(|t| t.name.as_str()).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "arrival order within a suite is kept");
+        assert_eq!(report.test_suites[1].failures, 3);
     }
 
     #[test]
