@@ -41,24 +41,106 @@ use crate::model::CheckResult;
 use crate::provider::{Message, Registry, Response};
 use crate::template;
 
-/// Every check kind, for validation and "did you mean".
-pub const KINDS: &[&str] = &[
-    "equals",
-    "contains",
-    "icontains",
-    "regex",
-    "starts_with",
-    "ends_with",
-    "is_json",
-    "json_schema",
-    "json_path",
-    "length",
-    "max_latency_ms",
-    "levenshtein",
-    "golden",
-    "tool_call",
-    "max_ttft_ms",
+/// Parses a check's argument into the check (errors go to the context).
+type Parse = fn(&mut Ctx<'_>, &Node) -> Option<Box<dyn Check>>;
+
+/// Builds a check written as a bare string (`- is_json`, `- golden`).
+type Bare = fn(&Ctx<'_>) -> Box<dyn Check>;
+
+/// One check kind: its key, its parser and, if it has one, its bare form.
+struct Kind {
+    name: &'static str,
+    parse: Parse,
+    bare: Option<Bare>,
+}
+
+/// Every check kind: the one place a check is registered.
+const KINDS: &[Kind] = &[
+    Kind {
+        name: "equals",
+        parse: |c, n| text::Equals::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "contains",
+        parse: |c, n| text::Contains::parse(c, n, false).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "icontains",
+        parse: |c, n| text::Contains::parse(c, n, true).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "regex",
+        parse: |c, n| text::RegexCheck::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "starts_with",
+        parse: |c, n| text::Affix::parse(c, n, true).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "ends_with",
+        parse: |c, n| text::Affix::parse(c, n, false).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "is_json",
+        parse: |c, n| json::IsJson::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(json::IsJson)),
+    },
+    Kind {
+        name: "json_schema",
+        parse: |c, n| json::JsonSchema::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "json_path",
+        parse: |c, n| json::JsonPathCheck::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "length",
+        parse: |c, n| length::Length::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "max_latency_ms",
+        parse: |c, n| latency::MaxLatency::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "levenshtein",
+        parse: |c, n| similarity::Levenshtein::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "golden",
+        parse: |c, n| golden::Golden::parse(c, n).map(boxed),
+        bare: Some(|c| {
+            Box::new(golden::Golden {
+                settings: c.golden_defaults.clone(),
+            })
+        }),
+    },
+    Kind {
+        name: "tool_call",
+        parse: |c, n| tools::ToolCallCheck::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "max_ttft_ms",
+        parse: |c, n| tools::MaxTtft::parse(c, n).map(boxed),
+        bare: None,
+    },
 ];
+
+/// The names of every check kind, for messages.
+fn kind_names() -> String {
+    KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
 
 /// Keys allowed next to the check key.
 const MODIFIERS: &[&str] = &["not", "weight", "name"];
@@ -419,24 +501,16 @@ pub fn parse_list(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Arc<CheckSpec>> {
 fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
     // Shorthand: `- is_json` / `- golden` as a bare string.
     if let Value::Str(s) = &node.value {
-        if s == "golden" {
+        if let Some((kind, bare)) = KINDS
+            .iter()
+            .find_map(|k| k.bare.filter(|_| k.name == s.as_str()).map(|b| (k.name, b)))
+        {
             return Some(CheckSpec {
-                kind: "golden",
+                kind,
                 name: None,
                 negate: false,
                 weight: 1.0,
-                check: Box::new(golden::Golden {
-                    settings: ctx.golden_defaults.clone(),
-                }),
-            });
-        }
-        if s == "is_json" {
-            return Some(CheckSpec {
-                kind: "is_json",
-                name: None,
-                negate: false,
-                weight: 1.0,
-                check: Box::new(json::IsJson),
+                check: bare(ctx),
             });
         }
     }
@@ -447,38 +521,41 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
                 "a check must be a mapping like `- contains: text`, found {}",
                 node.kind_name()
             ),
-            Some(format!("check kinds: {}", KINDS.join(", "))),
+            Some(format!("check kinds: {}", kind_names())),
         );
         return None;
     };
-    let mut kind_entry = None;
+    let mut kind_entry: Option<(&Kind, _)> = None;
     let mut ok = true;
     for e in entries {
         if MODIFIERS.contains(&e.key.as_str()) {
             continue;
         }
-        if KINDS.contains(&e.key.as_str()) {
+        if let Some(kind) = KINDS.iter().find(|k| k.name == e.key) {
             if let Some((prev, _)) = kind_entry {
                 ctx.error(
                     e.key_pos,
                     format!(
-                        "one check per list item: found both `{prev}` and `{}`",
-                        e.key
+                        "one check per list item: found both `{}` and `{}`",
+                        prev.name, e.key
                     ),
                     Some("start a new list item with `- ` for each check".into()),
                 );
                 ok = false;
             } else {
-                kind_entry = Some((e.key.as_str(), e));
+                kind_entry = Some((kind, e));
             }
             continue;
         }
-        let all = KINDS.iter().chain(MODIFIERS).copied();
+        let all = KINDS
+            .iter()
+            .map(|k| k.name)
+            .chain(MODIFIERS.iter().copied());
         let hint = match did_you_mean(&e.key, all) {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!(
                 "check kinds: {}; modifiers: {}",
-                KINDS.join(", "),
+                kind_names(),
                 MODIFIERS.join(", ")
             ),
         };
@@ -505,50 +582,17 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
             ctx.error(
                 node.pos,
                 "this check names no check kind",
-                Some(format!("check kinds: {}", KINDS.join(", "))),
+                Some(format!("check kinds: {}", kind_names())),
             );
         }
         return None;
     };
-    let arg = &entry.value;
-    let (kind, check): (&'static str, Option<Box<dyn Check>>) = match kind {
-        "equals" => ("equals", text::Equals::parse(ctx, arg).map(boxed)),
-        "contains" => (
-            "contains",
-            text::Contains::parse(ctx, arg, false).map(boxed),
-        ),
-        "icontains" => (
-            "icontains",
-            text::Contains::parse(ctx, arg, true).map(boxed),
-        ),
-        "regex" => ("regex", text::RegexCheck::parse(ctx, arg).map(boxed)),
-        "starts_with" => ("starts_with", text::Affix::parse(ctx, arg, true).map(boxed)),
-        "ends_with" => ("ends_with", text::Affix::parse(ctx, arg, false).map(boxed)),
-        "is_json" => ("is_json", json::IsJson::parse(ctx, arg).map(boxed)),
-        "json_schema" => ("json_schema", json::JsonSchema::parse(ctx, arg).map(boxed)),
-        "json_path" => ("json_path", json::JsonPathCheck::parse(ctx, arg).map(boxed)),
-        "length" => ("length", length::Length::parse(ctx, arg).map(boxed)),
-        "max_latency_ms" => (
-            "max_latency_ms",
-            latency::MaxLatency::parse(ctx, arg).map(boxed),
-        ),
-        "golden" => ("golden", golden::Golden::parse(ctx, arg).map(boxed)),
-        "tool_call" => (
-            "tool_call",
-            tools::ToolCallCheck::parse(ctx, arg).map(boxed),
-        ),
-        "max_ttft_ms" => ("max_ttft_ms", tools::MaxTtft::parse(ctx, arg).map(boxed)),
-        "levenshtein" => (
-            "levenshtein",
-            similarity::Levenshtein::parse(ctx, arg).map(boxed),
-        ),
-        _ => return None,
-    };
+    let check = (kind.parse)(ctx, &entry.value);
     if !ok {
         return None;
     }
     Some(CheckSpec {
-        kind,
+        kind: kind.name,
         name,
         negate,
         weight,
