@@ -13,7 +13,7 @@ use crate::cli::{
     ListFormat, RunArgs, SelectArgs, ToleranceArgs, UpdateGolden,
 };
 use crate::compare::{Baseline, Comparer, Tolerance};
-use crate::config::project::ProjectConfig;
+use crate::config::project::{ProjectConfig, ReportPaths};
 use crate::engine::{self, RunOptions};
 use crate::error::{display_path, Error};
 use crate::exit;
@@ -168,27 +168,71 @@ fn list(args: &ListArgs) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
-/// Paths of the reports this run writes: flags override the config defaults.
-struct ReportTargets {
-    junit: Option<PathBuf>,
-    json: Option<PathBuf>,
-    markdown: Option<PathBuf>,
+/// A file report format: the one place a format is registered (its flag,
+/// its `reports:` key in evalgate.yaml, how its reporter is opened).
+struct ReportFormat {
+    flag: &'static str,
+    arg: fn(&RunArgs) -> Option<&PathBuf>,
+    config: fn(&ReportPaths) -> Option<&PathBuf>,
+    /// Open the reporter for this path (and, for Markdown, the GitHub step
+    /// summary); `None` when there is nothing to write.
+    open: OpenReport,
 }
 
-fn report_targets(args: &RunArgs, plan: &Plan) -> ReportTargets {
-    if args.no_reports {
-        return ReportTargets {
-            junit: None,
-            json: None,
-            markdown: None,
-        };
-    }
-    let d = &plan.config.reports;
-    ReportTargets {
-        junit: args.junit.clone().or_else(|| d.junit.clone()),
-        json: args.json.clone().or_else(|| d.json.clone()),
-        markdown: args.markdown.clone().or_else(|| d.markdown.clone()),
-    }
+/// Opens a format's reporter for a path and the GitHub step summary.
+type OpenReport = fn(Option<&Path>, Option<PathBuf>) -> Result<Option<Box<dyn Reporter>>, Error>;
+
+const REPORT_FORMATS: &[ReportFormat] = &[
+    ReportFormat {
+        flag: "--junit",
+        arg: |a| a.junit.as_ref(),
+        config: |d| d.junit.as_ref(),
+        open: |path, _| {
+            path.map(|p| Ok(Box::new(JunitReporter::create(p)?) as Box<dyn Reporter>))
+                .transpose()
+        },
+    },
+    ReportFormat {
+        flag: "--json",
+        arg: |a| a.json.as_ref(),
+        config: |d| d.json.as_ref(),
+        open: |path, _| {
+            path.map(|p| Ok(Box::new(JsonReporter::create(p)?) as Box<dyn Reporter>))
+                .transpose()
+        },
+    },
+    ReportFormat {
+        flag: "--markdown",
+        arg: |a| a.markdown.as_ref(),
+        config: |d| d.markdown.as_ref(),
+        open: |path, step_summary| {
+            if path.is_none() && step_summary.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(Box::new(MarkdownReporter::create(
+                path,
+                step_summary,
+            )?)))
+        },
+    },
+];
+
+/// Paths of the reports this run writes, per format: flags override the
+/// config defaults; `--no-reports` writes none.
+fn report_targets(args: &RunArgs, plan: &Plan) -> Vec<(&'static ReportFormat, Option<PathBuf>)> {
+    REPORT_FORMATS
+        .iter()
+        .map(|f| {
+            let path = (!args.no_reports)
+                .then(|| {
+                    (f.arg)(args)
+                        .or_else(|| (f.config)(&plan.config.reports))
+                        .cloned()
+                })
+                .flatten();
+            (f, path)
+        })
+        .collect()
 }
 
 fn git_commit(root: &Path) -> Option<String> {
@@ -309,17 +353,10 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             args.show_failures,
         )),
     ];
-    if let Some(p) = &targets.junit {
-        reporters.push(Box::new(JunitReporter::create(p)?));
-    }
-    if let Some(p) = &targets.json {
-        reporters.push(Box::new(JsonReporter::create(p)?));
-    }
-    if targets.markdown.is_some() || step_summary.is_some() {
-        reporters.push(Box::new(MarkdownReporter::create(
-            targets.markdown.as_deref(),
-            step_summary,
-        )?));
+    for (format, path) in &targets {
+        if let Some(r) = (format.open)(path.as_deref(), step_summary.clone())? {
+            reporters.push(r);
+        }
     }
 
     let info = RunInfo {
@@ -381,10 +418,10 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             "recorded: nothing (only openai, anthropic, http and exec providers are recorded)"
         );
     }
-    let written: Vec<String> = [&targets.junit, &targets.json, &targets.markdown]
-        .into_iter()
-        .flatten()
-        .map(|p| display_path(p))
+    let written: Vec<String> = targets
+        .iter()
+        .filter_map(|(_, p)| p.as_deref())
+        .map(display_path)
         .collect();
     if !written.is_empty() && !args.quiet {
         // Ignore a closed stdout (`evalgate run | head`): the verdict is in the exit code.
@@ -539,13 +576,15 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
 }
 
 /// Two reports written to one file would silently overwrite each other.
-fn check_distinct_targets(t: &ReportTargets, step_summary: Option<&Path>) -> Result<(), Error> {
-    let named = [
-        ("--junit", t.junit.as_deref()),
-        ("--json", t.json.as_deref()),
-        ("--markdown", t.markdown.as_deref()),
-        ("$GITHUB_STEP_SUMMARY", step_summary),
-    ];
+fn check_distinct_targets(
+    targets: &[(&'static ReportFormat, Option<PathBuf>)],
+    step_summary: Option<&Path>,
+) -> Result<(), Error> {
+    let named: Vec<(&str, Option<&Path>)> = targets
+        .iter()
+        .map(|(f, p)| (f.flag, p.as_deref()))
+        .chain(std::iter::once(("$GITHUB_STEP_SUMMARY", step_summary)))
+        .collect();
     let key = |p: &Path| {
         let abs = if p.is_absolute() {
             p.to_path_buf()
