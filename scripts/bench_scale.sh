@@ -2,10 +2,16 @@
 # Throughput and memory at scale: runs N cases (a JSONL dataset) against the
 # in-process mock provider with every report enabled, and prints cases/s and
 # peak RSS for each N. Usage: scripts/bench_scale.sh [N ...]   (default: 10000 100000)
+# EVALGATE_BIN=path/to/evalgate measures that binary instead of building this
+# tree (to compare two versions side by side in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-BIN="$PWD/target/release/evalgate"
+if [ -n "${EVALGATE_BIN:-}" ]; then
+  BIN="$EVALGATE_BIN"
+else
+  cargo build --release --quiet
+  BIN="$PWD/target/release/evalgate"
+fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 sizes=("$@")
