@@ -18,7 +18,7 @@
 //!
 //! The response's content type decides how it is read (an event stream or
 //! one JSON message). An error in a successful non-streamed answer is
-//! classified like an `error` event ([`http::response_error`]).
+//! classified like an `error` event ([`api_error::response_error`]).
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
@@ -27,11 +27,11 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
-use super::http::{
-    self, compact, elapsed_ms, json_u64, received, secret_header, sorted_json, stream_error,
-    usage_of, Posted, EXCERPT_CHARS,
-};
-use super::sse::SseReader;
+use super::http::api_error::{self, stream_error, EXCERPT_CHARS};
+use super::http::chat::{ChatEndpoint, Posted};
+use super::http::json::{compact, json_u64, sorted_json, usage_of};
+use super::http::transport::{elapsed_ms, secret_header};
+use super::sse::{received, SseReader};
 use super::{excerpt, Message, Provider, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{AnthropicConfig, Limits};
 use crate::model::{Timing, Usage};
@@ -39,7 +39,7 @@ use crate::model::{Timing, Usage};
 /// The Anthropic Messages API.
 pub struct Anthropic {
     name: String,
-    endpoint: http::ChatEndpoint,
+    endpoint: ChatEndpoint,
     model: String,
     max_tokens: u64,
     system: Option<String>,
@@ -70,13 +70,7 @@ impl Anthropic {
         }
         Ok(Anthropic {
             name: name.to_string(),
-            endpoint: http::ChatEndpoint::new(
-                &cfg.base_url,
-                "/v1/messages",
-                defaults,
-                &headers,
-                limits,
-            )?,
+            endpoint: ChatEndpoint::new(&cfg.base_url, "/v1/messages", defaults, &headers, limits)?,
             model: cfg.model.clone(),
             max_tokens: cfg.max_tokens,
             system: cfg.system.clone(),
@@ -346,7 +340,7 @@ fn parse_message(v: &Value, body: &str) -> Result<Response, ProviderError> {
     {
         // Classified like an `error` event in a stream: transient ones retried.
         let err = v.get("error").filter(|e| !e.is_null()).unwrap_or(v);
-        return Err(http::response_error(err));
+        return Err(api_error::response_error(err));
     }
     let content = v.get("content").and_then(Value::as_array).ok_or_else(|| {
         ProviderError::Provider(format!(

@@ -24,7 +24,7 @@
 //! The response's content type decides how it is read: an event stream is
 //! parsed as chunks, anything else as one JSON completion (some compatible
 //! servers ignore `stream`). An `error` object in a successful non-streamed
-//! answer is classified like one in a stream ([`http::response_error`]):
+//! answer is classified like one in a stream ([`api_error::response_error`]):
 //! transient errors are retried.
 
 use std::collections::BTreeMap;
@@ -34,11 +34,11 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
-use super::http::{
-    self, compact, elapsed_ms, json_u64, received, secret_header, sorted_json, stream_error,
-    usage_of, Posted, EXCERPT_CHARS,
-};
-use super::sse::SseReader;
+use super::http::api_error::{self, stream_error, EXCERPT_CHARS};
+use super::http::chat::{ChatEndpoint, Posted};
+use super::http::json::{compact, json_u64, sorted_json, usage_of};
+use super::http::transport::{elapsed_ms, secret_header};
+use super::sse::{received, SseReader};
 use super::{excerpt, Provider, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{Limits, OpenAiConfig};
 use crate::model::{Timing, Usage};
@@ -46,7 +46,7 @@ use crate::model::{Timing, Usage};
 /// An OpenAI-compatible Chat Completions endpoint.
 pub struct OpenAi {
     name: String,
-    endpoint: http::ChatEndpoint,
+    endpoint: ChatEndpoint,
     model: String,
     stream: bool,
     params: Map<String, Value>,
@@ -70,7 +70,7 @@ impl OpenAi {
         }
         Ok(OpenAi {
             name: name.to_string(),
-            endpoint: http::ChatEndpoint::new(
+            endpoint: ChatEndpoint::new(
                 &cfg.base_url,
                 "/chat/completions",
                 defaults,
@@ -317,7 +317,7 @@ fn arguments_text(v: Option<&Value>) -> String {
 fn parse_completion(v: &Value, body: &str) -> Result<Response, ProviderError> {
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         // Classified like the same error in a stream: transient ones retried.
-        return Err(http::response_error(err));
+        return Err(api_error::response_error(err));
     }
     let malformed = |what: &str| {
         ProviderError::Provider(format!(
