@@ -415,7 +415,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
     } else if args.record && !args.quiet {
         let _ = writeln!(
             std::io::stdout(),
-            "recorded: nothing (only openai, anthropic, http and exec providers are recorded)"
+            "recorded: nothing (only {} providers are recorded)",
+            crate::config::provider::recorded_types("and")
         );
     }
     let written: Vec<String> = targets

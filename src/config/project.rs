@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use crate::config::decode::Ctx;
 use crate::config::node::{self, Node};
+use crate::config::provider::{article, recorded_types};
 pub use crate::config::provider::{
     AnthropicConfig, ExecConfig, ExecInput, Extract, Header, HttpConfig, HttpStream, Limits,
-    OpenAiConfig, ReplayConfig,
+    OpenAiConfig, ProviderKind, ReplayConfig,
 };
 use crate::error::{Diagnostic, Pos};
 use crate::gate::GatePolicy;
@@ -28,46 +29,6 @@ use crate::gate::GatePolicy;
 /// Default suite locations when `suites:` is not set.
 pub const DEFAULT_SUITE_GLOBS: &[&str] =
     &["suites/**/*.yaml", "suites/**/*.yml", "suites/**/*.json"];
-
-/// Provider kinds known to this build.
-pub const PROVIDER_TYPES: &[&str] = &[
-    "mock",
-    "echo",
-    "openai",
-    "anthropic",
-    "http",
-    "exec",
-    "replay",
-];
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProviderKind {
-    Mock {
-        responses: Option<PathBuf>,
-        latency: Duration,
-        model: Option<String>,
-    },
-    Echo,
-    OpenAi(OpenAiConfig),
-    Anthropic(AnthropicConfig),
-    Http(HttpConfig),
-    Exec(ExecConfig),
-    Replay(ReplayConfig),
-}
-
-impl ProviderKind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ProviderKind::Mock { .. } => "mock",
-            ProviderKind::Echo => "echo",
-            ProviderKind::OpenAi(_) => "openai",
-            ProviderKind::Anthropic(_) => "anthropic",
-            ProviderKind::Http(_) => "http",
-            ProviderKind::Exec(_) => "exec",
-            ProviderKind::Replay(_) => "replay",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderConfig {
@@ -380,12 +341,10 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     let mut bad = Vec::new();
     for (name, pc) in &cfg.providers {
         if let ProviderKind::Replay(r) = &pc.kind {
-            let ok = cfg.providers.get(&r.of).is_some_and(|o| {
-                !matches!(
-                    o.kind,
-                    ProviderKind::Replay(_) | ProviderKind::Mock { .. } | ProviderKind::Echo
-                )
-            });
+            let ok = cfg
+                .providers
+                .get(&r.of)
+                .is_some_and(|o| o.kind.provider_type().recorded);
             if !ok && !cfg.broken_providers.contains(&r.of) {
                 let hint = match crate::error::did_you_mean(&r.of, names.iter().map(String::as_str))
                 {
@@ -394,9 +353,10 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                 };
                 let msg = if let Some(o) = cfg.providers.get(&r.of) {
                     format!(
-                        "provider `{name}` replays `{}`, a `{}` provider: only openai, anthropic, http and exec providers are recorded",
+                        "provider `{name}` replays `{}`, a `{}` provider: only {} providers are recorded",
                         r.of,
-                        o.kind.type_name()
+                        o.kind.type_name(),
+                        recorded_types("and")
                     )
                 } else {
                     format!("provider `{name}` replays `{}`, which is not defined", r.of)
@@ -405,19 +365,15 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                     let recordable: Vec<&str> = cfg
                         .providers
                         .iter()
-                        .filter(|(_, p)| {
-                            matches!(
-                                p.kind,
-                                ProviderKind::OpenAi(_)
-                                    | ProviderKind::Anthropic(_)
-                                    | ProviderKind::Http(_)
-                                    | ProviderKind::Exec(_)
-                            )
-                        })
+                        .filter(|(_, p)| p.kind.provider_type().recorded)
                         .map(|(n, _)| n.as_str())
                         .collect();
                     if recordable.is_empty() {
-                        "define an openai, anthropic, http or exec provider and record it with `evalgate run --record`".to_string()
+                        let types = recorded_types("or");
+                        format!(
+                            "define {} {types} provider and record it with `evalgate run --record`",
+                            article(&types)
+                        )
                     } else {
                         format!("providers that can be recorded: {}", recordable.join(", "))
                     }

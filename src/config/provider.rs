@@ -1,5 +1,9 @@
 //! Provider definitions from `evalgate.yaml` (`providers:`), one struct per
-//! type, plus the settings every network provider shares (`Limits`).
+//! type, plus the settings every network provider shares (`Limits`), and
+//! [`PROVIDER_TYPES`]: the one table of provider types (name, keys, decoder,
+//! whether it is recorded and retried) that decoding, hints and the run's
+//! build read. A new type is a row there, a [`ProviderKind`] variant and
+//! its arm in `provider/build.rs`.
 //!
 //! Header values and URLs may reference environment variables as `${NAME}`;
 //! `api_key_env: NAME` names the variable holding the API key. Nothing here
@@ -170,13 +174,209 @@ pub struct ReplayConfig {
     pub of_pos: Option<crate::error::Pos>,
 }
 
+/// What a provider definition says: its type and that type's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderKind {
+    Mock {
+        responses: Option<PathBuf>,
+        latency: Duration,
+        model: Option<String>,
+    },
+    Echo,
+    OpenAi(OpenAiConfig),
+    Anthropic(AnthropicConfig),
+    Http(HttpConfig),
+    Exec(ExecConfig),
+    Replay(ReplayConfig),
+}
+
+impl ProviderKind {
+    /// The type of this definition, in [`PROVIDER_TYPES`].
+    pub fn provider_type(&self) -> &'static ProviderType {
+        match self {
+            ProviderKind::Mock { .. } => &MOCK,
+            ProviderKind::Echo => &ECHO,
+            ProviderKind::OpenAi(_) => &OPENAI,
+            ProviderKind::Anthropic(_) => &ANTHROPIC,
+            ProviderKind::Http(_) => &HTTP,
+            ProviderKind::Exec(_) => &EXEC,
+            ProviderKind::Replay(_) => &REPLAY,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.provider_type().name
+    }
+}
+
+/// One provider type: its `type:` name, the keys its definition takes, how
+/// it decodes, and what a run may do with it. Every question about a type
+/// (the decoder, "did you mean" lists, whether it is recorded) reads this.
+pub struct ProviderType {
+    /// Its `type:` name.
+    pub name: &'static str,
+    /// Keys its definition takes besides `type`, in the order hints list
+    /// them.
+    keys: &'static [&'static [&'static str]],
+    /// Its answers come from outside (a network API or a subprocess): it is
+    /// recorded with `--record`, answered from its cassettes with
+    /// `--replay`, and takes the retry and limit settings.
+    pub recorded: bool,
+    /// Retried by default (`max_retries` 3, else 0).
+    retried: bool,
+    /// Decodes a definition of this type: `(ctx, fields, name, what)`, its
+    /// keys and limits already checked.
+    decode: fn(&mut Ctx<'_>, &Fields<'_>, &str, &str) -> Option<ProviderKind>,
+}
+
+const MOCK: ProviderType = ProviderType {
+    name: "mock",
+    keys: &[&["responses", "latency_ms", "model"]],
+    recorded: false,
+    retried: false,
+    decode: decode_mock,
+};
+
+const ECHO: ProviderType = ProviderType {
+    name: "echo",
+    keys: &[],
+    recorded: false,
+    retried: false,
+    decode: |_, _, _, _| Some(ProviderKind::Echo),
+};
+
+const OPENAI: ProviderType = ProviderType {
+    name: "openai",
+    keys: &[
+        &[
+            "base_url",
+            "model",
+            "api_key_env",
+            "headers",
+            "redact_headers",
+            "stream",
+            "extra_body",
+        ],
+        OPENAI_PARAMS,
+        LIMIT_KEYS,
+    ],
+    recorded: true,
+    retried: true,
+    decode: decode_openai,
+};
+
+const ANTHROPIC: ProviderType = ProviderType {
+    name: "anthropic",
+    keys: &[
+        &[
+            "base_url",
+            "model",
+            "api_key_env",
+            "anthropic_version",
+            "max_tokens",
+            "system",
+            "headers",
+            "redact_headers",
+            "stream",
+            "extra_body",
+        ],
+        ANTHROPIC_PARAMS,
+        LIMIT_KEYS,
+    ],
+    recorded: true,
+    retried: true,
+    decode: decode_anthropic,
+};
+
+const HTTP: ProviderType = ProviderType {
+    name: "http",
+    keys: &[
+        &[
+            "method",
+            "url",
+            "headers",
+            "redact_headers",
+            "api_key_env",
+            "body",
+            "output",
+            "usage",
+            "stream",
+        ],
+        LIMIT_KEYS,
+    ],
+    recorded: true,
+    retried: true,
+    decode: decode_http,
+};
+
+const EXEC: ProviderType = ProviderType {
+    name: "exec",
+    keys: &[&["command", "input", "env", "cwd"], LIMIT_KEYS],
+    recorded: true,
+    retried: false,
+    decode: decode_exec,
+};
+
+const REPLAY: ProviderType = ProviderType {
+    name: "replay",
+    keys: &[&["of"]],
+    recorded: false,
+    retried: false,
+    decode: decode_replay,
+};
+
+/// Provider types known to this build, in the order messages list them.
+pub const PROVIDER_TYPES: &[&ProviderType] =
+    &[&MOCK, &ECHO, &OPENAI, &ANTHROPIC, &HTTP, &EXEC, &REPLAY];
+
+impl ProviderType {
+    /// The type named `name`.
+    pub fn named(name: &str) -> Option<&'static ProviderType> {
+        PROVIDER_TYPES.iter().copied().find(|t| t.name == name)
+    }
+
+    /// Keys its definition takes, `type` first.
+    fn keys(&self) -> Vec<&'static str> {
+        let mut keys = vec!["type"];
+        for group in self.keys {
+            keys.extend_from_slice(group);
+        }
+        keys
+    }
+}
+
+/// The names of the recorded types as prose, the last joined with
+/// `conjunction`: `openai, anthropic, http and exec`.
+pub fn recorded_types(conjunction: &str) -> String {
+    let names: Vec<&str> = PROVIDER_TYPES
+        .iter()
+        .filter(|t| t.recorded)
+        .map(|t| t.name)
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
+        Some((last, _)) => last.to_string(),
+        None => String::new(),
+    }
+}
+
+/// `an` before a vowel, else `a`.
+pub fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Decoding
 // ---------------------------------------------------------------------------
 
 use crate::config::decode::{duration, Ctx, Fields};
 use crate::config::node::{Node, Value};
-use crate::config::project::{ProviderKind, PROVIDER_TYPES};
 
 const LIMIT_KEYS: &[&str] = &[
     "timeout",
@@ -220,69 +420,9 @@ const ANTHROPIC_PARAMS: &[&str] = &[
     "thinking",
 ];
 
-/// Keys each type accepts (besides `type`).
-fn type_keys(ty: &str) -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = vec!["type"];
-    let net = |keys: &mut Vec<&'static str>| keys.extend_from_slice(LIMIT_KEYS);
-    match ty {
-        "mock" => keys.extend_from_slice(&["responses", "latency_ms", "model"]),
-        "echo" => {}
-        "openai" => {
-            keys.extend_from_slice(&[
-                "base_url",
-                "model",
-                "api_key_env",
-                "headers",
-                "redact_headers",
-                "stream",
-                "extra_body",
-            ]);
-            keys.extend_from_slice(OPENAI_PARAMS);
-            net(&mut keys);
-        }
-        "anthropic" => {
-            keys.extend_from_slice(&[
-                "base_url",
-                "model",
-                "api_key_env",
-                "anthropic_version",
-                "max_tokens",
-                "system",
-                "headers",
-                "redact_headers",
-                "stream",
-                "extra_body",
-            ]);
-            keys.extend_from_slice(ANTHROPIC_PARAMS);
-            net(&mut keys);
-        }
-        "http" => {
-            keys.extend_from_slice(&[
-                "method",
-                "url",
-                "headers",
-                "redact_headers",
-                "api_key_env",
-                "body",
-                "output",
-                "usage",
-                "stream",
-            ]);
-            net(&mut keys);
-        }
-        "exec" => {
-            keys.extend_from_slice(&["command", "input", "env", "cwd"]);
-            net(&mut keys);
-        }
-        "replay" => keys.push("of"),
-        _ => {}
-    }
-    keys
-}
-
 /// Every key any provider type accepts (for "unknown key" with did-you-mean).
 fn all_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = PROVIDER_TYPES.iter().flat_map(|t| type_keys(t)).collect();
+    let mut keys: Vec<&'static str> = PROVIDER_TYPES.iter().flat_map(|t| t.keys()).collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -304,28 +444,25 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
     let pf = ctx.map(node, &what, &all)?;
     let t = ctx.require(&pf, "type", &what)?;
     let ty = ctx.string(t, "`type`")?;
-    if !PROVIDER_TYPES.contains(&ty.as_str()) {
-        let hint = match crate::error::did_you_mean(&ty, PROVIDER_TYPES.iter().copied()) {
+    let Some(provider_type) = ProviderType::named(&ty) else {
+        let names = PROVIDER_TYPES.iter().map(|t| t.name);
+        let hint = match crate::error::did_you_mean(&ty, names.clone()) {
             Some(s) => format!("did you mean `{s}`?"),
-            None => format!("provider types: {}", PROVIDER_TYPES.join(", ")),
+            None => format!("provider types: {}", names.collect::<Vec<_>>().join(", ")),
         };
         ctx.error(t.pos, format!("unknown provider type `{ty}`"), Some(hint));
         return None;
-    }
-    let allowed = type_keys(&ty);
+    };
+    let allowed = provider_type.keys();
     let before = ctx.errors.len();
     for e in pf.entries {
         if all.contains(&e.key.as_str()) && !allowed.contains(&e.key.as_str()) {
-            let article = if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                "an"
-            } else {
-                "a"
-            };
+            let article = article(&ty);
             ctx.error(
                 e.key_pos,
                 format!("`{}` does not apply to a provider of type `{ty}`", e.key),
                 Some(
-                    if matches!(ty.as_str(), "openai" | "anthropic")
+                    if allowed.contains(&"extra_body")
                         && (OPENAI_PARAMS.contains(&e.key.as_str())
                             || ANTHROPIC_PARAMS.contains(&e.key.as_str()))
                     {
@@ -345,117 +482,132 @@ pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
             );
         }
     }
-    let mut limits = if matches!(ty.as_str(), "mock" | "echo" | "replay" | "exec") {
+    let mut limits = if provider_type.retried {
+        Limits::default()
+    } else {
         Limits {
             max_retries: 0,
             ..Limits::default()
         }
-    } else {
-        Limits::default()
     };
     decode_limits(ctx, &pf, &mut limits);
     let redact_headers = pf
         .get("redact_headers")
         .and_then(|n| ctx.string_list(n, "`redact_headers`"))
         .unwrap_or_default();
-    let kind = match ty.as_str() {
-        "mock" => ProviderKind::Mock {
-            responses: pf
-                .get("responses")
-                .and_then(|n| ctx.string(n, "`responses`"))
-                .map(|s| ctx.resolve_path(&s)),
-            latency: std::time::Duration::from_millis(
-                pf.get("latency_ms")
-                    .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
-                    .unwrap_or(0),
-            ),
-            model: pf
-                .get("model")
-                .and_then(|n| ctx.scalar_string(n, "`model`")),
-        },
-        "echo" => ProviderKind::Echo,
-        "openai" => {
-            let base_url = url(ctx, &pf, "base_url", &what, None)?;
-            let model = required_string(ctx, &pf, "model", &what)?;
-            let mut params = serde_json::Map::new();
-            for k in OPENAI_PARAMS {
-                if let Some(n) = pf.get(k) {
-                    params.insert((*k).to_string(), n.to_json());
-                }
-            }
-            extra_body(ctx, &pf, &mut params, &["model", "messages", "stream"]);
-            ProviderKind::OpenAi(OpenAiConfig {
-                base_url,
-                model,
-                api_key_env: env_name(ctx, &pf),
-                headers: headers(ctx, &pf),
-                stream: flag(ctx, &pf, "stream"),
-                params,
-            })
-        }
-        "anthropic" => {
-            let base_url = url(
-                ctx,
-                &pf,
-                "base_url",
-                &what,
-                Some("https://api.anthropic.com"),
-            )?;
-            let model = required_string(ctx, &pf, "model", &what)?;
-            let mut params = serde_json::Map::new();
-            for k in ANTHROPIC_PARAMS {
-                if let Some(n) = pf.get(k) {
-                    params.insert((*k).to_string(), n.to_json());
-                }
-            }
-            extra_body(
-                ctx,
-                &pf,
-                &mut params,
-                &["model", "messages", "stream", "system", "max_tokens"],
-            );
-            ProviderKind::Anthropic(AnthropicConfig {
-                base_url,
-                model,
-                api_key_env: env_name(ctx, &pf),
-                version: pf
-                    .get("anthropic_version")
-                    .and_then(|n| ctx.scalar_string(n, "`anthropic_version`"))
-                    .unwrap_or_else(|| "2023-06-01".to_string()),
-                max_tokens: pf
-                    .get("max_tokens")
-                    .and_then(|n| ctx.uint(n, "`max_tokens`", 1, 10_000_000))
-                    .unwrap_or(1024),
-                system: pf.get("system").and_then(|n| ctx.string(n, "`system`")),
-                headers: headers(ctx, &pf),
-                stream: flag(ctx, &pf, "stream"),
-                params,
-            })
-        }
-        "http" => decode_http(ctx, &pf, &what)?,
-        "exec" => decode_exec(ctx, &pf, &what)?,
-        "replay" => {
-            let of = required_string(ctx, &pf, "of", &what)?;
-            if of == name {
-                ctx.error(
-                    pf.get("of").map_or(pf.pos, |n| n.pos),
-                    format!("provider `{name}` cannot replay itself"),
-                    Some("name the provider whose recordings it answers with".into()),
-                );
-                return None;
-            }
-            ProviderKind::Replay(ReplayConfig {
-                of,
-                of_pos: pf.get("of").map(|n| n.pos),
-            })
-        }
-        _ => return None,
-    };
+    let kind = (provider_type.decode)(ctx, &pf, name, &what)?;
     (ctx.errors.len() == before).then_some(Decoded {
         kind,
         limits,
         redact_headers,
     })
+}
+
+fn decode_mock(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    _name: &str,
+    _what: &str,
+) -> Option<ProviderKind> {
+    Some(ProviderKind::Mock {
+        responses: pf
+            .get("responses")
+            .and_then(|n| ctx.string(n, "`responses`"))
+            .map(|s| ctx.resolve_path(&s)),
+        latency: std::time::Duration::from_millis(
+            pf.get("latency_ms")
+                .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
+                .unwrap_or(0),
+        ),
+        model: pf
+            .get("model")
+            .and_then(|n| ctx.scalar_string(n, "`model`")),
+    })
+}
+
+fn decode_openai(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    _name: &str,
+    what: &str,
+) -> Option<ProviderKind> {
+    let base_url = url(ctx, pf, "base_url", what, None)?;
+    let model = required_string(ctx, pf, "model", what)?;
+    let mut params = serde_json::Map::new();
+    for k in OPENAI_PARAMS {
+        if let Some(n) = pf.get(k) {
+            params.insert((*k).to_string(), n.to_json());
+        }
+    }
+    extra_body(ctx, pf, &mut params, &["model", "messages", "stream"]);
+    Some(ProviderKind::OpenAi(OpenAiConfig {
+        base_url,
+        model,
+        api_key_env: env_name(ctx, pf),
+        headers: headers(ctx, pf),
+        stream: flag(ctx, pf, "stream"),
+        params,
+    }))
+}
+
+fn decode_anthropic(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    _name: &str,
+    what: &str,
+) -> Option<ProviderKind> {
+    let base_url = url(ctx, pf, "base_url", what, Some("https://api.anthropic.com"))?;
+    let model = required_string(ctx, pf, "model", what)?;
+    let mut params = serde_json::Map::new();
+    for k in ANTHROPIC_PARAMS {
+        if let Some(n) = pf.get(k) {
+            params.insert((*k).to_string(), n.to_json());
+        }
+    }
+    extra_body(
+        ctx,
+        pf,
+        &mut params,
+        &["model", "messages", "stream", "system", "max_tokens"],
+    );
+    Some(ProviderKind::Anthropic(AnthropicConfig {
+        base_url,
+        model,
+        api_key_env: env_name(ctx, pf),
+        version: pf
+            .get("anthropic_version")
+            .and_then(|n| ctx.scalar_string(n, "`anthropic_version`"))
+            .unwrap_or_else(|| "2023-06-01".to_string()),
+        max_tokens: pf
+            .get("max_tokens")
+            .and_then(|n| ctx.uint(n, "`max_tokens`", 1, 10_000_000))
+            .unwrap_or(1024),
+        system: pf.get("system").and_then(|n| ctx.string(n, "`system`")),
+        headers: headers(ctx, pf),
+        stream: flag(ctx, pf, "stream"),
+        params,
+    }))
+}
+
+fn decode_replay(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    name: &str,
+    what: &str,
+) -> Option<ProviderKind> {
+    let of = required_string(ctx, pf, "of", what)?;
+    if of == name {
+        ctx.error(
+            pf.get("of").map_or(pf.pos, |n| n.pos),
+            format!("provider `{name}` cannot replay itself"),
+            Some("name the provider whose recordings it answers with".into()),
+        );
+        return None;
+    }
+    Some(ProviderKind::Replay(ReplayConfig {
+        of,
+        of_pos: pf.get("of").map(|n| n.pos),
+    }))
 }
 
 fn decode_limits(ctx: &mut Ctx<'_>, pf: &Fields<'_>, l: &mut Limits) {
@@ -665,7 +817,12 @@ fn pointer(ctx: &mut Ctx<'_>, n: &Node, what: &str) -> Option<Extract> {
     Some(Extract::Pointer(s))
 }
 
-fn decode_http(ctx: &mut Ctx<'_>, pf: &Fields<'_>, what: &str) -> Option<ProviderKind> {
+fn decode_http(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    _name: &str,
+    what: &str,
+) -> Option<ProviderKind> {
     let url = url(ctx, pf, "url", what, None)?;
     let method = pf
         .get("method")
@@ -745,7 +902,12 @@ fn check_templates(ctx: &mut Ctx<'_>, pos: crate::error::Pos, v: &serde_json::Va
     }
 }
 
-fn decode_exec(ctx: &mut Ctx<'_>, pf: &Fields<'_>, what: &str) -> Option<ProviderKind> {
+fn decode_exec(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    _name: &str,
+    what: &str,
+) -> Option<ProviderKind> {
     let n = ctx.require(pf, "command", what)?;
     let command: Vec<String> = match &n.value {
         Value::Str(s) => s.split_whitespace().map(str::to_string).collect(),

@@ -18,34 +18,24 @@
 //!
 //! The response's content type decides how it is read (an event stream or
 //! one JSON message). An error in a successful non-streamed answer is
-//! classified like an `error` event ([`http::response_error`]).
+//! classified like an `error` event ([`api_error::response_error`]).
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
 
-use futures::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
-use super::http::{
-    self, compact, elapsed_ms, json_u64, received, secret_header, sorted_json, stream_error,
-    usage_of, Posted, EXCERPT_CHARS,
-};
-use super::sse::SseReader;
-use super::{excerpt, Message, Provider, ProviderError, Request, Response, ToolCall};
+use super::http::api_error::{self, stream_error, EXCERPT_CHARS};
+use super::http::chat::{Chat, ChatApi, ChatEndpoint, Fold};
+use super::http::json::{compact, json_u64, sorted_json, usage_of};
+use super::http::transport::secret_header;
+use super::sse::{received, SseEvent};
+use super::{excerpt, Message, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{AnthropicConfig, Limits};
-use crate::model::{Timing, Usage};
+use crate::model::Usage;
 
 /// The Anthropic Messages API.
-pub struct Anthropic {
-    name: String,
-    endpoint: http::ChatEndpoint,
-    model: String,
-    max_tokens: u64,
-    system: Option<String>,
-    stream: bool,
-    params: Map<String, Value>,
-}
+pub type Anthropic = Chat<Messages>;
 
 impl Anthropic {
     /// `api_key` (resolved) is sent as `x-api-key`; `headers` are the
@@ -68,23 +58,29 @@ impl Anthropic {
             crate::secret::register(key);
             defaults.push((HeaderName::from_static("x-api-key"), secret_header(key)?));
         }
-        Ok(Anthropic {
-            name: name.to_string(),
-            endpoint: http::ChatEndpoint::new(
-                &cfg.base_url,
-                "/v1/messages",
-                defaults,
-                &headers,
-                limits,
-            )?,
+        let endpoint =
+            ChatEndpoint::new(&cfg.base_url, "/v1/messages", defaults, &headers, limits)?;
+        let api = Messages {
             model: cfg.model.clone(),
             max_tokens: cfg.max_tokens,
             system: cfg.system.clone(),
             stream: cfg.stream,
             params: cfg.params.clone(),
-        })
+        };
+        Ok(Chat::from_parts(name, endpoint, api))
     }
+}
 
+/// The Messages wire format.
+pub struct Messages {
+    model: String,
+    max_tokens: u64,
+    system: Option<String>,
+    stream: bool,
+    params: Map<String, Value>,
+}
+
+impl Messages {
     /// The system prompt (configured, then the suite's system messages) and
     /// the other messages.
     fn split<'r>(&self, request: &'r Request) -> (Option<String>, Vec<&'r Message>) {
@@ -105,9 +101,12 @@ impl Anthropic {
         let system = (!parts.is_empty()).then(|| parts.join("\n\n"));
         (system, messages)
     }
+}
 
-    /// The request body for `request`.
-    pub fn body(&self, request: &Request) -> Value {
+impl ChatApi for Messages {
+    type Stream = StreamAcc;
+
+    fn body(&self, request: &Request) -> Value {
         let (system, messages) = self.split(request);
         let mut body = Map::new();
         body.insert("model".into(), Value::String(self.model.clone()));
@@ -128,46 +127,47 @@ impl Anthropic {
         Value::Object(body)
     }
 
-    async fn read_stream(
-        &self,
-        resp: reqwest::Response,
-        start: Instant,
-        started_at: SystemTime,
-    ) -> Result<Response, ProviderError> {
-        let mut reader = SseReader::new(resp, start);
-        let mut acc = StreamAcc::default();
-        loop {
-            let Some(event) = reader.next_event().await? else {
-                return Err(ProviderError::Stream(format!(
-                    "stream ended after {} events without message_stop{}",
-                    reader.events_received(),
-                    received(&acc.text)
-                )));
-            };
-            let data = event.data.trim();
-            let v: Value = serde_json::from_str(data).map_err(|_| {
-                ProviderError::Stream(format!(
-                    "malformed `{}` event: {}",
-                    event.event,
-                    excerpt(data, EXCERPT_CHARS)
-                ))
-            })?;
-            let kind = v
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or(event.event.as_str());
-            if acc.event(kind, &v, event.at_ms)? {
-                break;
-            }
-        }
-        let mut timing = Timing {
-            started_at: Some(started_at),
-            latency_ms: elapsed_ms(start),
-            ..Default::default()
-        };
-        timing.set_stream(&acc.arrivals);
-        let usage = usage_of(acc.input_tokens, acc.output_tokens);
-        Ok(Response {
+    fn request_key(&self, request: &Request) -> Value {
+        let (system, messages) = self.split(request);
+        serde_json::json!({
+            "type": "anthropic",
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": system,
+            "params": sorted_json(&Value::Object(self.params.clone())),
+            "messages": messages,
+        })
+    }
+
+    fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError> {
+        parse_message(value, text)
+    }
+
+    fn fold(&self, acc: &mut StreamAcc, event: &SseEvent) -> Result<Fold, ProviderError> {
+        let data = event.data.trim();
+        let v: Value = serde_json::from_str(data).map_err(|_| {
+            ProviderError::Stream(format!(
+                "malformed `{}` event: {}",
+                event.event,
+                excerpt(data, EXCERPT_CHARS)
+            ))
+        })?;
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(event.event.as_str());
+        acc.event(kind, &v)
+    }
+
+    fn cut_short(&self, acc: &StreamAcc, events: usize) -> String {
+        format!(
+            "stream ended after {events} events without message_stop{}",
+            received(&acc.text)
+        )
+    }
+
+    fn finish(&self, acc: StreamAcc) -> Response {
+        Response {
             text: acc.text,
             tool_calls: acc
                 .blocks
@@ -186,12 +186,11 @@ impl Anthropic {
                     Block::Other => None,
                 })
                 .collect(),
-            timing,
-            usage,
+            usage: usage_of(acc.input_tokens, acc.output_tokens),
             model: acc.model,
             finish_reason: acc.stop_reason,
-            retries: 0,
-        })
+            ..Default::default()
+        }
     }
 }
 
@@ -218,11 +217,11 @@ enum Block {
     Other,
 }
 
+/// What a stream has delivered so far.
 #[derive(Default)]
-struct StreamAcc {
+pub struct StreamAcc {
     text: String,
     blocks: BTreeMap<u64, Block>,
-    arrivals: Vec<f64>,
     model: Option<String>,
     stop_reason: Option<String>,
     input_tokens: Option<u64>,
@@ -230,9 +229,10 @@ struct StreamAcc {
 }
 
 impl StreamAcc {
-    /// Apply one event; `Ok(true)` at `message_stop`.
-    fn event(&mut self, kind: &str, v: &Value, at_ms: f64) -> Result<bool, ProviderError> {
+    /// Apply one event of type `kind`.
+    fn event(&mut self, kind: &str, v: &Value) -> Result<Fold, ProviderError> {
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let mut token = false;
         match kind {
             "message_start" => {
                 let message = v.get("message");
@@ -265,7 +265,7 @@ impl StreamAcc {
                         if let Some(t) = b.get("text").and_then(Value::as_str) {
                             if !t.is_empty() {
                                 self.text.push_str(t);
-                                self.arrivals.push(at_ms);
+                                token = true;
                             }
                         }
                         Block::Other
@@ -288,7 +288,7 @@ impl StreamAcc {
                         let t = field("text");
                         if !t.is_empty() {
                             self.text.push_str(t);
-                            self.arrivals.push(at_ms);
+                            token = true;
                         }
                     }
                     Some("input_json_delta") => {
@@ -297,11 +297,11 @@ impl StreamAcc {
                             partial.push_str(p);
                         }
                         if !p.is_empty() {
-                            self.arrivals.push(at_ms);
+                            token = true;
                         }
                     }
                     Some("thinking_delta") if !field("thinking").is_empty() => {
-                        self.arrivals.push(at_ms);
+                        token = true;
                     }
                     _ => {}
                 }
@@ -318,7 +318,7 @@ impl StreamAcc {
                     self.usage(u);
                 }
             }
-            "message_stop" => return Ok(true),
+            "message_stop" => return Ok(Fold::End),
             "error" => {
                 let err = v.get("error").unwrap_or(v);
                 return Err(stream_error(err));
@@ -326,7 +326,7 @@ impl StreamAcc {
             // ping, content_block_stop and event types added later.
             _ => {}
         }
-        Ok(false)
+        Ok(if token { Fold::Token } else { Fold::Quiet })
     }
 
     fn usage(&mut self, u: &Value) {
@@ -346,7 +346,7 @@ fn parse_message(v: &Value, body: &str) -> Result<Response, ProviderError> {
     {
         // Classified like an `error` event in a stream: transient ones retried.
         let err = v.get("error").filter(|e| !e.is_null()).unwrap_or(v);
-        return Err(http::response_error(err));
+        return Err(api_error::response_error(err));
     }
     let content = v.get("content").and_then(Value::as_array).ok_or_else(|| {
         ProviderError::Provider(format!(
@@ -394,65 +394,13 @@ fn parse_message(v: &Value, body: &str) -> Result<Response, ProviderError> {
     })
 }
 
-impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn complete<'a>(
-        &'a self,
-        request: &'a Request,
-    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
-        Box::pin(async move {
-            let body = compact(&self.body(request));
-            let started_at = SystemTime::now();
-            let start = Instant::now();
-            let posted = self.endpoint.post(body, start).await?;
-            let (value, text, latency_ms) = match posted {
-                Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
-                Posted::Json {
-                    value,
-                    text,
-                    latency_ms,
-                } => (value, text, latency_ms),
-            };
-            let mut response = parse_message(&value, &text)?;
-            response.timing = Timing {
-                started_at: Some(started_at),
-                latency_ms,
-                ..Default::default()
-            };
-            Ok(response)
-        })
-    }
-
-    fn request_key(&self, request: &Request) -> Value {
-        let (system, messages) = self.split(request);
-        serde_json::json!({
-            "type": "anthropic",
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "system": system,
-            "params": sorted_json(&Value::Object(self.params.clone())),
-            "messages": messages,
-        })
-    }
-
-    /// The base URL as configured, unredacted: every `${NAME}` URL is a
-    /// registered secret, so redacted ones would all look alike and share
-    /// cached answers. Only hashed into the response cache key, never
-    /// displayed.
-    fn endpoint(&self) -> String {
-        self.endpoint.base_url().to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::provider::http::test_support::{
         dropping_server, encoded, free_port, request, SPACED_SECRET,
     };
+    use crate::provider::Provider;
     use std::time::Duration;
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -58,13 +58,7 @@ pub fn build(
             format!("provider `{name}` is not defined"),
         )]);
     };
-    let networked = matches!(
-        pc.kind,
-        ProviderKind::OpenAi(_)
-            | ProviderKind::Anthropic(_)
-            | ProviderKind::Http(_)
-            | ProviderKind::Exec(_)
-    );
+    let networked = pc.kind.provider_type().recorded;
     let live = sel.connect && !(sel.mode == Mode::Replay && networked);
     let inner: Arc<dyn Provider> = match &pc.kind {
         ProviderKind::Mock { .. } => match mocks.get(name) {

@@ -41,7 +41,8 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::http::{elapsed_ms, EXCERPT_CHARS};
+use super::http::api_error::EXCERPT_CHARS;
+use super::http::transport::elapsed_ms;
 use super::{excerpt, Provider, ProviderError, Request, Response};
 use crate::config::provider::{ExecConfig, ExecInput};
 use crate::model::Timing;

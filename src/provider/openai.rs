@@ -24,33 +24,25 @@
 //! The response's content type decides how it is read: an event stream is
 //! parsed as chunks, anything else as one JSON completion (some compatible
 //! servers ignore `stream`). An `error` object in a successful non-streamed
-//! answer is classified like one in a stream ([`http::response_error`]):
+//! answer is classified like one in a stream ([`api_error::response_error`]):
 //! transient errors are retried.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
 
-use futures::future::BoxFuture;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
-use super::http::{
-    self, compact, elapsed_ms, json_u64, received, secret_header, sorted_json, stream_error,
-    usage_of, Posted, EXCERPT_CHARS,
-};
-use super::sse::SseReader;
-use super::{excerpt, Provider, ProviderError, Request, Response, ToolCall};
+use super::http::api_error::{self, stream_error, EXCERPT_CHARS};
+use super::http::chat::{Chat, ChatApi, ChatEndpoint, Fold};
+use super::http::json::{compact, json_u64, sorted_json, usage_of};
+use super::http::transport::secret_header;
+use super::sse::{received, SseEvent};
+use super::{excerpt, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{Limits, OpenAiConfig};
-use crate::model::{Timing, Usage};
+use crate::model::Usage;
 
 /// An OpenAI-compatible Chat Completions endpoint.
-pub struct OpenAi {
-    name: String,
-    endpoint: http::ChatEndpoint,
-    model: String,
-    stream: bool,
-    params: Map<String, Value>,
-}
+pub type OpenAi = Chat<ChatCompletions>;
 
 impl OpenAi {
     /// `api_key` (resolved) is sent as `Authorization: Bearer`; `headers`
@@ -68,23 +60,33 @@ impl OpenAi {
             crate::secret::register(key);
             defaults.push((AUTHORIZATION, secret_header(&format!("Bearer {key}"))?));
         }
-        Ok(OpenAi {
-            name: name.to_string(),
-            endpoint: http::ChatEndpoint::new(
-                &cfg.base_url,
-                "/chat/completions",
-                defaults,
-                &headers,
-                limits,
-            )?,
+        let endpoint = ChatEndpoint::new(
+            &cfg.base_url,
+            "/chat/completions",
+            defaults,
+            &headers,
+            limits,
+        )?;
+        let api = ChatCompletions {
             model: cfg.model.clone(),
             stream: cfg.stream,
             params: cfg.params.clone(),
-        })
+        };
+        Ok(Chat::from_parts(name, endpoint, api))
     }
+}
 
-    /// The request body for `request`.
-    pub fn body(&self, request: &Request) -> Value {
+/// The Chat Completions wire format.
+pub struct ChatCompletions {
+    model: String,
+    stream: bool,
+    params: Map<String, Value>,
+}
+
+impl ChatApi for ChatCompletions {
+    type Stream = StreamAcc;
+
+    fn body(&self, request: &Request) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), Value::String(self.model.clone()));
         body.insert(
@@ -106,55 +108,61 @@ impl OpenAi {
         Value::Object(body)
     }
 
-    async fn read_stream(
-        &self,
-        resp: reqwest::Response,
-        start: Instant,
-        started_at: SystemTime,
-    ) -> Result<Response, ProviderError> {
-        let mut reader = SseReader::new(resp, start);
-        let mut acc = StreamAcc::default();
-        loop {
-            let Some(event) = reader.next_event().await? else {
-                return Err(ProviderError::Stream(format!(
-                    "stream ended after {} chunks without [DONE]{}",
-                    acc.chunks,
-                    received(&acc.text)
-                )));
-            };
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            if data == "[DONE]" {
-                break;
-            }
-            let chunk: Value = serde_json::from_str(data).map_err(|_| {
-                ProviderError::Stream(format!(
-                    "malformed chunk after {} chunks: {}",
-                    acc.chunks,
-                    excerpt(data, EXCERPT_CHARS)
-                ))
-            })?;
-            if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
-                return Err(stream_error(err));
-            }
-            if event.event == "error" {
-                return Err(stream_error(&chunk));
-            }
-            acc.chunk(&chunk, event.at_ms);
+    fn request_key(&self, request: &Request) -> Value {
+        serde_json::json!({
+            "type": "openai",
+            "model": self.model,
+            "params": sorted_json(&Value::Object(self.params.clone())),
+            "messages": request.messages,
+        })
+    }
+
+    fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError> {
+        parse_completion(value, text)
+    }
+
+    fn fold(&self, acc: &mut StreamAcc, event: &SseEvent) -> Result<Fold, ProviderError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(Fold::Quiet);
         }
-        let mut timing = Timing {
-            started_at: Some(started_at),
-            latency_ms: elapsed_ms(start),
-            ..Default::default()
-        };
-        timing.set_stream(&acc.arrivals);
+        if data == "[DONE]" {
+            return Ok(Fold::End);
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|_| {
+            ProviderError::Stream(format!(
+                "malformed chunk after {} chunks: {}",
+                acc.chunks,
+                excerpt(data, EXCERPT_CHARS)
+            ))
+        })?;
+        if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
+            return Err(stream_error(err));
+        }
+        if event.event == "error" {
+            return Err(stream_error(&chunk));
+        }
+        Ok(if acc.chunk(&chunk) {
+            Fold::Token
+        } else {
+            Fold::Quiet
+        })
+    }
+
+    fn cut_short(&self, acc: &StreamAcc, _events: usize) -> String {
+        format!(
+            "stream ended after {} chunks without [DONE]{}",
+            acc.chunks,
+            received(&acc.text)
+        )
+    }
+
+    fn finish(&self, mut acc: StreamAcc) -> Response {
         // Like `message.refusal` in a non-streamed answer.
         if acc.text.is_empty() {
             acc.text = std::mem::take(&mut acc.refusal);
         }
-        Ok(Response {
+        Response {
             text: acc.text,
             tool_calls: acc
                 .tools
@@ -165,12 +173,11 @@ impl OpenAi {
                     arguments: t.arguments,
                 })
                 .collect(),
-            timing,
             usage: acc.usage,
             model: acc.model,
             finish_reason: acc.finish_reason,
-            retries: 0,
-        })
+            ..Default::default()
+        }
     }
 }
 
@@ -183,20 +190,20 @@ struct ToolAcc {
 
 /// What a stream has delivered so far.
 #[derive(Default)]
-struct StreamAcc {
+pub struct StreamAcc {
     chunks: u32,
     text: String,
     /// `delta.refusal` text: the output when no content came.
     refusal: String,
     tools: BTreeMap<u64, ToolAcc>,
-    arrivals: Vec<f64>,
     finish_reason: Option<String>,
     model: Option<String>,
     usage: Option<Usage>,
 }
 
 impl StreamAcc {
-    fn chunk(&mut self, chunk: &Value, at_ms: f64) {
+    /// Apply one chunk; whether it carried a token.
+    fn chunk(&mut self, chunk: &Value) -> bool {
         self.chunks += 1;
         if let Some(m) = chunk
             .get("model")
@@ -209,7 +216,7 @@ impl StreamAcc {
             self.usage = Some(u);
         }
         let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
-            return;
+            return false;
         };
         let mut token = false;
         for choice in choices
@@ -272,9 +279,7 @@ impl StreamAcc {
                 self.finish_reason = Some(reason.to_string());
             }
         }
-        if token {
-            self.arrivals.push(at_ms);
-        }
+        token
     }
 }
 
@@ -317,7 +322,7 @@ fn arguments_text(v: Option<&Value>) -> String {
 fn parse_completion(v: &Value, body: &str) -> Result<Response, ProviderError> {
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         // Classified like the same error in a stream: transient ones retried.
-        return Err(http::response_error(err));
+        return Err(api_error::response_error(err));
     }
     let malformed = |what: &str| {
         ProviderError::Provider(format!(
@@ -389,63 +394,14 @@ fn parse_completion(v: &Value, body: &str) -> Result<Response, ProviderError> {
     })
 }
 
-impl Provider for OpenAi {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn complete<'a>(
-        &'a self,
-        request: &'a Request,
-    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
-        Box::pin(async move {
-            let body = compact(&self.body(request));
-            let started_at = SystemTime::now();
-            let start = Instant::now();
-            let posted = self.endpoint.post(body, start).await?;
-            let (value, text, latency_ms) = match posted {
-                Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
-                Posted::Json {
-                    value,
-                    text,
-                    latency_ms,
-                } => (value, text, latency_ms),
-            };
-            let mut response = parse_completion(&value, &text)?;
-            response.timing = Timing {
-                started_at: Some(started_at),
-                latency_ms,
-                ..Default::default()
-            };
-            Ok(response)
-        })
-    }
-
-    fn request_key(&self, request: &Request) -> Value {
-        serde_json::json!({
-            "type": "openai",
-            "model": self.model,
-            "params": sorted_json(&Value::Object(self.params.clone())),
-            "messages": request.messages,
-        })
-    }
-
-    /// The base URL as configured, unredacted: every `${NAME}` URL is a
-    /// registered secret, so redacted ones would all look alike and share
-    /// cached answers. Only hashed into the response cache key, never
-    /// displayed.
-    fn endpoint(&self) -> String {
-        self.endpoint.base_url().to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::provider::http::test_support::{
         dropping_server, encoded, free_port, request, SPACED_SECRET,
     };
-    use std::time::Duration;
+    use crate::provider::Provider;
+    use std::time::{Duration, SystemTime};
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, Request as WireRequest, ResponseTemplate};
 

@@ -20,7 +20,7 @@
 
 use std::time::Instant;
 
-use super::http::{elapsed_ms, error_chain};
+use super::http::transport::{elapsed_ms, error_chain};
 use super::ProviderError;
 
 /// Largest event stream read (bytes over the whole response).
@@ -250,6 +250,15 @@ impl Parser {
                 }
             }
         }
+    }
+}
+
+/// ` (received N characters of text)` for messages about a stream cut short.
+pub fn received(text: &str) -> String {
+    if text.is_empty() {
+        " (no text received)".to_string()
+    } else {
+        format!(" (received {} characters of text)", text.chars().count())
     }
 }
 

@@ -1,0 +1,258 @@
+//! A chat API provider (`openai`, `anthropic`): [`Chat`] is the provider,
+//! [`ChatApi`] the wire format each API implements in its own file.
+//!
+//! The flow is the same for both: build the body, POST it to the endpoint
+//! (the client, the URL and the headers, built once), then read the answer
+//! by its content type: one JSON body parsed whole, with the latency to its
+//! end, or server-sent events folded one by one into the API's stream
+//! state, the arrival of each event that carried a token timed (time to
+//! first token, chunk gaps). A stream that closes before the API's end
+//! marker is a [`ProviderError::Stream`], never an answer with partial text.
+
+use std::time::{Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::api_error::{error_from_response, EXCERPT_CHARS};
+use super::json::compact;
+use super::transport::{
+    client, elapsed_ms, header_map, is_event_stream, join_url, join_url_text, read_body,
+    send_error, MAX_BODY_BYTES,
+};
+use crate::config::provider::Limits;
+use crate::model::Timing;
+use crate::provider::sse::{SseEvent, SseReader};
+use crate::provider::{excerpt, Provider, ProviderError, Request, Response};
+
+/// The wire format of one chat API: its request body and request key, how
+/// a whole answer is parsed, and how a streamed one is read event by event.
+pub trait ChatApi: Send + Sync {
+    /// What a stream has delivered so far.
+    type Stream: Default + Send;
+
+    /// The request body for `request`.
+    fn body(&self, request: &Request) -> Value;
+
+    /// The normalised request ([`Provider::request_key`]).
+    fn request_key(&self, request: &Request) -> Value;
+
+    /// A whole (non-streamed) answer: `value` parsed from the body `text`
+    /// (quoted in errors). The timing is set by the caller.
+    fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError>;
+
+    /// Fold one event of a stream into `acc`.
+    fn fold(&self, acc: &mut Self::Stream, event: &SseEvent) -> Result<Fold, ProviderError>;
+
+    /// The message of the [`ProviderError::Stream`] for a stream that closed
+    /// before its end, after `events` events.
+    fn cut_short(&self, acc: &Self::Stream, events: usize) -> String;
+
+    /// The answer of a stream that ended properly. The timing is set by the
+    /// caller.
+    fn finish(&self, acc: Self::Stream) -> Response;
+}
+
+/// What one event did to a stream.
+pub enum Fold {
+    /// Nothing to time (a role-only chunk, usage, a ping).
+    Quiet,
+    /// It carried a token: its arrival counts for time to first token and
+    /// the chunk gaps.
+    Token,
+    /// It ended the stream (`[DONE]`, `message_stop`).
+    End,
+}
+
+/// A chat API provider: its name, its endpoint and its wire format.
+pub struct Chat<A> {
+    name: String,
+    endpoint: ChatEndpoint,
+    api: A,
+}
+
+impl<A: ChatApi> Chat<A> {
+    pub fn from_parts(name: &str, endpoint: ChatEndpoint, api: A) -> Self {
+        Chat {
+            name: name.to_string(),
+            endpoint,
+            api,
+        }
+    }
+
+    /// The request body for `request`.
+    pub fn body(&self, request: &Request) -> Value {
+        self.api.body(request)
+    }
+
+    async fn read_stream(
+        &self,
+        resp: reqwest::Response,
+        start: Instant,
+        started_at: SystemTime,
+    ) -> Result<Response, ProviderError> {
+        let mut reader = SseReader::new(resp, start);
+        let mut acc = A::Stream::default();
+        let mut arrivals = Vec::new();
+        loop {
+            let Some(event) = reader.next_event().await? else {
+                let msg = self.api.cut_short(&acc, reader.events_received());
+                return Err(ProviderError::Stream(msg));
+            };
+            match self.api.fold(&mut acc, &event)? {
+                Fold::Quiet => {}
+                Fold::Token => arrivals.push(event.at_ms),
+                Fold::End => break,
+            }
+        }
+        let mut timing = Timing {
+            started_at: Some(started_at),
+            latency_ms: elapsed_ms(start),
+            ..Default::default()
+        };
+        timing.set_stream(&arrivals);
+        Ok(Response {
+            timing,
+            ..self.api.finish(acc)
+        })
+    }
+}
+
+impl<A: ChatApi> Provider for Chat<A> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
+        Box::pin(async move {
+            let body = compact(&self.api.body(request));
+            let started_at = SystemTime::now();
+            let start = Instant::now();
+            let (value, text, latency_ms) = match self.endpoint.post(body, start).await? {
+                Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
+                Posted::Json {
+                    value,
+                    text,
+                    latency_ms,
+                } => (value, text, latency_ms),
+            };
+            let response = self.api.parse(&value, &text)?;
+            Ok(Response {
+                timing: Timing {
+                    started_at: Some(started_at),
+                    latency_ms,
+                    ..Default::default()
+                },
+                ..response
+            })
+        })
+    }
+
+    fn request_key(&self, request: &Request) -> Value {
+        self.api.request_key(request)
+    }
+
+    /// The base URL as configured, unredacted: every `${NAME}` URL is a
+    /// registered secret, so redacted ones would all look alike and share
+    /// cached answers. Only hashed into the response cache key, never
+    /// displayed.
+    fn endpoint(&self) -> String {
+        self.endpoint.base_url().to_string()
+    }
+}
+
+/// What a chat API answered: an event stream still to read, or a whole
+/// JSON body (already read, with the latency to its end).
+enum Posted {
+    Stream(reqwest::Response),
+    Json {
+        value: serde_json::Value,
+        text: String,
+        latency_ms: f64,
+    },
+}
+
+/// Where a chat API provider (`openai`, `anthropic`) sends its requests:
+/// the client, the URL and the headers, built once.
+pub struct ChatEndpoint {
+    client: reqwest::Client,
+    /// As configured (expanded), without trailing slashes: the endpoint,
+    /// never displayed.
+    base_url: String,
+    /// Where requests go: `base_url` with the API's path appended to its
+    /// path, its query kept. `None` while `base_url` still holds `${NAME}`
+    /// references (built for request keys only).
+    url: Option<reqwest::Url>,
+    /// `url` as configured (not percent-encoded), for messages (redacted).
+    url_text: String,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl ChatEndpoint {
+    /// `path` is the API's (`/chat/completions`, `/v1/messages`);
+    /// `configured` headers (values resolved) replace `defaults` of the same name.
+    pub fn new(
+        base_url: &str,
+        path: &str,
+        defaults: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+        configured: &[(String, String)],
+        limits: &Limits,
+    ) -> Result<Self, String> {
+        let url = join_url(base_url, path)?;
+        Ok(ChatEndpoint {
+            client: client(base_url, limits)?,
+            base_url: base_url.trim().trim_end_matches('/').to_string(),
+            url,
+            url_text: join_url_text(base_url, path),
+            headers: header_map(defaults, configured)?,
+        })
+    }
+
+    /// The configured base URL (hashed into cache keys, never displayed).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// POST `body`. Non-2xx answers, transport errors and malformed JSON
+    /// become the matching [`ProviderError`]; an event stream is returned
+    /// unread. `start` is when the request was sent.
+    async fn post(&self, body: String, start: Instant) -> Result<Posted, ProviderError> {
+        let Some(url) = &self.url else {
+            return Err(ProviderError::Provider(format!(
+                "`base_url` `{}` still holds `${{NAME}}` references",
+                crate::secret::redact(&self.base_url)
+            )));
+        };
+        let resp = self
+            .client
+            .post(url.clone())
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| send_error(&self.url_text, e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(resp).await);
+        }
+        if is_event_stream(&resp) {
+            return Ok(Posted::Stream(resp));
+        }
+        let bytes = read_body(resp, MAX_BODY_BYTES).await?;
+        let latency_ms = elapsed_ms(start);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let value = serde_json::from_str(&text).map_err(|_| {
+            ProviderError::Provider(format!(
+                "malformed JSON response: {}",
+                excerpt(&text, EXCERPT_CHARS)
+            ))
+        })?;
+        Ok(Posted::Json {
+            value,
+            text,
+            latency_ms,
+        })
+    }
+}
