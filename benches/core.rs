@@ -7,9 +7,9 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evalgate::check::{self, EvalCtx};
-use evalgate::config::decode::Ctx;
-use evalgate::config::node;
 use evalgate::plan::{Plan, Selection};
+use evalgate::syntax::decode::Ctx;
+use evalgate::syntax::node;
 
 fn generated_suite(cases: usize) -> String {
     let mut s = String::from(

@@ -27,6 +27,7 @@ use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
 use crate::report::progress::{self, Progress, ProgressReporter};
 use crate::report::Reporter;
+use crate::util::fmt::plural;
 
 /// Run the command line; returns the process exit code.
 pub fn main_with_args<I, T>(args: I) -> i32
@@ -109,9 +110,9 @@ fn validate(sel: &SelectArgs) -> Result<i32, Error> {
         std::io::stdout(),
         "ok: {} suite{}, {} case{}{providers}{selected}, config {}",
         suites.len(),
-        if suites.len() == 1 { "" } else { "s" },
+        plural(suites.len()),
         cases,
-        if cases == 1 { "" } else { "s" },
+        plural(cases),
         plan.config
             .path
             .as_deref()
@@ -163,7 +164,7 @@ fn list(args: &ListArgs) -> Result<i32, Error> {
         }
     }
     if args.format == ListFormat::Text {
-        let _ = writeln!(out, "{n} case{}", if n == 1 { "" } else { "s" });
+        let _ = writeln!(out, "{n} case{}", plural(n));
     }
     Ok(exit::OK)
 }
@@ -383,7 +384,7 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         fail_fast: args.fail_fast,
         golden: Arc::new(Store::new(
             plan.config.golden_dir.clone(),
-            update.resolve(golden::in_ci()),
+            update.resolve(crate::util::ci::in_ci()),
         )),
         // A case-level filter or a tag runs part of a suite: unselected baseline
         // cases are "not run", not "removed".
@@ -563,7 +564,7 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
             writeln!(
                 out,
                 "{removed} unused golden file{} {}",
-                if removed == 1 { "" } else { "s" },
+                plural(removed),
                 if *dry_run {
                     "found (dry run, nothing removed)"
                 } else {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::compare::Comparison;
 use crate::exit;
 use crate::model::{Counts, StopReason, Summary, Verdict};
+use crate::util::fmt::{percent, plural};
 
 /// Gate policy from `evalgate.yaml` (`gate:`), overridable by flags.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,11 +47,7 @@ impl Default for GatePolicy {
 
 /// `1 case`, `2 cases`.
 fn cases(n: u64) -> String {
-    format!("{n} case{}", if n == 1 { "" } else { "s" })
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    format!("{n} case{}", plural(n))
 }
 
 fn rate_reason(what: &str, c: &Counts, min: f64) -> Option<String> {
@@ -58,10 +55,10 @@ fn rate_reason(what: &str, c: &Counts, min: f64) -> Option<String> {
     (rate + 1e-12 < min).then(|| {
         format!(
             "{what}pass rate {} ({}/{}) is below the minimum {}",
-            pct(rate),
+            percent(rate),
             c.passed,
             c.evaluated(),
-            pct(min)
+            percent(min)
         )
     })
 }
@@ -92,7 +89,7 @@ pub fn evaluate(
             reasons.push(format!(
                 "no case got a usable answer ({} error{})",
                 o.errored,
-                if o.errored == 1 { "" } else { "s" }
+                plural(o.errored)
             ));
         } else if stopped.is_none() {
             reasons.push("no case was evaluated (every case was skipped)".to_string());
@@ -124,7 +121,7 @@ pub fn evaluate(
         reasons.push(format!(
             "{} case{} had errors (no usable answer); errors fail the gate (fail_on_error)",
             o.errored,
-            if o.errored == 1 { "" } else { "s" }
+            plural(o.errored)
         ));
     }
     if policy.fail_on_flaky && o.flaky > 0 {

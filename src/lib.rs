@@ -21,4 +21,7 @@ pub mod plan;
 pub mod provider;
 pub mod report;
 pub mod secret;
+pub mod suite;
+pub mod syntax;
 pub mod template;
+pub mod util;

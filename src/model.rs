@@ -5,8 +5,18 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Value of the JSON report's `schema` field.
+pub const REPORT_SCHEMA_NAME: &str = "evalgate.report";
+
 /// Version of the JSON report schema (`schema/report.v1.json`).
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
 
 /// Outcome of one attempt or one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

@@ -13,10 +13,10 @@ use minijinja::Environment;
 use sha2::{Digest, Sha256};
 
 use crate::config::project::{ProjectConfig, ProviderKind};
-use crate::config::suite::{self, CaseDef, LoadContext, Suite};
 use crate::error::{did_you_mean, display_path, Diagnostic, Error};
 use crate::provider::build::{BuildOptions, Mode};
 use crate::provider::{mock::Mock, mock::MockResponses, Provider, Registry};
+use crate::suite::{self, CaseDef, LoadContext, Suite};
 use crate::template;
 
 /// What the user selected on the command line.

@@ -1,15 +1,6 @@
 //! Helpers that make a failed check explain itself: excerpts of the output
 //! around a position, truncated displays.
 
-/// At most `max` characters of `s`, with `…` when cut.
-pub fn truncate_chars(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if s.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
-}
-
 /// The text around character index `at`, `radius` characters on each side,
 /// with a `⟦…⟧`-free marker `▶` at the position. Newlines are shown as `⏎`.
 pub fn excerpt_around(s: &str, at: usize, radius: usize) -> String {
@@ -49,7 +40,7 @@ mod tests {
     fn excerpts_mark_the_position() {
         assert_eq!(excerpt_around("hello world", 6, 3), "…lo ▶wor…");
         assert_eq!(excerpt_around("ab", 2, 5), "ab▶");
-        assert_eq!(truncate_chars("abcdef", 3), "abc…");
+        assert_eq!(crate::util::text::truncate_chars("abcdef", 3), "abc…");
         assert_eq!(first_difference("Paris", "Parix"), 4);
     }
 }

@@ -10,12 +10,12 @@
 //! `--update-golden` mode (see `golden::Writes`).
 
 use super::{Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::{Node, Value};
 use crate::error::display_path;
 use crate::golden::file::{Golden as GoldenFile, Header};
 use crate::golden::store::Store;
 use crate::golden::{diff, Settings, Writes};
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{Node, Value};
 
 /// What the golden check needs to know about the attempt.
 #[derive(Debug, Clone, Copy)]
@@ -90,8 +90,8 @@ impl Golden {
 
     pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let settings = match &node.value {
-            Value::Bool(true) | Value::Null => ctx.golden_defaults.clone(),
-            Value::Map(_) => Settings::parse(ctx, node, &ctx.golden_defaults.clone())?,
+            Value::Bool(true) | Value::Null => ctx.default_of::<Settings>(),
+            Value::Map(_) => Settings::parse(ctx, node, &ctx.default_of::<Settings>())?,
             _ => {
                 ctx.error(
                     node.pos,

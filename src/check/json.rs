@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use serde_json_path::JsonPath;
 
-use super::explain::truncate_chars;
 use super::{Arg, Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::{self, Node, Value};
 use crate::error::{display_path, Diagnostic, Pos};
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{self, Node, Value};
+use crate::util::text::truncate_chars;
 
 const SHOW: usize = 200;
 

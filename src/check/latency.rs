@@ -1,8 +1,8 @@
 //! `max_latency_ms`: the provider call must finish within a budget.
 
 use super::{Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::Node;
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::Node;
 
 #[derive(Debug)]
 pub struct MaxLatency {

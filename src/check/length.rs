@@ -1,8 +1,8 @@
 //! `length`: bounds on the number of characters and words of the output.
 
 use super::{Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::Node;
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::Node;
 
 #[derive(Debug, Default)]
 pub struct Length {

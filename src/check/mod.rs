@@ -28,17 +28,16 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::OnceLock;
 
-pub use explain::{excerpt_around, truncate_chars};
-pub use text::regex_error;
+pub use explain::excerpt_around;
 
 use futures::future::BoxFuture;
 
-use crate::config::decode::Ctx;
-use crate::config::node::{Node, Value};
 use crate::error::did_you_mean;
 use crate::event::AttemptId;
 use crate::model::CheckResult;
 use crate::provider::{Message, Registry, Response};
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{Node, Value};
 use crate::template;
 
 /// Parses a check's argument into the check (errors go to the context).
@@ -121,7 +120,7 @@ const KINDS: &[Kind] = &[
         parse: |c, n| golden::Golden::parse(c, n).map(boxed),
         bare: Some(|c| {
             Box::new(golden::Golden {
-                settings: c.golden_defaults.clone(),
+                settings: c.default_of::<crate::golden::Settings>(),
             })
         }),
     },
@@ -562,7 +561,7 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
         ctx.error(e.key_pos, format!("unknown check `{}`", e.key), Some(hint));
         ok = false;
     }
-    let fields = crate::config::decode::Fields {
+    let fields = crate::syntax::decode::Fields {
         entries,
         pos: node.pos,
     };
@@ -611,7 +610,7 @@ pub(crate) mod testutil {
 
     /// Parse one check from YAML text, panicking with the diagnostics on error.
     pub fn check(yaml: &str) -> Arc<CheckSpec> {
-        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let root = crate::syntax::node::parse(Path::new("t.yaml"), yaml).unwrap();
         let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
         let mut list = parse_list(&mut ctx, &root);
         assert!(ctx.errors.is_empty(), "{:?}", ctx.errors);
@@ -620,7 +619,7 @@ pub(crate) mod testutil {
 
     /// Parse and return the error messages.
     pub fn errors(yaml: &str) -> Vec<String> {
-        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let root = crate::syntax::node::parse(Path::new("t.yaml"), yaml).unwrap();
         let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
         let _ = parse_list(&mut ctx, &root);
         ctx.errors.into_iter().map(|d| d.message).collect()

@@ -1,10 +1,10 @@
 //! `levenshtein`: edit distance to a reference, as a maximum distance or a
 //! minimum similarity (1 - distance / longer length).
 
-use super::explain::truncate_chars;
 use super::{Arg, Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::Node;
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::Node;
+use crate::util::text::truncate_chars;
 
 #[derive(Debug)]
 enum Bound {

@@ -2,10 +2,11 @@
 
 use regex::Regex;
 
-use super::explain::{excerpt_around, first_difference, truncate_chars};
+use super::explain::{excerpt_around, first_difference};
 use super::{Arg, Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::{Node, Value};
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{Node, Value};
+use crate::util::text::{regex_error, truncate_chars};
 
 const EXCERPT: usize = 40;
 const SHOW: usize = 200;
@@ -238,18 +239,6 @@ impl RegexCheck {
             compiled,
         })
     }
-}
-
-/// The last line of a regex error (the part that says what is wrong).
-pub fn regex_error(e: &regex::Error) -> String {
-    let s = e.to_string();
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(&s)
-        .trim()
-        .trim_start_matches("error: ")
-        .to_string()
 }
 
 impl SyncCheck for RegexCheck {

@@ -11,8 +11,8 @@
 //! ```
 
 use super::{Eval, EvalCtx, SyncCheck};
-use crate::config::decode::Ctx;
-use crate::config::node::{Node, Value};
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{Node, Value};
 
 #[derive(Debug)]
 pub struct ToolCallCheck {

@@ -10,7 +10,8 @@ use super::{
     SuiteStats, Tally, TokenChange, Tolerance, MIN_LATENCY_CHANGE_MS, TOP_METRIC_CHANGES,
 };
 use crate::model::{CaseResult, Outcome, REPORT_SCHEMA_VERSION};
-use crate::report::explain::one_line;
+use crate::util::fmt::plural;
+use crate::util::text::one_line;
 
 /// How long a "why it fails now" message may get.
 const REASON_CHARS: usize = 300;
@@ -381,14 +382,6 @@ impl Comparer {
     }
 }
 
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
 fn version_notes(notes: &mut Vec<String>, base: &RunMeta, head: &RunMeta) {
     if base.evalgate_version != head.evalgate_version {
         let name = |v: &str| {
@@ -538,6 +531,42 @@ impl<T> TopN<T> {
     fn into_parts(mut self) -> (Vec<T>, u64) {
         self.shrink();
         (self.items.into_iter().map(|(_, t)| t).collect(), self.total)
+    }
+}
+
+/// A case of the new report, as the comparer reads it.
+impl super::wire::HeadCase {
+    /// The numbers the comparer keeps.
+    pub fn stats(&self) -> CaseStats {
+        let mut s = CaseStats::empty(self.outcome, self.flaky, self.passes, self.repeats);
+        for a in &self.attempts {
+            s.add_attempt(
+                a.score,
+                a.latency_ms,
+                a.usage.map(|u| (u.input_tokens, u.output_tokens)),
+            );
+        }
+        s
+    }
+
+    /// Why the case does not pass (see [`why_not_passing`]).
+    pub fn reason(&self) -> String {
+        why_not_passing(
+            self.outcome,
+            self.skip_reason.as_deref(),
+            self.passes,
+            self.repeats,
+            self.attempts.iter().map(|a| AttemptView {
+                outcome: a.outcome,
+                score: a.score,
+                error: a.error.as_deref(),
+                failed_check: a
+                    .checks
+                    .iter()
+                    .find(|c| !c.passed)
+                    .map(|c| (c.name.as_str(), c.message.as_str())),
+            }),
+        )
     }
 }
 

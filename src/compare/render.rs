@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 
 use super::{CaseKey, Comparison, RunMeta, SuiteDelta, SuiteStats, Tally};
 use crate::model::Outcome;
-use crate::report::explain::one_line;
-use crate::report::markdown::{code_span, html};
+use crate::util::fmt::{duration_ms, percent, percent_change, percent_short, plural};
+use crate::util::text::one_line;
+use crate::util::text::{code_span, html};
 
 /// Rows per list before "…and N more".
 pub const MAX_ROWS: usize = 50;
@@ -178,8 +179,8 @@ pub fn render_console(c: &Comparison) -> String {
         let _ = writeln!(
             s,
             "\nLATENCY AND TOKENS PER SUITE (! marks a change beyond ±{} latency, ±{} tokens)",
-            pct_abs(c.tolerance.latency_ratio),
-            pct_abs(c.tolerance.tokens_ratio)
+            percent_short(c.tolerance.latency_ratio),
+            percent_short(c.tolerance.tokens_ratio)
         );
         let mut rows = vec![vec![
             "SUITE".to_string(),
@@ -226,7 +227,7 @@ pub fn render_console(c: &Comparison) -> String {
             s,
             "\nLATENCY CHANGES ({} beyond ±{}{})",
             c.latency_changes_total,
-            pct_abs(c.tolerance.latency_ratio),
+            percent_short(c.tolerance.latency_ratio),
             largest_note(c.latency_changes_total)
         );
         for l in c.latency_changes.iter().take(TOP_ROWS) {
@@ -234,9 +235,9 @@ pub fn render_console(c: &Comparison) -> String {
                 s,
                 "  {}  {} → {} ({})",
                 names.plain(&l.key),
-                ms(l.before_ms),
-                ms(l.after_ms),
-                pct(l.ratio)
+                duration_ms(l.before_ms),
+                duration_ms(l.after_ms),
+                percent_change(l.ratio)
             );
         }
     }
@@ -245,7 +246,7 @@ pub fn render_console(c: &Comparison) -> String {
             s,
             "\nTOKEN CHANGES ({} beyond ±{} per attempt{})",
             c.token_changes_total,
-            pct_abs(c.tolerance.tokens_ratio),
+            percent_short(c.tolerance.tokens_ratio),
             largest_note(c.token_changes_total)
         );
         for t in c.token_changes.iter().take(TOP_ROWS) {
@@ -255,10 +256,10 @@ pub fn render_console(c: &Comparison) -> String {
                 names.plain(&t.key),
                 tokens(t.input_before),
                 tokens(t.input_after),
-                pct(super::diff::relative(t.input_before, t.input_after)),
+                percent_change(super::diff::relative(t.input_before, t.input_after)),
                 tokens(t.output_before),
                 tokens(t.output_after),
-                pct(super::diff::relative(t.output_before, t.output_after)),
+                percent_change(super::diff::relative(t.output_before, t.output_after)),
             );
         }
     }
@@ -271,7 +272,7 @@ pub fn render_console(c: &Comparison) -> String {
                 "  {}: {} case{} ({})",
                 n.suite,
                 n.cases,
-                if n.cases == 1 { "" } else { "s" },
+                plural(n.cases),
                 n.reason.describe()
             );
         }
@@ -298,11 +299,7 @@ pub fn render_markdown(c: &Comparison) -> String {
     if n == 0 {
         let _ = writeln!(md, "## ✅ evalgate compare: no regressions\n");
     } else {
-        let _ = writeln!(
-            md,
-            "## ❌ evalgate compare: {n} regression{}\n",
-            if n == 1 { "" } else { "s" }
-        );
+        let _ = writeln!(md, "## ❌ evalgate compare: {n} regression{}\n", plural(n));
     }
     let _ = writeln!(
         md,
@@ -464,8 +461,8 @@ pub fn render_markdown(c: &Comparison) -> String {
         let _ = writeln!(
             md,
             "### Latency and tokens per suite\n\n⚠️ marks a change beyond ±{} (latency) or ±{} (tokens).\n",
-            pct_abs(c.tolerance.latency_ratio),
-            pct_abs(c.tolerance.tokens_ratio)
+            percent_short(c.tolerance.latency_ratio),
+            percent_short(c.tolerance.tokens_ratio)
         );
         let _ = writeln!(
             md,
@@ -503,7 +500,7 @@ pub fn render_markdown(c: &Comparison) -> String {
             md,
             "<details>\n<summary>Per-case latency changes: {} beyond ±{}{}</summary>\n",
             c.latency_changes_total,
-            pct_abs(c.tolerance.latency_ratio),
+            percent_short(c.tolerance.latency_ratio),
             largest_note(c.latency_changes_total)
         );
         let _ = writeln!(md, "| case | before | after | Δ |");
@@ -513,9 +510,9 @@ pub fn render_markdown(c: &Comparison) -> String {
                 md,
                 "| {} | {} | {} | {} |",
                 names.code(&l.key),
-                ms(l.before_ms),
-                ms(l.after_ms),
-                pct(l.ratio)
+                duration_ms(l.before_ms),
+                duration_ms(l.after_ms),
+                percent_change(l.ratio)
             );
         }
         let _ = writeln!(md, "\n</details>\n");
@@ -525,7 +522,7 @@ pub fn render_markdown(c: &Comparison) -> String {
             md,
             "<details>\n<summary>Per-case token changes (per attempt): {} beyond ±{}{}</summary>\n",
             c.token_changes_total,
-            pct_abs(c.tolerance.tokens_ratio),
+            percent_short(c.tolerance.tokens_ratio),
             largest_note(c.token_changes_total)
         );
         let _ = writeln!(md, "| case | tokens in | Δ | tokens out | Δ |");
@@ -537,10 +534,10 @@ pub fn render_markdown(c: &Comparison) -> String {
                 names.code(&t.key),
                 tokens(t.input_before),
                 tokens(t.input_after),
-                pct(super::diff::relative(t.input_before, t.input_after)),
+                percent_change(super::diff::relative(t.input_before, t.input_after)),
                 tokens(t.output_before),
                 tokens(t.output_after),
-                pct(super::diff::relative(t.output_before, t.output_after)),
+                percent_change(super::diff::relative(t.output_before, t.output_after)),
             );
         }
         let _ = writeln!(md, "\n</details>\n");
@@ -554,7 +551,7 @@ pub fn render_markdown(c: &Comparison) -> String {
                 "- {}: {} case{}: {}",
                 code(&nr.suite),
                 nr.cases,
-                if nr.cases == 1 { "" } else { "s" },
+                plural(nr.cases),
                 nr.reason.describe()
             );
         }
@@ -639,11 +636,7 @@ fn run_line(m: &RunMeta, markdown: bool) -> String {
             parts.push(format!("commit {commit}"));
         }
     }
-    parts.push(format!(
-        "{} case{}",
-        m.cases,
-        if m.cases == 1 { "" } else { "s" }
-    ));
+    parts.push(format!("{} case{}", m.cases, plural(m.cases)));
     if let Some(s) = &m.stopped {
         parts.push(format!("stopped early ({})", s.replace('_', "-")));
     }
@@ -752,40 +745,11 @@ fn score(s: Option<f64>) -> String {
     s.map_or_else(|| "—".to_string(), |s| format!("{s:.2}"))
 }
 
-fn ms(ms: f64) -> String {
-    if !ms.is_finite() {
-        "—".to_string()
-    } else if ms < 10.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
-}
-
 fn tokens(t: f64) -> String {
     if t.fract() == 0.0 {
         format!("{t:.0}")
     } else {
         format!("{t:.1}")
-    }
-}
-
-/// A signed percentage, `new` when the baseline value was 0.
-fn pct(ratio: Option<f64>) -> String {
-    match ratio {
-        Some(r) => format!("{:+.1}%", r * 100.0),
-        None => "new".to_string(),
-    }
-}
-
-fn pct_abs(ratio: f64) -> String {
-    let p = ratio * 100.0;
-    if p.fract() == 0.0 {
-        format!("{p:.0}%")
-    } else {
-        format!("{p:.1}%")
     }
 }
 
@@ -812,16 +776,16 @@ impl SuiteCells {
             )
         };
         let delta = |f: &dyn Fn(&SuiteStats) -> Option<f64>| match (b.and_then(f), a.and_then(f)) {
-            (Some(x), Some(y)) => pct(super::diff::relative(x, y)),
+            (Some(x), Some(y)) => percent_change(super::diff::relative(x, y)),
             _ => String::new(),
         };
         SuiteCells {
             cases: pair(&|s| s.cases.to_string()),
-            pass_rate: pair(&|s| {
-                s.pass_rate
-                    .map_or_else(|| "—".to_string(), |r| format!("{:.1}%", r * 100.0))
+            pass_rate: pair(&|s| s.pass_rate.map_or_else(|| "—".to_string(), percent)),
+            latency: pair(&|s| {
+                s.mean_latency_ms
+                    .map_or_else(|| "—".to_string(), duration_ms)
             }),
-            latency: pair(&|s| s.mean_latency_ms.map_or_else(|| "—".to_string(), ms)),
             latency_delta: delta(&|s| s.mean_latency_ms),
             input: pair(&|s| s.mean_input_tokens.map_or_else(|| "—".to_string(), tokens)),
             input_delta: delta(&|s| s.mean_input_tokens),
@@ -842,7 +806,7 @@ fn total_tokens_line(total: &SuiteDelta) -> String {
     let (b, a) = (total.before.as_ref(), total.after.as_ref());
     let sum = |s: Option<&SuiteStats>| s.map(|s| (s.input_tokens + s.output_tokens) as f64);
     let delta = match (sum(b), sum(a)) {
-        (Some(x), Some(y)) => format!(" ({})", pct(super::diff::relative(x, y))),
+        (Some(x), Some(y)) => format!(" ({})", percent_change(super::diff::relative(x, y))),
         _ => String::new(),
     };
     format!("total tokens: {} → {}{delta}", side(b), side(a))
@@ -910,16 +874,8 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(pct(Some(0.25)), "+25.0%");
-        assert_eq!(pct(Some(-0.5)), "-50.0%");
-        assert_eq!(pct(None), "new");
-        assert_eq!(pct_abs(0.2), "20%");
-        assert_eq!(pct_abs(0.125), "12.5%");
         assert_eq!(tokens(12.0), "12");
         assert_eq!(tokens(12.5), "12.5");
-        assert_eq!(ms(0.25), "0.2 ms");
-        assert_eq!(ms(120.5), "120 ms");
-        assert_eq!(ms(1500.0), "1.50 s");
         assert_eq!(score(None), "—");
     }
 

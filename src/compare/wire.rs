@@ -15,11 +15,9 @@ use std::path::Path;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
 use serde::{Deserialize, Deserializer};
 
-use super::baseline::CaseStats;
-use super::diff::{why_not_passing, AttemptView};
 use crate::error::{display_path, Error};
-use crate::model::Outcome;
-use crate::report::json::SCHEMA_NAME;
+use crate::model::{Outcome, REPORT_SCHEMA_NAME};
+use crate::util::text::truncate_chars;
 
 const HINT: &str = "\n  = hint: compare reports written by `evalgate run --json PATH`";
 
@@ -129,41 +127,6 @@ pub(crate) struct HeadCase {
     pub attempts: Vec<HeadAttempt>,
 }
 
-impl HeadCase {
-    /// The numbers the comparer keeps.
-    pub fn stats(&self) -> CaseStats {
-        let mut s = CaseStats::empty(self.outcome, self.flaky, self.passes, self.repeats);
-        for a in &self.attempts {
-            s.add_attempt(
-                a.score,
-                a.latency_ms,
-                a.usage.map(|u| (u.input_tokens, u.output_tokens)),
-            );
-        }
-        s
-    }
-
-    /// Why the case does not pass (see [`why_not_passing`]).
-    pub fn reason(&self) -> String {
-        why_not_passing(
-            self.outcome,
-            self.skip_reason.as_deref(),
-            self.passes,
-            self.repeats,
-            self.attempts.iter().map(|a| AttemptView {
-                outcome: a.outcome,
-                score: a.score,
-                error: a.error.as_deref(),
-                failed_check: a
-                    .checks
-                    .iter()
-                    .find(|c| !c.passed)
-                    .map(|c| (c.name.as_str(), c.message.as_str())),
-            }),
-        )
-    }
-}
-
 /// Stream the report at `path`, calling `on_case` for every result in order.
 ///
 /// Errors name the file: [`Error::Usage`] when it cannot be opened, is not
@@ -242,9 +205,9 @@ where
             match key.as_str() {
                 "schema" => {
                     let v: serde_json::Value = map.next_value()?;
-                    if v.as_str() != Some(SCHEMA_NAME) {
+                    if v.as_str() != Some(REPORT_SCHEMA_NAME) {
                         *self.problem = Some(format!(
-                            "its `schema` field is {} (expected \"{SCHEMA_NAME}\")",
+                            "its `schema` field is {} (expected \"{REPORT_SCHEMA_NAME}\")",
                             short_json(&v)
                         ));
                         return Err(de::Error::custom(STOP));
@@ -286,7 +249,9 @@ where
             }
         }
         if !schema_seen {
-            *self.problem = Some(format!("it has no `schema` field (\"{SCHEMA_NAME}\")"));
+            *self.problem = Some(format!(
+                "it has no `schema` field (\"{REPORT_SCHEMA_NAME}\")"
+            ));
             return Err(de::Error::custom(STOP));
         }
         if !results_seen {
@@ -299,7 +264,7 @@ where
 
 /// A JSON value shortened for a message.
 fn short_json(v: &serde_json::Value) -> String {
-    crate::check::truncate_chars(&v.to_string(), 60)
+    truncate_chars(&v.to_string(), 60)
 }
 
 struct Results<'a, T, F> {

@@ -1,6 +1,2 @@
-pub mod dataset;
-pub mod decode;
-pub mod node;
 pub mod project;
 pub mod provider;
-pub mod suite;

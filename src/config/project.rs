@@ -16,8 +16,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::decode::Ctx;
-use crate::config::node::{self, Node};
 use crate::config::provider::{article, recorded_types};
 pub use crate::config::provider::{
     AnthropicConfig, ExecConfig, ExecInput, Extract, Header, HttpConfig, HttpStream, Limits,
@@ -25,6 +23,8 @@ pub use crate::config::provider::{
 };
 use crate::error::{Diagnostic, Pos};
 use crate::gate::GatePolicy;
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{self, Node};
 
 /// Default suite locations when `suites:` is not set.
 pub const DEFAULT_SUITE_GLOBS: &[&str] =

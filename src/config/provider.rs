@@ -375,8 +375,8 @@ pub fn article(word: &str) -> &'static str {
 // Decoding
 // ---------------------------------------------------------------------------
 
-use crate::config::decode::{duration, Ctx, Fields};
-use crate::config::node::{Node, Value};
+use crate::syntax::decode::{duration, Ctx, Fields};
+use crate::syntax::node::{Node, Value};
 
 const LIMIT_KEYS: &[&str] = &[
     "timeout",

@@ -12,11 +12,11 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::check::golden::GoldenCtx;
 use crate::check::{weighted_score, EvalCtx};
-use crate::config::suite::{CaseDef, Prompt};
 use crate::event::{AttemptId, Retry};
 use crate::golden::Store;
 use crate::model::{AttemptResult, Outcome, Timing};
 use crate::provider::{CallObserver, Message, Provider, ProviderError, Registry, Request, ANSWER};
+use crate::suite::{CaseDef, Prompt};
 
 /// Everything an attempt needs, owned so it can run on any worker thread.
 pub struct Attempt {

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::suite::CaseDef;
 use crate::error::display_path;
 use crate::model::{AttemptResult, CaseResult, Outcome};
 use crate::plan::Plan;
+use crate::suite::CaseDef;
 
 /// One scheduled unit: an attempt of a case, or a skipped case.
 pub struct Slot {

@@ -29,13 +29,13 @@ use executor::{Attempt, RetryTap};
 use folder::{Folder, Slot};
 
 use crate::compare::Comparer;
-use crate::config::suite::CaseDef;
 use crate::error::Error;
 use crate::event::{AttemptId, Retry, RunEvent};
 use crate::gate::GatePolicy;
 use crate::model::{AttemptResult, CaseResult, RunInfo, StopReason};
 use crate::plan::Plan;
 use crate::report::Reporter;
+use crate::suite::CaseDef;
 
 /// Options of one run.
 #[derive(Debug, Clone)]

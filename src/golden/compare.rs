@@ -15,8 +15,10 @@ use serde_json::Value as Json;
 use serde_json_path::JsonPath;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::config::decode::Ctx;
-use crate::config::node::Node;
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::Node;
+use crate::util::json::canonical;
+use crate::util::text::regex_error;
 
 /// How outputs are compared with their golden.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +147,7 @@ impl Settings {
                     Err(e) => {
                         ctx.error(
                             re_node.pos,
-                            format!("invalid regex {src:?}: {}", crate::check::regex_error(&e)),
+                            format!("invalid regex {src:?}: {}", regex_error(&e)),
                             None,
                         );
                         return None;
@@ -256,8 +258,8 @@ impl Settings {
             .map_err(|e| format!("the output is not valid JSON: {e}"))?;
         let (mut gj, mut oj) = (self.prepare(gj), self.prepare(oj));
         let equal = json_close(&gj, &mut oj, self.tolerance);
-        gj = sort_keys(gj);
-        oj = sort_keys(oj);
+        gj = canonical(&gj);
+        oj = canonical(&oj);
         let pretty = |v: &Json| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
         Ok(Comparison::binary(equal, pretty(&gj), pretty(&oj)))
     }
@@ -398,30 +400,13 @@ fn json_close(golden: &Json, actual: &mut Json, tol: f64) -> bool {
     }
 }
 
-fn sort_keys(v: Json) -> Json {
-    match v {
-        Json::Object(m) => {
-            let mut entries: Vec<(String, Json)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Json::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sort_keys(v)))
-                    .collect(),
-            )
-        }
-        Json::Array(items) => Json::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
 
     fn settings(yaml: &str) -> Settings {
-        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let root = crate::syntax::node::parse(Path::new("t.yaml"), yaml).unwrap();
         let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
         let s = Settings::parse(&mut ctx, &root, &Settings::default());
         assert!(ctx.errors.is_empty(), "{:?}", ctx.errors);
@@ -553,7 +538,7 @@ mod tests {
     #[test]
     fn bad_settings_are_errors() {
         let yaml = "mode: fuzzy\n";
-        let root = crate::config::node::parse(Path::new("t.yaml"), yaml).unwrap();
+        let root = crate::syntax::node::parse(Path::new("t.yaml"), yaml).unwrap();
         let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
         assert!(Settings::parse(&mut ctx, &root, &Settings::default()).is_none());
         assert_eq!(ctx.errors[0].message, "unknown golden mode `fuzzy`");

@@ -20,7 +20,7 @@
 use std::path::Path;
 
 use crate::error::{display_path, Error};
-use crate::report::atomic::write_atomic;
+use crate::util::atomic::write_atomic;
 
 /// Metadata of a golden.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

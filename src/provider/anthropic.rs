@@ -27,12 +27,13 @@ use serde_json::{Map, Value};
 
 use super::http::api_error::{self, stream_error, EXCERPT_CHARS};
 use super::http::chat::{Chat, ChatApi, ChatEndpoint, Fold};
-use super::http::json::{compact, json_u64, sorted_json, usage_of};
+use super::http::json::{compact, json_u64, usage_of};
 use super::http::transport::secret_header;
 use super::sse::{received, SseEvent};
 use super::{excerpt, Message, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{AnthropicConfig, Limits};
 use crate::model::Usage;
+use crate::util::json::canonical;
 
 /// The Anthropic Messages API.
 pub type Anthropic = Chat<Messages>;
@@ -134,7 +135,7 @@ impl ChatApi for Messages {
             "model": self.model,
             "max_tokens": self.max_tokens,
             "system": system,
-            "params": sorted_json(&Value::Object(self.params.clone())),
+            "params": canonical(&Value::Object(self.params.clone())),
             "messages": messages,
         })
     }

@@ -21,7 +21,7 @@ pub struct Cached {
 
 impl Cached {
     pub fn new(inner: Arc<dyn Provider>, cache_dir: PathBuf) -> Self {
-        let dir = cache_dir.join(crate::golden::store::encode_component(inner.name()));
+        let dir = cache_dir.join(crate::util::path::encode_component(inner.name()));
         Cached { inner, dir }
     }
 
@@ -62,7 +62,7 @@ impl Provider for Cached {
                 if let Some(parent) = path.parent() {
                     // The cache is an optimisation: failing to write it is not an error.
                     if std::fs::create_dir_all(parent).is_ok() {
-                        let _ = crate::report::atomic::write_atomic(&path, &text);
+                        let _ = crate::util::atomic::write_atomic(&path, &text);
                     }
                 }
             }

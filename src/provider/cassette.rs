@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::store::{from_yaml, key_of, to_yaml, StoredAnswer};
 use super::{Provider, ProviderError, Request, Response};
 use crate::error::{display_path, Error};
+use crate::util::fmt::plural;
 
 pub const VERSION: u64 = 1;
 
@@ -63,10 +64,10 @@ type Slot = (String, u32, String);
 
 /// The file of `provider`'s recordings for `suite`.
 pub fn path_for(dir: &Path, provider: &str, suite: &str) -> PathBuf {
-    dir.join(crate::golden::store::encode_component(provider))
+    dir.join(crate::util::path::encode_component(provider))
         .join(format!(
             "{}.yaml",
-            crate::golden::store::encode_component(suite)
+            crate::util::path::encode_component(suite)
         ))
 }
 
@@ -221,9 +222,7 @@ impl Recorder {
                 }
                 None => Ok(()),
             }
-            .and_then(|()| {
-                crate::report::atomic::write_atomic(&path, cassette.to_text().as_bytes())
-            });
+            .and_then(|()| crate::util::atomic::write_atomic(&path, cassette.to_text().as_bytes()));
             match result {
                 Ok(()) => written.push(path),
                 Err(e) => failures.push(e.to_string()),
@@ -408,7 +407,7 @@ impl Replay {
                     "no recording of case `{}` repeat {} in {file} ({n} repeat{} recorded); {how}",
                     request.case_id,
                     request.repeat,
-                    if *n == 1 { "" } else { "s" }
+                    plural(*n)
                 ),
                 None => format!(
                     "no recording of case `{}` for provider `{}` in {file}; {how}",

@@ -22,10 +22,11 @@ use futures::future::BoxFuture;
 use regex::Regex;
 
 use super::{estimate_tokens, Provider, ProviderError, Request, Response};
-use crate::config::decode::Ctx;
-use crate::config::node::{self, Node};
 use crate::error::Diagnostic;
 use crate::model::{Timing, Usage};
+use crate::syntax::decode::Ctx;
+use crate::syntax::node::{self, Node};
+use crate::util::text::regex_error;
 
 #[derive(Debug, Clone)]
 enum Answer {
@@ -105,10 +106,7 @@ impl MockResponses {
                         Err(e) => {
                             ctx.error(
                                 p.pos,
-                                format!(
-                                    "invalid regex in `prompt`: {}",
-                                    crate::check::regex_error(&e)
-                                ),
+                                format!("invalid regex in `prompt`: {}", regex_error(&e)),
                                 Some(
                                     "use Rust regex syntax; escape special characters with \\\\"
                                         .into(),

@@ -25,17 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
 
-pub use crate::model::ToolCall;
+pub use crate::model::{Message, ToolCall};
 use crate::model::{Timing, Usage};
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
 
 /// What a provider is asked.
 #[derive(Debug, Clone)]

@@ -34,12 +34,13 @@ use serde_json::{Map, Value};
 
 use super::http::api_error::{self, stream_error, EXCERPT_CHARS};
 use super::http::chat::{Chat, ChatApi, ChatEndpoint, Fold};
-use super::http::json::{compact, json_u64, sorted_json, usage_of};
+use super::http::json::{compact, json_u64, usage_of};
 use super::http::transport::secret_header;
 use super::sse::{received, SseEvent};
 use super::{excerpt, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{Limits, OpenAiConfig};
 use crate::model::Usage;
+use crate::util::json::canonical;
 
 /// An OpenAI-compatible Chat Completions endpoint.
 pub type OpenAi = Chat<ChatCompletions>;
@@ -112,7 +113,7 @@ impl ChatApi for ChatCompletions {
         serde_json::json!({
             "type": "openai",
             "model": self.model,
-            "params": sorted_json(&Value::Object(self.params.clone())),
+            "params": canonical(&Value::Object(self.params.clone())),
             "messages": request.messages,
         })
     }

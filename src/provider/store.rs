@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{Timing, ToolCall, Usage};
 use crate::provider::Response;
+use crate::util::json::canonical;
 
 /// A recorded answer (or the error that ended the exchange).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,25 +124,6 @@ impl StoredAnswer {
             finish_reason: self.finish_reason.clone(),
             retries: self.retries,
         })
-    }
-}
-
-/// `v` with every object's keys sorted, recursively.
-pub fn canonical(v: &serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            serde_json::Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), canonical(&m[k])))
-                    .collect(),
-            )
-        }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.iter().map(canonical).collect())
-        }
-        other => other.clone(),
     }
 }
 
@@ -288,8 +270,8 @@ fn plain_ok(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
         && matches!(
-            crate::config::node::resolve_plain(s),
-            crate::config::node::Value::Str(_)
+            crate::syntax::node::resolve_plain(s),
+            crate::syntax::node::Value::Str(_)
         )
         && !matches!(
             s.to_ascii_lowercase().as_str(),
@@ -307,7 +289,7 @@ fn write_inline(out: &mut String, v: &serde_json::Value) {
 
 /// Read a YAML (or JSON) document written by [`to_yaml`] (or by hand).
 pub fn from_yaml(path: &std::path::Path, text: &str) -> Result<serde_json::Value, String> {
-    match crate::config::node::parse(path, text) {
+    match crate::syntax::node::parse(path, text) {
         Ok(node) => Ok(node.to_json()),
         Err(diags) => Err(diags
             .iter()

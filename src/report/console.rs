@@ -10,6 +10,7 @@ use super::Reporter;
 use crate::error::Error;
 use crate::event::RunEvent;
 use crate::model::{CaseResult, Counts, Outcome, StopReason};
+use crate::util::fmt::{percent, plural};
 
 /// How much to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +65,7 @@ impl<W: Write + Send> ConsoleReporter<W> {
 }
 
 fn rate(c: &Counts) -> String {
-    c.pass_rate()
-        .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0))
+    c.pass_rate().map_or_else(|| "-".to_string(), percent)
 }
 
 fn mean_latency(c: &Counts) -> String {
@@ -101,9 +101,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     "evalgate {} · {} suite{} · {} case{} · concurrency {}\n",
                     info.evalgate_version,
                     info.suites.len(),
-                    if info.suites.len() == 1 { "" } else { "s" },
+                    plural(info.suites.len()),
                     info.planned_cases,
-                    if info.planned_cases == 1 { "" } else { "s" },
+                    plural(info.planned_cases),
                     info.concurrency
                 ));
                 if self.verbosity != Verbosity::Quiet {
@@ -221,9 +221,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                                 c.passed,
                                 c.failed,
                                 c.errored,
-                                if c.errored == 1 { "" } else { "s" },
+                                plural(c.errored),
                                 c.pass_rate()
-                                    .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0)),
+                                    .map_or_else(|| "-".to_string(), percent),
                                 c.mean_latency_ms()
                                     .map_or_else(|| "-".to_string(), |m| format!("{m:.1} ms")),
                                 c.input_tokens,
@@ -309,13 +309,13 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                         "\n{}: {} planned case{} did not run\n",
                         style("interrupted").yellow().bold(),
                         summary.not_run,
-                        if summary.not_run == 1 { "" } else { "s" }
+                        plural(summary.not_run)
                     )),
                     Some(StopReason::FailFast) => s.push_str(&format!(
                         "\n{}: {} planned case{} did not run\n",
                         style("stopped by --fail-fast").yellow().bold(),
                         summary.not_run,
-                        if summary.not_run == 1 { "" } else { "s" }
+                        plural(summary.not_run)
                     )),
                     None => {}
                 }

@@ -7,8 +7,9 @@
 
 use std::fmt::Write as _;
 
-use crate::check::truncate_chars;
 use crate::model::{AttemptResult, CaseResult, CheckResult, Outcome};
+use crate::util::fmt::plural;
+use crate::util::text::{one_line, truncate_chars};
 
 /// How much of an output the details show.
 pub const OUTPUT_EXCERPT_CHARS: usize = 2000;
@@ -21,22 +22,6 @@ const MAX_CHECKS_IN_LINE: usize = 5;
 
 /// How long one check message may get inside a one-line message.
 const CHECK_MESSAGE_CHARS: usize = 160;
-
-/// `s` on one line (newlines shown as `⏎`, other control characters as
-/// spaces), at most `max_chars` characters with `…` when cut.
-pub fn one_line(s: &str, max_chars: usize) -> String {
-    let flat: String = s
-        .trim()
-        .replace("\r\n", "\n")
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' => '⏎',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    truncate_chars(&flat, max_chars)
-}
 
 /// `passed 1 of 3 repeats (needs 2)` for cases that repeat, None otherwise.
 pub fn repeats_note(case: &CaseResult) -> Option<String> {
@@ -69,7 +54,7 @@ pub fn attempt_message(attempt: &AttemptResult) -> String {
                 "{} of {} check{} failed: ",
                 failed.len(),
                 attempt.checks.len(),
-                if attempt.checks.len() == 1 { "" } else { "s" }
+                plural(attempt.checks.len())
             );
             let named: Vec<String> = failed
                 .iter()
@@ -155,7 +140,7 @@ pub fn attempt_details_with(
                 attempt.score,
                 failed,
                 attempt.checks.len(),
-                if attempt.checks.len() == 1 { "" } else { "s" }
+                plural(attempt.checks.len())
             );
             for check in attempt.checks.iter().filter(|c| !c.passed) {
                 write_check(&mut out, check, diff_style);

@@ -19,11 +19,10 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::event::RunEvent;
-use crate::model::{CaseResult, RunInfo, StopReason, Summary, Verdict, REPORT_SCHEMA_VERSION};
+use crate::model::{
+    CaseResult, RunInfo, StopReason, Summary, Verdict, REPORT_SCHEMA_NAME, REPORT_SCHEMA_VERSION,
+};
 use crate::report::{AtomicFile, Reporter};
-
-/// Value of the report's `schema` field.
-pub const SCHEMA_NAME: &str = "evalgate.report";
 
 /// The JSON Schema of the report, as committed in `schema/report.v1.json`.
 pub const SCHEMA_V1: &str = include_str!("../../schema/report.v1.json");
@@ -78,7 +77,7 @@ impl JsonReporter {
                 }
                 self.started = true;
                 let head = serde_json::to_string(&Head {
-                    schema: SCHEMA_NAME,
+                    schema: REPORT_SCHEMA_NAME,
                     schema_version: REPORT_SCHEMA_VERSION,
                     run: info,
                 })?;

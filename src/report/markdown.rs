@@ -12,13 +12,14 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::check::truncate_chars;
 use crate::compare::Comparison;
 use crate::error::Error;
 use crate::event::RunEvent;
 use crate::model::{CaseResult, Counts, Outcome, RunInfo, StopReason, Summary, Verdict};
 use crate::report::explain;
 use crate::report::{AtomicFile, Reporter};
+use crate::util::fmt::{duration_ms, percent, plural};
+use crate::util::text::{code_span, html, longest_run, one_line, truncate_chars};
 
 /// Failures and errors shown in detail; the rest are counted.
 pub const MAX_DETAILED: usize = 50;
@@ -150,7 +151,7 @@ impl Matrix {
             .iter()
             .map(|p| summary.providers.get(p).copied().unwrap_or_default())
             .collect();
-        let ms = |v: Option<f64>| v.map_or_else(|| "—".to_string(), format_ms);
+        let ms = |v: Option<f64>| v.map_or_else(|| "—".to_string(), duration_ms);
         let rows: Vec<(&str, Vec<String>)> = vec![
             ("pass rate", counts.iter().map(pass_rate).collect()),
             (
@@ -206,7 +207,7 @@ impl Matrix {
             md,
             "<details open>\n<summary>{} case{} with different outcomes</summary>\n",
             differing.len(),
-            if differing.len() == 1 { "" } else { "s" }
+            plural(differing.len())
         );
         let _ = writeln!(md, "{}", head.replacen("| |", "| case |", 1));
         let _ = writeln!(md, "{}", rule.replace("--:", ":-:"));
@@ -214,7 +215,7 @@ impl Matrix {
             let cells: Vec<String> = self.cases[*id]
                 .iter()
                 .map(|c| match c {
-                    Some((o, lat)) => format!("{} {}", icon(*o), format_ms(*lat)),
+                    Some((o, lat)) => format!("{} {}", icon(*o), duration_ms(*lat)),
                     None => "not run".to_string(),
                 })
                 .collect();
@@ -281,7 +282,7 @@ impl MarkdownReporter {
                         case.id.clone()
                     },
                     outcome: case.outcome,
-                    message: explain::one_line(&explain::failure_message(case), MAX_MESSAGE_CHARS),
+                    message: one_line(&explain::failure_message(case), MAX_MESSAGE_CHARS),
                     details: truncate_chars(&explain::failure_details(case), MAX_DETAILS_CHARS),
                     source: case.source.clone(),
                     diffs: case
@@ -379,14 +380,14 @@ impl MarkdownReporter {
             md,
             "**{} case{}**: {} passed · {} failed · {} errored · {} skipped · {} flaky · pass rate {} · {}\n",
             o.total,
-            if o.total == 1 { "" } else { "s" },
+            plural(o.total),
             o.passed,
             o.failed,
             o.errored,
             o.skipped,
             o.flaky,
             pass_rate(o),
-            format_ms(duration_ms),
+            crate::util::fmt::duration_ms(duration_ms),
         );
     }
 
@@ -436,7 +437,7 @@ impl MarkdownReporter {
             let _ = writeln!(
                 md,
                 "<summary>{icon} <code>{}</code> {label}: {}</summary>\n",
-                html(&explain::one_line(&p.id, MAX_MESSAGE_CHARS)),
+                html(&one_line(&p.id, MAX_MESSAGE_CHARS)),
                 html(&p.message)
             );
             let _ = writeln!(md, "Source: {}\n", code(&p.source));
@@ -576,7 +577,7 @@ fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReas
 fn write_row(md: &mut String, name: &str, c: &Counts) {
     let mean = c
         .mean_latency_ms()
-        .map_or_else(|| "—".to_string(), format_ms);
+        .map_or_else(|| "—".to_string(), duration_ms);
     let _ = writeln!(
         md,
         "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} / {} |",
@@ -594,30 +595,9 @@ fn write_row(md: &mut String, name: &str, c: &Counts) {
 
 fn pass_rate(c: &Counts) -> String {
     match c.pass_rate() {
-        Some(r) => format!("{:.1}%", r * 100.0),
+        Some(r) => percent(r),
         None => "—".to_string(),
     }
-}
-
-fn format_ms(ms: f64) -> String {
-    if !ms.is_finite() {
-        "—".to_string()
-    } else if ms < 1.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 10.0 {
-        format!("{ms:.1} ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
-}
-
-/// Escape text for HTML (inside `<summary>`, `<code>`, table cells).
-pub(crate) fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Text safe inside a table cell: no `|` column breaks, no line breaks.
@@ -630,41 +610,17 @@ fn cell(s: &str) -> String {
 
 /// Text on one Markdown line (list item).
 fn inline(s: &str) -> String {
-    html(&explain::one_line(s, MAX_MESSAGE_CHARS))
+    html(&one_line(s, MAX_MESSAGE_CHARS))
 }
 
 /// A code span that survives backticks in `s`.
 fn code(s: &str) -> String {
-    code_span(&explain::one_line(s, MAX_MESSAGE_CHARS))
-}
-
-/// `s` as an inline code span, with enough backticks to contain its own.
-pub(crate) fn code_span(s: &str) -> String {
-    let ticks = "`".repeat(longest_run(s, '`') + 1);
-    if s.starts_with('`') || s.ends_with('`') {
-        format!("{ticks} {s} {ticks}")
-    } else {
-        format!("{ticks}{s}{ticks}")
-    }
+    code_span(&one_line(s, MAX_MESSAGE_CHARS))
 }
 
 /// A code fence longer than any backtick run in `s`.
 fn fence_for(s: &str) -> String {
     "`".repeat((longest_run(s, '`') + 1).max(3))
-}
-
-/// Length of the longest run of `c` in `s` (to choose fences that contain it).
-fn longest_run(s: &str, c: char) -> usize {
-    let (mut best, mut run) = (0, 0);
-    for ch in s.chars() {
-        if ch == c {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    best
 }
 
 #[cfg(test)]
@@ -757,9 +713,9 @@ mod tests {
         assert!(md.contains("<code>a|b⏎c&lt;d&gt;/x`y</code>"), "{md}");
         assert!(md.contains("````text\n"), "{md}");
         assert_eq!(code("a`b"), "``a`b``");
-        assert_eq!(format_ms(0.123), "0.12 ms");
-        assert_eq!(format_ms(4.56), "4.6 ms");
-        assert_eq!(format_ms(1234.5), "1.23 s");
+        assert_eq!(duration_ms(0.123), "0.12 ms");
+        assert_eq!(duration_ms(4.56), "4.6 ms");
+        assert_eq!(duration_ms(1234.5), "1.23 s");
         assert_eq!(code("`a"), "`` `a ``");
     }
 

@@ -1,11 +1,10 @@
 //! Reporters: consumers of [`RunEvent`]s. One file per output format.
 //!
-//! The runner emits events in plan order (suite, case, repeat); every reporter
+//! The engine emits events in plan order (suite, case, repeat); every reporter
 //! sees the same stream. File reporters write through [`AtomicFile`], so a
 //! report appears whole or not at all, and is written even when the run is
-//! interrupted (the runner always sends `Finished`).
+//! interrupted (the engine always sends `Finished`).
 
-pub mod atomic;
 pub mod console;
 pub mod explain;
 pub mod json;
@@ -16,7 +15,7 @@ pub mod progress;
 use crate::error::Error;
 use crate::event::RunEvent;
 
-pub use atomic::AtomicFile;
+pub use crate::util::atomic::AtomicFile;
 
 /// A consumer of run events.
 pub trait Reporter: Send {

@@ -32,9 +32,7 @@ impl Reporter for ProgressReporter {
 
 /// Whether a progress bar should be drawn.
 pub fn wanted(disabled: bool) -> bool {
-    !disabled
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false" || v == "0")
+    !disabled && std::io::stderr().is_terminal() && !crate::util::ci::in_ci()
 }
 
 pub struct Bar {

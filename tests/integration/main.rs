@@ -10,6 +10,7 @@ mod examples;
 mod golden;
 mod interop;
 mod invalid;
+mod layers;
 mod run;
 mod servers;
 mod util;

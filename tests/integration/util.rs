@@ -38,7 +38,7 @@ pub const PROXY_VARS: &[&str] = &[
 ];
 
 /// Environment variables that announce CI.
-pub use evalgate::golden::CI_VARS;
+pub use evalgate::util::ci::CI_VARS;
 
 /// Like [`evalgate`], but as on a developer's machine (no CI variables).
 pub fn evalgate_local(dir: &Path) -> Command {

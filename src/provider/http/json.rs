@@ -1,7 +1,4 @@
-//! The JSON helpers the APIs share: compact text, objects with sorted keys
-//! (deterministic request keys), and token counts read into [`Usage`].
-
-use std::collections::BTreeMap;
+//! The JSON helpers the APIs share: compact text and token counts read into [`Usage`].
 
 use serde_json::Value;
 
@@ -10,24 +7,6 @@ use crate::model::Usage;
 /// Compact JSON text of a value.
 pub fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
-}
-
-/// `v` with the keys of every object sorted (serde_json keeps insertion
-/// order in this crate), for deterministic request keys.
-pub fn sorted_json(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let sorted: BTreeMap<&String, &Value> = m.iter().collect();
-            Value::Object(
-                sorted
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), sorted_json(v)))
-                    .collect(),
-            )
-        }
-        Value::Array(a) => Value::Array(a.iter().map(sorted_json).collect()),
-        other => other.clone(),
-    }
 }
 
 /// A token count: a non-negative integer, an integral float or a numeric string.
@@ -55,18 +34,4 @@ pub fn usage_of(input: Option<u64>, output: Option<u64>) -> Option<Usage> {
         output_tokens,
         total_tokens: input_tokens.saturating_add(output_tokens),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sorted_json_sorts_nested_keys() {
-        let v = serde_json::json!({"b": 1, "a": {"z": 1, "y": [ {"d": 1, "c": 2} ]}});
-        assert_eq!(
-            compact(&sorted_json(&v)),
-            r#"{"a":{"y":[{"c":2,"d":1}],"z":1},"b":1}"#
-        );
-    }
 }

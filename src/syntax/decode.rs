@@ -2,10 +2,12 @@
 //! problem (unknown keys with "did you mean", wrong types, out-of-range values)
 //! as a [`Diagnostic`] and keeps going, so one pass reports all errors.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::node::{Entry, Node, Value};
 use crate::error::{did_you_mean, Diagnostic, Pos};
+use crate::syntax::node::{Entry, Node, Value};
 
 /// Decoding context for one file.
 pub struct Ctx<'a> {
@@ -14,8 +16,10 @@ pub struct Ctx<'a> {
     pub errors: Vec<Diagnostic>,
     /// The project root: relative paths in config and suites resolve against it.
     pub root: PathBuf,
-    /// A suite's `defaults.golden`, applied to its `golden` checks.
-    pub golden_defaults: crate::golden::Settings,
+    /// Defaults a file sets for what is decoded after them (a suite's
+    /// `defaults.golden` for its `golden` checks), one per type, so this layer
+    /// needs to know none of them.
+    defaults: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -25,8 +29,22 @@ impl<'a> Ctx<'a> {
             text,
             errors: Vec::new(),
             root: PathBuf::new(),
-            golden_defaults: crate::golden::Settings::default(),
+            defaults: HashMap::new(),
         }
+    }
+
+    /// Set the default of type `T` for everything decoded after this.
+    pub fn set_default<T: Any + Send + Sync>(&mut self, value: T) {
+        self.defaults.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// The default of type `T` set by [`Ctx::set_default`], or `T::default()`.
+    pub fn default_of<T: Any + Clone + Default>(&self) -> T {
+        self.defaults
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn with_root(mut self, root: &Path) -> Self {

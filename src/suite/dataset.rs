@@ -1,0 +1,204 @@
+//! `cases_from`: cases read from a CSV or JSONL file, row by row.
+
+use super::prompt::TEMPLATE_BUILTINS;
+use super::*;
+
+pub(super) fn decode_dataset(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    defaults: &Defaults,
+    suite_tags: &[String],
+    prompt: Option<&Arc<Prompt>>,
+    ids: &mut HashMap<String, usize>,
+    lcx: &mut LoadContext<'_>,
+) -> Option<Dataset> {
+    let f = ctx.map(node, "`cases_from`", DATASET_KEYS)?;
+    let path_node = ctx.require(&f, "path", "`cases_from`")?;
+    let rel = ctx.string(path_node, "`path`")?;
+    let path = ctx.resolve_path(&rel);
+    if rows::Format::from_path(&path).is_none() {
+        ctx.error(
+            path_node.pos,
+            format!("unsupported dataset file `{rel}`"),
+            Some("use a .csv (with a header row) or .jsonl file".into()),
+        );
+        return None;
+    }
+    let mapping = Mapping {
+        id_column: f
+            .get("id_column")
+            .and_then(|n| ctx.string(n, "`id_column`")),
+        expected_column: f
+            .get("expected_column")
+            .and_then(|n| ctx.string(n, "`expected_column`")),
+    };
+    let mut checks = defaults.checks.clone();
+    if let Some(c) = f.get("checks") {
+        checks.extend(check::parse_list(ctx, c));
+    }
+    if checks.is_empty() {
+        ctx.error(
+            f.pos,
+            "dataset cases have no checks",
+            Some("add `checks:` under `cases_from` or `defaults.checks` to the suite".into()),
+        );
+    }
+    let mut tags = suite_tags.to_vec();
+    for t in decode_tags(ctx, &f) {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let settings = decode_settings(ctx, &f, defaults.settings);
+    let Some(prompt) = prompt else {
+        ctx.error(f.pos, "dataset cases need the suite's `prompt`", None);
+        return None;
+    };
+    // Said of every dataset problem so it can be traced back to this suite.
+    let used_by = format!(
+        " [cases_from of {}:{}]",
+        display_path(ctx.file),
+        path_node.pos.line
+    );
+    if rows::Format::from_path(&path) == Some(rows::Format::Csv) && path.is_file() {
+        if let Ok(columns) = rows::csv_header(&path) {
+            let mut missing = false;
+            for key in ["id_column", "expected_column"] {
+                let Some(n) = f.get(key) else { continue };
+                let Some(col) = n.as_str() else { continue };
+                if !columns.iter().any(|c| c == col) {
+                    missing = true;
+                    let hint = match did_you_mean(col, columns.iter().map(String::as_str)) {
+                        Some(s) => format!(
+                            "did you mean `{s}`? columns of `{rel}`: {}",
+                            columns.join(", ")
+                        ),
+                        None => format!("columns of `{rel}`: {}", columns.join(", ")),
+                    };
+                    ctx.error(
+                        n.pos,
+                        format!("column `{col}` is not in the CSV header of `{rel}`"),
+                        Some(hint),
+                    );
+                }
+            }
+            if missing {
+                return None;
+            }
+        }
+    }
+    let rows = match Rows::open(&path, &mapping) {
+        Ok(r) => r,
+        Err(e) => {
+            let hint = if path.exists() {
+                "check the file"
+            } else {
+                "paths are relative to the project root (the directory of evalgate.yaml)"
+            };
+            ctx.error(path_node.pos, e, Some(hint.into()));
+            return None;
+        }
+    };
+    let mut count = 0;
+    let mut row_errors = 0;
+    let mut checked_columns = false;
+    let mut seen_missing: BTreeSet<String> = BTreeSet::new();
+    let env = &*lcx.env;
+    let needed: BTreeSet<String> = {
+        let mut n = prompt.variables.clone();
+        for c in &checks {
+            for src in c.templates() {
+                n.extend(template::variables(env, src).unwrap_or_default());
+            }
+        }
+        n.retain(|v| !TEMPLATE_BUILTINS.contains(&v.as_str()));
+        n
+    };
+    let columns: Option<Vec<String>> = rows.columns().map(<[String]>::to_vec);
+    if let Some(cols) = &columns {
+        checked_columns = true;
+        for v in &needed {
+            let defined = cols.contains(v)
+                || defaults.vars.contains_key(v)
+                || (v == "expected" && mapping.expected_column.is_some());
+            if !defined {
+                ctx.error(
+                    path_node.pos,
+                    format!("undefined variable `{v}`: the dataset `{rel}` has no such column"),
+                    Some(format!(
+                        "columns: {}; or define it in `defaults.vars`",
+                        cols.join(", ")
+                    )),
+                );
+            }
+        }
+    }
+    for row in rows {
+        if row_errors >= MAX_ROW_ERRORS {
+            ctx.errors.push(Diagnostic::new(
+                &path,
+                None,
+                format!("more than {MAX_ROW_ERRORS} bad rows; stopped checking this dataset"),
+            ));
+            break;
+        }
+        match row {
+            Ok(row) => {
+                count += 1;
+                if invalid_id(&row.id) {
+                    row_errors += 1;
+                    ctx.errors.push(
+                        Diagnostic::new(
+                            &path,
+                            Some(Pos::new(row.line, 1)),
+                            format!("invalid case id {:?}{used_by}", row.id),
+                        )
+                        .with_hint(ID_RULE),
+                    );
+                }
+                if let Some(first) = ids.insert(row.id.clone(), row.line) {
+                    row_errors += 1;
+                    ctx.errors.push(
+                        Diagnostic::new(
+                            &path,
+                            Some(Pos::new(row.line, 1)),
+                            format!("duplicate case id `{}` (first on line {first}){used_by}", row.id),
+                        )
+                        .with_hint("case ids must be unique within a suite (set `id_column` to a unique column)"),
+                    );
+                }
+                if !checked_columns {
+                    for v in &needed {
+                        let defined = row.vars.contains_key(v) || defaults.vars.contains_key(v);
+                        if !defined && seen_missing.insert(v.clone()) {
+                            row_errors += 1;
+                            ctx.errors.push(
+                                Diagnostic::new(
+                                    &path,
+                                    Some(Pos::new(row.line, 1)),
+                                    format!("undefined variable `{v}`: this row has no such key{used_by}"),
+                                )
+                                .with_hint(
+                                    "every row must define the variables the prompt and checks use",
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            Err(mut d) => {
+                d.message.push_str(&used_by);
+                row_errors += 1;
+                ctx.errors.push(d);
+            }
+        }
+    }
+    Some(Dataset {
+        path,
+        mapping,
+        checks,
+        tags,
+        settings,
+        rows: count,
+    })
+}

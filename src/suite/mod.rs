@@ -1,0 +1,487 @@
+//! Suite files: a prompt template, defaults and cases (inline or from a dataset).
+//!
+//! ```yaml
+//! name: capitals
+//! description: Capital cities
+//! tags: [smoke]
+//! provider: mock
+//! defaults:
+//!   vars: {style: short}
+//!   checks: [{length: {max_words: 30}}]
+//!   timeout: 10s
+//!   repeat: 1
+//! prompt:
+//!   system: "You answer in a {{ style }} sentence."
+//!   user: "What is the capital of {{ country }}?"
+//! cases:
+//!   - id: france
+//!     vars: {country: France}
+//!     checks: [{contains: Paris}]
+//! cases_from:
+//!   path: fixtures/datasets/capitals.csv
+//!   expected_column: capital
+//!   checks: [{icontains: "{{ expected }}"}]
+//! ```
+
+mod case;
+mod dataset;
+mod prompt;
+pub mod rows;
+#[cfg(test)]
+mod tests;
+
+use case::decode_case;
+use dataset::decode_dataset;
+use prompt::decode_prompt;
+pub use prompt::Prompt;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use minijinja::Environment;
+
+use crate::check::{self, CheckSpec};
+use crate::error::{did_you_mean, display_path, Diagnostic, Pos};
+use crate::suite::rows::{Mapping, Rows};
+use crate::syntax::decode::{duration, Ctx, Fields};
+use crate::syntax::node::{self, Node, Value};
+use crate::template;
+
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+const SUITE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "tags",
+    "provider",
+    "defaults",
+    "prompt",
+    "cases",
+    "cases_from",
+];
+const DEFAULT_KEYS: &[&str] = &[
+    "vars",
+    "checks",
+    "timeout",
+    "repeat",
+    "min_passes",
+    "threshold",
+    "golden",
+];
+const CASE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "vars",
+    "prompt",
+    "checks",
+    "tags",
+    "skip",
+    "timeout",
+    "repeat",
+    "min_passes",
+    "threshold",
+];
+const DATASET_KEYS: &[&str] = &[
+    "path",
+    "id_column",
+    "expected_column",
+    "checks",
+    "tags",
+    "timeout",
+    "repeat",
+    "min_passes",
+    "threshold",
+];
+/// Most dataset row errors reported per file before giving up on it.
+const MAX_ROW_ERRORS: usize = 20;
+/// Default per-attempt timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Per-case execution settings (from defaults, overridable per case).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub repeat: u32,
+    /// Passing repeats needed (default: all).
+    pub min_passes: Option<u32>,
+    /// Pass on weighted score >= threshold instead of all checks passing.
+    pub threshold: Option<f64>,
+    pub timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            repeat: 1,
+            min_passes: None,
+            threshold: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Settings {
+    pub fn min_passes(&self) -> u32 {
+        self.min_passes.unwrap_or(self.repeat)
+    }
+}
+
+/// One case, with defaults already merged in.
+#[derive(Debug)]
+pub struct CaseDef {
+    pub id: String,
+    pub description: Option<String>,
+    pub vars: Vars,
+    /// Overrides the suite prompt.
+    pub prompt: Option<Arc<Prompt>>,
+    pub checks: Vec<Arc<CheckSpec>>,
+    /// Case tags plus suite tags.
+    pub tags: Vec<String>,
+    pub skip: Option<String>,
+    pub settings: Settings,
+    /// Where the case is defined (`file:line`).
+    pub source: String,
+}
+
+/// `cases_from`: cases streamed from a dataset file.
+#[derive(Debug)]
+pub struct Dataset {
+    pub path: PathBuf,
+    pub mapping: Mapping,
+    pub checks: Vec<Arc<CheckSpec>>,
+    pub tags: Vec<String>,
+    pub settings: Settings,
+    pub rows: usize,
+}
+
+#[derive(Debug)]
+pub struct Suite {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub provider: Option<(String, Pos)>,
+    pub prompt: Option<Arc<Prompt>>,
+    pub default_vars: Vars,
+    pub cases: Vec<Arc<CaseDef>>,
+    pub dataset: Option<Dataset>,
+}
+
+impl Suite {
+    /// Number of cases (inline and dataset rows).
+    pub fn len(&self) -> usize {
+        self.cases.len() + self.dataset.as_ref().map_or(0, |d| d.rows)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterate every case: inline ones first, then dataset rows (streamed).
+    pub fn iter_cases(&self) -> Result<CaseIter<'_>, String> {
+        let rows = match &self.dataset {
+            Some(d) => Some(Rows::open(&d.path, &d.mapping)?),
+            None => None,
+        };
+        Ok(CaseIter {
+            suite: self,
+            inline: 0,
+            rows,
+        })
+    }
+
+    fn dataset_case(&self, d: &Dataset, row: rows::Row) -> CaseDef {
+        let mut vars = self.default_vars.clone();
+        vars.extend(row.vars);
+        CaseDef {
+            id: row.id,
+            description: None,
+            vars,
+            prompt: None,
+            checks: d.checks.clone(),
+            tags: d.tags.clone(),
+            skip: None,
+            settings: d.settings,
+            source: format!("{}:{}", display_path(&d.path), row.line),
+        }
+    }
+}
+
+/// Streams a suite's cases.
+pub struct CaseIter<'a> {
+    suite: &'a Suite,
+    inline: usize,
+    rows: Option<Rows>,
+}
+
+impl Iterator for CaseIter<'_> {
+    /// Dataset rows are re-read at run time; a row that became unreadable since
+    /// validation is reported as an error string.
+    type Item = Result<Arc<CaseDef>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(c) = self.suite.cases.get(self.inline) {
+            self.inline += 1;
+            return Some(Ok(c.clone()));
+        }
+        let d = self.suite.dataset.as_ref()?;
+        let row = self.rows.as_mut()?.next()?;
+        Some(match row {
+            Ok(row) => Ok(Arc::new(self.suite.dataset_case(d, row))),
+            Err(e) => Err(format!("{}: {}", e.location(), e.message)),
+        })
+    }
+}
+
+/// What suite loading needs from the project.
+pub struct LoadContext<'a> {
+    pub root: &'a Path,
+    /// Provider names suites may use; `None` when unknown (the config is unusable).
+    pub providers: Option<&'a [String]>,
+    pub env: &'a mut Environment<'static>,
+}
+
+/// Load and validate one suite file. All problems are returned together.
+pub fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::new(
+            path,
+            None,
+            format!("cannot read suite file: {e}"),
+        )]
+    })?;
+    let root = node::parse(path, &text)?;
+    let mut ctx = Ctx::new(path, &text).with_root(lcx.root);
+    let suite = decode_suite(&mut ctx, &root, path, lcx);
+    match suite {
+        Some(s) if ctx.errors.is_empty() => Ok(s),
+        _ => {
+            if ctx.errors.is_empty() {
+                ctx.error(root.pos, "invalid suite", None);
+            }
+            Err(ctx.errors)
+        }
+    }
+}
+
+struct Defaults {
+    vars: Vars,
+    checks: Vec<Arc<CheckSpec>>,
+    settings: Settings,
+}
+
+fn decode_settings(ctx: &mut Ctx<'_>, f: &Fields<'_>, base: Settings) -> Settings {
+    let mut s = base;
+    if let Some(n) = f.get("repeat") {
+        if let Some(r) = ctx.uint(n, "`repeat`", 1, 10_000) {
+            s.repeat = r as u32;
+            // A new repeat count resets an inherited min_passes unless set again.
+            s.min_passes = base.min_passes.filter(|m| *m <= s.repeat);
+        }
+    }
+    if let Some(n) = f.get("min_passes") {
+        if let Some(m) = ctx.uint(n, "`min_passes`", 1, 10_000) {
+            if m as u32 > s.repeat {
+                ctx.error(
+                    n.pos,
+                    format!("`min_passes` ({m}) is greater than `repeat` ({})", s.repeat),
+                    Some("min_passes is how many of the repeats must pass".into()),
+                );
+            } else {
+                s.min_passes = Some(m as u32);
+            }
+        }
+    }
+    if let Some(n) = f.get("threshold") {
+        s.threshold = ctx.number(n, "`threshold`", 0.0, 1.0);
+    }
+    if let Some(n) = f.get("timeout") {
+        if let Some(t) = duration(ctx, n, "`timeout`") {
+            if t.is_zero() {
+                ctx.error(n.pos, "`timeout` must be greater than zero", None);
+            } else {
+                s.timeout = t;
+            }
+        }
+    }
+    s
+}
+
+fn decode_vars(ctx: &mut Ctx<'_>, node: &Node) -> Vars {
+    match node.to_json() {
+        serde_json::Value::Object(m) => m,
+        _ => {
+            ctx.error(
+                node.pos,
+                format!(
+                    "`vars` must be a mapping of names to values, found {}",
+                    node.kind_name()
+                ),
+                None,
+            );
+            Vars::new()
+        }
+    }
+}
+
+fn decode_tags(ctx: &mut Ctx<'_>, f: &Fields<'_>) -> Vec<String> {
+    f.get("tags")
+        .and_then(|n| ctx.string_list(n, "`tags`"))
+        .unwrap_or_default()
+}
+
+/// Names a suite or case id may use: no path separators, whitespace or control
+/// characters, not `.` or `..` (ids end up in report names and file paths).
+fn check_id(ctx: &mut Ctx<'_>, pos: Pos, id: &str, what: &str) -> bool {
+    let bad = invalid_id(id);
+    if bad {
+        ctx.error(pos, format!("invalid {what} {id:?}"), Some(ID_RULE.into()));
+    }
+    !bad
+}
+
+/// The rule for suite names and case ids (inline or from a dataset).
+const ID_RULE: &str = "ids may not be empty, `.` or `..`, nor contain `/`, `\\`, whitespace, control characters or any of `*?[]{}` (ids are matched by --filter globs and become file names)";
+
+/// Whether a suite name or case id breaks [`ID_RULE`].
+pub fn invalid_id(id: &str) -> bool {
+    id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.chars().any(|c| {
+            matches!(c, '/' | '\\' | '*' | '?' | '[' | ']' | '{' | '}')
+                || c.is_whitespace()
+                || c.is_control()
+        })
+}
+
+fn decode_suite(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    path: &Path,
+    lcx: &mut LoadContext<'_>,
+) -> Option<Suite> {
+    if matches!(root.value, Value::Null) {
+        // No position: there is nothing in the file to point at.
+        ctx.errors.push(
+            Diagnostic::new(ctx.file, None, "empty suite file")
+                .with_hint("a suite needs `prompt` and `cases` (or `cases_from`)"),
+        );
+        return None;
+    }
+    let f = ctx.map(root, "suite", SUITE_KEYS)?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("suite")
+        .to_string();
+    let name = match f.get("name") {
+        Some(n) => ctx
+            .scalar_string(n, "`name`")
+            .filter(|s| check_id(ctx, n.pos, s, "suite name")),
+        None => check_id(ctx, f.pos, &stem, "suite name (from the file name)").then_some(stem),
+    };
+    let description = f
+        .get("description")
+        .and_then(|n| ctx.string(n, "`description`"));
+    let tags = decode_tags(ctx, &f);
+    let provider = f.get("provider").and_then(|n| {
+        let p = ctx.string(n, "`provider`")?;
+        let providers = lcx.providers?;
+        if !providers.contains(&p) {
+            let hint = match did_you_mean(&p, providers.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`? providers are defined in evalgate.yaml"),
+                None => format!(
+                    "providers defined in evalgate.yaml: {}",
+                    providers.join(", ")
+                ),
+            };
+            ctx.error(n.pos, format!("unknown provider `{p}`"), Some(hint));
+            return None;
+        }
+        Some((p, n.pos))
+    });
+    let mut defaults = Defaults {
+        vars: Vars::new(),
+        checks: Vec::new(),
+        settings: Settings::default(),
+    };
+    if let Some(n) = f.get("defaults") {
+        if let Some(df) = ctx.map(n, "`defaults`", DEFAULT_KEYS) {
+            if let Some(v) = df.get("vars") {
+                defaults.vars = decode_vars(ctx, v);
+            }
+            // Golden settings first: `golden` checks anywhere in the suite use them.
+            if let Some(g) = df.get("golden") {
+                if let Some(gs) =
+                    crate::golden::Settings::parse(ctx, g, &crate::golden::Settings::default())
+                {
+                    ctx.set_default(gs);
+                }
+            }
+            if let Some(c) = df.get("checks") {
+                defaults.checks = check::parse_list(ctx, c);
+            }
+            defaults.settings = decode_settings(ctx, &df, Settings::default());
+        }
+    }
+    let prompt = f.get("prompt").and_then(|n| decode_prompt(ctx, n, lcx));
+    let prompt_given = f.get("prompt").is_some();
+
+    // Case id → line where it is defined (inline cases: the suite file; rows: the dataset).
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut cases = Vec::new();
+    if let Some(list) = f.get("cases") {
+        if let Some(items) = ctx.seq(list, "`cases`") {
+            for item in items {
+                if let Some(c) = decode_case(
+                    ctx,
+                    item,
+                    &defaults,
+                    &tags,
+                    prompt.as_ref(),
+                    prompt_given,
+                    &mut ids,
+                    lcx,
+                ) {
+                    cases.push(Arc::new(c));
+                }
+            }
+        }
+    }
+    let dataset = f
+        .get("cases_from")
+        .and_then(|n| decode_dataset(ctx, n, &defaults, &tags, prompt.as_ref(), &mut ids, lcx));
+    if f.get("cases").is_none() && f.get("cases_from").is_none() {
+        ctx.error(
+            f.pos,
+            "suite has no cases",
+            Some("add `cases:` (a list) or `cases_from:` (a dataset)".into()),
+        );
+    } else if cases.is_empty()
+        && dataset.as_ref().is_none_or(|d| d.rows == 0)
+        && ctx.errors.is_empty()
+    {
+        let pos = f
+            .get("cases")
+            .or(f.get("cases_from"))
+            .map_or(f.pos, |n| n.pos);
+        ctx.error(
+            pos,
+            "suite has no cases",
+            Some("the `cases` list and the dataset are empty".into()),
+        );
+    }
+    Some(Suite {
+        name: name?,
+        file: path.to_path_buf(),
+        description,
+        tags,
+        provider,
+        prompt,
+        default_vars: defaults.vars,
+        cases,
+        dataset,
+    })
+}

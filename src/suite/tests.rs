@@ -1,0 +1,80 @@
+use super::*;
+
+fn load_text(text: &str) -> Result<Suite, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.yaml");
+    std::fs::write(&p, text).unwrap();
+    let mut env = template::environment();
+    let providers = vec!["mock".to_string()];
+    let mut lcx = LoadContext {
+        root: dir.path(),
+        providers: Some(&providers),
+        env: &mut env,
+    };
+    load(&p, &mut lcx).map_err(|e| {
+        e.into_iter()
+            .map(|d| format!("{}: {}", d.pos.map_or(0, |p| p.line), d.message))
+            .collect()
+    })
+}
+
+#[test]
+fn valid_suite_merges_defaults() {
+    let s = load_text(
+        "name: caps\ntags: [smoke]\ndefaults:\n  vars: {style: short}\n  checks: [{length: {max_words: 30}}]\n  repeat: 3\nprompt:\n  system: 'Be {{ style }}.'\n  user: 'Capital of {{ country }}?'\ncases:\n  - id: fr\n    vars: {country: France}\n    checks: [{contains: Paris}]\n    tags: [eu]\n    min_passes: 2\n",
+    )
+    .unwrap();
+    assert_eq!(s.name, "caps");
+    let c = &s.cases[0];
+    assert_eq!(c.checks.len(), 2);
+    assert_eq!(c.tags, vec!["smoke", "eu"]);
+    assert_eq!(c.settings.repeat, 3);
+    assert_eq!(c.settings.min_passes(), 2);
+    assert_eq!(c.vars["style"], "short");
+}
+
+#[test]
+fn all_problems_reported_together() {
+    let errs = load_text(
+        "prompt: 'Hi {{ name }}'\ncases:\n  - id: a\n    checks: [{contains: x}]\n  - id: a\n    vars: {name: x}\n    chekcs: []\n  - id: b\n    vars: {name: y}\n    checks: [{regex: '('}]\n",
+    )
+    .unwrap_err();
+    assert!(
+        errs.contains(&"3: undefined variable `name` in the prompt of case `a`".to_string()),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&"5: duplicate case id `a` (first defined on line 3)".to_string()),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&"7: unknown key `chekcs` in case".to_string()),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with("10: invalid regex")),
+        "{errs:?}"
+    );
+    assert!(
+        !errs.contains(&"5: case `a` has no checks".to_string()),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn unknown_provider_and_bad_template() {
+    let errs =
+        load_text("provider: mokc\nprompt: '{{ oops'\ncases: [{id: a, checks: [is_json]}]\n")
+            .unwrap_err();
+    assert!(errs[0].contains("unknown provider `mokc`"), "{errs:?}");
+    assert!(errs[1].contains("invalid template"), "{errs:?}");
+}
+
+#[test]
+fn empty_suite() {
+    assert_eq!(load_text("").unwrap_err(), vec!["0: empty suite file"]);
+    assert_eq!(
+        load_text("prompt: x\ncases: []\n").unwrap_err(),
+        vec!["2: suite has no cases"]
+    );
+}

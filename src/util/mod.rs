@@ -1,0 +1,9 @@
+//! Helpers every layer uses, at the bottom of the module graph: they import
+//! nothing of evalgate but [`crate::error`].
+
+pub mod atomic;
+pub mod ci;
+pub mod fmt;
+pub mod json;
+pub mod path;
+pub mod text;
