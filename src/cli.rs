@@ -11,13 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Quality and regression test harness for AI systems: run suites of prompts against a model, check the outputs, gate CI",
     after_help = "Exit codes: 0 gate passed, 1 gate failed, 2 invalid input, 3 infrastructure error, 130 interrupted."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run suites and gate on the results (writes JUnit, JSON and Markdown reports).
     Run(RunArgs),
     /// Validate config and suites without running anything.
@@ -32,7 +32,7 @@ pub enum Command {
 
 /// What counts as a change when comparing runs.
 #[derive(Debug, Args, Clone)]
-pub struct ToleranceArgs {
+pub(crate) struct ToleranceArgs {
     /// Score changes smaller than this are not reported.
     #[arg(long, value_name = "DELTA", default_value_t = 0.05)]
     pub score_tolerance: f64,
@@ -45,14 +45,14 @@ pub struct ToleranceArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CompareFormat {
+pub(crate) enum CompareFormat {
     Text,
     Markdown,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The baseline report (e.g. from the main branch).
     pub base: PathBuf,
     /// The report to check.
@@ -71,7 +71,7 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GoldenArgs {
+pub(crate) struct GoldenArgs {
     #[command(subcommand)]
     pub command: GoldenCommand,
     /// Config file (for `golden_dir` and, with `prune`, the suites).
@@ -80,7 +80,7 @@ pub struct GoldenArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum GoldenCommand {
+pub(crate) enum GoldenCommand {
     /// List pending changes (`.new` files) with their case ids.
     Pending,
     /// Walk pending changes on a terminal: show the diff, then accept, reject or skip.
@@ -108,7 +108,7 @@ pub enum GoldenCommand {
 
 /// `--update-golden`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum UpdateGolden {
+pub(crate) enum UpdateGolden {
     /// Write `.new` pending files locally; write nothing in CI.
     Auto,
     /// Write goldens that do not exist yet.
@@ -121,7 +121,7 @@ pub enum UpdateGolden {
 
 /// Which suites and cases.
 #[derive(Debug, Args, Clone)]
-pub struct SelectArgs {
+pub(crate) struct SelectArgs {
     /// Suite files or directories (default: the `suites` globs of evalgate.yaml).
     pub paths: Vec<PathBuf>,
     /// Config file.
@@ -140,20 +140,20 @@ pub struct SelectArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
+pub(crate) enum ListFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Output format.
@@ -162,7 +162,7 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Attempts running at once (default: `concurrency` in evalgate.yaml, else 8).

@@ -99,7 +99,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Paths are shown relative and with forward slashes so messages are stable.
-pub fn display_path(path: &Path) -> String {
+pub(crate) fn display_path(path: &Path) -> String {
     use std::path::Component;
     // Lexically drop `.` and fold `dir/..` so `config/../data/x` shows as `data/x`.
     let mut parts: Vec<Component<'_>> = Vec::new();
@@ -183,7 +183,7 @@ impl From<Vec<Diagnostic>> for Error {
 }
 
 /// "did you mean" suggestion among `candidates`, by edit similarity.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

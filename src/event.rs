@@ -30,7 +30,7 @@ pub struct AttemptId {
 
 /// A provider call that failed and is about to be tried again.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Retry {
+pub(crate) struct Retry {
     /// 1-based number of the retry about to happen.
     pub retry: u32,
     /// Why the previous try failed (secrets redacted).
@@ -41,7 +41,7 @@ pub struct Retry {
 
 /// What the engine emits; the aggregator and reporters consume these in order.
 #[derive(Debug, Clone)]
-pub enum RunEvent<'a> {
+pub(crate) enum RunEvent<'a> {
     Started(&'a RunInfo),
     /// An attempt was handed to a worker (its prompt is about to be rendered).
     AttemptStarted(&'a AttemptId),
@@ -69,7 +69,7 @@ pub enum RunEvent<'a> {
 
 impl RunEvent<'_> {
     /// Whether this is one of the per-attempt events.
-    pub fn is_attempt(&self) -> bool {
+    pub(crate) fn is_attempt(&self) -> bool {
         matches!(
             self,
             RunEvent::AttemptStarted(_)

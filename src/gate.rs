@@ -64,7 +64,7 @@ fn rate_reason(what: &str, c: &Counts, min: f64) -> Option<String> {
 }
 
 /// Decide the verdict.
-pub fn evaluate(
+pub(crate) fn evaluate(
     policy: &GatePolicy,
     summary: &Summary,
     stopped: Option<StopReason>,
@@ -184,7 +184,7 @@ fn comparison_reasons(policy: &GatePolicy, c: &Comparison) -> Vec<String> {
 
 /// The verdict on a comparison of two reports (`evalgate compare`): exit 1
 /// on regressions beyond the limit or failing new cases, 0 otherwise.
-pub fn evaluate_comparison(policy: &GatePolicy, comparison: &Comparison) -> Verdict {
+pub(crate) fn evaluate_comparison(policy: &GatePolicy, comparison: &Comparison) -> Verdict {
     let reasons = comparison_reasons(policy, comparison);
     Verdict {
         passed: reasons.is_empty(),

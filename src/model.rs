@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Value of the JSON report's `schema` field.
-pub const REPORT_SCHEMA_NAME: &str = "evalgate.report";
+pub(crate) const REPORT_SCHEMA_NAME: &str = "evalgate.report";
 
 /// Version of the JSON report schema (`schema/report.v1.json`).
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub struct Message {
 /// Outcome of one attempt or one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every check passed (or the score threshold was met).
     Pass,
     /// The answer was wrong: a check failed.
@@ -33,7 +33,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
@@ -132,7 +132,10 @@ mod rfc3339 {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => s.serialize_str(
                 &chrono::DateTime::<chrono::Utc>::from(*t)
@@ -142,7 +145,9 @@ mod rfc3339 {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
         match text {
             None => Ok(None),
@@ -159,7 +164,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// One execution of a case (cases can repeat).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttemptResult {
+pub(crate) struct AttemptResult {
     /// 1-based repeat index.
     pub repeat: u32,
     pub outcome: Outcome,
@@ -192,7 +197,7 @@ pub struct AttemptResult {
 
 /// The result of one case over all its repeats. The unit reporters receive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaseResult {
+pub(crate) struct CaseResult {
     /// Plan sequence number: the case's place in plan order (0-based, over
     /// the selected cases). Reports written from results that arrive in any
     /// order (merged shards) are sorted by it.
@@ -222,19 +227,19 @@ pub struct CaseResult {
 
 impl CaseResult {
     /// Total latency over attempts, for report timing.
-    pub fn total_latency_ms(&self) -> f64 {
+    pub(crate) fn total_latency_ms(&self) -> f64 {
         self.attempts.iter().map(|a| a.timing.latency_ms).sum()
     }
 
     /// The first attempt that did not pass, for explanations.
-    pub fn first_bad_attempt(&self) -> Option<&AttemptResult> {
+    pub(crate) fn first_bad_attempt(&self) -> Option<&AttemptResult> {
         self.attempts.iter().find(|a| a.outcome != Outcome::Pass)
     }
 }
 
 /// Counters for a group of cases (the run, a suite, a tag).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub total: u64,
     pub passed: u64,
     pub failed: u64,
@@ -250,7 +255,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn add(&mut self, r: &CaseResult) {
+    pub(crate) fn add(&mut self, r: &CaseResult) {
         self.total += 1;
         match r.outcome {
             Outcome::Pass => self.passed += 1,
@@ -272,17 +277,17 @@ impl Counts {
     }
 
     /// Cases that produced a verdict on the answer (pass or fail).
-    pub fn evaluated(&self) -> u64 {
+    pub(crate) fn evaluated(&self) -> u64 {
         self.passed + self.failed
     }
 
     /// Mean latency per attempt; None when nothing ran.
-    pub fn mean_latency_ms(&self) -> Option<f64> {
+    pub(crate) fn mean_latency_ms(&self) -> Option<f64> {
         (self.attempts > 0).then(|| self.latency_ms / self.attempts as f64)
     }
 
     /// passed / (passed + failed); None when nothing was evaluated.
-    pub fn pass_rate(&self) -> Option<f64> {
+    pub(crate) fn pass_rate(&self) -> Option<f64> {
         let n = self.evaluated();
         (n > 0).then(|| self.passed as f64 / n as f64)
     }
@@ -290,7 +295,7 @@ impl Counts {
 
 /// Per-group counters of a run, ordered by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub overall: Counts,
     pub suites: std::collections::BTreeMap<String, Counts>,
     pub tags: std::collections::BTreeMap<String, Counts>,
@@ -302,7 +307,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn add(&mut self, r: &CaseResult) {
+    pub(crate) fn add(&mut self, r: &CaseResult) {
         self.overall.add(r);
         self.suites.entry(r.suite.clone()).or_default().add(r);
         self.providers.entry(r.provider.clone()).or_default().add(r);
@@ -315,14 +320,14 @@ impl Summary {
 /// Why a run stopped before every case ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StopReason {
+pub(crate) enum StopReason {
     Interrupted,
     FailFast,
 }
 
 /// Facts about the run, for the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     pub evalgate_version: String,
     /// RFC 3339.
     pub started_at: String,
@@ -350,7 +355,7 @@ pub struct RunInfo {
 
 /// The gate's decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub passed: bool,
     /// Why the gate failed (empty when it passed).
     pub reasons: Vec<String>,

@@ -10,10 +10,10 @@ use std::sync::RwLock;
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// What replaces a secret.
-pub const MASK: &str = "[REDACTED]";
+pub(crate) const MASK: &str = "[REDACTED]";
 
 /// Remember `value` as a secret.
-pub fn register(value: &str) {
+pub(crate) fn register(value: &str) {
     if value.len() < 4 {
         return;
     }
@@ -27,7 +27,7 @@ pub fn register(value: &str) {
 }
 
 /// `text` with every registered secret replaced by [`MASK`].
-pub fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     let Ok(secrets) = SECRETS.read() else {
         return text.to_string();
     };
@@ -41,12 +41,12 @@ pub fn redact(text: &str) -> String {
 }
 
 /// Whether any secret is registered (callers skip work when none is).
-pub fn any() -> bool {
+pub(crate) fn any() -> bool {
     SECRETS.read().map(|s| !s.is_empty()).unwrap_or(false)
 }
 
 /// Header names whose values are always secret, whatever their source.
-pub const SENSITIVE_HEADERS: &[&str] = &[
+pub(crate) const SENSITIVE_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "x-api-key",
@@ -89,7 +89,7 @@ fn pieces(template: &str) -> Vec<Piece<'_>> {
 /// Expand `${NAME}` references in `template` from the environment.
 /// Returns the value and the names it used; `Err(name)` for the first
 /// variable that is not set. `$$` is a literal `$`.
-pub fn expand_env(template: &str) -> Result<(String, Vec<String>), String> {
+pub(crate) fn expand_env(template: &str) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(template.len());
     let mut used = Vec::new();
     for piece in pieces(template) {
@@ -108,7 +108,7 @@ pub fn expand_env(template: &str) -> Result<(String, Vec<String>), String> {
 }
 
 /// The `${NAME}` references in `template`, without reading the environment.
-pub fn env_refs(template: &str) -> Vec<String> {
+pub(crate) fn env_refs(template: &str) -> Vec<String> {
     pieces(template)
         .into_iter()
         .filter_map(|p| match p {

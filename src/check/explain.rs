@@ -28,7 +28,7 @@ pub fn excerpt_around(s: &str, at: usize, radius: usize) -> String {
 }
 
 /// Character index of the first difference between two strings.
-pub fn first_difference(a: &str, b: &str) -> usize {
+pub(super) fn first_difference(a: &str, b: &str) -> usize {
     a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
 }
 

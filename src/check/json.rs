@@ -20,10 +20,10 @@ fn not_json(input: &EvalCtx<'_>, err: &str) -> Eval {
 
 /// `is_json: true`.
 #[derive(Debug)]
-pub struct IsJson;
+pub(super) struct IsJson;
 
 impl IsJson {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         match ctx.bool(node, "`is_json`")? {
             true => Some(IsJson),
             false => {
@@ -51,7 +51,7 @@ impl SyncCheck for IsJson {
 }
 
 /// `json_schema: path.json`, `json_schema: {file: path}` or `json_schema: {schema: {...}}`.
-pub struct JsonSchema {
+pub(super) struct JsonSchema {
     origin: String,
     /// The schema file, when the schema is not inline.
     file: Option<PathBuf>,
@@ -75,7 +75,7 @@ enum SchemaSource<'n> {
 }
 
 impl JsonSchema {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let (schema, origin, source) = match &node.value {
             Value::Str(path) => Self::load_file(ctx, node, path)?,
             Value::Map(_) => {
@@ -277,14 +277,14 @@ enum PathTest {
 
 /// `json_path: {path: "$.a", exists: true}` or `{path: "$.a", equals: value}`.
 #[derive(Debug)]
-pub struct JsonPathCheck {
+pub(super) struct JsonPathCheck {
     source: String,
     path: JsonPath,
     test: PathTest,
 }
 
 impl JsonPathCheck {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let f = ctx.map(node, "`json_path`", &["path", "exists", "equals"])?;
         let p = ctx.require(&f, "path", "`json_path`")?;
         let source = ctx.string(p, "`path`")?;

@@ -5,12 +5,12 @@ use crate::syntax::decode::Ctx;
 use crate::syntax::node::Node;
 
 #[derive(Debug)]
-pub struct MaxLatency {
+pub(super) struct MaxLatency {
     max_ms: u64,
 }
 
 impl MaxLatency {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let max_ms = ctx.uint(node, "`max_latency_ms`", 0, 86_400_000)?;
         Some(MaxLatency { max_ms })
     }
@@ -23,7 +23,7 @@ impl SyncCheck for MaxLatency {
 }
 
 /// Pass when `got_ms` is at most `max_ms` (`max_latency_ms`, `max_ttft_ms`).
-pub fn within_budget(what: &str, got_ms: f64, max_ms: u64) -> Eval {
+pub(super) fn within_budget(what: &str, got_ms: f64, max_ms: u64) -> Eval {
     let msg = format!("{what} {got_ms:.1} ms, budget {max_ms} ms");
     let eval = if got_ms <= max_ms as f64 {
         Eval::pass(msg)

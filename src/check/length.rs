@@ -5,7 +5,7 @@ use crate::syntax::decode::Ctx;
 use crate::syntax::node::Node;
 
 #[derive(Debug, Default)]
-pub struct Length {
+pub(super) struct Length {
     min_chars: Option<u64>,
     max_chars: Option<u64>,
     min_words: Option<u64>,
@@ -13,7 +13,7 @@ pub struct Length {
 }
 
 impl Length {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let f = ctx.map(
             node,
             "`length`",

@@ -609,7 +609,7 @@ pub(crate) mod testutil {
     use std::path::Path;
 
     /// Parse one check from YAML text, panicking with the diagnostics on error.
-    pub fn check(yaml: &str) -> Arc<CheckSpec> {
+    pub(crate) fn check(yaml: &str) -> Arc<CheckSpec> {
         let root = crate::syntax::node::parse(Path::new("t.yaml"), yaml).unwrap();
         let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
         let mut list = parse_list(&mut ctx, &root);
@@ -618,14 +618,14 @@ pub(crate) mod testutil {
     }
 
     /// Parse and return the error messages.
-    pub fn errors(yaml: &str) -> Vec<String> {
+    pub(crate) fn errors(yaml: &str) -> Vec<String> {
         let root = crate::syntax::node::parse(Path::new("t.yaml"), yaml).unwrap();
         let mut ctx = Ctx::new(Path::new("t.yaml"), yaml);
         let _ = parse_list(&mut ctx, &root);
         ctx.errors.into_iter().map(|d| d.message).collect()
     }
 
-    pub fn run(check: &CheckSpec, output: &str, vars: serde_json::Value) -> CheckResult {
+    pub(crate) fn run(check: &CheckSpec, output: &str, vars: serde_json::Value) -> CheckResult {
         let env = crate::template::environment();
         let vars = minijinja::Value::from_serialize(&vars);
         let input = EvalCtx::new(output, 10.0, &vars, &env);

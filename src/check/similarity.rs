@@ -13,13 +13,13 @@ enum Bound {
 }
 
 #[derive(Debug)]
-pub struct Levenshtein {
+pub(super) struct Levenshtein {
     value: Arg,
     bound: Bound,
 }
 
 impl Levenshtein {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let f = ctx.map(
             node,
             "`levenshtein`",

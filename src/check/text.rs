@@ -17,14 +17,14 @@ fn arg_error(e: String) -> Eval {
 
 /// `equals: text` or `equals: {value, trim, ignore_case}`.
 #[derive(Debug)]
-pub struct Equals {
+pub(super) struct Equals {
     value: Arg,
     trim: bool,
     ignore_case: bool,
 }
 
 impl Equals {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         if let Value::Map(_) = node.value {
             let f = ctx.map(node, "`equals`", &["value", "trim", "ignore_case"])?;
             let value = ctx.require(&f, "value", "`equals`")?;
@@ -93,14 +93,14 @@ impl SyncCheck for Equals {
 
 /// `contains: text`, `contains: [a, b]` (all), `contains: {any: [...]}` or `{all: [...]}`.
 #[derive(Debug)]
-pub struct Contains {
+pub(super) struct Contains {
     values: Vec<Arg>,
     any: bool,
     ignore_case: bool,
 }
 
 impl Contains {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node, ignore_case: bool) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, ignore_case: bool) -> Option<Self> {
         let what = if ignore_case {
             "`icontains`"
         } else {
@@ -211,13 +211,13 @@ impl SyncCheck for Contains {
 
 /// `regex: pattern` (Rust regex syntax; use `(?i)` for case-insensitive).
 #[derive(Debug)]
-pub struct RegexCheck {
+pub(super) struct RegexCheck {
     source: Arg,
     compiled: Option<Regex>,
 }
 
 impl RegexCheck {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let source = ctx.scalar_string(node, "`regex`")?;
         let arg = Arg::new(source.clone());
         let compiled = match &arg {
@@ -287,13 +287,13 @@ impl SyncCheck for RegexCheck {
 
 /// `starts_with: text` / `ends_with: text`.
 #[derive(Debug)]
-pub struct Affix {
+pub(super) struct Affix {
     value: Arg,
     start: bool,
 }
 
 impl Affix {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node, start: bool) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, start: bool) -> Option<Self> {
         let what = if start {
             "`starts_with`"
         } else {

@@ -15,13 +15,13 @@ use crate::syntax::decode::Ctx;
 use crate::syntax::node::{Node, Value};
 
 #[derive(Debug)]
-pub struct ToolCallCheck {
+pub(super) struct ToolCallCheck {
     name: String,
     arguments: Option<serde_json::Value>,
 }
 
 impl ToolCallCheck {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         match &node.value {
             Value::Str(s) if !s.is_empty() => Some(ToolCallCheck {
                 name: s.clone(),
@@ -131,12 +131,12 @@ impl SyncCheck for ToolCallCheck {
 }
 
 #[derive(Debug)]
-pub struct MaxTtft {
+pub(super) struct MaxTtft {
     max_ms: u64,
 }
 
 impl MaxTtft {
-    pub fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+    pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let max_ms = ctx.uint(node, "`max_ttft_ms`", 0, 86_400_000)?;
         Some(MaxTtft { max_ms })
     }

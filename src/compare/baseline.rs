@@ -11,7 +11,7 @@ use crate::model::{CaseResult, Counts, Outcome};
 
 /// The numbers of one case in one run that a comparison needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CaseStats {
+pub(crate) struct CaseStats {
     pub outcome: Outcome,
     pub flaky: bool,
     pub passes: u32,
@@ -28,7 +28,7 @@ pub struct CaseStats {
 
 impl CaseStats {
     /// The numbers of a case result.
-    pub fn of(case: &CaseResult) -> Self {
+    pub(crate) fn of(case: &CaseResult) -> Self {
         let mut s = CaseStats::empty(case.outcome, case.flaky, case.passes, case.repeats);
         for a in &case.attempts {
             s.add_attempt(
@@ -67,25 +67,25 @@ impl CaseStats {
     }
 
     /// Mean attempt score; None when no attempt ran.
-    pub fn score(&self) -> Option<f64> {
+    pub(crate) fn score(&self) -> Option<f64> {
         (self.attempts > 0).then(|| self.score_sum / f64::from(self.attempts))
     }
 
     /// Mean attempt score when the run had a verdict on the answer (pass or
     /// fail); errors and skips have none.
-    pub fn evaluated_score(&self) -> Option<f64> {
+    pub(crate) fn evaluated_score(&self) -> Option<f64> {
         matches!(self.outcome, Outcome::Pass | Outcome::Fail)
             .then(|| self.score())
             .flatten()
     }
 
     /// Mean attempt latency; None when no attempt ran.
-    pub fn mean_latency_ms(&self) -> Option<f64> {
+    pub(crate) fn mean_latency_ms(&self) -> Option<f64> {
         (self.attempts > 0).then(|| self.latency_ms_sum / f64::from(self.attempts))
     }
 
     /// Mean (input, output) tokens per attempt that reported usage.
-    pub fn mean_tokens(&self) -> Option<(f64, f64)> {
+    pub(crate) fn mean_tokens(&self) -> Option<(f64, f64)> {
         (self.usage_attempts > 0).then(|| {
             let n = f64::from(self.usage_attempts);
             (self.input_tokens as f64 / n, self.output_tokens as f64 / n)
@@ -130,7 +130,7 @@ type Index = HashMap<String, HashMap<String, HashMap<Box<str>, CaseStats>>>;
 /// per suite the counters; outputs and check results are skipped while the
 /// file is read.
 #[derive(Debug, Clone, Default)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     pub(crate) meta: RunMeta,
     pub(crate) index: Index,
     /// Per-suite counters over every baseline result.
@@ -152,7 +152,7 @@ impl Baseline {
     /// report (not JSON, wrong or missing `schema`, no `results`, a result
     /// without suite, case, provider or outcome) is [`Error::Usage`] naming the
     /// file and the problem (exit 2).
-    pub fn load(path: &Path) -> Result<Baseline, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Baseline, Error> {
         let mut b = Baseline::default();
         let info = wire::read_report(path, |c: BaseCase| b.insert(c))?;
         let mut suites: BTreeSet<String> = info.run.suites.into_iter().collect();
@@ -201,27 +201,27 @@ impl Baseline {
         }
     }
 
+    #[cfg(test)]
     /// Facts about the baseline run: versions, start, commit, suites.
-    pub fn meta(&self) -> &RunMeta {
+    pub(crate) fn meta(&self) -> &RunMeta {
         &self.meta
     }
 
+    #[cfg(test)]
     /// Cases indexed (the first of duplicates only).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
+    #[cfg(test)]
     /// The numbers of one case.
-    pub fn get(&self, suite: &str, case: &str, provider: &str) -> Option<&CaseStats> {
+    pub(crate) fn get(&self, suite: &str, case: &str, provider: &str) -> Option<&CaseStats> {
         self.index.get(suite)?.get(provider)?.get(case)
     }
 
+    #[cfg(test)]
     /// Per-suite counters over every baseline result.
-    pub fn suite_counts(&self, suite: &str) -> Option<&Counts> {
+    pub(crate) fn suite_counts(&self, suite: &str) -> Option<&Counts> {
         self.suites.get(suite).map(|g| &g.counts)
     }
 

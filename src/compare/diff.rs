@@ -27,7 +27,7 @@ const EPSILON: f64 = 1e-9;
 /// seen; only changes and per-suite counters are kept, so memory does not
 /// grow with unchanged cases.
 #[derive(Debug)]
-pub struct Comparer {
+pub(crate) struct Comparer {
     base: Baseline,
     tol: Tolerance,
     head_suites: BTreeMap<String, GroupCounts>,
@@ -50,7 +50,7 @@ pub struct Comparer {
 }
 
 impl Comparer {
-    pub fn new(baseline: Baseline, tolerance: Tolerance) -> Self {
+    pub(crate) fn new(baseline: Baseline, tolerance: Tolerance) -> Self {
         Comparer {
             base: baseline,
             tol: tolerance,
@@ -72,14 +72,15 @@ impl Comparer {
         }
     }
 
+    #[cfg(test)]
     /// Baseline cases not matched yet.
-    pub fn pending_baseline_cases(&self) -> usize {
+    pub(crate) fn pending_baseline_cases(&self) -> usize {
         self.base.len()
     }
 
     /// Compare one HEAD case with its baseline (matched by suite, case and
     /// provider) and keep what changed.
-    pub fn observe(&mut self, head: &CaseResult) {
+    pub(crate) fn observe(&mut self, head: &CaseResult) {
         self.observe_stats(
             &head.suite,
             &head.case,
@@ -230,7 +231,7 @@ impl Comparer {
 
     /// Classify the baseline cases HEAD did not run, compute per-suite deltas
     /// and notes.
-    pub fn finish(self, head: HeadRun) -> Comparison {
+    pub(crate) fn finish(self, head: HeadRun) -> Comparison {
         let Comparer {
             base,
             tol,
@@ -537,7 +538,7 @@ impl<T> TopN<T> {
 /// A case of the new report, as the comparer reads it.
 impl super::wire::HeadCase {
     /// The numbers the comparer keeps.
-    pub fn stats(&self) -> CaseStats {
+    pub(super) fn stats(&self) -> CaseStats {
         let mut s = CaseStats::empty(self.outcome, self.flaky, self.passes, self.repeats);
         for a in &self.attempts {
             s.add_attempt(
@@ -550,7 +551,7 @@ impl super::wire::HeadCase {
     }
 
     /// Why the case does not pass (see [`why_not_passing`]).
-    pub fn reason(&self) -> String {
+    pub(super) fn reason(&self) -> String {
         why_not_passing(
             self.outcome,
             self.skip_reason.as_deref(),

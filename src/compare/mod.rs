@@ -36,21 +36,21 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::model::{Outcome, RunInfo, StopReason};
 
-pub use baseline::{Baseline, CaseStats};
-pub use diff::Comparer;
-pub use render::{render_console, render_markdown};
+pub(crate) use baseline::Baseline;
+pub(crate) use diff::Comparer;
+pub(crate) use render::{render_console, render_markdown};
 
 /// How many per-case latency and token changes a [`Comparison`] keeps (the
 /// largest relative changes); the total number of changes is counted.
-pub const TOP_METRIC_CHANGES: usize = 50;
+pub(crate) const TOP_METRIC_CHANGES: usize = 50;
 
 /// Latency differences smaller than this (in ms) are never a change,
 /// whatever the ratio: a 0.1 ms → 0.3 ms mock reply is noise.
-pub const MIN_LATENCY_CHANGE_MS: f64 = 1.0;
+pub(crate) const MIN_LATENCY_CHANGE_MS: f64 = 1.0;
 
 /// Tolerances for what counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Tolerance {
+pub(crate) struct Tolerance {
     /// Absolute change of a case's mean attempt score (default 0.05).
     pub score: f64,
     /// Relative change of mean attempt latency (default 0.2 = ±20%).
@@ -76,7 +76,11 @@ impl Default for Tolerance {
 /// A HEAD report does not record the filters it ran with: baseline cases
 /// missing from a suite that has cases in HEAD are `removed` (unless HEAD
 /// stopped early), those of suites without HEAD cases are `not run`.
-pub fn compare_files(base: &Path, head: &Path, tolerance: Tolerance) -> Result<Comparison, Error> {
+pub(crate) fn compare_files(
+    base: &Path,
+    head: &Path,
+    tolerance: Tolerance,
+) -> Result<Comparison, Error> {
     let baseline = Baseline::load(base)?;
     let mut comparer = Comparer::new(baseline, tolerance);
     let info = wire::read_report(head, |case: wire::HeadCase| {
@@ -101,7 +105,7 @@ pub fn compare_files(base: &Path, head: &Path, tolerance: Tolerance) -> Result<C
 
 /// What the comparison needs to know about the HEAD run besides its cases.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HeadRun {
+pub(crate) struct HeadRun {
     pub evalgate_version: String,
     /// Report schema version of HEAD (None: the current one).
     pub schema_version: Option<u64>,
@@ -122,7 +126,7 @@ pub struct HeadRun {
 
 impl HeadRun {
     /// From the run's facts, as sent in `RunEvent::Started`.
-    pub fn from_run_info(info: &RunInfo) -> Self {
+    pub(crate) fn from_run_info(info: &RunInfo) -> Self {
         HeadRun {
             evalgate_version: info.evalgate_version.clone(),
             schema_version: None,
@@ -135,7 +139,7 @@ impl HeadRun {
     }
 
     /// Record why the run stopped early (from `RunEvent::Finished`).
-    pub fn with_stopped(mut self, stopped: Option<StopReason>) -> Self {
+    pub(crate) fn with_stopped(mut self, stopped: Option<StopReason>) -> Self {
         self.stopped = stopped.map(|s| {
             match s {
                 StopReason::Interrupted => "interrupted",
@@ -147,7 +151,7 @@ impl HeadRun {
     }
 
     /// Record that filters selected a subset of the cases of some suites.
-    pub fn with_subset(mut self, subset: bool) -> Self {
+    pub(crate) fn with_subset(mut self, subset: bool) -> Self {
         self.subset = subset;
         self
     }
@@ -155,7 +159,7 @@ impl HeadRun {
 
 /// Facts about one side of the comparison.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RunMeta {
+pub(crate) struct RunMeta {
     /// evalgate version that wrote the report ("" when the report did not say).
     pub evalgate_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,7 +179,7 @@ pub struct RunMeta {
 
 /// Identity of a case: a case matches when suite, case and provider are equal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct CaseKey {
+pub(crate) struct CaseKey {
     pub suite: String,
     pub case: String,
     pub provider: String,
@@ -183,14 +187,14 @@ pub struct CaseKey {
 
 impl CaseKey {
     /// `suite/case`, the report's `id`.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}/{}", self.suite, self.case)
     }
 }
 
 /// Repeat tally of a case in one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub outcome: Outcome,
     pub flaky: bool,
     pub passes: u32,
@@ -199,7 +203,7 @@ pub struct Tally {
 
 /// A case that passed in the baseline and does not pass in HEAD.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Regression {
+pub(crate) struct Regression {
     #[serde(flatten)]
     pub key: CaseKey,
     /// Always `pass`.
@@ -215,7 +219,7 @@ pub struct Regression {
 
 /// A case that failed or errored in the baseline and passes in HEAD.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Fixed {
+pub(crate) struct Fixed {
     #[serde(flatten)]
     pub key: CaseKey,
     pub before: Outcome,
@@ -227,7 +231,7 @@ pub struct Fixed {
 /// A case that did not pass in either run, with another kind of failure
 /// (`fail` ↔ `error`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KindChange {
+pub(crate) struct KindChange {
     #[serde(flatten)]
     pub key: CaseKey,
     pub before: Outcome,
@@ -238,7 +242,7 @@ pub struct KindChange {
 
 /// A case only in HEAD.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NewCase {
+pub(crate) struct NewCase {
     #[serde(flatten)]
     pub key: CaseKey,
     pub outcome: Outcome,
@@ -251,7 +255,7 @@ pub struct NewCase {
 
 /// A baseline case that HEAD no longer has although its suite ran.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RemovedCase {
+pub(crate) struct RemovedCase {
     #[serde(flatten)]
     pub key: CaseKey,
     /// Outcome in the baseline.
@@ -261,7 +265,7 @@ pub struct RemovedCase {
 /// Why baseline cases were not run in HEAD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NotRunReason {
+pub(crate) enum NotRunReason {
     /// The suite is not in HEAD at all (deleted, renamed, or not loaded).
     SuiteNotInHead,
     /// The suite is in HEAD's plan but none of its cases ran (filtered out).
@@ -272,7 +276,7 @@ pub enum NotRunReason {
 
 impl NotRunReason {
     /// Human explanation.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             NotRunReason::SuiteNotInHead => "the suite is not in HEAD",
             NotRunReason::SuiteNotSelected => "no case of the suite ran in HEAD (filtered out)",
@@ -283,7 +287,7 @@ impl NotRunReason {
 
 /// Baseline cases of one suite that HEAD did not run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NotRun {
+pub(crate) struct NotRun {
     pub suite: String,
     pub cases: u64,
     pub reason: NotRunReason,
@@ -291,7 +295,7 @@ pub struct NotRun {
 
 /// A case that is flaky in either run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FlakyCase {
+pub(crate) struct FlakyCase {
     #[serde(flatten)]
     pub key: CaseKey,
     pub before: Tally,
@@ -300,7 +304,7 @@ pub struct FlakyCase {
 
 /// A case skipped in one run and not the other.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SkipChange {
+pub(crate) struct SkipChange {
     #[serde(flatten)]
     pub key: CaseKey,
     pub before: Outcome,
@@ -313,7 +317,7 @@ pub struct SkipChange {
 /// A case whose outcome did not change but whose mean attempt score moved
 /// beyond the tolerance (both runs evaluated the answer).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScoreChange {
+pub(crate) struct ScoreChange {
     #[serde(flatten)]
     pub key: CaseKey,
     pub outcome: Outcome,
@@ -322,14 +326,14 @@ pub struct ScoreChange {
 }
 
 impl ScoreChange {
-    pub fn delta(&self) -> f64 {
+    pub(crate) fn delta(&self) -> f64 {
         self.after - self.before
     }
 }
 
 /// Mean attempt latency of a case, before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LatencyChange {
+pub(crate) struct LatencyChange {
     #[serde(flatten)]
     pub key: CaseKey,
     pub before_ms: f64,
@@ -340,7 +344,7 @@ pub struct LatencyChange {
 
 /// Mean tokens per attempt of a case, before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TokenChange {
+pub(crate) struct TokenChange {
     #[serde(flatten)]
     pub key: CaseKey,
     pub input_before: f64,
@@ -351,7 +355,7 @@ pub struct TokenChange {
 
 /// Counters of one suite in one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct SuiteStats {
+pub(crate) struct SuiteStats {
     pub cases: u64,
     pub passed: u64,
     pub failed: u64,
@@ -394,7 +398,7 @@ impl From<&baseline::GroupCounts> for SuiteStats {
 
 /// One suite (or the total) before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SuiteDelta {
+pub(crate) struct SuiteDelta {
     pub suite: String,
     /// None when the suite has no case in the baseline.
     pub before: Option<SuiteStats>,
@@ -410,7 +414,7 @@ pub struct SuiteDelta {
 
 /// Everything a comparison found; see the module documentation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub base: RunMeta,
     pub head: RunMeta,
     pub tolerance: Tolerance,
@@ -454,13 +458,13 @@ pub struct Comparison {
 
 impl Comparison {
     /// Cases that passed in the baseline and fail or error in HEAD.
-    pub fn regressions(&self) -> usize {
+    pub(crate) fn regressions(&self) -> usize {
         self.regressions.len()
     }
 
     /// Cases new in HEAD that failed or errored (a new skipped case is not a
     /// failure).
-    pub fn new_failures(&self) -> usize {
+    pub(crate) fn new_failures(&self) -> usize {
         self.new
             .iter()
             .filter(|n| matches!(n.outcome, Outcome::Fail | Outcome::Error))
@@ -469,7 +473,7 @@ impl Comparison {
 
     /// Nothing changed: no outcome, flaky, skip, score, latency or token
     /// change, no new, removed or unrun case.
-    pub fn is_unchanged(&self) -> bool {
+    pub(crate) fn is_unchanged(&self) -> bool {
         self.regressions.is_empty()
             && self.fixed.is_empty()
             && self.failure_kind_changed.is_empty()

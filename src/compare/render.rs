@@ -12,10 +12,10 @@ use crate::util::text::one_line;
 use crate::util::text::{code_span, html};
 
 /// Rows per list before "…and N more".
-pub const MAX_ROWS: usize = 50;
+pub(super) const MAX_ROWS: usize = 50;
 
 /// Per-case latency and token changes shown.
-pub const TOP_ROWS: usize = 10;
+pub(super) const TOP_ROWS: usize = 10;
 
 /// How long a message may get in a list or a cell.
 const MESSAGE_CHARS: usize = 300;
@@ -24,7 +24,7 @@ const MESSAGE_CHARS: usize = 300;
 /// regressions, fixed, failure kind changed, new, removed, flaky, skipped,
 /// score changes, latency and tokens per suite (with the largest per-case
 /// changes), not run in HEAD, notes.
-pub fn render_console(c: &Comparison) -> String {
+pub(crate) fn render_console(c: &Comparison) -> String {
     let names = Names::new(c);
     let mut s = String::new();
     let _ = writeln!(s, "evalgate compare");
@@ -292,7 +292,7 @@ pub fn render_console(c: &Comparison) -> String {
 /// changes, a per-suite latency and token table with deltas, the largest
 /// per-case latency and token changes (collapsed), cases not run in HEAD and
 /// notes.
-pub fn render_markdown(c: &Comparison) -> String {
+pub(crate) fn render_markdown(c: &Comparison) -> String {
     let names = Names::new(c);
     let mut md = String::new();
     let n = c.regressions.len();

@@ -1,2 +1,2 @@
-pub mod project;
-pub mod provider;
+pub(crate) mod project;
+pub(crate) mod provider;

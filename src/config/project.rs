@@ -17,17 +17,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::provider::{article, recorded_types};
-pub use crate::config::provider::{
-    AnthropicConfig, ExecConfig, ExecInput, Extract, Header, HttpConfig, HttpStream, Limits,
-    OpenAiConfig, ProviderKind, ReplayConfig,
-};
+pub(crate) use crate::config::provider::{Header, Limits, ProviderKind};
 use crate::error::{Diagnostic, Pos};
 use crate::gate::GatePolicy;
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::{self, Node};
 
 /// Default suite locations when `suites:` is not set.
-pub const DEFAULT_SUITE_GLOBS: &[&str] =
+pub(crate) const DEFAULT_SUITE_GLOBS: &[&str] =
     &["suites/**/*.yaml", "suites/**/*.yml", "suites/**/*.json"];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -393,7 +390,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
 
 /// Decode a `gate:` mapping into `policy` (used by evalgate.yaml).
 /// Returns the suite and tag names it mentions, with positions.
-pub fn decode_gate(
+pub(crate) fn decode_gate(
     ctx: &mut Ctx<'_>,
     node: &Node,
     policy: &mut GatePolicy,

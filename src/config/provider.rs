@@ -326,7 +326,7 @@ const REPLAY: ProviderType = ProviderType {
 };
 
 /// Provider types known to this build, in the order messages list them.
-pub const PROVIDER_TYPES: &[&ProviderType] =
+pub(crate) const PROVIDER_TYPES: &[&ProviderType] =
     &[&MOCK, &ECHO, &OPENAI, &ANTHROPIC, &HTTP, &EXEC, &REPLAY];
 
 impl ProviderType {
@@ -347,7 +347,7 @@ impl ProviderType {
 
 /// The names of the recorded types as prose, the last joined with
 /// `conjunction`: `openai, anthropic, http and exec`.
-pub fn recorded_types(conjunction: &str) -> String {
+pub(crate) fn recorded_types(conjunction: &str) -> String {
     let names: Vec<&str> = PROVIDER_TYPES
         .iter()
         .filter(|t| t.recorded)
@@ -363,7 +363,7 @@ pub fn recorded_types(conjunction: &str) -> String {
 }
 
 /// `an` before a vowel, else `a`.
-pub fn article(word: &str) -> &'static str {
+pub(crate) fn article(word: &str) -> &'static str {
     if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
     } else {
@@ -429,7 +429,7 @@ fn all_keys() -> Vec<&'static str> {
 }
 
 /// A decoded provider definition.
-pub struct Decoded {
+pub(crate) struct Decoded {
     pub kind: ProviderKind,
     pub limits: Limits,
     /// Header names whose values are secret besides the built-in ones.
@@ -438,7 +438,7 @@ pub struct Decoded {
 
 /// Decode one `providers.<name>` entry. Errors go to `ctx`; `None` when the
 /// definition is unusable.
-pub fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
+pub(crate) fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decoded> {
     let what = format!("provider `{name}`");
     let all = all_keys();
     let pf = ctx.map(node, &what, &all)?;

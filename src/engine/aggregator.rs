@@ -12,14 +12,14 @@ use crate::report::Reporter;
 
 /// What a finished run amounts to.
 #[derive(Debug, Clone)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub summary: Summary,
     pub verdict: Verdict,
     pub stopped: Option<StopReason>,
     pub comparison: Option<Comparison>,
 }
 
-pub struct Aggregator {
+pub(crate) struct Aggregator {
     policy: GatePolicy,
     comparer: Option<Comparer>,
     /// `--filter`/`--tag` selected part of the suites: unselected baseline
@@ -32,7 +32,7 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    pub fn new(policy: GatePolicy, comparer: Option<Comparer>, subset: bool) -> Self {
+    pub(crate) fn new(policy: GatePolicy, comparer: Option<Comparer>, subset: bool) -> Self {
         Aggregator {
             policy,
             comparer,
@@ -45,13 +45,13 @@ impl Aggregator {
     }
 
     /// A case failed or errored (for `--fail-fast`).
-    pub fn failure_seen(&self) -> bool {
+    pub(crate) fn failure_seen(&self) -> bool {
         self.failure_seen
     }
 
     /// The summary, comparison and verdict of everything seen. `aborted`: the
     /// run could not be carried out (the verdict says why; exit code 3).
-    pub fn finish(self, stopped: Option<StopReason>, aborted: Option<&Error>) -> Totals {
+    pub(crate) fn finish(self, stopped: Option<StopReason>, aborted: Option<&Error>) -> Totals {
         let mut summary = self.summary;
         let planned = self.info.as_ref().map_or(0, |i| i.planned_cases);
         summary.not_run = planned.saturating_sub(self.cases);

@@ -19,7 +19,7 @@ use crate::provider::{CallObserver, Message, Provider, ProviderError, Registry, 
 use crate::suite::{CaseDef, Prompt};
 
 /// Everything an attempt needs, owned so it can run on any worker thread.
-pub struct Attempt {
+pub(super) struct Attempt {
     pub id: AttemptId,
     pub case: Arc<CaseDef>,
     pub prompt: Arc<Prompt>,
@@ -33,7 +33,7 @@ pub struct Attempt {
 
 /// Forwards an attempt's retries to the engine as events.
 #[derive(Debug)]
-pub struct RetryTap {
+pub(super) struct RetryTap {
     pub id: AttemptId,
     pub tx: UnboundedSender<(AttemptId, Retry)>,
 }
@@ -51,7 +51,7 @@ impl CallObserver for RetryTap {
 }
 
 /// `sha256:` of the rendered messages (role and content).
-pub fn prompt_hash(messages: &[Message]) -> String {
+pub(crate) fn prompt_hash(messages: &[Message]) -> String {
     let mut h = Sha256::new();
     for m in messages {
         h.update(m.role.as_bytes());
@@ -92,7 +92,7 @@ fn error_attempt(
 
 impl Attempt {
     /// Run the attempt; its id comes back with the result.
-    pub async fn run(self) -> (AttemptId, AttemptResult) {
+    pub(super) async fn run(self) -> (AttemptId, AttemptResult) {
         let result = self.execute().await;
         (self.id, result)
     }

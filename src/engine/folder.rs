@@ -15,7 +15,7 @@ use crate::plan::Plan;
 use crate::suite::CaseDef;
 
 /// One scheduled unit: an attempt of a case, or a skipped case.
-pub struct Slot {
+pub(super) struct Slot {
     /// Index of the planned suite.
     pub suite: usize,
     /// Plan sequence number of the case.
@@ -28,7 +28,7 @@ pub struct Slot {
 
 /// Reorders slots (numbered in schedule order) and folds repeats.
 #[derive(Default)]
-pub struct Folder {
+pub(super) struct Folder {
     waiting: BTreeMap<u64, Slot>,
     next: u64,
     /// Repeats of the case being folded.
@@ -37,21 +37,21 @@ pub struct Folder {
 
 impl Folder {
     /// The number of the first slot not yet folded.
-    pub fn next(&self) -> u64 {
+    pub(super) fn next(&self) -> u64 {
         self.next
     }
 
     /// Whether the next slot in order is here.
-    pub fn ready(&self) -> bool {
+    pub(super) fn ready(&self) -> bool {
         self.waiting.contains_key(&self.next)
     }
 
-    pub fn insert(&mut self, seq: u64, slot: Slot) {
+    pub(super) fn insert(&mut self, seq: u64, slot: Slot) {
         self.waiting.insert(seq, slot);
     }
 
     /// The next finished case in plan order, if its slots are all here.
-    pub fn pop(&mut self, plan: &Plan) -> Option<CaseResult> {
+    pub(super) fn pop(&mut self, plan: &Plan) -> Option<CaseResult> {
         while let Some(slot) = self.waiting.remove(&self.next) {
             self.next += 1;
             if let Some(result) = fold(plan, slot, &mut self.current) {
@@ -65,7 +65,7 @@ impl Folder {
     /// order, past the gaps left by attempts that never will. Attempts of a
     /// case are numbered contiguously, so a case is complete when all its
     /// repeats are there.
-    pub fn drain_complete(&mut self, plan: &Plan) -> Vec<CaseResult> {
+    pub(super) fn drain_complete(&mut self, plan: &Plan) -> Vec<CaseResult> {
         let mut out = Vec::new();
         self.current.clear();
         let mut pending: Vec<(u64, Slot)> = std::mem::take(&mut self.waiting).into_iter().collect();

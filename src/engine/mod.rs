@@ -23,8 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use aggregator::{Aggregator, Totals};
-pub use executor::prompt_hash;
+pub(crate) use aggregator::{Aggregator, Totals};
 use executor::{Attempt, RetryTap};
 use folder::{Folder, Slot};
 
@@ -39,7 +38,7 @@ use crate::suite::CaseDef;
 
 /// Options of one run.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub concurrency: usize,
     pub fail_fast: bool,
     /// Where goldens live and what this run may write there.
@@ -181,7 +180,7 @@ struct Done {
 /// Run the plan. Reporters receive `Started`, one `CaseFinished` per case in
 /// plan order, and `Finished` (always, also when interrupted); those that
 /// ask also get every attempt's events.
-pub async fn run(
+pub(crate) async fn run(
     plan: &Plan,
     info: &RunInfo,
     opts: &RunOptions,

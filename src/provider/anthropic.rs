@@ -36,13 +36,13 @@ use crate::model::Usage;
 use crate::util::json::canonical;
 
 /// The Anthropic Messages API.
-pub type Anthropic = Chat<Messages>;
+pub(crate) type Anthropic = Chat<Messages>;
 
 impl Anthropic {
     /// `api_key` (resolved) is sent as `x-api-key`; `headers` are the
     /// configured headers with their values resolved (they replace defaults
     /// of the same name).
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         cfg: &AnthropicConfig,
         api_key: Option<String>,
@@ -73,7 +73,7 @@ impl Anthropic {
 }
 
 /// The Messages wire format.
-pub struct Messages {
+pub(crate) struct Messages {
     model: String,
     max_tokens: u64,
     system: Option<String>,
@@ -220,7 +220,7 @@ enum Block {
 
 /// What a stream has delivered so far.
 #[derive(Default)]
-pub struct StreamAcc {
+pub(crate) struct StreamAcc {
     text: String,
     blocks: BTreeMap<u64, Block>,
     model: Option<String>,

@@ -44,7 +44,7 @@ pub struct BuildOptions {
 }
 
 /// Build provider `name` for this run.
-pub fn build(
+pub(crate) fn build(
     config: &ProjectConfig,
     name: &str,
     sel: &BuildOptions,

@@ -14,13 +14,13 @@ use futures::future::BoxFuture;
 use super::store::{key_of, StoredAnswer};
 use super::{Provider, ProviderError, Request, Response};
 
-pub struct Cached {
+pub(crate) struct Cached {
     inner: Arc<dyn Provider>,
     dir: PathBuf,
 }
 
 impl Cached {
-    pub fn new(inner: Arc<dyn Provider>, cache_dir: PathBuf) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Provider>, cache_dir: PathBuf) -> Self {
         let dir = cache_dir.join(crate::util::path::encode_component(inner.name()));
         Cached { inner, dir }
     }

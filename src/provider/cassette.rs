@@ -25,11 +25,11 @@ use super::{Provider, ProviderError, Request, Response};
 use crate::error::{display_path, Error};
 use crate::util::fmt::plural;
 
-pub const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 1;
 
 /// One recorded exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Interaction {
+pub(crate) struct Interaction {
     pub case: String,
     pub repeat: u32,
     /// Which call of the attempt: `answer` (omitted) or a check's id.
@@ -43,7 +43,7 @@ pub struct Interaction {
 
 /// A cassette file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cassette {
+pub(crate) struct Cassette {
     pub version: u64,
     pub provider: String,
     pub suite: String,
@@ -63,7 +63,7 @@ fn is_answer_call(call: &str) -> bool {
 type Slot = (String, u32, String);
 
 /// The file of `provider`'s recordings for `suite`.
-pub fn path_for(dir: &Path, provider: &str, suite: &str) -> PathBuf {
+pub(crate) fn path_for(dir: &Path, provider: &str, suite: &str) -> PathBuf {
     dir.join(crate::util::path::encode_component(provider))
         .join(format!(
             "{}.yaml",
@@ -72,7 +72,7 @@ pub fn path_for(dir: &Path, provider: &str, suite: &str) -> PathBuf {
 }
 
 impl Cassette {
-    pub fn load(path: &Path) -> Result<Option<Cassette>, String> {
+    pub(crate) fn load(path: &Path) -> Result<Option<Cassette>, String> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -314,7 +314,7 @@ impl Provider for Recording {
 
 /// Answers from the cassettes of provider `of`, keyed like `keys` (the
 /// provider that was recorded, built without credentials and never called).
-pub struct Replay {
+pub(crate) struct Replay {
     name: String,
     of: String,
     dir: PathBuf,
@@ -331,7 +331,7 @@ struct Index {
 }
 
 impl Replay {
-    pub fn new(name: &str, of: &str, dir: PathBuf, keys: Arc<dyn Provider>) -> Self {
+    pub(crate) fn new(name: &str, of: &str, dir: PathBuf, keys: Arc<dyn Provider>) -> Self {
         Replay {
             name: name.to_string(),
             of: of.to_string(),

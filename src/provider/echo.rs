@@ -7,12 +7,12 @@ use futures::future::BoxFuture;
 use super::{estimate_tokens, Provider, ProviderError, Request, Response};
 use crate::model::{Timing, Usage};
 
-pub struct Echo {
+pub(crate) struct Echo {
     name: String,
 }
 
 impl Echo {
-    pub fn new(name: impl Into<String>) -> Self {
+    pub(crate) fn new(name: impl Into<String>) -> Self {
         Echo { name: name.into() }
     }
 }

@@ -48,15 +48,15 @@ use crate::config::provider::{ExecConfig, ExecInput};
 use crate::model::Timing;
 
 /// Most stdout kept; a command printing more fails.
-pub const MAX_STDOUT_BYTES: usize = 16 << 20;
+pub(crate) const MAX_STDOUT_BYTES: usize = 16 << 20;
 
 /// How much of the end of stderr is kept for error messages.
-pub const STDERR_TAIL_BYTES: usize = 64 << 10;
+pub(crate) const STDERR_TAIL_BYTES: usize = 64 << 10;
 
 /// Longest prompt passed as an argument (`input: arg`), in bytes: Linux
 /// refuses a single argument of 128 KiB or more (`MAX_ARG_STRLEN`, with
 /// its terminating NUL).
-pub const MAX_ARG_BYTES: usize = 128 << 10;
+pub(crate) const MAX_ARG_BYTES: usize = 128 << 10;
 
 /// How long the pipes are still read after the command exited. What it
 /// wrote is already in them; a pipe still open by then is held by a
@@ -65,7 +65,7 @@ const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
 /// A local command. Its output is stdout exactly as printed, except that
 /// one trailing `\n` is removed (see the module documentation).
-pub struct Exec {
+pub(crate) struct Exec {
     name: String,
     cfg: ExecConfig,
     env: Vec<(String, String)>,
@@ -73,7 +73,11 @@ pub struct Exec {
 
 impl Exec {
     /// `env` holds the configured environment with its values resolved.
-    pub fn new(name: &str, cfg: &ExecConfig, env: Vec<(String, String)>) -> Result<Self, String> {
+    pub(crate) fn new(
+        name: &str,
+        cfg: &ExecConfig,
+        env: Vec<(String, String)>,
+    ) -> Result<Self, String> {
         match cfg.command.first() {
             None => return Err("`command` is empty: give the program and its arguments".into()),
             Some(p) if p.is_empty() => return Err("the program in `command` is empty".into()),

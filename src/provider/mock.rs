@@ -49,14 +49,14 @@ struct Rule {
 
 /// The compiled fixtures of a mock provider.
 #[derive(Debug, Clone, Default)]
-pub struct MockResponses {
+pub(crate) struct MockResponses {
     rules: Vec<Rule>,
     default: Option<String>,
 }
 
 impl MockResponses {
     /// Load and validate a responses file. Errors carry file:line:column.
-    pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
+    pub(crate) fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             vec![
                 Diagnostic::new(path, None, format!("cannot read mock responses file: {e}"))
@@ -171,7 +171,7 @@ impl MockResponses {
     }
 }
 
-pub struct Mock {
+pub(crate) struct Mock {
     name: String,
     model: String,
     responses: MockResponses,
@@ -179,7 +179,7 @@ pub struct Mock {
 }
 
 impl Mock {
-    pub fn new(
+    pub(crate) fn new(
         name: impl Into<String>,
         model: Option<String>,
         responses: MockResponses,

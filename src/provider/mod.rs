@@ -6,18 +6,18 @@
 //! (per-try timeout, retries with backoff, concurrency and rate limits) and
 //! optionally by the recorder or the response cache (`cassette`, `cache`).
 
-pub mod anthropic;
-pub mod build;
-pub mod cache;
-pub mod cassette;
-pub mod echo;
-pub mod exec;
-pub mod http;
-pub mod mock;
-pub mod openai;
-pub mod resilience;
-pub mod sse;
-pub mod store;
+pub(crate) mod anthropic;
+pub(crate) mod build;
+pub(crate) mod cache;
+pub(crate) mod cassette;
+pub(crate) mod echo;
+pub(crate) mod exec;
+pub(crate) mod http;
+pub(crate) mod mock;
+pub(crate) mod openai;
+pub(crate) mod resilience;
+pub(crate) mod sse;
+pub(crate) mod store;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-pub use crate::model::{Message, ToolCall};
+pub(crate) use crate::model::{Message, ToolCall};
 use crate::model::{Timing, Usage};
 
 /// What a provider is asked.
@@ -51,7 +51,7 @@ pub struct Request {
 }
 
 /// The call id of the answer to a case (as opposed to a check's own call).
-pub const ANSWER: &str = "answer";
+pub(crate) const ANSWER: &str = "answer";
 
 /// Listens to one request's retries.
 pub trait CallObserver: Send + Sync + std::fmt::Debug {
@@ -239,13 +239,13 @@ fn timeout_text(d: Duration) -> String {
 
 /// Rough token estimate for providers that do not report usage (mock, echo):
 /// whitespace-separated words. Marked as an estimate in the README.
-pub fn estimate_tokens(text: &str) -> u64 {
+pub(crate) fn estimate_tokens(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
 /// At most `max` characters of `text`, with an ellipsis when cut; secrets
 /// redacted. For error messages that quote a body or stderr.
-pub fn excerpt(text: &str, max: usize) -> String {
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let text = crate::secret::redact(text.trim());
     let mut out: String = text.chars().take(max).collect();
     if text.chars().count() > max {

@@ -43,13 +43,13 @@ use crate::model::Usage;
 use crate::util::json::canonical;
 
 /// An OpenAI-compatible Chat Completions endpoint.
-pub type OpenAi = Chat<ChatCompletions>;
+pub(crate) type OpenAi = Chat<ChatCompletions>;
 
 impl OpenAi {
     /// `api_key` (resolved) is sent as `Authorization: Bearer`; `headers`
     /// are the configured headers with their values resolved (they replace
     /// defaults of the same name).
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         cfg: &OpenAiConfig,
         api_key: Option<String>,
@@ -78,7 +78,7 @@ impl OpenAi {
 }
 
 /// The Chat Completions wire format.
-pub struct ChatCompletions {
+pub(crate) struct ChatCompletions {
     model: String,
     stream: bool,
     params: Map<String, Value>,
@@ -191,7 +191,7 @@ struct ToolAcc {
 
 /// What a stream has delivered so far.
 #[derive(Default)]
-pub struct StreamAcc {
+pub(crate) struct StreamAcc {
     chunks: u32,
     text: String,
     /// `delta.refusal` text: the output when no content came.

@@ -59,7 +59,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 const MAX_BURST: u32 = 3;
 
 /// A provider with timeouts, retries and limits applied around each call.
-pub struct Resilient {
+pub(crate) struct Resilient {
     inner: Arc<dyn Provider>,
     limits: Limits,
     concurrency: Option<Semaphore>,
@@ -79,7 +79,7 @@ impl std::fmt::Debug for Resilient {
 impl Resilient {
     /// Wrap `inner` with the given limits. Build one per provider and share
     /// it (behind an `Arc`) between all cases that use the provider.
-    pub fn new(inner: Arc<dyn Provider>, limits: &Limits) -> Resilient {
+    pub(crate) fn new(inner: Arc<dyn Provider>, limits: &Limits) -> Resilient {
         Resilient {
             inner,
             limits: limits.clone(),
@@ -193,7 +193,7 @@ impl Provider for Resilient {
 /// `attempt` 0 is the wait after the first failed try):
 /// `min(backoff_max, backoff_initial · 2^attempt)`, without overflow. The
 /// actual wait is uniform in `[0, backoff(limits, attempt)]`.
-pub fn backoff(limits: &Limits, attempt: u32) -> Duration {
+pub(crate) fn backoff(limits: &Limits, attempt: u32) -> Duration {
     let factor = 2u32.checked_pow(attempt).unwrap_or(u32::MAX);
     limits
         .backoff_initial

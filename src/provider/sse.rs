@@ -24,11 +24,11 @@ use super::http::transport::{elapsed_ms, error_chain};
 use super::ProviderError;
 
 /// Largest event stream read (bytes over the whole response).
-pub const MAX_STREAM_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_STREAM_BYTES: u64 = 64 << 20;
 
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// The `event:` name; `message` when the server gave none.
     pub event: String,
     /// The `data:` lines joined with `\n`.
@@ -38,7 +38,7 @@ pub struct SseEvent {
 }
 
 /// Reads the events of one response.
-pub struct SseReader {
+pub(crate) struct SseReader {
     resp: reqwest::Response,
     parser: Parser,
     /// The body ended cleanly.
@@ -52,7 +52,7 @@ pub struct SseReader {
 
 impl SseReader {
     /// `start` is when the request was sent; arrival times are relative to it.
-    pub fn new(resp: reqwest::Response, start: Instant) -> Self {
+    pub(crate) fn new(resp: reqwest::Response, start: Instant) -> Self {
         SseReader {
             resp,
             parser: Parser::default(),
@@ -65,7 +65,7 @@ impl SseReader {
     }
 
     /// The next event; `Ok(None)` when the body ended.
-    pub async fn next_event(&mut self) -> Result<Option<SseEvent>, ProviderError> {
+    pub(crate) async fn next_event(&mut self) -> Result<Option<SseEvent>, ProviderError> {
         loop {
             match self.parser.next_event(self.ended) {
                 Ok(Some((event, data))) => {
@@ -111,7 +111,7 @@ impl SseReader {
     }
 
     /// Events read so far.
-    pub fn events_received(&self) -> usize {
+    pub(crate) fn events_received(&self) -> usize {
         self.received
     }
 }
@@ -254,7 +254,7 @@ impl Parser {
 }
 
 /// ` (received N characters of text)` for messages about a stream cut short.
-pub fn received(text: &str) -> String {
+pub(crate) fn received(text: &str) -> String {
     if text.is_empty() {
         " (no text received)".to_string()
     } else {

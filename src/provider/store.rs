@@ -10,7 +10,7 @@ use crate::util::json::canonical;
 
 /// A recorded answer (or the error that ended the exchange).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredAnswer {
+pub(crate) struct StoredAnswer {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -37,7 +37,7 @@ fn is_zero(n: &u32) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct StoredTiming {
+pub(crate) struct StoredTiming {
     pub latency_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ttft_ms: Option<f64>,
@@ -54,7 +54,7 @@ fn round3(v: f64) -> f64 {
 }
 
 impl StoredAnswer {
-    pub fn from_response(r: &Response) -> Self {
+    pub(crate) fn from_response(r: &Response) -> Self {
         let t = &r.timing;
         StoredAnswer {
             text: Some(crate::secret::redact(&r.text)),
@@ -82,7 +82,7 @@ impl StoredAnswer {
         }
     }
 
-    pub fn from_error(message: &str, latency_ms: f64, retries: u32) -> Self {
+    pub(crate) fn from_error(message: &str, latency_ms: f64, retries: u32) -> Self {
         StoredAnswer {
             text: None,
             tool_calls: Vec::new(),
@@ -99,7 +99,7 @@ impl StoredAnswer {
     }
 
     /// The answer as a response, or the recorded error as it happened.
-    pub fn to_response(&self) -> Result<Response, crate::provider::ProviderError> {
+    pub(crate) fn to_response(&self) -> Result<Response, crate::provider::ProviderError> {
         if let Some(e) = &self.error {
             return Err(crate::provider::ProviderError::Replayed {
                 message: e.clone(),
@@ -128,7 +128,7 @@ impl StoredAnswer {
 }
 
 /// `sha256:` of the canonical JSON of `v`.
-pub fn key_of(v: &serde_json::Value) -> String {
+pub(crate) fn key_of(v: &serde_json::Value) -> String {
     let text = canonical(v).to_string();
     format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
 }
@@ -139,7 +139,7 @@ pub fn key_of(v: &serde_json::Value) -> String {
 // ---------------------------------------------------------------------------
 
 /// Write `v` (an object) as a YAML document.
-pub fn to_yaml(v: &serde_json::Value) -> String {
+pub(crate) fn to_yaml(v: &serde_json::Value) -> String {
     let mut out = String::new();
     match v {
         serde_json::Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
@@ -288,7 +288,7 @@ fn write_inline(out: &mut String, v: &serde_json::Value) {
 }
 
 /// Read a YAML (or JSON) document written by [`to_yaml`] (or by hand).
-pub fn from_yaml(path: &std::path::Path, text: &str) -> Result<serde_json::Value, String> {
+pub(crate) fn from_yaml(path: &std::path::Path, text: &str) -> Result<serde_json::Value, String> {
     match crate::syntax::node::parse(path, text) {
         Ok(node) => Ok(node.to_json()),
         Err(diags) => Err(diags

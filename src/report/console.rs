@@ -14,13 +14,13 @@ use crate::util::fmt::{percent, plural};
 
 /// How much to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     Quiet,
     Normal,
     Verbose,
 }
 
-pub struct ConsoleReporter<W: Write + Send> {
+pub(crate) struct ConsoleReporter<W: Write + Send> {
     out: W,
     verbosity: Verbosity,
     max_shown: usize,
@@ -39,7 +39,7 @@ pub struct ConsoleReporter<W: Write + Send> {
 }
 
 impl<W: Write + Send> ConsoleReporter<W> {
-    pub fn new(out: W, verbosity: Verbosity, max_shown: usize) -> Self {
+    pub(crate) fn new(out: W, verbosity: Verbosity, max_shown: usize) -> Self {
         ConsoleReporter {
             out,
             verbosity,

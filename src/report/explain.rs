@@ -12,7 +12,7 @@ use crate::util::fmt::plural;
 use crate::util::text::{one_line, truncate_chars};
 
 /// How much of an output the details show.
-pub const OUTPUT_EXCERPT_CHARS: usize = 2000;
+pub(crate) const OUTPUT_EXCERPT_CHARS: usize = 2000;
 
 /// How much of an expected or actual value the details show.
 const VALUE_CHARS: usize = 1000;
@@ -24,7 +24,7 @@ const MAX_CHECKS_IN_LINE: usize = 5;
 const CHECK_MESSAGE_CHARS: usize = 160;
 
 /// `passed 1 of 3 repeats (needs 2)` for cases that repeat, None otherwise.
-pub fn repeats_note(case: &CaseResult) -> Option<String> {
+pub(crate) fn repeats_note(case: &CaseResult) -> Option<String> {
     let n = repeat_count(case);
     (n > 1).then(|| {
         format!(
@@ -36,7 +36,7 @@ pub fn repeats_note(case: &CaseResult) -> Option<String> {
 
 /// One line about one attempt: `2 of 3 checks failed: contains (…), regex (…)`,
 /// `provider error: …`, `passed` or `skipped`.
-pub fn attempt_message(attempt: &AttemptResult) -> String {
+pub(crate) fn attempt_message(attempt: &AttemptResult) -> String {
     match attempt.outcome {
         Outcome::Pass => "passed".to_string(),
         Outcome::Skipped => "skipped".to_string(),
@@ -84,7 +84,7 @@ pub fn attempt_message(attempt: &AttemptResult) -> String {
 /// `provider error: timeout after 30000 ms`,
 /// `passed 1 of 3 repeats (needs 2): 1 of 1 check failed: …`,
 /// `skipped: needs a live provider`.
-pub fn failure_message(case: &CaseResult) -> String {
+pub(crate) fn failure_message(case: &CaseResult) -> String {
     if case.outcome == Outcome::Skipped {
         return match &case.skip_reason {
             Some(r) => format!("skipped: {}", one_line(r, 500)),
@@ -113,12 +113,12 @@ pub fn failure_message(case: &CaseResult) -> String {
 
 /// Multi-line explanation of one attempt: header, each failed check with its
 /// message, expected, actual and excerpt, then the output (truncated).
-pub fn attempt_details(case: &CaseResult, attempt: &AttemptResult) -> String {
+pub(crate) fn attempt_details(case: &CaseResult, attempt: &AttemptResult) -> String {
     attempt_details_with(case, attempt, &|d| d.to_string())
 }
 
 /// [`attempt_details`] with diffs rendered by `diff_style` (e.g. coloured).
-pub fn attempt_details_with(
+pub(crate) fn attempt_details_with(
     case: &CaseResult,
     attempt: &AttemptResult,
     diff_style: &dyn Fn(&str) -> String,
@@ -173,12 +173,15 @@ pub fn attempt_details_with(
 
 /// Multi-line explanation of a case: the repeat tally when it repeats, the
 /// details of the first bad attempt, then one line per other bad repeat.
-pub fn failure_details(case: &CaseResult) -> String {
+pub(crate) fn failure_details(case: &CaseResult) -> String {
     failure_details_with(case, &|d| d.to_string())
 }
 
 /// [`failure_details`] with diffs rendered by `diff_style` (e.g. coloured).
-pub fn failure_details_with(case: &CaseResult, diff_style: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn failure_details_with(
+    case: &CaseResult,
+    diff_style: &dyn Fn(&str) -> String,
+) -> String {
     if case.outcome == Outcome::Skipped {
         return failure_message(case);
     }
@@ -312,7 +315,7 @@ pub(crate) mod fixtures {
     use crate::event::RunEvent;
     use crate::model::*;
 
-    pub fn run_info(suites: &[&str]) -> RunInfo {
+    pub(crate) fn run_info(suites: &[&str]) -> RunInfo {
         RunInfo {
             evalgate_version: "0.1.0".into(),
             started_at: "2025-01-02T03:04:05Z".into(),
@@ -328,7 +331,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn check(name: &str, passed: bool, message: &str) -> CheckResult {
+    pub(crate) fn check(name: &str, passed: bool, message: &str) -> CheckResult {
         CheckResult {
             name: name.into(),
             kind: name.trim_start_matches("not ").into(),
@@ -344,7 +347,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn attempt(
+    pub(crate) fn attempt(
         repeat: u32,
         outcome: Outcome,
         output: Option<&str>,
@@ -385,7 +388,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn case(
+    pub(crate) fn case(
         suite: &str,
         name: &str,
         outcome: Outcome,
@@ -415,7 +418,7 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub fn pass_case(suite: &str, name: &str) -> CaseResult {
+    pub(crate) fn pass_case(suite: &str, name: &str) -> CaseResult {
         let mut c = case(
             suite,
             name,
@@ -431,7 +434,7 @@ pub(crate) mod fixtures {
         c
     }
 
-    pub fn fail_case(suite: &str, name: &str) -> CaseResult {
+    pub(crate) fn fail_case(suite: &str, name: &str) -> CaseResult {
         let mut missing = check("contains", false, "output is missing \"Paris\"");
         missing.expected = Some("Paris".into());
         missing.actual = Some("The capital of France is Lyon.".into());
@@ -455,7 +458,7 @@ pub(crate) mod fixtures {
         )
     }
 
-    pub fn error_case(suite: &str, name: &str) -> CaseResult {
+    pub(crate) fn error_case(suite: &str, name: &str) -> CaseResult {
         let mut a = attempt(1, Outcome::Error, None, vec![]);
         a.error = Some("timeout after 30000 ms".into());
         a.usage = None;
@@ -464,7 +467,7 @@ pub(crate) mod fixtures {
         case(suite, name, Outcome::Error, vec![a])
     }
 
-    pub fn skipped_case(suite: &str, name: &str) -> CaseResult {
+    pub(crate) fn skipped_case(suite: &str, name: &str) -> CaseResult {
         let mut c = case(suite, name, Outcome::Skipped, vec![]);
         c.skip_reason = Some("needs a live provider".into());
         c.passes = 0;
@@ -473,7 +476,7 @@ pub(crate) mod fixtures {
     }
 
     /// Passed 2 of 3 repeats with min_passes 2: the case passes, flaky.
-    pub fn flaky_case(suite: &str, name: &str) -> CaseResult {
+    pub(crate) fn flaky_case(suite: &str, name: &str) -> CaseResult {
         let ok = || vec![check("contains", true, "found \"4\"")];
         let mut c = case(
             suite,
@@ -496,7 +499,7 @@ pub(crate) mod fixtures {
     }
 
     /// Passed 1 of 3 repeats with min_passes 2: the case fails, flaky.
-    pub fn failing_repeats_case(suite: &str, name: &str) -> CaseResult {
+    pub(crate) fn failing_repeats_case(suite: &str, name: &str) -> CaseResult {
         let mut c = flaky_case(suite, name);
         c.attempts[2] = attempt(
             3,
@@ -510,7 +513,7 @@ pub(crate) mod fixtures {
     }
 
     /// One case of every kind, in report order.
-    pub fn all_kinds() -> Vec<CaseResult> {
+    pub(crate) fn all_kinds() -> Vec<CaseResult> {
         vec![
             error_case("geo", "berlin"),
             fail_case("geo", "capital"),
@@ -521,7 +524,7 @@ pub(crate) mod fixtures {
         ]
     }
 
-    pub fn summary_of(cases: &[CaseResult]) -> Summary {
+    pub(crate) fn summary_of(cases: &[CaseResult]) -> Summary {
         let mut s = Summary::default();
         for c in cases {
             s.add(c);
@@ -529,7 +532,7 @@ pub(crate) mod fixtures {
         s
     }
 
-    pub fn failed_verdict() -> Verdict {
+    pub(crate) fn failed_verdict() -> Verdict {
         Verdict {
             passed: false,
             reasons: vec![
@@ -541,7 +544,7 @@ pub(crate) mod fixtures {
     }
 
     /// Send a whole run to a reporter.
-    pub fn run(
+    pub(crate) fn run(
         reporter: &mut dyn crate::report::Reporter,
         info: &RunInfo,
         cases: &[CaseResult],

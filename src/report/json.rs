@@ -24,8 +24,9 @@ use crate::model::{
 };
 use crate::report::{AtomicFile, Reporter};
 
+#[cfg(test)]
 /// The JSON Schema of the report, as committed in `schema/report.v1.json`.
-pub const SCHEMA_V1: &str = include_str!("../../schema/report.v1.json");
+pub(crate) const SCHEMA_V1: &str = include_str!("../../schema/report.v1.json");
 
 #[derive(Serialize)]
 struct Head<'a> {
@@ -47,7 +48,7 @@ struct Tail<'a> {
 }
 
 /// Writes the JSON report; see the module documentation.
-pub struct JsonReporter {
+pub(crate) struct JsonReporter {
     path: PathBuf,
     /// None once committed.
     out: Option<AtomicFile>,
@@ -57,7 +58,7 @@ pub struct JsonReporter {
 
 impl JsonReporter {
     /// Open the report file now, so an unwritable location fails before the run.
-    pub fn create(path: &Path) -> Result<Self, Error> {
+    pub(crate) fn create(path: &Path) -> Result<Self, Error> {
         Ok(JsonReporter {
             path: path.to_path_buf(),
             out: Some(AtomicFile::create(path)?),

@@ -33,13 +33,13 @@ use crate::report::explain;
 use crate::report::{AtomicFile, Reporter};
 
 /// Test cases serialized together at most.
-pub const CHUNK_CASES: usize = 256;
+pub(crate) const CHUNK_CASES: usize = 256;
 
 /// A chunk is also flushed once its outputs reach this many bytes.
 const CHUNK_BYTES: usize = 4 << 20;
 
 /// `system-out` is cut to this many bytes.
-pub const MAX_SYSTEM_OUT: usize = 64 * 1024;
+pub(crate) const MAX_SYSTEM_OUT: usize = 64 * 1024;
 
 /// Name of the `<testsuites>` root.
 const REPORT_NAME: &str = "evalgate";
@@ -89,7 +89,7 @@ struct Group {
 }
 
 /// Writes a JUnit XML report; see the module documentation.
-pub struct JunitReporter {
+pub(crate) struct JunitReporter {
     path: PathBuf,
     /// None once the report is committed.
     out: Option<AtomicFile>,
@@ -108,7 +108,7 @@ pub struct JunitReporter {
 
 impl JunitReporter {
     /// Open the report file now, so an unwritable location fails before the run.
-    pub fn create(path: &Path) -> Result<Self, Error> {
+    pub(crate) fn create(path: &Path) -> Result<Self, Error> {
         let out = AtomicFile::create(path)?;
         let spool_dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

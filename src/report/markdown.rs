@@ -22,7 +22,7 @@ use crate::util::fmt::{duration_ms, percent, plural};
 use crate::util::text::{code_span, html, longest_run, one_line, truncate_chars};
 
 /// Failures and errors shown in detail; the rest are counted.
-pub const MAX_DETAILED: usize = 50;
+pub(crate) const MAX_DETAILED: usize = 50;
 
 /// Flaky cases listed; the rest are counted.
 const MAX_FLAKY: usize = 50;
@@ -52,7 +52,7 @@ struct Flaky {
 }
 
 /// Writes the Markdown summary; see the module documentation.
-pub struct MarkdownReporter {
+pub(crate) struct MarkdownReporter {
     path: Option<PathBuf>,
     out: Option<AtomicFile>,
     step_summary: Option<PathBuf>,
@@ -245,7 +245,10 @@ impl MarkdownReporter {
     /// Open the report file (when `path` is given) and check that the step
     /// summary (when given) can be appended to, so a bad location fails
     /// before the run.
-    pub fn create(path: Option<&Path>, step_summary: Option<PathBuf>) -> Result<Self, Error> {
+    pub(crate) fn create(
+        path: Option<&Path>,
+        step_summary: Option<PathBuf>,
+    ) -> Result<Self, Error> {
         let out = path.map(AtomicFile::create).transpose()?;
         if let Some(p) = &step_summary {
             open_append(p)?;

@@ -5,20 +5,20 @@
 //! report appears whole or not at all, and is written even when the run is
 //! interrupted (the engine always sends `Finished`).
 
-pub mod console;
-pub mod explain;
-pub mod json;
-pub mod junit;
-pub mod markdown;
-pub mod progress;
+pub(crate) mod console;
+pub(crate) mod explain;
+pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod markdown;
+pub(crate) mod progress;
 
 use crate::error::Error;
 use crate::event::RunEvent;
 
-pub use crate::util::atomic::AtomicFile;
+pub(crate) use crate::util::atomic::AtomicFile;
 
 /// A consumer of run events.
-pub trait Reporter: Send {
+pub(crate) trait Reporter: Send {
     fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error>;
 
     /// Whether this reporter wants the per-attempt events (started,

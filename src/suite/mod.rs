@@ -26,14 +26,14 @@
 mod case;
 mod dataset;
 mod prompt;
-pub mod rows;
+pub(crate) mod rows;
 #[cfg(test)]
 mod tests;
 
 use case::decode_case;
 use dataset::decode_dataset;
 use prompt::decode_prompt;
-pub use prompt::Prompt;
+pub(crate) use prompt::Prompt;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ use crate::syntax::decode::{duration, Ctx, Fields};
 use crate::syntax::node::{self, Node, Value};
 use crate::template;
 
-pub type Vars = serde_json::Map<String, serde_json::Value>;
+pub(crate) type Vars = serde_json::Map<String, serde_json::Value>;
 
 const SUITE_KEYS: &[&str] = &[
     "name",
@@ -97,7 +97,7 @@ const DATASET_KEYS: &[&str] = &[
 /// Most dataset row errors reported per file before giving up on it.
 const MAX_ROW_ERRORS: usize = 20;
 /// Default per-attempt timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Per-case execution settings (from defaults, overridable per case).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -235,7 +235,7 @@ impl Iterator for CaseIter<'_> {
 }
 
 /// What suite loading needs from the project.
-pub struct LoadContext<'a> {
+pub(crate) struct LoadContext<'a> {
     pub root: &'a Path,
     /// Provider names suites may use; `None` when unknown (the config is unusable).
     pub providers: Option<&'a [String]>,
@@ -243,7 +243,7 @@ pub struct LoadContext<'a> {
 }
 
 /// Load and validate one suite file. All problems are returned together.
-pub fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<Diagnostic>> {
+pub(crate) fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Diagnostic::new(
             path,
@@ -345,7 +345,7 @@ fn check_id(ctx: &mut Ctx<'_>, pos: Pos, id: &str, what: &str) -> bool {
 const ID_RULE: &str = "ids may not be empty, `.` or `..`, nor contain `/`, `\\`, whitespace, control characters or any of `*?[]{}` (ids are matched by --filter globs and become file names)";
 
 /// Whether a suite name or case id breaks [`ID_RULE`].
-pub fn invalid_id(id: &str) -> bool {
+pub(crate) fn invalid_id(id: &str) -> bool {
     id.is_empty()
         || id == "."
         || id == ".."

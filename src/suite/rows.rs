@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{display_path, Diagnostic, Pos};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Csv,
     Jsonl,
 }
 
 impl Format {
-    pub fn from_path(path: &Path) -> Option<Self> {
+    pub(crate) fn from_path(path: &Path) -> Option<Self> {
         match path
             .extension()
             .and_then(|e| e.to_str())
@@ -30,7 +30,7 @@ impl Format {
 }
 
 /// The header row of a CSV file.
-pub fn csv_header(path: &Path) -> Result<Vec<String>, String> {
+pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, String> {
     let file = File::open(path)
         .map_err(|e| format!("cannot open dataset `{}`: {e}", display_path(path)))?;
     let mut reader = csv::ReaderBuilder::new().from_reader(file);
@@ -45,7 +45,7 @@ pub fn csv_header(path: &Path) -> Result<Vec<String>, String> {
 
 /// One row: its line in the file, case id and variables.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub line: usize,
     pub id: String,
     pub vars: serde_json::Map<String, serde_json::Value>,
@@ -73,7 +73,7 @@ enum Inner {
 }
 
 /// A streaming reader of rows.
-pub struct Rows {
+pub(crate) struct Rows {
     path: PathBuf,
     mapping: Mapping,
     inner: Inner,
@@ -82,7 +82,7 @@ pub struct Rows {
 }
 
 impl Rows {
-    pub fn open(path: &Path, mapping: &Mapping) -> Result<Self, String> {
+    pub(crate) fn open(path: &Path, mapping: &Mapping) -> Result<Self, String> {
         let format = Format::from_path(path)
             .ok_or_else(|| "dataset must be a .csv or .jsonl file".to_string())?;
         let file = File::open(path)
@@ -134,7 +134,7 @@ impl Rows {
     }
 
     /// Column names when the format declares them (CSV header).
-    pub fn columns(&self) -> Option<&[String]> {
+    pub(crate) fn columns(&self) -> Option<&[String]> {
         match &self.inner {
             Inner::Csv { headers, .. } => Some(headers),
             Inner::Jsonl { .. } => None,

@@ -669,7 +669,7 @@ fn unknown_provider_in_a_matrix_is_a_usage_error() {
 }
 
 /// Copy a directory tree (the example projects are run in a scratch copy).
-pub fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read example").flatten() {
         let (src, dst) = (e.path(), to.join(e.file_name()));

@@ -27,8 +27,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Pinned versions (both exist on PyPI; checked with `pip index versions`).
-pub const FAKELLM: &str = "fakellm==0.3.5";
-pub const LLMOCK: &str = "llmock==0.2.2";
+pub(crate) const FAKELLM: &str = "fakellm==0.3.5";
+pub(crate) const LLMOCK: &str = "llmock==0.2.2";
 
 /// How long a server may take to answer its first HTTP request.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -45,7 +45,7 @@ fn venv_dir() -> PathBuf {
 /// Once per process (in-process guard) and once per machine (a marker file,
 /// written under an exclusive lock file so that parallel test binaries do not
 /// race on the same venv).
-pub fn venv_bin() -> PathBuf {
+pub(crate) fn venv_bin() -> PathBuf {
     static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match READY.get_or_init(install) {
         Ok(p) => p.clone(),
@@ -187,7 +187,7 @@ impl Drop for FileLock {
 // ---------------------------------------------------------------------------
 
 /// One HTTP/1.1 request with `Connection: close`; returns status and body.
-pub fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -249,7 +249,7 @@ fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
 }
 
 /// A port that was free a moment ago (the kernel's pick for 127.0.0.1:0).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
@@ -261,13 +261,13 @@ pub fn free_port() -> u16 {
 // ---------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Fakellm,
     Llmock,
 }
 
 /// A running fakellm or llmock on 127.0.0.1.
-pub struct Server {
+pub(crate) struct Server {
     pub kind: Kind,
     pub port: u16,
     proc: Proc,
@@ -370,7 +370,7 @@ impl Drop for Proc {
 
 impl Server {
     /// `fakellm serve --config <rules>` with `rules` (YAML) as the rules file.
-    pub fn fakellm(rules: &str) -> Server {
+    pub(crate) fn fakellm(rules: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("fakellm.yaml");
         std::fs::write(&config, rules).expect("write fakellm rules");
@@ -392,7 +392,7 @@ impl Server {
     /// `llmock serve --response-style echo` plus `flags` (e.g. `--latency-ms 5`).
     /// One warm-up request is made (the first request after start is slow)
     /// and then forgotten, so timing-sensitive scenarios start clean.
-    pub fn llmock(flags: &[&str]) -> Server {
+    pub(crate) fn llmock(flags: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
         let s = Self::start(Kind::Llmock, dir, |port| {
@@ -456,26 +456,26 @@ impl Server {
     }
 
     /// The server's own process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.proc.pid
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// `base_url` of an `openai` provider.
-    pub fn openai_base(&self) -> String {
+    pub(crate) fn openai_base(&self) -> String {
         format!("{}/v1", self.url())
     }
 
     /// `base_url` of an `anthropic` provider (llmock serves it under `/anthropic`).
-    pub fn anthropic_base(&self) -> String {
+    pub(crate) fn anthropic_base(&self) -> String {
         match self.kind {
             Kind::Fakellm => self.url(),
             Kind::Llmock => format!("{}/anthropic", self.url()),
@@ -483,17 +483,17 @@ impl Server {
     }
 
     /// Everything the server printed so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// One request; panics (with the server's output) when it cannot be made.
-    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    pub(crate) fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         http(self.addr(), method, path, body)
             .unwrap_or_else(|e| panic!("{method} {path} on {:?}: {e}\n{}", self.kind, self.log()))
     }
 
-    pub fn get_json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
         let (status, body) = self.request("GET", path, None);
         assert_eq!(status, 200, "GET {path}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
@@ -502,18 +502,18 @@ impl Server {
     // -- fakellm ------------------------------------------------------------
 
     /// `GET /_fakellm/stats`: total_requests, by_rule, recent (last 50).
-    pub fn stats(&self) -> serde_json::Value {
+    pub(crate) fn stats(&self) -> serde_json::Value {
         assert_eq!(self.kind, Kind::Fakellm);
         self.get_json("/_fakellm/stats")
     }
 
     /// Requests fakellm matched to rule `name` so far.
-    pub fn rule_hits(&self, name: &str) -> u64 {
+    pub(crate) fn rule_hits(&self, name: &str) -> u64 {
         self.stats()["by_rule"][name].as_u64().unwrap_or(0)
     }
 
     /// Requests fakellm served so far.
-    pub fn total_requests(&self) -> u64 {
+    pub(crate) fn total_requests(&self) -> u64 {
         match self.kind {
             Kind::Fakellm => self.stats()["total_requests"].as_u64().unwrap_or(0),
             Kind::Llmock => self.requests().len() as u64,
@@ -523,7 +523,7 @@ impl Server {
     // -- llmock -------------------------------------------------------------
 
     /// `POST /_llmock/scenario {"behaviors": [...]}`.
-    pub fn scenario(&self, behaviors: serde_json::Value) {
+    pub(crate) fn scenario(&self, behaviors: serde_json::Value) {
         assert_eq!(self.kind, Kind::Llmock);
         let body = serde_json::json!({ "behaviors": behaviors }).to_string();
         let (status, text) = self.request("POST", "/_llmock/scenario", Some(&body));
@@ -531,14 +531,14 @@ impl Server {
     }
 
     /// `POST /_llmock/reset`: forget requests and queued behaviours.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         assert_eq!(self.kind, Kind::Llmock);
         let (status, text) = self.request("POST", "/_llmock/reset", None);
         assert_eq!(status, 200, "reset: {text}");
     }
 
     /// `GET /_llmock/requests`: every request served, oldest first.
-    pub fn requests(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn requests(&self) -> Vec<serde_json::Value> {
         assert_eq!(self.kind, Kind::Llmock);
         self.get_json("/_llmock/requests")["requests"]
             .as_array()
@@ -547,7 +547,7 @@ impl Server {
     }
 
     /// `GET /_llmock/verdict?format=text`.
-    pub fn verdict_text(&self) -> String {
+    pub(crate) fn verdict_text(&self) -> String {
         assert_eq!(self.kind, Kind::Llmock);
         let (status, text) = self.request("GET", "/_llmock/verdict?format=text", None);
         assert_eq!(status, 200, "verdict: {text}");
@@ -555,13 +555,13 @@ impl Server {
     }
 
     /// `GET /_llmock/verdict` (JSON: passed, errors, warnings, findings[].code).
-    pub fn verdict(&self) -> serde_json::Value {
+    pub(crate) fn verdict(&self) -> serde_json::Value {
         assert_eq!(self.kind, Kind::Llmock);
         self.get_json("/_llmock/verdict")
     }
 
     /// Stop the server now (the same as dropping it).
-    pub fn stop(self) {}
+    pub(crate) fn stop(self) {}
 }
 
 /// Until the server logs that it is listening on OUR port and answers its
@@ -612,7 +612,7 @@ fn wait_ready(kind: Kind, port: u16, proc: &mut Proc, log: &Path) -> Result<(), 
 /// - `.../smal/...`: a stream whose second chunk is malformed JSON that
 ///   quotes them;
 /// - anything else: HTTP 404 quoting them.
-pub struct HeaderEcho {
+pub(crate) struct HeaderEcho {
     pub port: u16,
     hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -620,7 +620,7 @@ pub struct HeaderEcho {
 }
 
 impl HeaderEcho {
-    pub fn start() -> HeaderEcho {
+    pub(crate) fn start() -> HeaderEcho {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -649,12 +649,12 @@ impl HeaderEcho {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Connections accepted so far.
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
     }
 

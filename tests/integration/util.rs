@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The repository root (where the example project lives).
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A command for the binary with a clean, deterministic environment.
-pub fn evalgate(dir: &Path) -> Command {
+pub(crate) fn evalgate(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_evalgate"));
     c.current_dir(dir)
         .env("NO_COLOR", "1")
@@ -26,7 +26,7 @@ pub fn evalgate(dir: &Path) -> Command {
 }
 
 /// Proxy variables that reqwest (and Python's HTTP clients) honour.
-pub const PROXY_VARS: &[&str] = &[
+pub(crate) const PROXY_VARS: &[&str] = &[
     "HTTP_PROXY",
     "http_proxy",
     "HTTPS_PROXY",
@@ -38,10 +38,10 @@ pub const PROXY_VARS: &[&str] = &[
 ];
 
 /// Environment variables that announce CI.
-pub use evalgate::util::ci::CI_VARS;
+pub(crate) use evalgate::util::ci::CI_VARS;
 
 /// Like [`evalgate`], but as on a developer's machine (no CI variables).
-pub fn evalgate_local(dir: &Path) -> Command {
+pub(crate) fn evalgate_local(dir: &Path) -> Command {
     let mut c = evalgate(dir);
     for v in CI_VARS {
         c.env_remove(v);
@@ -50,14 +50,14 @@ pub fn evalgate_local(dir: &Path) -> Command {
 }
 
 /// The result of one run.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
-    pub fn from(o: Output) -> Self {
+    pub(crate) fn from(o: Output) -> Self {
         Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -67,28 +67,28 @@ impl Run {
 }
 
 /// Run the binary with `args` in `dir`.
-pub fn run(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Run {
     Run::from(evalgate(dir).args(args).output().expect("run evalgate"))
 }
 
 /// A throwaway project directory.
-pub struct Project {
+pub(crate) struct Project {
     pub dir: tempfile::TempDir,
 }
 
 impl Project {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Project {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Write a file (creating directories).
-    pub fn file(&self, rel: &str, text: &str) -> &Self {
+    pub(crate) fn file(&self, rel: &str, text: &str) -> &Self {
         let p = self.dir.path().join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).expect("mkdir");
@@ -97,17 +97,17 @@ impl Project {
         self
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(rel))
             .unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         run(self.path(), args)
     }
 
     /// Run as on a developer's machine (not in CI).
-    pub fn run_local(&self, args: &[&str]) -> Run {
+    pub(crate) fn run_local(&self, args: &[&str]) -> Run {
         Run::from(
             evalgate_local(self.path())
                 .args(args)
@@ -116,12 +116,12 @@ impl Project {
         )
     }
 
-    pub fn exists(&self, rel: &str) -> bool {
+    pub(crate) fn exists(&self, rel: &str) -> bool {
         self.dir.path().join(rel).exists()
     }
 
     /// A project with a mock provider answering from `responses` (YAML text).
-    pub fn with_mock(responses: &str) -> Self {
+    pub(crate) fn with_mock(responses: &str) -> Self {
         let p = Project::new();
         p.file(
             "evalgate.yaml",
@@ -131,13 +131,13 @@ impl Project {
         p
     }
 
-    pub fn json_report(&self) -> serde_json::Value {
+    pub(crate) fn json_report(&self) -> serde_json::Value {
         serde_json::from_str(&self.read("reports/report.json")).expect("report.json is JSON")
     }
 }
 
 /// Replace run-dependent numbers (latencies, times, hashes) for snapshots.
-pub fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     let rules = [
         (r"\d+(\.\d+)? ms", "[N] ms"),
         (r"wall time \d+\.\d+ s", "wall time [N] s"),

@@ -16,12 +16,12 @@ use crate::provider::{excerpt, ProviderError};
 const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 
 /// Characters of a body quoted in an error message.
-pub const EXCERPT_CHARS: usize = 500;
+pub(crate) const EXCERPT_CHARS: usize = 500;
 
 /// The wait a response asks for: `retry-after-ms` (milliseconds, possibly
 /// fractional) first, then `Retry-After` as delta-seconds (integer or
 /// fractional) or an HTTP date (a date in the past is zero).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
@@ -54,7 +54,7 @@ fn seconds(secs: f64) -> Option<Duration> {
 /// and an excerpt of the body (for JSON error bodies such as OpenAI's
 /// `{"error":{"message":..}}` or Anthropic's `{"type":"error","error":{..}}`,
 /// the short `type: message`), secrets redacted.
-pub async fn error_from_response(resp: reqwest::Response) -> ProviderError {
+pub(crate) async fn error_from_response(resp: reqwest::Response) -> ProviderError {
     let status = resp.status();
     let retry_after = retry_after(resp.headers());
     let body = match read_prefix(resp, MAX_ERROR_BODY_BYTES).await {
@@ -78,7 +78,7 @@ pub async fn error_from_response(resp: reqwest::Response) -> ProviderError {
 }
 
 /// A short `type: message` for a JSON error body, if it is one.
-pub fn error_summary(body: &str) -> Option<String> {
+pub(crate) fn error_summary(body: &str) -> Option<String> {
     let v: Value = serde_json::from_str(body.trim()).ok()?;
     json_error_summary(&v)
 }
@@ -86,7 +86,7 @@ pub fn error_summary(body: &str) -> Option<String> {
 /// A short `type: message` for a parsed error body: `{"error": "text"}`,
 /// `{"error": {"type"|"code": .., "message": ..}}`, `{"message": ..}` or
 /// `{"detail": "text"}`.
-pub fn json_error_summary(v: &Value) -> Option<String> {
+pub(crate) fn json_error_summary(v: &Value) -> Option<String> {
     fn kind_and_message(o: &Value) -> Option<String> {
         let message = o.get("message").and_then(Value::as_str)?;
         let kind = ["type", "code"]
@@ -121,7 +121,7 @@ pub fn json_error_summary(v: &Value) -> Option<String> {
 /// Anthropic `error` event, an `http` provider's `error` event). Transient
 /// errors ([`is_transient_error`]) are [`ProviderError::Stream`] (retried);
 /// anything else is [`ProviderError::Provider`].
-pub fn stream_error(error: &Value) -> ProviderError {
+pub(crate) fn stream_error(error: &Value) -> ProviderError {
     let msg = error_object_text(error);
     if is_transient_error(error) {
         ProviderError::Stream(format!("error event: {msg}"))
@@ -137,7 +137,7 @@ pub fn stream_error(error: &Value) -> ProviderError {
 /// `status`, when it is a retryable HTTP status), else 502 (a gateway
 /// relaying an upstream failure), its body noting the error came in a
 /// successful response; anything else is [`ProviderError::Provider`].
-pub fn response_error(error: &Value) -> ProviderError {
+pub(crate) fn response_error(error: &Value) -> ProviderError {
     let msg = error_object_text(error);
     if is_transient_error(error) {
         let status = ["code", "status"]
@@ -172,7 +172,7 @@ fn error_object_text(error: &Value) -> String {
 /// Whether an error object reports a transient failure, worth another try:
 /// its `type`, `code` or `status` names an overload, rate-limit, server or
 /// timeout error, or is an HTTP status that is retried (408, 429, 5xx).
-pub fn is_transient_error(error: &Value) -> bool {
+pub(crate) fn is_transient_error(error: &Value) -> bool {
     let transient_kind = |s: &str| {
         matches!(
             s,
@@ -210,7 +210,7 @@ fn is_retryable_status(n: u64) -> bool {
 /// each whitespace-separated word is decoded (`%XX`, then also `+` as a
 /// space); a word whose decoded form shows a secret is replaced by that
 /// form, redacted. Other words are kept as they are.
-pub fn redact_encoded(text: &str) -> String {
+pub(crate) fn redact_encoded(text: &str) -> String {
     let plain = crate::secret::redact(text);
     if !crate::secret::any() || !(plain.contains('%') || plain.contains('+')) {
         return plain;

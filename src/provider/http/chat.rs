@@ -27,7 +27,7 @@ use crate::provider::{excerpt, Provider, ProviderError, Request, Response};
 
 /// The wire format of one chat API: its request body and request key, how
 /// a whole answer is parsed, and how a streamed one is read event by event.
-pub trait ChatApi: Send + Sync {
+pub(crate) trait ChatApi: Send + Sync {
     /// What a stream has delivered so far.
     type Stream: Default + Send;
 
@@ -54,7 +54,7 @@ pub trait ChatApi: Send + Sync {
 }
 
 /// What one event did to a stream.
-pub enum Fold {
+pub(crate) enum Fold {
     /// Nothing to time (a role-only chunk, usage, a ping).
     Quiet,
     /// It carried a token: its arrival counts for time to first token and
@@ -65,14 +65,14 @@ pub enum Fold {
 }
 
 /// A chat API provider: its name, its endpoint and its wire format.
-pub struct Chat<A> {
+pub(crate) struct Chat<A> {
     name: String,
     endpoint: ChatEndpoint,
     api: A,
 }
 
 impl<A: ChatApi> Chat<A> {
-    pub fn from_parts(name: &str, endpoint: ChatEndpoint, api: A) -> Self {
+    pub(crate) fn from_parts(name: &str, endpoint: ChatEndpoint, api: A) -> Self {
         Chat {
             name: name.to_string(),
             endpoint,
@@ -80,8 +80,9 @@ impl<A: ChatApi> Chat<A> {
         }
     }
 
+    #[cfg(test)]
     /// The request body for `request`.
-    pub fn body(&self, request: &Request) -> Value {
+    pub(crate) fn body(&self, request: &Request) -> Value {
         self.api.body(request)
     }
 
@@ -177,7 +178,7 @@ enum Posted {
 
 /// Where a chat API provider (`openai`, `anthropic`) sends its requests:
 /// the client, the URL and the headers, built once.
-pub struct ChatEndpoint {
+pub(crate) struct ChatEndpoint {
     client: reqwest::Client,
     /// As configured (expanded), without trailing slashes: the endpoint,
     /// never displayed.
@@ -194,7 +195,7 @@ pub struct ChatEndpoint {
 impl ChatEndpoint {
     /// `path` is the API's (`/chat/completions`, `/v1/messages`);
     /// `configured` headers (values resolved) replace `defaults` of the same name.
-    pub fn new(
+    pub(crate) fn new(
         base_url: &str,
         path: &str,
         defaults: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
@@ -212,7 +213,7 @@ impl ChatEndpoint {
     }
 
     /// The configured base URL (hashed into cache keys, never displayed).
-    pub fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
 

@@ -42,7 +42,7 @@ fn value_text(v: &Value) -> String {
 }
 
 /// The `http` provider: any JSON/HTTP API.
-pub struct HttpApi {
+pub(crate) struct HttpApi {
     name: String,
     client: reqwest::Client,
     method: reqwest::Method,
@@ -60,7 +60,7 @@ impl HttpApi {
     /// `url` has its `${NAME}` references expanded, `headers` are the
     /// resolved values, `api_key` (when set) adds `Authorization: Bearer`.
     /// Templates, pointers, the method, the URL and the headers are checked here.
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         cfg: &HttpConfig,
         url: String,
@@ -135,7 +135,7 @@ impl HttpApi {
     }
 
     /// The body for `request`, or a description of the template error.
-    pub fn render_body(&self, request: &Request) -> Result<Option<Value>, String> {
+    pub(crate) fn render_body(&self, request: &Request) -> Result<Option<Value>, String> {
         let Some(body) = &self.body else {
             return Ok(None);
         };

@@ -5,12 +5,12 @@ use serde_json::Value;
 use crate::model::Usage;
 
 /// Compact JSON text of a value.
-pub fn compact(v: &Value) -> String {
+pub(crate) fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
 /// A token count: a non-negative integer, an integral float or a numeric string.
-pub fn json_u64(v: &Value) -> Option<u64> {
+pub(crate) fn json_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
@@ -23,7 +23,7 @@ pub fn json_u64(v: &Value) -> Option<u64> {
 }
 
 /// Usage from two optional counts: `None` when neither is known.
-pub fn usage_of(input: Option<u64>, output: Option<u64>) -> Option<Usage> {
+pub(crate) fn usage_of(input: Option<u64>, output: Option<u64>) -> Option<Usage> {
     if input.is_none() && output.is_none() {
         return None;
     }

@@ -17,12 +17,12 @@
 //! as `reqwest` formats it: percent-encoding (`a b` → `a%20b`) would hide a
 //! secret from redaction, so `reqwest` errors are stripped of their URL.
 
-pub mod api_error;
-pub mod chat;
-pub mod generic;
-pub mod json;
+pub(crate) mod api_error;
+pub(crate) mod chat;
+pub(crate) mod generic;
+pub(crate) mod json;
 #[cfg(test)]
 pub(crate) mod test_support;
-pub mod transport;
+pub(crate) mod transport;
 
-pub use generic::HttpApi;
+pub(crate) use generic::HttpApi;

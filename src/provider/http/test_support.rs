@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::provider::{Message, Request};
 
-pub fn request(messages: &[(&str, &str)]) -> Request {
+pub(crate) fn request(messages: &[(&str, &str)]) -> Request {
     Request {
         suite: "s".into(),
         case_id: "c".into(),
@@ -26,10 +26,10 @@ pub fn request(messages: &[(&str, &str)]) -> Request {
 }
 
 /// A secret with characters a URL percent-encodes.
-pub const SPACED_SECRET: &str = "sig with spaces \"quoted\" 8Jw3Qp";
+pub(crate) const SPACED_SECRET: &str = "sig with spaces \"quoted\" 8Jw3Qp";
 
 /// `secret` as it appears percent-encoded in a query.
-pub fn encoded(secret: &str) -> String {
+pub(crate) fn encoded(secret: &str) -> String {
     let url = reqwest::Url::parse(&format!("http://x/?s={secret}")).unwrap();
     let enc = url.query().unwrap().trim_start_matches("s=").to_string();
     assert_ne!(enc, secret);
@@ -37,7 +37,7 @@ pub fn encoded(secret: &str) -> String {
 }
 
 /// An address on 127.0.0.1 where nothing listens (bound, then released).
-pub fn free_port() -> std::net::SocketAddr {
+pub(crate) fn free_port() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
@@ -45,7 +45,7 @@ pub fn free_port() -> std::net::SocketAddr {
 /// A server on 127.0.0.1 that answers one request with a 200 chunked
 /// response of content type `content_type` carrying `partial` as one
 /// chunk, then closes the connection without the final chunk.
-pub async fn dropping_server(content_type: &'static str, partial: &'static str) -> String {
+pub(crate) async fn dropping_server(content_type: &'static str, partial: &'static str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -18,10 +18,10 @@ use crate::config::provider::Limits;
 use crate::provider::ProviderError;
 
 /// `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("evalgate/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("evalgate/", env!("CARGO_PKG_VERSION"));
 
 /// Largest response body read (non-streamed answers and event streams).
-pub const MAX_BODY_BYTES: usize = 64 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Redirects followed at most (same origin only).
 const MAX_REDIRECTS: usize = 5;
@@ -36,7 +36,7 @@ const MAX_REDIRECTS: usize = 5;
 /// `ALL_PROXY`, `NO_PROXY`, as `reqwest` reads them), except for a loopback
 /// endpoint (`127.0.0.0/8`, `::1`, `localhost`), which is always reached
 /// directly: a corporate proxy cannot reach a server on this machine.
-pub fn client(url: &str, limits: &Limits) -> Result<reqwest::Client, String> {
+pub(crate) fn client(url: &str, limits: &Limits) -> Result<reqwest::Client, String> {
     client_builder(url, limits, reqwest::Client::builder())
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
@@ -127,7 +127,7 @@ impl Host {
 /// `https_proxy` for https, `HTTP_PROXY` or `http_proxy` for http (the
 /// first one set), else `ALL_PROXY` or `all_proxy`; none for a host listed
 /// in `NO_PROXY` or `no_proxy`.
-pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+pub(crate) fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
     let url = reqwest::Url::parse(url.trim()).ok()?;
     let host = host_of(&url)?;
     if host.is_loopback() || env("REQUEST_METHOD").is_some() {
@@ -256,13 +256,13 @@ fn domain_matches(entry: &str, domain: &str) -> bool {
 /// redacted. Request-building and redirect failures are configuration
 /// problems: [`ProviderError::Provider`]. The URL `reqwest` would quote is
 /// left out: it is percent-encoded, so a secret in it escapes redaction.
-pub fn transport_error(e: reqwest::Error) -> ProviderError {
+pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
     classify_error(e, None)
 }
 
 /// [`transport_error`] for sending a request to `url`, the URL as
 /// configured (unencoded), which the message names, redacted.
-pub fn send_error(url: &str, e: reqwest::Error) -> ProviderError {
+pub(crate) fn send_error(url: &str, e: reqwest::Error) -> ProviderError {
     classify_error(e, Some(url))
 }
 
@@ -295,7 +295,7 @@ fn url_note(url: &str, env: impl Fn(&str) -> Option<String>) -> String {
 /// An error and its sources as one line (`a: b: c`), skipping sources whose
 /// text the message already holds; secrets redacted. Strip the URL of a
 /// `reqwest::Error` first (`without_url`): it is percent-encoded.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -311,7 +311,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Read a whole body, at most `limit` bytes. A body cut off mid-way is a
 /// transport error; a larger body is a provider error.
-pub async fn read_body(
+pub(crate) async fn read_body(
     mut resp: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, ProviderError> {
@@ -333,7 +333,7 @@ fn too_large(limit: usize) -> ProviderError {
 }
 
 /// The first `limit` bytes of a body (the rest is not read).
-pub async fn read_prefix(
+pub(crate) async fn read_prefix(
     mut resp: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, reqwest::Error> {
@@ -349,7 +349,7 @@ pub async fn read_prefix(
 }
 
 /// Whether a response is a server-sent event stream.
-pub fn is_event_stream(resp: &reqwest::Response) -> bool {
+pub(crate) fn is_event_stream(resp: &reqwest::Response) -> bool {
     resp.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -368,7 +368,7 @@ fn is_sensitive(name: &HeaderName) -> bool {
 /// `defaults` with the configured headers applied over them: a configured
 /// name replaces the default of the same name; repeated configured names
 /// are all sent. Errors name the header, never its value.
-pub fn header_map(
+pub(crate) fn header_map(
     defaults: Vec<(HeaderName, HeaderValue)>,
     configured: &[(String, String)],
 ) -> Result<HeaderMap, String> {
@@ -400,7 +400,7 @@ pub fn header_map(
 }
 
 /// A sensitive header value from a secret (e.g. `Bearer <key>`).
-pub fn secret_header(value: &str) -> Result<HeaderValue, String> {
+pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, String> {
     let mut v = HeaderValue::from_str(value)
         .map_err(|_| "the API key is not a valid header value (visible ASCII only)".to_string())?;
     v.set_sensitive(true);
@@ -411,7 +411,7 @@ pub fn secret_header(value: &str) -> Result<HeaderValue, String> {
 /// unredacted. A URL still holding `${NAME}` references (a provider built
 /// only for its request keys, with nothing read from the environment) is
 /// not checked: it is never called.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     if url.contains("${") {
         return Ok(());
     }
@@ -431,7 +431,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// path, trailing slashes of the path dropped first; the query is kept.
 /// `Ok(None)` for a URL still holding `${NAME}` references (a provider built
 /// only for its request keys: never called). Errors never quote it unredacted.
-pub fn join_url(base: &str, suffix: &str) -> Result<Option<reqwest::Url>, String> {
+pub(crate) fn join_url(base: &str, suffix: &str) -> Result<Option<reqwest::Url>, String> {
     let base = base.trim();
     if base.contains("${") {
         return Ok(None);
@@ -446,7 +446,7 @@ pub fn join_url(base: &str, suffix: &str) -> Result<Option<reqwest::Url>, String
 
 /// The text of [`join_url`]`(base, suffix)` as configured (not
 /// percent-encoded), for messages: pass it through [`crate::secret::redact`].
-pub fn join_url_text(base: &str, suffix: &str) -> String {
+pub(crate) fn join_url_text(base: &str, suffix: &str) -> String {
     let base = base.trim();
     let cut = base.find(['?', '#']).unwrap_or(base.len());
     let (head, rest) = base.split_at(cut);
@@ -454,7 +454,7 @@ pub fn join_url_text(base: &str, suffix: &str) -> String {
 }
 
 /// Milliseconds since `start`.
-pub fn elapsed_ms(start: Instant) -> f64 {
+pub(crate) fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
