@@ -1,5 +1,5 @@
 //! Third-party model servers for the interoperability tests (see
-//! `shared/INTEROP.md`): `fakellm` (correct OpenAI and Anthropic APIs, rule
+//! `docs/interop-servers.md`): `fakellm` (correct OpenAI and Anthropic APIs, rule
 //! files) and `llmock` (fault injection, a verdict on the client's
 //! resilience), both from PyPI, installed at pinned versions into ONE virtual
 //! environment under the test target directory on first use. Tests FAIL,
