@@ -24,6 +24,7 @@
 mod baseline;
 mod diff;
 mod render;
+mod sections;
 mod wire;
 
 #[cfg(test)]

@@ -5,17 +5,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{CaseKey, Comparison, RunMeta, SuiteDelta, SuiteStats, Tally};
-use crate::model::Outcome;
+use super::sections::{case_lists, largest_changes, tokens, ReasonAt, Section, MAX_ROWS};
+use super::{CaseKey, Comparison, RunMeta, SuiteDelta, SuiteStats};
 use crate::util::fmt::{duration_ms, percent, percent_change, percent_short, plural};
 use crate::util::text::one_line;
 use crate::util::text::{code_span, html};
-
-/// Rows per list before "…and N more".
-pub(super) const MAX_ROWS: usize = 50;
-
-/// Per-case latency and token changes shown.
-pub(super) const TOP_ROWS: usize = 10;
 
 /// How long a message may get in a list or a cell.
 const MESSAGE_CHARS: usize = 300;
@@ -38,142 +32,9 @@ pub(crate) fn render_console(c: &Comparison) -> String {
         );
     }
 
-    section(&mut s, "REGRESSIONS", c.regressions.len(), "", |s| {
-        for r in c.regressions.iter().take(MAX_ROWS) {
-            let mark = if r.after == Outcome::Error {
-                "!"
-            } else {
-                "✗"
-            };
-            let _ = writeln!(
-                s,
-                "  {mark} {}  {} → {}  score {} → {}",
-                names.plain(&r.key),
-                r.before.as_str(),
-                r.after.as_str(),
-                score(r.score_before),
-                score(r.score_after)
-            );
-            let _ = writeln!(s, "      {}", one_line(&r.reason, MESSAGE_CHARS));
-        }
-        more(s, c.regressions.len());
-    });
-    section(&mut s, "FIXED", c.fixed.len(), "", |s| {
-        for f in c.fixed.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "  ✓ {}  {} → {}  score {} → {}",
-                names.plain(&f.key),
-                f.before.as_str(),
-                f.after.as_str(),
-                score(f.score_before),
-                score(f.score_after)
-            );
-        }
-        more(s, c.fixed.len());
-    });
-    section(
-        &mut s,
-        "FAILURE KIND CHANGED",
-        c.failure_kind_changed.len(),
-        "",
-        |s| {
-            for k in c.failure_kind_changed.iter().take(MAX_ROWS) {
-                let _ = writeln!(
-                    s,
-                    "  * {}  {} → {}",
-                    names.plain(&k.key),
-                    k.before.as_str(),
-                    k.after.as_str()
-                );
-                let _ = writeln!(s, "      {}", one_line(&k.reason, MESSAGE_CHARS));
-            }
-            more(s, c.failure_kind_changed.len());
-        },
-    );
-    let new_failures = c.new_failures();
-    let new_note = if new_failures > 0 {
-        format!(", {new_failures} failing")
-    } else {
-        String::new()
-    };
-    section(&mut s, "NEW", c.new.len(), &new_note, |s| {
-        for n in c.new.iter().take(MAX_ROWS) {
-            let flaky = if n.flaky { ", flaky" } else { "" };
-            let _ = writeln!(
-                s,
-                "  + {}  {}{flaky}  score {}",
-                names.plain(&n.key),
-                n.outcome.as_str(),
-                score(n.score)
-            );
-            if let Some(r) = &n.reason {
-                let _ = writeln!(s, "      {}", one_line(r, MESSAGE_CHARS));
-            }
-        }
-        more(s, c.new.len());
-    });
-    section(&mut s, "REMOVED", c.removed.len(), "", |s| {
-        for r in c.removed.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "  - {}  (was {})",
-                names.plain(&r.key),
-                r.outcome.as_str()
-            );
-        }
-        more(s, c.removed.len());
-    });
-    section(&mut s, "FLAKY", c.flaky.len(), "", |s| {
-        for f in c.flaky.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "  ~ {}  {} → {}",
-                names.plain(&f.key),
-                repeats(&f.before),
-                repeats(&f.after)
-            );
-        }
-        more(s, c.flaky.len());
-    });
-    section(&mut s, "SKIPPED", c.skipped.len(), "", |s| {
-        for k in c.skipped.iter().take(MAX_ROWS) {
-            let note = k
-                .reason
-                .as_deref()
-                .map(|r| format!("  ({})", one_line(r, MESSAGE_CHARS)))
-                .unwrap_or_default();
-            let _ = writeln!(
-                s,
-                "  - {}  {} → {}{note}",
-                names.plain(&k.key),
-                k.before.as_str(),
-                k.after.as_str()
-            );
-        }
-        more(s, c.skipped.len());
-    });
-    let tol_note = format!(", beyond ±{:.2}", c.tolerance.score);
-    section(
-        &mut s,
-        "SCORE CHANGES",
-        c.score_changes.len(),
-        &tol_note,
-        |s| {
-            for k in c.score_changes.iter().take(MAX_ROWS) {
-                let _ = writeln!(
-                    s,
-                    "  {}  {}  {:.2} → {:.2} ({:+.2})",
-                    names.plain(&k.key),
-                    k.outcome.as_str(),
-                    k.before,
-                    k.after,
-                    k.delta()
-                );
-            }
-            more(s, c.score_changes.len());
-        },
-    );
+    for section in case_lists(c) {
+        text_section(&mut s, &names, &section);
+    }
 
     if !c.suites.is_empty() {
         let _ = writeln!(
@@ -222,46 +83,8 @@ pub(crate) fn render_console(c: &Comparison) -> String {
         s.push_str(&text_table(&rows, "  "));
         let _ = writeln!(s, "  {}", total_tokens_line(&c.total));
     }
-    if c.latency_changes_total > 0 {
-        let _ = writeln!(
-            s,
-            "\nLATENCY CHANGES ({} beyond ±{}{})",
-            c.latency_changes_total,
-            percent_short(c.tolerance.latency_ratio),
-            largest_note(c.latency_changes_total)
-        );
-        for l in c.latency_changes.iter().take(TOP_ROWS) {
-            let _ = writeln!(
-                s,
-                "  {}  {} → {} ({})",
-                names.plain(&l.key),
-                duration_ms(l.before_ms),
-                duration_ms(l.after_ms),
-                percent_change(l.ratio)
-            );
-        }
-    }
-    if c.token_changes_total > 0 {
-        let _ = writeln!(
-            s,
-            "\nTOKEN CHANGES ({} beyond ±{} per attempt{})",
-            c.token_changes_total,
-            percent_short(c.tolerance.tokens_ratio),
-            largest_note(c.token_changes_total)
-        );
-        for t in c.token_changes.iter().take(TOP_ROWS) {
-            let _ = writeln!(
-                s,
-                "  {}  in {} → {} ({}), out {} → {} ({})",
-                names.plain(&t.key),
-                tokens(t.input_before),
-                tokens(t.input_after),
-                percent_change(super::diff::relative(t.input_before, t.input_after)),
-                tokens(t.output_before),
-                tokens(t.output_after),
-                percent_change(super::diff::relative(t.output_before, t.output_after)),
-            );
-        }
+    for section in largest_changes(c) {
+        text_section(&mut s, &names, &section);
     }
     let not_run: u64 = c.not_run.iter().map(|n| n.cases).sum();
     if not_run > 0 {
@@ -309,153 +132,8 @@ pub(crate) fn render_markdown(c: &Comparison) -> String {
     );
     let _ = writeln!(md, "{}\n", tally_line(c));
 
-    if n > 0 {
-        let _ = writeln!(md, "### ❌ Regressions ({n})\n");
-        let _ = writeln!(md, "| case | baseline → HEAD | score | why it fails now |");
-        let _ = writeln!(md, "|---|---|---|---|");
-        for r in c.regressions.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} → **{}** | {} → {} | {} |",
-                names.code(&r.key),
-                r.before.as_str(),
-                r.after.as_str(),
-                score(r.score_before),
-                score(r.score_after),
-                cell(&r.reason)
-            );
-        }
-        md_more(&mut md, n);
-        md.push('\n');
-    }
-    if !c.fixed.is_empty() {
-        let _ = writeln!(md, "### ✅ Fixed ({})\n", c.fixed.len());
-        let _ = writeln!(md, "| case | baseline → HEAD | score |");
-        let _ = writeln!(md, "|---|---|---|");
-        for f in c.fixed.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} → **{}** | {} → {} |",
-                names.code(&f.key),
-                f.before.as_str(),
-                f.after.as_str(),
-                score(f.score_before),
-                score(f.score_after)
-            );
-        }
-        md_more(&mut md, c.fixed.len());
-        md.push('\n');
-    }
-    if !c.failure_kind_changed.is_empty() {
-        let _ = writeln!(
-            md,
-            "### Failure kind changed ({})\n",
-            c.failure_kind_changed.len()
-        );
-        let _ = writeln!(md, "| case | baseline → HEAD | why it does not pass |");
-        let _ = writeln!(md, "|---|---|---|");
-        for k in c.failure_kind_changed.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} → **{}** | {} |",
-                names.code(&k.key),
-                k.before.as_str(),
-                k.after.as_str(),
-                cell(&k.reason)
-            );
-        }
-        md_more(&mut md, c.failure_kind_changed.len());
-        md.push('\n');
-    }
-    if !c.new.is_empty() {
-        let failing = c.new_failures();
-        let note = if failing > 0 {
-            format!(", {failing} failing")
-        } else {
-            String::new()
-        };
-        let _ = writeln!(md, "### New cases ({}{note})\n", c.new.len());
-        let _ = writeln!(md, "| case | outcome | score | why it does not pass |");
-        let _ = writeln!(md, "|---|---|---|---|");
-        for nc in c.new.iter().take(MAX_ROWS) {
-            let flaky = if nc.flaky { " (flaky)" } else { "" };
-            let _ = writeln!(
-                md,
-                "| {} | {}{flaky} | {} | {} |",
-                names.code(&nc.key),
-                nc.outcome.as_str(),
-                score(nc.score),
-                nc.reason.as_deref().map(cell).unwrap_or_default()
-            );
-        }
-        md_more(&mut md, c.new.len());
-        md.push('\n');
-    }
-    if !c.removed.is_empty() {
-        let _ = writeln!(md, "### Removed cases ({})\n", c.removed.len());
-        let _ = writeln!(md, "| case | baseline outcome |");
-        let _ = writeln!(md, "|---|---|");
-        for r in c.removed.iter().take(MAX_ROWS) {
-            let _ = writeln!(md, "| {} | {} |", names.code(&r.key), r.outcome.as_str());
-        }
-        md_more(&mut md, c.removed.len());
-        md.push('\n');
-    }
-    if !c.flaky.is_empty() {
-        let _ = writeln!(md, "### Flaky ({})\n", c.flaky.len());
-        let _ = writeln!(md, "| case | baseline | HEAD |");
-        let _ = writeln!(md, "|---|---|---|");
-        for f in c.flaky.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} |",
-                names.code(&f.key),
-                repeats(&f.before),
-                repeats(&f.after)
-            );
-        }
-        md_more(&mut md, c.flaky.len());
-        md.push('\n');
-    }
-    if !c.skipped.is_empty() {
-        let _ = writeln!(md, "### Skipped ({})\n", c.skipped.len());
-        let _ = writeln!(md, "| case | baseline → HEAD | note |");
-        let _ = writeln!(md, "|---|---|---|");
-        for k in c.skipped.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} → {} | {} |",
-                names.code(&k.key),
-                k.before.as_str(),
-                k.after.as_str(),
-                k.reason.as_deref().map(cell).unwrap_or_default()
-            );
-        }
-        md_more(&mut md, c.skipped.len());
-        md.push('\n');
-    }
-    if !c.score_changes.is_empty() {
-        let _ = writeln!(
-            md,
-            "### Score changes ({}, beyond ±{:.2})\n",
-            c.score_changes.len(),
-            c.tolerance.score
-        );
-        let _ = writeln!(md, "| case | outcome | before | after | Δ |");
-        let _ = writeln!(md, "|---|---|--:|--:|--:|");
-        for k in c.score_changes.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.2} | {:.2} | {:+.2} |",
-                names.code(&k.key),
-                k.outcome.as_str(),
-                k.before,
-                k.after,
-                k.delta()
-            );
-        }
-        md_more(&mut md, c.score_changes.len());
-        md.push('\n');
+    for section in case_lists(c) {
+        md_section(&mut md, &names, &section);
     }
     if !c.suites.is_empty() {
         let _ = writeln!(
@@ -495,52 +173,8 @@ pub(crate) fn render_markdown(c: &Comparison) -> String {
         }
         let _ = writeln!(md, "\n{}\n", total_tokens_line(&c.total));
     }
-    if c.latency_changes_total > 0 {
-        let _ = writeln!(
-            md,
-            "<details>\n<summary>Per-case latency changes: {} beyond ±{}{}</summary>\n",
-            c.latency_changes_total,
-            percent_short(c.tolerance.latency_ratio),
-            largest_note(c.latency_changes_total)
-        );
-        let _ = writeln!(md, "| case | before | after | Δ |");
-        let _ = writeln!(md, "|---|--:|--:|--:|");
-        for l in c.latency_changes.iter().take(TOP_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                names.code(&l.key),
-                duration_ms(l.before_ms),
-                duration_ms(l.after_ms),
-                percent_change(l.ratio)
-            );
-        }
-        let _ = writeln!(md, "\n</details>\n");
-    }
-    if c.token_changes_total > 0 {
-        let _ = writeln!(
-            md,
-            "<details>\n<summary>Per-case token changes (per attempt): {} beyond ±{}{}</summary>\n",
-            c.token_changes_total,
-            percent_short(c.tolerance.tokens_ratio),
-            largest_note(c.token_changes_total)
-        );
-        let _ = writeln!(md, "| case | tokens in | Δ | tokens out | Δ |");
-        let _ = writeln!(md, "|---|--:|--:|--:|--:|");
-        for t in c.token_changes.iter().take(TOP_ROWS) {
-            let _ = writeln!(
-                md,
-                "| {} | {} → {} | {} | {} → {} | {} |",
-                names.code(&t.key),
-                tokens(t.input_before),
-                tokens(t.input_after),
-                percent_change(super::diff::relative(t.input_before, t.input_after)),
-                tokens(t.output_before),
-                tokens(t.output_after),
-                percent_change(super::diff::relative(t.output_before, t.output_after)),
-            );
-        }
-        let _ = writeln!(md, "\n</details>\n");
+    for section in largest_changes(c) {
+        md_section(&mut md, &names, &section);
     }
     let not_run: u64 = c.not_run.iter().map(|n| n.cases).sum();
     if not_run > 0 {
@@ -568,6 +202,69 @@ pub(crate) fn render_markdown(c: &Comparison) -> String {
         md.pop();
     }
     md
+}
+
+/// One section as plain text: heading, a line per row (explanations below
+/// or inline), "…and N more".
+fn text_section(s: &mut String, names: &Names, section: &Section<'_>) {
+    let _ = writeln!(s, "\n{}", section.text_heading);
+    for row in &section.rows {
+        let mut line = String::from("  ");
+        if let Some(mark) = row.mark {
+            line.push_str(mark);
+            line.push(' ');
+        }
+        line.push_str(&names.plain(row.key));
+        for cell in &row.cells {
+            line.push_str("  ");
+            line.push_str(&cell.text);
+        }
+        match (&row.reason, section.reason_at) {
+            (Some(r), ReasonAt::Inline) => {
+                let _ = write!(line, "  ({})", one_line(r, MESSAGE_CHARS));
+            }
+            (Some(r), ReasonAt::Below) => {
+                let _ = write!(line, "\n      {}", one_line(r, MESSAGE_CHARS));
+            }
+            _ => {}
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    if section.more && section.total > MAX_ROWS {
+        let _ = writeln!(s, "  …and {} more", section.total - MAX_ROWS);
+    }
+}
+
+/// One section as Markdown: a heading (or a collapsed `<details>`), a table
+/// with the case first and the explanation last, "…and N more".
+fn md_section(md: &mut String, names: &Names, section: &Section<'_>) {
+    if section.collapsed {
+        let _ = writeln!(
+            md,
+            "<details>\n<summary>{}</summary>\n",
+            html(&section.md_heading)
+        );
+    } else {
+        let _ = writeln!(md, "### {}\n", section.md_heading);
+    }
+    let _ = writeln!(md, "| case | {} |", section.columns.join(" | "));
+    let _ = writeln!(md, "{}", section.align);
+    for row in &section.rows {
+        let mut cells = vec![names.code(row.key)];
+        cells.extend(row.cells.iter().flat_map(|c| c.md.iter().map(|m| cell(m))));
+        if section.reason_at != ReasonAt::Nowhere {
+            cells.push(row.reason.as_deref().map(cell).unwrap_or_default());
+        }
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    if section.more && section.total > MAX_ROWS {
+        let _ = writeln!(md, "\n…and {} more", section.total - MAX_ROWS);
+    }
+    if section.collapsed {
+        let _ = writeln!(md, "\n</details>\n");
+    } else {
+        md.push('\n');
+    }
 }
 
 /// How cases are named: `suite/case`, with ` [provider]` when the listed
@@ -699,60 +396,6 @@ fn tally_line(c: &Comparison) -> String {
     parts.join(" · ")
 }
 
-/// A console section: heading with the count, body when not empty.
-fn section(s: &mut String, title: &str, n: usize, note: &str, body: impl FnOnce(&mut String)) {
-    if n == 0 {
-        return;
-    }
-    let _ = writeln!(s, "\n{title} ({n}{note})");
-    body(s);
-}
-
-fn more(s: &mut String, n: usize) {
-    if n > MAX_ROWS {
-        let _ = writeln!(s, "  …and {} more", n - MAX_ROWS);
-    }
-}
-
-fn md_more(md: &mut String, n: usize) {
-    if n > MAX_ROWS {
-        let _ = writeln!(md, "\n…and {} more", n - MAX_ROWS);
-    }
-}
-
-fn largest_note(total: u64) -> String {
-    if total as usize > TOP_ROWS {
-        format!("; the largest {TOP_ROWS}")
-    } else {
-        String::new()
-    }
-}
-
-fn repeats(t: &Tally) -> String {
-    let flaky = if t.flaky { ", flaky" } else { "" };
-    if t.outcome == Outcome::Skipped {
-        return "skipped".to_string();
-    }
-    format!(
-        "{} ({} of {} repeats passed{flaky})",
-        t.outcome.as_str(),
-        t.passes,
-        t.repeats
-    )
-}
-
-fn score(s: Option<f64>) -> String {
-    s.map_or_else(|| "—".to_string(), |s| format!("{s:.2}"))
-}
-
-fn tokens(t: f64) -> String {
-    if t.fract() == 0.0 {
-        format!("{t:.0}")
-    } else {
-        format!("{t:.1}")
-    }
-}
-
 /// The cells of a per-suite row, shared by both renderers.
 struct SuiteCells {
     cases: String,
@@ -876,7 +519,6 @@ mod tests {
     fn numbers() {
         assert_eq!(tokens(12.0), "12");
         assert_eq!(tokens(12.5), "12.5");
-        assert_eq!(score(None), "—");
     }
 
     #[test]
