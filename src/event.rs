@@ -11,6 +11,8 @@
 //! ([`crate::report::Reporter::wants_attempts`]), so a run nobody watches
 //! live pays nothing for them.
 
+use std::sync::Arc;
+
 use crate::compare::Comparison;
 use crate::model::{AttemptResult, CaseResult, RunInfo, StopReason, Summary, Verdict};
 
@@ -19,9 +21,10 @@ use crate::model::{AttemptResult, CaseResult, RunInfo, StopReason, Summary, Verd
 pub struct AttemptId {
     /// Plan sequence number of the case (0-based, skipped cases counted).
     pub seq: u64,
-    pub suite: String,
-    pub case: String,
-    pub provider: String,
+    /// Names shared by every attempt of a suite (cheap to clone).
+    pub suite: Arc<str>,
+    pub case: Arc<str>,
+    pub provider: Arc<str>,
     /// 1-based repeat index.
     pub repeat: u32,
     /// How many times the case runs.

@@ -113,7 +113,7 @@ impl Attempt {
         };
         let hash = prompt_hash(&messages);
         let request = Request {
-            suite: self.id.suite.clone(),
+            suite: self.id.suite.to_string(),
             case_id: self.case.id.clone(),
             repeat,
             messages,

@@ -196,6 +196,17 @@ pub(crate) async fn run(
     let _ = sinks.aggregator.on_event(&RunEvent::Started(info));
     sinks.out.send(Owned::Started(Box::new(info.clone()))).await;
     let listen = sinks.out.attempts;
+    // Suite and provider names, shared by every attempt's id.
+    let names: Vec<(Arc<str>, Arc<str>)> = plan
+        .suites
+        .iter()
+        .map(|ps| {
+            (
+                ps.suite.name.as_str().into(),
+                ps.provider_name.as_str().into(),
+            )
+        })
+        .collect();
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel::<(AttemptId, Retry)>();
 
     let concurrency = opts.concurrency.max(1);
@@ -284,11 +295,12 @@ pub(crate) async fn run(
             if repeat < repeats {
                 expanding = Some((suite_idx, case_seq, case.clone(), repeat + 1));
             }
+            let (suite_name, provider_name) = &names[suite_idx];
             let id = AttemptId {
                 seq: case_seq,
-                suite: ps.suite.name.clone(),
-                case: case.id.clone(),
-                provider: ps.provider_name.clone(),
+                suite: suite_name.clone(),
+                case: case.id.as_str().into(),
+                provider: provider_name.clone(),
                 repeat,
                 repeats,
             };

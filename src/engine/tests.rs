@@ -217,8 +217,8 @@ impl crate::check::Check for Grader {
                 return crate::check::Eval::fail("unknown provider");
             };
             let request = crate::provider::Request {
-                suite: attempt.suite.clone(),
-                case_id: attempt.case.clone(),
+                suite: attempt.suite.to_string(),
+                case_id: attempt.case.to_string(),
                 repeat: attempt.repeat,
                 messages: vec![crate::provider::Message {
                     role: "user".into(),
