@@ -252,9 +252,33 @@ pub(crate) struct Counts {
     pub latency_ms: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Attempts whose provider reported token usage: the token sums are
+    /// unknown (not zero) when this is 0, and partial when it is below
+    /// `attempts`.
+    #[serde(default)]
+    pub attempts_with_usage: u64,
+    /// Attempts that got an answer (usage can only be reported for those).
+    #[serde(default, skip_serializing)]
+    pub answered: u64,
 }
 
 impl Counts {
+    /// Token usage for display: `12 in, 5 out`, `unknown` when no attempt
+    /// reported usage, and how many did when only some did.
+    pub(crate) fn tokens_text(&self) -> String {
+        if self.attempts_with_usage == 0 {
+            return "unknown (no usage reported)".to_string();
+        }
+        let mut s = format!("{} in, {} out", self.input_tokens, self.output_tokens);
+        if self.attempts_with_usage < self.answered {
+            s.push_str(&format!(
+                " ({} of {} answers reported usage)",
+                self.attempts_with_usage, self.answered
+            ));
+        }
+        s
+    }
+
     pub(crate) fn add(&mut self, r: &CaseResult) {
         self.total += 1;
         match r.outcome {
@@ -269,7 +293,11 @@ impl Counts {
         self.attempts += r.attempts.len() as u64;
         for a in &r.attempts {
             self.latency_ms += a.timing.latency_ms;
+            if a.output.is_some() {
+                self.answered += 1;
+            }
             if let Some(u) = a.usage {
+                self.attempts_with_usage += 1;
                 self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
                 self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
             }
@@ -360,4 +388,31 @@ pub(crate) struct Verdict {
     /// Why the gate failed (empty when it passed).
     pub reasons: Vec<String>,
     pub exit_code: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn unknown_token_usage_is_not_zero() {
+        let mut c = Counts {
+            attempts: 3,
+            answered: 2,
+            ..Counts::default()
+        };
+        assert_eq!(c.tokens_text(), "unknown (no usage reported)");
+        c.attempts_with_usage = 1;
+        c.input_tokens = 12;
+        c.output_tokens = 5;
+        assert_eq!(
+            c.tokens_text(),
+            "12 in, 5 out (1 of 2 answers reported usage)"
+        );
+        c.attempts_with_usage = 2;
+        assert_eq!(c.tokens_text(), "12 in, 5 out");
+        c.input_tokens = 0;
+        c.output_tokens = 0;
+        assert_eq!(c.tokens_text(), "0 in, 0 out", "a reported zero stays zero");
+    }
 }
