@@ -193,6 +193,19 @@ pub(crate) struct AttemptResult {
     /// `sha256:` of the rendered prompt messages.
     pub prompt_hash: String,
     pub checks: Vec<CheckResult>,
+    /// Replay had no usable recording (the error says which and why): the
+    /// suite changed since it was recorded, not the endpoint.
+    #[serde(skip)]
+    pub recording: Option<Recording>,
+}
+
+/// Why replay could not answer an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recording {
+    /// No recording of this case (repeat, call).
+    Missing,
+    /// A recording of another request: the prompt, model or parameters changed.
+    Stale,
 }
 
 /// The result of one case over all its repeats. The unit reporters receive.
@@ -260,6 +273,12 @@ pub(crate) struct Counts {
     /// Attempts that got an answer (usage can only be reported for those).
     #[serde(default, skip_serializing)]
     pub answered: u64,
+    /// Errored cases replay could not answer because their recording is
+    /// missing / stale (the run's input changed, not the endpoint).
+    #[serde(default, skip_serializing)]
+    pub unrecorded: u64,
+    #[serde(default, skip_serializing)]
+    pub stale: u64,
 }
 
 impl Counts {
@@ -289,6 +308,14 @@ impl Counts {
         }
         if r.flaky {
             self.flaky += 1;
+        }
+        if r.outcome == Outcome::Error {
+            let kinds = || r.attempts.iter().filter_map(|a| a.recording);
+            if kinds().any(|k| k == Recording::Stale) {
+                self.stale += 1;
+            } else if kinds().next().is_some() {
+                self.unrecorded += 1;
+            }
         }
         self.attempts += r.attempts.len() as u64;
         for a in &r.attempts {

@@ -87,6 +87,7 @@ fn error_attempt(
         model: None,
         prompt_hash,
         checks: Vec::new(),
+        recording: None,
     }
 }
 
@@ -131,6 +132,7 @@ impl Attempt {
                 let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
                 let mut a = error_attempt(repeat, e.to_string(), hash, latency);
                 a.retries = e.retries();
+                a.recording = e.recording();
                 return a;
             }
             Ok(r) => r,
@@ -182,6 +184,7 @@ impl Attempt {
             finish_reason: response.finish_reason,
             model: response.model,
             prompt_hash: hash,
+            recording: None,
         }
     }
 }

@@ -448,3 +448,32 @@ fn a_hosted_api_without_a_key_is_refused_unless_no_api_key_says_so() {
     let r = p.run(&["validate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn a_prompt_changed_without_re_recording_is_named_not_an_outage() {
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        "default_provider: app\nproviders:\n  app: {type: exec, command: [cat]}\nreports: {json: reports/report.json}\n",
+    );
+    let suite = |q: &str| {
+        format!("name: s\nprompt: '{q}'\ncases:\n  - {{id: a, checks: [contains: capital]}}\n  - {{id: b, checks: [contains: capital]}}\n")
+    };
+    p.file("suites/s.yaml", &suite("What is the capital of France?"));
+    let r = p.run(&["run", "--record"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(p.run(&["run", "--replay"]).code, 0);
+    p.file("suites/s.yaml", &suite("What is the capital of Spain?"));
+    let r = p.run(&["run", "--replay"]);
+    assert_eq!(r.code, 2, "exit 2 (the input changed), not 3: {}", r.stdout);
+    assert!(
+        r.stdout.contains("2 recordings are stale: the request (prompt, model or parameters) changed since it was recorded"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("stale recording: messages[0].content changed: recorded \"What is the capital of France?\", now \"What is the capital of Spain?\""),
+        "{}",
+        r.stdout
+    );
+}
