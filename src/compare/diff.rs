@@ -349,12 +349,14 @@ impl Comparer {
         };
 
         let mut notes = Vec::new();
-        if base_total.counts.total < base.total.counts.total {
+        // Duplicates count once in the index but twice in the file's totals.
+        let base_cases = base.total.counts.total.saturating_sub(base.duplicates);
+        if base_total.counts.total < base_cases {
             notes.push(format!(
                 "the baseline totals count only the {} baseline case{} HEAD also selected (of {}); the others are listed as not run",
                 base_total.counts.total,
                 plural(base_total.counts.total),
-                base.total.counts.total
+                base_cases
             ));
         }
         version_notes(&mut notes, &base.meta, &head_meta);

@@ -924,3 +924,25 @@ fn committed_fixture_reports_compare_like_the_scenario() {
         );
     }
 }
+
+#[test]
+fn duplicate_baseline_results_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write_report(
+        &dir.path().join("b.json"),
+        &info(&["geo"], "0.1.0"),
+        &[pass_case("geo", "a"), pass_case("geo", "a")],
+        None,
+    );
+    let head = write_report(
+        &dir.path().join("h.json"),
+        &info(&["geo"], "0.1.0"),
+        &[pass_case("geo", "a")],
+        None,
+    );
+    let c = compare_files(&base, &head, Tolerance::default()).unwrap();
+    assert_eq!(
+        c.notes,
+        ["the baseline has 1 duplicate result (same suite, case and provider); the first of each was compared"]
+    );
+}
