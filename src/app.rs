@@ -62,9 +62,34 @@ where
     }
 }
 
+/// The config file: `--config`, else `evalgate.yaml` here or in the nearest
+/// directory above that has one (as git and cargo find their roots),
+/// stopping at the top of a git checkout. None: built-in defaults here.
+fn find_config(config: &Option<PathBuf>) -> Option<PathBuf> {
+    if config.is_some() {
+        return config.clone();
+    }
+    let here = std::env::current_dir().ok()?;
+    for dir in here.ancestors() {
+        let candidate = dir.join("evalgate.yaml");
+        if candidate.is_file() {
+            // Here: keep the relative name, as messages show it.
+            return Some(if dir == here {
+                PathBuf::from("evalgate.yaml")
+            } else {
+                candidate
+            });
+        }
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    None
+}
+
 fn selection(sel: &SelectArgs) -> Selection {
     Selection {
-        config: sel.config.clone(),
+        config: find_config(&sel.config),
         paths: sel.paths.clone(),
         filters: sel.filters.clone(),
         tags: sel.tags.clone(),
@@ -73,8 +98,16 @@ fn selection(sel: &SelectArgs) -> Selection {
     }
 }
 
+/// Print the plan's warnings (they do not stop anything) on stderr.
+fn print_warnings(plan: &Plan) {
+    for w in &plan.warnings {
+        let _ = writeln!(std::io::stderr(), "warning: {w}");
+    }
+}
+
 fn validate(sel: &SelectArgs) -> Result<i32, Error> {
     let plan = Plan::load(&selection(sel))?;
+    print_warnings(&plan);
     // A matrix plans each suite once per provider: count suites once.
     let suites = plan.suite_names();
     let mut counted = std::collections::HashSet::new();
@@ -292,7 +325,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         Mode::Live
     };
     let plan = Plan::load(&sel)?;
-    let planned = plan.count()?;
+    print_warnings(&plan);
+    let (planned, selected_suites) = plan.selected()?;
     if planned == 0 {
         return Err(Error::Usage(
             "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
@@ -367,7 +401,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         git_commit: git_commit(&plan.config.root),
         planned_cases: planned,
         concurrency,
-        suites: plan.suite_names(),
+        // Only suites with a selected case: `--filter`/`--tag` leave the rest out.
+        suites: selected_suites,
         providers: plan.provider_names(),
         matrix: plan.matrix,
         filters: args.select.filters.clone(),
@@ -434,8 +469,8 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
 
 /// The golden directory from the config (without loading suites).
 fn golden_store(config: &Option<PathBuf>) -> Result<Store, Error> {
-    let (path, explicit) = match config {
-        Some(p) => (p.clone(), true),
+    let (path, explicit) = match find_config(config) {
+        Some(p) => (p, true),
         None => (PathBuf::from("evalgate.yaml"), false),
     };
     let (cfg, errors) = ProjectConfig::load(&path, explicit);
@@ -459,16 +494,16 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
     match &args.command {
         GoldenCommand::Pending => {
             let store = golden_store(&args.config)?;
-            let pending = store.pending(None)?;
-            for p in &pending {
-                let what = if p.current.is_some() {
-                    "changed"
-                } else {
-                    "new"
-                };
+            let scan = store.pending(None)?;
+            for p in &scan.items {
+                let what = golden::review::pending_kind(p);
                 writeln!(out, "{}  ({what})  {}", p.id(), display_path(&p.new_path)).map_err(io)?;
             }
-            writeln!(out, "{} pending", pending.len()).map_err(io)?;
+            for b in &scan.broken {
+                writeln!(out, "{}  (unreadable)  {}", b.id, display_path(&b.path)).map_err(io)?;
+            }
+            writeln!(out, "{} pending", scan.items.len() + scan.broken.len()).map_err(io)?;
+            report_broken(&scan.broken);
             Ok(exit::OK)
         }
         GoldenCommand::Review => {
@@ -479,8 +514,9 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
                 ));
             }
             let store = golden_store(&args.config)?;
-            let pending = store.pending(None)?;
-            if pending.is_empty() {
+            let scan = store.pending(None)?;
+            report_broken(&scan.broken);
+            if scan.items.is_empty() {
                 writeln!(out, "no pending golden changes").map_err(io)?;
                 return Ok(exit::OK);
             }
@@ -491,7 +527,7 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
                 })
             };
             let colour = console::colors_enabled();
-            let t = golden::review::review(&pending, &mut out, &mut ask, colour)?;
+            let t = golden::review::review(&scan.items, &mut out, &mut ask, colour)?;
             writeln!(
                 out,
                 "accepted {}, rejected {}, skipped {}",
@@ -502,35 +538,53 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
         }
         GoldenCommand::Accept { filter } | GoldenCommand::Reject { filter } => {
             let accept = matches!(args.command, GoldenCommand::Accept { .. });
+            let verb = if accept { "accepted" } else { "rejected" };
             let store = golden_store(&args.config)?;
-            let pending = store.pending(filter.as_deref())?;
-            for p in &pending {
+            let scan = store.pending(filter.as_deref())?;
+            if let Some(f) = filter {
+                if scan.items.is_empty() && scan.broken.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "no pending golden change matches `{f}`\n  = hint: run `evalgate golden pending` to see what is pending (filters are globs on suite/case; a bare name is a suite)"
+                    )));
+                }
+            }
+            for p in &scan.items {
                 if accept {
                     Store::accept(p)?;
                 } else {
                     Store::reject(p)?;
                 }
-                writeln!(
-                    out,
-                    "{} {}  {}",
-                    if accept { "accepted" } else { "rejected" },
-                    p.id(),
-                    display_path(&p.target)
-                )
-                .map_err(io)?;
+                writeln!(out, "{verb} {}  {}", p.id(), display_path(&p.target)).map_err(io)?;
             }
-            writeln!(
-                out,
-                "{} {}",
-                pending.len(),
-                if accept { "accepted" } else { "rejected" }
-            )
-            .map_err(io)?;
+            // An unreadable pending file is skipped by accept; reject always
+            // deletes it.
+            if !accept {
+                for b in &scan.broken {
+                    Store::reject_broken(b)?;
+                    writeln!(
+                        out,
+                        "{verb} {}  {} (unreadable)",
+                        b.id,
+                        display_path(&b.path)
+                    )
+                    .map_err(io)?;
+                }
+            }
+            let done = scan.items.len() + if accept { 0 } else { scan.broken.len() };
+            if done == 0 {
+                writeln!(out, "no pending golden changes").map_err(io)?;
+            } else {
+                writeln!(out, "{done} {verb}").map_err(io)?;
+            }
+            if accept && !scan.broken.is_empty() {
+                report_broken(&scan.broken);
+                return Ok(exit::INVALID_INPUT);
+            }
             Ok(exit::OK)
         }
         GoldenCommand::Prune { dry_run, paths } => {
             let plan = Plan::load(&Selection {
-                config: args.config.clone(),
+                config: find_config(&args.config),
                 paths: paths.clone(),
                 ..Selection::default()
             })?;
@@ -561,6 +615,11 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
                     writeln!(out, "removed {}", display_path(&f)).map_err(io)?;
                 }
             }
+            if !*dry_run {
+                for d in store.remove_empty_dirs() {
+                    writeln!(out, "removed empty directory {}", display_path(&d)).map_err(io)?;
+                }
+            }
             writeln!(
                 out,
                 "{removed} unused golden file{} {}",
@@ -574,6 +633,19 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
             .map_err(io)?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// Name every pending file that cannot be read (on stderr) and how to get rid of it.
+fn report_broken(broken: &[golden::store::Broken]) {
+    for b in broken {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: skipped {}: {}\n  = hint: delete it with `evalgate golden reject '{}'` and run again to write a new one",
+            display_path(&b.path),
+            b.error,
+            b.id
+        );
     }
 }
 

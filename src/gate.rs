@@ -84,6 +84,29 @@ pub(crate) fn evaluate(
             cases(summary.not_run)
         ));
     }
+    // Errors replay could not answer: the suites changed since recording.
+    if o.stale > 0 {
+        reasons.push(format!(
+            "{} stale: the request (prompt, model or parameters) changed since it was recorded; re-record with `evalgate run --record` (each error names the first changed field)",
+            if o.stale == 1 {
+                "1 recording is".to_string()
+            } else {
+                format!("{} recordings are", o.stale)
+            }
+        ));
+    }
+    if o.unrecorded > 0 {
+        reasons.push(format!(
+            "{} no recording; record {} with `evalgate run --record`",
+            if o.unrecorded == 1 {
+                "1 case has".to_string()
+            } else {
+                format!("{} cases have", o.unrecorded)
+            },
+            if o.unrecorded == 1 { "it" } else { "them" }
+        ));
+    }
+    let recording_errors = o.stale + o.unrecorded;
     if o.evaluated() == 0 {
         if o.errored > 0 {
             reasons.push(format!(
@@ -138,6 +161,10 @@ pub(crate) fn evaluate(
         exit::INTERRUPTED
     } else if reasons.is_empty() {
         exit::OK
+    } else if o.errored > 0 && o.evaluated() == 0 && recording_errors == o.errored {
+        // Every error is a missing or stale recording: the input changed
+        // (a prompt edited without re-recording), not an outage.
+        exit::INVALID_INPUT
     } else if o.errored > 0 && o.evaluated() == 0 {
         // Nothing reachable: the run could not be carried out.
         exit::INFRASTRUCTURE

@@ -193,6 +193,19 @@ pub(crate) struct AttemptResult {
     /// `sha256:` of the rendered prompt messages.
     pub prompt_hash: String,
     pub checks: Vec<CheckResult>,
+    /// Replay had no usable recording (the error says which and why): the
+    /// suite changed since it was recorded, not the endpoint.
+    #[serde(skip)]
+    pub recording: Option<Recording>,
+}
+
+/// Why replay could not answer an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recording {
+    /// No recording of this case (repeat, call).
+    Missing,
+    /// A recording of another request: the prompt, model or parameters changed.
+    Stale,
 }
 
 /// The result of one case over all its repeats. The unit reporters receive.
@@ -252,9 +265,39 @@ pub(crate) struct Counts {
     pub latency_ms: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Attempts whose provider reported token usage: the token sums are
+    /// unknown (not zero) when this is 0, and partial when it is below
+    /// `attempts`.
+    #[serde(default)]
+    pub attempts_with_usage: u64,
+    /// Attempts that got an answer (usage can only be reported for those).
+    #[serde(default, skip_serializing)]
+    pub answered: u64,
+    /// Errored cases replay could not answer because their recording is
+    /// missing / stale (the run's input changed, not the endpoint).
+    #[serde(default, skip_serializing)]
+    pub unrecorded: u64,
+    #[serde(default, skip_serializing)]
+    pub stale: u64,
 }
 
 impl Counts {
+    /// Token usage for display: `12 in, 5 out`, `unknown` when no attempt
+    /// reported usage, and how many did when only some did.
+    pub(crate) fn tokens_text(&self) -> String {
+        if self.attempts_with_usage == 0 {
+            return "unknown (no usage reported)".to_string();
+        }
+        let mut s = format!("{} in, {} out", self.input_tokens, self.output_tokens);
+        if self.attempts_with_usage < self.answered {
+            s.push_str(&format!(
+                " ({} of {} answers reported usage)",
+                self.attempts_with_usage, self.answered
+            ));
+        }
+        s
+    }
+
     pub(crate) fn add(&mut self, r: &CaseResult) {
         self.total += 1;
         match r.outcome {
@@ -266,10 +309,22 @@ impl Counts {
         if r.flaky {
             self.flaky += 1;
         }
+        if r.outcome == Outcome::Error {
+            let kinds = || r.attempts.iter().filter_map(|a| a.recording);
+            if kinds().any(|k| k == Recording::Stale) {
+                self.stale += 1;
+            } else if kinds().next().is_some() {
+                self.unrecorded += 1;
+            }
+        }
         self.attempts += r.attempts.len() as u64;
         for a in &r.attempts {
             self.latency_ms += a.timing.latency_ms;
+            if a.output.is_some() {
+                self.answered += 1;
+            }
             if let Some(u) = a.usage {
+                self.attempts_with_usage += 1;
                 self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
                 self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
             }
@@ -360,4 +415,31 @@ pub(crate) struct Verdict {
     /// Why the gate failed (empty when it passed).
     pub reasons: Vec<String>,
     pub exit_code: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn unknown_token_usage_is_not_zero() {
+        let mut c = Counts {
+            attempts: 3,
+            answered: 2,
+            ..Counts::default()
+        };
+        assert_eq!(c.tokens_text(), "unknown (no usage reported)");
+        c.attempts_with_usage = 1;
+        c.input_tokens = 12;
+        c.output_tokens = 5;
+        assert_eq!(
+            c.tokens_text(),
+            "12 in, 5 out (1 of 2 answers reported usage)"
+        );
+        c.attempts_with_usage = 2;
+        assert_eq!(c.tokens_text(), "12 in, 5 out");
+        c.input_tokens = 0;
+        c.output_tokens = 0;
+        assert_eq!(c.tokens_text(), "0 in, 0 out", "a reported zero stays zero");
+    }
 }

@@ -13,7 +13,7 @@ use minijinja::Environment;
 use sha2::{Digest, Sha256};
 
 use crate::config::project::{ProjectConfig, ProviderKind};
-use crate::error::{did_you_mean, display_path, Diagnostic, Error};
+use crate::error::{did_you_mean, display_path, Diagnostic, Error, Pos};
 use crate::provider::build::{BuildOptions, Mode};
 use crate::provider::{mock::Mock, mock::MockResponses, Provider, Registry};
 use crate::suite::{self, CaseDef, LoadContext, Suite};
@@ -53,6 +53,9 @@ pub struct Plan {
     pub config_hash: String,
     /// More than one `--provider`: every suite runs against each.
     pub matrix: bool,
+    /// Problems that do not stop a run (e.g. goldens shared by the
+    /// providers of a matrix), printed by `validate` and `run`.
+    pub warnings: Vec<String>,
     /// Set with `--record`: flush it when the run ends.
     pub recorder: Option<Arc<crate::provider::cassette::Recorder>>,
     filter: Option<GlobSet>,
@@ -81,9 +84,16 @@ impl Plan {
         check_provider_flags(&config, &sel.providers, diags.is_empty())?;
         let mocks = load_mocks(&config, &mut diags);
         let files = discover(&config, &sel.paths, &mut diags)?;
+        let before = diags.len();
         let (suites, env, mut hasher) = load_suites(&config, &files, &mut diags);
+        // A suite with errors is not in `suites`: the gate may name it (or
+        // its tags) without being wrong, so those names are not checked.
+        let broken: Vec<&PathBuf> = files
+            .iter()
+            .filter(|f| diags[before..].iter().any(|d| &d.file == *f))
+            .collect();
         if sel.paths.is_empty() {
-            check_gate_names(&config, &suites, &mut diags);
+            check_gate_names(&config, &suites, &broken, &mut diags);
         }
         check_suite_names(&config, &suites, &mut diags);
         check_check_providers(&config, &suites, &mut diags);
@@ -108,14 +118,16 @@ impl Plan {
             }
         }
         let planned = plan_suites(runs, &registry);
-        check_golden_collisions(&planned, &mut diags)?;
+        let mut warnings = Vec::new();
+        let goldens = check_golden_collisions(&planned, &mut diags, &mut warnings)?;
         if !diags.is_empty() {
             // Report in reading order: by file, then line and column.
             diags.sort_by_key(|d| (d.file.clone(), d.pos.map(|p| (p.line, p.col))));
             diags.dedup_by(|a, b| a.file == b.file && a.pos == b.pos && a.message == b.message);
             return Err(Error::from(diags));
         }
-        hash_inputs(&config, &planned, &mut hasher);
+        let replay_all = sel.build.connect && sel.build.mode == Mode::Replay;
+        hash_inputs(&config, &planned, &goldens, replay_all, &mut hasher);
         let config_hash = format!("sha256:{:x}", hasher.finalize());
         Ok(Plan {
             config,
@@ -124,6 +136,7 @@ impl Plan {
             providers: Arc::new(registry),
             config_hash,
             matrix: sel.providers.len() > 1,
+            warnings,
             recorder,
             filter,
             tags: sel.tags.clone(),
@@ -201,12 +214,28 @@ impl Plan {
 
     /// Count the selected cases (reads datasets once more).
     pub fn count(&self) -> Result<u64, Error> {
+        Ok(self.selected()?.0)
+    }
+
+    /// The number of selected cases and the names of the suites that have
+    /// at least one (in plan order, each once): with `--filter`/`--tag`, a
+    /// suite with no selected case is not part of the run.
+    pub fn selected(&self) -> Result<(u64, Vec<String>), Error> {
         let mut n = 0;
+        let mut names: Vec<String> = Vec::new();
+        let mut last = None;
         for c in self.cases() {
-            c?;
+            let c = c?;
             n += 1;
+            if last != Some(c.suite) {
+                last = Some(c.suite);
+                let name = &self.suites[c.suite].suite.name;
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
         }
-        Ok(n)
+        Ok((n, names))
     }
 }
 
@@ -313,10 +342,37 @@ fn load_suites(
 }
 
 /// Gate thresholds for suites or tags that do not exist would never apply.
-fn check_gate_names(config: &ProjectConfig, suites: &[Suite], diags: &mut Vec<Diagnostic>) {
+/// The names a suite file that could not be loaded may have: its file name
+/// and a top-level `name:` line.
+fn names_of_broken_suite(file: &Path) -> Vec<String> {
+    let mut names: Vec<String> = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .into_iter()
+        .collect();
+    if let Ok(text) = std::fs::read_to_string(file) {
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("name:") {
+                names.push(v.trim().trim_matches(['"', '\'']).to_string());
+            }
+        }
+    }
+    names
+}
+
+fn check_gate_names(
+    config: &ProjectConfig,
+    suites: &[Suite],
+    broken: &[&PathBuf],
+    diags: &mut Vec<Diagnostic>,
+) {
     let Some(cfg_path) = config.path.as_ref().filter(|_| config.complete) else {
         return;
     };
+    let broken_names: Vec<String> = broken
+        .iter()
+        .flat_map(|f| names_of_broken_suite(f))
+        .collect();
     let suite_names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
     let mut tags: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for s in suites {
@@ -329,6 +385,12 @@ fn check_gate_names(config: &ProjectConfig, suites: &[Suite], diags: &mut Vec<Di
         }
     }
     for (kind, name, pos) in &config.gate_names {
+        // A broken suite may be the one named, or define the tag.
+        if (*kind == "suite" && broken_names.contains(name))
+            || (*kind != "suite" && !broken.is_empty())
+        {
+            continue;
+        }
         let known: Vec<&str> = if *kind == "suite" {
             suite_names.clone()
         } else {
@@ -536,12 +598,76 @@ fn plan_suites(runs: Vec<(Suite, Vec<String>)>, registry: &Registry) -> Vec<Plan
 
 /// Two cases may not share a golden file, also on case-insensitive file
 /// systems (macOS, Windows checkouts of the same repository).
+/// Longest file name most file systems allow (bytes).
+const MAX_FILE_NAME: usize = 255;
+
+/// A located error for a golden file name that is too long: at the case's
+/// `id` (or its dataset row).
+fn long_name_error(case: &CaseDef, name: &str, what: &str) -> Diagnostic {
+    let (file, line) = match case.source.rsplit_once(':') {
+        Some((f, l)) => (PathBuf::from(f), l.parse::<usize>().ok()),
+        None => (PathBuf::from(&case.source), None),
+    };
+    let text = std::fs::read_to_string(&file).ok();
+    let col = match (&text, line) {
+        (Some(t), Some(l)) => t
+            .lines()
+            .nth(l.saturating_sub(1))
+            .and_then(|src| src.find("id:").map(|c| src[..c].chars().count() + 5))
+            .unwrap_or(1),
+        _ => 1,
+    };
+    let mut d = Diagnostic::new(
+        &file,
+        line.map(|l| Pos::new(l, col)),
+        format!(
+            "{what} makes the golden file name {} bytes long (`{}…`); file systems allow {MAX_FILE_NAME}",
+            name.len(),
+            name.chars().take(40).collect::<String>()
+        ),
+    )
+    .with_hint(
+        "shorten it: letters, digits, `-` and `_` take one byte in a file name, every other character 3 or more (`%XX` per UTF-8 byte), plus the provider and `.txt.new`",
+    );
+    if let Some(t) = &text {
+        d = d.with_source(t);
+    }
+    d
+}
+
+/// Checks the golden files of the plan (names that collide, names too long,
+/// goldens a matrix shares) and returns them, relative to the golden
+/// directory, for the audit hash.
 fn check_golden_collisions(
     planned: &[PlannedSuite],
     diags: &mut Vec<Diagnostic>,
-) -> Result<(), Error> {
+    warnings: &mut Vec<String>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut used = Vec::new();
+    // A suite run against several providers (a matrix) with goldens they
+    // share: each provider's output would replace the other's.
+    let mut providers_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for ps in planned {
+        providers_of
+            .entry(ps.suite.name.as_str())
+            .or_default()
+            .push(ps.provider_name.as_str());
+    }
+    let mut warned = std::collections::HashSet::new();
     for ps in planned {
         let s = &ps.suite;
+        let providers = &providers_of[s.name.as_str()];
+        if providers.len() > 1
+            && suite_checks(s).any(|c| c.check.golden().is_some_and(|g| !g.per_provider))
+            && warned.insert(s.name.clone())
+        {
+            warnings.push(format!(
+                "suite `{}` runs against {} and its goldens are shared: each provider's output is compared with (and under --update-golden writes) the same file\n  = hint: set `per_provider: true` on the `golden` check (or the suite's `defaults.golden`) to keep one golden per provider ({})",
+                s.name,
+                providers.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                display_path(&s.file)
+            ));
+        }
         if !suite_checks(s).any(|c| c.check.golden().is_some()) {
             continue;
         }
@@ -552,8 +678,27 @@ fn check_golden_collisions(
             let case = case.map_err(Error::Infrastructure)?;
             for g in case.checks.iter().filter_map(|c| c.check.golden()) {
                 let provider = g.per_provider.then_some(ps.provider_name.as_str());
-                let key = display_path(&store.path_for(&s.name, &case.id, provider, g.ext()))
-                    .to_lowercase();
+                let path = store.path_for(&s.name, &case.id, provider, g.ext());
+                // The pending file is the longest name written.
+                let pending = crate::golden::Store::pending_path(&path);
+                let too_long = |p: Option<&std::ffi::OsStr>| {
+                    p.map(|n| n.to_string_lossy().into_owned())
+                        .filter(|n| n.len() > MAX_FILE_NAME)
+                };
+                if let Some(name) = too_long(pending.parent().and_then(Path::file_name)) {
+                    diags.push(long_name_error(
+                        &case,
+                        &name,
+                        &format!("suite name `{}`", s.name),
+                    ));
+                    break;
+                }
+                if let Some(name) = too_long(pending.file_name()) {
+                    diags.push(long_name_error(&case, &name, "this case id"));
+                    break;
+                }
+                let key = display_path(&path).to_lowercase();
+                used.push(path.clone());
                 match owners.get(&key) {
                     Some(other) if *other != case.id => diags.push(
                         Diagnostic::new(
@@ -570,12 +715,20 @@ fn check_golden_collisions(
             }
         }
     }
-    Ok(())
+    Ok(used)
 }
 
 /// The audit hash also covers every file that decides outcomes: mock
-/// responses, datasets and JSON schema files.
-fn hash_inputs(config: &ProjectConfig, planned: &[PlannedSuite], hasher: &mut Sha256) {
+/// responses, datasets, JSON schema files, the goldens the cases compare
+/// with and the cassettes a replay answers from (as they were when the run
+/// started).
+fn hash_inputs(
+    config: &ProjectConfig,
+    planned: &[PlannedSuite],
+    goldens: &[PathBuf],
+    replay_all: bool,
+    hasher: &mut Sha256,
+) {
     let mut inputs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     for pc in config.providers.values() {
         if let ProviderKind::Mock {
@@ -592,6 +745,25 @@ fn hash_inputs(config: &ProjectConfig, planned: &[PlannedSuite], hasher: &mut Sh
         }
         for c in suite_checks(s) {
             inputs.extend(c.check.input_files());
+        }
+        let recorded = match config.providers.get(&ps.provider_name).map(|p| &p.kind) {
+            Some(ProviderKind::Replay(r)) => Some(r.of.as_str()),
+            Some(ProviderKind::Mock { .. } | ProviderKind::Echo) => None,
+            Some(_) if replay_all => Some(ps.provider_name.as_str()),
+            _ => None,
+        };
+        if let Some(name) = recorded {
+            let cassette =
+                crate::provider::cassette::path_for(&config.cassettes_dir, name, &s.name);
+            if cassette.is_file() {
+                inputs.insert(cassette);
+            }
+        }
+    }
+    for g in goldens {
+        let path = config.golden_dir.join(g);
+        if path.is_file() {
+            inputs.insert(path);
         }
     }
     for p in &inputs {

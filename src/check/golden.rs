@@ -112,11 +112,20 @@ impl Golden {
                 provider: g.provider.to_string(),
                 model: g.model.map(str::to_string),
                 prompt_hash: g.prompt_hash.to_string(),
-                accepted_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             },
             body,
         }
     }
+}
+
+/// Whether two bodies differ only by one side ending in one more newline.
+fn only_a_trailing_newline(golden: &str, output: &str) -> bool {
+    let longer_by_newline = |a: &str, b: &str| {
+        a.strip_suffix('\n')
+            .map(|a| a.strip_suffix('\r').unwrap_or(a))
+            .is_some_and(|a| a == b)
+    };
+    longer_by_newline(golden, output) || longer_by_newline(output, golden)
 }
 
 impl SyncCheck for Golden {
@@ -220,10 +229,25 @@ impl SyncCheck for Golden {
             s.mode.as_str(),
             cmp.note.map(|n| format!(", {n}")).unwrap_or_default()
         );
-        let note = stale.then_some(
-            "note: the prompt changed since this golden was accepted, so the golden may be stale rather than the output wrong",
-        );
-        self.differs(g, &path, &pending, writes, why, note, d, cmp.score, body)
+        let mut notes = Vec::new();
+        if stale {
+            notes.push("note: the prompt changed since this golden was accepted, so the golden may be stale rather than the output wrong");
+        }
+        if only_a_trailing_newline(&existing.body, &body) {
+            notes.push("note: they differ only in a trailing newline; a golden file's last newline is not part of the output (evalgate adds one when writing and strips one when reading), so an output that ends in a newline needs an empty last line in the golden");
+        }
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
+        self.differs(
+            g,
+            &path,
+            &pending,
+            writes,
+            why,
+            note.as_deref(),
+            d,
+            cmp.score,
+            body,
+        )
     }
 
     fn golden(&self) -> Option<&Settings> {

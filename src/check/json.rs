@@ -9,13 +9,31 @@ use super::{Arg, Eval, EvalCtx, SyncCheck};
 use crate::error::{display_path, Diagnostic, Pos};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::{self, Node, Value};
+use crate::util::json::json_equal;
 use crate::util::text::truncate_chars;
 
 const SHOW: usize = 200;
 
+/// Whether `text` is JSON by RFC 8259, however deep and whatever the size of
+/// its numbers (nothing is built, so neither limits it).
+fn is_valid_json(text: &str) -> Result<(), String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text.trim())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Why a check that reads the output as a JSON value could not: the output
+/// is not JSON, or it is but goes beyond what evalgate reads as a value.
 fn not_json(input: &EvalCtx<'_>, err: &str) -> Eval {
-    Eval::fail(format!("output is not valid JSON: {err}"))
-        .with_actual(truncate_chars(input.output, SHOW))
+    let message = if is_valid_json(input.output).is_ok() {
+        format!(
+            "output is valid JSON, but beyond what evalgate reads as a value ({err}): \
+             the limits are 128 levels of nesting and numbers within the 64-bit float range"
+        )
+    } else {
+        format!("output is not valid JSON: {err}")
+    };
+    Eval::fail(message).with_actual(truncate_chars(input.output, SHOW))
 }
 
 /// `is_json: true`.
@@ -43,9 +61,12 @@ impl IsJson {
 
 impl SyncCheck for IsJson {
     fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
-        match input.json() {
-            Ok(_) => Eval::pass("output is valid JSON"),
-            Err(e) => not_json(input, e),
+        // Validated without building a value: deep nesting and numbers
+        // beyond f64 (`1e400`) are valid JSON.
+        match is_valid_json(input.output) {
+            Ok(()) => Eval::pass("output is valid JSON"),
+            Err(e) => Eval::fail(format!("output is not valid JSON: {e}"))
+                .with_actual(truncate_chars(input.output, SHOW)),
         }
     }
 }
@@ -275,17 +296,58 @@ enum PathTest {
     EqualsTemplate(Arg),
 }
 
-/// `json_path: {path: "$.a", exists: true}` or `{path: "$.a", equals: value}`.
+/// How `equals` judges a path that selects several nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// Every selected node equals the value (the default).
+    All,
+    /// At least one selected node equals the value.
+    Any,
+}
+
+/// `json_path: {path: "$.a", exists: true}` or `{path: "$.a", equals: value}`
+/// (`match: all` (default) or `any` when the path selects several nodes).
 #[derive(Debug)]
 pub(super) struct JsonPathCheck {
     source: String,
     path: JsonPath,
     test: PathTest,
+    matching: Match,
+    /// `match:` was written.
+    explicit_match: bool,
+}
+
+/// Whether a JSONPath may select more than one node: a wildcard, descendant
+/// segment, filter, slice or union outside quoted names.
+fn may_select_several(path: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut prev = ' ';
+    for c in path.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '*' | '?' | ':' | ',' => return true,
+            '.' if prev == '.' => return true,
+            _ => {}
+        }
+        prev = c;
+    }
+    false
 }
 
 impl JsonPathCheck {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(node, "`json_path`", &["path", "exists", "equals"])?;
+        let f = ctx.map(node, "`json_path`", &["path", "exists", "equals", "match"])?;
         let p = ctx.require(&f, "path", "`json_path`")?;
         let source = ctx.string(p, "`path`")?;
         let path = match JsonPath::parse(&source) {
@@ -320,7 +382,38 @@ impl JsonPathCheck {
                 return None;
             }
         };
-        Some(JsonPathCheck { source, path, test })
+        let matching = match f.get("match") {
+            None => Match::All,
+            Some(m) => {
+                if !matches!(test, PathTest::Equals(_) | PathTest::EqualsTemplate(_)) {
+                    ctx.error(
+                        m.pos,
+                        "`match` applies to `equals` only",
+                        Some("`exists: true` passes when the path selects at least one node; remove `match`".into()),
+                    );
+                    return None;
+                }
+                match ctx.string(m, "`match`")?.as_str() {
+                    "all" => Match::All,
+                    "any" => Match::Any,
+                    other => {
+                        ctx.error(
+                            m.pos,
+                            format!("unknown `match` value `{other}`"),
+                            Some("`match: all` (every selected node equals the value, the default) or `match: any` (at least one does)".into()),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(JsonPathCheck {
+            explicit_match: f.get("match").is_some(),
+            source,
+            path,
+            test,
+            matching,
+        })
     }
 }
 
@@ -330,11 +423,10 @@ impl SyncCheck for JsonPathCheck {
             Ok(v) => v,
             Err(e) => return not_json(input, e),
         };
-        let found = self.path.query(value).all();
         let p = &self.source;
         match &self.test {
             PathTest::Exists(want) => {
-                let exists = !found.is_empty();
+                let exists = !self.path.query(value).is_empty();
                 let msg = if exists {
                     format!("{p} exists")
                 } else {
@@ -361,21 +453,7 @@ impl SyncCheck for JsonPathCheck {
                     },
                     PathTest::Exists(_) => serde_json::Value::Null,
                 };
-                let got: Option<&serde_json::Value> = found.first().copied();
-                match got {
-                    Some(v) if json_equal(v, &expected) => {
-                        Eval::pass(format!("{p} equals {expected}"))
-                    }
-                    Some(v) => Eval::fail(format!(
-                        "{p} is {} but {expected} was expected",
-                        truncate_chars(&v.to_string(), SHOW)
-                    ))
-                    .with_expected(expected.to_string())
-                    .with_actual(truncate_chars(&v.to_string(), SHOW)),
-                    None => Eval::fail(format!("{p} matches nothing; {expected} was expected"))
-                        .with_expected(expected.to_string())
-                        .with_actual(truncate_chars(input.output, SHOW)),
-                }
+                self.equals(input, value, &expected)
             }
         }
     }
@@ -386,13 +464,88 @@ impl SyncCheck for JsonPathCheck {
             _ => Vec::new(),
         }
     }
+
+    fn ambiguous_negation(&self) -> Option<(String, String)> {
+        let equals = matches!(self.test, PathTest::Equals(_) | PathTest::EqualsTemplate(_));
+        if !equals || self.explicit_match || !may_select_several(&self.source) {
+            return None;
+        }
+        let p = &self.source;
+        Some((
+            format!(
+                "`not: true` on `json_path` `{p}` with `equals` is ambiguous: the path can select several nodes (none of them equals, or not all of them?)"
+            ),
+            "add `match: any` with `not: true` for \"no selected node equals the value\", or `match: all` with `not: true` for \"not every selected node equals it\"".to_string(),
+        ))
+    }
 }
 
-/// JSON equality where 1 and 1.0 are equal.
-fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    match (a, b) {
-        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
+impl JsonPathCheck {
+    /// `equals` over every node the path selects, by `match`.
+    fn equals(
+        &self,
+        input: &EvalCtx<'_>,
+        value: &serde_json::Value,
+        expected: &serde_json::Value,
+    ) -> Eval {
+        let p = &self.source;
+        let found = self.path.query_located(value).all();
+        let n = found.len();
+        if n == 0 {
+            return Eval::fail(format!("{p} matches nothing; {expected} was expected"))
+                .with_expected(expected.to_string())
+                .with_actual(truncate_chars(input.output, SHOW));
+        }
+        let equal: Vec<bool> = found
+            .iter()
+            .map(|node| json_equal(node.node(), expected))
+            .collect();
+        let hits = equal.iter().filter(|e| **e).count();
+        if n == 1 {
+            let v = found[0].node();
+            return if hits == 1 {
+                Eval::pass(format!("{p} equals {expected}"))
+            } else {
+                Eval::fail(format!(
+                    "{p} is {} but {expected} was expected",
+                    truncate_chars(&v.to_string(), SHOW)
+                ))
+                .with_expected(expected.to_string())
+                .with_actual(truncate_chars(&v.to_string(), SHOW))
+            };
+        }
+        let first_miss = equal.iter().position(|e| !*e);
+        let describe = |i: usize| {
+            format!(
+                "{} is {}",
+                found[i].location(),
+                truncate_chars(&found[i].node().to_string(), SHOW)
+            )
+        };
+        match self.matching {
+            Match::All => match first_miss {
+                None => Eval::pass(format!("{p}: all {n} selected nodes equal {expected}")),
+                Some(i) => Eval::fail(format!(
+                    "{p}: {} of {n} selected nodes differ from {expected} (match: all); first: {}",
+                    n - hits,
+                    describe(i)
+                ))
+                .with_expected(format!("every node = {expected}"))
+                .with_actual(describe(i)),
+            },
+            Match::Any => match equal.iter().position(|e| *e) {
+                Some(i) => Eval::pass(format!(
+                    "{p}: {hits} of {n} selected nodes equal {expected} (match: any); first: {}",
+                    found[i].location()
+                )),
+                None => Eval::fail(format!(
+                    "{p}: none of the {n} selected nodes equals {expected} (match: any); first: {}",
+                    describe(0)
+                ))
+                .with_expected(format!("some node = {expected}"))
+                .with_actual(describe(0)),
+            },
+        }
     }
 }
 

@@ -23,6 +23,8 @@ mod length;
 mod similarity;
 mod text;
 mod tools;
+#[cfg(test)]
+mod verdicts;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -375,6 +377,13 @@ pub trait Check: Send + Sync + Debug {
     fn providers(&self) -> Vec<ProviderRef> {
         Vec::new()
     }
+
+    /// Why `not: true` would be ambiguous on this check as written (a list
+    /// whose negation could mean "none" or "not all"), with the unambiguous
+    /// forms as the hint; None when negation has one meaning.
+    fn ambiguous_negation(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// A check that decides at once from the context (every check that does not
@@ -396,6 +405,11 @@ pub trait SyncCheck: Send + Sync + Debug {
     fn golden(&self) -> Option<&crate::golden::Settings> {
         None
     }
+
+    /// See [`Check::ambiguous_negation`].
+    fn ambiguous_negation(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 impl<T: SyncCheck> Check for T {
@@ -413,6 +427,10 @@ impl<T: SyncCheck> Check for T {
 
     fn golden(&self) -> Option<&crate::golden::Settings> {
         SyncCheck::golden(self)
+    }
+
+    fn ambiguous_negation(&self) -> Option<(String, String)> {
+        SyncCheck::ambiguous_negation(self)
     }
 }
 
@@ -446,7 +464,7 @@ impl CheckSpec {
             Evaluation::Ready(eval) => eval,
             Evaluation::Pending(future) => future.await,
         };
-        let (passed, score, message) = if self.negate {
+        let (passed, partial, message) = if self.negate {
             let message = if eval.passed {
                 format!("expected the opposite, but {}", eval.message)
             } else {
@@ -456,19 +474,36 @@ impl CheckSpec {
         } else {
             (eval.passed, eval.score, eval.message)
         };
+        let score = check_score(passed, partial);
         CheckResult {
             name: self.label(),
             kind: self.kind.to_string(),
             negated: self.negate,
             weight: self.weight,
             passed,
-            score: score.clamp(0.0, 1.0),
+            score,
             message,
             expected: eval.expected,
             actual: eval.actual,
             excerpt: eval.excerpt,
             diff: eval.diff,
         }
+    }
+}
+
+/// What one check contributes to a case's score: a passing check scores 1,
+/// whatever its similarity or fraction; a failing check scores its partial
+/// credit (the fraction of `contains` values found, a `levenshtein` or
+/// similarity-golden ratio), always below 1. So a case whose checks all pass
+/// scores 1 and passes under any `threshold`.
+fn check_score(passed: bool, partial: f64) -> f64 {
+    if passed {
+        1.0
+    } else if partial.is_nan() {
+        0.0
+    } else {
+        // Strictly below 1: a failed check never counts as a full pass.
+        partial.clamp(0.0, 1.0 - f64::EPSILON)
     }
 }
 
@@ -565,10 +600,8 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
         entries,
         pos: node.pos,
     };
-    let negate = fields
-        .get("not")
-        .and_then(|n| ctx.bool(n, "`not`"))
-        .unwrap_or(false);
+    let not_node = fields.get("not");
+    let negate = not_node.and_then(|n| ctx.bool(n, "`not`")).unwrap_or(false);
     let weight = fields
         .get("weight")
         .and_then(|n| ctx.number(n, "`weight`", 0.0, 1_000_000.0))
@@ -589,6 +622,17 @@ fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {
     let check = (kind.parse)(ctx, &entry.value);
     if !ok {
         return None;
+    }
+    if let (true, Some(c), Some(n)) = (negate, &check, not_node) {
+        if let Some((message, hint)) = c.ambiguous_negation() {
+            let at = fields
+                .entries
+                .iter()
+                .find(|e| e.key == "not")
+                .map_or(n.pos, |e| e.key_pos);
+            ctx.error(at, message, Some(hint));
+            return None;
+        }
     }
     Some(CheckSpec {
         kind: kind.name,

@@ -109,7 +109,18 @@ mod tests {
             "abce",
             json!({}),
         );
-        assert!(r.passed && (r.score - 0.75).abs() < 1e-9);
+        // A passing check scores 1; the similarity is in the message.
+        assert!(r.passed && r.score == 1.0, "{r:?}");
+        assert!(r.message.contains("similarity 0.750"), "{}", r.message);
+        let r = run(
+            &check(
+                "- levenshtein: {value: abcd, min_similarity: 0.9}
+",
+            ),
+            "abce",
+            json!({}),
+        );
+        assert!(!r.passed && (r.score - 0.75).abs() < 1e-9, "{r:?}");
         assert!(errors("- levenshtein: {value: a}\n")[0].contains("exactly one of"));
     }
 }

@@ -97,6 +97,11 @@ pub(super) struct Contains {
     values: Vec<Arg>,
     any: bool,
     ignore_case: bool,
+    /// Written as a plain list of several values (`contains: [a, b]`),
+    /// whose negation is ambiguous.
+    list_form: bool,
+    /// `contains` or `icontains`, for messages.
+    key: &'static str,
 }
 
 impl Contains {
@@ -106,6 +111,7 @@ impl Contains {
         } else {
             "`contains`"
         };
+        let list_form = matches!(&node.value, Value::Seq(items) if items.len() > 1);
         let (list, any) = match &node.value {
             Value::Map(_) => {
                 let f = ctx.map(node, what, &["any", "all"])?;
@@ -133,6 +139,8 @@ impl Contains {
             values: list.into_iter().map(Arg::new).collect(),
             any,
             ignore_case,
+            list_form,
+            key: if ignore_case { "icontains" } else { "contains" },
         })
     }
 }
@@ -206,6 +214,28 @@ impl SyncCheck for Contains {
 
     fn templates(&self) -> Vec<&str> {
         self.values.iter().filter_map(Arg::template).collect()
+    }
+
+    fn ambiguous_negation(&self) -> Option<(String, String)> {
+        if !self.list_form {
+            return None;
+        }
+        let k = self.key;
+        let list = self
+            .values
+            .iter()
+            .map(Arg::raw)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some((
+            format!(
+                "`not: true` on `{k}: [{list}]` is ambiguous: none of them, or not all of them?"
+            ),
+            format!(
+                "write `{k}: {{any: [{list}]}}` with `not: true` for \"contains none of them\", \
+                 or `{k}: {{all: [{list}]}}` with `not: true` for \"does not contain all of them\""
+            ),
+        ))
     }
 }
 

@@ -77,7 +77,7 @@ fn contains(got: &serde_json::Value, want: &serde_json::Value) -> bool {
         (J::Array(g), J::Array(w)) => {
             g.len() == w.len() && g.iter().zip(w).all(|(a, b)| contains(a, b))
         }
-        (J::Number(a), J::Number(b)) => a.as_f64() == b.as_f64(),
+        (J::Number(a), J::Number(b)) => crate::util::json::numbers_equal(a, b),
         (a, b) => a == b,
     }
 }

@@ -32,6 +32,10 @@ pub(crate) struct Comparer {
     tol: Tolerance,
     head_suites: BTreeMap<String, GroupCounts>,
     head_total: GroupCounts,
+    /// The baseline's counters over the cases HEAD also ran: what a
+    /// partial HEAD (filtered, tagged, stopped) is compared with.
+    base_matched_suites: BTreeMap<String, GroupCounts>,
+    base_matched_total: GroupCounts,
     matched: u64,
     unchanged: u64,
     regressions: Vec<Regression>,
@@ -56,6 +60,8 @@ impl Comparer {
             tol: tolerance,
             head_suites: BTreeMap::new(),
             head_total: GroupCounts::default(),
+            base_matched_suites: BTreeMap::new(),
+            base_matched_total: GroupCounts::default(),
             matched: 0,
             unchanged: 0,
             regressions: Vec::new(),
@@ -133,6 +139,15 @@ impl Comparer {
             return;
         };
         self.matched += 1;
+        b.add_to(&mut self.base_matched_total);
+        match self.base_matched_suites.get_mut(suite) {
+            Some(c) => b.add_to(c),
+            None => {
+                let mut c = GroupCounts::default();
+                b.add_to(&mut c);
+                self.base_matched_suites.insert(suite.to_string(), c);
+            }
+        }
         let mut changed = false;
 
         if b.outcome != h.outcome {
@@ -237,6 +252,8 @@ impl Comparer {
             tol,
             head_suites,
             head_total,
+            mut base_matched_suites,
+            mut base_matched_total,
             matched,
             unchanged,
             regressions,
@@ -263,6 +280,11 @@ impl Comparer {
                     continue;
                 }
                 if ran && !partial {
+                    // Removed cases are part of what HEAD is compared with.
+                    for stats in cases.values() {
+                        stats.add_to(&mut base_matched_total);
+                        stats.add_to(base_matched_suites.entry(suite.clone()).or_default());
+                    }
                     removed.extend(cases.iter().map(|(case, stats)| RemovedCase {
                         key: CaseKey {
                             suite: suite.clone(),
@@ -281,6 +303,14 @@ impl Comparer {
                     } else {
                         NotRunReason::SuiteNotInHead
                     };
+                // A suite HEAD no longer has still counts on the baseline
+                // side; cases HEAD did not select or reach do not.
+                if reason == NotRunReason::SuiteNotInHead {
+                    for stats in cases.values() {
+                        stats.add_to(&mut base_matched_total);
+                        stats.add_to(base_matched_suites.entry(suite.clone()).or_default());
+                    }
+                }
                 not_run.entry(suite.as_str()).or_insert((0, reason)).0 += cases.len() as u64;
             }
         }
@@ -294,12 +324,17 @@ impl Comparer {
             })
             .collect();
 
-        let names: BTreeSet<&String> = base.suites.keys().chain(head_suites.keys()).collect();
+        // HEAD is compared with the baseline cases it ran, removed or no
+        // longer has, never with baseline cases it did not select or reach
+        // (--filter, --tag, a stopped run): a filtered HEAD against a whole
+        // baseline would read as a collapse.
+        let (base_suites, base_total) = (&base_matched_suites, &base_matched_total);
+        let names: BTreeSet<&String> = base_suites.keys().chain(head_suites.keys()).collect();
         let suites: Vec<SuiteDelta> = names
             .into_iter()
-            .map(|name| suite_delta(name, base.suites.get(name), head_suites.get(name), &tol))
+            .map(|name| suite_delta(name, base_suites.get(name), head_suites.get(name), &tol))
             .collect();
-        let total = suite_delta("total", Some(&base.total), Some(&head_total), &tol);
+        let total = suite_delta("total", Some(base_total), Some(&head_total), &tol);
 
         let mut head_suite_set: BTreeSet<String> = head.suites.iter().cloned().collect();
         head_suite_set.extend(head_suites.keys().cloned());
@@ -314,6 +349,16 @@ impl Comparer {
         };
 
         let mut notes = Vec::new();
+        // Duplicates count once in the index but twice in the file's totals.
+        let base_cases = base.total.counts.total.saturating_sub(base.duplicates);
+        if base_total.counts.total < base_cases {
+            notes.push(format!(
+                "the baseline totals count only the {} baseline case{} HEAD also selected (of {}); the others are listed as not run",
+                base_total.counts.total,
+                plural(base_total.counts.total),
+                base_cases
+            ));
+        }
         version_notes(&mut notes, &base.meta, &head_meta);
         suite_set_notes(&mut notes, &base.meta, &head_meta);
         if let Some(s) = &base.meta.stopped {

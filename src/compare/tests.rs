@@ -528,7 +528,16 @@ fn head_that_ran_part_of_the_plan_does_not_remove_cases() {
         .not_run
         .iter()
         .all(|n| n.reason == NotRunReason::SuiteNotSelected));
-    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    // The totals compare like with like: the 2 geo cases on both sides, not
+    // a filtered HEAD with the whole baseline.
+    assert_eq!(c.total.before.unwrap().cases, 2);
+    assert_eq!(c.total.after.unwrap().cases, 2);
+    let suites: Vec<&str> = c.suites.iter().map(|s| s.suite.as_str()).collect();
+    assert_eq!(suites, ["geo"]);
+    assert_eq!(
+        c.notes,
+        ["the baseline totals count only the 2 baseline cases HEAD also selected (of 4); the others are listed as not run"]
+    );
 
     // `--tag smoke` in HEAD: geo/b was not selected; it is not "removed".
     let mut comparer = Comparer::new(Baseline::load(&base).unwrap(), Tolerance::default());
@@ -539,7 +548,14 @@ fn head_that_ran_part_of_the_plan_does_not_remove_cases() {
     assert!(c.removed.is_empty());
     assert_eq!(c.not_run[0].reason, NotRunReason::PartialRun);
     assert_eq!(c.not_run[1].reason, NotRunReason::SuiteNotSelected);
-    assert!(c.notes[0].starts_with("HEAD ran a subset of the cases"));
+    assert_eq!(c.total.before.unwrap().cases, 1, "geo/a only");
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.starts_with("HEAD ran a subset of the cases")),
+        "{:?}",
+        c.notes
+    );
 
     let text = render_console(&c);
     assert!(
@@ -907,4 +923,26 @@ fn committed_fixture_reports_compare_like_the_scenario() {
             crate::exit::INVALID_INPUT
         );
     }
+}
+
+#[test]
+fn duplicate_baseline_results_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write_report(
+        &dir.path().join("b.json"),
+        &info(&["geo"], "0.1.0"),
+        &[pass_case("geo", "a"), pass_case("geo", "a")],
+        None,
+    );
+    let head = write_report(
+        &dir.path().join("h.json"),
+        &info(&["geo"], "0.1.0"),
+        &[pass_case("geo", "a")],
+        None,
+    );
+    let c = compare_files(&base, &head, Tolerance::default()).unwrap();
+    assert_eq!(
+        c.notes,
+        ["the baseline has 1 duplicate result (same suite, case and provider); the first of each was compared"]
+    );
 }

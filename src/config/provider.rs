@@ -252,6 +252,7 @@ const OPENAI: ProviderType = ProviderType {
             "base_url",
             "model",
             "api_key_env",
+            "no_api_key",
             "headers",
             "redact_headers",
             "stream",
@@ -272,6 +273,7 @@ const ANTHROPIC: ProviderType = ProviderType {
             "base_url",
             "model",
             "api_key_env",
+            "no_api_key",
             "anthropic_version",
             "max_tokens",
             "system",
@@ -540,11 +542,22 @@ fn decode_openai(
         }
     }
     extra_body(ctx, pf, &mut params, &["model", "messages", "stream"]);
+    let api_key_env = env_name(ctx, pf);
+    let headers = headers(ctx, pf);
+    require_api_key(
+        ctx,
+        pf,
+        &base_url,
+        api_key_env.as_ref(),
+        &headers,
+        what,
+        "OPENAI_API_KEY",
+    );
     Some(ProviderKind::OpenAi(OpenAiConfig {
         base_url,
         model,
-        api_key_env: env_name(ctx, pf),
-        headers: headers(ctx, pf),
+        api_key_env,
+        headers,
         stream: flag(ctx, pf, "stream"),
         params,
     }))
@@ -570,10 +583,21 @@ fn decode_anthropic(
         &mut params,
         &["model", "messages", "stream", "system", "max_tokens"],
     );
+    let api_key_env = env_name(ctx, pf);
+    let headers = headers(ctx, pf);
+    require_api_key(
+        ctx,
+        pf,
+        &base_url,
+        api_key_env.as_ref(),
+        &headers,
+        what,
+        "ANTHROPIC_API_KEY",
+    );
     Some(ProviderKind::Anthropic(AnthropicConfig {
         base_url,
         model,
-        api_key_env: env_name(ctx, pf),
+        api_key_env,
         version: pf
             .get("anthropic_version")
             .and_then(|n| ctx.scalar_string(n, "`anthropic_version`"))
@@ -583,7 +607,7 @@ fn decode_anthropic(
             .and_then(|n| ctx.uint(n, "`max_tokens`", 1, 10_000_000))
             .unwrap_or(1024),
         system: pf.get("system").and_then(|n| ctx.string(n, "`system`")),
-        headers: headers(ctx, pf),
+        headers,
         stream: flag(ctx, pf, "stream"),
         params,
     }))
@@ -705,6 +729,65 @@ fn url(
     Some(t.trim_end_matches('/').to_string())
 }
 
+/// Whether `base_url` is on this machine or a private network (a local
+/// server that may need no key); None when it cannot tell (`${VAR}`).
+fn is_local_url(base_url: &str) -> Option<bool> {
+    if base_url.contains("${") {
+        return None;
+    }
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local") {
+        return Some(true);
+    }
+    Some(match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Err(_) => false,
+    })
+}
+
+/// An `openai` or `anthropic` provider sends its key from `api_key_env`.
+/// Pointed at a hosted API without one, every request would go out
+/// unauthenticated: refused, unless `no_api_key: true` says the endpoint
+/// needs none (or `headers` carry the credentials).
+fn require_api_key(
+    ctx: &mut Ctx<'_>,
+    pf: &Fields<'_>,
+    base_url: &str,
+    api_key_env: Option<&String>,
+    headers: &[Header],
+    what: &str,
+    example: &str,
+) {
+    let no_key = flag(ctx, pf, "no_api_key");
+    let auth_header = headers.iter().any(|h| {
+        let n = h.name.trim().to_ascii_lowercase();
+        n == "authorization" || n == "x-api-key" || n == "api-key"
+    });
+    if no_key || api_key_env.is_some() || pf.get("api_key_env").is_some() || auth_header {
+        return;
+    }
+    if is_local_url(base_url) == Some(false) {
+        ctx.error(
+            pf.pos,
+            format!("{what} sends requests to {base_url} without an API key (no `api_key_env`)"),
+            Some(format!(
+                "add `api_key_env: {example}` (the NAME of the variable holding the key), or `no_api_key: true` if this endpoint needs none"
+            )),
+        );
+    }
+}
+
 fn env_name(ctx: &mut Ctx<'_>, pf: &Fields<'_>) -> Option<String> {
     let n = pf.get("api_key_env")?;
     let s = ctx.string(n, "`api_key_env`")?;
@@ -724,8 +807,52 @@ fn env_name(ctx: &mut Ctx<'_>, pf: &Fields<'_>) -> Option<String> {
     Some(s)
 }
 
+/// HTTP header names are tokens (RFC 9110): letters, digits and
+/// ``!#$%&'*+-.^_`|~``.
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// Header values are visible ASCII, spaces and tabs (what the HTTP client
+/// sends); `${NAME}` references are checked when they are read.
+fn valid_header_value(value: &str) -> bool {
+    let mut literal = value.to_string();
+    for name in crate::secret::env_refs(value) {
+        literal = literal.replace(&format!("${{{name}}}"), "");
+    }
+    literal
+        .chars()
+        .all(|c| c == '\t' || (' '..='~').contains(&c))
+}
+
+/// `headers:`, checked as `run` checks them before sending, so `validate`
+/// refuses what a run would.
 fn headers(ctx: &mut Ctx<'_>, pf: &Fields<'_>) -> Vec<Header> {
-    string_map(ctx, pf, "headers")
+    let out = string_map(ctx, pf, "headers");
+    if let Some(Value::Map(entries)) = pf.get("headers").map(|n| &n.value) {
+        for e in entries {
+            let name = e.key.trim();
+            if !valid_header_name(name) {
+                ctx.error(
+                    e.key_pos,
+                    format!("invalid header name `{name}`"),
+                    Some("header names are letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)".into()),
+                );
+            } else if let Some(h) = out.iter().find(|h| h.name == e.key) {
+                if !valid_header_value(h.value.trim()) {
+                    ctx.error(
+                        e.value.pos,
+                        format!("the value of header `{name}` is not a valid header value"),
+                        Some("header values are visible ASCII, spaces and tabs: no line breaks or non-ASCII characters (percent-encode them if the server expects that)".into()),
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 fn string_map(ctx: &mut Ctx<'_>, pf: &Fields<'_>, key: &str) -> Vec<Header> {

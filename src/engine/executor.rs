@@ -87,6 +87,7 @@ fn error_attempt(
         model: None,
         prompt_hash,
         checks: Vec::new(),
+        recording: None,
     }
 }
 
@@ -131,6 +132,7 @@ impl Attempt {
                 let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
                 let mut a = error_attempt(repeat, e.to_string(), hash, latency);
                 a.retries = e.retries();
+                a.recording = e.recording();
                 return a;
             }
             Ok(r) => r,
@@ -160,10 +162,14 @@ impl Attempt {
         }
         drop(ctx);
         let score = weighted_score(&checks);
-        let passed = match self.case.settings.threshold {
-            Some(t) => score + 1e-12 >= t,
-            None => checks.iter().all(|c| c.passed),
-        };
+        // Every check passing is a pass, threshold or not; a threshold lets
+        // a case with failed checks pass on its weighted score.
+        let passed = checks.iter().all(|c| c.passed)
+            || self
+                .case
+                .settings
+                .threshold
+                .is_some_and(|t| score + 1e-12 >= t);
         AttemptResult {
             repeat,
             outcome: if passed { Outcome::Pass } else { Outcome::Fail },
@@ -178,6 +184,7 @@ impl Attempt {
             finish_reason: response.finish_reason,
             model: response.model,
             prompt_hash: hash,
+            recording: None,
         }
     }
 }

@@ -208,11 +208,13 @@ impl Settings {
         out
     }
 
-    /// What to store as the golden body for this output.
+    /// What to store as the golden body for this output. In JSON mode, the
+    /// output pretty-printed with its keys sorted: the order the failure
+    /// diff and `golden review` show, so one change reads as one diff.
     pub fn body_for(&self, output: &str) -> String {
         if self.mode == Mode::Json {
             if let Ok(v) = serde_json::from_str::<Json>(output.trim()) {
-                if let Ok(pretty) = serde_json::to_string_pretty(&v) {
+                if let Ok(pretty) = serde_json::to_string_pretty(&canonical(&v)) {
                     return pretty;
                 }
             }

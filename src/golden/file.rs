@@ -8,7 +8,6 @@
 //! provider: mock
 //! model: mock-1
 //! prompt_hash: sha256:…
-//! accepted_at: 2026-11-26T15:00:00Z
 //! ---
 //! The capital of France is Paris.
 //! ```
@@ -16,6 +15,13 @@
 //! The body is the output followed by one newline (so files end with a
 //! newline); reading strips exactly that newline, so outputs round-trip
 //! byte for byte. A `\r\n` left by a checkout with autocrlf is also accepted.
+//! So a golden written by hand ends like any text file: the output, then a
+//! newline (an output that itself ends in a newline needs an empty last line).
+//!
+//! There is no timestamp in the header: two branches that accept the same
+//! output write the same file, so accepting never causes a merge conflict
+//! by itself (git records when). An `accepted_at:` line written by older
+//! versions is read and ignored.
 
 use std::path::Path;
 
@@ -30,8 +36,6 @@ pub struct Header {
     pub provider: String,
     pub model: Option<String>,
     pub prompt_hash: String,
-    /// RFC 3339; for a pending file, when it was recorded.
-    pub accepted_at: String,
 }
 
 /// A golden: header and body.
@@ -56,7 +60,6 @@ impl Golden {
             s.push_str(&format!("model: {}\n", clean(m)));
         }
         s.push_str(&format!("prompt_hash: {}\n", clean(&h.prompt_hash)));
-        s.push_str(&format!("accepted_at: {}\n", clean(&h.accepted_at)));
         s.push_str("---\n");
         s.push_str(&self.body);
         s.push('\n');
@@ -79,6 +82,11 @@ impl Golden {
                 closed = true;
                 break;
             }
+            if l.starts_with("<<<<<<<") || l.starts_with(">>>>>>>") || l == "=======" {
+                return Err(format!(
+                    "it has unresolved git merge conflict markers ({l:?}); resolve it with `evalgate golden accept` after a run, or by editing the file"
+                ));
+            }
             let (k, v) = l
                 .split_once(':')
                 .ok_or_else(|| format!("header line without `key: value`: {l:?}"))?;
@@ -89,8 +97,7 @@ impl Golden {
                 "provider" => header.provider = v,
                 "model" => header.model = Some(v),
                 "prompt_hash" => header.prompt_hash = v,
-                "accepted_at" => header.accepted_at = v,
-                _ => {} // newer evalgate versions may add keys
+                _ => {} // older (`accepted_at`) or newer evalgate versions' keys
             }
         }
         if !closed {
@@ -145,7 +152,6 @@ mod tests {
                 provider: "mock".into(),
                 model: Some("m-1".into()),
                 prompt_hash: "sha256:abc".into(),
-                accepted_at: "2026-11-26T15:00:00Z".into(),
             },
             body: body.into(),
         }
@@ -176,5 +182,34 @@ mod tests {
         assert!(Golden::parse("---\nsuite: s\n")
             .unwrap_err()
             .contains("not closed"));
+    }
+
+    #[test]
+    fn no_timestamp_so_equal_accepts_write_equal_files() {
+        let text = golden("Paris").render();
+        assert!(!text.contains("accepted_at"), "{text}");
+        // Older files with the key still read.
+        let old = "---\nsuite: s\ncase: c\nprovider: mock\nprompt_hash: x\naccepted_at: 2026-01-01T00:00:00Z\n---\nParis\n";
+        assert_eq!(Golden::parse(old).unwrap().body, "Paris");
+    }
+
+    #[test]
+    fn hand_written_goldens_end_like_text_files() {
+        // Header, the output, and the newline every editor adds.
+        let g = Golden::parse("---\nsuite: s\ncase: c\nprovider: mock\n---\nParis\n").unwrap();
+        assert_eq!(g.body, "Paris");
+        // Without that newline the body is the same.
+        let g = Golden::parse("---\nsuite: s\ncase: c\nprovider: mock\n---\nParis").unwrap();
+        assert_eq!(g.body, "Paris");
+        // An output ending in a newline: an empty last line.
+        let g = Golden::parse("---\nsuite: s\n---\nParis\n\n").unwrap();
+        assert_eq!(g.body, "Paris\n");
+    }
+
+    #[test]
+    fn merge_conflicts_in_the_header_are_named() {
+        let text = "---\nsuite: s\n<<<<<<< HEAD\nprompt_hash: a\n=======\nprompt_hash: b\n>>>>>>> topic\n---\nx\n";
+        let e = Golden::parse(text).unwrap_err();
+        assert!(e.contains("merge conflict markers"), "{e}");
     }
 }

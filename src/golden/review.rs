@@ -8,6 +8,7 @@ use std::io::Write;
 use super::diff;
 use super::store::{Pending, Store};
 use crate::error::{display_path, Error};
+use crate::util::json::canonical;
 
 /// A reviewer's answer for one pending change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +40,46 @@ pub struct Tally {
     pub skipped: usize,
 }
 
-/// The diff shown for a pending change (the whole new body when there is no golden yet).
+/// What a pending change does: `new`, `changed`, or `replaces an
+/// unreadable golden`.
+pub fn pending_kind(p: &Pending) -> &'static str {
+    if p.unreadable.is_some() {
+        "replaces an unreadable golden"
+    } else if p.current.is_some() {
+        "changed"
+    } else {
+        "new"
+    }
+}
+
+/// The diff shown for a pending change (the whole new body when there is no
+/// golden yet; whole files when the golden cannot be read, e.g. it has merge
+/// conflict markers).
 pub fn pending_diff(p: &Pending) -> String {
+    if p.unreadable.is_some() {
+        let raw = std::fs::read(&p.target)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        return diff::unified(&raw, &p.new.render());
+    }
     let old = p.current.as_ref().map_or("", |g| g.body.as_str());
     let mut old_text = old.to_string();
     let mut new_text = p.new.body.clone();
+    // A JSON golden: both sides in canonical order (sorted keys), as the
+    // check's failure diff shows them, whatever order the file has.
+    if p.target.extension().is_some_and(|e| e == "json") {
+        let canonical = |s: &str| {
+            serde_json::from_str::<serde_json::Value>(s.trim())
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&canonical(&v)).ok())
+        };
+        if let Some(o) = canonical(&old_text) {
+            old_text = o;
+        }
+        if let Some(n) = canonical(&new_text) {
+            new_text = n;
+        }
+    }
     old_text.push('\n');
     new_text.push('\n');
     diff::unified(if p.current.is_some() { &old_text } else { "" }, &new_text)
@@ -62,11 +98,7 @@ pub fn review(
     let mut tally = Tally::default();
     let n = pending.len();
     for (i, p) in pending.iter().enumerate() {
-        let what = if p.current.is_some() {
-            "changed"
-        } else {
-            "new"
-        };
+        let what = pending_kind(p);
         writeln!(
             out,
             "\n[{}/{n}] {} ({what}) · {}",
@@ -75,6 +107,9 @@ pub fn review(
             display_path(&p.target)
         )
         .map_err(io)?;
+        if let Some(e) = &p.unreadable {
+            writeln!(out, "note: {e}").map_err(io)?;
+        }
         if let Some(cur) = &p.current {
             if cur.header.prompt_hash != p.new.header.prompt_hash {
                 writeln!(
@@ -127,7 +162,6 @@ mod tests {
                 provider: "mock".into(),
                 model: None,
                 prompt_hash: "sha256:1".into(),
-                accepted_at: "2026-01-01T00:00:00Z".into(),
             },
             body: body.into(),
         };
@@ -145,7 +179,7 @@ mod tests {
         pending(dir.path(), "b", None, "new b");
         pending(dir.path(), "c", Some("old c"), "new c");
         let store = Store::new(dir.path().to_path_buf(), crate::golden::Writes::Nothing);
-        let items = store.pending(None).unwrap();
+        let items = store.pending(None).unwrap().items;
         assert_eq!(items.len(), 3);
         // `x` means nothing and is asked again; then accept a, reject b, skip c.
         let mut keys = vec!['x', 'a', 'r', 's'].into_iter();
@@ -173,7 +207,69 @@ mod tests {
             dir.path().join("s/c.txt.new").exists(),
             "skipped stays pending"
         );
-        assert_eq!(store.pending(Some("s/c")).unwrap().len(), 1);
-        assert_eq!(store.pending(Some("other")).unwrap().len(), 0);
+        assert_eq!(store.pending(Some("s/c")).unwrap().items.len(), 1);
+        assert_eq!(store.pending(Some("other")).unwrap().items.len(), 0);
+    }
+
+    #[test]
+    fn json_goldens_are_diffed_in_the_order_the_check_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = |body: &str| Golden {
+            header: Header {
+                suite: "s".into(),
+                case: "j".into(),
+                provider: "mock".into(),
+                model: None,
+                prompt_hash: "sha256:1".into(),
+            },
+            body: body.into(),
+        };
+        let path = dir.path().join("s/j.json");
+        // A golden in its own key order, and a pending change of one value.
+        g("{\n  \"b\": 1,\n  \"a\": 2\n}").write(&path).unwrap();
+        g("{\n  \"a\": 3,\n  \"b\": 1\n}")
+            .write(&Store::pending_path(&path))
+            .unwrap();
+        let store = Store::new(dir.path().to_path_buf(), crate::golden::Writes::Nothing);
+        let items = store.pending(None).unwrap().items;
+        let d = pending_diff(&items[0]);
+        // The check's diff (canonical views) of the same change.
+        let settings = crate::golden::Settings {
+            mode: crate::golden::Mode::Json,
+            ..crate::golden::Settings::default()
+        };
+        let cmp = settings
+            .compare("{\"b\": 1, \"a\": 2}", "{\"a\": 3, \"b\": 1}")
+            .unwrap();
+        let check_diff = diff::unified(
+            &format!("{}\n", cmp.expected_view),
+            &format!("{}\n", cmp.actual_view),
+        );
+        assert_eq!(d, check_diff);
+        assert!(d.contains("-  \"a\": 2,\n+  \"a\": 3,\n"), "{d}");
+    }
+
+    #[test]
+    fn unreadable_goldens_and_pending_files_do_not_stop_the_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        pending(dir.path(), "a", Some("old"), "new");
+        std::fs::write(
+            dir.path().join("s/a.txt"),
+            "<<<<<<< HEAD\nx\n=======\ny\n>>>>>>> b\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("s/b.txt.new"), "not a golden").unwrap();
+        let store = Store::new(dir.path().to_path_buf(), crate::golden::Writes::Nothing);
+        let scan = store.pending(None).unwrap();
+        assert_eq!(scan.items.len(), 1);
+        assert_eq!(
+            pending_kind(&scan.items[0]),
+            "replaces an unreadable golden"
+        );
+        assert!(pending_diff(&scan.items[0]).contains("-<<<<<<< HEAD"));
+        assert_eq!(scan.broken.len(), 1);
+        assert_eq!(scan.broken[0].id, "s/b");
+        assert_eq!(store.pending(Some("s/b")).unwrap().broken.len(), 1);
+        assert_eq!(store.pending(Some("s/a")).unwrap().broken.len(), 0);
     }
 }

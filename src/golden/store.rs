@@ -14,7 +14,7 @@ use globset::Glob;
 use super::file::Golden;
 use super::Writes;
 use crate::error::Error;
-use crate::util::path::encode_component;
+use crate::util::path::{decode_component, encode_component};
 
 /// The golden directory and what this run may write to it.
 #[derive(Debug, Clone)]
@@ -29,7 +29,49 @@ pub struct Pending {
     pub new_path: PathBuf,
     pub target: PathBuf,
     pub new: Golden,
+    /// The golden it replaces (None when there is none, or it is unreadable).
     pub current: Option<Golden>,
+    /// Why the golden it replaces cannot be read (a merge conflict, a
+    /// hand edit): accepting replaces it.
+    pub unreadable: Option<String>,
+}
+
+/// A pending `.new` file that cannot be read: reported and skipped by
+/// `pending`, `review` and `accept`; `reject` deletes it.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub path: PathBuf,
+    /// `suite/case` from the file name.
+    pub id: String,
+    pub error: String,
+}
+
+/// The pending changes of a golden directory.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub items: Vec<Pending>,
+    pub broken: Vec<Broken>,
+}
+
+/// `suite/case` and `suite/case.provider` from a golden's path
+/// (`<dir>/<suite>/<case>[.<provider>].<ext>`, names encoded).
+fn ids_from_path(path: &Path) -> (String, Option<String>) {
+    let suite = path
+        .parent()
+        .and_then(Path::file_name)
+        .map(|s| decode_component(&s.to_string_lossy()))
+        .unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".new").unwrap_or(&name);
+    let mut parts = name.split('.');
+    let case = decode_component(parts.next().unwrap_or(""));
+    let id = format!("{suite}/{case}");
+    let rest: Vec<&str> = parts.collect();
+    let with_provider = (rest.len() == 2).then(|| format!("{id}.{}", decode_component(rest[0])));
+    (id, with_provider)
 }
 
 impl Pending {
@@ -70,8 +112,12 @@ impl Store {
         out
     }
 
-    /// Pending changes, optionally filtered by a glob on `suite/case`.
-    pub fn pending(&self, filter: Option<&str>) -> Result<Vec<Pending>, Error> {
+    /// Pending changes, optionally filtered by a glob on `suite/case` (or
+    /// `suite/case.provider`; a bare name is a suite). A `.new` file that
+    /// cannot be read goes to `broken` (named from its path) instead of
+    /// stopping the scan; a golden that cannot be read is a change to
+    /// replace it.
+    pub fn pending(&self, filter: Option<&str>) -> Result<Scan, Error> {
         let matcher = match filter {
             Some(f) => {
                 let pattern = if f.contains('/') {
@@ -87,7 +133,16 @@ impl Store {
             }
             None => None,
         };
-        let mut out = Vec::new();
+        let selected = |id: &str, with_provider: Option<&str>| match &matcher {
+            None => true,
+            Some((exact, suite)) => {
+                let hit = |m: &globset::GlobMatcher| {
+                    m.is_match(id) || with_provider.is_some_and(|w| m.is_match(w))
+                };
+                hit(exact) || hit(suite)
+            }
+        };
+        let mut scan = Scan::default();
         for new_path in self
             .files()
             .into_iter()
@@ -96,43 +151,80 @@ impl Store {
             let new = match Golden::read(&new_path) {
                 Ok(Some(g)) => g,
                 Ok(None) => continue,
-                Err(e) => return Err(Error::Infrastructure(e)),
+                Err(error) => {
+                    let (id, with_provider) = ids_from_path(&new_path);
+                    if selected(&id, with_provider.as_deref()) {
+                        scan.broken.push(Broken {
+                            path: new_path,
+                            id,
+                            error,
+                        });
+                    }
+                    continue;
+                }
             };
             let target = new_path.with_extension("");
-            let current = Golden::read(&target).map_err(Error::Infrastructure)?;
+            let (current, unreadable) = match Golden::read(&target) {
+                Ok(current) => (current, None),
+                Err(e) => (None, Some(e)),
+            };
             let p = Pending {
                 new_path,
                 target,
                 new,
                 current,
+                unreadable,
             };
-            if let Some((exact, suite)) = &matcher {
-                // `suite/case`, or `suite/case.provider` to pick one provider's golden.
-                let id = p.id();
-                let with_provider = format!("{id}.{}", p.new.header.provider);
-                let hit = |m: &globset::GlobMatcher| m.is_match(&id) || m.is_match(&with_provider);
-                if !hit(exact) && !hit(suite) {
-                    continue;
-                }
+            // `suite/case`, or `suite/case.provider` to pick one provider's golden.
+            let with_provider = format!("{}.{}", p.id(), p.new.header.provider);
+            if selected(&p.id(), Some(&with_provider)) {
+                scan.items.push(p);
             }
-            out.push(p);
         }
-        Ok(out)
+        Ok(scan)
     }
 
-    /// Accept a pending change: it becomes the golden (atomic rename), with
-    /// `accepted_at` set to now.
+    /// Delete a pending file that cannot be read.
+    pub fn reject_broken(b: &Broken) -> Result<(), Error> {
+        std::fs::remove_file(&b.path).map_err(|e| Error::output(&b.path, e))
+    }
+
+    /// Accept a pending change: it becomes the golden (written atomically).
     pub fn accept(p: &Pending) -> Result<(), Error> {
-        let mut g = p.new.clone();
-        g.header.accepted_at =
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        g.write(&p.target)?;
+        p.new.write(&p.target)?;
         std::fs::remove_file(&p.new_path).map_err(|e| Error::output(&p.new_path, e))
     }
 
     /// Reject a pending change: delete the `.new` file.
     pub fn reject(p: &Pending) -> Result<(), Error> {
         std::fs::remove_file(&p.new_path).map_err(|e| Error::output(&p.new_path, e))
+    }
+}
+
+impl Store {
+    /// Remove the directories under the golden directory that are empty
+    /// (after a prune), deepest first; returns them. The golden directory
+    /// itself stays.
+    pub fn remove_empty_dirs(&self) -> Vec<PathBuf> {
+        fn sweep(dir: &Path, out: &mut Vec<PathBuf>) -> bool {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return false;
+            };
+            let mut empty = true;
+            for e in entries.flatten() {
+                let p = e.path();
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir && sweep(&p, out) && std::fs::remove_dir(&p).is_ok() {
+                    out.push(p);
+                } else {
+                    empty = false;
+                }
+            }
+            empty
+        }
+        let mut out = Vec::new();
+        sweep(&self.dir, &mut out);
+        out
     }
 }
 

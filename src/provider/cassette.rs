@@ -251,6 +251,54 @@ impl Recorder {
     }
 }
 
+/// The first place two requests differ: its path (`messages[0].content`,
+/// `params.temperature`) and both values, shortened.
+fn first_difference(
+    was: &serde_json::Value,
+    now: &serde_json::Value,
+    at: String,
+) -> Option<(String, String, String)> {
+    use serde_json::Value as J;
+    let show = |v: Option<&J>| match v {
+        None => "(absent)".to_string(),
+        Some(v) => crate::util::text::truncate_chars(&v.to_string(), 80),
+    };
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match (was, now) {
+        (J::Object(a), J::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| match (a.get(k), b.get(k)) {
+                (Some(x), Some(y)) => first_difference(x, y, join(k)),
+                (x, y) => Some((join(k), show(x), show(y))),
+            })
+        }
+        (J::Array(a), J::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let path = format!("{at}[{i}]");
+                match (a.get(i), b.get(i)) {
+                    (Some(x), Some(y)) => {
+                        if let Some(d) = first_difference(x, y, path) {
+                            return Some(d);
+                        }
+                    }
+                    (x, y) => return Some((path, show(x), show(y))),
+                }
+            }
+            None
+        }
+        (a, b) if a == b => None,
+        (a, b) => Some((at, show(Some(a)), show(Some(b)))),
+    }
+}
+
 /// Secrets never reach a cassette, even inside a request parameter.
 fn redact_json(v: &serde_json::Value) -> serde_json::Value {
     if !crate::secret::any() {
@@ -324,8 +372,8 @@ pub(crate) struct Replay {
 
 struct Index {
     path: PathBuf,
-    /// (case, repeat, call) → (request key, answer).
-    by_case: HashMap<Slot, (String, StoredAnswer)>,
+    /// (case, repeat, call) → (request key, recorded request, answer).
+    by_case: HashMap<Slot, (String, serde_json::Value, StoredAnswer)>,
     /// case → recorded repeats.
     repeats: HashMap<String, u32>,
 }
@@ -360,7 +408,7 @@ impl Replay {
                             *idx.repeats.entry(i.case.clone()).or_default() += 1;
                         }
                         idx.by_case
-                            .insert((i.case, i.repeat, i.call), (i.key, i.response));
+                            .insert((i.case, i.repeat, i.call), (i.key, i.request, i.response));
                     }
                     idx
                 }))
@@ -393,27 +441,43 @@ impl Replay {
             request.call.to_string(),
         );
         match idx.by_case.get(&slot) {
-            Some((k, answer)) if *k == key => answer.to_response(),
-            Some(_) => Err(ProviderError::NoRecording(format!(
-                "the recording of case `{}` repeat {}{call} in {file} is for a different request (the prompt, model or parameters changed since it was recorded); {how}",
-                request.case_id, request.repeat
-            ))),
+            Some((k, _, answer)) if *k == key => answer.to_response(),
+            Some((_, recorded, _)) => {
+                let now = redact_json(&self.keys.request_key(request));
+                let what = match first_difference(recorded, &now, String::new()) {
+                    Some((at, was, is)) => format!(
+                        "{} changed: recorded {was}, now {is}",
+                        if at.is_empty() {
+                            "the request"
+                        } else {
+                            at.as_str()
+                        }
+                    ),
+                    None => "the request changed".to_string(),
+                };
+                Err(ProviderError::StaleRecording(format!(
+                    "stale recording: {what} (case `{}` repeat {}{call} in {file}); {how}",
+                    request.case_id, request.repeat
+                )))
+            }
             None if !call.is_empty() => Err(ProviderError::NoRecording(format!(
                 "no recording of case `{}` repeat {}{call} in {file}; {how}",
                 request.case_id, request.repeat
             ))),
-            None => Err(ProviderError::NoRecording(match idx.repeats.get(&request.case_id) {
-                Some(n) => format!(
+            None => Err(ProviderError::NoRecording(
+                match idx.repeats.get(&request.case_id) {
+                    Some(n) => format!(
                     "no recording of case `{}` repeat {} in {file} ({n} repeat{} recorded); {how}",
                     request.case_id,
                     request.repeat,
                     plural(*n)
                 ),
-                None => format!(
-                    "no recording of case `{}` for provider `{}` in {file}; {how}",
-                    request.case_id, self.of
-                ),
-            })),
+                    None => format!(
+                        "no recording of case `{}` for provider `{}` in {file}; {how}",
+                        request.case_id, self.of
+                    ),
+                },
+            )),
         }
     }
 }

@@ -141,6 +141,10 @@ pub enum ProviderError {
     /// `--replay` found no recording for this request.
     #[error("{0}")]
     NoRecording(String),
+    /// `--replay` found a recording whose request changed since (a new
+    /// prompt, model or parameter): the suite changed, not the endpoint.
+    #[error("{0}")]
+    StaleRecording(String),
     /// A recorded error, answered again by `--replay`: the original message,
     /// retries and latency, so the replayed report matches the recorded run.
     #[error("{message}")]
@@ -169,8 +173,19 @@ impl ProviderError {
             }
             ProviderError::Provider(_)
             | ProviderError::NoRecording(_)
+            | ProviderError::StaleRecording(_)
             | ProviderError::Replayed { .. } => false,
             ProviderError::Retried { last, .. } => last.retryable(),
+        }
+    }
+
+    /// Whether replay had no usable recording: missing, or stale.
+    pub(crate) fn recording(&self) -> Option<crate::model::Recording> {
+        match self {
+            ProviderError::NoRecording(_) => Some(crate::model::Recording::Missing),
+            ProviderError::StaleRecording(_) => Some(crate::model::Recording::Stale),
+            ProviderError::Retried { last, .. } => last.recording(),
+            _ => None,
         }
     }
 

@@ -133,7 +133,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     }
                     Outcome::Pass | Outcome::Skipped => {
                         if self.verbosity == Verbosity::Verbose {
-                            let mark = if r.outcome == Outcome::Pass {
+                            let mark = if r.outcome == Outcome::Pass && r.flaky {
+                                style("~ pass").yellow().to_string()
+                            } else if r.outcome == Outcome::Pass {
                                 style("✓ pass").green().to_string()
                             } else {
                                 style("- skip").yellow().to_string()
@@ -143,6 +145,14 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                                 .as_deref()
                                 .map(|s| format!("  ({s})"))
                                 .unwrap_or_default();
+                            let note = if r.flaky {
+                                format!(
+                                    "{note}  (flaky: {} of {} repeats passed)",
+                                    r.passes, r.repeats
+                                )
+                            } else {
+                                note
+                            };
                             let retried = r.attempts.iter().map(|a| a.retries).sum::<u32>();
                             let retried = if retried > 0 {
                                 format!("  (retried {retried}×)")
@@ -217,7 +227,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             );
                         for (name, c) in ordered {
                             s.push_str(&format!(
-                                "provider {name}: {} passed, {} failed, {} error{} · pass rate {} · mean latency {} · tokens {} in, {} out\n",
+                                "provider {name}: {} passed, {} failed, {} error{} · pass rate {} · mean latency {} · tokens {}\n",
                                 c.passed,
                                 c.failed,
                                 c.errored,
@@ -226,17 +236,15 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                                     .map_or_else(|| "-".to_string(), percent),
                                 c.mean_latency_ms()
                                     .map_or_else(|| "-".to_string(), |m| format!("{m:.1} ms")),
-                                c.input_tokens,
-                                c.output_tokens
+                                c.tokens_text()
                             ));
                         }
                     }
                     let o = &summary.overall;
-                    if o.input_tokens + o.output_tokens > 0 {
+                    if o.answered > 0 {
                         s.push_str(&format!(
-                            "tokens: {} in, {} out · wall time {:.2} s\n",
-                            o.input_tokens,
-                            o.output_tokens,
+                            "tokens: {} · wall time {:.2} s\n",
+                            o.tokens_text(),
                             duration_ms / 1000.0
                         ));
                     } else {
@@ -336,7 +344,13 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                         s.push_str(&format!("  - {r}\n"));
                     }
                 }
-                self.write(&s)?;
+                // -q prints no header, so nothing comes before: no leading blank line.
+                let s = if self.verbosity == Verbosity::Quiet {
+                    s.trim_start_matches('\n')
+                } else {
+                    &s
+                };
+                self.write(s)?;
                 let _ = self.out.flush();
             }
         }

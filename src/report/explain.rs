@@ -173,6 +173,7 @@ pub(crate) fn attempt_details_with(
 
 /// Multi-line explanation of a case: the repeat tally when it repeats, the
 /// details of the first bad attempt, then one line per other bad repeat.
+#[cfg(test)]
 pub(crate) fn failure_details(case: &CaseResult) -> String {
     failure_details_with(case, &|d| d.to_string())
 }
@@ -262,9 +263,15 @@ fn write_check(out: &mut String, check: &CheckResult, diff_style: &dyn Fn(&str) 
         }
     }
     if let Some(d) = &check.diff {
-        let _ = writeln!(out, "      diff:");
-        for line in diff_style(d).lines() {
-            let _ = writeln!(out, "        {line}");
+        let rendered = diff_style(d);
+        if rendered.is_empty() {
+            // The report shows the diff on its own (the Markdown summary).
+            let _ = writeln!(out, "      diff: below");
+        } else {
+            let _ = writeln!(out, "      diff:");
+            for line in rendered.lines() {
+                let _ = writeln!(out, "        {line}");
+            }
         }
     }
 }
@@ -385,6 +392,7 @@ pub(crate) mod fixtures {
             model: Some("mock-1".into()),
             prompt_hash: "sha256:0a1b2c".into(),
             checks,
+            recording: None,
         }
     }
 

@@ -206,6 +206,8 @@ impl JunitReporter {
                 io::Error::other("unexpected JUnit serialization (no <testsuite> element)"),
             )
         })?;
+        let fragment = xml_chars_only(fragment);
+        let fragment = fragment.as_ref();
         self.spool
             .write_all(fragment.as_bytes())
             .map_err(|e| Error::output(&path, e))?;
@@ -502,8 +504,29 @@ fn push_attr(tag: &mut String, name: &str, value: &str) {
     tag.push(' ');
     tag.push_str(name);
     tag.push_str("=\"");
-    tag.push_str(&escape_attr(XmlString::new(value).as_str()));
+    tag.push_str(&escape_attr(&xml_chars_only(
+        XmlString::new(value).as_str(),
+    )));
     tag.push('"');
+}
+
+/// Whether XML 1.0 allows `c` in a document (its `Char` production).
+fn xml_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `s` with every character XML 1.0 forbids (control characters, U+FFFE,
+/// U+FFFF) replaced by U+FFFD, so any output makes a well-formed report.
+fn xml_chars_only(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(xml_allows) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(
+            s.chars()
+                .map(|c| if xml_allows(c) { c } else { '\u{FFFD}' })
+                .collect(),
+        )
+    }
 }
 
 /// Escape a string for a double-quoted XML attribute value.
@@ -800,5 +823,18 @@ mod tests {
             truncate_bytes("héllo", 2),
             "h\n… (truncated: 1 of 6 bytes shown)"
         );
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_replaced() {
+        let mut c = fail_case("geo", "capital");
+        c.attempts[0].output = Some("a\u{FFFE}b\u{FFFF}c\u{1}d\u{1F600}\te".into());
+        c.attempts[0].checks[0].message = "bad \u{FFFF} message".into();
+        let xml = write(&[c], None);
+        assert!(!xml.contains('\u{FFFE}') && !xml.contains('\u{FFFF}') && !xml.contains('\u{1}'));
+        assert!(xml.contains("a\u{FFFD}b\u{FFFD}c"), "{xml}");
+        assert!(xml.contains('\u{1F600}'));
+        assert!(xml.chars().all(xml_allows));
+        Report::deserialize_from_str(&xml).unwrap();
     }
 }

@@ -177,13 +177,7 @@ impl Matrix {
                 "p50 time to first token",
                 ttfts.iter().map(|l| ms(percentile(l, 0.5))).collect(),
             ),
-            (
-                "tokens in / out",
-                counts
-                    .iter()
-                    .map(|c| format!("{} / {}", c.input_tokens, c.output_tokens))
-                    .collect(),
-            ),
+            ("tokens in / out", counts.iter().map(tokens_cell).collect()),
         ];
         for (label, values) in rows {
             let _ = writeln!(md, "| {label} | {} |", values.join(" | "));
@@ -286,7 +280,11 @@ impl MarkdownReporter {
                     },
                     outcome: case.outcome,
                     message: one_line(&explain::failure_message(case), MAX_MESSAGE_CHARS),
-                    details: truncate_chars(&explain::failure_details(case), MAX_DETAILS_CHARS),
+                    // Diffs get their own collapsed blocks below, not a second copy here.
+                    details: truncate_chars(
+                        &explain::failure_details_with(case, &|_| String::new()),
+                        MAX_DETAILS_CHARS,
+                    ),
                     source: case.source.clone(),
                     diffs: case
                         .first_bad_attempt()
@@ -583,7 +581,7 @@ fn write_row(md: &mut String, name: &str, c: &Counts) {
         .map_or_else(|| "—".to_string(), duration_ms);
     let _ = writeln!(
         md,
-        "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} / {} |",
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} |",
         c.total,
         c.passed,
         c.failed,
@@ -591,9 +589,20 @@ fn write_row(md: &mut String, name: &str, c: &Counts) {
         c.skipped,
         c.flaky,
         pass_rate(c),
-        c.input_tokens,
-        c.output_tokens
+        tokens_cell(c)
     );
+}
+
+/// `in / out`, or `unknown` when no attempt reported usage (zero and
+/// unknown differ).
+fn tokens_cell(c: &Counts) -> String {
+    if c.answered == 0 {
+        "—".to_string()
+    } else if c.attempts_with_usage == 0 {
+        "unknown".to_string()
+    } else {
+        format!("{} / {}", c.input_tokens, c.output_tokens)
+    }
 }
 
 fn pass_rate(c: &Counts) -> String {

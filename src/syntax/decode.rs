@@ -281,16 +281,31 @@ impl<'n> Fields<'n> {
     }
 }
 
-/// Parse a duration: an integer number of milliseconds, or a string such as
-/// `"250ms"`, `"30s"`, `"2m"`.
+/// Parse a duration: a number with a unit, such as `250ms`, `30s`, `2m`.
+/// A bare number (other than 0) is refused: `timeout: 10` could mean 10 ms
+/// or 10 s, and guessing wrong is a silent bug.
 pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time::Duration> {
     use std::time::Duration;
-    let hint = Some(
-        "write milliseconds as an integer (5000) or a string like \"500ms\", \"30s\", \"2m\""
-            .to_string(),
-    );
+    let hint = Some("write a number with a unit: \"500ms\", \"30s\", \"2m\"".to_string());
+    let bare = |ctx: &mut Ctx<'_>, n: &str| {
+        ctx.error(
+            node.pos,
+            format!("{what}: `{n}` has no unit"),
+            Some(format!(
+                "write `{n}s` for seconds or `{n}ms` for milliseconds"
+            )),
+        );
+    };
     match &node.value {
-        Value::Int(i) if *i >= 0 => Some(Duration::from_millis(*i as u64)),
+        Value::Int(0) => Some(Duration::ZERO),
+        Value::Int(i) if *i > 0 => {
+            bare(ctx, &i.to_string());
+            None
+        }
+        Value::Float(f) if *f > 0.0 => {
+            bare(ctx, &f.to_string());
+            None
+        }
         Value::Int(i) => {
             ctx.error(
                 node.pos,
@@ -303,7 +318,7 @@ pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time:
             let s = s.trim();
             let (num, unit) = s
                 .find(|c: char| !c.is_ascii_digit() && c != '.')
-                .map_or((s, "ms"), |i| (&s[..i], s[i..].trim()));
+                .map_or((s, ""), |i| (&s[..i], s[i..].trim()));
             let n: f64 = match num.parse() {
                 Ok(n) => n,
                 Err(_) => {
@@ -316,6 +331,11 @@ pub fn duration(ctx: &mut Ctx<'_>, node: &Node, what: &str) -> Option<std::time:
                 }
             };
             let ms = match unit {
+                "" if n == 0.0 => 0.0,
+                "" => {
+                    bare(ctx, num);
+                    return None;
+                }
                 "ms" => n,
                 "s" => n * 1000.0,
                 "m" | "min" => n * 60_000.0,

@@ -19,3 +19,44 @@ pub fn encode_component(s: &str) -> String {
     }
     out
 }
+
+/// The name [`encode_component`] encoded (`%XX` sequences back to bytes; a
+/// malformed sequence is kept as written).
+pub fn decode_component(s: &str) -> String {
+    if s == "%00" {
+        return String::new();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_inverts_encode() {
+        for s in ["france", "v1.2", "a b:c", "é", "../x", "", "%zz"] {
+            assert_eq!(decode_component(&encode_component(s)), s);
+        }
+        assert_eq!(decode_component("50%"), "50%");
+    }
+}

@@ -593,10 +593,14 @@ fn record_then_replay_without_the_server_gives_identical_verdicts() {
         "suites/geo.yaml",
         "name: geo\nprompt: \"{{ q }} Answer in one word.\"\ncases:\n  - {id: france, vars: {q: Capital of France?}, checks: [{contains: Paris}]}\n",
     );
+    // Every error is a stale recording: the input changed, not an outage (exit 2).
     let r = run_with(&p, &[], &["run", "--replay"]);
-    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     let err = error_of(&p.json_report(), "france");
-    assert!(err.contains("different request"), "{err}");
+    assert!(
+        err.starts_with("stale recording: messages[0].content changed"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -847,12 +847,20 @@ fn record_against_fakellm_then_replay_with_the_server_gone() {
         &["run", "suites/limits.yaml", "--provider", "oa", "--replay"],
         &[("INTEROP_REPLAY_KEY", None)],
     );
+    // A stale recording next to a replayed outage (429): still exit 3, but
+    // the verdict names the stale recording.
     assert_eq!(r.code, 3, "no case got an answer: {}", show(&r));
+    assert!(
+        r.stdout
+            .contains("1 recording is stale: the request (prompt, model or parameters) changed"),
+        "{}",
+        show(&r)
+    );
     let rs = results(&p);
     let changed = get(&rs, "limits/answered", "oa");
     assert_eq!(outcome(changed), "error", "{changed:#}");
     let err = attempt(changed)["error"].as_str().unwrap_or_default();
-    assert!(err.contains("different request"), "{err}");
+    assert!(err.starts_with("stale recording: "), "{err}");
     assert!(err.contains("--record"), "{err}");
 }
 

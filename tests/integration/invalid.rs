@@ -29,7 +29,12 @@ const CONFIGS: &str = "fixtures/invalid/config";
 /// output. Entries marked `MISPLACED` assert today's location, which is not
 /// where the mistake is (the comment says where it should be).
 const SUITE_LOCATIONS: &[(&str, &[&str])] = &[
+    (
+        "ambiguous_negation.yaml",
+        &["suites/ambiguous_negation.yaml:8:9"],
+    ),
     ("bad_duration.yaml", &["suites/bad_duration.yaml:4:12"]),
+    ("bare_duration.yaml", &["suites/bare_duration.yaml:4:12"]),
     (
         "checks_not_a_list.yaml",
         &["suites/checks_not_a_list.yaml:6:13"],

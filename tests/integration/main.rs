@@ -14,3 +14,4 @@ mod layers;
 mod run;
 mod servers;
 mod util;
+mod verdicts;
