@@ -305,8 +305,8 @@ fn load_suites(
             Err(mut d) => diags.append(&mut d),
         }
         hasher.update(display_path(f).as_bytes());
-        if let Ok(bytes) = std::fs::read(f) {
-            hasher.update(&bytes);
+        if let Ok(mut file) = crate::util::fsafe::open(f, crate::util::fsafe::Kind::Suite, false) {
+            let _ = std::io::copy(&mut file, &mut hasher);
         }
     }
     (suites, env, hasher)
@@ -413,7 +413,9 @@ fn check_check_providers(config: &ProjectConfig, suites: &[Suite], diags: &mut V
     }
     let defined: Vec<&str> = config.providers.keys().map(String::as_str).collect();
     for s in suites {
-        let text = std::fs::read_to_string(&s.file).unwrap_or_default();
+        let text =
+            crate::util::fsafe::read_to_string(&s.file, crate::util::fsafe::Kind::Suite, false)
+                .unwrap_or_default();
         for spec in suite_checks(s) {
             for r in spec.check.providers() {
                 if config.providers.contains_key(&r.name) {
@@ -596,8 +598,9 @@ fn hash_inputs(config: &ProjectConfig, planned: &[PlannedSuite], hasher: &mut Sh
     }
     for p in &inputs {
         hasher.update(display_path(p).as_bytes());
-        if let Ok(bytes) = std::fs::read(p) {
-            hasher.update(&bytes);
+        // Streamed: a dataset may be large; a FIFO or link is refused (not hashed).
+        if let Ok(mut file) = crate::util::fsafe::open(p, crate::util::fsafe::Kind::Dataset, true) {
+            let _ = std::io::copy(&mut file, hasher);
         }
     }
 }
@@ -701,6 +704,16 @@ fn discover(
         for f in all {
             let rel = f.strip_prefix(&base).unwrap_or(&f);
             if set.is_match(rel) && is_suite(&f) {
+                // A glob of the config (`../*.yaml`) may not reach outside the project.
+                if let Err(e) = crate::util::fsafe::inside_project(&f) {
+                    diags.push(
+                        Diagnostic::new(&f, None, format!("cannot read suite file: {e}"))
+                            .with_hint(
+                            "keep suites inside the project, or name the file on the command line",
+                        ),
+                    );
+                    continue;
+                }
                 files.push(f);
             }
         }

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod ci;
 pub mod fmt;
+pub mod fsafe;
 pub mod json;
 pub mod path;
 pub mod text;
