@@ -6,5 +6,6 @@ pub mod ci;
 pub mod fmt;
 pub mod fsafe;
 pub mod json;
+pub mod levenshtein;
 pub mod path;
 pub mod text;
