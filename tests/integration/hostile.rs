@@ -991,3 +991,41 @@ fn the_loader_survives_generated_input() {
         .unwrap();
     handle.join().expect("the generator thread");
 }
+
+#[test]
+fn sigterm_during_record_saves_what_was_recorded() {
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        "providers:\n  app:\n    type: exec\n    command: [sh, -c, 'if [ \"$EVALGATE_CASE\" = c0 ]; then echo recorded-answer; else touch started; exec sleep 1000; fi']\n    timeout: 10m\nreports: {json: reports/report.json}\n",
+    );
+    p.file(
+        "suites/s.yaml",
+        "name: s\nprovider: app\nprompt: hi\ncases:\n  - {id: c0, checks: [{contains: recorded}]}\n  - {id: c1, checks: [{contains: x}]}\n",
+    );
+    // One at a time: c1 starts only once c0 has its answer.
+    let mut child = evalgate(p.path())
+        .args(["run", "--record", "-j", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path().join("started"));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    let mut files = Vec::new();
+    files_under(&p.path().join("fixtures/cassettes"), &mut files);
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(text.contains("recorded-answer"), "{files:?}\n{text}");
+    // And it replays.
+    let r = p.run(&["run", "--replay", "--filter", "s/c0"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+}
