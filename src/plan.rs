@@ -699,6 +699,14 @@ fn discover(
         starts.sort();
         starts.dedup();
         for start in starts {
+            // `suites -> /` would walk the whole machine: links are not followed.
+            if let Err(e) = crate::util::fsafe::no_symlinks(&start) {
+                diags.push(
+                    Diagnostic::new(&start, None, format!("cannot read suites: {e}"))
+                        .with_hint("suite directories must be real directories inside the project"),
+                );
+                continue;
+            }
             walk(&start, &mut all, &|_| true);
         }
         for f in all {
@@ -763,14 +771,20 @@ fn walk_inner(
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    // `file_type` does not follow links: a link to a directory is never
+    // walked into; a link that looks like a suite file is listed, and
+    // refused with an error naming it when it is read.
+    let mut entries: Vec<_> = entries
+        .flatten()
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
     entries.sort();
-    for p in entries {
+    for (p, is_dir) in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with('.') || name == "target" || name == "node_modules" {
             continue;
         }
-        if p.is_dir() {
+        if is_dir {
             walk_inner(&p, out, keep, visited);
         } else if keep(&p) {
             out.push(p);

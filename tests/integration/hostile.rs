@@ -1029,3 +1029,25 @@ fn sigterm_during_record_saves_what_was_recorded() {
     let r = p.run(&["run", "--replay", "--filter", "s/c0"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
 }
+
+#[test]
+fn suite_directory_links_are_not_walked() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("x.yaml"),
+        "name: TOPSECRET-SUITE-DIR\nprompt: hi\ncases: [{id: a, checks: [{contains: x}]}]\n",
+    )
+    .unwrap();
+    let p = suite_project("name: s\nprompt: hi\ncases: [{id: a, checks: [{contains: ok}]}]\n");
+    symlink(outside.path(), p.path().join("suites/elsewhere")).unwrap();
+    let r = p.run(&["list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("TOPSECRET-SUITE-DIR"), "{}", r.stdout);
+    // The suites directory itself as a link: an error naming it.
+    let q = Project::with_mock("default: ok\n");
+    symlink(outside.path(), q.path().join("suites")).unwrap();
+    let r = q.run(&["validate"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert!(!r.stderr.contains("TOPSECRET-SUITE-DIR"), "{}", r.stderr);
+}
