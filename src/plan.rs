@@ -699,8 +699,11 @@ fn discover(
         starts.sort();
         starts.dedup();
         for start in starts {
-            // `suites -> /` would walk the whole machine: links are not followed.
-            if let Err(e) = crate::util::fsafe::no_symlinks(&start) {
+            // `suites -> /` or a glob `/etc/**` would walk the whole machine:
+            // links are not followed, and globs stay inside the project.
+            let checked = crate::util::fsafe::no_symlinks(&start)
+                .and_then(|()| crate::util::fsafe::inside_project(&start));
+            if let Err(e) = checked {
                 diags.push(
                     Diagnostic::new(&start, None, format!("cannot read suites: {e}"))
                         .with_hint("suite directories must be real directories inside the project"),

@@ -1050,4 +1050,17 @@ fn suite_directory_links_are_not_walked() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
     assert!(!r.stderr.contains("TOPSECRET-SUITE-DIR"), "{}", r.stderr);
+    // A glob that starts outside the project is not walked.
+    let g = Project::new();
+    g.file(
+        "evalgate.yaml",
+        &format!(
+            "suites: ['../{}/*.yaml']\n",
+            outside.path().file_name().unwrap().to_string_lossy()
+        ),
+    );
+    let r = g.run(&["validate"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("outside the project"), "{}", r.stderr);
+    assert!(!r.stderr.contains("x.yaml"), "{}", r.stderr);
 }
