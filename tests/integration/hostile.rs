@@ -1004,7 +1004,7 @@ fn sigterm_during_record_saves_what_was_recorded() {
         "name: s\nprovider: app\nprompt: hi\ncases:\n  - {id: c0, checks: [{contains: recorded}]}\n  - {id: c1, checks: [{contains: x}]}\n",
     );
     // One at a time: c1 starts only once c0 has its answer.
-    let mut child = evalgate(p.path())
+    let child = evalgate(p.path())
         .args(["run", "--record", "-j", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
