@@ -46,6 +46,23 @@ where
             };
         }
     };
+    // Files the project names are confined to its root (see util::fsafe).
+    let config = match &cli.command {
+        Command::Validate(sel) => Some(&sel.config),
+        Command::List(a) => Some(&a.select.config),
+        Command::Run(a) => Some(&a.select.config),
+        Command::Golden(a) => Some(&a.config),
+        Command::Compare(_) => None,
+    };
+    if let Some(config) = config {
+        // The same file the command will load (found in a parent directory too).
+        let path = find_config(config).unwrap_or_else(|| PathBuf::from("evalgate.yaml"));
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        crate::util::fsafe::set_root(&root);
+    }
     let result = match cli.command {
         Command::Validate(sel) => validate(&sel),
         Command::List(args) => list(&args),
@@ -56,7 +73,9 @@ where
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
+            // Never panic on a closed stderr (`2>&-`, a reader that went away):
+            // the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "{e}");
             e.exit_code()
         }
     }
@@ -367,6 +386,20 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         .filter(|v| !v.is_empty() && !args.no_reports)
         .map(PathBuf::from);
     check_distinct_targets(&targets, step_summary.as_deref())?;
+    // Report paths from evalgate.yaml stay inside the project (paths given on
+    // the command line are the user's own).
+    if !args.no_reports {
+        for f in REPORT_FORMATS.iter().filter(|f| (f.arg)(args).is_none()) {
+            if let Some(p) = (f.config)(&plan.config.reports) {
+                crate::util::fsafe::inside_project(p).map_err(|e| {
+                    Error::Usage(format!(
+                        "evalgate.yaml `reports`: {e}\n  = hint: keep reports inside the project, or pass {} PATH",
+                        f.flag
+                    ))
+                })?;
+            }
+        }
+    }
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose {
@@ -388,6 +421,10 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
             args.show_failures,
         )),
     ];
+    // A report on disk is never from another run: the previous run's files
+    // (and temporary files a killed run left) go before this one starts, so
+    // a run that is killed outright leaves no report rather than a stale one.
+    remove_stale_reports(&targets)?;
     for (format, path) in &targets {
         if let Some(r) = (format.open)(path.as_deref(), step_summary.clone())? {
             reporters.push(r);
@@ -414,6 +451,10 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         UpdateGolden::Always => UpdateMode::Always,
         UpdateGolden::No => UpdateMode::No,
     };
+    // Temporary files of a killed run's golden writes: never goldens, removed.
+    for p in Store::new(plan.config.golden_dir.clone(), golden::Writes::Nothing).stray_temps() {
+        let _ = std::fs::remove_file(&p);
+    }
     let opts = RunOptions {
         concurrency,
         fail_fast: args.fail_fast,
@@ -430,12 +471,18 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
+    // The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if any.
+    let signal = std::sync::atomic::AtomicI32::new(0);
+    // Handlers are installed now, before any case starts: a signal that comes
+    // early still stops the run cleanly instead of killing the process.
+    let mut stop = {
+        let _guard = rt.enter();
+        StopSignals::install()
+    };
     let outcome = rt.block_on(async {
         let interrupt = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                // No signal handler available: never interrupt.
-                std::future::pending::<()>().await;
-            }
+            let sig = stop.wait().await;
+            signal.store(sig, std::sync::atomic::Ordering::SeqCst);
         };
         engine::run(&plan, &info, &opts, reporters, comparer, interrupt).await
     });
@@ -464,7 +511,94 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         // Ignore a closed stdout (`evalgate run | head`): the verdict is in the exit code.
         let _ = writeln!(std::io::stdout(), "reports: {}", written.join(", "));
     }
+    let sig = signal.load(std::sync::atomic::Ordering::SeqCst);
+    if sig > 0 && outcome.verdict.exit_code == exit::INTERRUPTED {
+        // 128 + the signal, as a shell reports a process it killed: 130 for
+        // Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, 131 for SIGQUIT.
+        return Ok(128 + sig);
+    }
     Ok(outcome.verdict.exit_code)
+}
+
+/// Delete the previous reports at the run's report paths and the
+/// `.evalgate-*.tmp` files of an interrupted write beside them.
+fn remove_stale_reports(targets: &[(&'static ReportFormat, Option<PathBuf>)]) -> Result<(), Error> {
+    for path in targets.iter().filter_map(|(_, p)| p.as_deref()) {
+        crate::util::fsafe::no_symlinks(path).map_err(|e| Error::output(path, e))?;
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => {
+                std::fs::remove_file(path).map_err(|e| Error::output(path, e))?;
+            }
+            _ => {}
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        crate::util::atomic::remove_stray_temps(dir);
+    }
+    Ok(())
+}
+
+/// The signals that stop a run like Ctrl-C: SIGINT and, on Unix, SIGTERM,
+/// SIGHUP and SIGQUIT (CI runners and Kubernetes cancel jobs with SIGTERM).
+struct StopSignals {
+    #[cfg(unix)]
+    streams: Vec<(tokio::signal::unix::Signal, i32)>,
+}
+
+impl StopSignals {
+    /// Install the handlers (inside the runtime's context).
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut streams = Vec::new();
+            for (kind, num) in [
+                (SignalKind::interrupt(), libc::SIGINT),
+                (SignalKind::terminate(), libc::SIGTERM),
+                (SignalKind::hangup(), libc::SIGHUP),
+                (SignalKind::quit(), libc::SIGQUIT),
+            ] {
+                if let Ok(s) = signal(kind) {
+                    streams.push((s, num));
+                }
+            }
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// The number of the first signal received. Never returns when no
+    /// handler could be installed.
+    async fn wait(&mut self) -> i32 {
+        #[cfg(unix)]
+        {
+            if self.streams.is_empty() {
+                return std::future::pending::<i32>().await;
+            }
+            let waits = self.streams.iter_mut().map(|(s, num)| {
+                let num = *num;
+                Box::pin(async move {
+                    match s.recv().await {
+                        Some(()) => num,
+                        None => std::future::pending::<i32>().await,
+                    }
+                })
+            });
+            let (num, _, _) = futures::future::select_all(waits).await;
+            num
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No signal handler available: never interrupt.
+                std::future::pending::<()>().await;
+            }
+            2
+        }
+    }
 }
 
 /// The golden directory from the config (without loading suites).
@@ -504,6 +638,17 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
             }
             writeln!(out, "{} pending", scan.items.len() + scan.broken.len()).map_err(io)?;
             report_broken(&scan.broken);
+            let strays = store.stray_temps();
+            if !strays.is_empty() {
+                let names: Vec<String> = strays.iter().map(|p| display_path(p)).collect();
+                writeln!(
+                    out,
+                    "ignored {} left by an interrupted run: {} (`evalgate golden prune` removes them)",
+                    crate::util::fmt::count(strays.len(), "temporary file"),
+                    names.join(", ")
+                )
+                .map_err(io)?;
+            }
             Ok(exit::OK)
         }
         GoldenCommand::Review => {
@@ -598,6 +743,26 @@ fn golden_command(args: &GoldenArgs) -> Result<i32, Error> {
                     .iter()
                     .any(|e| name.ends_with(e))
             };
+            // Temporary files of a killed run's golden writes are never golden.
+            for f in store.stray_temps() {
+                removed += 1;
+                if *dry_run {
+                    writeln!(
+                        out,
+                        "would remove {} (left by an interrupted run)",
+                        display_path(&f)
+                    )
+                    .map_err(io)?;
+                } else {
+                    std::fs::remove_file(&f).map_err(|e| Error::output(&f, e))?;
+                    writeln!(
+                        out,
+                        "removed {} (left by an interrupted run)",
+                        display_path(&f)
+                    )
+                    .map_err(io)?;
+                }
+            }
             for f in store.files().into_iter().filter(|f| is_golden(f)) {
                 let target = if f.extension().is_some_and(|e| e == "new") {
                     f.with_extension("")

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "evalgate",
     version,
     about = "Quality and regression test harness for AI systems: run suites of prompts against a model, check the outputs, gate CI",
-    after_help = "Exit codes: 0 gate passed, 1 gate failed, 2 invalid input, 3 infrastructure error, 130 interrupted."
+    after_help = "Exit codes: 0 gate passed, 1 gate failed, 2 invalid input, 3 infrastructure error, 130 interrupted by Ctrl-C (143 SIGTERM, 129 SIGHUP, 131 SIGQUIT)."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]

@@ -29,8 +29,52 @@ pub struct Diagnostic {
     pub pos: Option<Pos>,
     pub message: String,
     pub hint: Option<String>,
-    /// The source line the position points into, for display.
-    pub source_line: Option<String>,
+    /// The source line the position points into, for display (a long line
+    /// is cut to a window around the column, see [`SHOWN_LINE`]).
+    pub source_line: Option<Box<SourceLine>>,
+}
+
+/// A source line as shown under a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    /// The line, or a window of it around the caret.
+    pub text: String,
+    /// The caret's column (1-based, in characters) within `text` when the
+    /// line was cut; otherwise the diagnostic's own column.
+    pub caret_col: Option<usize>,
+}
+
+/// Longest source line shown whole (bytes); a longer one is shown as a
+/// window of about this many characters around the caret, with `…` marks.
+pub(crate) const SHOWN_LINE: usize = 160;
+
+/// Where each line of a text starts: the line of a position in O(log n),
+/// so a file with many errors is not rescanned for each.
+#[derive(Debug, Default)]
+pub(crate) struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        LineIndex { starts }
+    }
+
+    /// Line `n` (1-based) of `text` (the text the index was built from),
+    /// without its line break.
+    pub(crate) fn line<'t>(&self, text: &'t str, n: usize) -> Option<&'t str> {
+        let start = *self.starts.get(n.checked_sub(1)?)?;
+        if start > text.len() || (start == text.len() && n > 1) {
+            return None;
+        }
+        let end = self
+            .starts
+            .get(n)
+            .map_or(text.len(), |&next| next.saturating_sub(1));
+        text.get(start..end.max(start))
+    }
 }
 
 impl Diagnostic {
@@ -50,19 +94,55 @@ impl Diagnostic {
     }
 
     /// Attach the source line at `pos` taken from `source`.
-    pub fn with_source(mut self, source: &str) -> Self {
-        if let Some(pos) = self.pos {
-            self.source_line = source
-                .lines()
-                .nth(pos.line.saturating_sub(1))
-                .map(|l| l.trim_end_matches('\r').to_string());
+    pub fn with_source(self, source: &str) -> Self {
+        match self.pos {
+            Some(pos) => match source.lines().nth(pos.line.saturating_sub(1)) {
+                Some(l) => self.with_source_line(l),
+                None => self,
+            },
+            None => self,
         }
-        self
     }
 
-    /// Attach the text of the line `pos` points at.
+    /// [`Self::with_source`] through a line index of `source` (many errors in one file).
+    pub(crate) fn with_source_indexed(self, index: &LineIndex, source: &str) -> Self {
+        match self.pos.and_then(|p| index.line(source, p.line)) {
+            Some(l) => self.with_source_line(l),
+            None => self,
+        }
+    }
+
+    /// Attach the text of the line `pos` points at (cut around the column
+    /// when it is long: a 10 MB line must not flood the terminal).
     pub fn with_source_line(mut self, line: &str) -> Self {
-        self.source_line = Some(line.trim_end_matches('\r').to_string());
+        let line = line.trim_end_matches('\r');
+        let col = self.pos.map_or(1, |p| p.col.max(1));
+        if line.len() <= SHOWN_LINE {
+            self.source_line = Some(Box::new(SourceLine {
+                text: line.to_string(),
+                caret_col: None,
+            }));
+            return self;
+        }
+        let half = SHOWN_LINE / 2;
+        let first = col.saturating_sub(half).max(1); // 1-based char column of the window start
+        let mut chars = line.chars().skip(first - 1);
+        let window: String = chars.by_ref().take(SHOWN_LINE).collect();
+        let more = chars.next().is_some();
+        let mut out = String::new();
+        let mut caret = col - first + 1;
+        if first > 1 {
+            out.push('…');
+            caret += 1;
+        }
+        out.push_str(&window);
+        if more {
+            out.push('…');
+        }
+        self.source_line = Some(Box::new(SourceLine {
+            text: out,
+            caret_col: Some(caret),
+        }));
         self
     }
 
@@ -79,14 +159,16 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         write!(f, "  --> {}", self.location())?;
-        if let (Some(pos), Some(line)) = (self.pos, &self.source_line) {
+        if let (Some(pos), Some(src)) = (self.pos, &self.source_line) {
+            let line = &src.text;
             let num = pos.line.to_string();
             let pad = " ".repeat(num.len());
             write!(f, "\n {pad} |\n {num} | {line}\n {pad} | ")?;
             // Columns count characters; keep tabs so the caret lines up.
+            let col = src.caret_col.unwrap_or(pos.col);
             let prefix: String = line
                 .chars()
-                .take(pos.col.saturating_sub(1))
+                .take(col.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             write!(f, "{prefix}^")?;
@@ -217,5 +299,33 @@ mod tests {
         assert!(s.contains("suites/a.yaml:2:3"), "{s}");
         assert!(s.contains("2 |   x: 2"), "{s}");
         assert!(s.contains("|   ^"), "{s}");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let line = format!("{}X{}", "a".repeat(100_000), "b".repeat(100_000));
+        let d =
+            Diagnostic::new("s.yaml", Some(Pos::new(1, 100_001)), "bad").with_source_line(&line);
+        let s = d.to_string();
+        assert!(s.len() < 1000, "{}", s.len());
+        let lines: Vec<&str> = s.lines().collect();
+        let src = lines.iter().find(|l| l.contains('X')).unwrap();
+        let caret = lines.last().unwrap();
+        // The caret is under the X.
+        let x = src.chars().position(|c| c == 'X').unwrap();
+        assert_eq!(caret.chars().position(|c| c == '^'), Some(x), "{s}");
+        assert!(src.contains('…'), "{s}");
+    }
+
+    #[test]
+    fn line_index_finds_lines() {
+        let text = "a\nbb\r\n\nccc";
+        let ix = LineIndex::new(text);
+        assert_eq!(ix.line(text, 1), Some("a"));
+        assert_eq!(ix.line(text, 2), Some("bb\r"));
+        assert_eq!(ix.line(text, 3), Some(""));
+        assert_eq!(ix.line(text, 4), Some("ccc"));
+        assert_eq!(ix.line(text, 5), None);
+        assert_eq!(ix.line(text, 0), None);
     }
 }

@@ -334,8 +334,8 @@ fn load_suites(
             Err(mut d) => diags.append(&mut d),
         }
         hasher.update(display_path(f).as_bytes());
-        if let Ok(bytes) = std::fs::read(f) {
-            hasher.update(&bytes);
+        if let Ok(mut file) = crate::util::fsafe::open(f, crate::util::fsafe::Kind::Suite, false) {
+            let _ = std::io::copy(&mut file, &mut hasher);
         }
     }
     (suites, env, hasher)
@@ -350,7 +350,10 @@ fn names_of_broken_suite(file: &Path) -> Vec<String> {
         .map(|s| s.to_string_lossy().into_owned())
         .into_iter()
         .collect();
-    if let Ok(text) = std::fs::read_to_string(file) {
+    // Through the same guard as every input: a FIFO or a link is not read.
+    if let Ok(text) =
+        crate::util::fsafe::read_to_string(file, crate::util::fsafe::Kind::Suite, false)
+    {
         for line in text.lines() {
             if let Some(v) = line.strip_prefix("name:") {
                 names.push(v.trim().trim_matches(['"', '\'']).to_string());
@@ -475,7 +478,9 @@ fn check_check_providers(config: &ProjectConfig, suites: &[Suite], diags: &mut V
     }
     let defined: Vec<&str> = config.providers.keys().map(String::as_str).collect();
     for s in suites {
-        let text = std::fs::read_to_string(&s.file).unwrap_or_default();
+        let text =
+            crate::util::fsafe::read_to_string(&s.file, crate::util::fsafe::Kind::Suite, false)
+                .unwrap_or_default();
         for spec in suite_checks(s) {
             for r in spec.check.providers() {
                 if config.providers.contains_key(&r.name) {
@@ -608,7 +613,11 @@ fn long_name_error(case: &CaseDef, name: &str, what: &str) -> Diagnostic {
         Some((f, l)) => (PathBuf::from(f), l.parse::<usize>().ok()),
         None => (PathBuf::from(&case.source), None),
     };
-    let text = std::fs::read_to_string(&file).ok();
+    let kind = match file.extension().and_then(|e| e.to_str()) {
+        Some("csv" | "jsonl") => crate::util::fsafe::Kind::Dataset,
+        _ => crate::util::fsafe::Kind::Suite,
+    };
+    let text = crate::util::fsafe::read_to_string(&file, kind, false).ok();
     let col = match (&text, line) {
         (Some(t), Some(l)) => t
             .lines()
@@ -768,8 +777,9 @@ fn hash_inputs(
     }
     for p in &inputs {
         hasher.update(display_path(p).as_bytes());
-        if let Ok(bytes) = std::fs::read(p) {
-            hasher.update(&bytes);
+        // Streamed: a dataset may be large; a FIFO or link is refused (not hashed).
+        if let Ok(mut file) = crate::util::fsafe::open(p, crate::util::fsafe::Kind::Dataset, true) {
+            let _ = std::io::copy(&mut file, hasher);
         }
     }
 }
@@ -868,11 +878,32 @@ fn discover(
         starts.sort();
         starts.dedup();
         for start in starts {
+            // `suites -> /` or a glob `/etc/**` would walk the whole machine:
+            // links are not followed, and globs stay inside the project.
+            let checked = crate::util::fsafe::no_symlinks(&start)
+                .and_then(|()| crate::util::fsafe::inside_project(&start));
+            if let Err(e) = checked {
+                diags.push(
+                    Diagnostic::new(&start, None, format!("cannot read suites: {e}"))
+                        .with_hint("suite directories must be real directories inside the project"),
+                );
+                continue;
+            }
             walk(&start, &mut all, &|_| true);
         }
         for f in all {
             let rel = f.strip_prefix(&base).unwrap_or(&f);
             if set.is_match(rel) && is_suite(&f) {
+                // A glob of the config (`../*.yaml`) may not reach outside the project.
+                if let Err(e) = crate::util::fsafe::inside_project(&f) {
+                    diags.push(
+                        Diagnostic::new(&f, None, format!("cannot read suite file: {e}"))
+                            .with_hint(
+                            "keep suites inside the project, or name the file on the command line",
+                        ),
+                    );
+                    continue;
+                }
                 files.push(f);
             }
         }
@@ -922,14 +953,20 @@ fn walk_inner(
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    // `file_type` does not follow links: a link to a directory is never
+    // walked into; a link that looks like a suite file is listed, and
+    // refused with an error naming it when it is read.
+    let mut entries: Vec<_> = entries
+        .flatten()
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
     entries.sort();
-    for p in entries {
+    for (p, is_dir) in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with('.') || name == "target" || name == "node_modules" {
             continue;
         }
-        if p.is_dir() {
+        if is_dir {
             walk_inner(&p, out, keep, visited);
         } else if keep(&p) {
             out.push(p);

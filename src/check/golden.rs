@@ -37,7 +37,8 @@ pub struct Golden {
 
 /// A diff against the raw text of a golden file that could not be read as one.
 fn raw_diff(path: &std::path::Path, body: &str) -> String {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let old = crate::util::fsafe::read_to_string(path, crate::util::fsafe::Kind::Golden, true)
+        .unwrap_or_default();
     diff::unified(&old, &format!("{body}\n"))
 }
 

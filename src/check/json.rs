@@ -189,10 +189,12 @@ impl JsonSchema {
         path: &str,
     ) -> Option<(serde_json::Value, String, SchemaSource<'n>)> {
         let full = ctx.resolve_path(path);
-        let text = match std::fs::read_to_string(&full) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.error(
+        let text =
+            match crate::util::fsafe::read_to_string(&full, crate::util::fsafe::Kind::Schema, true)
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    ctx.error(
                     node.pos,
                     format!(
                         "cannot read JSON schema file `{}`: {e}",
@@ -203,9 +205,9 @@ impl JsonSchema {
                             .into(),
                     ),
                 );
-                return None;
-            }
-        };
+                    return None;
+                }
+            };
         let text = text
             .strip_prefix('\u{feff}')
             .map(str::to_string)

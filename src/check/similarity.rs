@@ -54,19 +54,35 @@ impl SyncCheck for Levenshtein {
             Ok(v) => v,
             Err(e) => return Eval::fail(format!("could not render the expected value: {e}")),
         };
-        let distance = strsim::levenshtein(&reference, input.output) as u64;
+        use crate::util::levenshtein::{distance, Distance};
         let longest = reference
             .chars()
             .count()
             .max(input.output.chars().count())
             .max(1) as f64;
-        let similarity = 1.0 - distance as f64 / longest;
+        // The bound caps the work: past it the exact distance does not matter.
+        let max = match self.bound {
+            Bound::MaxDistance(max) => max,
+            Bound::MinSimilarity(min) => ((1.0 - min) * longest).floor() as u64,
+        };
+        let (shown, distance) = match distance(&reference, input.output, Some(max)) {
+            Distance::Exact(d) => (d.to_string(), d),
+            Distance::AtLeast(d) => (format!("more than {max}"), d),
+            Distance::TooLong => {
+                return Eval::fail(format!(
+                    "the texts are too long to compare ({} and {} characters; at most {} 64-character blocks × characters)",
+                    reference.chars().count(),
+                    input.output.chars().count(),
+                    crate::util::levenshtein::MAX_BLOCK_STEPS
+                ))
+            }
+        };
+        let similarity = (1.0 - distance as f64 / longest).max(0.0);
         let (passed, bound) = match self.bound {
             Bound::MaxDistance(max) => (distance <= max, format!("distance <= {max}")),
             Bound::MinSimilarity(min) => (similarity >= min, format!("similarity >= {min}")),
         };
-        let msg =
-            format!("edit distance {distance}, similarity {similarity:.3} (required {bound})");
+        let msg = format!("edit distance {shown}, similarity {similarity:.3} (required {bound})");
         let mut eval = if passed {
             Eval::pass(msg)
         } else {

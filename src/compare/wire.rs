@@ -144,7 +144,8 @@ where
             "cannot read report {shown}: it is a directory{HINT}"
         )));
     }
-    let file = std::fs::File::open(path)
+    // A report named on the command line: any location, but a regular file.
+    let file = crate::util::fsafe::open(path, crate::util::fsafe::Kind::Report, false)
         .map_err(|e| Error::Usage(format!("cannot read report {shown}: {e}")))?;
     let mut problem: Option<String> = None;
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, file));

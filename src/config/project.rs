@@ -143,18 +143,22 @@ impl ProjectConfig {
             _ => PathBuf::new(),
         };
         let mut cfg = Self::builtin(&root);
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                return (cfg, Vec::new());
-            }
-            Err(e) => {
-                cfg.complete = false;
-                let d = Diagnostic::new(path, None, format!("cannot read config file: {e}"))
-                    .with_hint("pass an existing file with --config, or run from the project root");
-                return (cfg, vec![d]);
-            }
-        };
+        let text =
+            match crate::util::fsafe::read_to_string(path, crate::util::fsafe::Kind::Config, false)
+            {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                    return (cfg, Vec::new());
+                }
+                Err(e) => {
+                    cfg.complete = false;
+                    let d = Diagnostic::new(path, None, format!("cannot read config file: {e}"))
+                        .with_hint(
+                            "pass an existing file with --config, or run from the project root",
+                        );
+                    return (cfg, vec![d]);
+                }
+            };
         cfg.path = Some(path.to_path_buf());
         let root_node = match node::parse(path, &text) {
             Ok(n) => n,

@@ -27,6 +27,10 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// TCP connect timeout. Default 10 s.
     pub connect_timeout: Duration,
+    /// Longest silence while reading an answer (between two reads of the
+    /// body or stream, and until the response headers): a stalled stream is
+    /// a retryable transport error long before the per-try timeout. Default 30 s.
+    pub read_timeout: Duration,
     /// In-flight requests to this provider at most (`None` = the run's concurrency).
     pub max_concurrency: Option<usize>,
     pub requests_per_minute: Option<u32>,
@@ -45,6 +49,7 @@ impl Default for Limits {
             backoff_max: Duration::from_secs(60),
             timeout: None,
             connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
             max_concurrency: None,
             requests_per_minute: None,
             tokens_per_minute: None,
@@ -383,6 +388,7 @@ use crate::syntax::node::{Node, Value};
 const LIMIT_KEYS: &[&str] = &[
     "timeout",
     "connect_timeout",
+    "read_timeout",
     "max_retries",
     "backoff",
     "backoff_max",
@@ -643,6 +649,12 @@ fn decode_limits(ctx: &mut Ctx<'_>, pf: &Fields<'_>, l: &mut Limits) {
         .and_then(|n| duration(ctx, n, "`connect_timeout`"))
     {
         l.connect_timeout = d;
+    }
+    if let Some(d) = pf
+        .get("read_timeout")
+        .and_then(|n| duration(ctx, n, "`read_timeout`"))
+    {
+        l.read_timeout = d;
     }
     if let Some(v) = pf
         .get("max_retries")
@@ -1014,8 +1026,15 @@ fn decode_http(
 fn check_templates(ctx: &mut Ctx<'_>, pos: crate::error::Pos, v: &serde_json::Value) {
     match v {
         serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            let env = minijinja::Environment::new();
-            if let Err(e) = env.template_from_str(s) {
+            let env = crate::template::environment();
+            let checked = crate::template::check_bounds(s)
+                .map_err(|(m, _)| m)
+                .and_then(|()| {
+                    env.template_from_str(s)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = checked {
                 ctx.error(
                     pos,
                     format!("invalid template in `body`: {e}"),

@@ -127,7 +127,8 @@ impl Attempt {
         // Per-try timeouts and retries live in the provider's resilience layer.
         let answer = self.provider.complete(&request).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut response = match answer {
+        // Secrets in the answer were masked by the provider's redaction layer.
+        let response = match answer {
             Err(e) => {
                 let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
                 let mut a = error_attempt(repeat, e.to_string(), hash, latency);
@@ -137,13 +138,6 @@ impl Attempt {
             }
             Ok(r) => r,
         };
-        if crate::secret::any() {
-            // A model (or a proxy) echoing a credential must not leak it into reports.
-            response.text = crate::secret::redact(&response.text);
-            for c in &mut response.tool_calls {
-                c.arguments = crate::secret::redact(&c.arguments);
-            }
-        }
         let golden = GoldenCtx {
             store: &self.golden,
             suite: &request.suite,

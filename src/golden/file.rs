@@ -122,7 +122,7 @@ impl Golden {
 
     /// Read a golden file; `Ok(None)` when it does not exist.
     pub fn read(path: &Path) -> Result<Option<Golden>, String> {
-        match std::fs::read_to_string(path) {
+        match crate::util::fsafe::read_to_string(path, crate::util::fsafe::Kind::Golden, true) {
             Ok(text) => Golden::parse(&text)
                 .map(Some)
                 .map_err(|e| format!("golden file `{}` is malformed: {e}", display_path(path))),
@@ -136,6 +136,7 @@ impl Golden {
 
     /// Write atomically (temporary file + rename).
     pub fn write(&self, path: &Path) -> Result<(), Error> {
+        crate::util::fsafe::check_write(path).map_err(|e| Error::output(path, e))?;
         write_atomic(path, self.render().as_bytes())
     }
 }

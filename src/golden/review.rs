@@ -57,7 +57,8 @@ pub fn pending_kind(p: &Pending) -> &'static str {
 /// conflict markers).
 pub fn pending_diff(p: &Pending) -> String {
     if p.unreadable.is_some() {
-        let raw = std::fs::read(&p.target)
+        // Through the input guard: a golden that is a link is not followed.
+        let raw = crate::util::fsafe::read(&p.target, crate::util::fsafe::Kind::Golden, true)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         return diff::unified(&raw, &p.new.render());

@@ -112,6 +112,32 @@ impl Store {
         out
     }
 
+    /// Temporary files (`.evalgate-*.tmp`) a killed run left under the golden
+    /// directory (sorted). Links are not followed.
+    pub fn stray_temps(&self) -> Vec<PathBuf> {
+        fn go(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                if t.is_dir() {
+                    go(&e.path(), out);
+                } else if t.is_file()
+                    && e.file_name()
+                        .to_str()
+                        .is_some_and(crate::util::atomic::is_temp_name)
+                {
+                    out.push(e.path());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        go(&self.dir, &mut out);
+        out.sort();
+        out
+    }
+
     /// Pending changes, optionally filtered by a glob on `suite/case` (or
     /// `suite/case.provider`; a bare name is a suite). A `.new` file that
     /// cannot be read goes to `broken` (named from its path) instead of
@@ -238,7 +264,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         if name.starts_with(".evalgate-") {
             continue; // temporary files of an atomic write in progress
         }
-        if p.is_dir() {
+        // `file_type` does not follow links: a directory link is listed as a
+        // file (and refused when read), never walked into.
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&p, out);
         } else {
             out.push(p);

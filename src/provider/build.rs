@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! Recording (--record) → Cached (cache: true) → Resilient (timeouts, retries,
-//! limits) → OpenAi | Anthropic | HttpApi | Exec | Mock | Echo | Replay
+//! limits) → Redacting (secrets masked in every returned string) → OpenAi | Anthropic | HttpApi | Exec | Mock | Echo | Replay
 //! ```
 //!
 //! With `--replay`, every network or exec provider is replaced by a
@@ -97,6 +97,9 @@ pub(crate) fn build(
     } else {
         pc.limits.clone()
     };
+    // Secrets are masked right above the endpoint, before any layer stores or
+    // shows an answer (see `Response::redact_secrets`).
+    let inner: Arc<dyn Provider> = Arc::new(super::Redacting::new(inner));
     let mut p: Arc<dyn Provider> = Arc::new(Resilient::new(inner, &limits));
     if !replaying && pc.limits.cache && !sel.no_cache && sel.mode == Mode::Live {
         p = Arc::new(Cached::new(p, config.cache_dir.clone()));

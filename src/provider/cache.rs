@@ -49,7 +49,10 @@ impl Provider for Cached {
         Box::pin(async move {
             let path = self.path(request);
             // A cache file that cannot be read or parsed is a miss.
-            if let Ok(bytes) = tokio::fs::read(&path).await {
+            // Never through a link, never a FIFO or device, bounded in size.
+            if let Ok(bytes) =
+                crate::util::fsafe::read(&path, crate::util::fsafe::Kind::Cache, true)
+            {
                 if let Ok(stored) = serde_json::from_slice::<StoredAnswer>(&bytes) {
                     if let Ok(r) = stored.to_response() {
                         return Ok(r);
@@ -61,7 +64,9 @@ impl Provider for Cached {
             if let Ok(text) = serde_json::to_vec_pretty(&stored) {
                 if let Some(parent) = path.parent() {
                     // The cache is an optimisation: failing to write it is not an error.
-                    if std::fs::create_dir_all(parent).is_ok() {
+                    if crate::util::fsafe::check_write(&path).is_ok()
+                        && std::fs::create_dir_all(parent).is_ok()
+                    {
                         let _ = crate::util::atomic::write_atomic(&path, &text);
                     }
                 }

@@ -73,7 +73,11 @@ pub(crate) fn path_for(dir: &Path, provider: &str, suite: &str) -> PathBuf {
 
 impl Cassette {
     pub(crate) fn load(path: &Path) -> Result<Option<Cassette>, String> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::util::fsafe::read_to_string(
+            path,
+            crate::util::fsafe::Kind::Cassette,
+            true,
+        ) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read cassette {}: {e}", display_path(path))),
@@ -216,13 +220,18 @@ impl Recorder {
                 suite: suite.clone(),
                 interactions: merged.into_values().collect(),
             };
-            let result = match path.parent() {
-                Some(parent) => {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))
-                }
-                None => Ok(()),
-            }
-            .and_then(|()| crate::util::atomic::write_atomic(&path, cassette.to_text().as_bytes()));
+            // Inside the project, and never through a link.
+            let result = crate::util::fsafe::check_write(&path)
+                .map_err(|e| Error::output(&path, e))
+                .and_then(|()| match path.parent() {
+                    Some(parent) => {
+                        std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))
+                    }
+                    None => Ok(()),
+                })
+                .and_then(|()| {
+                    crate::util::atomic::write_atomic(&path, cassette.to_text().as_bytes())
+                });
             match result {
                 Ok(()) => written.push(path),
                 Err(e) => failures.push(e.to_string()),

@@ -57,12 +57,16 @@ pub(crate) struct MockResponses {
 impl MockResponses {
     /// Load and validate a responses file. Errors carry file:line:column.
     pub(crate) fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![
-                Diagnostic::new(path, None, format!("cannot read mock responses file: {e}"))
-                    .with_hint("check the `responses` path of the mock provider in evalgate.yaml"),
-            ]
-        })?;
+        let text =
+            crate::util::fsafe::read_to_string(path, crate::util::fsafe::Kind::Fixture, true)
+                .map_err(|e| {
+                    vec![Diagnostic::new(
+                        path,
+                        None,
+                        format!("cannot read mock responses file: {e}"),
+                    )
+                    .with_hint("check the `responses` path of the mock provider in evalgate.yaml")]
+                })?;
         let root = node::parse(path, &text)?;
         let mut ctx = Ctx::new(path, &text);
         let parsed = Self::decode(&mut ctx, &root);

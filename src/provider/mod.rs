@@ -216,6 +216,130 @@ impl ProviderError {
     }
 }
 
+impl Response {
+    /// Every string of the answer with registered secrets masked. The one
+    /// place network (or command) output is redacted: [`Redacting`] calls it
+    /// right above the endpoint, so the cache, cassettes, goldens, reports and
+    /// the console only ever see the redacted answer. The destructuring names
+    /// every field, so a new field does not compile until it is handled here.
+    pub(crate) fn redact_secrets(&mut self) {
+        let Response {
+            text,
+            tool_calls,
+            timing: _, // numbers and a timestamp only
+            usage: _,  // numbers only
+            model,
+            finish_reason,
+            retries: _,
+        } = self;
+        redact_in_place(text);
+        for ToolCall {
+            id,
+            name,
+            arguments,
+        } in tool_calls
+        {
+            if let Some(id) = id {
+                redact_in_place(id);
+            }
+            redact_in_place(name);
+            redact_in_place(arguments);
+        }
+        for s in [model, finish_reason].into_iter().flatten() {
+            redact_in_place(s);
+        }
+    }
+}
+
+impl ProviderError {
+    /// The error with registered secrets masked in every message it carries.
+    pub(crate) fn redact_secrets(self) -> ProviderError {
+        let r = |s: String| crate::secret::redact(&s);
+        match self {
+            ProviderError::Timeout(d) => ProviderError::Timeout(d),
+            ProviderError::Transport(m) => ProviderError::Transport(r(m)),
+            ProviderError::Http {
+                status,
+                body,
+                retry_after,
+            } => ProviderError::Http {
+                status,
+                body: r(body),
+                retry_after,
+            },
+            ProviderError::Stream(m) => ProviderError::Stream(r(m)),
+            ProviderError::Provider(m) => ProviderError::Provider(r(m)),
+            ProviderError::NoRecording(m) => ProviderError::NoRecording(r(m)),
+            ProviderError::StaleRecording(m) => ProviderError::StaleRecording(r(m)),
+            ProviderError::Replayed {
+                message,
+                retries,
+                latency_ms,
+            } => ProviderError::Replayed {
+                message: r(message),
+                retries,
+                latency_ms,
+            },
+            ProviderError::Retried { tries, last } => ProviderError::Retried {
+                tries,
+                last: Box::new(last.redact_secrets()),
+            },
+        }
+    }
+}
+
+fn redact_in_place(s: &mut String) {
+    let r = crate::secret::redact(s);
+    if r != *s {
+        *s = r;
+    }
+}
+
+/// The redaction layer: wraps every endpoint (network, exec, replay) so that
+/// no string an endpoint returns reaches a layer above it (retries, cache,
+/// recorder, checks, goldens, reports) before [`Response::redact_secrets`].
+pub(crate) struct Redacting {
+    inner: Arc<dyn Provider>,
+}
+
+impl Redacting {
+    pub(crate) fn new(inner: Arc<dyn Provider>) -> Self {
+        Redacting { inner }
+    }
+}
+
+impl Provider for Redacting {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, ProviderError>> {
+        Box::pin(async move {
+            match self.inner.complete(request).await {
+                Ok(mut r) => {
+                    if crate::secret::any() {
+                        r.redact_secrets();
+                    }
+                    Ok(r)
+                }
+                Err(e) if crate::secret::any() => Err(e.redact_secrets()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn request_key(&self, request: &Request) -> serde_json::Value {
+        self.inner.request_key(request)
+    }
+
+    fn endpoint(&self) -> String {
+        self.inner.endpoint()
+    }
+}
+
 /// The provider interface.
 pub trait Provider: Send + Sync {
     /// The configured name (e.g. `mock`, `staging`).

@@ -46,6 +46,8 @@ pub(crate) struct SseReader {
     /// Bytes read so far, and the most allowed ([`MAX_STREAM_BYTES`]).
     total: u64,
     limit: u64,
+    /// The bytes read, in the run-wide response memory budget.
+    held: super::http::transport::Held,
     start: Instant,
     received: usize,
 }
@@ -59,6 +61,7 @@ impl SseReader {
             ended: false,
             total: 0,
             limit: MAX_STREAM_BYTES,
+            held: super::http::transport::Held::default(),
             start,
             received: 0,
         }
@@ -94,6 +97,7 @@ impl SseReader {
                             self.limit >> 20
                         )));
                     }
+                    self.held.grow(chunk.len() as u64)?;
                     self.parser.push(&chunk);
                 }
                 Ok(None) => self.ended = true,

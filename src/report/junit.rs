@@ -28,7 +28,7 @@ use quick_junit::{
 
 use crate::error::Error;
 use crate::event::RunEvent;
-use crate::model::{AttemptResult, CaseResult, Outcome, RunInfo};
+use crate::model::{AttemptResult, CaseResult, Outcome, RunInfo, StopReason};
 use crate::report::explain;
 use crate::report::{AtomicFile, Reporter};
 
@@ -217,7 +217,7 @@ impl JunitReporter {
         Ok(())
     }
 
-    fn finished(&mut self, duration_ms: f64) -> Result<(), Error> {
+    fn finished(&mut self, duration_ms: f64, interrupted: Option<u64>) -> Result<(), Error> {
         for i in 0..self.groups.len() {
             self.flush_chunk(i)?;
         }
@@ -228,6 +228,13 @@ impl JunitReporter {
         for g in &self.groups {
             totals.add(g.tally);
         }
+        // An interrupted run is never green in CI: one errored test case says
+        // so, with the number of planned cases that did not run.
+        let marker = interrupted.map(interrupted_suite);
+        if marker.is_some() {
+            totals.tests += 1;
+            totals.errors += 1;
+        }
         let mut root = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
         push_attr(&mut root, "name", REPORT_NAME);
         push_tally(&mut root, totals);
@@ -236,10 +243,15 @@ impl JunitReporter {
         }
         push_attr(&mut root, "time", &format_seconds(duration_ms));
         root.push('>');
-        let result = self
-            .spool
-            .flush()
-            .and_then(|()| write_groups(&mut out, &root, &self.groups, self.spool.get_mut()));
+        let result = self.spool.flush().and_then(|()| {
+            write_groups(
+                &mut out,
+                &root,
+                &self.groups,
+                self.spool.get_mut(),
+                marker.as_deref(),
+            )
+        });
         result.map_err(|e| self.err(e))?;
         out.commit()
     }
@@ -252,8 +264,12 @@ fn write_groups(
     root: &str,
     groups: &[Group],
     spool: &mut File,
+    marker: Option<&str>,
 ) -> io::Result<()> {
     dst.write_all(root.as_bytes())?;
+    if let Some(m) = marker {
+        dst.write_all(m.as_bytes())?;
+    }
     for g in groups {
         let mut tag = String::from("\n    <testsuite");
         push_attr(&mut tag, "name", &g.name);
@@ -287,9 +303,48 @@ impl Reporter for JunitReporter {
             | RunEvent::AttemptRetried { .. }
             | RunEvent::AttemptFinished { .. } => Ok(()),
             RunEvent::CaseFinished(case) => self.case_finished(case),
-            RunEvent::Finished { duration_ms, .. } => self.finished(*duration_ms),
+            RunEvent::Finished {
+                duration_ms,
+                stopped,
+                summary,
+                ..
+            } => self.finished(
+                *duration_ms,
+                (*stopped == Some(StopReason::Interrupted)).then_some(summary.not_run),
+            ),
         }
     }
+}
+
+/// The `<testsuite name="evalgate">` of an interrupted run: one test case
+/// `run interrupted` with an `<error type="interrupted">` and the not-run count
+/// (also as a property), so CI shows the run as broken, not green.
+fn interrupted_suite(not_run: u64) -> String {
+    let message = format!(
+        "the run was interrupted; {not_run} planned case{} did not run",
+        if not_run == 1 { "" } else { "s" }
+    );
+    let mut tag = String::from("\n    <testsuite");
+    push_attr(&mut tag, "name", REPORT_NAME);
+    push_tally(
+        &mut tag,
+        Tally {
+            tests: 1,
+            errors: 1,
+            ..Tally::default()
+        },
+    );
+    tag.push_str(">\n        <properties>\n            <property");
+    push_attr(&mut tag, "name", "not_run");
+    push_attr(&mut tag, "value", &not_run.to_string());
+    tag.push_str("/>\n        </properties>\n        <testcase");
+    push_attr(&mut tag, "name", "run interrupted");
+    push_attr(&mut tag, "classname", REPORT_NAME);
+    tag.push_str(">\n            <error");
+    push_attr(&mut tag, "type", "interrupted");
+    push_attr(&mut tag, "message", &message);
+    tag.push_str("/>\n        </testcase>\n    </testsuite>");
+    tag
 }
 
 fn spool(dir: &Path) -> io::Result<BufWriter<File>> {
@@ -551,7 +606,6 @@ fn escape_attr(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::StopReason;
     use crate::report::explain::fixtures::*;
     use quick_junit::FlakyOrRerun;
 
@@ -719,7 +773,7 @@ mod tests {
             }
         }
         cases.push(fail_case("c", "last"));
-        let xml = write(&cases, Some(StopReason::Interrupted));
+        let xml = write(&cases, None);
         let report = Report::deserialize_from_str(&xml).unwrap();
         assert_eq!(report.tests, cases.len());
         assert_eq!(report.failures, 1);
@@ -761,8 +815,30 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_run_is_an_error_in_junit() {
+        let xml = write(&[pass_case("geo", "a")], Some(StopReason::Interrupted));
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((report.tests, report.errors), (2, 1), "{xml}");
+        let marker = find(&report, "evalgate", "run interrupted");
+        match &marker.status {
+            TestCaseStatus::NonSuccess { kind, message, .. } => {
+                assert_eq!(*kind, NonSuccessKind::Error);
+                assert!(
+                    message.as_ref().unwrap().as_str().contains("did not run"),
+                    "{xml}"
+                );
+            }
+            other => panic!("not an error: {other:?}"),
+        }
+        assert!(xml.contains(r#"<property name="not_run" value="#), "{xml}");
+        // Not interrupted: no marker.
+        let xml = write(&[pass_case("geo", "a")], None);
+        assert!(!xml.contains("run interrupted"), "{xml}");
+    }
+
+    #[test]
     fn empty_run_and_hostile_names() {
-        let xml = write(&[], Some(StopReason::Interrupted));
+        let xml = write(&[], None);
         let report = Report::deserialize_from_str(&xml).unwrap();
         assert_eq!(report.tests, 0);
         assert!(report.test_suites.is_empty());

@@ -1,7 +1,7 @@
 //! The progress bar: shown only on an interactive terminal and never in CI
 //! (`CI` set) or when stderr is piped.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -174,7 +174,9 @@ impl Progress for Periodic {
         }
         if !self.quiet && self.last.elapsed() >= PERIOD {
             self.last = std::time::Instant::now();
-            eprintln!(
+            // A closed stderr must not panic (and lose the run): ignore errors.
+            let _ = writeln!(
+                std::io::stderr(),
                 "evalgate: {}/{} cases done, {} failing, {:.0} s elapsed",
                 self.done,
                 self.total,

@@ -244,13 +244,16 @@ pub(crate) struct LoadContext<'a> {
 
 /// Load and validate one suite file. All problems are returned together.
 pub(crate) fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::new(
-            path,
-            None,
-            format!("cannot read suite file: {e}"),
-        )]
-    })?;
+    // Suites named on the command line are the user's own: not confined to the project
+    // (suites found by the config's globs are checked in `plan::discover`).
+    let text = crate::util::fsafe::read_to_string(path, crate::util::fsafe::Kind::Suite, false)
+        .map_err(|e| {
+            vec![Diagnostic::new(
+                path,
+                None,
+                format!("cannot read suite file: {e}"),
+            )]
+        })?;
     let root = node::parse(path, &text)?;
     let mut ctx = Ctx::new(path, &text).with_root(lcx.root);
     let suite = decode_suite(&mut ctx, &root, path, lcx);

@@ -99,6 +99,16 @@ pub(super) fn decode_prompt(
     let mut ok = true;
     for (i, (role, src, pos)) in messages.into_iter().enumerate() {
         let name = format!("{}:{}:{}#{i}", display_path(ctx.file), pos.line, pos.col);
+        if let Err((msg, range)) = template::check_bounds(&src) {
+            let at = locate_in_file(ctx.text, pos, &src, Some(range));
+            ctx.error(
+                at,
+                format!("invalid template: {msg}"),
+                Some("keep templates small and flat (see \"Limits\" in the README)".into()),
+            );
+            ok = false;
+            continue;
+        }
         if let Err(e) = lcx.env.add_template_owned(name.clone(), src.clone()) {
             let at = locate_in_file(ctx.text, pos, &src, e.range());
             ctx.error(

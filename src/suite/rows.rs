@@ -31,7 +31,7 @@ impl Format {
 
 /// The header row of a CSV file.
 pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>, String> {
-    let file = File::open(path)
+    let file = crate::util::fsafe::open(path, crate::util::fsafe::Kind::Dataset, true)
         .map_err(|e| format!("cannot open dataset `{}`: {e}", display_path(path)))?;
     let mut reader = csv::ReaderBuilder::new().from_reader(file);
     let headers = reader.headers().map_err(|e| {
@@ -85,7 +85,7 @@ impl Rows {
     pub(crate) fn open(path: &Path, mapping: &Mapping) -> Result<Self, String> {
         let format = Format::from_path(path)
             .ok_or_else(|| "dataset must be a .csv or .jsonl file".to_string())?;
-        let file = File::open(path)
+        let file = crate::util::fsafe::open(path, crate::util::fsafe::Kind::Dataset, true)
             .map_err(|e| format!("cannot open dataset `{}`: {e}", display_path(path)))?;
         let inner = match format {
             Format::Csv => {

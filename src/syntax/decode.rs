@@ -20,6 +20,8 @@ pub struct Ctx<'a> {
     /// `defaults.golden` for its `golden` checks), one per type, so this layer
     /// needs to know none of them.
     defaults: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    /// Line starts of `text`, built on the first error (many errors stay linear).
+    lines: std::cell::OnceCell<crate::error::LineIndex>,
 }
 
 impl<'a> Ctx<'a> {
@@ -30,6 +32,7 @@ impl<'a> Ctx<'a> {
             errors: Vec::new(),
             root: PathBuf::new(),
             defaults: HashMap::new(),
+            lines: std::cell::OnceCell::new(),
         }
     }
 
@@ -64,7 +67,11 @@ impl<'a> Ctx<'a> {
 
     /// Record an error at `pos`.
     pub fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
-        let mut d = Diagnostic::new(self.file, Some(pos), message).with_source(self.text);
+        let index = self
+            .lines
+            .get_or_init(|| crate::error::LineIndex::new(self.text));
+        let mut d =
+            Diagnostic::new(self.file, Some(pos), message).with_source_indexed(index, self.text);
         d.hint = hint;
         self.errors.push(d);
     }

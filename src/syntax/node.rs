@@ -5,6 +5,7 @@
 //! after `serde_json` has confirmed it is valid JSON, so both formats get the
 //! same precise diagnostics.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -117,11 +118,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
         path,
         text,
         stack: Vec::new(),
-        anchors: Vec::new(),
+        anchors: HashMap::new(),
         root: None,
         errors: Vec::new(),
         documents: 0,
         expanded: 0,
+        lines: std::cell::OnceCell::new(),
+        skipping: 0,
+        too_deep_reported: false,
     };
     for item in Parser::new_from_str(text) {
         match item {
@@ -159,17 +163,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
     }))
 }
 
+/// A collection being built. `count` is the number of nodes it holds so far
+/// (itself included; a mapping entry's key counts one), kept as it grows so an
+/// alias's size is known without walking the node.
 enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
         items: Vec<Node>,
+        count: usize,
     },
     Map {
         pos: Pos,
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<(String, Pos)>,
+        count: usize,
+        /// Keys seen so far and their line: duplicate checks in O(1).
+        seen: HashMap<String, usize>,
     },
 }
 
@@ -177,29 +188,27 @@ struct Builder<'a> {
     path: &'a Path,
     text: &'a str,
     stack: Vec<Frame>,
-    anchors: Vec<(usize, Node)>,
+    /// Anchor id → the node and its node count (the latest definition wins).
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     errors: Vec<Diagnostic>,
     documents: usize,
     /// Nodes produced by alias expansion so far (bounded: "billion laughs").
+    /// Counted before an alias is copied, so the bound is on time as well as memory.
     expanded: usize,
+    /// Line starts of `text`, built on the first error.
+    lines: std::cell::OnceCell<crate::error::LineIndex>,
+    /// Open collections of a refused (too deep) structure being skipped.
+    skipping: usize,
+    too_deep_reported: bool,
 }
 
 /// Most nodes aliases may expand to in one file.
 const MAX_ALIAS_NODES: usize = 100_000;
 
-fn node_count(n: &Node) -> usize {
-    match &n.value {
-        Value::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
-        Value::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|e| 1 + node_count(&e.value))
-                .sum::<usize>()
-        }
-        _ => 1,
-    }
-}
+/// Deepest nesting of sequences and mappings in one file (deeper input would
+/// make later recursive walks overflow the stack).
+const MAX_DEPTH: usize = 256;
 
 fn span_pos(span: &Span) -> Pos {
     Pos::new(span.start.line().max(1), span.start.col() + 1)
@@ -207,6 +216,14 @@ fn span_pos(span: &Span) -> Pos {
 
 impl Builder<'_> {
     fn event(&mut self, event: Event<'_>, span: Span) {
+        if self.skipping > 0 {
+            match event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => self.skipping += 1,
+                Event::SequenceEnd | Event::MappingEnd => self.skipping -= 1,
+                _ => {}
+            }
+            return;
+        }
         let pos = span_pos(&span);
         match event {
             Event::DocumentStart(_) => {
@@ -218,9 +235,12 @@ impl Builder<'_> {
                             Some(pos),
                             "more than one document in this file",
                         )
-                        .with_source(self.text)
                         .with_hint("remove the `---` separator: one file holds one document"),
                     );
+                    if let Some(d) = self.errors.pop() {
+                        let d = self.sourced(d);
+                        self.errors.push(d);
+                    }
                 }
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -230,27 +250,47 @@ impl Builder<'_> {
                 } else {
                     Value::Str(value.into_owned())
                 };
-                self.push(Node { value: v, pos }, anchor);
+                self.push(Node { value: v, pos }, anchor, 1);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                pos,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                pos,
-                anchor,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, _) => {
+                if self.too_deep(pos) {
+                    return;
+                }
+                self.stack.push(Frame::Seq {
+                    pos,
+                    anchor,
+                    items: Vec::new(),
+                    count: 1,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.too_deep(pos) {
+                    return;
+                }
+                self.stack.push(Frame::Map {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    count: 1,
+                    seen: HashMap::new(),
+                });
+            }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
+                if let Some(Frame::Seq {
+                    pos,
+                    anchor,
+                    items,
+                    count,
+                }) = self.stack.pop()
+                {
                     self.push(
                         Node {
                             value: Value::Seq(items),
                             pos,
                         },
                         anchor,
+                        count,
                     );
                 }
             }
@@ -259,6 +299,7 @@ impl Builder<'_> {
                     pos,
                     anchor,
                     entries,
+                    count,
                     ..
                 }) = self.stack.pop()
                 {
@@ -268,56 +309,99 @@ impl Builder<'_> {
                             pos,
                         },
                         anchor,
+                        count,
                     );
                 }
             }
             Event::Alias(id) => {
-                let found = self
-                    .anchors
-                    .iter()
-                    .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone());
-                match found {
-                    Some(mut node) => {
-                        self.expanded += node_count(&node);
-                        if self.expanded > MAX_ALIAS_NODES {
-                            if self.expanded - node_count(&node) <= MAX_ALIAS_NODES {
-                                self.errors.push(
-                                    Diagnostic::new(
-                                        self.path,
-                                        Some(pos),
-                                        format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
-                                    )
-                                    .with_source(self.text)
-                                    .with_hint("nested aliases multiply; write the data out or use a dataset file"),
-                                );
-                            }
-                            return;
-                        }
-                        node.pos = pos;
-                        self.push(node, 0);
+                let Some(count) = self.anchors.get(&id).map(|(_, c)| *c) else {
+                    let d = Diagnostic::new(self.path, Some(pos), "unknown alias");
+                    let d = self.sourced(d);
+                    self.errors.push(d);
+                    return;
+                };
+                // Count first, copy only within the bound.
+                let before = self.expanded;
+                self.expanded = self.expanded.saturating_add(count);
+                if self.expanded > MAX_ALIAS_NODES {
+                    if before <= MAX_ALIAS_NODES {
+                        let d = Diagnostic::new(
+                            self.path,
+                            Some(pos),
+                            format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
+                        )
+                        .with_hint(
+                            "nested aliases multiply; write the data out or use a dataset file",
+                        );
+                        let d = self.sourced(d);
+                        self.errors.push(d);
                     }
-                    None => self.errors.push(
-                        Diagnostic::new(self.path, Some(pos), "unknown alias")
-                            .with_source(self.text),
-                    ),
+                    return;
+                }
+                if let Some((node, _)) = self.anchors.get(&id) {
+                    let mut node = node.clone();
+                    node.pos = pos;
+                    self.push(node, 0, count);
                 }
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
     }
 
-    fn push(&mut self, node: Node, anchor: usize) {
-        if anchor != 0 {
-            self.anchors.push((anchor, node.clone()));
+    /// `d` with its source line, through the line index.
+    fn sourced(&self, d: Diagnostic) -> Diagnostic {
+        let index = self
+            .lines
+            .get_or_init(|| crate::error::LineIndex::new(self.text));
+        d.with_source_indexed(index, self.text)
+    }
+
+    /// Refuse nesting deeper than [`MAX_DEPTH`] (reported once).
+    fn too_deep(&mut self, pos: Pos) -> bool {
+        if self.stack.len() < MAX_DEPTH {
+            return false;
         }
+        // The refused collection and everything in it are skipped.
+        self.skipping = 1;
+        if !std::mem::replace(&mut self.too_deep_reported, true) {
+            let d = Diagnostic::new(
+                self.path,
+                Some(pos),
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            )
+            .with_hint("flatten the structure; suites and configs need only a few levels");
+            let d = self.sourced(d);
+            self.errors.push(d);
+        }
+        true
+    }
+
+    fn push(&mut self, node: Node, anchor: usize, count: usize) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, (node.clone(), count));
+        }
+        let text = self.text;
+        let path = self.path;
+        let index = &self.lines;
+        let sourced = |d: Diagnostic| {
+            d.with_source_indexed(
+                index.get_or_init(|| crate::error::LineIndex::new(text)),
+                text,
+            )
+        };
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq {
+                items, count: c, ..
+            }) => {
+                *c = c.saturating_add(count);
+                items.push(node);
+            }
             Some(Frame::Map {
                 entries,
                 pending_key,
+                count: c,
+                seen,
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -328,38 +412,39 @@ impl Builder<'_> {
                         Value::Bool(b) => b.to_string(),
                         Value::Null => "null".to_string(),
                         Value::Seq(_) | Value::Map(_) => {
-                            self.errors.push(
-                                Diagnostic::new(
-                                    self.path,
-                                    Some(node.pos),
-                                    "a mapping key must be a plain string",
-                                )
-                                .with_source(self.text),
-                            );
+                            self.errors.push(sourced(Diagnostic::new(
+                                path,
+                                Some(node.pos),
+                                "a mapping key must be a plain string",
+                            )));
                             String::new()
                         }
                     };
-                    if let Some(prev) = entries.iter().find(|e| e.key == key) {
-                        self.errors.push(
-                            Diagnostic::new(
-                                self.path,
-                                Some(node.pos),
-                                format!(
-                                    "duplicate key `{key}` (first defined at line {})",
-                                    prev.key_pos.line
-                                ),
-                            )
-                            .with_source(self.text)
-                            .with_hint("remove one of the two"),
-                        );
+                    match seen.get(&key) {
+                        Some(&line) => {
+                            self.errors.push(sourced(
+                                Diagnostic::new(
+                                    path,
+                                    Some(node.pos),
+                                    format!("duplicate key `{key}` (first defined at line {line})"),
+                                )
+                                .with_hint("remove one of the two"),
+                            ));
+                        }
+                        None => {
+                            seen.insert(key.clone(), node.pos.line);
+                        }
                     }
                     *pending_key = Some((key, node.pos));
                 }
-                Some((key, key_pos)) => entries.push(Entry {
-                    key,
-                    key_pos,
-                    value: node,
-                }),
+                Some((key, key_pos)) => {
+                    *c = c.saturating_add(1).saturating_add(count);
+                    entries.push(Entry {
+                        key,
+                        key_pos,
+                        value: node,
+                    });
+                }
             },
         }
     }

@@ -28,6 +28,8 @@ impl AtomicFile {
                 std::io::Error::new(std::io::ErrorKind::IsADirectory, "the path is a directory"),
             ));
         }
+        // A link in the project (`golden/s -> /elsewhere`) would redirect the write.
+        crate::util::fsafe::no_symlinks(path).map_err(|e| Error::output(path, e))?;
         fs::create_dir_all(&dir).map_err(|e| Error::output(path, e))?;
         let mut builder = tempfile::Builder::new();
         builder.prefix(".evalgate-").suffix(".tmp");
@@ -75,6 +77,30 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
     }
+}
+
+/// Whether `name` is a temporary file of an atomic write (`.evalgate-*.tmp`).
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(".evalgate-") && name.ends_with(".tmp")
+}
+
+/// Remove the temporary files an interrupted (killed) write left in `dir`;
+/// returns those it removed. Not recursive.
+pub fn remove_stray_temps(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        if is_file && e.file_name().to_str().is_some_and(is_temp_name) {
+            let p = e.path();
+            if fs::remove_file(&p).is_ok() {
+                removed.push(p);
+            }
+        }
+    }
+    removed
 }
 
 /// Write a whole file atomically.

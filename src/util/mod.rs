@@ -4,6 +4,8 @@
 pub mod atomic;
 pub mod ci;
 pub mod fmt;
+pub mod fsafe;
 pub mod json;
+pub mod levenshtein;
 pub mod path;
 pub mod text;

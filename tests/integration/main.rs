@@ -8,6 +8,7 @@ mod consumers;
 mod endpoints;
 mod examples;
 mod golden;
+mod hostile;
 mod interop;
 mod invalid;
 mod layers;

@@ -289,6 +289,9 @@ fn single_expression(s: &str) -> Option<&str> {
 fn check_templates(env: &minijinja::Environment<'_>, v: &Value, path: &str) -> Result<(), String> {
     match v {
         Value::String(s) if crate::template::is_template(s) => {
+            if let Err((m, _)) = crate::template::check_bounds(s) {
+                return Err(format!("invalid template in `{path}`: {m}"));
+            }
             let result = match single_expression(s) {
                 Some(expr) => env.compile_expression(expr).map(|_| ()),
                 None => env.template_from_str(s).map(|_| ()),

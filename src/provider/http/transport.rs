@@ -23,6 +23,56 @@ pub(crate) const USER_AGENT: &str = concat!("evalgate/", env!("CARGO_PKG_VERSION
 /// Largest response body read (non-streamed answers and event streams).
 pub(crate) const MAX_BODY_BYTES: usize = 64 << 20;
 
+/// Default of the run-wide budget for response bytes held at once (all
+/// bodies and streams being read): 16 endless streams cannot take more.
+pub(crate) const DEFAULT_RESPONSE_MEMORY: u64 = 256 << 20;
+
+/// The variable that overrides [`DEFAULT_RESPONSE_MEMORY`] (bytes).
+pub(crate) const RESPONSE_MEMORY_VAR: &str = "EVALGATE_MAX_RESPONSE_MEMORY_BYTES";
+
+/// Response bytes held by every reader of the process right now.
+static HELD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn response_memory_budget() -> u64 {
+    static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var(RESPONSE_MEMORY_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_RESPONSE_MEMORY)
+    })
+}
+
+/// A reader's share of the run-wide response memory budget, returned when
+/// dropped (the body was parsed, or the try was abandoned).
+#[derive(Debug, Default)]
+pub(crate) struct Held(u64);
+
+impl Held {
+    /// Account for `n` more bytes; an error when the run's budget is spent.
+    pub(crate) fn grow(&mut self, n: u64) -> Result<(), ProviderError> {
+        use std::sync::atomic::Ordering;
+        let budget = response_memory_budget();
+        let before = HELD.fetch_add(n, Ordering::SeqCst);
+        if before.saturating_add(n) > budget {
+            HELD.fetch_sub(n, Ordering::SeqCst);
+            return Err(ProviderError::Provider(format!(
+                "responses being read at once exceed the run's memory budget of {} MiB \
+                 (raise {RESPONSE_MEMORY_VAR}, or lower `concurrency`)",
+                budget >> 20
+            )));
+        }
+        self.0 += n;
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.fetch_sub(self.0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Redirects followed at most (same origin only).
 const MAX_REDIRECTS: usize = 5;
 
@@ -52,6 +102,8 @@ fn client_builder(
     let builder = builder
         .user_agent(USER_AGENT)
         .connect_timeout(limits.connect_timeout)
+        // Idle time between reads: a stalled stream fails fast (and is retried).
+        .read_timeout(limits.read_timeout)
         .pool_max_idle_per_host(idle)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
@@ -319,10 +371,12 @@ pub(crate) async fn read_body(
         return Err(too_large(limit));
     }
     let mut out = Vec::new();
+    let mut held = Held::default();
     while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
         if out.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
+        held.grow(chunk.len() as u64)?;
         out.extend_from_slice(&chunk);
     }
     Ok(out)
