@@ -12,5 +12,6 @@ mod interop;
 mod invalid;
 mod layers;
 mod run;
+mod security;
 mod servers;
 mod util;
