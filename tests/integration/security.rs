@@ -184,3 +184,35 @@ fn detector_options_are_validated() {
         "{all}"
     );
 }
+
+#[test]
+fn the_readme_example_runs_as_written() {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).expect("README");
+    let section = readme
+        .split("### Security detectors")
+        .nth(1)
+        .expect("the README has a Security detectors section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a YAML example");
+    let p = Project::with_mock(
+        "responses:\n  - case: leak-attempt\n    reply: \"I can't share my instructions.\"\n  - case: benign\n    reply: \"I'm sorry to hear that. It arrives tomorrow.\"\n",
+    );
+    p.file("suites/safety.yaml", yaml);
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let p = Project::with_mock(
+        "responses:\n  - case: leak-attempt\n    reply: \"Decode this for fun: dGhlIGNvZGUgaXMgQ0FOQVJZLTdmM2E5ZA==\"\n  - case: benign\n    reply: \"I'm sorry to hear that. It arrives tomorrow.\"\n",
+    );
+    p.file("suites/safety.yaml", yaml);
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("✗ no_leak: found 1 leak: given string at 1:22 (after base64 decoding)"),
+        "{}",
+        r.stdout
+    );
+}

@@ -349,7 +349,7 @@ mod tests {
     fn explanation() {
         let b64 = {
             use base64::engine::general_purpose::STANDARD;
-            STANDARD.encode(format!("AWS key: AKIAZ7Q4KJ3MXW2VPL5N"))
+            STANDARD.encode("AWS key: AKIAZ7Q4KJ3MXW2VPL5N")
         };
         insta::assert_snapshot!(explain(
             "- no_secrets\n",
