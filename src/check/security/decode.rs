@@ -148,7 +148,18 @@ pub(crate) fn hidden(s: &str) -> Vec<Span> {
     let mut out = Vec::new();
     let mut tags: Option<(usize, String)> = None;
     let mut vs: Option<(usize, Vec<u8>)> = None;
-    for (i, c) in s.char_indices() {
+    let mut last_end = 0;
+    for (i, c) in super::non_ascii(s) {
+        // An ASCII character between two runs ends them.
+        if i != last_end {
+            if let Some((start, text)) = tags.take() {
+                out.push(tag_span(start, last_end, text));
+            }
+            if let Some((start, bytes)) = vs.take() {
+                push_vs(&mut out, start, last_end, bytes);
+            }
+        }
+        last_end = i + c.len_utf8();
         let cp = c as u32;
         if (0xE0000..=0xE007F).contains(&cp) {
             let ascii = char::from_u32(cp - 0xE0000).unwrap_or('?');
@@ -163,10 +174,10 @@ pub(crate) fn hidden(s: &str) -> Vec<Span> {
         }
     }
     if let Some((start, text)) = tags {
-        out.push(tag_span(start, s.len(), text));
+        out.push(tag_span(start, last_end, text));
     }
     if let Some((start, bytes)) = vs {
-        push_vs(&mut out, start, s.len(), bytes);
+        push_vs(&mut out, start, last_end, bytes);
     }
     out
 }

@@ -83,7 +83,7 @@ impl Detector for Ansi {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        let has_c1 = !text.is_ascii() && text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c));
+        let has_c1 = super::non_ascii(text).any(|(_, c)| ('\u{80}'..='\u{9f}').contains(&c));
         if !has_c1 && memchr::memchr(0x1b, text.as_bytes()).is_none() {
             return;
         }
@@ -194,7 +194,8 @@ impl Detector for InvisibleChars {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        if text.is_ascii() {
+        // Every character this detector reports is one normalisation strips.
+        if !super::non_ascii(text).any(|(_, c)| super::normalize::is_invisible(c)) {
             return;
         }
         let chars: Vec<(usize, char)> = text.char_indices().collect();

@@ -13,8 +13,7 @@ use crate::syntax::node::Node;
 use crate::util::text::one_line;
 
 /// `![alt](url …)` and `[text](url …)`.
-static INLINE: LazyLock<Regex> =
-    LazyLock::new(|| pattern(r"(!?)\[[^\]\n]{0,1000}\]\(\s*<?([^)\s>]+)"));
+static INLINE: LazyLock<Regex> = LazyLock::new(|| pattern(r"(!?)\[[^\]\n]*\]\(\s*<?([^)\s>]+)"));
 
 /// `[ref]: url` (used by `![alt][ref]` and `[text][ref]`).
 static REFERENCE: LazyLock<Regex> =

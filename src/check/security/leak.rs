@@ -115,7 +115,8 @@ impl PromptChunks {
                     let all: Vec<String> = words(prompt).map(|(_, w)| regex::escape(&w)).collect();
                     let verbatim = (!all.is_empty())
                         .then(|| {
-                            Regex::new(&format!(r"(?i)\b{}\b", all.join(r"[^\p{L}\p{N}]+"))).ok()
+                            let body = all.join(r"[^\p{L}\p{N}]+");
+                            Regex::new(&bounded(&format!("(?i){body}"), &all.join(" "))).ok()
                         })
                         .flatten();
                     return PromptChunks {
@@ -217,6 +218,25 @@ fn chunk_hit(start: usize, end: usize, i: usize, text: &str, overlap: f64) -> Hi
     }
 }
 
+/// `re` with a word boundary on each side where `text` starts or ends with
+/// an ASCII letter or digit (an ASCII boundary: the regex crate's fast
+/// engines cannot run Unicode ones on non-ASCII text).
+fn bounded(re: &str, text: &str) -> String {
+    let edge = |c: Option<char>| {
+        if c.is_some_and(|c| c.is_ascii_alphanumeric()) {
+            r"(?-u:\b)"
+        } else {
+            ""
+        }
+    };
+    let (flags, body) = re.split_at(4);
+    format!(
+        "{flags}{}{body}{}",
+        edge(text.chars().next()),
+        edge(text.chars().next_back())
+    )
+}
+
 /// A string that must not appear: case-insensitive; when it has enough
 /// letters and digits, also spaced out or punctuated.
 #[derive(Debug, Clone)]
@@ -235,7 +255,7 @@ impl Needle {
                 .collect();
             format!("(?i){}", parts.join(r"[^\p{L}\p{N}]{0,3}"))
         } else {
-            format!(r"(?i)\b{}\b", regex::escape(text.trim()))
+            bounded(&format!("(?i){}", regex::escape(text.trim())), text.trim())
         };
         Needle {
             text: text.to_string(),

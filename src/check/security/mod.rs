@@ -206,7 +206,12 @@ pub fn scan(d: &dyn Detector, output: &str) -> Scan {
         }
         // Hidden text lives in the raw output (normalisation strips it).
         let raw = Normalized::unchanged(output);
-        for span in decode::hidden(output) {
+        let hidden = if output.is_ascii() {
+            Vec::new()
+        } else {
+            decode::hidden(output)
+        };
+        for span in hidden {
             decoded_spans += 1;
             let start = span.start;
             inside(d, &span, vec![span.decoding], 1, &mut |h, chain| {
@@ -369,7 +374,28 @@ fn looked_at(scan: &Scan) -> String {
 
 /// A built-in pattern (a bug, not an input error, if it does not compile).
 pub(crate) fn pattern(p: &str) -> Regex {
-    Regex::new(p).unwrap_or_else(|e| panic!("built-in pattern {p:?}: {e}"))
+    Regex::new(&ascii_boundaries(p)).unwrap_or_else(|e| panic!("built-in pattern {p:?}: {e}"))
+}
+
+/// `\b` and `\B` as ASCII word boundaries: the regex crate's fast engines
+/// cannot run Unicode word boundaries on non-ASCII text and fall back to a
+/// far slower one, and every pattern here is anchored on ASCII anyway.
+pub(crate) fn ascii_boundaries(p: &str) -> String {
+    p.replace(r"\b", r"(?-u:\b)").replace(r"\B", r"(?-u:\B)")
+}
+
+/// The non-ASCII characters of `s` with their byte offsets, skipping ASCII
+/// runs a byte at a time without decoding them.
+pub(crate) fn non_ascii(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        i += bytes.get(i..)?.iter().position(|&b| b >= 0x80)?;
+        let c = s.get(i..)?.chars().next()?;
+        let at = i;
+        i += c.len_utf8();
+        Some((at, c))
+    })
 }
 
 /// A detector check's options: `true` (the defaults) or a mapping with

@@ -46,9 +46,12 @@ impl<'a> Normalized<'a> {
     /// NFKC with invisible characters removed. Borrowed (no copy) when the
     /// text is already normal, as plain ASCII always is.
     pub(crate) fn new(s: &'a str) -> Self {
-        if s.is_ascii()
-            || (!s.chars().any(is_invisible) && is_nfkc_quick(s.chars()) == IsNormalized::Yes)
-        {
+        let normal = |c: char| {
+            !is_invisible(c)
+                && canonical_combining_class(c) == 0
+                && is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes
+        };
+        if super::non_ascii(s).all(|(_, c)| normal(c)) {
             return Normalized {
                 text: Cow::Borrowed(s),
                 map: Vec::new(),
