@@ -45,11 +45,46 @@ pub(crate) struct Span {
     pub(crate) text: String,
 }
 
-/// Candidate base64 or hex runs (standard and URL-safe alphabets), at least
-/// 16 characters (shorter runs are ordinary words).
-static RUN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[A-Za-z0-9+/_-]{16,}={0,2}").unwrap_or_else(|e| panic!("RUN: {e}"))
-});
+/// Shortest base64 or hex run worth decoding (shorter runs are ordinary words).
+const MIN_RUN: usize = 16;
+
+/// The base64 (standard and URL-safe) and hex alphabet, by byte.
+static B64_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-');
+        b += 1;
+    }
+    t
+};
+
+/// Byte ranges of candidate base64/hex runs: at least [`MIN_RUN`]
+/// characters of the alphabet, with up to two `=` of padding.
+fn runs(s: &str) -> Vec<(usize, usize)> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !B64_BYTE[usize::from(b[i])] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && B64_BYTE[usize::from(b[i])] {
+            i += 1;
+        }
+        let body_end = i;
+        while i < b.len() && b[i] == b'=' && i - body_end < 2 {
+            i += 1;
+        }
+        if body_end - start >= MIN_RUN {
+            out.push((start, i));
+        }
+    }
+    out
+}
 
 /// Candidate URL-encoded runs: non-space text with at least one `%XX`.
 static URL: LazyLock<Regex> = LazyLock::new(|| {
@@ -65,8 +100,8 @@ const B64_URL: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, B64_CON
 /// Every base64, hex and URL-encoded span of `s` that decodes to text.
 pub(crate) fn spans(s: &str) -> Vec<Span> {
     let mut out = Vec::new();
-    for m in RUN.find_iter(s) {
-        let run = m.as_str();
+    for (start, end) in runs(s) {
+        let run = &s[start..end];
         let body = run.trim_end_matches('=');
         let is_hex = body.len() % 2 == 0 && body.bytes().all(|b| b.is_ascii_hexdigit());
         let decoded = if is_hex {
@@ -77,8 +112,8 @@ pub(crate) fn spans(s: &str) -> Vec<Span> {
         if let Some((bytes, decoding)) = decoded {
             if let Some(text) = as_text(bytes) {
                 out.push(Span {
-                    start: m.start(),
-                    end: m.end(),
+                    start,
+                    end,
                     decoding,
                     text,
                 });

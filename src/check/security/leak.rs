@@ -1,8 +1,11 @@
 //! `no_leak`: given strings (a canary) and the system prompt, verbatim or
 //! paraphrased, must not appear in the answer.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use regex::Regex;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{options, scan, verdict, Detector, Hit};
 use crate::check::{Arg, Eval, EvalCtx, SyncCheck};
@@ -29,13 +32,25 @@ const STOPWORDS: &[&str] = &[
     "using", "per", "via", "yes",
 ];
 
-/// Lowercase words of letters and digits, with their byte offsets.
-fn words(s: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+static STOP: LazyLock<FxHashSet<&'static str>> =
+    LazyLock::new(|| STOPWORDS.iter().copied().collect());
+
+/// Lowercase words of letters and digits, with their byte offsets (copied
+/// only when they have capitals or non-ASCII letters).
+fn words(s: &str) -> impl Iterator<Item = (usize, Cow<'_, str>)> + '_ {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(move |w| {
             let at = w.as_ptr() as usize - s.as_ptr() as usize;
-            (at, w.to_lowercase())
+            let lower = if w
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                Cow::Borrowed(w)
+            } else {
+                Cow::Owned(w.to_lowercase())
+            };
+            (at, lower)
         })
 }
 
@@ -52,7 +67,7 @@ fn stem(w: &str) -> &str {
 }
 
 fn content(w: &str) -> bool {
-    w.chars().count() >= 3 && !STOPWORDS.contains(&w)
+    (w.len() >= 3 && (w.is_ascii() || w.chars().count() >= 3)) && !STOP.contains(w)
 }
 
 /// One chunk of the system prompt: its text and its distinct content words.

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use base64::Engine;
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::{entropy, options, pattern, scan, verdict, Detector, Hit};
 use crate::check::{Eval, EvalCtx, SyncCheck};
@@ -63,6 +63,16 @@ const FORMATS: &[(&str, &str)] = &[
     ),
 ];
 
+/// All the formats and the assignment pattern in one pass: which of them
+/// match at all (usually none), before finding where.
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    let all = FORMATS
+        .iter()
+        .map(|(_, p)| super::ascii_boundaries(p))
+        .chain([super::ascii_boundaries(ASSIGNMENT_PATTERN)]);
+    RegexSet::new(all).unwrap_or_else(|e| panic!("built-in patterns: {e}"))
+});
+
 static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
     FORMATS
         .iter()
@@ -71,11 +81,9 @@ static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
 });
 
 /// `api_key = "…"`, `SECRET: …`, `password => …` with a long, random value.
-static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    pattern(
-        r#"(?i)(?:api[_.-]?key|apikey|secret|token|passw(?:or)?d|passwd|access[_.-]?key|private[_.-]?key|credentials?|auth)[a-z0-9_-]*["'`]?\s*(?:[:=]|:=|=>)\s*["'`]?([A-Za-z0-9_\-+/=~]{16,})"#,
-    )
-});
+const ASSIGNMENT_PATTERN: &str = r#"(?i)(?:api[_.-]?key|apikey|secret|token|passw(?:or)?d|passwd|access[_.-]?key|private[_.-]?key|credentials?|auth)[a-z0-9_-]*["'`]?\s*(?:[:=]|:=|=>)\s*["'`]?([A-Za-z0-9_\-+/=~]{16,})"#;
+
+static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| pattern(ASSIGNMENT_PATTERN));
 
 /// Keys that vendors publish in their documentation: not secrets.
 const DOCUMENTED: &[&str] = &[
@@ -174,7 +182,14 @@ impl Detector for Secrets {
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
         let first = out.len();
-        for (kind, re) in COMPILED.iter() {
+        let any = ANY.matches(text);
+        if !any.matched_any() {
+            return;
+        }
+        for (i, (kind, re)) in COMPILED.iter().enumerate() {
+            if !any.matched(i) {
+                continue;
+            }
             for caps in re.captures_iter(text) {
                 let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
                     continue;
@@ -197,6 +212,9 @@ impl Detector for Secrets {
                     shown,
                 });
             }
+        }
+        if !any.matched(FORMATS.len()) {
+            return;
         }
         for caps in ASSIGNMENT.captures_iter(text) {
             let Some(m) = caps.get(1) else { continue };

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::{options, pattern, scan, verdict, Detector, Hit};
 use crate::check::{Eval, EvalCtx, SyncCheck};
@@ -10,27 +10,31 @@ use crate::syntax::decode::Ctx;
 use crate::syntax::node::Node;
 use crate::util::text::one_line;
 
-static PATTERNS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
-    [
-        ("script tag", r"(?i)<script\b"),
-        (
-            "javascript: URL",
-            r#"(?i)(?:\b(?:href|src|action|formaction|data|xlink:href|background|poster)\s*=\s*["']?|\]\(\s*<?|<)\s*(?:javascript|vbscript)\s*:"#,
-        ),
-        (
-            "event handler attribute",
-            r#"(?i)<[a-z][a-z0-9-]*\b[^<>]*?[\s/"']on[a-z]{3,}\s*="#,
-        ),
-        ("iframe srcdoc", r"(?i)<iframe\b[^<>]*?\bsrcdoc\s*="),
-        (
-            "data:text/html URL",
-            r#"(?i)(?:=\s*["']?|\]\(\s*<?)\s*data:\s*text/html"#,
-        ),
-    ]
-    .into_iter()
-    .map(|(k, p)| (k, pattern(p)))
-    .collect()
+/// Which patterns match at all, in one pass.
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(SOURCES.iter().map(|(_, p)| super::ascii_boundaries(p)))
+        .unwrap_or_else(|e| panic!("built-in patterns: {e}"))
 });
+
+static PATTERNS: LazyLock<Vec<(&'static str, Regex)>> =
+    LazyLock::new(|| SOURCES.iter().map(|(k, p)| (*k, pattern(p))).collect());
+
+const SOURCES: [(&str, &str); 5] = [
+    ("script tag", r"(?i)<script\b"),
+    (
+        "javascript: URL",
+        r#"(?i)(?:\b(?:href|src|action|formaction|data|xlink:href|background|poster)\s*=\s*["']?|\]\(\s*<?|<)\s*(?:javascript|vbscript)\s*:"#,
+    ),
+    (
+        "event handler attribute",
+        r#"(?i)<[a-z][a-z0-9-]*\b[^<>]*?[\s/"']on[a-z]{3,}\s*="#,
+    ),
+    ("iframe srcdoc", r"(?i)<iframe\b[^<>]*?\bsrcdoc\s*="),
+    (
+        "data:text/html URL",
+        r#"(?i)(?:=\s*["']?|\]\(\s*<?)\s*data:\s*text/html"#,
+    ),
+];
 
 /// The `no_xss` detector.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +124,11 @@ impl Detector for Xss {
         } else {
             Vec::new()
         };
-        for (kind, re) in PATTERNS.iter() {
+        let any = ANY.matches(text);
+        for (i, (kind, re)) in PATTERNS.iter().enumerate() {
+            if !any.matched(i) {
+                continue;
+            }
             for m in re.find_iter(text) {
                 if code.iter().any(|&(s, e)| s <= m.start() && m.end() <= e) {
                     continue;
