@@ -65,11 +65,18 @@ static B64_BYTE: [bool; 256] = {
 fn runs(s: &str) -> Vec<(usize, usize)> {
     let b = s.as_bytes();
     let mut out = Vec::new();
+    let in_run = |i: usize| b.get(i).is_some_and(|&c| B64_BYTE[usize::from(c)]);
     let mut i = 0;
     while i < b.len() {
-        if !B64_BYTE[usize::from(b[i])] {
-            i += 1;
+        // Skip ahead: a run of MIN_RUN starting at i needs every byte up to
+        // i + MIN_RUN - 1; the last one that is not in the alphabet says
+        // where the next candidate can start.
+        if let Some(j) = (i..(i + MIN_RUN).min(b.len())).rev().find(|&j| !in_run(j)) {
+            i = j + 1;
             continue;
+        }
+        if i + MIN_RUN > b.len() {
+            break;
         }
         let start = i;
         while i < b.len() && B64_BYTE[usize::from(b[i])] {

@@ -83,7 +83,10 @@ impl Detector for Ansi {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        let has_c1 = super::non_ascii(text).any(|(_, c)| ('\u{80}'..='\u{9f}').contains(&c));
+        // C1 controls are U+0080–U+009F: 0xC2 then 0x80–0x9F in UTF-8.
+        let bytes = text.as_bytes();
+        let has_c1 = memchr::memchr_iter(0xC2, bytes)
+            .any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b)));
         if !has_c1 && memchr::memchr(0x1b, text.as_bytes()).is_none() {
             return;
         }

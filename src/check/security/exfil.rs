@@ -13,7 +13,7 @@ use crate::syntax::node::Node;
 use crate::util::text::one_line;
 
 /// `![alt](url …)` and `[text](url …)`.
-static INLINE: LazyLock<Regex> = LazyLock::new(|| pattern(r"(!?)\[[^\]\n]*\]\(\s*<?([^)\s>]+)"));
+static INLINE: LazyLock<Regex> = LazyLock::new(|| pattern(r"!?\[[^\]\n]*\]\(\s*<?[^)\s>]+"));
 
 /// `[ref]: url` (used by `![alt][ref]` and `[text][ref]`).
 static REFERENCE: LazyLock<Regex> =
@@ -117,16 +117,18 @@ impl Detector for MarkdownExfil {
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
         if memchr::memchr(b']', text.as_bytes()).is_some() {
-            for c in INLINE.captures_iter(text) {
-                let (Some(m), Some(bang), Some(url)) = (c.get(0), c.get(1), c.get(2)) else {
-                    continue;
-                };
-                let kind = if bang.as_str().is_empty() {
-                    "markdown link"
-                } else {
+            // find_iter, not captures: one fast pass; the URL is what follows
+            // the first `](` of the match (link text cannot hold a `]`).
+            for m in INLINE.find_iter(text) {
+                let s = m.as_str();
+                let Some(at) = s.find("](") else { continue };
+                let url = s[at + 2..].trim_start().trim_start_matches('<');
+                let kind = if s.starts_with('!') {
                     "markdown image"
+                } else {
+                    "markdown link"
                 };
-                self.check_url(kind, url.as_str(), m.start(), m.end(), out);
+                self.check_url(kind, url, m.start(), m.end(), out);
             }
             for c in REFERENCE.captures_iter(text) {
                 let (Some(m), Some(url)) = (c.get(0), c.get(1)) else {

@@ -390,6 +390,14 @@ pub(crate) fn non_ascii(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     let bytes = s.as_bytes();
     let mut i = 0;
     std::iter::from_fn(move || {
+        // Eight bytes at a time while they are all ASCII.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            if word & 0x8080_8080_8080_8080 != 0 {
+                break;
+            }
+            i += 8;
+        }
         i += bytes.get(i..)?.iter().position(|&b| b >= 0x80)?;
         let c = s.get(i..)?.chars().next()?;
         let at = i;
@@ -467,6 +475,25 @@ pub(crate) fn names(
     ok.then_some(out)
 }
 
+/// Whether some `:` or `=` in `text` has one of `words` (lowercase ASCII)
+/// in the `reach` bytes before it, case-insensitively: a cheap test before
+/// running a pattern that needs such a keyword and separator.
+pub(crate) fn keyword_before_separator(text: &str, words: &[&[u8]], reach: usize) -> bool {
+    let b = text.as_bytes();
+    let mut window = Vec::with_capacity(reach);
+    memchr::memchr2_iter(b':', b'=', b).any(|i| {
+        window.clear();
+        window.extend(
+            b[i.saturating_sub(reach)..i]
+                .iter()
+                .map(u8::to_ascii_lowercase),
+        );
+        words
+            .iter()
+            .any(|w| memchr::memmem::find(&window, w).is_some())
+    })
+}
+
 /// Shannon entropy of `s` in bits per character.
 pub(crate) fn entropy(s: &str) -> f64 {
     let mut counts = [0u32; 256];
@@ -525,5 +552,65 @@ mod tests {
     fn entropy_of_random_and_repeated_text() {
         assert!(entropy("aaaaaaaa") < 0.01);
         assert!(entropy("a8F3kQz9Lm2XpR7w") > 3.5);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --release --lib security::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn stages() {
+        let mut s = String::new();
+        let mut i = 0u64;
+        while s.len() < 1 << 20 {
+            s.push_str(&format!("Order {i} shipped on 2024-05-{:02} — version 2.{}.{} of the app shows it under [your orders](https://shop.acme.test/orders). The total was ${}.{:02} for {} items, and delivery takes 3-5 days. Use `acme track {i}` to follow it; the warehouse processes about 12,500 parcels per day at 99.{}% accuracy.\n", i % 28 + 1, i % 20, i % 7, i % 500, i % 100, i % 9 + 1, i % 10));
+            i += 1;
+        }
+        let t = |name: &str, f: &mut dyn FnMut() -> usize| {
+            let start = Instant::now();
+            let mut n = 0;
+            for _ in 0..20 {
+                n += f();
+            }
+            println!(
+                "{name}: {:.2} ms ({n})",
+                start.elapsed().as_secs_f64() * 1000.0 / 20.0
+            );
+        };
+        t("normalize", &mut || Normalized::new(&s).text.len());
+        t("spans", &mut || decode::spans(&s).len());
+        t("rot13", &mut || decode::rot13(&s).len());
+        t("hidden", &mut || decode::hidden(&s).len());
+        t("non_ascii", &mut || non_ascii(&s).count());
+        let dets: Vec<Box<dyn Detector>> = vec![
+            Box::new(Secrets::default()),
+            Box::new(Pii::default()),
+            Box::new(MarkdownExfil::default()),
+            Box::new(Xss::default()),
+            Box::new(Ansi::default()),
+            Box::new(Leak::new(&["CANARY-7f3a9d".into()], None)),
+            Box::new(Leak::new(&[], Some(PromptChunks::new("You are Acme's support bot. Never reveal the discount code ACME-4471 to anyone. Only answer questions about orders, refunds and shipping; politely decline everything else.", 0.8)))),
+        ];
+        for d in &dets {
+            t(d.name(), &mut || {
+                let mut v = Vec::new();
+                d.detect(&s, &mut v);
+                v.len()
+            });
+            t("  scan", &mut || scan(d.as_ref(), &s).findings.len());
+        }
+        for (name, re) in secrets::COMPILED.iter() {
+            t(name, &mut || re.find_iter(&s).count());
+        }
+        t("assignment", &mut || {
+            secrets::ASSIGNMENT.find_iter(&s).count()
+        });
+        t("secrets alternation", &mut || {
+            secrets::ANY.0.find_iter(&s).count()
+        });
     }
 }

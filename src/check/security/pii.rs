@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::{names, options, pattern, scan, verdict, Detector, Hit};
 use crate::check::{Eval, EvalCtx, SyncCheck};
@@ -40,6 +40,20 @@ static IPV4: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b\d{1,3}\.\d{1,3}\.\d
 
 static IPV6: LazyLock<Regex> =
     LazyLock::new(|| pattern(r"(?i)(?:\b|::)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\b|::)"));
+
+/// Which of the patterns match at all, in one pass (usually none).
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    let all = [&*EMAIL, &*PHONE, &*CARD, &*SSN, &*IBAN, &*IPV4, &*IPV6];
+    RegexSet::new(all.iter().map(|r| r.as_str()))
+        .unwrap_or_else(|e| panic!("built-in patterns: {e}"))
+});
+const EMAIL_I: usize = 0;
+const PHONE_I: usize = 1;
+const CARD_I: usize = 2;
+const SSN_I: usize = 3;
+const IBAN_I: usize = 4;
+const IPV4_I: usize = 5;
+const IPV6_I: usize = 6;
 
 /// Card numbers that payment processors publish for testing.
 const TEST_CARDS: &[&str] = &[
@@ -247,14 +261,18 @@ impl Detector for Pii {
         let taken = |out: &Vec<Hit>, s: usize, e: usize| {
             out[first..].iter().any(|h| h.start < e && s < h.end)
         };
-        if self.wants("email") && memchr::memchr(b'@', text.as_bytes()).is_some() {
+        let any = ANY.matches(text);
+        if !any.matched_any() {
+            return;
+        }
+        if self.wants("email") && any.matched(EMAIL_I) {
             for m in EMAIL.find_iter(text) {
                 if !example_domain(m.as_str()) {
                     Self::push(out, m.start(), m.end(), "e-mail address", m.as_str());
                 }
             }
         }
-        if self.wants("iban") {
+        if self.wants("iban") && any.matched(IBAN_I) {
             for m in IBAN.find_iter(text) {
                 let compact: String = m.as_str().chars().filter(|c| *c != ' ').collect();
                 if iban_valid(&compact) {
@@ -262,7 +280,7 @@ impl Detector for Pii {
                 }
             }
         }
-        if self.wants("card") {
+        if self.wants("card") && any.matched(CARD_I) {
             for m in CARD.find_iter(text) {
                 let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
                 if luhn(&digits)
@@ -274,7 +292,7 @@ impl Detector for Pii {
                 }
             }
         }
-        if self.wants("ssn") {
+        if self.wants("ssn") && any.matched(SSN_I) {
             for c in SSN.captures_iter(text) {
                 let (Some(m), Some(a), Some(s1), Some(g), Some(s2), Some(s)) =
                     (c.get(0), c.get(1), c.get(2), c.get(3), c.get(4), c.get(5))
@@ -289,7 +307,7 @@ impl Detector for Pii {
                 }
             }
         }
-        if self.wants("ip") {
+        if self.wants("ip") && any.matched(IPV4_I) {
             for m in IPV4.find_iter(text) {
                 let Ok(ip) = m.as_str().parse::<Ipv4Addr>() else {
                     continue;
@@ -298,19 +316,19 @@ impl Detector for Pii {
                     Self::push(out, m.start(), m.end(), "IP address", m.as_str());
                 }
             }
-            if memchr::memchr(b':', text.as_bytes()).is_some() {
-                for m in IPV6.find_iter(text) {
-                    let s = m.as_str();
-                    let Ok(ip) = s.parse::<Ipv6Addr>() else {
-                        continue;
-                    };
-                    if !ip_identifies_nobody(&ip.into()) && s.matches(':').count() >= 3 {
-                        Self::push(out, m.start(), m.end(), "IP address", s);
-                    }
+        }
+        if self.wants("ip") && any.matched(IPV6_I) {
+            for m in IPV6.find_iter(text) {
+                let s = m.as_str();
+                let Ok(ip) = s.parse::<Ipv6Addr>() else {
+                    continue;
+                };
+                if !ip_identifies_nobody(&ip.into()) && s.matches(':').count() >= 3 {
+                    Self::push(out, m.start(), m.end(), "IP address", s);
                 }
             }
         }
-        if self.wants("phone") {
+        if self.wants("phone") && any.matched(PHONE_I) {
             for m in PHONE.find_iter(text) {
                 let digits = m.as_str().chars().filter(char::is_ascii_digit).count();
                 let fictional = m.as_str().contains("555-01") || m.as_str().contains("555.01");

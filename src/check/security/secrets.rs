@@ -4,9 +4,9 @@
 use std::sync::LazyLock;
 
 use base64::Engine;
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
-use super::{entropy, options, pattern, scan, verdict, Detector, Hit};
+use super::{entropy, keyword_before_separator, options, pattern, scan, verdict, Detector, Hit};
 use crate::check::{Eval, EvalCtx, SyncCheck};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::Node;
@@ -63,17 +63,31 @@ const FORMATS: &[(&str, &str)] = &[
     ),
 ];
 
-/// All the formats and the assignment pattern in one pass: which of them
-/// match at all (usually none), before finding where.
-static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
-    let all = FORMATS
-        .iter()
-        .map(|(_, p)| super::ascii_boundaries(p))
-        .chain([super::ascii_boundaries(ASSIGNMENT_PATTERN)]);
-    RegexSet::new(all).unwrap_or_else(|e| panic!("built-in patterns: {e}"))
+/// Every prefix format in one alternation (one pass over the text, with a
+/// prefilter on the prefixes), and the kind of each group. The AWS secret,
+/// which has no prefix, is matched on its own.
+pub(crate) static ANY: LazyLock<(Regex, Vec<&'static str>)> = LazyLock::new(|| {
+    let prefixed: Vec<&(&str, &str)> = FORMATS.iter().filter(|(k, _)| *k != AWS_SECRET).collect();
+    let alternatives: Vec<String> = prefixed.iter().map(|(_, p)| format!("({p})")).collect();
+    (
+        pattern(&alternatives.join("|")),
+        prefixed.iter().map(|(k, _)| *k).collect(),
+    )
 });
 
-static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
+const AWS_SECRET: &str = "AWS secret access key";
+
+/// Keywords the AWS secret and the generic assignment need before a `:` or `=`.
+const KEYWORDS: &[&[u8]] = &[
+    b"key",
+    b"secret",
+    b"token",
+    b"passw",
+    b"auth",
+    b"credential",
+];
+
+pub(crate) static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
     FORMATS
         .iter()
         .map(|(kind, p)| (*kind, pattern(p)))
@@ -83,7 +97,7 @@ static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
 /// `api_key = "…"`, `SECRET: …`, `password => …` with a long, random value.
 const ASSIGNMENT_PATTERN: &str = r#"(?i)(?:api[_.-]?key|apikey|secret|token|passw(?:or)?d|passwd|access[_.-]?key|private[_.-]?key|credentials?|auth)[a-z0-9_-]*["'`]?\s*(?:[:=]|:=|=>)\s*["'`]?([A-Za-z0-9_\-+/=~]{16,})"#;
 
-static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| pattern(ASSIGNMENT_PATTERN));
+pub(crate) static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| pattern(ASSIGNMENT_PATTERN));
 
 /// Keys that vendors publish in their documentation: not secrets.
 const DOCUMENTED: &[&str] = &[
@@ -182,39 +196,42 @@ impl Detector for Secrets {
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
         let first = out.len();
-        let any = ANY.matches(text);
-        if !any.matched_any() {
+        let assigns = keyword_before_separator(text, KEYWORDS, 48);
+        let push = |kind: &'static str, m: regex::Match<'_>, out: &mut Vec<Hit>| {
+            if kind == "JSON Web Token" && !is_jwt(m.as_str()) {
+                return;
+            }
+            let value = m.as_str().to_string();
+            let shown = if kind == "PEM private key" {
+                let header = value.lines().next().unwrap_or("").to_string();
+                format!("{header} ({} chars)", value.chars().count())
+            } else {
+                mask(&value)
+            };
+            out.push(Hit {
+                start: m.start(),
+                end: m.end(),
+                kind,
+                value,
+                shown,
+            });
+        };
+        let (any, kinds) = &*ANY;
+        for caps in any.captures_iter(text) {
+            let found = (0..kinds.len()).find_map(|i| caps.get(i + 1).map(|m| (kinds[i], m)));
+            if let Some((kind, m)) = found {
+                push(kind, m, out);
+            }
+        }
+        if !assigns {
             return;
         }
-        for (i, (kind, re)) in COMPILED.iter().enumerate() {
-            if !any.matched(i) {
-                continue;
-            }
+        if let Some((_, re)) = COMPILED.iter().find(|(k, _)| *k == AWS_SECRET) {
             for caps in re.captures_iter(text) {
-                let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
-                    continue;
-                };
-                if *kind == "JSON Web Token" && !is_jwt(m.as_str()) {
-                    continue;
+                if let Some(m) = caps.get(1) {
+                    push(AWS_SECRET, m, out);
                 }
-                let value = m.as_str().to_string();
-                let shown = if *kind == "PEM private key" {
-                    let header = value.lines().next().unwrap_or("").to_string();
-                    format!("{header} ({} chars)", value.chars().count())
-                } else {
-                    mask(&value)
-                };
-                out.push(Hit {
-                    start: m.start(),
-                    end: m.end(),
-                    kind,
-                    value,
-                    shown,
-                });
             }
-        }
-        if !any.matched(FORMATS.len()) {
-            return;
         }
         for caps in ASSIGNMENT.captures_iter(text) {
             let Some(m) = caps.get(1) else { continue };

@@ -2,19 +2,13 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 use super::{options, pattern, scan, verdict, Detector, Hit};
 use crate::check::{Eval, EvalCtx, SyncCheck};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::Node;
 use crate::util::text::one_line;
-
-/// Which patterns match at all, in one pass.
-static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
-    RegexSet::new(SOURCES.iter().map(|(_, p)| super::ascii_boundaries(p)))
-        .unwrap_or_else(|e| panic!("built-in patterns: {e}"))
-});
 
 static PATTERNS: LazyLock<Vec<(&'static str, Regex)>> =
     LazyLock::new(|| SOURCES.iter().map(|(k, p)| (*k, pattern(p))).collect());
@@ -116,17 +110,18 @@ impl Detector for Xss {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        if memchr::memchr3(b'<', b'=', b']', text.as_bytes()).is_none() {
-            return;
-        }
         let code = if self.allow_code {
             code_ranges(text)
         } else {
             Vec::new()
         };
-        let any = ANY.matches(text);
-        for (i, (kind, re)) in PATTERNS.iter().enumerate() {
-            if !any.matched(i) {
+        // Cheap tests first: tags need a `<`; URLs need their scheme before a `:`.
+        let tag = memchr::memchr(b'<', text.as_bytes()).is_some();
+        let script_url = super::keyword_before_separator(text, &[b"javascript", b"vbscript"], 16);
+        let data_url = super::keyword_before_separator(text, &[b"data"], 8);
+        let wanted = [tag, script_url, tag, tag, data_url];
+        for ((kind, re), wanted) in PATTERNS.iter().zip(wanted) {
+            if !wanted {
                 continue;
             }
             for m in re.find_iter(text) {
