@@ -20,6 +20,7 @@ pub mod golden;
 mod json;
 mod latency;
 mod length;
+pub mod security;
 mod similarity;
 mod text;
 mod tools;
@@ -135,6 +136,46 @@ const KINDS: &[Kind] = &[
         name: "max_ttft_ms",
         parse: |c, n| tools::MaxTtft::parse(c, n).map(boxed),
         bare: None,
+    },
+    Kind {
+        name: "no_secrets",
+        parse: |c, n| security::SecretsCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::SecretsCheck(security::Secrets::default()))),
+    },
+    Kind {
+        name: "no_pii",
+        parse: |c, n| security::PiiCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::PiiCheck(security::Pii::default()))),
+    },
+    Kind {
+        name: "no_leak",
+        parse: |c, n| security::LeakCheck::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "no_markdown_exfil",
+        parse: |c, n| security::ExfilCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::ExfilCheck(security::MarkdownExfil::default()))),
+    },
+    Kind {
+        name: "no_xss",
+        parse: |c, n| security::XssCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::XssCheck(security::Xss::default()))),
+    },
+    Kind {
+        name: "no_ansi",
+        parse: |c, n| security::AnsiCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::AnsiCheck(security::Ansi::default()))),
+    },
+    Kind {
+        name: "no_invisible_chars",
+        parse: |c, n| security::InvisibleCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::InvisibleCheck(security::InvisibleChars::default()))),
+    },
+    Kind {
+        name: "refusal",
+        parse: |c, n| security::RefusalCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::RefusalCheck)),
     },
 ];
 

@@ -13,6 +13,7 @@ mod interop;
 mod invalid;
 mod layers;
 mod run;
+mod security;
 mod servers;
 mod util;
 mod verdicts;
