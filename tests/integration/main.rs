@@ -13,6 +13,7 @@ mod interop;
 mod invalid;
 mod layers;
 mod run;
+mod serve_mock;
 mod servers;
 mod util;
 mod verdicts;
