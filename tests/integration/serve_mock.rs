@@ -344,3 +344,36 @@ fn truncated_and_malformed_streams_are_errors_for_evalgate() {
         drop(s);
     }
 }
+
+#[test]
+fn stalled_streams_resume_or_hit_the_read_timeout() {
+    let p = project("");
+    // A stall that ends: the answer is whole.
+    let s = Served::start(&p, &["--stall-rate", "1", "--stall-for", "20"]);
+    p.file(
+        "evalgate.yaml",
+        &format!("providers:\n  oa: {{type: openai, base_url: '{}/v1', model: m, stream: true, max_retries: 0}}\nreports: {{json: reports/report.json}}\n", s.url()),
+    );
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    drop(s);
+    // A stall that never ends: evalgate's read timeout gives up.
+    let s = Served::start(&p, &["--stall-rate", "1", "--log", "stall.jsonl"]);
+    p.file(
+        "evalgate.yaml",
+        &format!("providers:\n  oa: {{type: openai, base_url: '{}/v1', model: m, stream: true, max_retries: 0, read_timeout: 300ms}}\nreports: {{json: reports/report.json}}\n", s.url()),
+    );
+    let r = run(&p, &[]);
+    assert_eq!(
+        s.stop(),
+        Some(0),
+        "a stalled stream does not block the shutdown"
+    );
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    for a in attempts(&p.json_report()) {
+        assert_eq!(a["outcome"], "error", "{a}");
+    }
+    assert!(log_lines(&p, "stall.jsonl")
+        .iter()
+        .all(|l| l["fault"] == "stalled"));
+}
