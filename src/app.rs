@@ -52,7 +52,7 @@ where
         Command::List(a) => Some(&a.select.config),
         Command::Run(a) => Some(&a.select.config),
         Command::Golden(a) => Some(&a.config),
-        Command::Compare(_) => None,
+        Command::Compare(_) | Command::ServeMock(_) => None,
     };
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
@@ -69,6 +69,7 @@ where
         Command::Run(args) => run(&args),
         Command::Golden(args) => golden_command(&args),
         Command::Compare(args) => compare(&args),
+        Command::ServeMock(args) => serve_mock(&args),
     };
     match result {
         Ok(code) => code,
@@ -542,6 +543,73 @@ fn remove_stale_reports(targets: &[(&'static ReportFormat, Option<PathBuf>)]) ->
 
 /// The signals that stop a run like Ctrl-C: SIGINT and, on Unix, SIGTERM,
 /// SIGHUP and SIGQUIT (CI runners and Kubernetes cancel jobs with SIGTERM).
+/// `evalgate serve-mock`: serve until a stop signal, then exit 0.
+fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
+    use crate::serve::faults::{Dist, Faults};
+    let mut problems = Vec::new();
+    let latency = Dist::parse(&args.latency).unwrap_or_else(|e| {
+        problems.push(format!("--latency: {e}"));
+        Dist::Fixed(0.0)
+    });
+    for (flag, rate) in [
+        ("--error-rate", args.error_rate),
+        ("--rate-limit-rate", args.rate_limit_rate),
+        ("--truncate-rate", args.truncate_rate),
+        ("--stall-rate", args.stall_rate),
+        ("--malformed-rate", args.malformed_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            problems.push(format!("{flag} must be in [0, 1], not {rate}"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Usage(problems.join("\nerror: ")));
+    }
+    let responses =
+        crate::provider::mock::MockResponses::load(&args.responses).map_err(Error::from)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        let s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let _ = writeln!(std::io::stderr(), "seed: {s} (--seed {s} replays this run)");
+        s
+    });
+    let opts = crate::serve::Options {
+        responses,
+        host: args.host.clone(),
+        port: args.port,
+        model: args.model.clone(),
+        faults: Faults {
+            latency,
+            ttft: std::time::Duration::from_millis(args.ttft),
+            token_delay: std::time::Duration::from_millis(args.token_delay),
+            error_rate: args.error_rate,
+            error_status: args.error_status,
+            rate_limit_rate: args.rate_limit_rate,
+            retry_after: args.retry_after,
+            truncate_rate: args.truncate_rate,
+            stall_rate: args.stall_rate,
+            stall_for: args.stall_for.map(std::time::Duration::from_millis),
+            malformed_rate: args.malformed_rate,
+        },
+        seed,
+        log: args.log.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
+    let mut stop = {
+        let _guard = rt.enter();
+        StopSignals::install()
+    };
+    rt.block_on(crate::serve::run(opts, async move {
+        stop.wait().await;
+    }))?;
+    Ok(exit::OK)
+}
+
 struct StopSignals {
     #[cfg(unix)]
     streams: Vec<(tokio::signal::unix::Signal, i32)>,

@@ -28,6 +28,67 @@ pub(crate) enum Command {
     Golden(GoldenArgs),
     /// Compare two JSON reports case by case: regressions, fixes, new, removed, flaky, deltas.
     Compare(CompareArgs),
+    /// Serve a mock fixtures file as an OpenAI- and Anthropic-compatible HTTP API,
+    /// with latency, errors, 429s and stream faults to order.
+    ServeMock(ServeMockArgs),
+}
+
+/// `evalgate serve-mock`. Rates are probabilities in [0, 1] per request;
+/// durations are milliseconds.
+#[derive(Debug, Args)]
+pub(crate) struct ServeMockArgs {
+    /// The mock fixtures file (the `responses` file of a `mock` provider).
+    #[arg(long, value_name = "PATH")]
+    pub responses: PathBuf,
+    /// The address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port (0: any free port; the address is printed either way).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The model answers name when the request names none.
+    #[arg(long, default_value = "mock")]
+    pub model: String,
+    /// Delay before the response headers: `50` or `fixed:50`, `uniform:10,50`,
+    /// `normal:MEAN,SD`, `lognormal:MEDIAN,SIGMA`. A rule's `latency_ms` wins.
+    #[arg(long, value_name = "DIST", default_value = "0")]
+    pub latency: String,
+    /// Streams: delay from the headers to the first text event.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub ttft: u64,
+    /// Streams: delay between text events.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub token_delay: u64,
+    /// Share of requests answered with --error-status.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// The status of injected errors.
+    #[arg(long, value_name = "STATUS", default_value_t = 500, value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub error_status: u16,
+    /// Share of requests answered 429 with a `Retry-After` header.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub rate_limit_rate: f64,
+    /// The `Retry-After` of a 429, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1)]
+    pub retry_after: u64,
+    /// Share of streams that end halfway, without their closing events.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// Share of streams that stall halfway.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub stall_rate: f64,
+    /// How long a stall lasts before the stream goes on (default: forever).
+    #[arg(long, value_name = "MS")]
+    pub stall_for: Option<u64>,
+    /// Share of streams with an event whose data is not JSON.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub malformed_rate: f64,
+    /// Seed of every random decision (default: from the clock, printed to stderr).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Append one JSON line per request to this file.
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
 }
 
 /// What counts as a change when comparing runs.

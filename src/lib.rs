@@ -21,6 +21,7 @@ pub mod plan;
 pub(crate) mod provider;
 pub(crate) mod report;
 pub(crate) mod secret;
+pub(crate) mod serve;
 pub(crate) mod suite;
 pub mod syntax;
 pub mod template;

@@ -166,13 +166,57 @@ impl MockResponses {
         out
     }
 
-    fn find(&self, request: &Request, prompt: &str) -> Option<&Rule> {
-        let full_id = format!("{}/{}", request.suite, request.case_id);
-        self.rules.iter().find(|r| match &r.matcher {
-            Matcher::Case(id) => *id == request.case_id || *id == full_id,
+    /// The answer for a call: the first rule that matches (`case` is the
+    /// case as `(suite, id)`; a `case` rule matches `id` or `suite/id`),
+    /// else the `default`. `repeat` (from 1) picks among `replies`.
+    /// The `mock` provider and `evalgate serve-mock` both answer with it.
+    pub(crate) fn answer(
+        &self,
+        case: Option<(&str, &str)>,
+        prompt: &str,
+        repeat: u32,
+    ) -> Found<'_> {
+        let rule = self.rules.iter().find(|r| match &r.matcher {
+            Matcher::Case(id) => case.is_some_and(|(suite, case_id)| {
+                id == case_id
+                    || (id.len() == suite.len() + 1 + case_id.len()
+                        && id.starts_with(suite)
+                        && id[suite.len()..].starts_with('/')
+                        && id.ends_with(case_id))
+            }),
             Matcher::Prompt(re) => re.is_match(prompt),
-        })
+        });
+        let reply = match rule.map(|r| &r.answer) {
+            Some(Answer::Replies(replies)) => {
+                let i = (repeat.saturating_sub(1) as usize) % replies.len();
+                Reply::Text(&replies[i])
+            }
+            Some(Answer::Error(e)) => Reply::Error(e),
+            None => match &self.default {
+                Some(d) => Reply::Text(d),
+                None => Reply::Nothing,
+            },
+        };
+        Found {
+            reply,
+            latency: rule.and_then(|r| r.latency),
+        }
     }
+}
+
+/// What the fixtures answer for one call.
+pub(crate) struct Found<'a> {
+    pub(crate) reply: Reply<'a>,
+    /// The rule's own `latency_ms`, if it has one.
+    pub(crate) latency: Option<Duration>,
+}
+
+pub(crate) enum Reply<'a> {
+    Text(&'a str),
+    /// The rule's `error`.
+    Error(&'a str),
+    /// No rule matched and there is no `default`.
+    Nothing,
 }
 
 pub(crate) struct Mock {
@@ -211,26 +255,24 @@ impl Provider for Mock {
             let started_at = SystemTime::now();
             let started = Instant::now();
             let prompt = request.prompt_text();
-            let rule = self.responses.find(request, &prompt);
-            let latency = rule.and_then(|r| r.latency).unwrap_or(self.latency);
+            let found = self.responses.answer(
+                Some((&request.suite, &request.case_id)),
+                &prompt,
+                request.repeat,
+            );
+            let latency = found.latency.unwrap_or(self.latency);
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
-            let text = match rule.map(|r| &r.answer) {
-                Some(Answer::Replies(replies)) => {
-                    let i = (request.repeat.saturating_sub(1) as usize) % replies.len();
-                    replies[i].clone()
+            let text = match found.reply {
+                Reply::Text(t) => t.to_string(),
+                Reply::Error(e) => return Err(ProviderError::Provider(e.to_string())),
+                Reply::Nothing => {
+                    return Err(ProviderError::Provider(format!(
+                        "mock has no response for case `{}/{}` and no `default`",
+                        request.suite, request.case_id
+                    )))
                 }
-                Some(Answer::Error(e)) => return Err(ProviderError::Provider(e.clone())),
-                None => match &self.responses.default {
-                    Some(d) => d.clone(),
-                    None => {
-                        return Err(ProviderError::Provider(format!(
-                            "mock has no response for case `{}/{}` and no `default`",
-                            request.suite, request.case_id
-                        )))
-                    }
-                },
             };
             let input_tokens = estimate_tokens(&prompt);
             let output_tokens = estimate_tokens(&text);

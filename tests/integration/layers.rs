@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["gate", "event"],
     &["config"],
     &["provider"],
-    &["check"],
+    &["check", "serve"],
     &["suite", "report"],
     &["plan"],
     &["engine"],

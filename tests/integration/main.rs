@@ -14,6 +14,7 @@ mod invalid;
 mod layers;
 mod run;
 mod security;
+mod serve_mock;
 mod servers;
 mod util;
 mod verdicts;

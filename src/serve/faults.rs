@@ -1,0 +1,260 @@
+//! What `serve-mock` does to a request beyond answering it: latency drawn
+//! from a distribution, injected errors and 429s, stream faults. Every
+//! draw comes from a generator seeded by (`--seed`, request number), so a
+//! seed replays the same sequence of decisions for the same sequence of
+//! requests, whatever the timing.
+
+use std::time::Duration;
+
+/// A latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Dist {
+    Fixed(f64),
+    /// From `lo` to `hi`.
+    Uniform(f64, f64),
+    /// Mean and standard deviation; negative draws are 0.
+    Normal(f64, f64),
+    /// Median and sigma (of the underlying normal).
+    LogNormal(f64, f64),
+}
+
+impl Dist {
+    /// `50`, `fixed:50`, `uniform:10,50`, `normal:100,20`, `lognormal:100,0.5`.
+    pub(crate) fn parse(s: &str) -> Result<Dist, String> {
+        let s = s.trim();
+        let (kind, args) = s.split_once(':').unwrap_or(("fixed", s));
+        let nums: Vec<f64> = args
+            .split(',')
+            .map(|a| a.trim().trim_end_matches("ms").parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("invalid latency `{s}`: expected numbers of milliseconds"))?;
+        if nums.iter().any(|n| !n.is_finite() || *n < 0.0) {
+            return Err(format!(
+                "invalid latency `{s}`: values must be finite and ≥ 0"
+            ));
+        }
+        let want = |n: usize| {
+            if nums.len() == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "invalid latency `{s}`: `{kind}` takes {n} value{}",
+                    if n == 1 { "" } else { "s" }
+                ))
+            }
+        };
+        match kind {
+            "fixed" => want(1).map(|()| Dist::Fixed(nums[0])),
+            "uniform" => {
+                want(2)?;
+                if nums[0] > nums[1] {
+                    return Err(format!(
+                        "invalid latency `{s}`: the low bound is above the high one"
+                    ));
+                }
+                Ok(Dist::Uniform(nums[0], nums[1]))
+            }
+            "normal" => want(2).map(|()| Dist::Normal(nums[0], nums[1])),
+            "lognormal" => want(2).map(|()| Dist::LogNormal(nums[0], nums[1])),
+            other => Err(format!(
+                "unknown latency distribution `{other}`: use fixed, uniform, normal or lognormal"
+            )),
+        }
+    }
+
+    pub(crate) fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
+        let ms = match *self {
+            Dist::Fixed(v) => v,
+            Dist::Uniform(lo, hi) => lo + (hi - lo) * rng.f64(),
+            Dist::Normal(mean, sd) => mean + sd * std_normal(rng),
+            Dist::LogNormal(median, sigma) => median * (sigma * std_normal(rng)).exp(),
+        };
+        // At most an hour: a heavy tail must not park a connection forever.
+        Duration::from_secs_f64((ms.clamp(0.0, 3_600_000.0)) / 1000.0)
+    }
+}
+
+/// A standard normal draw (Box-Muller).
+fn std_normal(rng: &mut fastrand::Rng) -> f64 {
+    let u1 = 1.0 - rng.f64(); // (0, 1]
+    let u2 = rng.f64();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// The server-wide settings (flags).
+#[derive(Debug, Clone)]
+pub(crate) struct Faults {
+    pub(crate) latency: Dist,
+    pub(crate) ttft: Duration,
+    pub(crate) token_delay: Duration,
+    pub(crate) error_rate: f64,
+    pub(crate) error_status: u16,
+    pub(crate) rate_limit_rate: f64,
+    pub(crate) retry_after: u64,
+    pub(crate) truncate_rate: f64,
+    pub(crate) stall_rate: f64,
+    /// None: a stalled stream never resumes.
+    pub(crate) stall_for: Option<Duration>,
+    pub(crate) malformed_rate: f64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency: Dist::Fixed(0.0),
+            ttft: Duration::ZERO,
+            token_delay: Duration::ZERO,
+            error_rate: 0.0,
+            error_status: 500,
+            rate_limit_rate: 0.0,
+            retry_after: 1,
+            truncate_rate: 0.0,
+            stall_rate: 0.0,
+            stall_for: None,
+            malformed_rate: 0.0,
+        }
+    }
+}
+
+/// What happens to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    RateLimited,
+    Error,
+    Truncated,
+    Stalled,
+    Malformed,
+}
+
+impl Fault {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Fault::RateLimited => "rate_limited",
+            Fault::Error => "error",
+            Fault::Truncated => "truncated",
+            Fault::Stalled => "stalled",
+            Fault::Malformed => "malformed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Decision {
+    pub(crate) latency: Duration,
+    pub(crate) fault: Option<Fault>,
+}
+
+/// SplitMix64: request numbers next to each other give unrelated seeds.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Faults {
+    /// The decision for request number `n` (from 0, in arrival order). The
+    /// same draws happen in the same order whatever the outcome, so one
+    /// request's decision depends on the seed and `n` only.
+    pub(crate) fn decide(&self, seed: u64, n: u64, stream: bool) -> Decision {
+        let mut rng = fastrand::Rng::with_seed(mix(seed ^ mix(n)));
+        let rate_limited = rng.f64() < self.rate_limit_rate;
+        let error = rng.f64() < self.error_rate;
+        let latency = self.latency.sample(&mut rng);
+        let truncated = rng.f64() < self.truncate_rate;
+        let stalled = rng.f64() < self.stall_rate;
+        let malformed = rng.f64() < self.malformed_rate;
+        let fault = if rate_limited {
+            Some(Fault::RateLimited)
+        } else if error {
+            Some(Fault::Error)
+        } else if stream && truncated {
+            Some(Fault::Truncated)
+        } else if stream && stalled {
+            Some(Fault::Stalled)
+        } else if stream && malformed {
+            Some(Fault::Malformed)
+        } else {
+            None
+        };
+        Decision { latency, fault }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distributions_parse() {
+        assert_eq!(Dist::parse("50"), Ok(Dist::Fixed(50.0)));
+        assert_eq!(Dist::parse("fixed:5ms"), Ok(Dist::Fixed(5.0)));
+        assert_eq!(Dist::parse("uniform:10,50"), Ok(Dist::Uniform(10.0, 50.0)));
+        assert_eq!(Dist::parse("normal:100, 20"), Ok(Dist::Normal(100.0, 20.0)));
+        assert_eq!(
+            Dist::parse("lognormal:100,0.5"),
+            Ok(Dist::LogNormal(100.0, 0.5))
+        );
+        for bad in [
+            "",
+            "uniform:5",
+            "uniform:50,10",
+            "gamma:1,2",
+            "fixed:-1",
+            "normal:a,b",
+        ] {
+            assert!(Dist::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn samples_stay_in_range_and_centre_where_they_should() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let n = 20_000;
+        let mean = |d: Dist, rng: &mut fastrand::Rng| {
+            (0..n)
+                .map(|_| d.sample(rng).as_secs_f64() * 1000.0)
+                .sum::<f64>()
+                / n as f64
+        };
+        for _ in 0..1000 {
+            let v = Dist::Uniform(10.0, 20.0).sample(&mut rng).as_secs_f64() * 1000.0;
+            assert!((10.0..=20.0).contains(&v));
+        }
+        assert!((mean(Dist::Normal(100.0, 10.0), &mut rng) - 100.0).abs() < 1.0);
+        let mut ln: Vec<f64> = (0..n)
+            .map(|_| Dist::LogNormal(100.0, 0.5).sample(&mut rng).as_secs_f64() * 1000.0)
+            .collect();
+        ln.sort_by(f64::total_cmp);
+        assert!((ln[n / 2] - 100.0).abs() < 3.0, "median {}", ln[n / 2]);
+        // Negative draws of a normal are 0, never a panic.
+        for _ in 0..1000 {
+            let _ = Dist::Normal(0.0, 50.0).sample(&mut rng);
+        }
+    }
+
+    #[test]
+    fn a_decision_depends_on_the_seed_and_the_request_number_only() {
+        let f = Faults {
+            error_rate: 0.3,
+            rate_limit_rate: 0.2,
+            latency: Dist::Uniform(0.0, 100.0),
+            ..Faults::default()
+        };
+        let a: Vec<_> = (0..50).map(|n| f.decide(7, n, false)).collect();
+        let b: Vec<_> = (0..50).rev().map(|n| f.decide(7, n, false)).collect();
+        let b: Vec<_> = b.into_iter().rev().collect();
+        assert_eq!(a, b);
+        let c: Vec<_> = (0..50).map(|n| f.decide(8, n, false)).collect();
+        assert_ne!(a, c);
+        let faults = a.iter().filter(|d| d.fault.is_some()).count();
+        assert!((5..45).contains(&faults), "{faults}");
+        // Stream faults only apply to streams.
+        let s = Faults {
+            truncate_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(s.decide(1, 0, false).fault, None);
+        assert_eq!(s.decide(1, 0, true).fault, Some(Fault::Truncated));
+    }
+}
