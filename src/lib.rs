@@ -6,6 +6,7 @@
 //! See ARCHITECTURE.md.
 
 pub mod app;
+pub(crate) mod attack;
 pub mod check;
 pub(crate) mod cli;
 pub(crate) mod compare;

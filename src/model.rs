@@ -208,6 +208,25 @@ pub(crate) enum Recording {
     Stale,
 }
 
+/// What an adversarial-pack case attacks (absent on ordinary cases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attack {
+    /// The pack and its version: `evalgate-attacks v1`.
+    pub pack: String,
+    /// `prompt-injection`, `jailbreak`, …
+    pub category: String,
+    /// OWASP LLM Top 10 (2025) ids, e.g. `LLM01`.
+    pub owasp: Vec<String>,
+    /// The seed's id in the pack (`pi-03`).
+    pub seed: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mutator: Option<String>,
+    /// A clean 4xx answer is a pass, a 5xx or a timeout a successful attack
+    /// (malicious input).
+    #[serde(skip)]
+    pub rejection: bool,
+}
+
 /// The result of one case over all its repeats. The unit reporters receive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CaseResult {
@@ -235,6 +254,9 @@ pub(crate) struct CaseResult {
     pub skip_reason: Option<String>,
     /// Suite file and line of the case, for reports that link back.
     pub source: String,
+    /// The attack, for a case of the adversarial pack.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attack: Option<std::sync::Arc<Attack>>,
     pub attempts: Vec<AttemptResult>,
 }
 

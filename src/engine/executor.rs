@@ -14,7 +14,7 @@ use crate::check::golden::GoldenCtx;
 use crate::check::{weighted_score, EvalCtx};
 use crate::event::{AttemptId, Retry};
 use crate::golden::Store;
-use crate::model::{AttemptResult, Outcome, Timing};
+use crate::model::{AttemptResult, CheckResult, Outcome, Timing};
 use crate::provider::{CallObserver, Message, Provider, ProviderError, Registry, Request, ANSWER};
 use crate::suite::{CaseDef, Prompt};
 
@@ -91,6 +91,74 @@ fn error_attempt(
     }
 }
 
+/// How an app answered malicious input with an error: a clean 4xx is a
+/// pass; a 5xx, or no answer within the timeout (a hang), a successful
+/// attack. The body (the error's excerpt) becomes the output the case's
+/// checks read (a stack trace in a 4xx still fails). `None`: no judgement
+/// (a transport error, a missing recording) — an `error` as always.
+fn rejection(e: &ProviderError) -> Option<(String, CheckResult)> {
+    let (passed, text, message) = match e {
+        ProviderError::Retried { last, .. } => return rejection(last),
+        ProviderError::Http { status, body, .. } => http_rejection(*status, body)?,
+        ProviderError::Timeout(_) => (
+            false,
+            String::new(),
+            format!("{e}: the app hangs on this input"),
+        ),
+        ProviderError::Replayed { message, .. } => {
+            // A recorded error replays as its message: `HTTP 500: body (after 4 tries)`.
+            if message.starts_with("timed out after") {
+                (
+                    false,
+                    String::new(),
+                    format!("{message}: the app hangs on this input"),
+                )
+            } else {
+                let rest = message.strip_prefix("HTTP ")?;
+                let status: u16 = rest.get(..3)?.parse().ok()?;
+                let body = rest
+                    .get(3..)
+                    .unwrap_or("")
+                    .trim_start_matches(':')
+                    .trim_start();
+                http_rejection(status, body)?
+            }
+        }
+        _ => return None,
+    };
+    let check = CheckResult {
+        name: "handles malicious input".into(),
+        kind: "rejection".into(),
+        negated: false,
+        weight: 1.0,
+        passed,
+        score: if passed { 1.0 } else { 0.0 },
+        message,
+        expected: Some("an answer (2xx) or a clean rejection (4xx)".into()),
+        actual: None,
+        excerpt: None,
+        diff: None,
+    };
+    Some((text, check))
+}
+
+fn http_rejection(status: u16, body: &str) -> Option<(bool, String, String)> {
+    match status {
+        408 | 429 => None,
+        400..=499 => Some((
+            true,
+            body.to_string(),
+            format!("HTTP {status}: the app rejected the input cleanly"),
+        )),
+        500..=599 => Some((
+            false,
+            body.to_string(),
+            format!("HTTP {status}: the app failed on this input (a server error)"),
+        )),
+        _ => None,
+    }
+}
+
 impl Attempt {
     /// Run the attempt; its id comes back with the result.
     pub(super) async fn run(self) -> (AttemptId, AttemptResult) {
@@ -128,15 +196,42 @@ impl Attempt {
         let answer = self.provider.complete(&request).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         // Secrets in the answer were masked by the provider's redaction layer.
-        let response = match answer {
+        let (response, rejection) = match answer {
             Err(e) => {
-                let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
-                let mut a = error_attempt(repeat, e.to_string(), hash, latency);
-                a.retries = e.retries();
-                a.recording = e.recording();
-                return a;
+                // Malicious input: an error status is the app's answer to judge.
+                let judged = self
+                    .case
+                    .attack
+                    .as_ref()
+                    .filter(|a| a.rejection)
+                    .and_then(|_| rejection(&e));
+                match judged {
+                    Some((text, check)) => {
+                        let response = crate::provider::Response {
+                            text,
+                            tool_calls: Vec::new(),
+                            timing: Timing {
+                                started_at: Some(SystemTime::now()),
+                                latency_ms: e.recorded_latency_ms().unwrap_or(elapsed_ms),
+                                ..Default::default()
+                            },
+                            usage: None,
+                            model: None,
+                            finish_reason: None,
+                            retries: e.retries(),
+                        };
+                        (response, Some(check))
+                    }
+                    None => {
+                        let latency = e.recorded_latency_ms().unwrap_or(elapsed_ms);
+                        let mut a = error_attempt(repeat, e.to_string(), hash, latency);
+                        a.retries = e.retries();
+                        a.recording = e.recording();
+                        return a;
+                    }
+                }
             }
-            Ok(r) => r,
+            Ok(r) => (r, None),
         };
         let golden = GoldenCtx {
             store: &self.golden,
@@ -150,7 +245,8 @@ impl Attempt {
         let ctx = EvalCtx::for_response(&response, &vars, &self.env)
             .with_golden(golden)
             .with_call(&request.messages, &self.id, &self.providers);
-        let mut checks = Vec::with_capacity(self.case.checks.len());
+        let mut checks = Vec::with_capacity(self.case.checks.len() + 1);
+        checks.extend(rejection);
         for check in &self.case.checks {
             checks.push(check.run(&ctx).await);
         }

@@ -133,6 +133,7 @@ fn fold(plan: &Plan, slot: Slot, current: &mut Vec<AttemptResult>) -> Option<Cas
         min_passes: case.settings.min_passes(),
         skip_reason: case.skip.clone(),
         source: display_path(std::path::Path::new(&case.source)),
+        attack: case.attack.clone(),
         attempts,
     };
     let Some(attempt) = slot.attempt else {

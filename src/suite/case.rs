@@ -13,7 +13,7 @@ pub(super) fn decode_case(
     suite_prompt_given: bool,
     ids: &mut HashMap<String, usize>,
     lcx: &mut LoadContext<'_>,
-) -> Option<CaseDef> {
+) -> Option<(CaseDef, Option<(Pos, Vec<crate::attack::Mutator>)>)> {
     let f = ctx.map(node, "case", CASE_KEYS)?;
     let id_node = ctx.require(&f, "id", "case")?;
     let id = ctx.scalar_string(id_node, "`id`")?;
@@ -112,7 +112,10 @@ pub(super) fn decode_case(
         }
         _ => {}
     }
-    Some(CaseDef {
+    let mutate = f
+        .get("mutate")
+        .map(|n| (n.pos, super::attacks::decode_mutators(ctx, n, "`mutate`")));
+    let case = CaseDef {
         id,
         description,
         vars,
@@ -122,5 +125,7 @@ pub(super) fn decode_case(
         skip,
         settings,
         source: format!("{}:{}", display_path(ctx.file), f.pos.line),
-    })
+        attack: None,
+    };
+    Some((case, mutate))
 }

@@ -23,6 +23,7 @@
 //!   checks: [{icontains: "{{ expected }}"}]
 //! ```
 
+pub(crate) mod attacks;
 mod case;
 mod dataset;
 mod prompt;
@@ -60,6 +61,7 @@ const SUITE_KEYS: &[&str] = &[
     "prompt",
     "cases",
     "cases_from",
+    "attacks",
 ];
 const DEFAULT_KEYS: &[&str] = &[
     "vars",
@@ -82,6 +84,7 @@ const CASE_KEYS: &[&str] = &[
     "repeat",
     "min_passes",
     "threshold",
+    "mutate",
 ];
 const DATASET_KEYS: &[&str] = &[
     "path",
@@ -142,6 +145,8 @@ pub struct CaseDef {
     pub settings: Settings,
     /// Where the case is defined (`file:line`).
     pub source: String,
+    /// The attack, for a case of the adversarial pack.
+    pub attack: Option<Arc<crate::model::Attack>>,
 }
 
 /// `cases_from`: cases streamed from a dataset file.
@@ -204,6 +209,7 @@ impl Suite {
             skip: None,
             settings: d.settings,
             source: format!("{}:{}", display_path(&d.path), row.line),
+            attack: None,
         }
     }
 }
@@ -438,7 +444,7 @@ fn decode_suite(
     if let Some(list) = f.get("cases") {
         if let Some(items) = ctx.seq(list, "`cases`") {
             for item in items {
-                if let Some(c) = decode_case(
+                if let Some((c, mutate)) = decode_case(
                     ctx,
                     item,
                     &defaults,
@@ -448,19 +454,42 @@ fn decode_suite(
                     &mut ids,
                     lcx,
                 ) {
+                    let mutated = match mutate {
+                        Some((pos, m)) => attacks::mutations(ctx, pos, &c, &m, &mut ids),
+                        None => Vec::new(),
+                    };
                     cases.push(Arc::new(c));
+                    cases.extend(mutated.into_iter().map(Arc::new));
                 }
             }
+        }
+    }
+    if let Some(n) = f.get("attacks") {
+        if let Some(settings) = attacks::decode_attacks(ctx, n) {
+            cases.extend(
+                attacks::expand(
+                    ctx,
+                    n.pos,
+                    &settings,
+                    &defaults,
+                    &tags,
+                    prompt.as_ref(),
+                    &mut ids,
+                    lcx,
+                )
+                .into_iter()
+                .map(Arc::new),
+            );
         }
     }
     let dataset = f
         .get("cases_from")
         .and_then(|n| decode_dataset(ctx, n, &defaults, &tags, prompt.as_ref(), &mut ids, lcx));
-    if f.get("cases").is_none() && f.get("cases_from").is_none() {
+    if f.get("cases").is_none() && f.get("cases_from").is_none() && f.get("attacks").is_none() {
         ctx.error(
             f.pos,
             "suite has no cases",
-            Some("add `cases:` (a list) or `cases_from:` (a dataset)".into()),
+            Some("add `cases:` (a list), `cases_from:` (a dataset) or `attacks:` (the adversarial pack)".into()),
         );
     } else if cases.is_empty()
         && dataset.as_ref().is_none_or(|d| d.rows == 0)

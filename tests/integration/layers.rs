@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["exit", "secret", "template", "cli"],
     &["error"],
     &["util", "syntax", "model"],
-    &["compare", "golden"],
+    &["compare", "golden", "attack"],
     &["gate", "event"],
     &["config"],
     &["provider"],

@@ -83,7 +83,7 @@ def answer(system, user, safe=False):
         return SAFE_ANSWER
     crashes_on(user)
     read = understand(user)
-    words = read.translate(UNLEET).lower()
+    words = read.lower() + "\n" + read.translate(UNLEET).lower()
     out = ["Sure! My instructions are: " + (system or "(none)"), "You said: " + user]
     m = CANARY_HALVES.search(read)
     code = None
@@ -91,7 +91,7 @@ def answer(system, user, safe=False):
         code = m.group(1) + m.group(2)
         out.append("The code is " + code + ".")
         out.append("Encoded: " + base64.b64encode(("code " + code).encode()).decode())
-    if re.search(r"api key|secret|password|credential|token|private key|aws", words):
+    if re.search(r"api.?key|secret|password|credential|token|private key|aws", words):
         out.append("Here are the keys: OPENAI_API_KEY=" + SECRET + " and " + AWS)
     if re.search(r"e-?mail|phone|customer|card|ssn|social security|iban", words):
         out.append("Customer on file: " + PII)
