@@ -221,6 +221,10 @@ pub struct Attack {
     pub seed: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mutator: Option<String>,
+    /// The attack as the user turn carries it (cut at 2,000 characters,
+    /// with its length, for very long malicious inputs).
+    #[serde(default)]
+    pub prompt: String,
     /// A clean 4xx answer is a pass, a 5xx or a timeout a successful attack
     /// (malicious input).
     #[serde(skip)]
@@ -381,6 +385,13 @@ pub(crate) struct Summary {
     pub providers: std::collections::BTreeMap<String, Counts>,
     /// Cases planned but never run because the run stopped early.
     pub not_run: u64,
+    /// Adversarial-pack cases per attack category: a failed case is a
+    /// successful attack.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attacks: std::collections::BTreeMap<String, Counts>,
+    /// The same cases per OWASP LLM Top 10 id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub owasp: std::collections::BTreeMap<String, Counts>,
 }
 
 impl Summary {
@@ -390,6 +401,12 @@ impl Summary {
         self.providers.entry(r.provider.clone()).or_default().add(r);
         for t in &r.tags {
             self.tags.entry(t.clone()).or_default().add(r);
+        }
+        if let Some(a) = &r.attack {
+            self.attacks.entry(a.category.clone()).or_default().add(r);
+            for id in &a.owasp {
+                self.owasp.entry(id.clone()).or_default().add(r);
+            }
         }
     }
 }

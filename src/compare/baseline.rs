@@ -24,12 +24,15 @@ pub(crate) struct CaseStats {
     pub latency_ms_sum: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// A case of the adversarial pack (a `fail` is a successful attack).
+    pub attack: bool,
 }
 
 impl CaseStats {
     /// The numbers of a case result.
     pub(crate) fn of(case: &CaseResult) -> Self {
         let mut s = CaseStats::empty(case.outcome, case.flaky, case.passes, case.repeats);
+        s.attack = case.attack.is_some();
         for a in &case.attempts {
             s.add_attempt(
                 a.score,
@@ -52,6 +55,7 @@ impl CaseStats {
             latency_ms_sum: 0.0,
             input_tokens: 0,
             output_tokens: 0,
+            attack: false,
         }
     }
 

@@ -51,6 +51,7 @@ pub(crate) struct Comparer {
     /// provider: (baseline providers, HEAD provider).
     provider_mismatches: u64,
     mismatched_providers: (BTreeSet<String>, BTreeSet<String>),
+    new_attacks: Vec<CaseKey>,
 }
 
 impl Comparer {
@@ -75,6 +76,7 @@ impl Comparer {
             tokens: TopN::default(),
             provider_mismatches: 0,
             mismatched_providers: (BTreeSet::new(), BTreeSet::new()),
+            new_attacks: Vec::new(),
         }
     }
 
@@ -99,6 +101,31 @@ impl Comparer {
     /// [`Comparer::observe`] on the numbers of a case; `reason` says why it
     /// does not pass and is called only when that is shown.
     pub(crate) fn observe_stats(
+        &mut self,
+        suite: &str,
+        case: &str,
+        provider: &str,
+        h: CaseStats,
+        reason: impl Fn() -> String,
+    ) {
+        let counts = |c: &Self| (c.regressions.len(), c.new.len(), c.kind_changed.len());
+        let before = counts(self);
+        let attack_failed = h.attack && h.outcome == Outcome::Fail;
+        self.observe_case(suite, case, provider, h, reason);
+        // A successful attack the baseline did not have: the case is new,
+        // or it passed or errored there.
+        if attack_failed && counts(self) != before {
+            self.new_attacks.push(CaseKey {
+                suite: suite.to_string(),
+                case: case.to_string(),
+                provider: provider.to_string(),
+            });
+        }
+    }
+
+    /// [`Comparer::observe`] on the numbers of a case; `reason` says why it
+    /// does not pass and is called only when that is shown.
+    fn observe_case(
         &mut self,
         suite: &str,
         case: &str,
@@ -267,6 +294,7 @@ impl Comparer {
             tokens,
             provider_mismatches,
             mismatched_providers,
+            new_attacks,
         } = self;
 
         let partial = head.stopped.is_some() || head.subset;
@@ -424,6 +452,7 @@ impl Comparer {
             suites,
             total,
             notes,
+            new_attacks,
         }
     }
 }
@@ -585,6 +614,7 @@ impl super::wire::HeadCase {
     /// The numbers the comparer keeps.
     pub(super) fn stats(&self) -> CaseStats {
         let mut s = CaseStats::empty(self.outcome, self.flaky, self.passes, self.repeats);
+        s.attack = self.attack.is_some();
         for a in &self.attempts {
             s.add_attempt(
                 a.score,

@@ -455,6 +455,10 @@ pub(crate) struct Comparison {
     pub total: SuiteDelta,
     /// Version differences, different suite sets, early stops, …
     pub notes: Vec<String>,
+    /// Attacks of the adversarial pack that succeed in HEAD and did not in
+    /// the baseline (new cases, or cases that passed or errored there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_attacks: Vec<CaseKey>,
 }
 
 impl Comparison {

@@ -125,6 +125,9 @@ pub(crate) struct HeadCase {
     pub skip_reason: Option<String>,
     #[serde(default)]
     pub attempts: Vec<HeadAttempt>,
+    /// Present on a case of the adversarial pack.
+    #[serde(default)]
+    pub attack: Option<serde::de::IgnoredAny>,
 }
 
 /// Stream the report at `path`, calling `on_case` for every result in order.

@@ -392,6 +392,56 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     }
 }
 
+/// `gate.security: {max_attack_success_rate: 0, categories: {jailbreak: 0.05}}`.
+fn decode_security_gate(ctx: &mut Ctx<'_>, node: &Node, gate: &mut crate::gate::SecurityGate) {
+    let Some(f) = ctx.map(
+        node,
+        "`gate.security`",
+        &["max_attack_success_rate", "categories"],
+    ) else {
+        return;
+    };
+    if let Some(n) = f.get("max_attack_success_rate") {
+        if let Some(v) = ctx.number(n, "`max_attack_success_rate`", 0.0, 1.0) {
+            gate.max_attack_success_rate = v;
+        }
+    }
+    let Some(n) = f.get("categories") else { return };
+    let node::Value::Map(entries) = &n.value else {
+        ctx.error(
+            n.pos,
+            "`gate.security.categories` must be a mapping of attack categories to rates, e.g. `{jailbreak: 0.05}`",
+            None,
+        );
+        return;
+    };
+    let known: Vec<&str> = crate::attack::pack()
+        .map(|p| p.category_names())
+        .unwrap_or_default();
+    for e in entries {
+        if !known.contains(&e.key.as_str()) {
+            let hint = match crate::error::did_you_mean(&e.key, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("attack categories: {}", known.join(", ")),
+            };
+            ctx.error(
+                e.key_pos,
+                format!("unknown attack category `{}`", e.key),
+                Some(hint),
+            );
+            continue;
+        }
+        if let Some(v) = ctx.number(
+            &e.value,
+            &format!("`gate.security.categories.{}`", e.key),
+            0.0,
+            1.0,
+        ) {
+            gate.categories.insert(e.key.clone(), v);
+        }
+    }
+}
+
 /// Decode a `gate:` mapping into `policy` (used by evalgate.yaml).
 /// Returns the suite and tag names it mentions, with positions.
 pub(crate) fn decode_gate(
@@ -412,10 +462,14 @@ pub(crate) fn decode_gate(
             "new_cases_must_pass",
             "suites",
             "tags",
+            "security",
         ],
     ) else {
         return names;
     };
+    if let Some(n) = g.get("security") {
+        decode_security_gate(ctx, n, &mut policy.security);
+    }
     if let Some(n) = g.get("min_pass_rate") {
         if let Some(v) = ctx.number(n, "`min_pass_rate`", 0.0, 1.0) {
             policy.min_pass_rate = v;

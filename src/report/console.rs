@@ -86,6 +86,48 @@ fn row(name: &str, c: &Counts, width: usize) -> String {
     )
 }
 
+/// The attack success rate per category and per OWASP id.
+fn security_table(summary: &crate::model::Summary) -> String {
+    use super::security;
+    let rows = security::category_rows(summary);
+    let width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("ATTACK CATEGORY".len());
+    let mut s = format!(
+        "\n{}\n",
+        style(format!(
+            "{:<width$}  {:<12}  {:>7}  {:>9}  {:>6}  {:>12}",
+            "ATTACK CATEGORY", "OWASP", "ATTACKS", "SUCCEEDED", "ERRORS", "SUCCESS RATE"
+        ))
+        .bold()
+    );
+    let line = |r: &security::Row| {
+        format!(
+            "{:<width$}  {:<12}  {:>7}  {:>9}  {:>6}  {:>12}",
+            r.name, r.owasp, r.attacks, r.succeeded, r.errors, r.rate
+        )
+    };
+    for r in &rows {
+        s.push_str(&line(r));
+        s.push('\n');
+    }
+    s.push_str(
+        &style(line(&security::total(summary)).trim_end())
+            .bold()
+            .to_string(),
+    );
+    s.push('\n');
+    let owasp: Vec<String> = security::owasp_rows(summary)
+        .iter()
+        .map(|r| format!("{} {}/{} ({})", r.name, r.succeeded, r.attacks, r.rate))
+        .collect();
+    s.push_str(&format!("by OWASP id: {}\n", owasp.join(" · ")));
+    s
+}
+
 fn indent(s: &str, by: &str) -> String {
     s.lines().map(|l| format!("{by}{l}\n")).collect()
 }
@@ -238,6 +280,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                                 c.tokens_text()
                             ));
                         }
+                    }
+                    if !summary.attacks.is_empty() {
+                        s.push_str(&security_table(summary));
                     }
                     let o = &summary.overall;
                     if o.answered > 0 {

@@ -142,6 +142,20 @@ pub(crate) fn attempt_details_with(
                 attempt.checks.len(),
                 plural(attempt.checks.len())
             );
+            if let Some(a) = &case.attack {
+                let _ = writeln!(
+                    out,
+                    "  successful attack: {} ({}), seed {}{}",
+                    a.category,
+                    a.owasp.join(", "),
+                    a.seed,
+                    a.mutator
+                        .as_deref()
+                        .map(|m| format!(", {m} mutation"))
+                        .unwrap_or_default()
+                );
+                let _ = writeln!(out, "  attack: {}", one_line(&a.prompt, 300));
+            }
             for check in attempt.checks.iter().filter(|c| !c.passed) {
                 write_check(&mut out, check, diff_style);
             }

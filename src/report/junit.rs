@@ -363,11 +363,29 @@ fn testcase_fragment(xml: &str) -> Option<&str> {
 
 /// The `<testsuite>` name and test-case classname of a case: the suite, or
 /// `suite [provider]` in a provider matrix (so CI tools keep them apart).
+/// A case of the adversarial pack goes to its category's group:
+/// `suite/category` (one `<testsuite>` per attack category).
 fn group_name(case: &CaseResult, matrix: bool) -> String {
+    let suite = match &case.attack {
+        Some(a) => format!("{}/{}", case.suite, a.category),
+        None => case.suite.clone(),
+    };
     if matrix {
-        format!("{} [{}]", case.suite, case.provider)
+        format!("{suite} [{}]", case.provider)
     } else {
-        case.suite.clone()
+        suite
+    }
+}
+
+/// The attack's properties on a test case of the adversarial pack.
+fn attack_properties(tc: &mut TestCase, case: &CaseResult) {
+    if let Some(a) = &case.attack {
+        tc.add_property(("attack_category", a.category.as_str()));
+        tc.add_property(("owasp", a.owasp.join(",").as_str()));
+        tc.add_property(("attack_seed", a.seed.as_str()));
+        if let Some(m) = &a.mutator {
+            tc.add_property(("attack_mutator", m.as_str()));
+        }
     }
 }
 
@@ -403,6 +421,7 @@ fn case_level_test_case(case: &CaseResult, group: &str) -> TestCase {
     tc.set_classname(group);
     tc.add_property(("provider", case.provider.as_str()));
     tc.add_property(("source", case.source.as_str()));
+    attack_properties(&mut tc, case);
     tc
 }
 
@@ -462,6 +481,7 @@ fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize, group: &str
     tc.add_property(("prompt_hash", a.prompt_hash.as_str()));
     tc.add_property(("score", format!("{:.3}", a.score).as_str()));
     tc.add_property(("source", case.source.as_str()));
+    attack_properties(&mut tc, case);
     if a.retries > 0 {
         tc.add_property(("retries", a.retries.to_string().as_str()));
     }

@@ -67,6 +67,9 @@ pub(crate) struct MarkdownReporter {
     more_flaky: u64,
     /// A provider matrix: per-provider latencies and per-case outcomes.
     matrix: Option<Matrix>,
+    /// Successful attacks of the adversarial pack (the first `MAX_DETAILED`).
+    attacks: Vec<super::security::Success>,
+    more_attacks: u64,
 }
 
 /// What the side-by-side provider tables need.
@@ -260,6 +263,8 @@ impl MarkdownReporter {
             flaky: Vec::new(),
             more_flaky: 0,
             matrix: None,
+            attacks: Vec::new(),
+            more_attacks: 0,
         })
     }
 
@@ -307,6 +312,13 @@ impl MarkdownReporter {
                 self.more_errored += 1;
             }
         }
+        if let Some(s) = super::security::success(case) {
+            if self.attacks.len() < MAX_DETAILED {
+                self.attacks.push(s);
+            } else {
+                self.more_attacks += 1;
+            }
+        }
         if case.flaky {
             if self.flaky.len() < MAX_FLAKY {
                 self.flaky.push(Flaky {
@@ -341,6 +353,7 @@ impl MarkdownReporter {
         if let Some(m) = &self.matrix {
             m.render(&mut md, summary);
         }
+        self.render_security(&mut md, summary);
         self.render_problems(&mut md, summary);
         self.render_flaky(&mut md);
         if let Some(info) = &self.info {
@@ -415,6 +428,79 @@ impl MarkdownReporter {
         }
         if rows.len() > 1 {
             write_row(md, "**total**", &summary.overall);
+        }
+        md.push('\n');
+    }
+
+    /// Attack success rate per category and OWASP id; the successful attacks.
+    fn render_security(&self, md: &mut String, summary: &Summary) {
+        use super::security::{category_rows, owasp_rows, total, Row};
+        if summary.attacks.is_empty() {
+            return;
+        }
+        md.push_str("### Security: attack success rate\n\n");
+        md.push_str("| attack category | OWASP | attacks | succeeded | errors | success rate |\n");
+        md.push_str("|---|---|--:|--:|--:|--:|\n");
+        let line = |md: &mut String, r: &Row, bold: bool| {
+            let name = if bold {
+                format!("**{}**", cell(&r.name))
+            } else {
+                cell(&r.name)
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} |",
+                cell(&r.owasp),
+                r.attacks,
+                r.succeeded,
+                r.errors,
+                r.rate
+            );
+        };
+        for r in category_rows(summary) {
+            line(md, &r, false);
+        }
+        line(md, &total(summary), true);
+        md.push_str(
+            "\n| OWASP id | attacks | succeeded | errors | success rate |\n|---|--:|--:|--:|--:|\n",
+        );
+        for r in owasp_rows(summary) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                cell(&r.name),
+                r.attacks,
+                r.succeeded,
+                r.errors,
+                r.rate
+            );
+        }
+        md.push('\n');
+        if self.attacks.is_empty() {
+            return;
+        }
+        let n = self.attacks.len() as u64 + self.more_attacks;
+        let _ = writeln!(md, "#### Successful attacks ({n})\n");
+        md.push_str("| case | category | mutator | attack | output | evidence |\n|---|---|---|---|---|---|\n");
+        for s in &self.attacks {
+            let _ = writeln!(
+                md,
+                "| {} | {} ({}) | {} | {} | {} | {} |",
+                code(&s.id),
+                cell(&s.category),
+                cell(&s.owasp),
+                cell(&s.mutator),
+                cell(&s.prompt),
+                cell(&s.output),
+                cell(&s.evidence.join("\n"))
+            );
+        }
+        if self.more_attacks > 0 {
+            let _ = writeln!(
+                md,
+                "\n…and {} more; see the JUnit or JSON report.",
+                self.more_attacks
+            );
         }
         md.push('\n');
     }

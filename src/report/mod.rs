@@ -11,6 +11,7 @@ pub(crate) mod json;
 pub(crate) mod junit;
 pub(crate) mod markdown;
 pub(crate) mod progress;
+pub(crate) mod security;
 
 use crate::error::Error;
 use crate::event::RunEvent;

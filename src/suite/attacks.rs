@@ -265,6 +265,7 @@ pub(super) fn expand(
             continue;
         }
         let category = a.category;
+        let prompt_excerpt = excerpt(&a.attack);
         let mut vars = defaults.vars.clone();
         for (k, v) in [
             ("attack", a.attack),
@@ -319,6 +320,7 @@ pub(super) fn expand(
                 owasp: category.owasp.clone(),
                 seed: a.seed.id.clone(),
                 mutator: a.mutator.map(|m| m.name().to_string()),
+                prompt: prompt_excerpt,
                 rejection: category.rejection,
             })),
         });
@@ -338,6 +340,17 @@ pub(super) fn expand(
         }
     }
     out
+}
+
+/// The attack for reports: whole, or its first 2,000 characters and its length.
+fn excerpt(attack: &str) -> String {
+    const MAX: usize = 2000;
+    let n = attack.chars().count();
+    if n <= MAX {
+        return attack.to_string();
+    }
+    let cut: String = attack.chars().take(MAX).collect();
+    format!("{cut}… ({n} characters)")
 }
 
 /// `mutate:` on a user-written case: the case itself, then one copy per
