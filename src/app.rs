@@ -10,7 +10,7 @@ use clap::Parser;
 
 use crate::cli::{
     Cli, ColorChoice, Command, CompareArgs, CompareFormat, GoldenArgs, GoldenCommand, ListArgs,
-    ListFormat, RunArgs, SelectArgs, ToleranceArgs, UpdateGolden,
+    ListFormat, RunArgs, ScanArgs, SelectArgs, ToleranceArgs, UpdateGolden,
 };
 use crate::compare::{Baseline, Comparer, Tolerance};
 use crate::config::project::{ProjectConfig, ReportPaths};
@@ -52,6 +52,7 @@ where
         Command::List(a) => Some(&a.select.config),
         Command::Run(a) => Some(&a.select.config),
         Command::Golden(a) => Some(&a.config),
+        Command::Scan(a) => Some(&a.run.select.config),
         Command::Compare(_) | Command::ServeMock(_) => None,
     };
     if let Some(config) = config {
@@ -70,6 +71,7 @@ where
         Command::Golden(args) => golden_command(&args),
         Command::Compare(args) => compare(&args),
         Command::ServeMock(args) => serve_mock(&args),
+        Command::Scan(args) => scan(&args),
     };
     match result {
         Ok(code) => code,
@@ -317,7 +319,60 @@ fn git_commit(root: &Path) -> Option<String> {
     (out.status.success() && !s.is_empty()).then_some(s)
 }
 
+/// `evalgate scan`: `run` on one in-memory suite, the adversarial pack.
+fn scan(args: &ScanArgs) -> Result<i32, Error> {
+    if !args.run.select.paths.is_empty() {
+        return Err(Error::Usage(
+            "evalgate scan runs the built-in attack pack, not suite files\n  = hint: to run the pack with your own prompt, add `attacks:` to a suite and use `evalgate run`".into(),
+        ));
+    }
+    if args.run.select.providers.is_empty() {
+        return Err(Error::Usage(
+            "evalgate scan needs --provider NAME (a provider from evalgate.yaml)".into(),
+        ));
+    }
+    let mutators: Vec<String> = if args.mutators.iter().any(|m| m == "all") {
+        crate::attack::MUTATORS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect()
+    } else {
+        args.mutators.clone()
+    };
+    let mut attacks = format!(
+        "{{mutators: {}, seed: {}, max_output_chars: {}",
+        json(&mutators[..]),
+        args.seed,
+        args.max_output_chars
+    );
+    if !args.categories.is_empty() {
+        attacks.push_str(&format!(", categories: {}", json(&args.categories[..])));
+    }
+    if let Some(n) = args.sample {
+        attacks.push_str(&format!(", sample: {n}"));
+    }
+    attacks.push('}');
+    let prompt = match &args.system {
+        Some(s) => format!(
+            "{{system: {}, user: \"{{{{ attack }}}}\"}}",
+            json(s.as_str())
+        ),
+        None => "{user: \"{{ attack }}\"}".to_string(),
+    };
+    let text = format!("name: scan\nprompt: {prompt}\nattacks: {attacks}\n");
+    run_with(&args.run, Some(text))
+}
+
+/// A value as JSON (which is YAML), for the suite `scan` writes.
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
 fn run(args: &RunArgs) -> Result<i32, Error> {
+    run_with(args, None)
+}
+
+fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
     match args.color {
         ColorChoice::Always => console::set_colors_enabled(true),
         ColorChoice::Never => console::set_colors_enabled(false),
@@ -335,6 +390,7 @@ fn run(args: &RunArgs) -> Result<i32, Error> {
         }
     }
     let mut sel = selection(&args.select);
+    sel.scan = scan;
     sel.build.connect = true;
     sel.build.no_cache = args.no_cache;
     sel.build.mode = if args.record {

@@ -31,6 +31,36 @@ pub(crate) enum Command {
     /// Serve a mock fixtures file as an OpenAI- and Anthropic-compatible HTTP API,
     /// with latency, errors, 429s and stream faults to order.
     ServeMock(ServeMockArgs),
+    /// Run the built-in adversarial pack against a provider, without writing a suite.
+    Scan(ScanArgs),
+}
+
+/// `evalgate scan`: the adversarial pack as one suite named `scan`, with
+/// every flag of `evalgate run`.
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Only these attack categories (repeatable; default: every category).
+    #[arg(long = "category", value_name = "NAME")]
+    pub categories: Vec<String>,
+    /// Also run each attack rewritten by this mutator (repeatable; `all` for
+    /// every mutator): base64, leetspeak, homoglyph, unicode-tags, zero-width.
+    #[arg(long = "mutator", value_name = "NAME")]
+    pub mutators: Vec<String>,
+    /// A seeded sample of this many attacks, stratified by category.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub sample: Option<u64>,
+    /// The sample's seed.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// The system prompt the attacks are sent under (default: none; the
+    /// system-prompt-leak category then looks for the canary only).
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Unbounded consumption: an answer longer than this is a successful attack.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub max_output_chars: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `evalgate serve-mock`. Rates are probabilities in [0, 1] per request;

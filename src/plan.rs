@@ -34,6 +34,9 @@ pub struct Selection {
     pub providers: Vec<String>,
     /// How providers are built: live, `--record`, `--replay`, cache.
     pub build: BuildOptions,
+    /// `evalgate scan`: this suite text (the adversarial pack on its own)
+    /// instead of the project's suites.
+    pub scan: Option<String>,
 }
 
 pub struct PlannedSuite {
@@ -83,9 +86,25 @@ impl Plan {
         let (config, mut diags) = ProjectConfig::load(&config_path, explicit);
         check_provider_flags(&config, &sel.providers, diags.is_empty())?;
         let mocks = load_mocks(&config, &mut diags);
-        let files = discover(&config, &sel.paths, &mut diags)?;
+        let files = match &sel.scan {
+            Some(_) => Vec::new(),
+            None => discover(&config, &sel.paths, &mut diags)?,
+        };
         let before = diags.len();
-        let (suites, env, mut hasher) = load_suites(&config, &files, &mut diags);
+        let (mut suites, mut env, mut hasher) = load_suites(&config, &files, &mut diags);
+        if let Some(text) = &sel.scan {
+            let known: Vec<String> = config.providers.keys().cloned().collect();
+            let mut lcx = LoadContext {
+                root: &config.root,
+                providers: config.complete.then_some(known.as_slice()),
+                env: &mut env,
+            };
+            match suite::load_text(Path::new(SCAN_SUITE_FILE), text, &mut lcx) {
+                Ok(s) => suites.push(s),
+                Err(mut d) => diags.append(&mut d),
+            }
+            hasher.update(text.as_bytes());
+        }
         // A suite with errors is not in `suites`: the gate may name it (or
         // its tags) without being wrong, so those names are not checked.
         let broken: Vec<&PathBuf> = files
@@ -308,6 +327,9 @@ fn load_mocks(
     }
     mocks
 }
+
+/// The file name `evalgate scan`'s suite reports as its source.
+pub(crate) const SCAN_SUITE_FILE: &str = "<evalgate scan>";
 
 /// Decode every suite file (templates go into one environment) and start
 /// the audit hash over evalgate.yaml and the suite files.

@@ -260,8 +260,17 @@ pub(crate) fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<
                 format!("cannot read suite file: {e}"),
             )]
         })?;
-    let root = node::parse(path, &text)?;
-    let mut ctx = Ctx::new(path, &text).with_root(lcx.root);
+    load_text(path, &text, lcx)
+}
+
+/// Load and validate a suite from its text (`path` names it in messages).
+pub(crate) fn load_text(
+    path: &Path,
+    text: &str,
+    lcx: &mut LoadContext<'_>,
+) -> Result<Suite, Vec<Diagnostic>> {
+    let root = node::parse(path, text)?;
+    let mut ctx = Ctx::new(path, text).with_root(lcx.root);
     let suite = decode_suite(&mut ctx, &root, path, lcx);
     match suite {
         Some(s) if ctx.errors.is_empty() => Ok(s),
