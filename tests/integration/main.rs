@@ -3,6 +3,7 @@
 //! llmock from PyPI, installed by the tests themselves). One test binary, as
 //! ripgrep does.
 
+mod attacks;
 mod compare;
 mod consumers;
 mod endpoints;
@@ -16,5 +17,6 @@ mod run;
 mod security;
 mod serve_mock;
 mod servers;
+mod target;
 mod util;
 mod verdicts;
