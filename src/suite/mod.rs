@@ -444,6 +444,16 @@ fn decode_suite(
             defaults.settings = decode_settings(ctx, &df, Settings::default());
         }
     }
+    // A suite with the pack: its own cases get a canary too (one per suite),
+    // so one prompt template with `{{ canary }}` serves both.
+    if f.get("attacks").is_some() && !defaults.vars.contains_key("canary") {
+        if let (Some(n), Ok(pack)) = (&name, crate::attack::pack()) {
+            defaults.vars.insert(
+                "canary".into(),
+                serde_json::Value::String(crate::attack::canary(pack.version, n)),
+            );
+        }
+    }
     let prompt = f.get("prompt").and_then(|n| decode_prompt(ctx, n, lcx));
     let prompt_given = f.get("prompt").is_some();
 

@@ -387,3 +387,93 @@ fn attack_config_errors_name_file_line_and_fix() {
     assert_eq!(r.code, 2);
     insta::assert_snapshot!("attack_config_errors", normalize(&r.stderr));
 }
+
+/// The fenced block of README.md that starts with `first_line`.
+fn readme_block(first_line: &str) -> String {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).expect("README");
+    let start = readme
+        .find(&format!("```yaml\n{first_line}\n"))
+        .unwrap_or_else(|| panic!("README block {first_line:?}"))
+        + "```yaml\n".len();
+    let end = readme[start..].find("```").expect("end of block") + start;
+    readme[start..end].to_string()
+}
+
+#[test]
+fn the_readme_examples_run_as_written() {
+    let t = Target::start("vulnerable");
+    let p = Project::new();
+    // The README's provider points at port 8000; the target listens elsewhere.
+    let config = readme_block("# evalgate.yaml")
+        .replace("http://127.0.0.1:8000", &t.url())
+        .replace(
+            "api_key_env: BOT_API_KEY",
+            "api_key_env: BOT_API_KEY\n    max_retries: 0",
+        );
+    p.file("evalgate.yaml", &config);
+    let mut suite = readme_block("# suites/security.yaml");
+    let own = readme_block("cases:\n  - id: refund-override");
+    suite.push_str(&own);
+    p.file("suites/security.yaml", &suite);
+    let r = crate::util::Run::from(
+        crate::util::evalgate(p.path())
+            .env("BOT_API_KEY", KEY)
+            .args(["run", "--no-progress"])
+            .output()
+            .expect("run evalgate"),
+    );
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    // 100 sampled attacks and the user's case with its two mutations.
+    assert_eq!(report["summary"]["overall"]["total"], 103);
+    let ids: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["case"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &ids[..3],
+        [
+            "refund-override",
+            "refund-override+base64",
+            "refund-override+homoglyph"
+        ]
+    );
+    assert!(r.stdout.contains("ATTACK CATEGORY"));
+    // The documented scan commands.
+    for args in [
+        vec![
+            "scan",
+            "--provider",
+            "bot",
+            "--sample",
+            "50",
+            "--seed",
+            "7",
+            "--mutator",
+            "all",
+        ],
+        vec![
+            "scan",
+            "--provider",
+            "bot",
+            "--category",
+            "jailbreak",
+            "--category",
+            "prompt-injection",
+            "--system",
+            "You are Acme's support bot.",
+        ],
+    ] {
+        let r = crate::util::Run::from(
+            crate::util::evalgate(p.path())
+                .env("BOT_API_KEY", KEY)
+                .args(&args)
+                .arg("--no-progress")
+                .output()
+                .expect("run evalgate"),
+        );
+        assert_eq!(r.code, 1, "{args:?}\n{}\n{}", r.stdout, r.stderr);
+    }
+}
