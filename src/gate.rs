@@ -30,6 +30,46 @@ pub struct GatePolicy {
     pub new_cases_must_pass: bool,
     /// The adversarial pack's cases.
     pub security: SecurityGate,
+    /// Latency percentiles and the error rate.
+    pub latency: LatencyGate,
+}
+
+/// `gate.latency`: limits on the run's latency percentiles (answers of
+/// this run only: recorded ones are not samples) and error rate, run-wide
+/// and per suite.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct LatencyGate {
+    pub limits: LatencyLimits,
+    pub suites: BTreeMap<String, LatencyLimits>,
+    /// Too few samples for a percentile: warn instead of failing.
+    pub warn_on_insufficient: bool,
+}
+
+/// The limits of `gate.latency` (or of one suite under it).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct LatencyLimits {
+    /// (quantile, limit in ms) on end-to-end latency.
+    pub latency: [Option<f64>; 4],
+    /// (quantile, limit in ms) on time to first token.
+    pub ttft: [Option<f64>; 4],
+    pub max_error_rate: Option<f64>,
+}
+
+/// The quantiles `gate.latency` knows, in the order of `LatencyLimits`'s arrays.
+pub(crate) const QUANTILES: [(f64, &str); 4] =
+    [(0.5, "p50"), (0.9, "p90"), (0.95, "p95"), (0.99, "p99")];
+
+/// Samples a quantile needs before a gate may judge it: `ceil(1 / (1 − q))`
+/// (p50: 2, p90: 10, p95: 20, p99: 100), so the quantile is not simply the
+/// maximum of too few values.
+pub(crate) fn samples_needed(q: f64) -> u64 {
+    (1.0 / (1.0 - q)).ceil() as u64
+}
+
+impl LatencyLimits {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.latency.iter().chain(&self.ttft).all(Option::is_none) && self.max_error_rate.is_none()
+    }
 }
 
 /// `gate.security`: the adversarial pack's cases are judged by their attack
@@ -55,6 +95,7 @@ impl Default for GatePolicy {
             max_regressions: 0,
             new_cases_must_pass: true,
             security: SecurityGate::default(),
+            latency: LatencyGate::default(),
         }
     }
 }
@@ -164,6 +205,8 @@ pub(crate) fn evaluate(
         }
     }
     reasons.extend(security_reasons(&policy.security, summary));
+    let mut warnings = Vec::new();
+    latency_reasons(&policy.latency, summary, &mut reasons, &mut warnings);
     if policy.fail_on_error && o.errored > 0 {
         reasons.push(format!(
             "{} case{} had errors (no usable answer); errors fail the gate (fail_on_error)",
@@ -199,6 +242,82 @@ pub(crate) fn evaluate(
         passed: reasons.is_empty(),
         reasons,
         exit_code,
+        warnings,
+    }
+}
+
+/// Percentiles over their limits; percentiles the gate cannot judge (too
+/// few samples) fail or, with `insufficient_samples: warn`, warn.
+fn latency_reasons(
+    gate: &LatencyGate,
+    summary: &Summary,
+    reasons: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    let groups = std::iter::once((String::new(), &gate.limits, Some(&summary.latency.overall)))
+        .chain(gate.suites.iter().map(|(name, l)| {
+            (
+                format!("suite `{name}`: "),
+                l,
+                summary.latency.suites.get(name),
+            )
+        }));
+    for (prefix, limits, stats) in groups {
+        if limits.is_empty() {
+            continue;
+        }
+        let Some(stats) = stats else { continue };
+        for (what, table, p) in [
+            ("latency", &limits.latency, stats.latency.as_ref()),
+            ("TTFT", &limits.ttft, stats.ttft.as_ref()),
+        ] {
+            for ((q, name), limit) in QUANTILES.iter().zip(table) {
+                let Some(limit) = limit else { continue };
+                let n = p.map_or(0, |p| p.n);
+                let needed = samples_needed(*q);
+                if n < needed {
+                    let recorded = if stats.recorded > 0 {
+                        format!(
+                            " ({} recorded answer{} are not samples)",
+                            stats.recorded,
+                            plural(stats.recorded)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    let msg = format!(
+                        "{prefix}cannot judge {name} {what} ≤ {limit} ms: {n} answer{} measured{recorded}, {name} needs at least {needed}",
+                        plural(n)
+                    );
+                    if gate.warn_on_insufficient {
+                        warnings.push(msg);
+                    } else {
+                        reasons.push(format!("{msg} (gate.latency.insufficient_samples: fail)"));
+                    }
+                    continue;
+                }
+                if let Some(p) = p {
+                    let v = p.at(*q);
+                    if v > *limit {
+                        reasons.push(format!(
+                            "{prefix}{name} {what} {} is above the limit {limit} ms (n = {n})",
+                            crate::util::fmt::duration_ms(v)
+                        ));
+                    }
+                }
+            }
+        }
+        if let (Some(max), Some(rate)) = (limits.max_error_rate, stats.error_rate()) {
+            if rate > max + 1e-12 {
+                reasons.push(format!(
+                    "{prefix}error rate {} ({} of {} attempts) is above the maximum {}",
+                    percent(rate),
+                    stats.errors,
+                    stats.attempts,
+                    percent(max)
+                ));
+            }
+        }
     }
 }
 
@@ -282,6 +401,7 @@ pub(crate) fn evaluate_comparison(policy: &GatePolicy, comparison: &Comparison) 
             exit::GATE_FAILED
         },
         reasons,
+        warnings: Vec::new(),
     }
 }
 

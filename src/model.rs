@@ -97,14 +97,70 @@ pub struct Timing {
     pub mean_gap_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub max_gap_ms: Option<f64>,
+    /// Time spent waiting for the provider's concurrency or rate-limit slot
+    /// before the try that answered was sent (not part of `latency_ms`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub queue_ms: Option<f64>,
+    /// Time to open the connection (DNS, TCP, TLS), when the request needed
+    /// a new one (absent when a pooled connection was reused).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connect_ms: Option<f64>,
+    /// Time to the response headers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub headers_ms: Option<f64>,
+    /// Streamed responses: arrival of the last token-bearing chunk.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_token_ms: Option<f64>,
+    /// Time per output token after the first: (last token − first token) /
+    /// (output tokens − 1). Streamed responses with at least 2 tokens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tpot_ms: Option<f64>,
+    /// Output tokens per second of `latency_ms`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub output_tokens_per_s: Option<f64>,
+    /// The output token count behind `tpot_ms` and `output_tokens_per_s`
+    /// was estimated (the provider reported no usage): content chunks of a
+    /// stream, else whitespace-separated words.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub tokens_estimated: bool,
+    /// The answer came from the response cache or a cassette: its timings
+    /// are the recorded ones, not a latency sample of this run.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub recorded: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Timing {
+    /// Derive TPOT and output tokens per second from the output tokens the
+    /// provider reported (`usage`), or an estimate from `text`.
+    pub fn derive_rates(&mut self, usage: Option<&Usage>, text: &str) {
+        let (tokens, estimated) = match usage {
+            Some(u) if u.output_tokens > 0 => (u.output_tokens, false),
+            _ => match self.chunks {
+                Some(c) if c > 0 => (u64::from(c), true),
+                _ => (text.split_whitespace().count() as u64, true),
+            },
+        };
+        self.tokens_estimated = estimated && tokens > 0;
+        self.tpot_ms = match (self.ttft_ms, self.last_token_ms) {
+            (Some(first), Some(last)) if tokens >= 2 && last >= first => {
+                Some((last - first) / (tokens - 1) as f64)
+            }
+            _ => None,
+        };
+        self.output_tokens_per_s = (tokens > 0 && self.latency_ms > 0.0)
+            .then(|| tokens as f64 / (self.latency_ms / 1000.0));
+    }
+
     /// Fill in the stream statistics from the arrival times (ms since the
     /// request started) of the chunks that carried content.
     pub fn set_stream(&mut self, arrivals_ms: &[f64]) {
         self.chunks = Some(arrivals_ms.len() as u32);
         self.ttft_ms = arrivals_ms.first().copied();
+        self.last_token_ms = arrivals_ms.last().copied();
         let gaps: Vec<f64> = arrivals_ms.windows(2).map(|w| w[1] - w[0]).collect();
         if gaps.is_empty() {
             self.mean_gap_ms = None;
@@ -392,6 +448,10 @@ pub(crate) struct Summary {
     /// The same cases per OWASP LLM Top 10 id.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub owasp: std::collections::BTreeMap<String, Counts>,
+    /// Latency percentiles of the run, per suite and per provider (filled
+    /// in when the run ends).
+    #[serde(default)]
+    pub latency: LatencyGroups,
 }
 
 impl Summary {
@@ -454,6 +514,72 @@ pub(crate) struct Verdict {
     /// Why the gate failed (empty when it passed).
     pub reasons: Vec<String>,
     pub exit_code: i32,
+    /// What the gate could not judge and let pass (`gate.latency` with
+    /// `insufficient_samples: warn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Percentiles of one latency measure over a group's answers (nearest
+/// rank, from an HDR histogram of microseconds with 3 significant digits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Percentiles {
+    pub n: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Percentiles {
+    /// The value at `q` (0.5, 0.9, 0.95, 0.99, 1.0).
+    pub(crate) fn at(&self, q: f64) -> f64 {
+        match q {
+            q if q >= 1.0 => self.max_ms,
+            q if q >= 0.99 => self.p99_ms,
+            q if q >= 0.95 => self.p95_ms,
+            q if q >= 0.9 => self.p90_ms,
+            _ => self.p50_ms,
+        }
+    }
+}
+
+/// Latency of a group's answers: samples are the answers of this run;
+/// answers from the cache or a cassette are counted as `recorded` only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LatencyStats {
+    /// Attempts (answers and errors).
+    pub attempts: u64,
+    /// Attempts that ended in an error (no usable answer).
+    pub errors: u64,
+    /// Answers with recorded timings (cache, cassette): not samples.
+    pub recorded: u64,
+    /// End-to-end latency of the try that answered.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency: Option<Percentiles>,
+    /// Time to first token (streamed answers).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ttft: Option<Percentiles>,
+    /// Time per output token after the first (streamed answers).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tpot: Option<Percentiles>,
+}
+
+impl LatencyStats {
+    /// errors ÷ attempts (None without attempts).
+    pub(crate) fn error_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.errors as f64 / self.attempts as f64)
+    }
+}
+
+/// Latency per group of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LatencyGroups {
+    pub overall: LatencyStats,
+    pub suites: std::collections::BTreeMap<String, LatencyStats>,
+    pub providers: std::collections::BTreeMap<String, LatencyStats>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ fn passed_verdict() -> Verdict {
         passed: true,
         reasons: vec![],
         exit_code: 0,
+        warnings: vec![],
     }
 }
 

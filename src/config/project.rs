@@ -392,6 +392,89 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     }
 }
 
+const LATENCY_LIMIT_KEYS: &[&str] = &[
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p95_ms",
+    "ttft_p99_ms",
+    "max_error_rate",
+];
+
+/// The limits of `gate.latency` or of one of its suites, from `f`.
+fn decode_latency_limits(
+    ctx: &mut Ctx<'_>,
+    f: &crate::syntax::decode::Fields<'_>,
+) -> crate::gate::LatencyLimits {
+    let mut l = crate::gate::LatencyLimits::default();
+    for (i, (_, name)) in crate::gate::QUANTILES.iter().enumerate() {
+        if let Some(n) = f.get(&format!("{name}_ms")) {
+            l.latency[i] = ctx.number(n, &format!("`{name}_ms`"), 0.0, f64::MAX);
+        }
+        if let Some(n) = f.get(&format!("ttft_{name}_ms")) {
+            l.ttft[i] = ctx.number(n, &format!("`ttft_{name}_ms`"), 0.0, f64::MAX);
+        }
+    }
+    if let Some(n) = f.get("max_error_rate") {
+        l.max_error_rate = ctx.number(n, "`max_error_rate`", 0.0, 1.0);
+    }
+    l
+}
+
+/// `gate.latency: {p95_ms: 2000, ttft_p95_ms: 800, max_error_rate: 0.01,
+/// suites: {chat: {p95_ms: 3000}}, insufficient_samples: fail}`; returns the
+/// suite names it mentions.
+fn decode_latency_gate(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    gate: &mut crate::gate::LatencyGate,
+) -> Vec<(&'static str, String, Pos)> {
+    let mut keys = LATENCY_LIMIT_KEYS.to_vec();
+    keys.extend(["suites", "insufficient_samples"]);
+    let mut names = Vec::new();
+    let Some(f) = ctx.map(node, "`gate.latency`", &keys) else {
+        return names;
+    };
+    gate.limits = decode_latency_limits(ctx, &f);
+    if let Some(n) = f.get("insufficient_samples") {
+        match ctx.string(n, "`insufficient_samples`").as_deref() {
+            Some("fail") => gate.warn_on_insufficient = false,
+            Some("warn") => gate.warn_on_insufficient = true,
+            Some(other) => ctx.error(
+                n.pos,
+                format!("`insufficient_samples` must be `fail` or `warn`, found `{other}`"),
+                Some("`fail` (the default): a percentile with too few samples fails the gate; `warn`: it is reported and let pass".into()),
+            ),
+            None => {}
+        }
+    }
+    if let Some(n) = f.get("suites") {
+        let node::Value::Map(entries) = &n.value else {
+            ctx.error(
+                n.pos,
+                "`gate.latency.suites` must be a mapping of suite names to limits, e.g. `{chat: {p95_ms: 3000}}`",
+                None,
+            );
+            return names;
+        };
+        for e in entries {
+            names.push(("suite", e.key.clone(), e.key_pos));
+            if let Some(sf) = ctx.map(
+                &e.value,
+                &format!("`gate.latency.suites.{}`", e.key),
+                LATENCY_LIMIT_KEYS,
+            ) {
+                let limits = decode_latency_limits(ctx, &sf);
+                gate.suites.insert(e.key.clone(), limits);
+            }
+        }
+    }
+    names
+}
+
 /// `gate.security: {max_attack_success_rate: 0, categories: {jailbreak: 0.05}}`.
 fn decode_security_gate(ctx: &mut Ctx<'_>, node: &Node, gate: &mut crate::gate::SecurityGate) {
     let Some(f) = ctx.map(
@@ -463,12 +546,16 @@ pub(crate) fn decode_gate(
             "suites",
             "tags",
             "security",
+            "latency",
         ],
     ) else {
         return names;
     };
     if let Some(n) = g.get("security") {
         decode_security_gate(ctx, n, &mut policy.security);
+    }
+    if let Some(n) = g.get("latency") {
+        names.extend(decode_latency_gate(ctx, n, &mut policy.latency));
     }
     if let Some(n) = g.get("min_pass_rate") {
         if let Some(v) = ctx.number(n, "`min_pass_rate`", 0.0, 1.0) {

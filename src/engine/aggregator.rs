@@ -27,6 +27,7 @@ pub(crate) struct Aggregator {
     subset: bool,
     info: Option<RunInfo>,
     summary: Summary,
+    latency: crate::report::latency::LatencyRecorder,
     cases: u64,
     failure_seen: bool,
 }
@@ -39,6 +40,7 @@ impl Aggregator {
             subset,
             info: None,
             summary: Summary::default(),
+            latency: Default::default(),
             cases: 0,
             failure_seen: false,
         }
@@ -53,6 +55,7 @@ impl Aggregator {
     /// run could not be carried out (the verdict says why; exit code 3).
     pub(crate) fn finish(self, stopped: Option<StopReason>, aborted: Option<&Error>) -> Totals {
         let mut summary = self.summary;
+        summary.latency = self.latency.finish();
         let planned = self.info.as_ref().map_or(0, |i| i.planned_cases);
         summary.not_run = planned.saturating_sub(self.cases);
         let comparison = match (self.comparer, &self.info) {
@@ -95,6 +98,7 @@ impl Reporter for Aggregator {
             RunEvent::CaseFinished(r) => {
                 self.cases += 1;
                 self.summary.add(r);
+                self.latency.observe(r);
                 self.failure_seen |= matches!(r.outcome, Outcome::Fail | Outcome::Error);
                 if let Some(c) = self.comparer.as_mut() {
                     c.observe(r);

@@ -15,7 +15,9 @@ use crate::check::{weighted_score, EvalCtx};
 use crate::event::{AttemptId, Retry};
 use crate::golden::Store;
 use crate::model::{AttemptResult, CheckResult, Outcome, Timing};
-use crate::provider::{CallObserver, Message, Provider, ProviderError, Registry, Request, ANSWER};
+use crate::provider::{
+    CallObserver, Message, Provider, ProviderError, Registry, Request, Response, ANSWER,
+};
 use crate::suite::{CaseDef, Prompt};
 
 /// Everything an attempt needs, owned so it can run on any worker thread.
@@ -196,7 +198,7 @@ impl Attempt {
         let answer = self.provider.complete(&request).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         // Secrets in the answer were masked by the provider's redaction layer.
-        let (response, rejection) = match answer {
+        let (mut response, rejection) = match answer {
             Err(e) => {
                 // Malicious input: an error status is the app's answer to judge.
                 let judged = self
@@ -207,7 +209,7 @@ impl Attempt {
                     .and_then(|_| rejection(&e));
                 match judged {
                     Some((text, check)) => {
-                        let response = crate::provider::Response {
+                        let response = Response {
                             text,
                             tool_calls: Vec::new(),
                             timing: Timing {
@@ -233,6 +235,15 @@ impl Attempt {
             }
             Ok(r) => (r, None),
         };
+        if rejection.is_none() {
+            let Response {
+                timing,
+                usage,
+                text,
+                ..
+            } = &mut response;
+            timing.derive_rates(usage.as_ref(), text);
+        }
         let golden = GoldenCtx {
             store: &self.golden,
             suite: &request.suite,

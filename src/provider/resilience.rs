@@ -131,6 +131,7 @@ impl Resilient {
         request: &Request,
         timeout: Duration,
     ) -> Result<Response, ProviderError> {
+        let queued = Instant::now();
         let _permit = match &self.concurrency {
             Some(semaphore) => Some(semaphore.acquire().await.map_err(|_| {
                 ProviderError::Provider("the concurrency limiter was closed".to_string())
@@ -146,10 +147,14 @@ impl Resilient {
         if let Some(requests) = &self.requests {
             requests.acquire().await;
         }
-        let response = match tokio::time::timeout(timeout, self.inner.complete(request)).await {
+        let queue_ms = queued.elapsed().as_secs_f64() * 1000.0;
+        let mut response = match tokio::time::timeout(timeout, self.inner.complete(request)).await {
             Ok(result) => result?,
             Err(_) => return Err(ProviderError::Timeout(timeout)),
         };
+        if !response.timing.recorded {
+            response.timing.queue_ms = Some(queue_ms);
+        }
         if let (Some(tokens), Some(usage)) = (&self.tokens, &response.usage) {
             tokens.record(Instant::now(), usage_tokens(usage));
         }

@@ -122,6 +122,8 @@ impl StoredAnswer {
                 chunks: t.chunks,
                 mean_gap_ms: t.mean_gap_ms,
                 max_gap_ms: t.max_gap_ms,
+                recorded: true,
+                ..Default::default()
             },
             usage: self.usage,
             model: self.model.clone(),

@@ -86,6 +86,41 @@ fn row(name: &str, c: &Counts, width: usize) -> String {
     )
 }
 
+/// Latency percentiles per suite (and provider), with n and recorded answers.
+fn latency_table(summary: &crate::model::Summary) -> String {
+    let rows = super::latency::rows(summary);
+    let width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("LATENCY".len());
+    let mut s = format!(
+        "\n{}\n",
+        style(format!(
+            "{:<width$}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}",
+            "LATENCY", "N", "P50", "P90", "P95", "P99", "MAX", "TTFT P50", "TTFT P95", "RECORDED"
+        ))
+        .bold()
+    );
+    for r in &rows {
+        s.push_str(&format!(
+            "{:<width$}  {:>6}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}\n",
+            r.name,
+            r.n,
+            r.latency[0],
+            r.latency[1],
+            r.latency[2],
+            r.latency[3],
+            r.latency[4],
+            r.ttft[0],
+            r.ttft[1],
+            r.recorded
+        ));
+    }
+    s
+}
+
 /// The attack success rate per category and per OWASP id.
 fn security_table(summary: &crate::model::Summary) -> String {
     use super::security;
@@ -281,6 +316,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             ));
                         }
                     }
+                    if super::latency::any(summary) {
+                        s.push_str(&latency_table(summary));
+                    }
                     if !summary.attacks.is_empty() {
                         s.push_str(&security_table(summary));
                     }
@@ -387,6 +425,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     for r in &verdict.reasons {
                         s.push_str(&format!("  - {r}\n"));
                     }
+                }
+                for w in &verdict.warnings {
+                    s.push_str(&format!("  {} {w}\n", style("warning:").yellow().bold()));
                 }
                 // -q prints no header, so nothing comes before: no leading blank line.
                 let s = if self.verbosity == Verbosity::Quiet {

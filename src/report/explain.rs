@@ -436,6 +436,7 @@ pub(crate) mod fixtures {
             min_passes: repeats,
             skip_reason: None,
             source: format!("suites/{suite}.yaml:3"),
+            attack: None,
             attempts,
         }
     }
@@ -562,6 +563,7 @@ pub(crate) mod fixtures {
                 "1 case errored".into(),
             ],
             exit_code: 1,
+            warnings: vec![],
         }
     }
 

@@ -86,6 +86,8 @@ struct Group {
     chunk_bytes: usize,
     /// Where its serialized test cases lie in the spool: (offset, length).
     spans: Vec<(u64, u64)>,
+    /// Its latency samples, for the `<properties>` of the `<testsuite>`.
+    latency: super::latency::Accumulator,
 }
 
 /// Writes a JUnit XML report; see the module documentation.
@@ -153,6 +155,7 @@ impl JunitReporter {
                     chunk: Vec::new(),
                     chunk_bytes: 0,
                     spans: Vec::new(),
+                    latency: Default::default(),
                 });
                 self.by_name.insert(name, self.groups.len() - 1);
                 self.groups.len() - 1
@@ -165,6 +168,7 @@ impl JunitReporter {
         self.current = Some(idx);
         let run_timestamp = self.run_timestamp;
         let group = &mut self.groups[idx];
+        group.latency.observe(case);
         if group.timestamp.is_none() {
             group.timestamp = case
                 .attempts
@@ -279,6 +283,7 @@ fn write_groups(
         }
         push_attr(&mut tag, "time", &format_seconds(g.time_ms));
         tag.push('>');
+        latency_properties(&mut tag, &g.latency.stats());
         dst.write_all(tag.as_bytes())?;
         for &(offset, len) in &g.spans {
             spool.seek(SeekFrom::Start(offset))?;
@@ -314,6 +319,46 @@ impl Reporter for JunitReporter {
             ),
         }
     }
+}
+
+/// The suite's latency percentiles as `<properties>` (`latency_p95_ms`,
+/// `ttft_p95_ms`, the sample count and the recorded answers).
+fn latency_properties(tag: &mut String, s: &crate::model::LatencyStats) {
+    let mut props: Vec<(String, String)> = Vec::new();
+    let ms = |v: f64| format!("{v:.3}");
+    for (prefix, p) in [
+        ("latency", &s.latency),
+        ("ttft", &s.ttft),
+        ("tpot", &s.tpot),
+    ] {
+        if let Some(p) = p {
+            props.push((format!("{prefix}_n"), p.n.to_string()));
+            for (name, v) in [
+                ("p50", p.p50_ms),
+                ("p90", p.p90_ms),
+                ("p95", p.p95_ms),
+                ("p99", p.p99_ms),
+                ("max", p.max_ms),
+                ("mean", p.mean_ms),
+            ] {
+                props.push((format!("{prefix}_{name}_ms"), ms(v)));
+            }
+        }
+    }
+    if s.recorded > 0 {
+        props.push(("latency_recorded".into(), s.recorded.to_string()));
+    }
+    if props.is_empty() {
+        return;
+    }
+    tag.push_str("\n        <properties>");
+    for (name, value) in props {
+        tag.push_str("\n            <property");
+        push_attr(tag, "name", &name);
+        push_attr(tag, "value", &value);
+        tag.push_str("/>");
+    }
+    tag.push_str("\n        </properties>");
 }
 
 /// The `<testsuite name="evalgate">` of an interrupted run: one test case

@@ -353,6 +353,7 @@ impl MarkdownReporter {
         if let Some(m) = &self.matrix {
             m.render(&mut md, summary);
         }
+        render_latency(&mut md, summary);
         self.render_security(&mut md, summary);
         self.render_problems(&mut md, summary);
         self.render_flaky(&mut md);
@@ -388,6 +389,12 @@ impl MarkdownReporter {
             if !verdict.reasons.is_empty() {
                 md.push('\n');
             }
+        }
+        for w in &verdict.warnings {
+            let _ = writeln!(md, "- ⚠️ {}", inline(w));
+        }
+        if !verdict.warnings.is_empty() {
+            md.push('\n');
         }
         let o = &summary.overall;
         let _ = writeln!(
@@ -661,6 +668,28 @@ fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReas
     }
 }
 
+/// Latency percentiles per suite (and provider), with n and recorded answers.
+fn render_latency(md: &mut String, summary: &Summary) {
+    if !super::latency::any(summary) {
+        return;
+    }
+    md.push_str("| latency | n | p50 | p90 | p95 | p99 | max | TTFT p50 | TTFT p95 | recorded |\n");
+    md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for r in super::latency::rows(summary) {
+        let [p50, p90, p95, p99, max] = &r.latency;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {p50} | {p90} | {p95} | {p99} | {max} | {} | {} | {} |",
+            cell(&r.name),
+            r.n,
+            r.ttft[0],
+            r.ttft[1],
+            r.recorded
+        );
+    }
+    let _ = writeln!(md, "\n<sub>{}</sub>\n", html(super::latency::NOTE));
+}
+
 fn write_row(md: &mut String, name: &str, c: &Counts) {
     let mean = c
         .mean_latency_ms()
@@ -745,6 +774,7 @@ mod tests {
             passed: true,
             reasons: vec![],
             exit_code: 0,
+            warnings: vec![],
         };
         let md = write(
             &[pass_case("geo", "rome"), flaky_case("geo", "add")],

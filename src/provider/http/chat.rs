@@ -18,7 +18,7 @@ use super::api_error::{error_from_response, EXCERPT_CHARS};
 use super::json::compact;
 use super::transport::{
     client, elapsed_ms, header_map, is_event_stream, join_url, join_url_text, read_body,
-    send_error, MAX_BODY_BYTES,
+    send_error, timed_send, MAX_BODY_BYTES,
 };
 use crate::config::provider::Limits;
 use crate::model::Timing;
@@ -132,23 +132,27 @@ impl<A: ChatApi> Provider for Chat<A> {
             let body = compact(&self.api.body(request));
             let started_at = SystemTime::now();
             let start = Instant::now();
-            let (value, text, latency_ms) = match self.endpoint.post(body, start).await? {
-                Posted::Stream(resp) => return self.read_stream(resp, start, started_at).await,
+            let (value, text, latency_ms, times) = match self.endpoint.post(body, start).await? {
+                Posted::Stream(resp, times) => {
+                    let mut r = self.read_stream(resp, start, started_at).await?;
+                    times.apply(&mut r.timing);
+                    return Ok(r);
+                }
                 Posted::Json {
                     value,
                     text,
                     latency_ms,
-                } => (value, text, latency_ms),
+                    times,
+                } => (value, text, latency_ms, times),
             };
             let response = self.api.parse(&value, &text)?;
-            Ok(Response {
-                timing: Timing {
-                    started_at: Some(started_at),
-                    latency_ms,
-                    ..Default::default()
-                },
-                ..response
-            })
+            let mut timing = Timing {
+                started_at: Some(started_at),
+                latency_ms,
+                ..Default::default()
+            };
+            times.apply(&mut timing);
+            Ok(Response { timing, ..response })
         })
     }
 
@@ -168,12 +172,27 @@ impl<A: ChatApi> Provider for Chat<A> {
 /// What a chat API answered: an event stream still to read, or a whole
 /// JSON body (already read, with the latency to its end).
 enum Posted {
-    Stream(reqwest::Response),
+    Stream(reqwest::Response, Times),
     Json {
         value: serde_json::Value,
         text: String,
         latency_ms: f64,
+        times: Times,
     },
+}
+
+/// When the connection was open and the headers arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Times {
+    pub connect_ms: Option<f64>,
+    pub headers_ms: f64,
+}
+
+impl Times {
+    pub(crate) fn apply(self, timing: &mut Timing) {
+        timing.connect_ms = self.connect_ms;
+        timing.headers_ms = Some(self.headers_ms);
+    }
 }
 
 /// Where a chat API provider (`openai`, `anthropic`) sends its requests:
@@ -227,19 +246,24 @@ impl ChatEndpoint {
                 crate::secret::redact(&self.base_url)
             )));
         };
-        let resp = self
-            .client
-            .post(url.clone())
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| send_error(&self.url_text, e))?;
+        let (resp, connect_ms) = timed_send(
+            self.client
+                .post(url.clone())
+                .headers(self.headers.clone())
+                .body(body)
+                .send(),
+        )
+        .await;
+        let resp = resp.map_err(|e| send_error(&self.url_text, e))?;
+        let times = Times {
+            connect_ms,
+            headers_ms: elapsed_ms(start),
+        };
         if !resp.status().is_success() {
             return Err(error_from_response(resp).await);
         }
         if is_event_stream(&resp) {
-            return Ok(Posted::Stream(resp));
+            return Ok(Posted::Stream(resp, times));
         }
         let bytes = read_body(resp, MAX_BODY_BYTES).await?;
         let latency_ms = elapsed_ms(start);
@@ -254,6 +278,7 @@ impl ChatEndpoint {
             value,
             text,
             latency_ms,
+            times,
         })
     }
 }

@@ -23,10 +23,11 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::api_error::{error_from_response, stream_error, EXCERPT_CHARS};
+use super::chat::Times;
 use super::json::{compact, json_u64, usage_of};
 use super::transport::{
     check_url, client, elapsed_ms, header_map, is_event_stream, read_body, secret_header,
-    send_error, MAX_BODY_BYTES,
+    send_error, timed_send, MAX_BODY_BYTES,
 };
 use crate::config::provider::{Extract, HttpConfig, HttpStream, Limits};
 use crate::model::{Timing, Usage};
@@ -382,12 +383,19 @@ impl Provider for HttpApi {
             }
             let started_at = SystemTime::now();
             let start = Instant::now();
-            let resp = builder.send().await.map_err(|e| send_error(&self.url, e))?;
+            let (resp, connect_ms) = timed_send(builder.send()).await;
+            let resp = resp.map_err(|e| send_error(&self.url, e))?;
+            let times = Times {
+                connect_ms,
+                headers_ms: elapsed_ms(start),
+            };
             if !resp.status().is_success() {
                 return Err(error_from_response(resp).await);
             }
             if let Some(stream) = &self.stream {
-                return self.read_stream(resp, stream, start, started_at).await;
+                let mut r = self.read_stream(resp, stream, start, started_at).await?;
+                times.apply(&mut r.timing);
+                return Ok(r);
             }
             let bytes = read_body(resp, MAX_BODY_BYTES).await?;
             let latency_ms = elapsed_ms(start);
@@ -415,10 +423,14 @@ impl Provider for HttpApi {
             };
             Ok(Response {
                 text,
-                timing: Timing {
-                    started_at: Some(started_at),
-                    latency_ms,
-                    ..Default::default()
+                timing: {
+                    let mut t = Timing {
+                        started_at: Some(started_at),
+                        latency_ms,
+                        ..Default::default()
+                    };
+                    times.apply(&mut t);
+                    t
                 },
                 usage: json.as_ref().and_then(|j| self.usage(j)),
                 ..Default::default()

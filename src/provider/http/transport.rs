@@ -92,6 +92,70 @@ pub(crate) fn client(url: &str, limits: &Limits) -> Result<reqwest::Client, Stri
         .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
 }
 
+tokio::task_local! {
+    /// Filled by [`ConnectTimer`] when the request being sent opens a connection.
+    static CONNECT_MS: std::cell::Cell<Option<f64>>;
+}
+
+/// Await `send` (a request's send future) and say how long opening a new
+/// connection took, if it needed one (`None`: a pooled connection was
+/// reused, or the connection was opened outside this request).
+pub(crate) async fn timed_send<F: std::future::Future>(send: F) -> (F::Output, Option<f64>) {
+    CONNECT_MS
+        .scope(std::cell::Cell::new(None), async {
+            let out = send.await;
+            (out, CONNECT_MS.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// A connector layer that times each connection (DNS, TCP, TLS) and hands
+/// the time to the request that asked for it (see [`timed_send`]).
+#[derive(Debug, Clone, Copy)]
+struct ConnectTimer;
+
+impl<S> tower_layer::Layer<S> for ConnectTimer {
+    type Service = TimedConnector<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TimedConnector(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TimedConnector<S>(S);
+
+impl<S, R> tower_service::Service<R> for TimedConnector<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let connect = self.0.call(req);
+        Box::pin(async move {
+            let start = std::time::Instant::now();
+            let out = connect.await;
+            if out.is_ok() {
+                let ms = start.elapsed().as_secs_f64() * 1000.0;
+                // Outside a `timed_send` (a connection opened in the background) nobody asks.
+                let _ = CONNECT_MS.try_with(|c| c.set(Some(ms)));
+            }
+            out
+        })
+    }
+}
+
 /// [`client`]'s settings applied to `builder`.
 fn client_builder(
     url: &str,
@@ -100,6 +164,7 @@ fn client_builder(
 ) -> reqwest::ClientBuilder {
     let idle = limits.max_concurrency.unwrap_or(0).max(64);
     let builder = builder
+        .connector_layer(ConnectTimer)
         .user_agent(USER_AGENT)
         .connect_timeout(limits.connect_timeout)
         // Idle time between reads: a stalled stream fails fast (and is retried).
