@@ -173,6 +173,11 @@ const KINDS: &[Kind] = &[
         bare: Some(|_| Box::new(security::InvisibleCheck(security::InvisibleChars::default()))),
     },
     Kind {
+        name: "no_stack_trace",
+        parse: |c, n| security::TraceCheck::parse(c, n).map(boxed),
+        bare: Some(|_| Box::new(security::TraceCheck(security::StackTraces::default()))),
+    },
+    Kind {
         name: "refusal",
         parse: |c, n| security::RefusalCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::RefusalCheck)),

@@ -1,6 +1,6 @@
 //! Security detectors: deterministic scanners for what must not be in an
 //! answer (secrets, personal data, a leaked prompt or canary, data-carrying
-//! links, script, terminal escapes, invisible characters) and a refusal
+//! links, script, terminal escapes, invisible characters, stack traces) and a refusal
 //! detector.
 //!
 //! Each detector is a [`Detector`]: `detect` finds [`Hit`]s in one text.
@@ -21,6 +21,7 @@ mod normalize;
 mod pii;
 mod refusal;
 mod secrets;
+mod traces;
 mod xss;
 
 use std::fmt::Debug;
@@ -34,6 +35,7 @@ pub use leak::{Leak, PromptChunks};
 pub use pii::Pii;
 pub use refusal::Refusal;
 pub use secrets::Secrets;
+pub use traces::StackTraces;
 pub use xss::Xss;
 
 pub(super) use escapes::{AnsiCheck, InvisibleCheck};
@@ -42,6 +44,7 @@ pub(super) use leak::LeakCheck;
 pub(super) use pii::PiiCheck;
 pub(super) use refusal::RefusalCheck;
 pub(super) use secrets::SecretsCheck;
+pub(super) use traces::TraceCheck;
 pub(super) use xss::XssCheck;
 
 use super::Eval;
