@@ -521,46 +521,28 @@ impl ProbeRunner {
         self.reachable(&ex)?;
         let mut evidence = String::new();
         ex.describe(1, &mut evidence);
+        let body = a(&size_text(total));
         let (passed, verdict) = match ex.status {
-            Some(413) => (
-                true,
-                format!("refused a {} body with HTTP 413", size_text(total)),
-            ),
+            Some(413) => (true, format!("refused {body} body with HTTP 413")),
             Some(s @ 400..=499) => (
                 true,
-                format!(
-                    "refused a {} body with HTTP {s} (a clean 4xx)",
-                    size_text(total)
-                ),
+                format!("refused {body} body with HTTP {s} (a clean 4xx)"),
             ),
             Some(s @ 200..=299) => (
                 false,
-                format!(
-                    "accepted a {} body (HTTP {s}), expected 413",
-                    size_text(total)
-                ),
+                format!("accepted {body} body (HTTP {s}), expected 413"),
             ),
             Some(s @ 500..=599) => (
                 false,
-                format!(
-                    "answered a {} body with HTTP {s} (a server error), expected 413",
-                    size_text(total)
-                ),
+                format!("answered {body} body with HTTP {s} (a server error), expected 413"),
             ),
             Some(s) => (
                 false,
-                format!(
-                    "answered a {} body with HTTP {s}, expected 413",
-                    size_text(total)
-                ),
+                format!("answered {body} body with HTTP {s}, expected 413"),
             ),
             None => (
                 false,
-                format!(
-                    "no clean answer to a {} body: {}",
-                    size_text(total),
-                    ex.status_text()
-                ),
+                format!("no clean answer to {body} body: {}", ex.status_text()),
             ),
         };
         Ok(Report {
@@ -603,7 +585,7 @@ impl ProbeRunner {
             )
             .await;
         let mut evidence = String::new();
-        let mut problems = Vec::new();
+        let mut grouped: Vec<(Vec<&str>, String)> = Vec::new();
         for (i, (what, ex)) in [
             ("invalid JSON", &invalid),
             ("a wrong content type", &wrong_type),
@@ -616,23 +598,36 @@ impl ProbeRunner {
             let mut wrong = Vec::new();
             match ex.status {
                 Some(s) if MALFORMED_OK.contains(&s) => {}
-                Some(s) => wrong.push(format!("HTTP {s}, not 400/415/422")),
+                Some(s) => wrong.push(format!("HTTP {s}")),
                 None => wrong.push(ex.status_text()),
             }
             if ex.status.is_some()
                 && serde_json::from_str::<serde_json::Value>(ex.body.trim()).is_err()
             {
                 let ty = ex.header("content-type").unwrap_or("no content type");
-                wrong.push(format!("the error body is not JSON ({ty})"));
+                let ty = ty.split(';').next().unwrap_or(ty).trim();
+                wrong.push(format!("a body that is not JSON ({ty})"));
             }
             let traces = scan(&StackTraces::default(), &ex.body);
             if let Some(f) = traces.findings.first() {
                 let _ = writeln!(evidence, "   stack trace: {}", f.describe());
-                wrong.push(format!("a {} in the body", f.kind));
+                wrong.push(format!("a {}", f.kind));
             }
             if !wrong.is_empty() {
-                problems.push(format!("{what}: {}", wrong.join(", ")));
+                let wrong = wrong.join(", ");
+                // Requests answered alike share one line.
+                match grouped.iter_mut().find(|(_, w)| *w == wrong) {
+                    Some((whats, _)) => whats.push(what),
+                    None => grouped.push((vec![what], wrong)),
+                }
             }
+        }
+        let mut problems: Vec<String> = grouped
+            .iter()
+            .map(|(whats, wrong)| format!("{} → {wrong}", and_list(whats)))
+            .collect();
+        if !problems.is_empty() {
+            problems.push("expected 400/415/422 with a JSON error body and no stack trace".into());
         }
         Ok(if problems.is_empty() {
             Report {
@@ -653,6 +648,21 @@ impl ProbeRunner {
             }
         })
     }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_string(),
+        None => String::new(),
+    }
+}
+
+/// `an 8 MiB body`, `a 2 MiB body`.
+fn a(size: &str) -> String {
+    let an = size.starts_with('8') || size.starts_with("11 ") || size.starts_with("18 ");
+    format!("{} {size}", if an { "an" } else { "a" })
 }
 
 /// `10 s` for a whole number of seconds, else as the reports write times.

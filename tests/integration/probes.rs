@@ -183,9 +183,8 @@ fn every_probe_catches_the_vulnerable_target() {
         (
             "malformed_request",
             &[
-                "invalid JSON: HTTP 500, not 400/415/422, the error body is not JSON (text/plain; charset=utf-8), a Python traceback in the body",
-                "a wrong content type: HTTP 500",
-                "missing fields: HTTP 500",
+                "invalid JSON, a wrong content type and missing fields → HTTP 500, a body that is not JSON (text/plain), a Python traceback",
+                "expected 400/415/422 with a JSON error body and no stack trace",
             ],
         ),
     ];
@@ -309,4 +308,78 @@ fn probe_configuration_errors_name_the_line() {
     assert!(all.contains("did you mean `auth`?"), "{all}");
     assert!(all.contains("evalgate.yaml:11:"), "{all}");
     assert!(all.contains("did you mean `burst`?"), "{all}");
+}
+
+#[test]
+fn the_readme_example_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let section = readme
+        .split("### Endpoint probes")
+        .nth(1)
+        .expect("the README has an Endpoint probes section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a YAML example");
+    for (mode, code, outcome) in [("safe", 0, "pass"), ("vulnerable", 1, "fail")] {
+        let t = Target::start(mode);
+        let p = Project::new();
+        p.file(
+            "evalgate.yaml",
+            &yaml.replace("127.0.0.1:8080", &format!("127.0.0.1:{}", t.port)),
+        );
+        p.file(
+            "suites/support.yaml",
+            "name: support\nprompt: Where is my parcel?\ncases:\n  - id: parcel\n    checks: [no_stack_trace]\n",
+        );
+        p.file(
+            "suites/app.yaml",
+            "name: app\nprovider: app\nprompt: Where is my parcel?\ncases:\n  - id: parcel\n    checks: [no_stack_trace]\n",
+        );
+        let r = crate::util::Run::from(
+            crate::util::evalgate(p.path())
+                .env("STAGING_KEY", KEY)
+                .args(["run", "--filter", "probes/*", "--json", "report.json"])
+                .output()
+                .expect("run evalgate"),
+        );
+        assert_eq!(r.code, code, "{mode}\n{}\n{}", r.stdout, r.stderr);
+        let v: serde_json::Value =
+            serde_json::from_str(&p.read("report.json")).expect("report.json");
+        let results = v["results"].as_array().expect("results");
+        assert_eq!(results.len(), 8, "{mode}: {v:#}");
+        for c in results {
+            assert_eq!(c["outcome"], outcome, "{mode}: {c:#}");
+        }
+        if mode == "vulnerable" {
+            assert!(
+                r.stdout.contains("✗ probe: invalid JSON, a wrong content type and missing fields → HTTP 500, a body that is not JSON (text/plain), a Python traceback; expected 400/415/422 with a JSON error body and no stack trace"),
+                "{}",
+                r.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_not_a_failure() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        &format!("default_provider: api\nproviders:\n  api:\n    type: openai\n    base_url: http://127.0.0.1:{port}/v1\n    model: m\n    probes: [auth]\nreports: {{json: reports/report.json}}\n"),
+    );
+    p.file(
+        "suites/a.yaml",
+        "prompt: hi\ncases:\n  - id: a\n    checks: [is_json]\n",
+    );
+    let r = p.run(&["run", "--filter", "probes/*"]);
+    let results = probe_results(&p);
+    assert_eq!(results.len(), 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(results[0].2, "error", "{}", r.stdout);
+    assert!(r.stdout.contains("probe could not reach"), "{}", r.stdout);
 }
