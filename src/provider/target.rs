@@ -270,3 +270,118 @@ pub(crate) fn http(
         requests_per_minute: limits.requests_per_minute,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::provider::Extract;
+
+    fn text(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    #[test]
+    fn openai_target() {
+        let cfg = OpenAiConfig {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            model: "m".into(),
+            api_key_env: Some("K".into()),
+            headers: Vec::new(),
+            stream: true,
+            params: Map::new(),
+        };
+        let headers = vec![("X-Tenant".to_string(), "t-1".to_string())];
+        let t = openai(
+            &cfg,
+            Some("sk-1"),
+            &headers,
+            &["X-Tenant".into()],
+            &[],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(t.url.as_str(), "http://127.0.0.1:9/v1/chat/completions");
+        let names: Vec<&str> = t.credentials.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["authorization", "x-tenant"]);
+        let wrong = t.wrong_credentials();
+        assert!(wrong[0]
+            .1
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer evalgate-probe-wrong-key"));
+        assert!(!wrong[1].1.to_str().unwrap().starts_with("Bearer"));
+        // Probes ask for a whole answer, never a stream.
+        assert!(!text(&t.valid).contains("stream"));
+        assert_eq!(text(&t.missing_fields), r#"{"model":"m"}"#);
+        let (a, b) = &t.padded;
+        assert!(a.ends_with(r#""content":""#), "{a}");
+        assert!(b.starts_with('"'), "{b}");
+        assert_eq!(t.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn anthropic_target() {
+        let cfg = AnthropicConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            model: "claude".into(),
+            api_key_env: Some("K".into()),
+            version: "2023-06-01".into(),
+            max_tokens: 1024,
+            system: None,
+            headers: Vec::new(),
+            stream: false,
+            params: Map::new(),
+        };
+        let t = anthropic(&cfg, Some("sk-ant-1"), &[], &[], &[], &Limits::default()).unwrap();
+        assert_eq!(t.url.as_str(), "http://127.0.0.1:9/v1/messages");
+        let names: Vec<&str> = t.credentials.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-api-key"]);
+        assert!(t.headers.contains_key("anthropic-version"));
+        let wrong = t.wrong_credentials();
+        assert!(wrong[0]
+            .1
+            .to_str()
+            .unwrap()
+            .starts_with("evalgate-probe-wrong-key"));
+        assert_eq!(
+            text(&t.missing_fields),
+            r#"{"model":"claude","max_tokens":16}"#
+        );
+        assert!(text(&t.valid).contains(r#""max_tokens":16"#));
+    }
+
+    #[test]
+    fn http_target_renders_the_configured_body() {
+        let cfg = HttpConfig {
+            method: "PUT".into(),
+            url: "http://127.0.0.1:9/chat".into(),
+            headers: Vec::new(),
+            api_key_env: None,
+            body: Some(json!({"message": "{{ prompt }}", "session": "s-{{ case.id }}"})),
+            output: Extract::Pointer("/reply".into()),
+            usage_input: None,
+            usage_output: None,
+            stream: None,
+        };
+        let t = http(
+            "app",
+            &cfg,
+            cfg.url.clone(),
+            None,
+            Vec::new(),
+            &[],
+            &[],
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(t.method, reqwest::Method::PUT);
+        assert!(t.credentials.is_empty());
+        // No credential configured: a wrong bearer token is still a wrong key.
+        assert_eq!(t.wrong_credentials()[0].0, reqwest::header::AUTHORIZATION);
+        let valid: Value = serde_json::from_slice(&t.valid).unwrap();
+        assert_eq!(valid["message"], PROMPT);
+        assert_eq!(valid["session"], "s-probe");
+        assert_eq!(text(&t.missing_fields), "{}");
+        assert!(t.padded.0.contains(r#""message":""#), "{:?}", t.padded);
+    }
+}
