@@ -194,6 +194,22 @@ impl Plan {
         unique(self.suites.iter().map(|s| &s.suite.name))
     }
 
+    /// Suites planned against several providers outside a matrix (the
+    /// `probes` suite of several probed providers).
+    pub fn multi_provider_suites(&self) -> Vec<String> {
+        if self.matrix {
+            return Vec::new();
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for s in &self.suites {
+            if !seen.insert(s.suite.name.as_str()) && !out.contains(&s.suite.name) {
+                out.push(s.suite.name.clone());
+            }
+        }
+        out
+    }
+
     /// Provider names in plan order, each once.
     pub fn provider_names(&self) -> Vec<String> {
         unique(self.suites.iter().map(|s| &s.provider_name))

@@ -239,8 +239,13 @@ fn every_probe_catches_the_vulnerable_target() {
         .map(|e| e.to_string())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    // JUnit names the probe cases.
+    // JUnit names the probe cases, in a group per provider (like a matrix).
     let junit = p.read("reports/junit.xml");
+    for group in ["probes [api]", "probes [app]"] {
+        assert!(junit.contains(&format!("<testsuite name=\"{group}\"")), "{junit}");
+    }
+    let markdown = p.read("reports/summary.md");
+    assert!(markdown.contains("probes/auth [app]"), "{markdown}");
     for case in ["auth", "rate_limit", "oversized_body", "malformed_request"] {
         assert!(junit.contains(&format!("name=\"{case}")), "{junit}");
     }
