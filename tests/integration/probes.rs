@@ -242,7 +242,10 @@ fn every_probe_catches_the_vulnerable_target() {
     // JUnit names the probe cases, in a group per provider (like a matrix).
     let junit = p.read("reports/junit.xml");
     for group in ["probes [api]", "probes [app]"] {
-        assert!(junit.contains(&format!("<testsuite name=\"{group}\"")), "{junit}");
+        assert!(
+            junit.contains(&format!("<testsuite name=\"{group}\"")),
+            "{junit}"
+        );
     }
     let markdown = p.read("reports/summary.md");
     assert!(markdown.contains("probes/auth [app]"), "{markdown}");
