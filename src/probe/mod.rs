@@ -12,6 +12,7 @@
 //! [`ProbeCheck`], which reads that verdict. Probes are live only: under
 //! `--replay` each case is skipped with the reason.
 
+mod raw;
 mod runner;
 
 use std::sync::Arc;

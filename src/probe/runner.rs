@@ -21,7 +21,7 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use crate::check::security::{scan, StackTraces};
 use crate::config::probe::{Probe, ProbeKind, DEFAULT_BURST, MAX_BURST};
 use crate::model::Timing;
-use crate::provider::http::transport::error_chain;
+use crate::provider::http::transport::{error_chain, proxy_for};
 use crate::provider::target::ProbeTarget;
 use crate::provider::{Provider, ProviderError, Request, Response};
 use crate::util::text::one_line;
@@ -508,16 +508,45 @@ impl ProbeRunner {
             .chain(std::iter::once(chunk.slice(..rest)))
             .chain(std::iter::once(Bytes::from(suffix.clone())))
             .map(Ok::<Bytes, std::io::Error>);
-        let body = reqwest::Body::wrap_stream(futures::stream::iter(pieces));
         let mut headers = self.target.headers.clone();
         headers.insert(CONTENT_LENGTH, HeaderValue::from(total));
-        let ex = self
-            .send(
-                format!("a {total}-byte body ({})", size_text(total)),
-                headers,
-                body,
+        let label = format!("a {total}-byte body ({})", size_text(total));
+        let direct = self.target.url.scheme() == "http"
+            && proxy_for(self.target.url.as_str(), |n| std::env::var(n).ok()).is_none();
+        let ex = if direct {
+            // Read the answer while the body is written (see `raw`).
+            let pieces = pieces.filter_map(Result::ok);
+            let a = super::raw::send(
+                &self.target.url,
+                &self.target.method,
+                &headers,
+                pieces,
+                total,
+                self.target.timeout,
+                BODY_READ,
             )
             .await;
+            Exchange {
+                label,
+                status: a.status,
+                headers: SHOWN_HEADERS
+                    .iter()
+                    .filter_map(|h| {
+                        a.headers
+                            .iter()
+                            .find(|(n, _)| n == h)
+                            .map(|(n, v)| (n.clone(), v.clone()))
+                    })
+                    .collect(),
+                body: crate::secret::redact(&String::from_utf8_lossy(&a.body)),
+                elapsed: a.elapsed,
+                error: a.error.map(|e| crate::secret::redact(&e)),
+                unreachable: a.unreachable,
+            }
+        } else {
+            let body = reqwest::Body::wrap_stream(futures::stream::iter(pieces));
+            self.send(label, headers, body).await
+        };
         self.reachable(&ex)?;
         let mut evidence = String::new();
         ex.describe(1, &mut evidence);

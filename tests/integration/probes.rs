@@ -403,3 +403,61 @@ fn an_unreachable_endpoint_is_an_error_not_a_failure() {
     assert_eq!(results[0].2, "error", "{}", r.stdout);
     assert!(r.stdout.contains("probe could not reach"), "{}", r.stdout);
 }
+
+/// A server on a free port that reads each request's head, then answers
+/// with `answer` (nothing when empty) and closes at once without reading
+/// the body: a reset for a client still sending it.
+fn closing_server(answer: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut conn = conn;
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(answer);
+            drop(conn);
+        }
+    });
+    port
+}
+
+#[test]
+fn an_early_413_counts_and_a_silent_close_fails() {
+    let cases: [(&[u8], &str, &str); 2] = [
+        (
+            b"HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+            "pass",
+            "refused an 8 MiB body with HTTP 413",
+        ),
+        (
+            b"",
+            "fail",
+            "no clean answer to an 8 MiB body: connection closed without a response",
+        ),
+    ];
+    for (answer, outcome, message) in cases {
+        let port = closing_server(answer);
+        let p = Project::new();
+        p.file(
+            "evalgate.yaml",
+            &format!("default_provider: api\nproviders:\n  api:\n    type: openai\n    base_url: http://127.0.0.1:{port}/v1\n    model: m\n    probes: [oversized_body]\nreports: {{json: reports/report.json}}\n"),
+        );
+        p.file(
+            "suites/a.yaml",
+            "prompt: hi\ncases:\n  - id: a\n    checks: [is_json]\n",
+        );
+        let r = p.run(&["run", "--filter", "probes/*"]);
+        let results = probe_results(&p);
+        assert_eq!(results.len(), 1, "{}\n{}", r.stdout, r.stderr);
+        assert_eq!(results[0].2, outcome, "{}", r.stdout);
+        assert!(results[0].3.contains(message), "{}", results[0].3);
+    }
+}
