@@ -136,7 +136,9 @@ fn validate(sel: &SelectArgs) -> Result<i32, Error> {
     let cases: usize = plan
         .suites
         .iter()
-        .filter(|s| counted.insert(&s.suite.name))
+        // A matrix shares one suite between its providers; the probes of
+        // several providers are a suite each.
+        .filter(|s| counted.insert(std::sync::Arc::as_ptr(&s.suite)))
         .map(|s| s.suite.len())
         .sum();
     // Each case of a matrix is planned once per provider.
@@ -499,6 +501,7 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
         suites: selected_suites,
         providers: plan.provider_names(),
         matrix: plan.matrix,
+        multi_provider_suites: plan.multi_provider_suites(),
         filters: args.select.filters.clone(),
         tags: args.select.tags.clone(),
     };

@@ -19,6 +19,7 @@ pub(crate) mod gate;
 pub mod golden;
 pub(crate) mod model;
 pub mod plan;
+pub(crate) mod probe;
 pub(crate) mod provider;
 pub(crate) mod report;
 pub(crate) mod secret;

@@ -498,6 +498,11 @@ pub(crate) struct RunInfo {
     /// A provider matrix (`--provider` repeated): every suite ran against each provider.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub matrix: bool,
+    /// Suites that run against several providers outside a matrix (the
+    /// `probes` suite of several probed providers): like a matrix's, their
+    /// JUnit groups and Markdown entries name the provider. Not in the report.
+    #[serde(skip)]
+    pub multi_provider_suites: Vec<String>,
     /// `--filter` patterns of the run (a comparison with this report as
     /// HEAD must not call unselected cases removed).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

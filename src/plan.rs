@@ -116,9 +116,19 @@ impl Plan {
         }
         check_suite_names(&config, &suites, &mut diags);
         check_check_providers(&config, &suites, &mut diags);
+        let probed = config.providers.values().any(|p| !p.probes.is_empty());
+        crate::probe::check_name(&suites, probed, &mut diags);
 
         let filter = build_filter(&sel.filters)?;
         let runs = assign_providers(&config, suites, &sel.providers, &mut diags);
+        // The probes of every provider the suites run against.
+        let run_providers = unique(runs.iter().flat_map(|(_, names)| names.iter()));
+        let probe_suites = crate::probe::suites(
+            &config,
+            &run_providers,
+            sel.build.mode == Mode::Replay,
+            &mut env,
+        );
         // Only providers with a selected case are built (and need credentials).
         let used = used_providers(&runs, filter.as_ref(), &sel.tags);
         let recorder = (sel.build.connect && sel.build.mode == Mode::Record)
@@ -136,7 +146,42 @@ impl Plan {
                 Err(mut d) => diags.append(&mut d),
             }
         }
-        let planned = plan_suites(runs, &registry);
+        let mut planned = plan_suites(runs, &registry);
+        for s in probe_suites {
+            let Some((name, _)) = s.provider.clone() else {
+                continue;
+            };
+            let live = sel.build.connect && sel.build.mode != Mode::Replay;
+            let selected = s
+                .cases
+                .iter()
+                .any(|c| selects(filter.as_ref(), &sel.tags, &s, c));
+            let provider: Arc<dyn Provider> = if live && selected {
+                match crate::provider::build::probe_target(&config, &name) {
+                    Ok(target) => {
+                        let probes = config
+                            .providers
+                            .get(&name)
+                            .map(|pc| pc.probes.clone())
+                            .unwrap_or_default();
+                        let runner = crate::probe::ProbeRunner::new(&name, target, probes);
+                        Arc::new(crate::provider::Redacting::new(Arc::new(runner)))
+                    }
+                    Err(mut d) => {
+                        diags.append(&mut d);
+                        continue;
+                    }
+                }
+            } else {
+                // Never called: not selected, skipped under --replay, or not a run.
+                Arc::new(crate::provider::echo::Echo::new(&name))
+            };
+            planned.push(PlannedSuite {
+                suite: Arc::new(s),
+                provider_name: name,
+                provider,
+            });
+        }
         let mut warnings = Vec::new();
         let goldens = check_golden_collisions(&planned, &mut diags, &mut warnings)?;
         if !diags.is_empty() {
@@ -166,6 +211,22 @@ impl Plan {
     /// per provider).
     pub fn suite_names(&self) -> Vec<String> {
         unique(self.suites.iter().map(|s| &s.suite.name))
+    }
+
+    /// Suites planned against several providers outside a matrix (the
+    /// `probes` suite of several probed providers).
+    pub fn multi_provider_suites(&self) -> Vec<String> {
+        if self.matrix {
+            return Vec::new();
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for s in &self.suites {
+            if !seen.insert(s.suite.name.as_str()) && !out.contains(&s.suite.name) {
+                out.push(s.suite.name.clone());
+            }
+        }
+        out
     }
 
     /// Provider names in plan order, each once.
@@ -398,7 +459,10 @@ fn check_gate_names(
         .iter()
         .flat_map(|f| names_of_broken_suite(f))
         .collect();
-    let suite_names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    let mut suite_names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    if config.providers.values().any(|p| !p.probes.is_empty()) {
+        suite_names.push(crate::probe::SUITE);
+    }
     let mut tags: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for s in suites {
         tags.extend(s.tags.iter().map(String::as_str));

@@ -1,2 +1,3 @@
+pub(crate) mod probe;
 pub(crate) mod project;
 pub(crate) mod provider;

@@ -37,6 +37,8 @@ pub struct ProviderConfig {
     pub redact_headers: Vec<String>,
     /// Where it is defined (for errors about its fixtures).
     pub pos: Option<Pos>,
+    /// Endpoint probes (`probes:`): the cases of the run's `probes` suite.
+    pub probes: Vec<crate::config::probe::Probe>,
 }
 
 /// Default report locations (each overridable on the command line).
@@ -92,6 +94,7 @@ impl ProjectConfig {
                 limits: Limits::default(),
                 redact_headers: Vec::new(),
                 pos: None,
+                probes: Vec::new(),
             },
         );
         providers.insert(
@@ -106,6 +109,7 @@ impl ProjectConfig {
                 limits: Limits::default(),
                 redact_headers: Vec::new(),
                 pos: None,
+                probes: Vec::new(),
             },
         );
         ProjectConfig {
@@ -334,6 +338,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                 limits: d.limits,
                 redact_headers: d.redact_headers,
                 pos: Some(e.key_pos),
+                probes: d.probes,
             },
         );
     }

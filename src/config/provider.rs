@@ -262,6 +262,7 @@ const OPENAI: ProviderType = ProviderType {
             "redact_headers",
             "stream",
             "extra_body",
+            "probes",
         ],
         OPENAI_PARAMS,
         LIMIT_KEYS,
@@ -286,6 +287,7 @@ const ANTHROPIC: ProviderType = ProviderType {
             "redact_headers",
             "stream",
             "extra_body",
+            "probes",
         ],
         ANTHROPIC_PARAMS,
         LIMIT_KEYS,
@@ -308,6 +310,7 @@ const HTTP: ProviderType = ProviderType {
             "output",
             "usage",
             "stream",
+            "probes",
         ],
         LIMIT_KEYS,
     ],
@@ -442,6 +445,8 @@ pub(crate) struct Decoded {
     pub limits: Limits,
     /// Header names whose values are secret besides the built-in ones.
     pub redact_headers: Vec<String>,
+    /// Endpoint probes (`probes:`), for `openai`, `anthropic` and `http`.
+    pub probes: Vec<crate::config::probe::Probe>,
 }
 
 /// Decode one `providers.<name>` entry. Errors go to `ctx`; `None` when the
@@ -503,11 +508,16 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decod
         .get("redact_headers")
         .and_then(|n| ctx.string_list(n, "`redact_headers`"))
         .unwrap_or_default();
+    let probes = pf
+        .get("probes")
+        .map(|n| crate::config::probe::decode(ctx, n))
+        .unwrap_or_default();
     let kind = (provider_type.decode)(ctx, &pf, name, &what)?;
     (ctx.errors.len() == before).then_some(Decoded {
         kind,
         limits,
         redact_headers,
+        probes,
     })
 }
 

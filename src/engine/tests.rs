@@ -94,6 +94,7 @@ async fn run_project(dir: &std::path::Path, attempts: bool) -> (Totals, Vec<Stri
         suites: plan.suite_names(),
         providers: plan.provider_names(),
         matrix: false,
+        multi_provider_suites: Vec::new(),
         filters: Vec::new(),
         tags: Vec::new(),
     };
@@ -307,6 +308,7 @@ async fn a_check_calls_the_cases_own_provider_and_both_calls_replay() {
                 suites: plan.suite_names(),
                 providers: plan.provider_names(),
                 matrix: false,
+                multi_provider_suites: Vec::new(),
                 filters: Vec::new(),
                 tags: Vec::new(),
             };

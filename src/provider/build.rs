@@ -285,3 +285,92 @@ fn endpoint(
     };
     built.map_err(|e| vec![diag(config, pc.pos, format!("provider `{name}`: {e}"))])
 }
+
+/// What the endpoint probes of provider `name` send to (`crate::probe`):
+/// its URL, headers and credentials read from the environment as for its
+/// answers (missing variables are reported the same way).
+pub(crate) fn probe_target(
+    config: &ProjectConfig,
+    name: &str,
+) -> Result<super::target::ProbeTarget, Vec<Diagnostic>> {
+    let Some(pc) = config.providers.get(name) else {
+        return Err(vec![diag(
+            config,
+            None,
+            format!("provider `{name}` is not defined"),
+        )]);
+    };
+    let mut c = Creds {
+        config,
+        pc,
+        read: true,
+        errors: Vec::new(),
+    };
+    // Headers whose value comes from the environment carry credentials.
+    let from_env = |hs: &[Header]| -> Vec<String> {
+        hs.iter()
+            .filter(|h| h.value.contains("${"))
+            .map(|h| h.name.clone())
+            .collect()
+    };
+    let redact = &pc.redact_headers;
+    let built = match &pc.kind {
+        ProviderKind::OpenAi(o) => {
+            let key = c.api_key(&o.api_key_env);
+            let headers = c.headers(&o.headers);
+            let mut cfg = o.clone();
+            cfg.base_url = c.expand(&o.base_url, "`base_url`", false);
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            super::target::openai(
+                &cfg,
+                key.as_deref(),
+                &headers,
+                &from_env(&o.headers),
+                redact,
+                &pc.limits,
+            )
+        }
+        ProviderKind::Anthropic(a) => {
+            let key = c.api_key(&a.api_key_env);
+            let headers = c.headers(&a.headers);
+            let mut cfg = a.clone();
+            cfg.base_url = c.expand(&a.base_url, "`base_url`", false);
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            super::target::anthropic(
+                &cfg,
+                key.as_deref(),
+                &headers,
+                &from_env(&a.headers),
+                redact,
+                &pc.limits,
+            )
+        }
+        ProviderKind::Http(h) => {
+            let key = c.api_key(&h.api_key_env);
+            let headers = c.headers(&h.headers);
+            let url = c.expand(&h.url, "`url`", false);
+            if !c.errors.is_empty() {
+                return Err(c.errors);
+            }
+            super::target::http(
+                name,
+                h,
+                url,
+                key,
+                headers,
+                &from_env(&h.headers),
+                redact,
+                &pc.limits,
+            )
+        }
+        other => Err(format!(
+            "a provider of type `{}` has no endpoint to probe",
+            other.type_name()
+        )),
+    };
+    built.map_err(|e| vec![diag(config, pc.pos, format!("provider `{name}`: {e}"))])
+}

@@ -18,6 +18,7 @@ pub(crate) mod openai;
 pub(crate) mod resilience;
 pub(crate) mod sse;
 pub(crate) mod store;
+pub(crate) mod target;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -347,6 +347,7 @@ pub(crate) mod fixtures {
             suites: suites.iter().map(|s| s.to_string()).collect(),
             providers: vec!["mock".into()],
             matrix: false,
+            multi_provider_suites: Vec::new(),
             filters: Vec::new(),
             tags: Vec::new(),
         }

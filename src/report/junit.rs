@@ -98,6 +98,8 @@ pub(crate) struct JunitReporter {
     run_timestamp: Option<DateTime<FixedOffset>>,
     /// A provider matrix: suites are named `suite [provider]`.
     matrix: bool,
+    /// Suites run against several providers outside a matrix: named the same way.
+    multi_provider_suites: Vec<String>,
     /// Every group seen, in order of first appearance.
     groups: Vec<Group>,
     by_name: HashMap<String, usize>,
@@ -122,6 +124,7 @@ impl JunitReporter {
             out: Some(out),
             run_timestamp: None,
             matrix: false,
+            multi_provider_suites: Vec::new(),
             groups: Vec::new(),
             by_name: HashMap::new(),
             current: None,
@@ -137,13 +140,17 @@ impl JunitReporter {
     fn started(&mut self, info: &RunInfo) {
         self.run_timestamp = DateTime::parse_from_rfc3339(&info.started_at).ok();
         self.matrix = info.matrix;
+        self.multi_provider_suites = info.multi_provider_suites.clone();
     }
 
     /// A case goes to its group's `<testsuite>`, wherever it arrives: a
     /// suite never gets a second element, also when results come out of
     /// plan order (merged shards).
     fn case_finished(&mut self, case: &CaseResult) -> Result<(), Error> {
-        let name = group_name(case, self.matrix);
+        let name = group_name(
+            case,
+            self.matrix || self.multi_provider_suites.contains(&case.suite),
+        );
         let idx = match self.by_name.get(&name) {
             Some(&i) => i,
             None => {

@@ -97,7 +97,7 @@ fn record(h: &mut Option<Histogram<u64>>, ms: f64) {
 }
 
 fn percentiles(h: &Option<Histogram<u64>>) -> Option<Percentiles> {
-    let h = h.as_ref().filter(|h| h.len() > 0)?;
+    let h = h.as_ref().filter(|h| !h.is_empty())?;
     let ms = |us: u64| us as f64 / 1000.0;
     Some(Percentiles {
         n: h.len(),

@@ -278,7 +278,12 @@ impl MarkdownReporter {
         if matches!(case.outcome, Outcome::Fail | Outcome::Error) {
             if self.problems.len() < MAX_DETAILED {
                 self.problems.push(Problem {
-                    id: if self.matrix.is_some() {
+                    id: if self.matrix.is_some()
+                        || self
+                            .info
+                            .as_ref()
+                            .is_some_and(|i| i.multi_provider_suites.contains(&case.suite))
+                    {
                         format!("{} [{}]", case.id, case.provider)
                     } else {
                         case.id.clone()

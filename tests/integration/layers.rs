@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["provider"],
     &["check", "serve"],
     &["suite", "report"],
+    &["probe"],
     &["plan"],
     &["engine"],
     &["app"],

@@ -13,6 +13,7 @@ mod hostile;
 mod interop;
 mod invalid;
 mod layers;
+mod probes;
 mod run;
 mod security;
 mod serve_mock;

@@ -135,6 +135,15 @@ impl HttpApi {
         })
     }
 
+    /// The headers of every request (credentials included).
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    pub(crate) fn method(&self) -> &reqwest::Method {
+        &self.method
+    }
+
     /// The body for `request`, or a description of the template error.
     pub(crate) fn render_body(&self, request: &Request) -> Result<Option<Value>, String> {
         let Some(body) = &self.body else {

@@ -238,6 +238,7 @@ def main():
     parser.add_argument("--key", default="test-key")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    ThreadingHTTPServer.request_queue_size = 128  # bursts of 16 connections at once
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.safe = args.mode == "safe"
