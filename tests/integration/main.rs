@@ -12,6 +12,7 @@ mod golden;
 mod hostile;
 mod interop;
 mod invalid;
+mod latency;
 mod layers;
 mod probes;
 mod run;
