@@ -13,7 +13,13 @@
 //!   - prompt: "(?i)weather"
 //!     reply: "Sunny."
 //!     latency_ms: 20
+//!   - prompt: "(?i)order 1182"
+//!     reply: ""
+//!     tool_calls: [{name: get_order, arguments: {order: 1182}}]
 //! ```
+//!
+//! `tool_calls` are the calls the answer asks for (arguments as a mapping
+//! or as JSON text); `serve-mock` sends them in the API's own format.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -45,6 +51,7 @@ struct Rule {
     matcher: Matcher,
     answer: Answer,
     latency: Option<Duration>,
+    tool_calls: Vec<crate::model::ToolCall>,
 }
 
 /// The compiled fixtures of a mock provider.
@@ -95,7 +102,15 @@ impl MockResponses {
             let Some(rf) = ctx.map(
                 item,
                 "a mock response",
-                &["case", "prompt", "reply", "replies", "error", "latency_ms"],
+                &[
+                    "case",
+                    "prompt",
+                    "reply",
+                    "replies",
+                    "error",
+                    "latency_ms",
+                    "tool_calls",
+                ],
             ) else {
                 continue;
             };
@@ -155,11 +170,16 @@ impl MockResponses {
                 .get("latency_ms")
                 .and_then(|n| ctx.uint(n, "`latency_ms`", 0, 3_600_000))
                 .map(Duration::from_millis);
+            let tool_calls = rf
+                .get("tool_calls")
+                .map(|n| decode_tool_calls(ctx, n))
+                .unwrap_or_default();
             if let (Some(matcher), Some(answer)) = (matcher, answer) {
                 out.rules.push(Rule {
                     matcher,
                     answer,
                     latency,
+                    tool_calls,
                 });
             }
         }
@@ -200,8 +220,45 @@ impl MockResponses {
         Found {
             reply,
             latency: rule.and_then(|r| r.latency),
+            tool_calls: rule.map_or(&[], |r| r.tool_calls.as_slice()),
         }
     }
+}
+
+/// `tool_calls: [{name: get_order, arguments: {order: 1182}, id: call_1}]`.
+fn decode_tool_calls(ctx: &mut Ctx<'_>, node: &Node) -> Vec<crate::model::ToolCall> {
+    let Some(items) = ctx.seq(node, "`tool_calls`") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(f) = ctx.map(item, "a tool call", &["name", "arguments", "id"]) else {
+            continue;
+        };
+        let Some(name) = ctx
+            .require(&f, "name", "a tool call")
+            .and_then(|n| ctx.scalar_string(n, "`name`"))
+        else {
+            continue;
+        };
+        let arguments = match f.get("arguments") {
+            None => "{}".to_string(),
+            Some(n) => match &n.value {
+                node::Value::Str(s) => s.clone(),
+                _ => n.to_json().to_string(),
+            },
+        };
+        let id = match f.get("id") {
+            Some(n) => ctx.scalar_string(n, "`id`"),
+            None => Some(format!("call_{}", i + 1)),
+        };
+        out.push(crate::model::ToolCall {
+            id,
+            name,
+            arguments,
+        });
+    }
+    out
 }
 
 /// What the fixtures answer for one call.
@@ -209,6 +266,8 @@ pub(crate) struct Found<'a> {
     pub(crate) reply: Reply<'a>,
     /// The rule's own `latency_ms`, if it has one.
     pub(crate) latency: Option<Duration>,
+    /// The tool calls the answer asks for.
+    pub(crate) tool_calls: &'a [crate::model::ToolCall],
 }
 
 pub(crate) enum Reply<'a> {
@@ -289,7 +348,15 @@ impl Provider for Mock {
                     total_tokens: input_tokens + output_tokens,
                 }),
                 model: Some(self.model.clone()),
-                finish_reason: Some("stop".to_string()),
+                finish_reason: Some(
+                    if found.tool_calls.is_empty() {
+                        "stop"
+                    } else {
+                        "tool_calls"
+                    }
+                    .to_string(),
+                ),
+                tool_calls: found.tool_calls.to_vec(),
                 text,
                 ..Default::default()
             })

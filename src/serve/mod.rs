@@ -338,6 +338,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
         text,
         input_tokens,
         output_tokens,
+        tool_calls: found.tool_calls,
         created: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)

@@ -81,37 +81,93 @@ pub(crate) struct Answer<'a> {
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
     pub(crate) created: i64,
+    /// The calls the answer asks for (after its text).
+    pub(crate) tool_calls: &'a [crate::model::ToolCall],
+}
+
+impl Answer<'_> {
+    fn openai_finish(&self) -> &'static str {
+        if self.tool_calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        }
+    }
+
+    fn anthropic_stop(&self) -> &'static str {
+        if self.tool_calls.is_empty() {
+            "end_turn"
+        } else {
+            "tool_use"
+        }
+    }
+}
+
+fn call_id(c: &crate::model::ToolCall, i: usize) -> String {
+    c.id.clone().unwrap_or_else(|| format!("call_{}", i + 1))
+}
+
+/// Anthropic's `input` is a JSON object: the arguments parsed, or `{}`.
+fn tool_input(c: &crate::model::ToolCall) -> Value {
+    serde_json::from_str::<Value>(&c.arguments)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}))
 }
 
 pub(crate) fn whole(api: Api, a: &Answer<'_>) -> Value {
     match api {
-        Api::OpenAi => json!({
+        Api::OpenAi => {
+            let mut message = json!({"role": "assistant", "content": a.text});
+            if !a.tool_calls.is_empty() {
+                message["tool_calls"] = a
+                    .tool_calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        json!({"id": call_id(c, i), "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments}})
+                    })
+                    .collect();
+            }
+            json!({
             "id": a.id,
             "object": "chat.completion",
             "created": a.created,
             "model": a.model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": a.text},
+                "message": message,
                 "logprobs": null,
-                "finish_reason": "stop"
+                "finish_reason": a.openai_finish()
             }],
             "usage": {
                 "prompt_tokens": a.input_tokens,
                 "completion_tokens": a.output_tokens,
                 "total_tokens": a.input_tokens + a.output_tokens
             }
-        }),
-        Api::Anthropic => json!({
+            })
+        }
+        Api::Anthropic => {
+            let mut content = Vec::new();
+            if !a.text.is_empty() || a.tool_calls.is_empty() {
+                content.push(json!({"type": "text", "text": a.text}));
+            }
+            for (i, c) in a.tool_calls.iter().enumerate() {
+                content.push(json!({"type": "tool_use", "id": call_id(c, i),
+                    "name": c.name, "input": tool_input(c)}));
+            }
+            json!({
             "id": a.id,
             "type": "message",
             "role": "assistant",
             "model": a.model,
-            "content": [{"type": "text", "text": a.text}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": a.anthropic_stop(),
             "stop_sequence": null,
             "usage": {"input_tokens": a.input_tokens, "output_tokens": a.output_tokens}
-        }),
+            })
+        }
     }
 }
 
@@ -194,11 +250,23 @@ pub(crate) fn stream(api: Api, a: &Answer<'_>, include_usage: bool) -> StreamEve
                 json!({"role": "assistant", "content": ""}),
                 Value::Null,
             )];
-            let tokens = parts
+            let mut tokens: Vec<Bytes> = parts
                 .iter()
                 .map(|p| chunk(json!({"content": p}), Value::Null))
                 .collect();
-            let mut tail = vec![chunk(json!({}), json!("stop"))];
+            // A tool call: its name and id first, then its arguments.
+            for (i, c) in a.tool_calls.iter().enumerate() {
+                tokens.push(chunk(
+                    json!({"tool_calls": [{"index": i, "id": call_id(c, i), "type": "function",
+                        "function": {"name": c.name, "arguments": ""}}]}),
+                    Value::Null,
+                ));
+                tokens.push(chunk(
+                    json!({"tool_calls": [{"index": i, "function": {"arguments": c.arguments}}]}),
+                    Value::Null,
+                ));
+            }
+            let mut tail = vec![chunk(json!({}), json!(a.openai_finish()))];
             if include_usage {
                 tail.push(data(&json!({
                     "id": a.id, "object": "chat.completion.chunk", "created": a.created,
@@ -230,7 +298,7 @@ pub(crate) fn stream(api: Api, a: &Answer<'_>, include_usage: bool) -> StreamEve
                 ),
                 event("ping", &json!({"type": "ping"})),
             ];
-            let tokens = parts
+            let mut tokens: Vec<Bytes> = parts
                 .iter()
                 .map(|p| {
                     event(
@@ -240,19 +308,48 @@ pub(crate) fn stream(api: Api, a: &Answer<'_>, include_usage: bool) -> StreamEve
                     )
                 })
                 .collect();
-            let tail = vec![
-                event(
+            // Tool calls are blocks after the text: start, the input as JSON, stop.
+            for (i, c) in a.tool_calls.iter().enumerate() {
+                let index = i + 1;
+                if i == 0 {
+                    tokens.push(event(
+                        "content_block_stop",
+                        &json!({"type": "content_block_stop", "index": 0}),
+                    ));
+                }
+                tokens.push(event(
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": index,
+                        "content_block": {"type": "tool_use", "id": call_id(c, i),
+                            "name": c.name, "input": {}}}),
+                ));
+                tokens.push(event(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta",
+                            "partial_json": tool_input(c).to_string()}}),
+                ));
+                tokens.push(event(
+                    "content_block_stop",
+                    &json!({"type": "content_block_stop", "index": index}),
+                ));
+            }
+            let mut tail = Vec::new();
+            if a.tool_calls.is_empty() {
+                tail.push(event(
                     "content_block_stop",
                     &json!({"type": "content_block_stop", "index": 0}),
-                ),
+                ));
+            }
+            tail.extend([
                 event(
                     "message_delta",
                     &json!({"type": "message_delta",
-                        "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                        "delta": {"stop_reason": a.anthropic_stop(), "stop_sequence": null},
                         "usage": {"output_tokens": a.output_tokens}}),
                 ),
                 event("message_stop", &json!({"type": "message_stop"})),
-            ];
+            ]);
             StreamEvents { head, tokens, tail }
         }
     }

@@ -377,3 +377,61 @@ fn stalled_streams_resume_or_hit_the_read_timeout() {
         .iter()
         .all(|l| l["fault"] == "stalled"));
 }
+
+#[test]
+fn tool_calls_reach_every_provider_whole_and_streamed() {
+    let p = Project::new();
+    p.file(
+        "mock.yaml",
+        "default: \"I don't know.\"\nresponses:\n  - prompt: \"(?i)order 1182\"\n    reply: Let me look that up.\n    tool_calls:\n      - {name: get_order, arguments: {order: 1182, fields: [status]}}\n      - {name: notify, arguments: '{\"channel\": \"email\"}', id: call_x}\n",
+    );
+    let served = Served::start(&p, &[]);
+    let url = served.url();
+    p.file(
+        "evalgate.yaml",
+        &format!(
+            "providers:\n  oa: {{type: openai, base_url: {url}/v1, model: m}}\n  oa-stream: {{type: openai, base_url: {url}/v1, model: m, stream: true}}\n  an: {{type: anthropic, base_url: {url}, model: m, no_api_key: true}}\n  an-stream: {{type: anthropic, base_url: {url}, model: m, no_api_key: true, stream: true}}\n"
+        ),
+    );
+    p.file(
+        "suites/tools.yaml",
+        "name: tools\nprompt: \"Where is order {{ n }}?\"\ncases:\n  - id: order\n    vars: {n: 1182}\n    checks:\n      - tool_call: {name: get_order, arguments: {order: 1182}}\n      - tool_call: {name: notify, arguments: {channel: email}}\n      - contains: look that up\n",
+    );
+    for provider in ["oa", "oa-stream", "an", "an-stream"] {
+        let r = p.run(&["run", "--no-progress", "--provider", provider]);
+        assert_eq!(r.code, 0, "{provider}:\n{}\n{}", r.stdout, r.stderr);
+        let report = p.json_report();
+        let a = &report["results"][0]["attempts"][0];
+        assert_eq!(a["tool_calls"][0]["name"], "get_order", "{provider}: {a}");
+        assert_eq!(a["tool_calls"][1]["name"], "notify", "{provider}: {a}");
+        let args: Value =
+            serde_json::from_str(a["tool_calls"][0]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            args,
+            serde_json::json!({"order": 1182, "fields": ["status"]})
+        );
+    }
+    // The raw OpenAI answer, as an app's own client sees it.
+    let (status, _, body) = post(
+        &served.addr,
+        "/v1/chat/completions",
+        &[],
+        r#"{"model":"m","messages":[{"role":"user","content":"order 1182?"}]}"#,
+    );
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(v["choices"][0]["message"]["tool_calls"][1]["id"], "call_x");
+    assert_eq!(
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_order"
+    );
+    // The mock provider answers with the same calls.
+    p.file(
+        "evalgate.yaml",
+        "providers:\n  mock: {type: mock, responses: mock.yaml}\n",
+    );
+    let r = p.run(&["run", "--no-progress", "--provider", "mock"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    served.stop();
+}
