@@ -257,25 +257,87 @@ fn bounded(re: &str, text: &str) -> String {
 #[derive(Debug, Clone)]
 struct Needle {
     text: String,
+    /// Short needles: the whole string, at word boundaries.
     re: Option<Regex>,
+    /// Long needles: their letters and digits (lower case), each followed
+    /// by at most [`SPACED_GAP`] other characters. Matched by hand: a regex
+    /// of Unicode classes took milliseconds to build, once per case.
+    spaced: Option<Vec<char>>,
 }
+
+/// Characters other than letters and digits allowed between two of a
+/// long needle's.
+const SPACED_GAP: usize = 3;
 
 impl Needle {
     fn new(text: &str) -> Self {
         let alnum: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
-        let pattern = if alnum.len() >= SPACED_MIN {
-            let parts: Vec<String> = alnum
-                .iter()
-                .map(|c| regex::escape(&c.to_string()))
-                .collect();
-            format!("(?i){}", parts.join(r"[^\p{L}\p{N}]{0,3}"))
-        } else {
-            bounded(&format!("(?i){}", regex::escape(text.trim())), text.trim())
-        };
+        if alnum.len() >= SPACED_MIN {
+            return Needle {
+                text: text.to_string(),
+                re: None,
+                spaced: Some(alnum.iter().flat_map(|c| c.to_lowercase()).collect()),
+            };
+        }
+        let pattern = bounded(&format!("(?i){}", regex::escape(text.trim())), text.trim());
         Needle {
             text: text.to_string(),
             re: Regex::new(&pattern).ok(),
+            spaced: None,
         }
+    }
+
+    /// Whether the needle is looked for (a pattern that could not be built is not).
+    fn active(&self) -> bool {
+        self.re.is_some() || self.spaced.is_some()
+    }
+
+    /// Every match in `text` as a byte range.
+    fn find_iter(&self, text: &str) -> Vec<(usize, usize)> {
+        if let Some(re) = &self.re {
+            return re.find_iter(text).map(|m| (m.start(), m.end())).collect();
+        }
+        let Some(want) = &self.spaced else {
+            return Vec::new();
+        };
+        let Some(&first) = want.first() else {
+            return Vec::new();
+        };
+        let folds = |c: char, w: char| c == w || c.to_lowercase().eq(std::iter::once(w));
+        let mut out = Vec::new();
+        let mut from = 0;
+        'outer: while from < text.len() {
+            // Next candidate start: a character equal to the first, case-insensitively.
+            let Some((start, c0)) = text[from..]
+                .char_indices()
+                .map(|(i, c)| (from + i, c))
+                .find(|&(_, c)| folds(c, first))
+            else {
+                break;
+            };
+            let mut pos = start + c0.len_utf8();
+            for &w in &want[1..] {
+                let mut gap = 0;
+                loop {
+                    let Some(c) = text[pos..].chars().next() else {
+                        break 'outer;
+                    };
+                    if folds(c, w) {
+                        pos += c.len_utf8();
+                        break;
+                    }
+                    if c.is_alphanumeric() || gap == SPACED_GAP {
+                        from = start + c0.len_utf8();
+                        continue 'outer;
+                    }
+                    gap += 1;
+                    pos += c.len_utf8();
+                }
+            }
+            out.push((start, pos));
+            from = pos;
+        }
+        out
     }
 }
 
@@ -310,17 +372,17 @@ impl Detector for Leak {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        for n in &self.needles {
-            let Some(re) = &n.re else { continue };
-            for m in re.find_iter(text) {
-                let shown = if m.as_str() == n.text {
+        for n in self.needles.iter().filter(|n| n.active()) {
+            for (start, end) in n.find_iter(text) {
+                let found = &text[start..end];
+                let shown = if found == n.text {
                     format!("{:?}", n.text)
                 } else {
-                    format!("{:?} as {:?}", n.text, one_line(m.as_str(), 60))
+                    format!("{:?} as {:?}", n.text, one_line(found, 60))
                 };
                 out.push(Hit {
-                    start: m.start(),
-                    end: m.end(),
+                    start,
+                    end,
                     kind: "given string",
                     value: n.text.clone(),
                     shown,
