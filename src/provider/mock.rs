@@ -52,6 +52,80 @@ struct Rule {
     answer: Answer,
     latency: Option<Duration>,
     tool_calls: Vec<crate::model::ToolCall>,
+    faults: Option<RuleFaults>,
+}
+
+/// A rule's own `faults:` for `serve-mock` (each replaces the server's flag
+/// of the same name for the requests the rule answers; the in-process
+/// `mock` provider ignores them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RuleFaults {
+    pub(crate) latency: Option<crate::util::dist::Dist>,
+    pub(crate) ttft: Option<Duration>,
+    pub(crate) token_delay: Option<Duration>,
+    pub(crate) error_rate: Option<f64>,
+    pub(crate) error_status: Option<u16>,
+    pub(crate) rate_limit_rate: Option<f64>,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) truncate_rate: Option<f64>,
+    pub(crate) stall_rate: Option<f64>,
+    pub(crate) stall_for: Option<Duration>,
+    pub(crate) malformed_rate: Option<f64>,
+}
+
+const FAULT_KEYS: &[&str] = &[
+    "latency",
+    "ttft_ms",
+    "token_delay_ms",
+    "error_rate",
+    "error_status",
+    "rate_limit_rate",
+    "retry_after",
+    "truncate_rate",
+    "stall_rate",
+    "stall_for_ms",
+    "malformed_rate",
+];
+
+fn decode_faults(ctx: &mut Ctx<'_>, node: &Node) -> Option<RuleFaults> {
+    let f = ctx.map(node, "`faults`", FAULT_KEYS)?;
+    let mut out = RuleFaults::default();
+    if let Some(n) = f.get("latency") {
+        let text = match &n.value {
+            node::Value::Str(s) => Some(s.clone()),
+            _ => n.to_json().as_f64().map(|v| v.to_string()),
+        };
+        match text.map(|t| crate::util::dist::Dist::parse(&t)) {
+            Some(Ok(d)) => out.latency = Some(d),
+            Some(Err(e)) => ctx.error(n.pos, e, Some("e.g. `50`, `uniform:10,50`, `normal:100,20`, `lognormal:100,0.5` (milliseconds)".into())),
+            None => ctx.error(n.pos, "`latency` must be a number of milliseconds or a distribution", None),
+        }
+    }
+    let ms = |ctx: &mut Ctx<'_>, key: &str| {
+        f.get(key)
+            .and_then(|n| ctx.uint(n, &format!("`{key}`"), 0, 3_600_000))
+            .map(Duration::from_millis)
+    };
+    out.ttft = ms(ctx, "ttft_ms");
+    out.token_delay = ms(ctx, "token_delay_ms");
+    out.stall_for = ms(ctx, "stall_for_ms");
+    let rate = |ctx: &mut Ctx<'_>, key: &str| {
+        f.get(key)
+            .and_then(|n| ctx.number(n, &format!("`{key}`"), 0.0, 1.0))
+    };
+    out.error_rate = rate(ctx, "error_rate");
+    out.rate_limit_rate = rate(ctx, "rate_limit_rate");
+    out.truncate_rate = rate(ctx, "truncate_rate");
+    out.stall_rate = rate(ctx, "stall_rate");
+    out.malformed_rate = rate(ctx, "malformed_rate");
+    out.error_status = f
+        .get("error_status")
+        .and_then(|n| ctx.uint(n, "`error_status`", 400, 599))
+        .map(|v| v as u16);
+    out.retry_after = f
+        .get("retry_after")
+        .and_then(|n| ctx.uint(n, "`retry_after`", 0, 86_400));
+    Some(out)
 }
 
 /// The compiled fixtures of a mock provider.
@@ -110,6 +184,7 @@ impl MockResponses {
                     "error",
                     "latency_ms",
                     "tool_calls",
+                    "faults",
                 ],
             ) else {
                 continue;
@@ -174,12 +249,14 @@ impl MockResponses {
                 .get("tool_calls")
                 .map(|n| decode_tool_calls(ctx, n))
                 .unwrap_or_default();
+            let faults = rf.get("faults").and_then(|n| decode_faults(ctx, n));
             if let (Some(matcher), Some(answer)) = (matcher, answer) {
                 out.rules.push(Rule {
                     matcher,
                     answer,
                     latency,
                     tool_calls,
+                    faults,
                 });
             }
         }
@@ -221,6 +298,7 @@ impl MockResponses {
             reply,
             latency: rule.and_then(|r| r.latency),
             tool_calls: rule.map_or(&[], |r| r.tool_calls.as_slice()),
+            faults: rule.and_then(|r| r.faults.as_ref()),
         }
     }
 }
@@ -268,6 +346,8 @@ pub(crate) struct Found<'a> {
     pub(crate) latency: Option<Duration>,
     /// The tool calls the answer asks for.
     pub(crate) tool_calls: &'a [crate::model::ToolCall],
+    /// The rule's own `faults` (serve-mock).
+    pub(crate) faults: Option<&'a RuleFaults>,
 }
 
 pub(crate) enum Reply<'a> {

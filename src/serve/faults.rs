@@ -6,80 +6,7 @@
 
 use std::time::Duration;
 
-/// A latency distribution, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Dist {
-    Fixed(f64),
-    /// From `lo` to `hi`.
-    Uniform(f64, f64),
-    /// Mean and standard deviation; negative draws are 0.
-    Normal(f64, f64),
-    /// Median and sigma (of the underlying normal).
-    LogNormal(f64, f64),
-}
-
-impl Dist {
-    /// `50`, `fixed:50`, `uniform:10,50`, `normal:100,20`, `lognormal:100,0.5`.
-    pub(crate) fn parse(s: &str) -> Result<Dist, String> {
-        let s = s.trim();
-        let (kind, args) = s.split_once(':').unwrap_or(("fixed", s));
-        let nums: Vec<f64> = args
-            .split(',')
-            .map(|a| a.trim().trim_end_matches("ms").parse::<f64>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| format!("invalid latency `{s}`: expected numbers of milliseconds"))?;
-        if nums.iter().any(|n| !n.is_finite() || *n < 0.0) {
-            return Err(format!(
-                "invalid latency `{s}`: values must be finite and ≥ 0"
-            ));
-        }
-        let want = |n: usize| {
-            if nums.len() == n {
-                Ok(())
-            } else {
-                Err(format!(
-                    "invalid latency `{s}`: `{kind}` takes {n} value{}",
-                    if n == 1 { "" } else { "s" }
-                ))
-            }
-        };
-        match kind {
-            "fixed" => want(1).map(|()| Dist::Fixed(nums[0])),
-            "uniform" => {
-                want(2)?;
-                if nums[0] > nums[1] {
-                    return Err(format!(
-                        "invalid latency `{s}`: the low bound is above the high one"
-                    ));
-                }
-                Ok(Dist::Uniform(nums[0], nums[1]))
-            }
-            "normal" => want(2).map(|()| Dist::Normal(nums[0], nums[1])),
-            "lognormal" => want(2).map(|()| Dist::LogNormal(nums[0], nums[1])),
-            other => Err(format!(
-                "unknown latency distribution `{other}`: use fixed, uniform, normal or lognormal"
-            )),
-        }
-    }
-
-    pub(crate) fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
-        let ms = match *self {
-            Dist::Fixed(v) => v,
-            Dist::Uniform(lo, hi) => lo + (hi - lo) * rng.f64(),
-            Dist::Normal(mean, sd) => mean + sd * std_normal(rng),
-            Dist::LogNormal(median, sigma) => median * (sigma * std_normal(rng)).exp(),
-        };
-        // At most an hour: a heavy tail must not park a connection forever.
-        Duration::from_secs_f64((ms.clamp(0.0, 3_600_000.0)) / 1000.0)
-    }
-}
-
-/// A standard normal draw (Box-Muller).
-fn std_normal(rng: &mut fastrand::Rng) -> f64 {
-    let u1 = 1.0 - rng.f64(); // (0, 1]
-    let u2 = rng.f64();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
+pub(crate) use crate::util::dist::Dist;
 
 /// The server-wide settings (flags).
 #[derive(Debug, Clone)]
@@ -153,6 +80,23 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl Faults {
+    /// These settings with a mock rule's own `faults` in place of the flags.
+    pub(crate) fn with(&self, o: &crate::provider::mock::RuleFaults) -> Faults {
+        Faults {
+            latency: o.latency.unwrap_or(self.latency),
+            ttft: o.ttft.unwrap_or(self.ttft),
+            token_delay: o.token_delay.unwrap_or(self.token_delay),
+            error_rate: o.error_rate.unwrap_or(self.error_rate),
+            error_status: o.error_status.unwrap_or(self.error_status),
+            rate_limit_rate: o.rate_limit_rate.unwrap_or(self.rate_limit_rate),
+            retry_after: o.retry_after.unwrap_or(self.retry_after),
+            truncate_rate: o.truncate_rate.unwrap_or(self.truncate_rate),
+            stall_rate: o.stall_rate.unwrap_or(self.stall_rate),
+            stall_for: o.stall_for.or(self.stall_for),
+            malformed_rate: o.malformed_rate.unwrap_or(self.malformed_rate),
+        }
+    }
+
     /// The decision for request number `n` (from 0, in arrival order). The
     /// same draws happen in the same order whatever the outcome, so one
     /// request's decision depends on the seed and `n` only.

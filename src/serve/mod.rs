@@ -260,10 +260,19 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
     };
     let model = chat.model.clone().unwrap_or_else(|| state.model.clone());
     line.stream = chat.stream;
-    let decision = state.faults.decide(state.seed, n, chat.stream);
     let found = state
         .responses
         .answer(case.as_deref().map(split_case), &chat.prompt, repeat);
+    // A rule's own faults replace the flags for the requests it answers.
+    let own;
+    let faults = match found.faults {
+        Some(o) => {
+            own = state.faults.with(o);
+            &own
+        }
+        None => &state.faults,
+    };
+    let decision = faults.decide(state.seed, n, chat.stream);
     let latency = found.latency.unwrap_or(decision.latency);
     line.latency = latency;
     line.fault = decision.fault;
@@ -286,11 +295,11 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
                 &wire::error_body(api, 429, "rate limited by serve-mock (--rate-limit-rate)"),
             );
             r.headers_mut()
-                .insert("retry-after", HeaderValue::from(state.faults.retry_after));
+                .insert("retry-after", HeaderValue::from(faults.retry_after));
             return r;
         }
         Some(Fault::Error) => {
-            let status = StatusCode::from_u16(state.faults.error_status)
+            let status = StatusCode::from_u16(faults.error_status)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return finish(
                 line,
@@ -353,7 +362,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
         model: Some(&model),
         ..line
     });
-    stream_response(api, events, &state.faults, decision.fault)
+    stream_response(api, events, faults, decision.fault)
 }
 
 /// One event of a stream: wait, then send (or wait forever when `None`).

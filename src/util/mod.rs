@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod ci;
+pub mod dist;
 pub mod fmt;
 pub mod fsafe;
 pub mod json;

@@ -435,3 +435,57 @@ fn tool_calls_reach_every_provider_whole_and_streamed() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     served.stop();
 }
+
+#[test]
+fn a_rule_has_its_own_faults() {
+    let p = Project::new();
+    p.file(
+        "mock.yaml",
+        "default: fine\nresponses:\n  - prompt: \"(?i)broken\"\n    reply: never sent\n    faults: {error_rate: 1, error_status: 503}\n  - prompt: \"(?i)busy\"\n    reply: never sent\n    faults: {rate_limit_rate: 1, retry_after: 7}\n  - prompt: \"(?i)cut\"\n    reply: one two three four\n    faults: {truncate_rate: 1, latency: \"uniform:1,2\"}\n",
+    );
+    let served = Served::start(&p, &["--seed", "3"]);
+    let ask = |q: &str, stream: bool| {
+        post(
+            &served.addr,
+            "/v1/chat/completions",
+            &[],
+            &format!(
+                r#"{{"model":"m","stream":{stream},"messages":[{{"role":"user","content":"{q}"}}]}}"#
+            ),
+        )
+    };
+    assert_eq!(ask("all good?", false).0, 200);
+    let (status, _, body) = ask("is it broken?", false);
+    assert_eq!(status, 503, "{body}");
+    let (status, headers, _) = ask("are you busy?", false);
+    assert_eq!(status, 429);
+    assert!(
+        headers.to_ascii_lowercase().contains("retry-after: 7"),
+        "{headers}"
+    );
+    // A streamed answer cut short: no [DONE].
+    let (status, _, body) = ask("cut it", true);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("data: ") && !body.contains("[DONE]"),
+        "{body}"
+    );
+    // The flags still apply to the other rules.
+    assert_eq!(ask("all good?", true).0, 200);
+    served.stop();
+    // A bad fault is an error at its line.
+    p.file(
+        "mock.yaml",
+        "responses:\n  - prompt: x\n    reply: y\n    faults: {latency: \"gauss:3\", error_rate: 2, stall: 1}\n",
+    );
+    let r = crate::util::run(p.path(), &["serve-mock", "--responses", "mock.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("mock.yaml:4"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown latency distribution `gauss`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("`error_rate`"), "{}", r.stderr);
+    assert!(r.stderr.contains("unknown key `stall`"), "{}", r.stderr);
+}
