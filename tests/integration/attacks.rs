@@ -9,7 +9,7 @@
 //! attacks against a baseline, `mutate:` on a user case, `evalgate scan`,
 //! and config errors.
 
-use crate::target::{Target, KEY};
+use crate::target::{run, Target, KEY};
 use crate::util::{normalize, Project};
 
 const CATEGORIES: &[&str] = &[
@@ -68,16 +68,6 @@ attacks: {attacks}
         ),
     );
     p
-}
-
-fn run(p: &Project, args: &[&str]) -> crate::util::Run {
-    crate::util::Run::from(
-        crate::util::evalgate(p.path())
-            .env("TARGET_KEY", KEY)
-            .args(args)
-            .output()
-            .expect("run evalgate"),
-    )
 }
 
 #[test]

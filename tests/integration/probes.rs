@@ -5,7 +5,7 @@
 //! evidence; against the same target in safe mode every probe passes. All
 //! traffic stays on 127.0.0.1 and every burst is bounded.
 
-use crate::target::{Target, KEY};
+use crate::target::{run, Target, KEY};
 use crate::util::{normalize, repo, Project};
 
 const PROBES: &str =
@@ -49,16 +49,6 @@ reports: {{junit: reports/junit.xml, json: reports/report.json, markdown: report
         "name: app\nprovider: app\nprompt: Where is my parcel?\ncases:\n  - id: hello\n    checks: [no_stack_trace]\n",
     );
     p
-}
-
-fn run(p: &Project, args: &[&str]) -> crate::util::Run {
-    crate::util::Run::from(
-        crate::util::evalgate(p.path())
-            .env("TARGET_KEY", KEY)
-            .args(args)
-            .output()
-            .expect("run evalgate"),
-    )
 }
 
 /// (provider, case, outcome, check message, output) of the probe cases.

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::util::{repo, PROXY_VARS};
+use crate::util::{repo, Project, Run, PROXY_VARS};
 
 /// The key the safe target requires (never to be seen in any output).
 pub(crate) const KEY: &str = "sk-probe-test-4f8Qz2LmX9wR7tK3vB6n";
@@ -71,4 +71,15 @@ impl Drop for Target {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Run evalgate in `p` with `TARGET_KEY` set to [`KEY`].
+pub(crate) fn run(p: &Project, args: &[&str]) -> Run {
+    Run::from(
+        crate::util::evalgate(p.path())
+            .env("TARGET_KEY", KEY)
+            .args(args)
+            .output()
+            .expect("run evalgate"),
+    )
 }
