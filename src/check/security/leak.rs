@@ -181,6 +181,20 @@ fn may_be_in(t: &[u64; 256], w: &str) -> bool {
         .is_some_and(|&b| t[usize::from(b)] & (1 << w.len().min(63)) != 0)
 }
 
+/// [`first_byte_lengths`] of the words whose rot13 reading can stem to one
+/// of `stems`: the rotated stem plus a suffix of up to 3 bytes.
+fn rotated_lengths(stems: &[&str]) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    for v in stems {
+        if let Some(&b) = super::decode::rot13(v).as_bytes().first() {
+            for extra in 0..=3 {
+                t[usize::from(b)] |= 1 << (v.len() + extra).min(63);
+            }
+        }
+    }
+    t
+}
+
 static STOP_LENGTHS: LazyLock<[u64; 256]> =
     LazyLock::new(|| first_byte_lengths(STOPWORDS.iter().copied()));
 
@@ -201,9 +215,11 @@ pub struct PromptChunks {
     vocab: FxHashMap<String, u32>,
     /// [`first_byte_lengths`] of the vocabulary.
     vocab_lengths: [u64; 256],
-    /// The vocabulary, or the verbatim prompt's longest word, for the rot13
-    /// prefilter (`None`: no prefilter).
+    /// The verbatim prompt's longest word, for the rot13 prefilter.
     rotated: Option<RotatedLiterals>,
+    /// Per first byte, the lengths of the words whose rotation can have a
+    /// stem in the vocabulary (a stem rotated, plus a suffix).
+    rotated_lengths: [u64; 256],
     chunks: Vec<Chunk>,
     /// A prompt too short to chunk must appear word for word.
     verbatim: Option<Regex>,
@@ -263,6 +279,7 @@ impl PromptChunks {
                     return PromptChunks {
                         vocab_lengths: first_byte_lengths(vocab.keys().map(String::as_str)),
                         rotated: longest.and_then(|w| RotatedLiterals::new(&[w], true)),
+                        rotated_lengths: [0; 256],
                         vocab,
                         chunks: vec![Chunk {
                             text: prompt.trim().to_string(),
@@ -277,7 +294,8 @@ impl PromptChunks {
         let stems: Vec<&str> = vocab.keys().map(String::as_str).collect();
         PromptChunks {
             vocab_lengths: first_byte_lengths(stems.iter().copied()),
-            rotated: RotatedLiterals::new(&stems, true),
+            rotated: None,
+            rotated_lengths: rotated_lengths(&stems),
             vocab,
             chunks,
             verbatim: None,
@@ -290,10 +308,27 @@ impl PromptChunks {
     /// rot13 reading can leak only when the text holds a rotated stem (a
     /// verbatim prompt needs its longest word).
     fn rot13_could_match(&self, text: &str) -> bool {
-        if self.verbatim.is_none() && self.chunks.is_empty() {
+        if self.verbatim.is_some() {
+            return self.rotated.as_ref().is_none_or(|r| r.in_rot13_of(text));
+        }
+        if self.chunks.is_empty() {
             return false;
         }
-        self.rotated.as_ref().is_none_or(|r| r.in_rot13_of(text))
+        // The rot13 reading's words are the text's words rotated (rot13
+        // keeps letters letters and lowercases alike), except for the
+        // Kelvin sign, which lowercases to `k` (normalisation replaces it).
+        if text.contains('\u{212A}') {
+            return true;
+        }
+        let mut found = false;
+        each_word(text, |_, w| {
+            if found || !may_be_in(&self.rotated_lengths, w) {
+                return;
+            }
+            let r = super::decode::rot13(w);
+            found = content(&r) && self.vocab.contains_key(stem(&r));
+        });
+        found
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
@@ -658,6 +693,17 @@ mod tests {
             vec!["system prompt"]
         );
         assert!(kinds(&leak, "I am a pirate, you are a friend.").is_empty());
+    }
+
+    #[test]
+    fn a_rot13d_prompt_is_read_only_when_its_words_are_there() {
+        let leak = Leak::new(&[], Some(PromptChunks::new(PROMPT, 0.8)));
+        let rot = crate::check::security::decode::rot13(PROMPT);
+        assert!(leak.rot13_could_match(&rot));
+        let f = scan(&leak, &format!("Here: {rot}")).findings;
+        assert!(f.iter().any(|f| f.decodings() == "rot13"), "{f:?}");
+        assert!(!leak.rot13_could_match("Your parcel shipped on Monday."));
+        assert!(leak.rot13_could_match("Gur CNEPRY fuvccrq."));
     }
 
     #[test]
