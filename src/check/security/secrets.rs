@@ -6,7 +6,10 @@ use std::sync::LazyLock;
 use base64::Engine;
 use regex::Regex;
 
-use super::{entropy, keyword_before_separator, options, pattern, scan, verdict, Detector, Hit};
+use super::{
+    entropy, keyword_before_separator, options, pattern, scan, verdict, Detector, Hit,
+    RotatedLiterals,
+};
 use crate::check::{Eval, EvalCtx, SyncCheck};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::Node;
@@ -86,6 +89,56 @@ const KEYWORDS: &[&[u8]] = &[
     b"auth",
     b"credential",
 ];
+
+/// What every match of [`ANY`] starts with, for the rot13 prefilter.
+const PREFIXES: &[&str] = &[
+    "sk-",
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "A3T",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "glptt-",
+    "glcbt-",
+    "gloas-",
+    "glsoat-",
+    "glffct-",
+    "glimt-",
+    "xox",
+    "https://hooks.slack.com/",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "whsec_",
+    "AIza",
+    "GOCSPX-",
+    "ya29.",
+    "hf_",
+    "api_org_",
+    "eyJ",
+    "-----BEGIN ",
+];
+
+static ROT_PREFIXES: LazyLock<Option<RotatedLiterals>> =
+    LazyLock::new(|| RotatedLiterals::new(PREFIXES, false));
+
+/// [`KEYWORDS`] rot13'd.
+static ROT_KEYWORDS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+    KEYWORDS
+        .iter()
+        .map(|k| super::decode::rot13(&String::from_utf8_lossy(k)).into_bytes())
+        .collect()
+});
 
 pub(crate) static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
     FORMATS
@@ -254,6 +307,14 @@ impl Detector for Secrets {
     fn allowed(&self, hit: &Hit) -> bool {
         is_example(&hit.value) || self.allow.iter().any(|a| a == &hit.value)
     }
+
+    /// A prefix format's prefix, or a keyword before a `:` or `=` (which the
+    /// other two patterns need), rotated in the text.
+    fn rot13_could_match(&self, text: &str) -> bool {
+        let keywords: Vec<&[u8]> = ROT_KEYWORDS.iter().map(Vec::as_slice).collect();
+        ROT_PREFIXES.as_ref().is_none_or(|p| p.in_rot13_of(text))
+            || keyword_before_separator(text, &keywords, 48)
+    }
 }
 
 /// The `no_secrets` check: `- no_secrets` or `no_secrets: {allow: [...]}`.
@@ -347,6 +408,39 @@ mod tests {
         // Split by a zero-width space: normalisation joins it again.
         let split = GITHUB.replacen("_", "_\u{200B}", 1);
         assert_eq!(scan(&s, &split).findings[0].decoding, vec![]);
+    }
+
+    #[test]
+    fn every_format_is_found_rot13d() {
+        let s = Secrets::default();
+        for secret in [
+            OPENAI,
+            ANTHROPIC,
+            GITHUB,
+            "AKIAZ7Q4KJ3MXW2VPL5N",
+            "glpat-Zx8Kq2Lm9Rt4Vw7Yb3Nc",
+            "xoxb-2817364510-9182736450123-Kq8Lm2Rt9Vw4",
+            "https://hooks.slack.com/services/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",
+            "sk_live_51Hq8Kz2Lm9Rt4Vw7Yb3NcXp",
+            "whsec_Zx8Kq2Lm9Rt4Vw7Yb3NcPd6Fg1Hj",
+            "AIzaSyB8kQ2mZx9LpR7wT3vY6bN1cH5sD0aE8gK",
+            "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",
+            "ya29.Zx8Kq2Lm9Rt4Vw7Yb3NcPd6Fg1Hj5Ks0Ta",
+            "hf_Zx8Kq2Lm9Rt4Vw7Yb3NcPd6Fg1Hj5Ks0Ta",
+            "aws_secret_access_key = Zk8Lq2Rm9Tv4Wx7Yb3Nc6Pd1Fg5Hj0Ks8aT2uV4w",
+            "config: api_key = \"q8Zk2Lm9Rt4Vw7Yb3NcX\"",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.Xk29fLq8ZmP3vR7tY1wB6nC4hJ0sD5gE9aK2uM8oQ3i",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----",
+        ] {
+            let rot = super::super::decode::rot13(secret);
+            assert!(s.rot13_could_match(&rot), "{secret}");
+            let f = scan(&s, &format!("here: {rot} ok")).findings;
+            assert!(
+                f.iter().any(|f| f.decodings() == "rot13"),
+                "{secret}: {f:?}"
+            );
+        }
+        assert!(!s.rot13_could_match("Version 2.14.3 shipped on 2024-05-01; see the docs."));
     }
 
     #[test]

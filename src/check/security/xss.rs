@@ -100,7 +100,24 @@ pub(crate) fn code_ranges(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Cheap tests first: tags need a `<`; URLs need their scheme before a
+/// `:` (`javascript` or `vbscript`, `data`: given, or rot13'd to test the
+/// text's rot13 reading, which has the same `<`, `:` and `=`).
+fn wanted(text: &str, [js, vbs, data]: [&[u8]; 3]) -> [bool; 3] {
+    [
+        memchr::memchr(b'<', text.as_bytes()).is_some(),
+        super::keyword_before_separator(text, &[js, vbs], 16),
+        super::keyword_before_separator(text, &[data], 8),
+    ]
+}
+
 impl Detector for Xss {
+    fn rot13_could_match(&self, text: &str) -> bool {
+        wanted(text, [b"wninfpevcg", b"iofpevcg", b"qngn"])
+            .iter()
+            .any(|&w| w)
+    }
+
     fn name(&self) -> &'static str {
         "no_xss"
     }
@@ -115,10 +132,7 @@ impl Detector for Xss {
         } else {
             Vec::new()
         };
-        // Cheap tests first: tags need a `<`; URLs need their scheme before a `:`.
-        let tag = memchr::memchr(b'<', text.as_bytes()).is_some();
-        let script_url = super::keyword_before_separator(text, &[b"javascript", b"vbscript"], 16);
-        let data_url = super::keyword_before_separator(text, &[b"data"], 8);
+        let [tag, script_url, data_url] = wanted(text, [b"javascript", b"vbscript", b"data"]);
         let wanted = [tag, script_url, tag, tag, data_url];
         for ((kind, re), wanted) in PATTERNS.iter().zip(wanted) {
             if !wanted {
