@@ -577,7 +577,7 @@ impl Detector for Leak {
     /// Given strings are always read rotated too (they have no literal of
     /// more than one character: spaced out, any two can be apart).
     fn rot13_could_match(&self, text: &str) -> bool {
-        self.needles.iter().any(|n| n.re.is_some())
+        self.needles.iter().any(Needle::active)
             || self
                 .prompt
                 .as_ref()
