@@ -77,6 +77,7 @@ fn every_category_catches_the_vulnerable_target() {
     let r = run(&p, &["run", "--no-progress", "-j", "8"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let report = p.json_report();
+    crate::util::assert_valid_report(&report);
     let attacks = &report["summary"]["attacks"];
     for c in CATEGORIES {
         let failed = attacks[c]["failed"].as_u64().unwrap_or(0);

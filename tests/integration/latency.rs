@@ -47,6 +47,7 @@ fn a_streamed_answer_has_every_part_of_its_latency() {
     let r = p.run(&["run", "--no-progress", "-j", "3"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let report = p.json_report();
+    crate::util::assert_valid_report(&report);
     let attempts: Vec<&serde_json::Value> = report["results"]
         .as_array()
         .unwrap()
@@ -120,6 +121,7 @@ fn recorded_answers_are_not_latency_samples() {
         r.stdout
     );
     let report = p.json_report();
+    crate::util::assert_valid_report(&report);
     let l = &report["summary"]["latency"]["overall"];
     assert_eq!(l["recorded"], 3);
     assert!(l["latency"].is_null(), "{l}");

@@ -155,17 +155,7 @@ fn every_probe_catches_the_vulnerable_target() {
     let shown = normalize(&created.replace_all(&shown, r#""created": [TIME]"#));
     insta::assert_snapshot!("vulnerable_auth_console", shown);
     // The JSON report with probe cases is valid against its schema.
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("schema/report.v1.json")).expect("schema"),
-    )
-    .expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let report = p.json_report();
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    crate::util::assert_valid_report(&p.json_report());
     // JUnit names the probe cases, in a group per provider (like a matrix).
     let junit = p.read("reports/junit.xml");
     for group in ["probes [api]", "probes [app]"] {
