@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::{options, scan, verdict, Detector, Hit, RotatedLiterals};
 use crate::check::{Arg, Eval, EvalCtx, SyncCheck};
@@ -31,9 +31,6 @@ const STOPWORDS: &[&str] = &[
     "did", "doing", "each", "every", "some", "one", "very", "just", "out", "over", "under", "use",
     "using", "per", "via", "yes",
 ];
-
-static STOP: LazyLock<FxHashSet<&'static str>> =
-    LazyLock::new(|| STOPWORDS.iter().copied().collect());
 
 /// Lowercase words of letters and digits, with their byte offsets (copied
 /// only when they have capitals or non-ASCII letters).
@@ -181,6 +178,20 @@ fn may_be_in(t: &[u64; 256], w: &str) -> bool {
         .is_some_and(|&b| t[usize::from(b)] & (1 << w.len().min(63)) != 0)
 }
 
+/// [`first_byte_lengths`] of the words whose stem can be one of `stems`:
+/// the stem plus a suffix of up to 3 bytes.
+fn suffixed_lengths<'a>(stems: impl Iterator<Item = &'a str>) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    for v in stems {
+        if let Some(&b) = v.as_bytes().first() {
+            for extra in 0..=3 {
+                t[usize::from(b)] |= 1 << (v.len() + extra).min(63);
+            }
+        }
+    }
+    t
+}
+
 /// [`first_byte_lengths`] of the words whose rot13 reading can stem to one
 /// of `stems`: the rotated stem plus a suffix of up to 3 bytes.
 fn rotated_lengths(stems: &[&str]) -> [u64; 256] {
@@ -199,7 +210,40 @@ static STOP_LENGTHS: LazyLock<[u64; 256]> =
     LazyLock::new(|| first_byte_lengths(STOPWORDS.iter().copied()));
 
 fn stopword(w: &str) -> bool {
-    may_be_in(&STOP_LENGTHS, w) && STOP.contains(w)
+    may_be_in(&STOP_LENGTHS, w) && w.len() < STOP_MAX_LEN && stop_bucket(w).contains(&pack(w))
+}
+
+/// A word of fewer than 16 bytes as one number (zero-padded, little-endian):
+/// compared in one instruction instead of a call to `memcmp`.
+fn pack(w: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = w.len().min(16);
+    b[..n].copy_from_slice(&w.as_bytes()[..n]);
+    u128::from_le_bytes(b)
+}
+
+/// Stop words grouped by (first byte, length): the handful a word is
+/// compared with, no hashing (the hot path of every answer's words).
+static STOP_BUCKETS: LazyLock<Vec<Vec<u128>>> = LazyLock::new(|| {
+    let mut t = vec![Vec::new(); 256 * STOP_MAX_LEN];
+    for w in STOPWORDS {
+        if let (Some(&b), true) = (w.as_bytes().first(), w.len() < STOP_MAX_LEN) {
+            t[usize::from(b) * STOP_MAX_LEN + w.len()].push(pack(w));
+        }
+    }
+    t
+});
+
+/// Stop words are shorter than this (checked by a test).
+const STOP_MAX_LEN: usize = 16;
+
+fn stop_bucket(w: &str) -> &'static [u128] {
+    match w.as_bytes().first() {
+        Some(&b) if w.len() < STOP_MAX_LEN => {
+            &STOP_BUCKETS[usize::from(b) * STOP_MAX_LEN + w.len()]
+        }
+        _ => &[],
+    }
 }
 
 /// One chunk of the system prompt: its text and its distinct content words.
@@ -215,6 +259,9 @@ pub struct PromptChunks {
     vocab: FxHashMap<String, u32>,
     /// [`first_byte_lengths`] of the vocabulary.
     vocab_lengths: [u64; 256],
+    /// The same with each length up to 3 bytes longer: the words whose stem
+    /// can be in the vocabulary.
+    stem_lengths: [u64; 256],
     /// The verbatim prompt's longest word, for the rot13 prefilter.
     rotated: Option<RotatedLiterals>,
     /// Per first byte, the lengths of the words whose rotation can have a
@@ -224,6 +271,39 @@ pub struct PromptChunks {
     /// A prompt too short to chunk must appear word for word.
     verbatim: Option<Regex>,
     min_overlap: f64,
+    /// What the last `detect` learnt about the rot13 reading of its text,
+    /// for the `rot13_could_match` that `scan` asks right after it.
+    rot13_hint: Rot13Hint,
+}
+
+/// (text address, text length, whether a word of it rotates to a prompt
+/// stem), taken by the first `rot13_could_match` on that same text: the
+/// detector reads the words once for both questions.
+#[derive(Debug, Default)]
+struct Rot13Hint(std::sync::Mutex<Option<(usize, usize, bool)>>);
+
+impl Clone for Rot13Hint {
+    fn clone(&self) -> Self {
+        Rot13Hint::default()
+    }
+}
+
+impl Rot13Hint {
+    fn set(&self, text: &str, found: bool) {
+        if let Ok(mut h) = self.0.lock() {
+            *h = Some((text.as_ptr() as usize, text.len(), found));
+        }
+    }
+
+    fn take(&self, text: &str) -> Option<bool> {
+        let mut h = self.0.lock().ok()?;
+        match h.take() {
+            Some((at, len, found)) if at == text.as_ptr() as usize && len == text.len() => {
+                Some(found)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl PromptChunks {
@@ -278,6 +358,7 @@ impl PromptChunks {
                         .max_by_key(String::len);
                     return PromptChunks {
                         vocab_lengths: first_byte_lengths(vocab.keys().map(String::as_str)),
+                        stem_lengths: [0; 256],
                         rotated: longest.and_then(|w| RotatedLiterals::new(&[w], true)),
                         rotated_lengths: [0; 256],
                         vocab,
@@ -287,6 +368,7 @@ impl PromptChunks {
                         }],
                         verbatim,
                         min_overlap,
+                        rot13_hint: Rot13Hint::default(),
                     };
                 }
             }
@@ -294,13 +376,42 @@ impl PromptChunks {
         let stems: Vec<&str> = vocab.keys().map(String::as_str).collect();
         PromptChunks {
             vocab_lengths: first_byte_lengths(stems.iter().copied()),
+            stem_lengths: suffixed_lengths(stems.iter().copied()),
             rotated: None,
             rotated_lengths: rotated_lengths(&stems),
             vocab,
             chunks,
             verbatim: None,
             min_overlap,
+            rot13_hint: Rot13Hint::default(),
         }
+    }
+
+    /// Whether a word of `text` rotates to a content word whose stem is in
+    /// the vocabulary.
+    fn rotates_to_vocab(&self, w: &str) -> bool {
+        if !may_be_in(&self.rotated_lengths, w) {
+            return false;
+        }
+        // Rotated on the stack: rot13 maps ASCII letters to ASCII letters.
+        let mut buf = [0u8; 64];
+        let r = match buf.get_mut(..w.len()) {
+            Some(dst) if w.is_ascii() => {
+                for (d, b) in dst.iter_mut().zip(w.bytes()) {
+                    *d = match b {
+                        b'a'..=b'z' => (b - b'a' + 13) % 26 + b'a',
+                        b'A'..=b'Z' => (b - b'A' + 13) % 26 + b'A',
+                        b => b,
+                    };
+                }
+                std::str::from_utf8(dst).ok().map(Cow::Borrowed)
+            }
+            _ => Some(Cow::Owned(super::decode::rot13(w))),
+        };
+        r.is_some_and(|r| {
+            let st = stem(&r);
+            may_be_in(&self.vocab_lengths, st) && content(&r) && self.vocab.contains_key(st)
+        })
     }
 
     /// A chunk leaks only when some of its words are there (`min_overlap`
@@ -320,13 +431,12 @@ impl PromptChunks {
         if text.contains('\u{212A}') {
             return true;
         }
+        if let Some(found) = self.rot13_hint.take(text) {
+            return found;
+        }
         let mut found = false;
         each_word(text, |_, w| {
-            if found || !may_be_in(&self.rotated_lengths, w) {
-                return;
-            }
-            let r = super::decode::rot13(w);
-            found = content(&r) && self.vocab.contains_key(stem(&r));
+            found = found || self.rotates_to_vocab(w);
         });
         found
     }
@@ -345,18 +455,28 @@ impl PromptChunks {
         // (position among content words, vocabulary id, byte offset).
         let mut seen = Vec::new();
         let mut pos = 0usize;
+        let mut rotated = false;
         each_word(text, |at, w| {
+            // Content words have 3 bytes or more: shorter ones need nothing.
+            if w.len() < 3 {
+                return;
+            }
+            rotated = rotated || self.rotates_to_vocab(w);
             if !content(w) {
                 return;
             }
-            let w = stem(w);
-            if may_be_in(&self.vocab_lengths, w) {
-                if let Some(&id) = self.vocab.get(w) {
-                    seen.push((pos, id, at));
+            // A stem is the word or the word less a suffix of up to 3 bytes.
+            if may_be_in(&self.stem_lengths, w) {
+                let w = stem(w);
+                if may_be_in(&self.vocab_lengths, w) {
+                    if let Some(&id) = self.vocab.get(w) {
+                        seen.push((pos, id, at));
+                    }
                 }
             }
             pos += 1;
         });
+        self.rot13_hint.set(text, rotated);
         let mut count = vec![0u32; self.vocab.len()];
         for (i, chunk) in self.chunks.iter().enumerate() {
             let k = chunk.words.len();
@@ -449,6 +569,37 @@ struct Needle {
 /// long needle's.
 const SPACED_GAP: usize = 3;
 
+/// `c` is `w` (a lowercase letter or digit), case-insensitively.
+fn folds(c: char, w: char) -> bool {
+    c == w
+        || if c.is_ascii() {
+            c.to_ascii_lowercase() == w
+        } else {
+            c.to_lowercase().eq(std::iter::once(w))
+        }
+}
+
+/// The end of `want` matched from `pos`: each of its characters after at
+/// most [`SPACED_GAP`] characters that are not letters or digits.
+fn spaced_match(text: &str, mut pos: usize, want: &[char]) -> Option<usize> {
+    for &w in want {
+        let mut gap = 0;
+        loop {
+            let c = text[pos..].chars().next()?;
+            if folds(c, w) {
+                pos += c.len_utf8();
+                break;
+            }
+            if c.is_alphanumeric() || gap == SPACED_GAP {
+                return None;
+            }
+            gap += 1;
+            pos += c.len_utf8();
+        }
+    }
+    Some(pos)
+}
+
 impl Needle {
     fn new(text: &str) -> Self {
         let alnum: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
@@ -483,39 +634,31 @@ impl Needle {
         let Some(&first) = want.first() else {
             return Vec::new();
         };
-        let folds = |c: char, w: char| c == w || c.to_lowercase().eq(std::iter::once(w));
         let mut out = Vec::new();
         let mut from = 0;
-        'outer: while from < text.len() {
-            // Next candidate start: a character equal to the first, case-insensitively.
-            let Some((start, c0)) = text[from..]
-                .char_indices()
-                .map(|(i, c)| (from + i, c))
-                .find(|&(_, c)| folds(c, first))
-            else {
-                break;
-            };
-            let mut pos = start + c0.len_utf8();
-            for &w in &want[1..] {
-                let mut gap = 0;
-                loop {
-                    let Some(c) = text[pos..].chars().next() else {
-                        break 'outer;
-                    };
-                    if folds(c, w) {
-                        pos += c.len_utf8();
-                        break;
-                    }
-                    if c.is_alphanumeric() || gap == SPACED_GAP {
-                        from = start + c0.len_utf8();
-                        continue 'outer;
-                    }
-                    gap += 1;
-                    pos += c.len_utf8();
+        // Candidate starts: the first letter in either case (a byte search
+        // when it is ASCII), then the rest matched from there.
+        while from < text.len() {
+            let start = if first.is_ascii() {
+                let (lo, up) = (first as u8, first.to_ascii_uppercase() as u8);
+                match memchr::memchr2(lo, up, &text.as_bytes()[from..]) {
+                    Some(i) => from + i,
+                    None => break,
                 }
+            } else {
+                match text[from..].char_indices().find(|&(_, c)| folds(c, first)) {
+                    Some((i, _)) => from + i,
+                    None => break,
+                }
+            };
+            let first_len = text[start..].chars().next().map_or(1, char::len_utf8);
+            match spaced_match(text, start + first_len, &want[1..]) {
+                Some(end) => {
+                    out.push((start, end));
+                    from = end;
+                }
+                None => from = start + first_len,
             }
-            out.push((start, pos));
-            from = pos;
         }
         out
     }
@@ -688,6 +831,14 @@ impl SyncCheck for LeakCheck {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stop_words_fit_their_buckets() {
+        for w in super::STOPWORDS {
+            assert!(w.len() < super::STOP_MAX_LEN && super::stopword(w), "{w}");
+        }
+        assert!(!super::stopword("order"));
+    }
+
     use super::super::testutil::{explain, kinds};
     use super::*;
     use crate::check::testutil::{check, errors};

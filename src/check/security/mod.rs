@@ -105,7 +105,8 @@ pub trait Detector: Send + Sync + Debug {
     /// when it cannot, [`scan`] does not make the rotated copy. Detectors
     /// answer from `text` itself, e.g. by looking for the rotated form of
     /// the literals every hit contains (`RotatedLiterals`). The default,
-    /// `true`, always reads it.
+    /// `true`, always reads it. `scan` asks it right after `detect` on the
+    /// same text, so a detector may answer from what that reading learnt.
     fn rot13_could_match(&self, _text: &str) -> bool {
         true
     }
@@ -218,6 +219,9 @@ pub fn scan(d: &dyn Detector, output: &str) -> Scan {
     let text: &str = &norm.text;
     let mut hits = Vec::new();
     d.detect(text, &mut hits);
+    // Asked right after `detect` on the same text: a detector may answer
+    // from what that reading learnt.
+    let read_rot13 = d.decodes() && d.rot13() && d.rot13_could_match(text);
     let mut found: Vec<Finding> = hits
         .iter()
         .map(|h| locate(output, &norm, h.clone(), h.start, Vec::new(), None))
@@ -237,7 +241,7 @@ pub fn scan(d: &dyn Detector, output: &str) -> Scan {
         // rot13: offsets are unchanged; a hit where the plain text already
         // matched (allowed or not) is the same text read twice.
         let mut rot = Vec::new();
-        if d.rot13() && d.rot13_could_match(text) {
+        if read_rot13 {
             d.detect(&decode::rot13(text), &mut rot);
         }
         for h in rot {
