@@ -436,6 +436,7 @@ pub(crate) mod fixtures {
             min_passes: repeats,
             skip_reason: None,
             source: format!("suites/{suite}.yaml:3"),
+            attack: None,
             attempts,
         }
     }

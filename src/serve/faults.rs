@@ -96,6 +96,36 @@ pub(crate) struct Faults {
     /// None: a stalled stream never resumes.
     pub(crate) stall_for: Option<Duration>,
     pub(crate) malformed_rate: f64,
+    /// A whole-server stall: every `pause.every` since the server started,
+    /// for `pause.for_`, requests that arrive wait until the pause ends.
+    pub(crate) pause: Option<Pause>,
+}
+
+/// A periodic whole-server stall (`--pause-every`, `--pause-for`): the
+/// pauses are `[k·every, k·every + for_)` for k = 1, 2, … after the server
+/// started (the first one after a full period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pause {
+    pub(crate) every: Duration,
+    pub(crate) for_: Duration,
+}
+
+impl Pause {
+    /// How long a request arriving `since_start` after the server started
+    /// waits for the pause it arrived in to end (zero outside a pause).
+    pub(crate) fn remaining(&self, since_start: Duration) -> Duration {
+        let every = self.every.as_nanos();
+        if every == 0 || since_start < self.every {
+            return Duration::ZERO;
+        }
+        let into = since_start.as_nanos() % every;
+        let pause = self.for_.as_nanos();
+        if into < pause {
+            Duration::from_nanos((pause - into).min(u64::MAX as u128) as u64)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl Default for Faults {
@@ -112,6 +142,7 @@ impl Default for Faults {
             stall_rate: 0.0,
             stall_for: None,
             malformed_rate: 0.0,
+            pause: None,
         }
     }
 }
@@ -231,6 +262,34 @@ mod tests {
         for _ in 0..1000 {
             let _ = Dist::Normal(0.0, 50.0).sample(&mut rng);
         }
+    }
+
+    #[test]
+    fn a_pause_holds_requests_that_arrive_during_it_until_it_ends() {
+        let p = Pause {
+            every: Duration::from_secs(10),
+            for_: Duration::from_secs(1),
+        };
+        let ms = Duration::from_millis;
+        // No pause before the first full period.
+        assert_eq!(p.remaining(ms(0)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(500)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(9_999)), Duration::ZERO);
+        // [10 s, 11 s): wait until 11 s.
+        assert_eq!(p.remaining(ms(10_000)), ms(1_000));
+        assert_eq!(p.remaining(ms(10_250)), ms(750));
+        assert_eq!(p.remaining(ms(10_999)), ms(1));
+        assert_eq!(p.remaining(ms(11_000)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(15_000)), Duration::ZERO);
+        // And every period after.
+        assert_eq!(p.remaining(ms(20_100)), ms(900));
+        assert_eq!(p.remaining(ms(30_000)), ms(1_000));
+        // A zero period never pauses.
+        let never = Pause {
+            every: Duration::ZERO,
+            for_: ms(5),
+        };
+        assert_eq!(never.remaining(ms(100)), Duration::ZERO);
     }
 
     #[test]
