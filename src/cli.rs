@@ -216,8 +216,9 @@ pub(crate) struct ServeMockArgs {
     /// Share of streams with an event whose data is not JSON.
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     pub malformed_rate: f64,
-    /// A whole-server stall every this often (`10s`, `500ms`), counted from
-    /// the start: requests that arrive during a pause wait until it ends.
+    /// A whole-server stall every this often (`10s`, `500ms`): the last
+    /// --pause-for of every period since the start; requests that arrive
+    /// during a pause wait until it ends.
     #[arg(long, value_name = "DURATION", requires = "pause_for")]
     pub pause_every: Option<String>,
     /// How long each pause of --pause-every lasts.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::stats::{self, Hist, MannWhitney, QuantileDiff, Summary};
 use super::{Load, Measured, PerTarget, Settings};
 use crate::error::Error;
-use crate::util::fmt::{duration_ms, percent};
+use crate::util::fmt::percent;
 
 /// The JSON report's schema name and version.
 pub(crate) const SCHEMA: &str = "evalgate.bench";
@@ -111,6 +111,23 @@ impl Slo {
             SloMetric::Ttft(_) => Some((false, self.threshold)),
             SloMetric::ErrorRate => None,
         }
+    }
+}
+
+/// Milliseconds with three significant digits (the histograms' precision): `0.412 ms`, `8.46 ms`, `15.2 ms`, `412 ms`, `2.35 s`.
+pub(crate) fn ms(v: f64) -> String {
+    if !v.is_finite() {
+        "—".to_string()
+    } else if v < 1.0 {
+        format!("{v:.3} ms")
+    } else if v < 10.0 {
+        format!("{v:.2} ms")
+    } else if v < 100.0 {
+        format!("{v:.1} ms")
+    } else if v < 1000.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{:.2} s", v / 1000.0)
     }
 }
 
@@ -359,6 +376,14 @@ pub(crate) fn analyse(m: &Measured, input: AnalysisInput<'_>) -> Analysis {
                 SloMetric::Ttft(q) => (stat_of(&p.per.ttft, q), "time to first token"),
                 SloMetric::ErrorRate => ((p.requests > 0).then_some(p.error_rate), "error rate"),
             };
+            let stat = match s.metric {
+                SloMetric::Latency(q) | SloMetric::Ttft(q) => match q {
+                    None => "mean".to_string(),
+                    Some(q) if q >= 1.0 => "max".to_string(),
+                    Some(q) => format!("p{}", trim_float(q * 100.0)),
+                },
+                SloMetric::ErrorRate => String::new(),
+            };
             let (passed, message) = match actual {
                 Some(a) if s.metric == SloMetric::ErrorRate => (
                     a <= s.threshold,
@@ -366,7 +391,7 @@ pub(crate) fn analyse(m: &Measured, input: AnalysisInput<'_>) -> Analysis {
                 ),
                 Some(a) => (
                     a <= s.threshold,
-                    format!("{} {what} {} (limit {})", s.key, duration_ms(a), duration_ms(s.threshold)),
+                    format!("{stat} {what} {} (limit {})", ms(a), ms(s.threshold)),
                 ),
                 None => (
                     false,
@@ -415,8 +440,8 @@ pub(crate) fn analyse(m: &Measured, input: AnalysisInput<'_>) -> Analysis {
                     regressions.push(format!(
                         "{}: {label} latency {} against {} in the baseline ({:+.1}%, beyond the {:.0}% tolerance; 95% CI of the difference {:+.2} to {:+.2} ms)",
                         p.name,
-                        duration_ms(d.b_ms),
-                        duration_ms(d.a_ms),
+                        ms(d.b_ms),
+                        ms(d.a_ms),
                         d.diff_ratio.unwrap_or(0.0) * 100.0,
                         tol * 100.0,
                         d.ci_low_ms,
@@ -626,11 +651,11 @@ fn row(label: &str, cells: &[String]) -> Vec<String> {
 fn table(a: &Analysis) -> Vec<Vec<String>> {
     let ps = &a.providers;
     let each = |f: &dyn Fn(&ProviderFigures) -> String| ps.iter().map(f).collect::<Vec<_>>();
-    let ms = |v: f64, n: u64| {
+    let ms_n = |v: f64, n: u64| {
         if n == 0 {
             "—".to_string()
         } else {
-            duration_ms(v)
+            ms(v)
         }
     };
     let mut rows = vec![row("", &each(&|p| p.name.clone()))];
@@ -654,14 +679,14 @@ fn table(a: &Analysis) -> Vec<Vec<String>> {
     ] {
         rows.push(row(
             &format!("latency {label}"),
-            &each(&|p| ms(f(&p.latency), p.latency.n)),
+            &each(&|p| ms_n(f(&p.latency), p.latency.n)),
         ));
     }
     if ps.iter().any(|p| p.latency_sent.is_some()) {
         rows.push(row(
             "p50 / p99 from the actual send",
             &each(&|p| match &p.latency_sent {
-                Some(s) if s.n > 0 => format!("{} / {}", duration_ms(s.p50), duration_ms(s.p99)),
+                Some(s) if s.n > 0 => format!("{} / {}", ms(s.p50), ms(s.p99)),
                 _ => "—".into(),
             }),
         ));
@@ -670,12 +695,7 @@ fn table(a: &Analysis) -> Vec<Vec<String>> {
         rows.push(row(
             "TTFT p50 / p95 / p99",
             &each(&|p| match &p.ttft {
-                Some(s) => format!(
-                    "{} / {} / {}",
-                    duration_ms(s.p50),
-                    duration_ms(s.p95),
-                    duration_ms(s.p99)
-                ),
+                Some(s) => format!("{} / {} / {}", ms(s.p50), ms(s.p95), ms(s.p99)),
                 None => "— (not streamed)".into(),
             }),
         ));
@@ -742,8 +762,8 @@ fn comparison_lines(c: &Comparison) -> Vec<String> {
         out.push(format!(
             "p{}: {} → {} ({:+.2} ms{}; 95% CI {:+.2} to {:+.2} ms) {}",
             (d.quantile * 100.0).to_string().trim_end_matches(".0"),
-            duration_ms(d.a_ms),
-            duration_ms(d.b_ms),
+            ms(d.a_ms),
+            ms(d.b_ms),
             d.diff_ms,
             d.diff_ratio
                 .map_or(String::new(), |r| format!(", {:+.1}%", r * 100.0)),
@@ -823,9 +843,9 @@ pub(crate) fn console(a: &Analysis) -> String {
             } else {
                 a.late as f64 / a.sends as f64
             }),
-            duration_ms(l.p50),
-            duration_ms(l.p99),
-            duration_ms(l.max)
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max)
         );
     }
     if let Some(c) = &a.comparison {
@@ -1224,7 +1244,7 @@ fn axes(o: &mut String, l: f64, top: f64, right: f64, bottom: f64, ymax: f64) {
             r##"<line x1="{l}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
             l - 6.0,
             y + 4.0,
-            xml_escape(&duration_ms(v))
+            xml_escape(&ms(v))
         );
     }
 }

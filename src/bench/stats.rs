@@ -134,7 +134,8 @@ pub(crate) struct Summary {
 pub(crate) struct MannWhitney {
     /// U of the first sample.
     pub u: f64,
-    /// The standardised statistic (continuity-corrected).
+    /// The standardised statistic (continuity-corrected), positive when
+    /// the second sample tends to be larger (slower).
     pub z: f64,
     /// Two-sided p-value (normal approximation with tie correction).
     pub p: f64,
@@ -187,7 +188,9 @@ pub(crate) fn mann_whitney(a: &Hist, b: &Hist) -> Option<MannWhitney> {
         } else {
             0.0
         };
-        let z = (d + cc) / var.sqrt();
+        // U of the first sample is small when the second is larger: flip
+        // the sign so that a positive z means "the second is slower".
+        let z = -(d + cc) / var.sqrt();
         (
             z,
             (erfc(z.abs() / std::f64::consts::SQRT_2)).clamp(0.0, 1.0),
@@ -412,7 +415,8 @@ mod tests {
         );
         // Reversed: the sign flips.
         let mw2 = mann_whitney(&b, &a).unwrap();
-        assert!((mw2.p - mw.p).abs() < 1e-12 && mw2.z > 0.0);
+        assert!(mw.z > 3.0, "{mw:?}");
+        assert!((mw2.p - mw.p).abs() < 1e-12 && mw2.z < -3.0);
     }
 
     #[test]

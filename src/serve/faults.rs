@@ -102,8 +102,10 @@ pub(crate) struct Faults {
 }
 
 /// A periodic whole-server stall (`--pause-every`, `--pause-for`): the
-/// pauses are `[k·every, k·every + for_)` for k = 1, 2, … after the server
-/// started (the first one after a full period).
+/// last `for_` of every period of `every` since the server started is a
+/// pause, `[k·every + every − for_, (k + 1)·every)` for k = 0, 1, …: the
+/// server answers normally first (the first pause starts at
+/// `every − for_`), and any window of n whole periods holds n pauses' worth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pause {
     pub(crate) every: Duration,
@@ -115,13 +117,13 @@ impl Pause {
     /// waits for the pause it arrived in to end (zero outside a pause).
     pub(crate) fn remaining(&self, since_start: Duration) -> Duration {
         let every = self.every.as_nanos();
-        if every == 0 || since_start < self.every {
+        let pause = self.for_.as_nanos().min(every);
+        if every == 0 || pause == 0 {
             return Duration::ZERO;
         }
         let into = since_start.as_nanos() % every;
-        let pause = self.for_.as_nanos();
-        if into < pause {
-            Duration::from_nanos((pause - into).min(u64::MAX as u128) as u64)
+        if into >= every - pause {
+            Duration::from_nanos((every - into).min(u64::MAX as u128) as u64)
         } else {
             Duration::ZERO
         }
@@ -271,19 +273,19 @@ mod tests {
             for_: Duration::from_secs(1),
         };
         let ms = Duration::from_millis;
-        // No pause before the first full period.
+        // Answers normally for the first 9 s.
         assert_eq!(p.remaining(ms(0)), Duration::ZERO);
         assert_eq!(p.remaining(ms(500)), Duration::ZERO);
-        assert_eq!(p.remaining(ms(9_999)), Duration::ZERO);
-        // [10 s, 11 s): wait until 11 s.
-        assert_eq!(p.remaining(ms(10_000)), ms(1_000));
-        assert_eq!(p.remaining(ms(10_250)), ms(750));
-        assert_eq!(p.remaining(ms(10_999)), ms(1));
-        assert_eq!(p.remaining(ms(11_000)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(8_999)), Duration::ZERO);
+        // [9 s, 10 s): wait until 10 s.
+        assert_eq!(p.remaining(ms(9_000)), ms(1_000));
+        assert_eq!(p.remaining(ms(9_250)), ms(750));
+        assert_eq!(p.remaining(ms(9_999)), ms(1));
+        assert_eq!(p.remaining(ms(10_000)), Duration::ZERO);
         assert_eq!(p.remaining(ms(15_000)), Duration::ZERO);
         // And every period after.
-        assert_eq!(p.remaining(ms(20_100)), ms(900));
-        assert_eq!(p.remaining(ms(30_000)), ms(1_000));
+        assert_eq!(p.remaining(ms(19_100)), ms(900));
+        assert_eq!(p.remaining(ms(29_000)), ms(1_000));
         // A zero period never pauses.
         let never = Pause {
             every: Duration::ZERO,

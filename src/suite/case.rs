@@ -3,6 +3,9 @@
 use super::prompt::check_variables;
 use super::*;
 
+/// A case's own `mutate:` list, with where it was written.
+type CaseMutators = Option<(Pos, Vec<crate::attack::Mutator>)>;
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn decode_case(
     ctx: &mut Ctx<'_>,
@@ -13,7 +16,7 @@ pub(super) fn decode_case(
     suite_prompt_given: bool,
     ids: &mut HashMap<String, usize>,
     lcx: &mut LoadContext<'_>,
-) -> Option<(CaseDef, Option<(Pos, Vec<crate::attack::Mutator>)>)> {
+) -> Option<(CaseDef, CaseMutators)> {
     let f = ctx.map(node, "case", CASE_KEYS)?;
     let id_node = ctx.require(&f, "id", "case")?;
     let id = ctx.scalar_string(id_node, "`id`")?;

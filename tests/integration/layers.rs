@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["check", "serve"],
     &["suite", "report"],
     &["plan"],
-    &["engine"],
+    &["engine", "bench"],
     &["app"],
 ];
 

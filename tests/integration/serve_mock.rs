@@ -15,7 +15,7 @@ const FIXTURES: &str = "default: \"I don't know.\"\nresponses:\n  - prompt: \"(?
 const GEO: &str = "name: geo\nprompt: \"{{ q }}\"\ncases:\n  - {id: france, vars: {q: Capital of France?}, checks: [{contains: Paris}]}\n  - {id: italy, vars: {q: Capital of Italy?}, checks: [{contains: Rome}]}\n";
 
 /// A running `evalgate serve-mock`, stopped with SIGTERM when dropped.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     /// `127.0.0.1:PORT`, from the line it printed.
     addr: String,
@@ -24,7 +24,7 @@ struct Served {
 }
 
 impl Served {
-    fn start(p: &Project, args: &[&str]) -> Self {
+    pub(crate) fn start(p: &Project, args: &[&str]) -> Self {
         let mut child = evalgate(p.path())
             .args(["serve-mock", "--responses", "mock.yaml"])
             .args(args)
@@ -45,7 +45,7 @@ impl Served {
         Served { child, addr, line }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
