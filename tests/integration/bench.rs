@@ -524,3 +524,115 @@ fn the_open_loop_sees_the_stalls_the_closed_loop_hides() {
         "closed-loop p99 {closed_p99} vs open-loop {open_p99}"
     );
 }
+
+/// The fenced block of README.md's bench section that starts with `first_line`.
+fn readme_block(first_line: &str) -> String {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).expect("README");
+    let section = readme
+        .split("## Benchmarks: `evalgate bench`")
+        .nth(1)
+        .expect("the README has a bench section");
+    let start = section
+        .find(&format!("\n{first_line}"))
+        .unwrap_or_else(|| panic!("README block {first_line:?}"));
+    let rest = &section[start + 1..];
+    rest[..rest.find("\n```").expect("block end")].to_string()
+}
+
+/// The README's setup and its three commands, as written, with shorter
+/// durations: the two serve-mocks (on free ports instead of 8089 and 8090),
+/// the providers and the suite.
+#[test]
+fn the_readme_bench_examples_run_as_written() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("fixtures/mock")).unwrap();
+    std::fs::copy(
+        crate::util::repo().join("fixtures/mock/responses.yaml"),
+        p.path().join("fixtures/mock/responses.yaml"),
+    )
+    .unwrap();
+    p.file("mock.yaml", FIXTURES);
+    let servers =
+        readme_block("evalgate serve-mock --responses fixtures/mock/responses.yaml --port 8089");
+    let mut config = readme_block("# evalgate.yaml (beside");
+    let mut served = Vec::new();
+    for line in servers.lines() {
+        let args: Vec<&str> = line.trim_end_matches('&').split_whitespace().collect();
+        assert_eq!(
+            &args[..4],
+            [
+                "evalgate",
+                "serve-mock",
+                "--responses",
+                "fixtures/mock/responses.yaml"
+            ]
+        );
+        let port_at = args.iter().position(|a| *a == "--port").unwrap() + 1;
+        let mut flags: Vec<&str> = args[4..].to_vec();
+        flags[port_at - 4] = "0";
+        let mut child = evalgate(p.path())
+            .arg("serve-mock")
+            .args(["--responses", "fixtures/mock/responses.yaml"])
+            .args(&flags)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap()
+            .to_string();
+        config = config.replace(&format!("127.0.0.1:{}", args[port_at]), &addr);
+        served.push(child);
+    }
+    p.file(
+        "evalgate.yaml",
+        &format!("suites: [suites/*.yaml]\n{config}"),
+    );
+    p.file("suites/chat.yaml", &readme_block("# suites/chat.yaml"));
+    let commands = readme_block("evalgate bench --provider staging --suite suites/chat.yaml");
+    let lines: Vec<&str> = commands.lines().collect();
+    assert_eq!(lines.len(), 3);
+    for line in lines {
+        let line = line.split('#').next().unwrap().trim();
+        let args: Vec<String> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|a| match a {
+                "60s" | "2m" | "5m" => "3s".to_string(),
+                "10s" => "1s".to_string(),
+                a => a.to_string(),
+            })
+            .collect();
+        let r = Run::from(evalgate(p.path()).args(&args).output().unwrap());
+        let v = json(&p);
+        assert_schema(&v);
+        // A loaded machine may not keep an open loop's schedule: then the run says so.
+        assert!(
+            r.code == 0 || (r.code == 1 && v["valid"] == false),
+            "{line}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+        assert!(v["providers"][0]["ok"].as_u64().unwrap() > 0, "{line}");
+        assert_eq!(v["providers"][0]["tokens"], "reported");
+        assert!(
+            v["providers"][0]["ttft_ms"]["n"].as_u64().unwrap() > 0,
+            "{line}"
+        );
+        if line.contains("canary") {
+            assert_eq!(v["comparison"]["b"], "canary", "{line}");
+        }
+    }
+    for mut c in served {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
