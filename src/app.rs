@@ -876,6 +876,21 @@ fn bench(args: &crate::cli::BenchArgs) -> Result<i32, Error> {
             bench_report::markdown(&analysis, link.as_deref()).as_bytes(),
         )?;
     }
+    // GitHub's job summary gets the Markdown too (without the chart: a
+    // local file link means nothing there).
+    if let Some(summary) =
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty() && !args.no_reports)
+    {
+        let text = bench_report::markdown(&analysis, None);
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = appended {
+            return Err(Error::output(Path::new(&summary), e));
+        }
+    }
     if let Some(p) = &junit_path {
         crate::util::atomic::write_atomic(p, bench_report::junit(&analysis)?.as_bytes())?;
     }
