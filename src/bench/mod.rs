@@ -598,10 +598,10 @@ async fn run_load(
                 max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
             ));
             let handle = tokio::runtime::Handle::current();
-            // The dispatcher: a thread of its own, waking at each send time
-            // (sleep, then spin for the last millisecond), so a busy runtime
-            // does not delay the schedule; lateness is measured where the
-            // request is actually sent, on the runtime.
+            // The dispatcher: a thread of its own, waking 3 ms before each
+            // send time (sleep, then spin for the last 200 µs) to start the
+            // request's task, which waits awake on the runtime for the send
+            // time; lateness is measured where the request is actually sent.
             let dispatcher = {
                 let (w, settings, live, stop) = (
                     Arc::clone(&w),
@@ -614,7 +614,9 @@ async fn run_load(
                     .spawn(move || {
                         for (i, off) in offsets.into_iter().enumerate() {
                             let intended = origin + off;
-                            wait_until(intended, &stop);
+                            // Start the request's task a little early: it waits
+                            // on the runtime, awake, for its send time.
+                            wait_until(intended.checked_sub(LEAD).unwrap_or(intended), &stop);
                             if *stop.borrow() {
                                 break;
                             }
@@ -630,6 +632,8 @@ async fn run_load(
                             let mut stop = stop.clone();
                             live.sent.fetch_add(1, Ordering::Relaxed);
                             handle.spawn(async move {
+                                arrive_at(intended).await;
+                                // A send that waits here for a slot is late.
                                 let Ok(_slot) = slots.acquire_owned().await else {
                                     return;
                                 };
@@ -669,6 +673,22 @@ async fn run_load(
             }
             (rec, scheduled)
         }
+    }
+}
+
+/// How far ahead of its send time a request's task is started (open loop).
+const LEAD: Duration = Duration::from_millis(3);
+
+/// On the runtime: sleep on the timer (1 ms resolution) until shortly
+/// before `t`, then yield until `t`, so that a worker thread is awake at
+/// the send time (waking a parked worker can take milliseconds on a busy
+/// machine).
+async fn arrive_at(t: Instant) {
+    if let Some(coarse) = t.checked_sub(Duration::from_micros(1500)) {
+        tokio::time::sleep_until(coarse.into()).await;
+    }
+    while Instant::now() < t {
+        tokio::task::yield_now().await;
     }
 }
 
