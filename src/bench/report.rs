@@ -1265,3 +1265,51 @@ pub(crate) fn link_from(markdown: &Path, svg: &Path) -> String {
             .to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slos_parse_with_their_statistic_and_refuse_unknown_keys() {
+        let s = Slo::parse("latency_p95_ms=2000").unwrap();
+        assert_eq!(s.metric, SloMetric::Latency(Some(0.95)));
+        assert_eq!(s.threshold, 2000.0);
+        assert_eq!(s.per_request_limit(), Some((true, 2000.0)));
+        assert_eq!(
+            Slo::parse("ttft_p99.9_ms=800").unwrap().metric,
+            SloMetric::Ttft(Some(0.999))
+        );
+        assert_eq!(
+            Slo::parse("latency_max_ms=5000").unwrap().metric,
+            SloMetric::Latency(Some(1.0))
+        );
+        assert_eq!(
+            Slo::parse("latency_mean_ms=300").unwrap().metric,
+            SloMetric::Latency(None)
+        );
+        let e = Slo::parse("error_rate=1%").unwrap();
+        assert_eq!((e.metric, e.threshold), (SloMetric::ErrorRate, 0.01));
+        assert_eq!(e.per_request_limit(), None);
+        for bad in [
+            "latency_p95_ms",
+            "latency_p42_ms=1",
+            "throughput=3",
+            "error_rate=2",
+            "latency_p95_ms=-1",
+            "latency_p95_ms=fast",
+        ] {
+            assert!(Slo::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn milliseconds_keep_three_significant_digits() {
+        assert_eq!(ms(0.4123), "0.412 ms");
+        assert_eq!(ms(8.456), "8.46 ms");
+        assert_eq!(ms(15.24), "15.2 ms");
+        assert_eq!(ms(412.4), "412 ms");
+        assert_eq!(ms(2345.0), "2.35 s");
+        assert_eq!(ms(f64::NAN), "—");
+    }
+}
