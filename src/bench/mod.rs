@@ -181,6 +181,12 @@ pub(crate) struct Recorder {
     pub points: Vec<Point>,
     /// When the last measured answer came (for the rates).
     pub last_finish: Option<Instant>,
+    /// The most points this recorder keeps: when full, every other point is
+    /// dropped and only every `stride`-th request is kept from then on, so
+    /// the points cover the whole run evenly.
+    points_cap: usize,
+    stride: u64,
+    seen: u64,
 }
 
 impl Recorder {
@@ -192,6 +198,9 @@ impl Recorder {
             late: 0,
             points: Vec::new(),
             last_finish: None,
+            points_cap: MAX_POINTS,
+            stride: 1,
+            seen: 0,
         }
     }
 
@@ -260,7 +269,13 @@ impl Recorder {
                 }
             }
         }
-        if self.points.len() < MAX_POINTS {
+        self.seen += 1;
+        if (self.seen - 1) % self.stride == 0 && self.points.len() >= self.points_cap {
+            let kept: Vec<Point> = self.points.iter().step_by(2).copied().collect();
+            self.points = kept;
+            self.stride *= 2;
+        }
+        if (self.seen - 1) % self.stride == 0 {
             self.points.push(Point {
                 t: from.saturating_duration_since(origin).as_secs_f32(),
                 latency_ms: (latency.as_secs_f64() * 1000.0) as f32,
@@ -536,6 +551,8 @@ async fn run_load(
                 let mut stop = stop.clone();
                 workers.push(tokio::spawn(async move {
                     let mut rec = Recorder::new(targets, settings.timeout);
+                    // The chart's points are shared out between the workers.
+                    rec.points_cap = (MAX_POINTS / concurrency).max(1_000);
                     loop {
                         if *stop.borrow() {
                             break;
@@ -800,6 +817,33 @@ mod tests {
             );
         }
         assert!(!stats::too_many_late(r.sends, r.late));
+    }
+
+    #[test]
+    fn chart_points_stay_bounded_and_cover_the_whole_run() {
+        let s = settings(Load::Closed { concurrency: 1 });
+        let t0 = Instant::now();
+        let mut r = Recorder::new(1, s.timeout);
+        r.points_cap = 1_000;
+        for i in 0..100_000u64 {
+            r.record(done(0, t0 + Duration::from_millis(i), 0, 1), t0, &s);
+        }
+        assert!(
+            r.points.len() <= 1_000 && r.points.len() > 500,
+            "{}",
+            r.points.len()
+        );
+        // Evenly spread from the start to the end.
+        assert_eq!(r.points[0].t, 0.0);
+        assert!(
+            r.points.last().unwrap().t > 99.0,
+            "{}",
+            r.points.last().unwrap().t
+        );
+        let gaps: Vec<f32> = r.points.windows(2).map(|w| w[1].t - w[0].t).collect();
+        assert!(gaps.iter().all(|g| (g - gaps[0]).abs() < 1e-3), "uneven");
+        // Every request is still in the histograms.
+        assert_eq!(r.per[0].latency.len(), 100_000);
     }
 
     #[test]
