@@ -53,6 +53,7 @@ where
         Command::Run(a) => Some(&a.select.config),
         Command::Golden(a) => Some(&a.config),
         Command::Scan(a) => Some(&a.run.select.config),
+        Command::Bench(a) => Some(&a.config),
         Command::Compare(_) | Command::ServeMock(_) => None,
     };
     if let Some(config) = config {
@@ -72,6 +73,7 @@ where
         Command::Compare(args) => compare(&args),
         Command::ServeMock(args) => serve_mock(&args),
         Command::Scan(args) => scan(&args),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(code) => code,
@@ -580,6 +582,334 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
     Ok(outcome.verdict.exit_code)
 }
 
+/// `10%` or `0.1`: a tolerance as a ratio.
+fn ratio_arg(flag: &str, v: &str) -> Result<f64, Error> {
+    let t = v.trim();
+    let r = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match r {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(Error::Usage(format!(
+            "{flag}: `{v}` is not a non-negative ratio (e.g. 10% or 0.1)"
+        ))),
+    }
+}
+
+/// `evalgate bench`: flags → workload → the load → reports → exit code.
+fn bench(args: &crate::cli::BenchArgs) -> Result<i32, Error> {
+    use crate::bench::report::{self as bench_report, Slo, Tolerances};
+    use crate::bench::{schedule::Arrival, Item, Load, Settings, Target, Workload};
+    use crate::config::project::ProviderKind;
+    let usage = |m: String| Error::Usage(m);
+    if args.replay || args.record {
+        return Err(usage(
+            "evalgate bench measures the live endpoint: --replay and --record are refused (recordings and the cache have no latency worth measuring)".into(),
+        ));
+    }
+    let dur = |flag: &str, v: &str| {
+        crate::util::fmt::parse_duration(v).map_err(|e| Error::Usage(format!("{flag}: {e}")))
+    };
+    let mut duration = args
+        .duration
+        .as_deref()
+        .map(|d| dur("--duration", d))
+        .transpose()?;
+    if duration.is_some_and(|d| d.is_zero()) {
+        return Err(usage("--duration must be above 0".into()));
+    }
+    if duration.is_none() && args.requests.is_none() {
+        duration = Some(std::time::Duration::from_secs(10));
+    }
+    let warmup = dur("--warmup", &args.warmup)?;
+    let load = match args.rate {
+        Some(rate) => {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(usage(format!(
+                    "--rate must be a positive number, got {rate}"
+                )));
+            }
+            Load::Open {
+                rate,
+                arrival: match args.arrival {
+                    crate::cli::ArrivalArg::Constant => Arrival::Constant,
+                    crate::cli::ArrivalArg::Poisson => Arrival::Poisson,
+                },
+                max_in_flight: args.concurrency.map_or(1000, |c| c as usize),
+            }
+        }
+        None => Load::Closed {
+            concurrency: args.concurrency.map_or(1, |c| c as usize),
+        },
+    };
+    let slos: Vec<Slo> = args
+        .slos
+        .iter()
+        .map(|s| Slo::parse(s).map_err(Error::Usage))
+        .collect::<Result<_, _>>()?;
+    let tolerances = Tolerances {
+        median: ratio_arg("--tolerance-median", &args.tolerance_median)?,
+        p99: ratio_arg("--tolerance-p99", &args.tolerance_p99)?,
+    };
+    let mut names: Vec<String> = Vec::new();
+    for p in &args.providers {
+        if !names.contains(p) {
+            names.push(p.clone());
+        }
+    }
+    if names.len() > 2 {
+        return Err(usage(format!(
+            "evalgate bench compares at most two providers side by side, got {}",
+            names.len()
+        )));
+    }
+    let sel = Selection {
+        config: find_config(&args.config),
+        paths: args.suites.clone(),
+        filters: args.filters.clone(),
+        tags: args.tags.clone(),
+        providers: names.clone(),
+        build: crate::provider::build::BuildOptions {
+            mode: Mode::Live,
+            no_cache: true,
+            connect: true,
+            bench: true,
+        },
+        ..Selection::default()
+    };
+    let plan = Plan::load(&sel)?;
+    print_warnings(&plan);
+    if names.is_empty() {
+        names = plan.provider_names();
+        if names.len() != 1 {
+            return Err(usage(format!(
+                "the selected suites use {} providers ({}): pass --provider NAME (twice for two side by side)",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    }
+    // The workload: each selected case once (a matrix plans it per provider), rendered now.
+    const MAX_CASES: usize = 100_000;
+    let mut items = Vec::new();
+    let mut suites: Vec<String> = Vec::new();
+    for pc in plan.cases() {
+        let pc = pc?;
+        let ps = &plan.suites[pc.suite];
+        if ps.provider_name != names[0] || pc.case.skip.is_some() {
+            continue;
+        }
+        if items.len() >= MAX_CASES {
+            break;
+        }
+        let case = pc.case;
+        let Some(prompt) = case.prompt.clone().or_else(|| ps.suite.prompt.clone()) else {
+            return Err(usage(format!(
+                "case `{}/{}` has no prompt",
+                ps.suite.name, case.id
+            )));
+        };
+        let vars = minijinja::Value::from_serialize(&case.vars);
+        let messages = prompt.render(&plan.env, &vars).map_err(|e| {
+            usage(format!(
+                "case `{}/{}`: cannot render the prompt: {e}",
+                ps.suite.name, case.id
+            ))
+        })?;
+        if !suites.contains(&ps.suite.name) {
+            suites.push(ps.suite.name.clone());
+        }
+        items.push(Item {
+            suite: Arc::from(ps.suite.name.as_str()),
+            case,
+            messages,
+            vars,
+        });
+    }
+    if items.is_empty() {
+        return Err(usage(
+            "no case to send: the selected suites have no case (or --filter/--tag matched none)\n  = hint: run `evalgate list` to see the case ids and tags".into(),
+        ));
+    }
+    let mut targets = Vec::new();
+    let mut timeout = None;
+    for n in &names {
+        let Some(provider) = plan.providers.get(n) else {
+            return Err(usage(format!("provider `{n}` was not built")));
+        };
+        let pc = plan.config.providers.get(n);
+        timeout = timeout.or(pc.and_then(|c| c.limits.timeout));
+        targets.push(Target {
+            name: n.clone(),
+            provider: provider.clone(),
+            estimates_tokens: pc
+                .is_some_and(|c| matches!(c.kind, ProviderKind::Mock { .. } | ProviderKind::Echo)),
+        });
+    }
+    let timeout = match &args.timeout {
+        Some(t) => dur("--timeout", t)?,
+        None => timeout.unwrap_or(std::time::Duration::from_secs(60)),
+    };
+    if timeout < std::time::Duration::from_millis(1) {
+        return Err(usage("--timeout must be at least 1ms".into()));
+    }
+    if let Load::Open { rate, arrival, .. } = load {
+        // The schedule is computed again by the run; refuse an impossible one now.
+        crate::bench::schedule::offsets(
+            arrival,
+            rate,
+            args.seed,
+            warmup,
+            duration.map(|d| d + warmup),
+            args.requests,
+        )
+        .map_err(Error::Usage)?;
+    }
+    let baseline = match &args.baseline {
+        Some(p) => Some((p.as_path(), bench_report::load_baseline(p)?)),
+        None => None,
+    };
+    let limit = |key: bool| {
+        slos.iter()
+            .filter_map(Slo::per_request_limit)
+            .filter(|(latency, _)| *latency == key)
+            .map(|(_, v)| v)
+            .reduce(f64::min)
+    };
+    let settings = Settings {
+        load,
+        duration,
+        requests: args.requests,
+        warmup,
+        timeout,
+        seed: args.seed,
+        check: args.check,
+        good_latency_ms: limit(true),
+        good_ttft_ms: limit(false),
+        live: progress::wanted(args.no_progress),
+    };
+    // Reports: flags, else defaults under reports/; opened (stale ones removed) before the run.
+    let root = plan.config.root.clone();
+    let pick = |flag: &Option<PathBuf>, default: &str| {
+        (!args.no_reports).then(|| {
+            flag.clone()
+                .unwrap_or_else(|| root.join("reports").join(default))
+        })
+    };
+    let json_path = pick(&args.json, "bench.json");
+    let md_path = pick(&args.markdown, "bench.md");
+    let junit_path = pick(&args.junit, "bench-junit.xml");
+    let svg_path = pick(&args.svg, "bench.svg");
+    let all: Vec<&PathBuf> = [&json_path, &md_path, &junit_path, &svg_path]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (i, a) in all.iter().enumerate() {
+        if all[i + 1..].iter().any(|b| b == a) {
+            return Err(usage(format!(
+                "two reports name the same file `{}`\n  = hint: give each report its own path",
+                display_path(a)
+            )));
+        }
+    }
+    for p in &all {
+        crate::util::fsafe::no_symlinks(p).map_err(|e| Error::output(p, e))?;
+        if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()) {
+            std::fs::remove_file(p).map_err(|e| Error::output(p, e))?;
+        }
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::output(p, e))?;
+        }
+    }
+    let workload = Arc::new(Workload {
+        targets,
+        items,
+        env: plan.env.clone(),
+        registry: plan.providers.clone(),
+        golden: Arc::new(Store::new(
+            plan.config.golden_dir.clone(),
+            golden::Writes::Nothing,
+        )),
+    });
+    let workload_cases = workload.items.len();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
+    let signal = std::sync::atomic::AtomicI32::new(0);
+    let mut stop = {
+        let _guard = rt.enter();
+        StopSignals::install()
+    };
+    let measured = rt.block_on(crate::bench::run(workload, settings.clone(), async {
+        let sig = stop.wait().await;
+        signal.store(sig, std::sync::atomic::Ordering::SeqCst);
+    }));
+    // Abandoned requests of an interrupted run are not waited for.
+    rt.shutdown_background();
+    let analysis = bench_report::analyse(
+        &measured,
+        bench_report::AnalysisInput {
+            settings: &settings,
+            names,
+            slos: &slos,
+            baseline,
+            tolerances,
+            workload_cases,
+            suites,
+        },
+    );
+    if let Some(p) = &svg_path {
+        crate::util::atomic::write_atomic(
+            p,
+            bench_report::svg(&analysis, &measured.rec.points).as_bytes(),
+        )?;
+    }
+    if let Some(p) = &json_path {
+        let v = bench_report::to_json(&analysis, svg_path.as_deref());
+        let text = serde_json::to_string_pretty(&v)
+            .map_err(|e| Error::Infrastructure(format!("cannot serialize the report: {e}")))?;
+        crate::util::atomic::write_atomic(p, text.as_bytes())?;
+    }
+    if let Some(p) = &md_path {
+        let link = svg_path.as_deref().map(|s| bench_report::link_from(p, s));
+        crate::util::atomic::write_atomic(
+            p,
+            bench_report::markdown(&analysis, link.as_deref()).as_bytes(),
+        )?;
+    }
+    // GitHub's job summary gets the Markdown too (without the chart: a
+    // local file link means nothing there).
+    if let Some(summary) =
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty() && !args.no_reports)
+    {
+        let text = bench_report::markdown(&analysis, None);
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = appended {
+            return Err(Error::output(Path::new(&summary), e));
+        }
+    }
+    if let Some(p) = &junit_path {
+        crate::util::atomic::write_atomic(p, bench_report::junit(&analysis)?.as_bytes())?;
+    }
+    let mut out = bench_report::console(&analysis);
+    if !all.is_empty() {
+        let names: Vec<String> = all.iter().map(|p| display_path(p)).collect();
+        out.push_str(&format!("reports: {}\n", names.join(", ")));
+    }
+    let _ = write!(std::io::stdout(), "{out}");
+    let sig = signal.load(std::sync::atomic::Ordering::SeqCst);
+    if measured.interrupted && sig > 0 {
+        return Ok(128 + sig);
+    }
+    Ok(analysis.exit_code)
+}
+
 /// Delete the previous reports at the run's report paths and the
 /// `.evalgate-*.tmp` files of an interrupted write beside them.
 fn remove_stale_reports(targets: &[(&'static ReportFormat, Option<PathBuf>)]) -> Result<(), Error> {
@@ -621,6 +951,25 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
             problems.push(format!("{flag} must be in [0, 1], not {rate}"));
         }
     }
+    let pause = match (&args.pause_every, &args.pause_for) {
+        (Some(every), Some(for_)) => {
+            let mut d = |flag: &str, v: &str| {
+                crate::util::fmt::parse_duration(v).unwrap_or_else(|e| {
+                    problems.push(format!("{flag}: {e}"));
+                    std::time::Duration::ZERO
+                })
+            };
+            let (every, for_) = (d("--pause-every", every), d("--pause-for", for_));
+            if every.is_zero() || for_ >= every {
+                problems.push(
+                    "--pause-for must be shorter than --pause-every, and --pause-every above 0"
+                        .to_string(),
+                );
+            }
+            Some(crate::serve::faults::Pause { every, for_ })
+        }
+        _ => None,
+    };
     if !problems.is_empty() {
         return Err(Error::Usage(problems.join("\nerror: ")));
     }
@@ -651,6 +1000,7 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
             stall_rate: args.stall_rate,
             stall_for: args.stall_for.map(std::time::Duration::from_millis),
             malformed_rate: args.malformed_rate,
+            pause,
         },
         seed,
         log: args.log.clone(),

@@ -33,6 +33,109 @@ pub(crate) enum Command {
     ServeMock(ServeMockArgs),
     /// Run the built-in adversarial pack against a provider, without writing a suite.
     Scan(ScanArgs),
+    /// Measure a provider's latency and throughput under a defined load
+    /// (closed loop with --concurrency, open loop with --rate), with SLOs,
+    /// two providers side by side, and a baseline.
+    Bench(BenchArgs),
+}
+
+/// `--arrival`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ArrivalArg {
+    Constant,
+    Poisson,
+}
+
+/// `evalgate bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// The provider to measure (a name from evalgate.yaml); twice: two
+    /// providers side by side, interleaved on one schedule (the first is
+    /// the reference).
+    #[arg(long = "provider", value_name = "NAME")]
+    pub providers: Vec<String>,
+    /// Suite file or directory whose cases are the workload (repeatable;
+    /// default: the `suites` globs of evalgate.yaml).
+    #[arg(long = "suite", value_name = "PATH")]
+    pub suites: Vec<PathBuf>,
+    /// Config file.
+    #[arg(short, long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Only cases whose `suite/case` matches this glob (repeatable).
+    #[arg(short, long = "filter", value_name = "GLOB")]
+    pub filters: Vec<String>,
+    /// Only cases with this tag (repeatable).
+    #[arg(short, long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Closed loop: this many workers, each sending when its last answer came
+    /// (default 1). With --rate: the most requests in flight (default 1000).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub concurrency: Option<u32>,
+    /// Open loop: requests per second, sent on a schedule computed up front.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Open loop: the arrival process.
+    #[arg(long, value_enum, default_value_t = ArrivalArg::Constant, requires = "rate")]
+    pub arrival: ArrivalArg,
+    /// The seed of the Poisson schedule and of the side-by-side order.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// How long to measure, after the warmup (`30s`, `2m`; default 10s when
+    /// --requests is not given).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// How many requests to measure, after the warmup.
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Send for this long first and discard it (connections, caches, JIT).
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub warmup: String,
+    /// Per-request timeout, also the histograms' upper bound (default: the
+    /// provider's `timeout`, else 60s).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Also evaluate each answer's checks: goodput then counts correct answers only.
+    #[arg(long)]
+    pub check: bool,
+    /// A service-level objective, e.g. `latency_p95_ms=2000`, `ttft_p95_ms=800`,
+    /// `error_rate=0.01` (repeatable). Exit 1 when one is missed; goodput
+    /// counts answers within every latency and TTFT limit.
+    #[arg(long = "slo", value_name = "KEY=VALUE")]
+    pub slos: Vec<String>,
+    /// A previous `evalgate bench --json` report: exit 1 on a latency
+    /// regression that is both significant and beyond the tolerances.
+    #[arg(long, value_name = "BENCH.json")]
+    pub baseline: Option<PathBuf>,
+    /// Median increase tolerated against --baseline (`10%` or `0.1`).
+    #[arg(long, value_name = "PCT", default_value = "10%", requires = "baseline")]
+    pub tolerance_median: String,
+    /// p99 increase tolerated against --baseline.
+    #[arg(long, value_name = "PCT", default_value = "25%", requires = "baseline")]
+    pub tolerance_p99: String,
+    /// Write the JSON report here (default `reports/bench.json`).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown report here (default `reports/bench.md`).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Write the JUnit report here (default `reports/bench-junit.xml`).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the SVG chart here (default `reports/bench.svg`).
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+    /// Write no report files (console only).
+    #[arg(long, conflicts_with_all = ["junit", "json", "markdown", "svg"])]
+    pub no_reports: bool,
+    /// Never show the live line (it only shows on a terminal outside CI anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Refused: a benchmark measures the endpoint, not recordings.
+    #[arg(long, hide = true)]
+    pub replay: bool,
+    /// Refused: a benchmark does not record.
+    #[arg(long, hide = true)]
+    pub record: bool,
 }
 
 /// `evalgate scan`: the adversarial pack as one suite named `scan`, with
@@ -113,6 +216,14 @@ pub(crate) struct ServeMockArgs {
     /// Share of streams with an event whose data is not JSON.
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     pub malformed_rate: f64,
+    /// A whole-server stall every this often (`10s`, `500ms`): the last
+    /// --pause-for of every period since the start; requests that arrive
+    /// during a pause wait until it ends.
+    #[arg(long, value_name = "DURATION", requires = "pause_for")]
+    pub pause_every: Option<String>,
+    /// How long each pause of --pause-every lasts.
+    #[arg(long, value_name = "DURATION", requires = "pause_every")]
+    pub pause_for: Option<String>,
     /// Seed of every random decision (default: from the clock, printed to stderr).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub(crate) mod attack;
+pub(crate) mod bench;
 pub mod check;
 pub(crate) mod cli;
 pub(crate) mod compare;

@@ -41,6 +41,13 @@ pub struct BuildOptions {
     /// Build the network providers for calling (read credentials). Only
     /// `run` does; `validate` and `list` build them for request keys only.
     pub connect: bool,
+    /// `evalgate bench`: measure the endpoint itself. No retry (a retry
+    /// hides latency: a failed try is an error of its kind), no response
+    /// cache, no client-side limiter (`max_concurrency`,
+    /// `requests_per_minute`, `tokens_per_minute` would queue requests
+    /// inside the client, where the bench's schedule cannot see it), and
+    /// the request's own timeout (`--timeout`) for every try.
+    pub bench: bool,
 }
 
 /// Build provider `name` for this run.
@@ -94,6 +101,15 @@ pub(crate) fn build(
             max_retries: 0,
             ..Limits::default()
         }
+    } else if sel.bench {
+        Limits {
+            max_retries: 0,
+            timeout: None,
+            max_concurrency: None,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            ..pc.limits.clone()
+        }
     } else {
         pc.limits.clone()
     };
@@ -101,7 +117,7 @@ pub(crate) fn build(
     // shows an answer (see `Response::redact_secrets`).
     let inner: Arc<dyn Provider> = Arc::new(super::Redacting::new(inner));
     let mut p: Arc<dyn Provider> = Arc::new(Resilient::new(inner, &limits));
-    if !replaying && pc.limits.cache && !sel.no_cache && sel.mode == Mode::Live {
+    if !replaying && pc.limits.cache && !sel.no_cache && !sel.bench && sel.mode == Mode::Live {
         p = Arc::new(Cached::new(p, config.cache_dir.clone()));
     }
     if let Some(rec) = recorder.filter(|_| networked && !replaying) {

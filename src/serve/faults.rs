@@ -23,6 +23,38 @@ pub(crate) struct Faults {
     /// None: a stalled stream never resumes.
     pub(crate) stall_for: Option<Duration>,
     pub(crate) malformed_rate: f64,
+    /// A whole-server stall: every `pause.every` since the server started,
+    /// for `pause.for_`, requests that arrive wait until the pause ends.
+    pub(crate) pause: Option<Pause>,
+}
+
+/// A periodic whole-server stall (`--pause-every`, `--pause-for`): the
+/// last `for_` of every period of `every` since the server started is a
+/// pause, `[k·every + every − for_, (k + 1)·every)` for k = 0, 1, …: the
+/// server answers normally first (the first pause starts at
+/// `every − for_`), and any window of n whole periods holds n pauses' worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pause {
+    pub(crate) every: Duration,
+    pub(crate) for_: Duration,
+}
+
+impl Pause {
+    /// How long a request arriving `since_start` after the server started
+    /// waits for the pause it arrived in to end (zero outside a pause).
+    pub(crate) fn remaining(&self, since_start: Duration) -> Duration {
+        let every = self.every.as_nanos();
+        let pause = self.for_.as_nanos().min(every);
+        if every == 0 || pause == 0 {
+            return Duration::ZERO;
+        }
+        let into = since_start.as_nanos() % every;
+        if into >= every - pause {
+            Duration::from_nanos((every - into).min(u64::MAX as u128) as u64)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl Default for Faults {
@@ -39,6 +71,7 @@ impl Default for Faults {
             stall_rate: 0.0,
             stall_for: None,
             malformed_rate: 0.0,
+            pause: None,
         }
     }
 }
@@ -94,6 +127,8 @@ impl Faults {
             stall_rate: o.stall_rate.unwrap_or(self.stall_rate),
             stall_for: o.stall_for.or(self.stall_for),
             malformed_rate: o.malformed_rate.unwrap_or(self.malformed_rate),
+            // Whole-server: never a rule's.
+            pause: self.pause,
         }
     }
 
@@ -175,6 +210,34 @@ mod tests {
         for _ in 0..1000 {
             let _ = Dist::Normal(0.0, 50.0).sample(&mut rng);
         }
+    }
+
+    #[test]
+    fn a_pause_holds_requests_that_arrive_during_it_until_it_ends() {
+        let p = Pause {
+            every: Duration::from_secs(10),
+            for_: Duration::from_secs(1),
+        };
+        let ms = Duration::from_millis;
+        // Answers normally for the first 9 s.
+        assert_eq!(p.remaining(ms(0)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(500)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(8_999)), Duration::ZERO);
+        // [9 s, 10 s): wait until 10 s.
+        assert_eq!(p.remaining(ms(9_000)), ms(1_000));
+        assert_eq!(p.remaining(ms(9_250)), ms(750));
+        assert_eq!(p.remaining(ms(9_999)), ms(1));
+        assert_eq!(p.remaining(ms(10_000)), Duration::ZERO);
+        assert_eq!(p.remaining(ms(15_000)), Duration::ZERO);
+        // And every period after.
+        assert_eq!(p.remaining(ms(19_100)), ms(900));
+        assert_eq!(p.remaining(ms(29_000)), ms(1_000));
+        // A zero period never pauses.
+        let never = Pause {
+            every: Duration::ZERO,
+            for_: ms(5),
+        };
+        assert_eq!(never.remaining(ms(100)), Duration::ZERO);
     }
 
     #[test]

@@ -60,6 +60,8 @@ struct State {
     faults: Faults,
     seed: u64,
     next: AtomicU64,
+    /// When the server was bound: the origin of `--pause-every`.
+    started: std::time::Instant,
     log: Option<Mutex<std::io::LineWriter<std::fs::File>>>,
 }
 
@@ -99,6 +101,7 @@ pub(crate) async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result
         faults: opts.faults,
         seed: opts.seed,
         next: AtomicU64::new(0),
+        started: std::time::Instant::now(),
         log,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -195,6 +198,14 @@ impl State {
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
+    // A whole-server stall (`--pause-every`): a request that arrives during
+    // a pause waits for its end before anything else happens to it.
+    if let Some(pause) = &state.faults.pause {
+        let wait = pause.remaining(state.started.elapsed());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
     let n = state.next.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_string();
     let api = match path.as_str() {

@@ -54,9 +54,52 @@ pub fn count<N: TryInto<u64> + std::fmt::Display + Copy>(n: N, noun: &str) -> St
     format!("{n} {noun}{}", plural(n))
 }
 
+/// A duration flag: a number with a unit, `500us`, `250ms`, `1.5s`, `2m`,
+/// `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("cannot read `{s}` as a duration (e.g. 500ms, 10s, 2m)"))?;
+    let secs = match unit.trim() {
+        "us" | "µs" => v / 1e6,
+        "ms" => v / 1e3,
+        "" | "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        u => {
+            return Err(format!(
+                "unknown duration unit `{u}` in `{s}` (use us, ms, s, m or h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs > 1e9 {
+        return Err(format!("duration `{s}` is too large"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
 
     #[test]
     fn durations_keep_their_precision_below_one_millisecond() {

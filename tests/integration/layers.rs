@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["suite", "report"],
     &["probe"],
     &["plan"],
-    &["engine"],
+    &["engine", "bench"],
     &["app"],
 ];
 

@@ -4,6 +4,7 @@
 //! ripgrep does.
 
 mod attacks;
+mod bench;
 mod compare;
 mod consumers;
 mod endpoints;

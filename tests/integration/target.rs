@@ -57,6 +57,7 @@ impl Target {
     }
 
     /// Requests the target has logged so far.
+    #[allow(dead_code)] // a helper for tests that count the target's requests
     pub(crate) fn requests(&self) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
