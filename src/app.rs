@@ -1004,6 +1004,7 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
         },
         seed,
         log: args.log.clone(),
+        stamp_events: args.stamp_events,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

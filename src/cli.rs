@@ -227,6 +227,11 @@ pub(crate) struct ServeMockArgs {
     /// Seed of every random decision (default: from the clock, printed to stderr).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Streams: stamp every event with its send time (a `: sent_us=MICROS`
+    /// comment line, which SSE clients ignore), so a client can measure its
+    /// own per-event delay (evalgate reports it as `event_delay`).
+    #[arg(long)]
+    pub stamp_events: bool,
     /// Append one JSON line per request to this file.
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,

@@ -127,6 +127,11 @@ pub struct Timing {
     /// are the recorded ones, not a latency sample of this run.
     #[serde(skip_serializing_if = "is_false", default)]
     pub recorded: bool,
+    /// Streamed from a server that stamps each event with its send time
+    /// (`serve-mock --stamp-events`): the delay from each token event's send
+    /// to evalgate having parsed it (network, HTTP client, SSE parser).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event_delay: Option<Percentiles>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -153,6 +158,25 @@ impl Timing {
         };
         self.output_tokens_per_s = (tokens > 0 && self.latency_ms > 0.0)
             .then(|| tokens as f64 / (self.latency_ms / 1000.0));
+    }
+
+    /// The percentiles (nearest rank, exact) of stamped events' delays.
+    pub(crate) fn set_event_delays(&mut self, mut delays: Vec<f64>) {
+        if delays.is_empty() {
+            return;
+        }
+        delays.sort_by(f64::total_cmp);
+        let n = delays.len();
+        let at = |q: f64| delays[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+        self.event_delay = Some(Percentiles {
+            n: n as u64,
+            p50_ms: at(0.5),
+            p90_ms: at(0.9),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            max_ms: delays[n - 1],
+            mean_ms: delays.iter().sum::<f64>() / n as f64,
+        });
     }
 
     /// Fill in the stream statistics from the arrival times (ms since the
@@ -528,7 +552,7 @@ pub(crate) struct Verdict {
 /// Percentiles of one latency measure over a group's answers (nearest
 /// rank, from an HDR histogram of microseconds with 3 significant digits).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Percentiles {
+pub struct Percentiles {
     pub n: u64,
     pub p50_ms: f64,
     pub p90_ms: f64,

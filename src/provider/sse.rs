@@ -35,6 +35,10 @@ pub(crate) struct SseEvent {
     pub data: String,
     /// Arrival time in milliseconds since the request started.
     pub at_ms: f64,
+    /// When the server stamped the event with its send time (a
+    /// `: sent_us=MICROS` comment, as `serve-mock --stamp-events` writes):
+    /// the milliseconds from that send to this event being parsed here.
+    pub delay_ms: Option<f64>,
 }
 
 /// Reads the events of one response.
@@ -73,10 +77,17 @@ impl SseReader {
             match self.parser.next_event(self.ended) {
                 Ok(Some((event, data))) => {
                     self.received += 1;
+                    let delay_ms = self.parser.dispatched_stamp.take().map(|sent| {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_micros() as u64);
+                        now.saturating_sub(sent) as f64 / 1000.0
+                    });
                     return Ok(Some(SseEvent {
                         event,
                         data,
                         at_ms: elapsed_ms(self.start),
+                        delay_ms,
                     }));
                 }
                 Ok(None) if self.ended => return Ok(None),
@@ -140,6 +151,10 @@ struct Parser {
     /// followed by `\n`.
     event: String,
     data: String,
+    /// A `: sent_us=` stamp of the event being built, and of the last one
+    /// dispatched.
+    stamp: Option<u64>,
+    dispatched_stamp: Option<u64>,
 }
 
 impl Parser {
@@ -171,6 +186,13 @@ impl Parser {
                 }
             }
             if line[0] == b':' {
+                if let Some(us) = line
+                    .strip_prefix(b": sent_us=")
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                {
+                    self.stamp = Some(us);
+                }
                 continue;
             }
             let line = std::str::from_utf8(line)?;
@@ -195,6 +217,7 @@ impl Parser {
 
     /// The event built so far, if it has data; the builder is reset either way.
     fn dispatch(&mut self) -> Option<(String, String)> {
+        self.dispatched_stamp = self.stamp.take();
         let mut event = std::mem::take(&mut self.event);
         let mut data = std::mem::take(&mut self.data);
         if data.is_empty() {

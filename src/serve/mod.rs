@@ -52,6 +52,8 @@ pub(crate) struct Options {
     pub(crate) faults: Faults,
     pub(crate) seed: u64,
     pub(crate) log: Option<PathBuf>,
+    /// Stamp each stream event with its send time.
+    pub(crate) stamp_events: bool,
 }
 
 struct State {
@@ -59,6 +61,7 @@ struct State {
     model: String,
     faults: Faults,
     seed: u64,
+    stamp_events: bool,
     next: AtomicU64,
     /// When the server was bound: the origin of `--pause-every`.
     started: std::time::Instant,
@@ -99,6 +102,7 @@ pub(crate) async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result
         responses: opts.responses,
         model: opts.model,
         faults: opts.faults,
+        stamp_events: opts.stamp_events,
         seed: opts.seed,
         next: AtomicU64::new(0),
         started: std::time::Instant::now(),
@@ -373,7 +377,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
         model: Some(&model),
         ..line
     });
-    stream_response(api, events, faults, decision.fault)
+    stream_response(api, events, faults, decision.fault, state.stamp_events)
 }
 
 /// One event of a stream: wait, then send (or wait forever when `None`).
@@ -384,6 +388,7 @@ fn stream_response(
     events: wire::StreamEvents,
     faults: &Faults,
     fault: Option<Fault>,
+    stamp: bool,
 ) -> Response<Body> {
     let mut steps: Vec<Step> = events
         .head
@@ -431,12 +436,23 @@ fn stream_response(
         }
         steps.extend(events.tail.into_iter().map(|b| (Some(Duration::ZERO), b)));
     }
-    let stream = futures::stream::iter(steps).then(|(delay, bytes)| async move {
+    let stream = futures::stream::iter(steps).then(move |(delay, bytes)| async move {
         match delay {
             Some(d) if !d.is_zero() => tokio::time::sleep(d).await,
             Some(_) => {}
             None => std::future::pending::<()>().await,
         }
+        // The stamp is taken as the event leaves, after its delay.
+        let bytes = if stamp && !bytes.is_empty() {
+            let us = std::time::SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            let mut b = format!(": sent_us={us}\n").into_bytes();
+            b.extend_from_slice(&bytes);
+            Bytes::from(b)
+        } else {
+            bytes
+        };
         Ok::<_, Infallible>(Frame::data(bytes))
     });
     let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));

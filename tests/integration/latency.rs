@@ -215,3 +215,38 @@ fn the_error_rate_gate_counts_attempts_without_an_answer() {
         r.stdout
     );
 }
+
+#[test]
+fn a_stamping_server_gives_the_per_event_delay() {
+    let p = streaming_project(None);
+    let served = Served::start(&p, &["--stamp-events", "--token-delay", "1"]);
+    p.file(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml")
+            .replace("http://127.0.0.1:9", &served.url()),
+    );
+    let r = p.run(&["run", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    crate::util::assert_valid_report(&report);
+    for c in report["results"].as_array().unwrap() {
+        let d = &c["attempts"][0]["event_delay"];
+        // One delay per token event (8 words), ordered percentiles.
+        assert_eq!(d["n"], 8, "{d}");
+        let f = |k: &str| d[k].as_f64().unwrap();
+        assert!(f("p50_ms") >= 0.0 && f("p50_ms") <= f("p99_ms") && f("p99_ms") <= f("max_ms"));
+    }
+    served.stop();
+    // Without stamps there is nothing to report.
+    let served = Served::start(&p, &[]);
+    p.file(
+        "evalgate.yaml",
+        &regex::Regex::new(r"http://127\.0\.0\.1:\d+")
+            .unwrap()
+            .replace(&p.read("evalgate.yaml"), served.url().as_str()),
+    );
+    let r = p.run(&["run", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(p.json_report()["results"][0]["attempts"][0]["event_delay"].is_null());
+    served.stop();
+}

@@ -95,6 +95,7 @@ impl<A: ChatApi> Chat<A> {
         let mut reader = SseReader::new(resp, start);
         let mut acc = A::Stream::default();
         let mut arrivals = Vec::new();
+        let mut delays = Vec::new();
         loop {
             let Some(event) = reader.next_event().await? else {
                 let msg = self.api.cut_short(&acc, reader.events_received());
@@ -102,7 +103,10 @@ impl<A: ChatApi> Chat<A> {
             };
             match self.api.fold(&mut acc, &event)? {
                 Fold::Quiet => {}
-                Fold::Token => arrivals.push(event.at_ms),
+                Fold::Token => {
+                    arrivals.push(event.at_ms);
+                    delays.extend(event.delay_ms);
+                }
                 Fold::End => break,
             }
         }
@@ -112,6 +116,7 @@ impl<A: ChatApi> Chat<A> {
             ..Default::default()
         };
         timing.set_stream(&arrivals);
+        timing.set_event_delays(delays);
         Ok(Response {
             timing,
             ..self.api.finish(acc)
