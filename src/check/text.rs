@@ -1,5 +1,7 @@
 //! Text checks: equals, contains / icontains, regex, starts_with, ends_with.
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 use super::explain::{excerpt_around, first_difference};
@@ -239,11 +241,32 @@ impl SyncCheck for Contains {
     }
 }
 
+/// The compiled regex of `pattern`, shared by every check that uses the
+/// same pattern: a suite of thousands of cases with one `regex:` holds one
+/// regex, not one per case. Shared as one instance, not as clones: a clone
+/// keeps its own matching caches (about 100 KB for a Unicode-aware pattern
+/// once used), which thousands of cases would each keep.
+pub(crate) fn shared_regex(pattern: &str) -> Result<Arc<Regex>, regex::Error> {
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<rustc_hash::FxHashMap<String, Arc<Regex>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut cache = match CACHE.lock() {
+        Ok(c) => c,
+        // A panic while holding the lock left a consistent map: keep using it.
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(re) = cache.get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = Arc::new(Regex::new(pattern)?);
+    cache.insert(pattern.to_string(), Arc::clone(&re));
+    Ok(re)
+}
+
 /// `regex: pattern` (Rust regex syntax; use `(?i)` for case-insensitive).
 #[derive(Debug)]
 pub(super) struct RegexCheck {
     source: Arg,
-    compiled: Option<Regex>,
+    compiled: Option<Arc<Regex>>,
 }
 
 impl RegexCheck {
@@ -252,7 +275,7 @@ impl RegexCheck {
         let arg = Arg::new(source.clone());
         let compiled = match &arg {
             Arg::Template(_) => None,
-            Arg::Lit(s) => match Regex::new(s) {
+            Arg::Lit(s) => match shared_regex(s) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     ctx.error(
@@ -374,6 +397,16 @@ impl SyncCheck for Affix {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checks_with_one_pattern_share_one_regex() {
+        let a = super::shared_regex("(?i)capital of \\w+").unwrap();
+        let b = super::shared_regex("(?i)capital of \\w+").unwrap();
+        let c = super::shared_regex("(?i)other").unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert!(!std::sync::Arc::ptr_eq(&a, &c));
+        assert!(super::shared_regex("(").is_err());
+    }
+
     use crate::check::testutil::*;
     use serde_json::json;
 
