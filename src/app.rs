@@ -529,18 +529,11 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
         policy,
         subset: !args.select.tags.is_empty() || args.select.filters.iter().any(|f| f.contains('/')),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
-    // The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if any.
-    let signal = std::sync::atomic::AtomicI32::new(0);
     // Handlers are installed now, before any case starts: a signal that comes
     // early still stops the run cleanly instead of killing the process.
-    let mut stop = {
-        let _guard = rt.enter();
-        StopSignals::install()
-    };
+    let (rt, mut stop) = runtime_with_stop_signals()?;
+    // The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if any.
+    let signal = std::sync::atomic::AtomicI32::new(0);
     let outcome = rt.block_on(async {
         let interrupt = async {
             let sig = stop.wait().await;
@@ -833,15 +826,8 @@ fn bench(args: &crate::cli::BenchArgs) -> Result<i32, Error> {
         )),
     });
     let workload_cases = workload.items.len();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
+    let (rt, mut stop) = runtime_with_stop_signals()?;
     let signal = std::sync::atomic::AtomicI32::new(0);
-    let mut stop = {
-        let _guard = rt.enter();
-        StopSignals::install()
-    };
     let measured = rt.block_on(crate::bench::run(workload, settings.clone(), async {
         let sig = stop.wait().await;
         signal.store(sig, std::sync::atomic::Ordering::SeqCst);
@@ -1006,14 +992,7 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
         log: args.log.clone(),
         stamp_events: args.stamp_events,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
-    let mut stop = {
-        let _guard = rt.enter();
-        StopSignals::install()
-    };
+    let (rt, mut stop) = runtime_with_stop_signals()?;
     rt.block_on(crate::serve::run(opts, async move {
         stop.wait().await;
     }))?;
@@ -1023,6 +1002,21 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
 struct StopSignals {
     #[cfg(unix)]
     streams: Vec<(tokio::signal::unix::Signal, i32)>,
+}
+
+/// The async runtime of a command, with the stop signals' handlers
+/// installed in it (before anything starts, so an early signal stops the
+/// command cleanly instead of killing the process).
+fn runtime_with_stop_signals() -> Result<(tokio::runtime::Runtime, StopSignals), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
+    let stop = {
+        let _guard = rt.enter();
+        StopSignals::install()
+    };
+    Ok((rt, stop))
 }
 
 impl StopSignals {
