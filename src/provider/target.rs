@@ -159,18 +159,49 @@ pub(crate) fn openai(
         }
         Value::Object(m)
     };
+    chat_target(
+        Endpoint {
+            base_url: &cfg.base_url,
+            path: "/chat/completions",
+            headers,
+            env_headers,
+            redact,
+            limits,
+        },
+        body,
+        json!({"model": cfg.model}),
+    )
+}
+
+/// Where a chat API target sends, and with which headers.
+struct Endpoint<'a> {
+    base_url: &'a str,
+    path: &'a str,
+    headers: reqwest::header::HeaderMap,
+    env_headers: &'a [String],
+    redact: &'a [String],
+    limits: &'a Limits,
+}
+
+/// A chat API's target: a POST to `base_url` + `path`; `body(prompt)` is a
+/// valid request, `missing_fields` one without its messages.
+fn chat_target(
+    e: Endpoint<'_>,
+    body: impl Fn(&str) -> Value,
+    missing_fields: Value,
+) -> Result<ProbeTarget, String> {
     Ok(ProbeTarget {
-        client: client(&cfg.base_url, limits)?,
+        client: client(e.base_url, e.limits)?,
         method: reqwest::Method::POST,
-        url: url_of(&cfg.base_url, "/chat/completions")?,
-        url_text: super::http::transport::join_url_text(&cfg.base_url, "/chat/completions"),
-        credentials: credential_names(&headers, env_headers, redact),
-        headers,
+        url: url_of(e.base_url, e.path)?,
+        url_text: super::http::transport::join_url_text(e.base_url, e.path),
+        credentials: credential_names(&e.headers, e.env_headers, e.redact),
+        headers: e.headers,
         valid: json_bytes(&body(PROMPT)),
-        missing_fields: json_bytes(&json!({"model": cfg.model})),
+        missing_fields: json_bytes(&missing_fields),
         padded: split_padded(&body(PAD_MARK)),
-        timeout: timeout(limits),
-        requests_per_minute: limits.requests_per_minute,
+        timeout: timeout(e.limits),
+        requests_per_minute: e.limits.requests_per_minute,
     })
 }
 
@@ -206,19 +237,18 @@ pub(crate) fn anthropic(
         );
         Value::Object(m)
     };
-    Ok(ProbeTarget {
-        client: client(&cfg.base_url, limits)?,
-        method: reqwest::Method::POST,
-        url: url_of(&cfg.base_url, "/v1/messages")?,
-        url_text: super::http::transport::join_url_text(&cfg.base_url, "/v1/messages"),
-        credentials: credential_names(&headers, env_headers, redact),
-        headers,
-        valid: json_bytes(&body(PROMPT)),
-        missing_fields: json_bytes(&json!({"model": cfg.model, "max_tokens": 16})),
-        padded: split_padded(&body(PAD_MARK)),
-        timeout: timeout(limits),
-        requests_per_minute: limits.requests_per_minute,
-    })
+    chat_target(
+        Endpoint {
+            base_url: &cfg.base_url,
+            path: "/v1/messages",
+            headers,
+            env_headers,
+            redact,
+            limits,
+        },
+        body,
+        json!({"model": cfg.model, "max_tokens": 16}),
+    )
 }
 
 /// `type: http`: the configured body rendered with a short prompt.
