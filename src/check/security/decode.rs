@@ -196,15 +196,17 @@ fn as_text(bytes: Vec<u8>) -> Option<String> {
 }
 
 /// The rot13 reading of `s` (ASCII letters rotated; byte offsets unchanged).
+/// One byte rotated: ASCII letters by 13, anything else as it is.
+pub(crate) fn rot13_byte(b: u8) -> u8 {
+    match b {
+        b'a'..=b'z' => (b - b'a' + 13) % 26 + b'a',
+        b'A'..=b'Z' => (b - b'A' + 13) % 26 + b'A',
+        b => b,
+    }
+}
+
 pub(crate) fn rot13(s: &str) -> String {
-    let bytes: Vec<u8> = s
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' => (b - b'a' + 13) % 26 + b'a',
-            b'A'..=b'Z' => (b - b'A' + 13) % 26 + b'A',
-            b => b,
-        })
-        .collect();
+    let bytes: Vec<u8> = s.bytes().map(rot13_byte).collect();
     // Only ASCII letters changed, into ASCII letters: still valid UTF-8.
     String::from_utf8(bytes).unwrap_or_default()
 }

@@ -195,15 +195,8 @@ fn suffixed_lengths<'a>(stems: impl Iterator<Item = &'a str>) -> [u64; 256] {
 /// [`first_byte_lengths`] of the words whose rot13 reading can stem to one
 /// of `stems`: the rotated stem plus a suffix of up to 3 bytes.
 fn rotated_lengths(stems: &[&str]) -> [u64; 256] {
-    let mut t = [0u64; 256];
-    for v in stems {
-        if let Some(&b) = super::decode::rot13(v).as_bytes().first() {
-            for extra in 0..=3 {
-                t[usize::from(b)] |= 1 << (v.len() + extra).min(63);
-            }
-        }
-    }
-    t
+    let rotated: Vec<String> = stems.iter().map(|v| super::decode::rot13(v)).collect();
+    suffixed_lengths(rotated.iter().map(String::as_str))
 }
 
 static STOP_LENGTHS: LazyLock<[u64; 256]> =
@@ -398,11 +391,7 @@ impl PromptChunks {
         let r = match buf.get_mut(..w.len()) {
             Some(dst) if w.is_ascii() => {
                 for (d, b) in dst.iter_mut().zip(w.bytes()) {
-                    *d = match b {
-                        b'a'..=b'z' => (b - b'a' + 13) % 26 + b'a',
-                        b'A'..=b'Z' => (b - b'A' + 13) % 26 + b'A',
-                        b => b,
-                    };
+                    *d = super::decode::rot13_byte(b);
                 }
                 std::str::from_utf8(dst).ok().map(Cow::Borrowed)
             }
