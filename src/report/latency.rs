@@ -144,6 +144,19 @@ impl Accumulator {
     }
 }
 
+/// Observe `r` in the group named `name`, made on first use (its key is
+/// copied once, not per case).
+fn observe_in(groups: &mut BTreeMap<String, Accumulator>, name: &str, r: &CaseResult) {
+    match groups.get_mut(name) {
+        Some(g) => g.observe(r),
+        None => {
+            let mut g = Accumulator::default();
+            g.observe(r);
+            groups.insert(name.to_string(), g);
+        }
+    }
+}
+
 /// The run's latency histograms.
 #[derive(Default)]
 pub(crate) struct LatencyRecorder {
@@ -155,11 +168,8 @@ pub(crate) struct LatencyRecorder {
 impl LatencyRecorder {
     pub(crate) fn observe(&mut self, r: &CaseResult) {
         self.overall.observe(r);
-        self.suites.entry(r.suite.clone()).or_default().observe(r);
-        self.providers
-            .entry(r.provider.clone())
-            .or_default()
-            .observe(r);
+        observe_in(&mut self.suites, &r.suite, r);
+        observe_in(&mut self.providers, &r.provider, r);
     }
 
     pub(crate) fn finish(&self) -> LatencyGroups {
