@@ -51,6 +51,20 @@ pub struct Usage {
     pub total_tokens: u64,
 }
 
+/// One provider call a check made (a judge's grade, an embedding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CheckCall {
+    /// The provider's name in `evalgate.yaml`.
+    pub provider: String,
+    /// The check's display name.
+    pub check: String,
+    /// Model id the provider reported.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub usage: Option<Usage>,
+}
+
 /// The result of one check on one output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -265,6 +279,10 @@ pub(crate) struct AttemptResult {
     pub timing: Timing,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub usage: Option<Usage>,
+    /// Provider calls the checks made for this attempt (judges, embedders),
+    /// counted apart from the answer's own `usage`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub check_calls: Vec<CheckCall>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finish_reason: Option<String>,
     /// Model id the provider reported.

@@ -85,6 +85,7 @@ fn error_attempt(
             ..Default::default()
         },
         usage: None,
+        check_calls: Vec::new(),
         finish_reason: None,
         model: None,
         prompt_hash,
@@ -282,6 +283,7 @@ impl Attempt {
             retries: response.retries,
             timing: response.timing,
             usage: response.usage,
+            check_calls: Vec::new(),
             finish_reason: response.finish_reason,
             model: response.model,
             prompt_hash: hash,

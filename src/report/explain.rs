@@ -403,6 +403,7 @@ pub(crate) mod fixtures {
                 output_tokens: 8,
                 total_tokens: 20,
             }),
+            check_calls: Vec::new(),
             finish_reason: Some("stop".into()),
             model: Some("mock-1".into()),
             prompt_hash: "sha256:0a1b2c".into(),
