@@ -533,14 +533,25 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
     // early still stops the run cleanly instead of killing the process.
     let (rt, mut stop) = runtime_with_stop_signals()?;
     // The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if any.
-    let signal = std::sync::atomic::AtomicI32::new(0);
-    let outcome = rt.block_on(async {
-        let interrupt = async {
-            let sig = stop.wait().await;
-            signal.store(sig, std::sync::atomic::Ordering::SeqCst);
-        };
-        engine::run(&plan, &info, &opts, reporters, comparer, interrupt).await
-    });
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    // The run loop is a task on the runtime's workers, not on this thread:
+    // an attempt's wake-ups then stay among the workers (no hop to the main
+    // thread and back per case).
+    let plan = Arc::new(plan);
+    let engine_run = {
+        let (plan, signal) = (plan.clone(), signal.clone());
+        async move {
+            let interrupt = async move {
+                let sig = stop.wait().await;
+                signal.store(sig, std::sync::atomic::Ordering::SeqCst);
+            };
+            engine::run(&plan, &info, &opts, reporters, comparer, interrupt).await
+        }
+    };
+    let outcome = match rt.block_on(rt.spawn(engine_run)) {
+        Ok(outcome) => outcome,
+        Err(e) => Err(Error::Infrastructure(format!("the run loop failed: {e}"))),
+    };
     // Recordings are saved even when the run was interrupted or failed.
     let cassettes = match &plan.recorder {
         Some(r) => r.flush()?,

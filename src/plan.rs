@@ -240,9 +240,9 @@ impl Plan {
     }
 
     /// Every selected case in order (suite, then case), streamed.
-    pub fn cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + '_ {
+    pub fn cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + Send + '_ {
         self.suites.iter().enumerate().flat_map(move |(i, ps)| {
-            let iter: Box<dyn Iterator<Item = Result<PlannedCase, Error>>> =
+            let iter: Box<dyn Iterator<Item = Result<PlannedCase, Error>> + Send> =
                 match ps.suite.iter_cases() {
                     Ok(cases) => Box::new(cases.filter_map(move |c| {
                         match c {

@@ -85,31 +85,45 @@ impl Owned {
     }
 }
 
+/// Events cross to the reporters' thread in batches of at most this many:
+/// one wake-up of that thread per batch, not per event.
+const BATCH: usize = 64;
+
+/// A batch waits at most this long for more events before it is sent, so
+/// a slow run's reporters (the progress bar, the console) stay live.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Fans events out to the reporters on a thread of their own, so writing
-/// reports overlaps with running attempts. The channel is bounded: when the
-/// reporters fall behind, the engine waits (memory stays flat).
+/// reports overlaps with running attempts. Events go in batches over a
+/// bounded channel: when the reporters fall behind, the engine waits
+/// (memory stays flat).
 struct Fanout {
-    tx: Option<mpsc::Sender<Owned>>,
+    tx: Option<mpsc::Sender<Vec<Owned>>>,
     thread: Option<std::thread::JoinHandle<Option<Error>>>,
     /// Some reporter listens to attempt events.
     attempts: bool,
+    /// Events not sent yet, and when the first of them came.
+    batch: Vec<Owned>,
+    since: Option<Instant>,
 }
 
 impl Fanout {
     fn start(mut reporters: Vec<Box<dyn Reporter>>) -> Self {
         let attempts = reporters.iter().any(|r| r.wants_attempts());
-        let (tx, mut rx) = mpsc::channel::<Owned>(256);
+        let (tx, mut rx) = mpsc::channel::<Vec<Owned>>(8);
         let thread = std::thread::spawn(move || {
             let mut first_error: Option<Error> = None;
-            while let Some(owned) = rx.blocking_recv() {
-                let event = owned.event();
-                let attempt = event.is_attempt();
-                for r in reporters.iter_mut() {
-                    if attempt && !r.wants_attempts() {
-                        continue;
-                    }
-                    if let Err(e) = r.on_event(&event) {
-                        first_error.get_or_insert(e);
+            while let Some(batch) = rx.blocking_recv() {
+                for owned in batch {
+                    let event = owned.event();
+                    let attempt = event.is_attempt();
+                    for r in reporters.iter_mut() {
+                        if attempt && !r.wants_attempts() {
+                            continue;
+                        }
+                        if let Err(e) = r.on_event(&event) {
+                            first_error.get_or_insert(e);
+                        }
                     }
                 }
             }
@@ -119,18 +133,44 @@ impl Fanout {
             tx: Some(tx),
             thread: Some(thread),
             attempts,
+            batch: Vec::with_capacity(BATCH),
+            since: None,
         }
     }
 
+    /// Queue an event; a full batch is sent.
     async fn send(&mut self, ev: Owned) {
+        self.batch.push(ev);
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        if self.batch.len() >= BATCH {
+            self.flush().await;
+        }
+    }
+
+    /// When the waiting batch must go at the latest.
+    fn deadline(&self) -> Option<Instant> {
+        self.since.map(|t| t + BATCH_WAIT)
+    }
+
+    /// Send what is waiting.
+    async fn flush(&mut self) {
+        self.since = None;
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         if let Some(tx) = &self.tx {
             // A closed channel means the thread ended; `finish` reports why.
-            let _ = tx.send(ev).await;
+            let _ = tx.send(batch).await;
         }
     }
 
-    /// Close the channel and wait for the reporters; their first error.
-    fn finish(mut self) -> Option<Error> {
+    /// Send what is waiting, close the channel and wait for the reporters;
+    /// their first error.
+    async fn finish(mut self) -> Option<Error> {
+        self.flush().await;
         self.tx = None;
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(err)) => err,
@@ -222,6 +262,9 @@ pub(crate) async fn run(
     let mut stopped: Option<StopReason> = None;
     let mut infra_error: Option<Error> = None;
     tokio::pin!(interrupt);
+    let timer = tokio::time::sleep(BATCH_WAIT);
+    tokio::pin!(timer);
+    let mut timer_set: Option<Instant> = None;
 
     // Set when no further attempt may start (fail-fast, an infrastructure error).
     let mut halt = false;
@@ -356,6 +399,15 @@ pub(crate) async fn run(
             continue;
         }
 
+        // The reporters hear of finished cases at the latest BATCH_WAIT later:
+        // the timer is set again only when a new batch began.
+        let deadline = sinks.out.deadline();
+        if deadline.is_some() && deadline != timer_set {
+            if let Some(d) = deadline {
+                timer.as_mut().reset(d.into());
+            }
+            timer_set = deadline;
+        }
         tokio::select! {
             biased;
             _ = &mut interrupt => {
@@ -377,6 +429,9 @@ pub(crate) async fn run(
                     sinks.case(result).await;
                 }
                 break;
+            }
+            _ = &mut timer, if deadline.is_some() => {
+                sinks.out.flush().await;
             }
             Some((id, retry)) = retry_rx.recv(), if listen => {
                 sinks.out.send(Owned::AttemptRetried(Box::new((id, retry)))).await;
@@ -406,7 +461,7 @@ pub(crate) async fn run(
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     out.send(Owned::Finished(Box::new((totals.clone(), duration_ms))))
         .await;
-    let report_error = out.finish();
+    let report_error = out.finish().await;
     if let Some(e) = infra_error.or(report_error) {
         return Err(e);
     }

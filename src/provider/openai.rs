@@ -130,6 +130,21 @@ impl ChatApi for ChatCompletions {
         if data == "[DONE]" {
             return Ok(Fold::End);
         }
+        // The common chunk, read into borrowed typed fields (no tree of
+        // values per event); anything unusual (an error, a field of an
+        // unexpected type, a duplicate key) takes the general path below,
+        // which decides exactly as before.
+        if event.event != "error" {
+            if let Ok(chunk) = serde_json::from_str::<FastChunk<'_>>(data) {
+                if chunk.error.is_none() {
+                    return Ok(if acc.fast_chunk(chunk) {
+                        Fold::Token
+                    } else {
+                        Fold::Quiet
+                    });
+                }
+            }
+        }
         let chunk: Value = serde_json::from_str(data).map_err(|_| {
             ProviderError::Stream(format!(
                 "malformed chunk after {} chunks: {}",
@@ -202,7 +217,115 @@ pub(crate) struct StreamAcc {
     usage: Option<Usage>,
 }
 
+/// A stream chunk as it usually comes, its strings borrowed from the event.
+#[derive(serde::Deserialize)]
+struct FastChunk<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<FastChoice<'a>>>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct FastChoice<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    delta: Option<FastDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FastDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Value>,
+}
+
 impl StreamAcc {
+    /// [`StreamAcc::chunk`] for a chunk read into typed fields: the same
+    /// decisions, field by field.
+    fn fast_chunk(&mut self, chunk: FastChunk<'_>) -> bool {
+        self.chunks += 1;
+        if let Some(m) = chunk.model.filter(|m| !m.is_empty()) {
+            self.model = Some(m.into_owned());
+        }
+        if let Some(u) = chunk.usage.as_ref().and_then(parse_usage) {
+            self.usage = Some(u);
+        }
+        let Some(choices) = chunk.choices else {
+            return false;
+        };
+        let mut token = false;
+        for choice in choices.into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
+            if let Some(delta) = choice.delta {
+                if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                    self.text.push_str(&text);
+                    token = true;
+                }
+                if let Some(refusal) = delta.refusal.filter(|t| !t.is_empty()) {
+                    self.refusal.push_str(&refusal);
+                    token = true;
+                }
+                if [&delta.reasoning_content, &delta.reasoning]
+                    .iter()
+                    .any(|r| r.as_ref().is_some_and(|s| !s.is_empty()))
+                {
+                    token = true;
+                }
+                if let Some(calls) = delta.tool_calls.as_ref().and_then(Value::as_array) {
+                    token |= self.tool_calls(calls);
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish_reason = Some(reason.into_owned());
+            }
+        }
+        token
+    }
+
+    /// Merge tool-call deltas by `index`; whether there were any.
+    fn tool_calls(&mut self, calls: &[Value]) -> bool {
+        for (pos, call) in calls.iter().enumerate() {
+            let index = call
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
+            let tool = self.tools.entry(index).or_default();
+            if let Some(id) = call.get("id").and_then(Value::as_str) {
+                if tool.id.is_none() && !id.is_empty() {
+                    tool.id = Some(id.to_string());
+                }
+            }
+            let function = call.get("function");
+            if let Some(name) = function.and_then(|f| f.get("name")).and_then(Value::as_str) {
+                if tool.name.is_empty() {
+                    tool.name = name.to_string();
+                }
+            }
+            if let Some(args) = function.and_then(|f| f.get("arguments")) {
+                match args {
+                    Value::String(s) => tool.arguments.push_str(s),
+                    Value::Null => {}
+                    other => tool.arguments.push_str(&compact(other)),
+                }
+            }
+        }
+        !calls.is_empty()
+    }
+
     /// Apply one chunk; whether it carried a token.
     fn chunk(&mut self, chunk: &Value) -> bool {
         self.chunks += 1;
@@ -246,34 +369,7 @@ impl StreamAcc {
                     token = true;
                 }
                 if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
-                    for (pos, call) in calls.iter().enumerate() {
-                        let index = call
-                            .get("index")
-                            .and_then(Value::as_u64)
-                            .unwrap_or(pos as u64);
-                        let tool = self.tools.entry(index).or_default();
-                        if let Some(id) = call.get("id").and_then(Value::as_str) {
-                            if tool.id.is_none() && !id.is_empty() {
-                                tool.id = Some(id.to_string());
-                            }
-                        }
-                        let function = call.get("function");
-                        if let Some(name) =
-                            function.and_then(|f| f.get("name")).and_then(Value::as_str)
-                        {
-                            if tool.name.is_empty() {
-                                tool.name = name.to_string();
-                            }
-                        }
-                        if let Some(args) = function.and_then(|f| f.get("arguments")) {
-                            match args {
-                                Value::String(s) => tool.arguments.push_str(s),
-                                Value::Null => {}
-                                other => tool.arguments.push_str(&compact(other)),
-                            }
-                        }
-                        token = true;
-                    }
+                    token |= self.tool_calls(calls);
                 }
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
@@ -405,6 +501,56 @@ mod tests {
     use std::time::{Duration, SystemTime};
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, Request as WireRequest, ResponseTemplate};
+
+    #[test]
+    fn typed_chunks_fold_as_values_do() {
+        let chunks = [
+            r#"{"id":"1","model":"m-1","choices":[{"index":0,"delta":{"role":"assistant"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"Hi \"there\" \u00e9"}}]}"#,
+            r#"{"choices":[{"delta":{"refusal":"no"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":1,"delta":{"content":"other choice"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning_content":"think"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning":""}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{\"a\""}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":9}}"#,
+            r#"{"model":"","choices":null,"usage":null}"#,
+        ];
+        let mut fast = StreamAcc::default();
+        let mut slow = StreamAcc::default();
+        for c in chunks {
+            let typed: FastChunk<'_> = serde_json::from_str(c).unwrap();
+            let a = fast.fast_chunk(typed);
+            let b = slow.chunk(&serde_json::from_str(c).unwrap());
+            assert_eq!(a, b, "{c}");
+        }
+        let tools = |acc: &StreamAcc| -> Vec<(u64, Option<String>, String, String)> {
+            acc.tools
+                .iter()
+                .map(|(i, t)| (*i, t.id.clone(), t.name.clone(), t.arguments.clone()))
+                .collect()
+        };
+        assert_eq!(fast.chunks, slow.chunks);
+        assert_eq!(fast.text, slow.text);
+        assert_eq!(fast.refusal, slow.refusal);
+        assert_eq!(fast.finish_reason, slow.finish_reason);
+        assert_eq!(fast.model, slow.model);
+        assert_eq!(fast.usage, slow.usage);
+        assert_eq!(tools(&fast), tools(&slow));
+        assert_eq!(fast.text, "Hi \"there\" \u{e9}");
+        // Unusual chunks do not read as typed ones: they take the general path.
+        for odd in [
+            r#"{"choices":[{"index":-1,"delta":{"content":"x"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":5}}]}"#,
+            r#"{"model":1,"choices":[]}"#,
+            r#"{"choices":[{"index":0,"index":0}]}"#,
+            r#"[1]"#,
+        ] {
+            assert!(serde_json::from_str::<FastChunk<'_>>(odd).is_err(), "{odd}");
+        }
+    }
 
     fn config(base_url: &str, stream: bool) -> OpenAiConfig {
         OpenAiConfig {

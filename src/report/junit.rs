@@ -7,36 +7,31 @@
 //! a case that still passed (flaky, but at least `min_passes` passes) is a
 //! success with a `<flakyFailure>`, so CI is green when the gate is.
 //!
-//! quick-junit serializes whole reports only, so test cases are serialized in
-//! chunks of at most [`CHUNK_CASES`] through a one-suite report; the
-//! `<testcase>` fragments are cut out and appended to one anonymous
-//! temporary file, each suite remembering where its fragments lie. On
-//! `Finished`, the root element and each suite's `<testsuite>` tag (with
-//! counts) followed by its fragments go into the [`AtomicFile`], which is
-//! committed. A suite is one element however its cases arrive.
+//! Test cases are written as XML text as they arrive (`junit_cases.rs`,
+//! byte for byte what quick-junit writes), each suite's in a buffer of its
+//! own; a full buffer, or one whose suite ended, is appended to one
+//! anonymous temporary file, each suite remembering where its fragments
+//! lie. On `Finished`, the root element and each suite's `<testsuite>` tag
+//! (with counts) followed by its fragments go into the [`AtomicFile`],
+//! which is committed. A suite is one element however its cases arrive.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use quick_junit::{
-    NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString,
-};
+use quick_junit::XmlString;
 
 use crate::error::Error;
 use crate::event::RunEvent;
-use crate::model::{AttemptResult, CaseResult, Outcome, RunInfo, StopReason};
-use crate::report::explain;
+use crate::model::{CaseResult, RunInfo, StopReason};
+use crate::report::junit_cases::{self, duration_of, Status};
 use crate::report::{AtomicFile, Reporter};
 
-/// Test cases serialized together at most.
-pub(crate) const CHUNK_CASES: usize = 256;
-
-/// A chunk is also flushed once its outputs reach this many bytes.
-const CHUNK_BYTES: usize = 4 << 20;
+/// A suite's buffer of written test cases goes to the spool at this size.
+const CHUNK_BYTES: usize = 256 << 10;
 
 /// `system-out` is cut to this many bytes.
 pub(crate) const MAX_SYSTEM_OUT: usize = 64 * 1024;
@@ -54,15 +49,13 @@ struct Tally {
 }
 
 impl Tally {
-    fn add_status(&mut self, status: &TestCaseStatus) {
+    fn add_status(&mut self, status: Status) {
         self.tests += 1;
         match status {
-            TestCaseStatus::Success { .. } => {}
-            TestCaseStatus::NonSuccess { kind, .. } => match kind {
-                NonSuccessKind::Failure => self.failures += 1,
-                NonSuccessKind::Error => self.errors += 1,
-            },
-            TestCaseStatus::Skipped { .. } => self.skipped += 1,
+            Status::Success => {}
+            Status::Failure => self.failures += 1,
+            Status::Error => self.errors += 1,
+            Status::Skipped => self.skipped += 1,
         }
     }
 
@@ -81,9 +74,8 @@ struct Group {
     /// Sum of attempt latencies, ms.
     time_ms: f64,
     timestamp: Option<DateTime<FixedOffset>>,
-    /// Test cases not yet serialized.
-    chunk: Vec<TestCase>,
-    chunk_bytes: usize,
+    /// Test cases written and not yet in the spool.
+    chunk: String,
     /// Where its serialized test cases lie in the spool: (offset, length).
     spans: Vec<(u64, u64)>,
     /// Its latency samples, for the `<properties>` of the `<testsuite>`.
@@ -108,6 +100,8 @@ pub(crate) struct JunitReporter {
     /// Serialized test cases of every group, in the order they were flushed.
     spool: BufWriter<File>,
     spooled: u64,
+    /// The statuses of the last case's test cases (reused).
+    statuses: Vec<Status>,
 }
 
 impl JunitReporter {
@@ -130,6 +124,7 @@ impl JunitReporter {
             current: None,
             spool,
             spooled: 0,
+            statuses: Vec::new(),
         })
     }
 
@@ -159,8 +154,7 @@ impl JunitReporter {
                     tally: Tally::default(),
                     time_ms: 0.0,
                     timestamp: None,
-                    chunk: Vec::new(),
-                    chunk_bytes: 0,
+                    chunk: String::new(),
                     spans: Vec::new(),
                     latency: Default::default(),
                 });
@@ -184,45 +178,30 @@ impl JunitReporter {
                 .map(timestamp_of)
                 .or(run_timestamp);
         }
-        for tc in test_cases(case, &group.name) {
-            group.tally.add_status(&tc.status);
-            group.chunk_bytes += approx_size(&tc);
-            group.chunk.push(tc);
+        self.statuses.clear();
+        junit_cases::write_case(&mut group.chunk, case, &group.name, &mut self.statuses);
+        for &status in &self.statuses {
+            group.tally.add_status(status);
         }
         group.time_ms += case.total_latency_ms();
-        if group.chunk.len() >= CHUNK_CASES || group.chunk_bytes >= CHUNK_BYTES {
+        if group.chunk.len() >= CHUNK_BYTES {
             self.flush_chunk(idx)?;
         }
         Ok(())
     }
 
-    /// Serialize a group's buffered test cases and append them to the spool.
+    /// Append a group's written test cases to the spool.
     fn flush_chunk(&mut self, idx: usize) -> Result<(), Error> {
-        let path = self.path.clone();
         let group = &mut self.groups[idx];
         if group.chunk.is_empty() {
             return Ok(());
         }
-        let mut ts = TestSuite::new(group.name.as_str());
-        ts.add_test_cases(group.chunk.drain(..));
-        group.chunk_bytes = 0;
-        let mut report = Report::unnamed();
-        report.add_test_suite(ts);
-        let xml = report
-            .to_string()
-            .map_err(|e| Error::output(&path, io::Error::other(e.to_string())))?;
-        let fragment = testcase_fragment(&xml).ok_or_else(|| {
-            Error::output(
-                &path,
-                io::Error::other("unexpected JUnit serialization (no <testsuite> element)"),
-            )
-        })?;
-        let fragment = xml_chars_only(fragment);
-        let fragment = fragment.as_ref();
-        self.spool
-            .write_all(fragment.as_bytes())
-            .map_err(|e| Error::output(&path, e))?;
+        let fragment = xml_chars_only(&group.chunk);
         let len = fragment.len() as u64;
+        let written = self.spool.write_all(fragment.as_bytes());
+        drop(fragment);
+        group.chunk.clear();
+        written.map_err(|e| Error::output(&self.path, e))?;
         group.spans.push((self.spooled, len));
         self.spooled += len;
         Ok(())
@@ -403,16 +382,6 @@ fn spool(dir: &Path) -> io::Result<BufWriter<File>> {
     Ok(BufWriter::new(tempfile::tempfile_in(dir)?))
 }
 
-/// The `<testcase>` elements of a serialized one-suite report: everything
-/// between the end of the `<testsuite …>` tag and `</testsuite>`, without
-/// trailing indentation. Each fragment starts with a newline.
-fn testcase_fragment(xml: &str) -> Option<&str> {
-    let open = xml.find("<testsuite ")?;
-    let open_end = open + xml[open..].find('>')? + 1;
-    let close = xml.rfind("</testsuite>")?;
-    (close >= open_end).then(|| xml[open_end..close].trim_end())
-}
-
 /// The `<testsuite>` name and test-case classname of a case: the suite, or
 /// `suite [provider]` in a provider matrix (so CI tools keep them apart).
 /// A case of the adversarial pack goes to its category's group:
@@ -429,159 +398,9 @@ fn group_name(case: &CaseResult, matrix: bool) -> String {
     }
 }
 
-/// The attack's properties on a test case of the adversarial pack.
-fn attack_properties(tc: &mut TestCase, case: &CaseResult) {
-    if let Some(a) = &case.attack {
-        tc.add_property(("attack_category", a.category.as_str()));
-        tc.add_property(("owasp", a.owasp.join(",").as_str()));
-        tc.add_property(("attack_seed", a.seed.as_str()));
-        if let Some(m) = &a.mutator {
-            tc.add_property(("attack_mutator", m.as_str()));
-        }
-    }
-}
-
-/// The test cases of one case: one per attempt, or one for a skipped case.
-fn test_cases(case: &CaseResult, group: &str) -> Vec<TestCase> {
-    if case.outcome == Outcome::Skipped || case.attempts.is_empty() {
-        return vec![case_level_test_case(case, group)];
-    }
-    let n = (case.repeats as usize).max(case.attempts.len());
-    case.attempts
-        .iter()
-        .map(|a| attempt_test_case(case, a, n, group))
-        .collect()
-}
-
-fn case_level_test_case(case: &CaseResult, group: &str) -> TestCase {
-    let message = explain::failure_message(case);
-    let status = match case.outcome {
-        Outcome::Pass => TestCaseStatus::success(),
-        Outcome::Skipped => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(
-                case.skip_reason
-                    .clone()
-                    .unwrap_or_else(|| "skipped".to_string()),
-            );
-            s
-        }
-        Outcome::Fail => non_success(NonSuccessKind::Failure, "check", message.clone(), message),
-        Outcome::Error => non_success(NonSuccessKind::Error, "error", message.clone(), message),
-    };
-    let mut tc = TestCase::new(case.case.as_str(), status);
-    tc.set_classname(group);
-    tc.add_property(("provider", case.provider.as_str()));
-    tc.add_property(("source", case.source.as_str()));
-    attack_properties(&mut tc, case);
-    tc
-}
-
-fn non_success(kind: NonSuccessKind, ty: &str, message: String, details: String) -> TestCaseStatus {
-    let mut s = TestCaseStatus::non_success(kind);
-    s.set_message(message).set_type(ty).set_description(details);
-    s
-}
-
-fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize, group: &str) -> TestCase {
-    let name = if n > 1 {
-        format!("{} [repeat {}/{}]", case.case, a.repeat, n)
-    } else {
-        case.case.clone()
-    };
-    let mut message = explain::attempt_message(a);
-    if let Some(note) = explain::repeats_note(case) {
-        message = format!("{message}; case {note}");
-    }
-    let details = explain::attempt_details(case, a);
-    let kind = match a.outcome {
-        Outcome::Fail => Some((NonSuccessKind::Failure, "check")),
-        Outcome::Error => Some((NonSuccessKind::Error, "error")),
-        Outcome::Pass | Outcome::Skipped => None,
-    };
-    let status = match (a.outcome, kind) {
-        (Outcome::Skipped, _) => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message("skipped");
-            s
-        }
-        // A bad repeat of a case that passed overall: flaky, not red.
-        (_, Some((kind, ty))) if case.outcome == Outcome::Pass => {
-            let mut rerun = TestRerun::new(kind);
-            rerun
-                .set_message(message)
-                .set_type(ty)
-                .set_description(details)
-                .set_time(duration_of(a.timing.latency_ms));
-            TestCaseStatus::Success {
-                flaky_runs: vec![rerun],
-            }
-        }
-        (_, Some((kind, ty))) => non_success(kind, ty, message, details),
-        (_, None) => TestCaseStatus::success(),
-    };
-    let mut tc = TestCase::new(name, status);
-    tc.set_classname(group);
-    tc.set_time(duration_of(a.timing.latency_ms));
-    if let Some(t) = a.timing.started_at {
-        tc.set_timestamp(timestamp_of(t));
-    }
-    tc.add_property(("provider", case.provider.as_str()));
-    if let Some(model) = &a.model {
-        tc.add_property(("model", model.as_str()));
-    }
-    tc.add_property(("prompt_hash", a.prompt_hash.as_str()));
-    tc.add_property(("score", format!("{:.3}", a.score).as_str()));
-    tc.add_property(("source", case.source.as_str()));
-    attack_properties(&mut tc, case);
-    if a.retries > 0 {
-        tc.add_property(("retries", a.retries.to_string().as_str()));
-    }
-    if let Some(t) = a.timing.ttft_ms {
-        tc.add_property(("ttft_ms", format!("{t:.1}").as_str()));
-    }
-    for call in &a.tool_calls {
-        tc.add_property((
-            "tool_call",
-            format!("{}({})", call.name, call.arguments).as_str(),
-        ));
-    }
-    if let Some(output) = &a.output {
-        tc.set_system_out(truncate_bytes(output, MAX_SYSTEM_OUT));
-    }
-    tc
-}
-
-/// Rough serialized size of a test case, to bound a chunk's memory.
-fn approx_size(tc: &TestCase) -> usize {
-    let status = match &tc.status {
-        TestCaseStatus::NonSuccess {
-            message,
-            description,
-            ..
-        }
-        | TestCaseStatus::Skipped {
-            message,
-            description,
-            ..
-        } => {
-            message.as_ref().map_or(0, |m| m.as_str().len())
-                + description.as_ref().map_or(0, |d| d.as_str().len())
-        }
-        TestCaseStatus::Success { flaky_runs } => flaky_runs
-            .iter()
-            .map(|r| {
-                r.message.as_ref().map_or(0, |m| m.as_str().len())
-                    + r.description.as_ref().map_or(0, |d| d.as_str().len())
-            })
-            .sum(),
-    };
-    256 + status + tc.system_out.as_ref().map_or(0, |s| s.as_str().len())
-}
-
 /// At most `max` bytes of `s` (cut at a character boundary), with a note
 /// when cut.
-fn truncate_bytes(s: &str, max: usize) -> String {
+pub(super) fn truncate_bytes(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
@@ -595,14 +414,6 @@ fn truncate_bytes(s: &str, max: usize) -> String {
         end,
         s.len()
     )
-}
-
-fn duration_of(ms: f64) -> Duration {
-    if ms.is_finite() && ms > 0.0 {
-        Duration::from_secs_f64(ms / 1000.0)
-    } else {
-        Duration::ZERO
-    }
 }
 
 fn timestamp_of(t: SystemTime) -> DateTime<FixedOffset> {
@@ -678,8 +489,154 @@ fn escape_attr(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AttemptResult, Outcome};
+    use crate::report::explain;
     use crate::report::explain::fixtures::*;
-    use quick_junit::FlakyOrRerun;
+    use quick_junit::{
+        FlakyOrRerun, NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+    };
+
+    // The writer before `junit_cases`: test cases built with quick-junit and
+    // serialized through a one-suite report. The tests compare both.
+    /// The `<testcase>` elements of a serialized one-suite report: everything
+    /// between the end of the `<testsuite …>` tag and `</testsuite>`, without
+    /// trailing indentation. Each fragment starts with a newline.
+    fn testcase_fragment(xml: &str) -> Option<&str> {
+        let open = xml.find("<testsuite ")?;
+        let open_end = open + xml[open..].find('>')? + 1;
+        let close = xml.rfind("</testsuite>")?;
+        (close >= open_end).then(|| xml[open_end..close].trim_end())
+    }
+
+    /// The attack's properties on a test case of the adversarial pack.
+    fn attack_properties(tc: &mut TestCase, case: &CaseResult) {
+        if let Some(a) = &case.attack {
+            tc.add_property(("attack_category", a.category.as_str()));
+            tc.add_property(("owasp", a.owasp.join(",").as_str()));
+            tc.add_property(("attack_seed", a.seed.as_str()));
+            if let Some(m) = &a.mutator {
+                tc.add_property(("attack_mutator", m.as_str()));
+            }
+        }
+    }
+
+    /// The test cases of one case: one per attempt, or one for a skipped case.
+    fn test_cases(case: &CaseResult, group: &str) -> Vec<TestCase> {
+        if case.outcome == Outcome::Skipped || case.attempts.is_empty() {
+            return vec![case_level_test_case(case, group)];
+        }
+        let n = (case.repeats as usize).max(case.attempts.len());
+        case.attempts
+            .iter()
+            .map(|a| attempt_test_case(case, a, n, group))
+            .collect()
+    }
+
+    fn case_level_test_case(case: &CaseResult, group: &str) -> TestCase {
+        let message = explain::failure_message(case);
+        let status = match case.outcome {
+            Outcome::Pass => TestCaseStatus::success(),
+            Outcome::Skipped => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(
+                    case.skip_reason
+                        .clone()
+                        .unwrap_or_else(|| "skipped".to_string()),
+                );
+                s
+            }
+            Outcome::Fail => {
+                non_success(NonSuccessKind::Failure, "check", message.clone(), message)
+            }
+            Outcome::Error => non_success(NonSuccessKind::Error, "error", message.clone(), message),
+        };
+        let mut tc = TestCase::new(case.case.as_str(), status);
+        tc.set_classname(group);
+        tc.add_property(("provider", case.provider.as_str()));
+        tc.add_property(("source", case.source.as_str()));
+        attack_properties(&mut tc, case);
+        tc
+    }
+
+    fn non_success(
+        kind: NonSuccessKind,
+        ty: &str,
+        message: String,
+        details: String,
+    ) -> TestCaseStatus {
+        let mut s = TestCaseStatus::non_success(kind);
+        s.set_message(message).set_type(ty).set_description(details);
+        s
+    }
+
+    fn attempt_test_case(case: &CaseResult, a: &AttemptResult, n: usize, group: &str) -> TestCase {
+        let name = if n > 1 {
+            format!("{} [repeat {}/{}]", case.case, a.repeat, n)
+        } else {
+            case.case.clone()
+        };
+        let mut message = explain::attempt_message(a);
+        if let Some(note) = explain::repeats_note(case) {
+            message = format!("{message}; case {note}");
+        }
+        let details = explain::attempt_details(case, a);
+        let kind = match a.outcome {
+            Outcome::Fail => Some((NonSuccessKind::Failure, "check")),
+            Outcome::Error => Some((NonSuccessKind::Error, "error")),
+            Outcome::Pass | Outcome::Skipped => None,
+        };
+        let status = match (a.outcome, kind) {
+            (Outcome::Skipped, _) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message("skipped");
+                s
+            }
+            // A bad repeat of a case that passed overall: flaky, not red.
+            (_, Some((kind, ty))) if case.outcome == Outcome::Pass => {
+                let mut rerun = TestRerun::new(kind);
+                rerun
+                    .set_message(message)
+                    .set_type(ty)
+                    .set_description(details)
+                    .set_time(duration_of(a.timing.latency_ms));
+                TestCaseStatus::Success {
+                    flaky_runs: vec![rerun],
+                }
+            }
+            (_, Some((kind, ty))) => non_success(kind, ty, message, details),
+            (_, None) => TestCaseStatus::success(),
+        };
+        let mut tc = TestCase::new(name, status);
+        tc.set_classname(group);
+        tc.set_time(duration_of(a.timing.latency_ms));
+        if let Some(t) = a.timing.started_at {
+            tc.set_timestamp(timestamp_of(t));
+        }
+        tc.add_property(("provider", case.provider.as_str()));
+        if let Some(model) = &a.model {
+            tc.add_property(("model", model.as_str()));
+        }
+        tc.add_property(("prompt_hash", a.prompt_hash.as_str()));
+        tc.add_property(("score", format!("{:.3}", a.score).as_str()));
+        tc.add_property(("source", case.source.as_str()));
+        attack_properties(&mut tc, case);
+        if a.retries > 0 {
+            tc.add_property(("retries", a.retries.to_string().as_str()));
+        }
+        if let Some(t) = a.timing.ttft_ms {
+            tc.add_property(("ttft_ms", format!("{t:.1}").as_str()));
+        }
+        for call in &a.tool_calls {
+            tc.add_property((
+                "tool_call",
+                format!("{}({})", call.name, call.arguments).as_str(),
+            ));
+        }
+        if let Some(output) = &a.output {
+            tc.set_system_out(truncate_bytes(output, MAX_SYSTEM_OUT));
+        }
+        tc
+    }
 
     fn write(cases: &[CaseResult], stopped: Option<StopReason>) -> String {
         let dir = tempfile::tempdir().unwrap();
@@ -836,6 +793,98 @@ mod tests {
         insta::assert_snapshot!(write(&cases, None));
     }
 
+    /// Enough passing cases to fill more than two chunks.
+    const CHUNK_CASES: usize = 1000;
+
+    /// The test cases as quick-junit serializes them in a one-suite report.
+    fn by_quick_junit(cases: &[CaseResult], group: &str) -> String {
+        let mut ts = TestSuite::new(group);
+        for c in cases {
+            ts.add_test_cases(test_cases(c, group));
+        }
+        let mut report = Report::unnamed();
+        report.add_test_suite(ts);
+        let xml = report.to_string().unwrap();
+        xml_chars_only(testcase_fragment(&xml).unwrap()).into_owned()
+    }
+
+    fn by_junit_cases(cases: &[CaseResult], group: &str) -> (String, Vec<Status>) {
+        let mut out = String::new();
+        let mut statuses = Vec::new();
+        for c in cases {
+            junit_cases::write_case(&mut out, c, group, &mut statuses);
+        }
+        (xml_chars_only(&out).into_owned(), statuses)
+    }
+
+    #[test]
+    fn the_direct_writer_writes_what_quick_junit_writes() {
+        let hostile = [
+            "\x1b[31mred\x1b[0m and \x1b]0;title\x07 osc",
+            "tab\there, cr\r\nlf, nul\0x, bell\x07, del\x7fx",
+            "c1 \u{85} \u{9b}31m x \u{9f}",
+            "\u{FFFE}\u{FFFF} quotes ' \" < > & &amp;",
+            "emoji 🚀, é, 日本語, \u{200b}zero width",
+            "cut escape at the end \x1b[",
+            "\x1b",
+            "",
+        ];
+        let mut cases = all_kinds();
+        cases.push(flaky_case("math", "flaky"));
+        cases.push(failing_repeats_case("math", "repeats"));
+        for (i, h) in hostile.iter().enumerate() {
+            for mut c in [
+                fail_case("geo", "f"),
+                error_case("geo", "e"),
+                pass_case("geo", "p"),
+                skipped_case("geo", "s"),
+                flaky_case("geo", "k"),
+            ] {
+                c.case = format!("{h}{i}");
+                c.source = h.to_string();
+                c.skip_reason = Some(h.to_string());
+                for a in &mut c.attempts {
+                    a.output = Some(h.to_string());
+                    a.model = Some(h.to_string());
+                    a.error = a.error.as_ref().map(|_| h.to_string());
+                    a.timing.ttft_ms = Some(12.345);
+                    a.retries = 2;
+                    a.tool_calls.push(crate::model::ToolCall {
+                        id: None,
+                        name: h.to_string(),
+                        arguments: format!("{{\"q\": \"{h}\"}}"),
+                    });
+                    for check in &mut a.checks {
+                        check.message = h.to_string();
+                        check.expected = Some(h.to_string());
+                    }
+                }
+                cases.push(c);
+            }
+        }
+        let big = "x".repeat(MAX_SYSTEM_OUT + 10);
+        let mut long = pass_case("geo", "long");
+        long.attempts[0].output = Some(big);
+        cases.push(long);
+        for group in ["geo", "we\"ird <group> & \x1b[1mbold\x1b[0m"] {
+            let (direct, statuses) = by_junit_cases(&cases, group);
+            assert_eq!(direct, by_quick_junit(&cases, group));
+            let expected: Vec<Status> = cases
+                .iter()
+                .flat_map(|c| test_cases(c, group))
+                .map(|tc| match tc.status {
+                    TestCaseStatus::Success { .. } => Status::Success,
+                    TestCaseStatus::NonSuccess { kind, .. } => match kind {
+                        NonSuccessKind::Failure => Status::Failure,
+                        NonSuccessKind::Error => Status::Error,
+                    },
+                    TestCaseStatus::Skipped { .. } => Status::Skipped,
+                })
+                .collect();
+            assert_eq!(statuses, expected);
+        }
+    }
+
     #[test]
     fn streams_many_cases_in_chunks() {
         let mut cases = Vec::new();
@@ -883,7 +932,8 @@ mod tests {
         let mut sorted = order.clone();
         sorted.sort();
         assert_eq!(order, sorted, "arrival order within a suite is kept");
-        assert_eq!(report.test_suites[1].failures, 3);
+        let b_cases = (0..(CHUNK_CASES + 5)).filter(|i| i % 100 == 0).count();
+        assert_eq!(report.test_suites[1].failures, b_cases);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub(crate) mod console;
 pub(crate) mod explain;
 pub(crate) mod json;
 pub(crate) mod junit;
+mod junit_cases;
 pub(crate) mod latency;
 pub(crate) mod markdown;
 pub(crate) mod progress;

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The cost of one case, side by side with oha: evalgate runs N dataset cases
+# (2 checks, JUnit + JSON + Markdown reports written) against `serve-mock`
+# on 127.0.0.1 at concurrency 1, 8 and 32, and oha sends the same request
+# N times at the same concurrency, alternated, RUNS times each. Prints per
+# run: evalgate cases/s (N / wall time of the whole process, loading and
+# reports included), oha requests/s, the ratio, both p50 latencies (evalgate's
+# from its JSON report, oha's from its own), CPU time per case/request
+# (user+sys of the process / N), then the ranges over the runs.
+#
+# Usage: scripts/bench_overhead.sh [N] [RUNS] [CONCURRENCY ...]
+#        (default: 20000 3 1 8 32)
+# EVALGATE_BIN=path measures another evalgate binary (serve-mock included).
+# Needs: crates.io for `cargo install oha` when target/tools/bin/oha is
+# missing (a few minutes once), python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+N="${1:-20000}"
+RUNS="${2:-3}"
+shift $(( $# > 2 ? 2 : $# ))
+CONCS=("$@")
+[ ${#CONCS[@]} -eq 0 ] && CONCS=(1 8 32)
+
+if [ -n "${EVALGATE_BIN:-}" ]; then
+  BIN="$EVALGATE_BIN"
+else
+  echo "building evalgate (release)..." >&2
+  cargo build --release --quiet
+  BIN="$ROOT/target/release/evalgate"
+fi
+OHA="$ROOT/target/tools/bin/oha"
+if [ ! -x "$OHA" ]; then
+  echo "installing oha into target/tools (cargo install oha --locked; a few minutes once)..." >&2
+  cargo install oha --locked --root "$ROOT/target/tools" --quiet
+fi
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A fixed answer: the server does as little as it can per request.
+cat > "$WORK/mock.yaml" <<'YAML'
+default: "The capital of France is Paris."
+YAML
+"$BIN" serve-mock --responses "$WORK/mock.yaml" --port 0 --seed 1 > "$WORK/addr" &
+SERVER_PID=$!
+for _ in $(seq 1 200); do
+  [ -s "$WORK/addr" ] && break
+  sleep 0.05
+done
+URL="$(sed -n 's/^listening on //p' "$WORK/addr")"
+[ -n "$URL" ] || { echo "serve-mock printed no address" >&2; exit 3; }
+
+mkdir -p "$WORK/project/suites"
+cat > "$WORK/project/evalgate.yaml" <<YAML
+default_provider: fast
+providers:
+  fast: {type: openai, base_url: "$URL/v1", model: m, max_retries: 0}
+reports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md}
+YAML
+cat > "$WORK/project/suites/overhead.yaml" <<'YAML'
+name: overhead
+prompt: "What is the capital of {{ country }}?"
+cases_from:
+  path: data.jsonl
+  checks:
+    - contains: Paris
+    - regex: "(?i)capital of \\w+"
+YAML
+python3 - "$N" > "$WORK/project/suites/data.jsonl" <<'PY'
+import json, sys
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"id": f"c{i}", "country": "France"}))
+PY
+# The body evalgate sends for these cases, byte for byte.
+BODY='{"model":"m","messages":[{"role":"user","content":"What is the capital of France?"}]}'
+
+# Warm up both (first connections, page cache).
+"$OHA" -n 2000 -c 8 --no-tui --output-format json -m POST -H 'content-type: application/json' \
+  -d "$BODY" "$URL/v1/chat/completions" > /dev/null
+
+echo "evalgate vs oha: $N requests per run, $RUNS runs, $(nproc) cores, server serve-mock at $URL" >&2
+printf '%-4s %-3s %12s %12s %7s %12s %12s %10s %10s\n' \
+  c run eval_cases/s oha_req/s ratio eval_p50_ms oha_p50_ms eval_us/case oha_us/req
+for c in "${CONCS[@]}"; do
+  for r in $(seq 1 "$RUNS"); do
+    rm -rf "$WORK/project/reports"
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/etime" \
+      "$BIN" run --config "$WORK/project/evalgate.yaml" --concurrency "$c" --quiet > /dev/null
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/otime" \
+      "$OHA" -n "$N" -c "$c" --no-tui --output-format json -m POST \
+      -H 'content-type: application/json' -d "$BODY" "$URL/v1/chat/completions" > "$WORK/oha.json"
+    python3 - "$c" "$r" "$N" "$WORK" >> "$WORK/rows" <<'PY'
+import json, sys
+c, r, n, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def tm(p):
+    e, u, s, m = open(p).read().split()[-4:]
+    return float(e), float(u) + float(s)
+ew, ecpu = tm(f"{work}/etime")
+ow, ocpu = tm(f"{work}/otime")
+rep = json.load(open(f"{work}/project/reports/report.json"))
+s = rep["summary"]
+assert s["counts"]["passed"] == n, s["counts"]
+ep50 = s["latency"]["overall"]["latency"]["p50_ms"]
+o = json.load(open(f"{work}/oha.json"))
+codes = o.get("statusCodeDistribution", {})
+assert codes == {"200": n}, codes
+op50 = o["latencyPercentiles"]["p50"] * 1000
+orate = o["summary"]["requestsPerSec"]
+erate = n / ew
+print(f"{c} {r} {erate:.0f} {orate:.0f} {erate/orate:.3f} {ep50:.3f} {op50:.3f} {ecpu/n*1e6:.1f} {ocpu/n*1e6:.1f}")
+PY
+    tail -1 "$WORK/rows" | awk '{printf "%-4s %-3s %12s %12s %7s %12s %12s %10s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'
+  done
+done
+echo
+echo "ranges over $RUNS runs (min–max):"
+python3 - "$WORK/rows" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for row in rows:
+    by.setdefault(row[0], []).append([float(x) for x in row[2:]])
+names = ["evalgate cases/s", "oha req/s", "ratio", "evalgate p50 ms", "oha p50 ms", "evalgate us/case", "oha us/req"]
+for c, vals in by.items():
+    parts = []
+    for i, name in enumerate(names):
+        col = [v[i] for v in vals]
+        parts.append(f"{name} {min(col):g}–{max(col):g}")
+    print(f"c={c}: " + "; ".join(parts))
+PY
