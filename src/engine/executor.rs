@@ -192,6 +192,7 @@ impl Attempt {
             timeout: self.case.settings.timeout,
             vars: serde_json::Value::Object(self.case.vars.clone()),
             call: Cow::Borrowed(ANSWER),
+            format: crate::provider::Format::Text,
             observer: self.observer.clone(),
         };
         let started = Instant::now();

@@ -228,6 +228,7 @@ impl crate::check::Check for Grader {
                 timeout: std::time::Duration::from_secs(5),
                 vars: serde_json::Value::Null,
                 call: "checks[1].grade".into(),
+                format: crate::provider::Format::Text,
                 observer: None,
             };
             match p.complete(&request).await {

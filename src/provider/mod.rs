@@ -46,9 +46,28 @@ pub struct Request {
     /// or the id of the check that makes it (a grader). Cassettes key an
     /// exchange on (case, repeat, call).
     pub call: Cow<'static, str>,
+    /// What kind of answer is asked for: text (the default), a JSON object
+    /// valid against a schema (a judge's grade), or embeddings.
+    pub format: Format,
     /// Told about retries as they happen (the engine's attempt events);
     /// `None` when nobody listens.
     pub observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// What kind of answer a request asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Format {
+    /// Free text (every case's answer).
+    #[default]
+    Text,
+    /// A JSON object valid against this schema: APIs that support
+    /// structured output are sent it (`response_format` of the `openai`
+    /// type); the caller parses the text strictly in any case.
+    Json(Arc<serde_json::Value>),
+    /// Embeddings of every message's content, in order: the answer's text
+    /// is a JSON array of vectors, so the cache and cassettes keep it like
+    /// any answer. Only an `openai` provider with `embeddings_model` answers.
+    Embeddings,
 }
 
 /// The call id of the answer to a case (as opposed to a check's own call).

@@ -26,6 +26,13 @@
 //! servers ignore `stream`). An `error` object in a successful non-streamed
 //! answer is classified like one in a stream ([`api_error::response_error`]):
 //! transient errors are retried.
+//!
+//! A request for a JSON grade ([`Format::Json`]) adds `response_format`
+//! (`json_schema`, strict) unless the provider configures its own. With
+//! `embeddings_model`, a request for embeddings ([`Format::Embeddings`]) goes
+//! to `POST {base_url}/embeddings` as `{"model", "input": [...]}`, and its
+//! answer's text is the `data[].embedding` vectors in input order, as a JSON
+//! array.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +44,7 @@ use super::http::chat::{Chat, ChatApi, ChatEndpoint, Fold};
 use super::http::json::{compact, json_u64, usage_of};
 use super::http::transport::secret_header;
 use super::sse::{received, SseEvent};
-use super::{excerpt, ProviderError, Request, Response, ToolCall};
+use super::{excerpt, Format, Provider, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{Limits, OpenAiConfig};
 use crate::model::Usage;
 use crate::util::json::canonical;
@@ -77,6 +84,184 @@ impl OpenAi {
     }
 }
 
+/// An `openai` provider: Chat Completions, and the Embeddings API when
+/// `embeddings_model` is configured. Requests go to one or the other by
+/// their [`Format`].
+pub(crate) struct OpenAiEndpoint {
+    chat: OpenAi,
+    embeddings: Option<Chat<EmbeddingsApi>>,
+    /// False for an embeddings-only provider (no `model`).
+    has_model: bool,
+}
+
+impl OpenAiEndpoint {
+    pub(crate) fn new(
+        name: &str,
+        cfg: &OpenAiConfig,
+        api_key: Option<String>,
+        headers: Vec<(String, String)>,
+        limits: &Limits,
+    ) -> Result<Self, String> {
+        let chat = OpenAi::new(name, cfg, api_key.clone(), headers.clone(), limits)?;
+        let embeddings = match &cfg.embeddings_model {
+            None => None,
+            Some(model) => {
+                let mut defaults =
+                    vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+                if let Some(key) = &api_key {
+                    defaults.push((AUTHORIZATION, secret_header(&format!("Bearer {key}"))?));
+                }
+                let endpoint =
+                    ChatEndpoint::new(&cfg.base_url, "/embeddings", defaults, &headers, limits)?;
+                Some(Chat::from_parts(
+                    name,
+                    endpoint,
+                    EmbeddingsApi {
+                        model: model.clone(),
+                    },
+                ))
+            }
+        };
+        Ok(OpenAiEndpoint {
+            chat,
+            embeddings,
+            has_model: !cfg.model.is_empty(),
+        })
+    }
+
+    fn no_endpoint(&self, request: &Request) -> Option<ProviderError> {
+        match (&request.format, &self.embeddings) {
+            (Format::Embeddings, None) => Some(ProviderError::Provider(format!(
+                "provider `{}` has no `embeddings_model`",
+                self.chat.name()
+            ))),
+            (Format::Text | Format::Json(_), _) if !self.has_model => {
+                Some(ProviderError::Provider(format!(
+                    "provider `{}` has no `model` (it only serves embeddings)",
+                    self.chat.name()
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Provider for OpenAiEndpoint {
+    fn name(&self) -> &str {
+        self.chat.name()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> futures::future::BoxFuture<'a, Result<Response, ProviderError>> {
+        if let Some(e) = self.no_endpoint(request) {
+            return Box::pin(async move { Err(e) });
+        }
+        match (&request.format, &self.embeddings) {
+            (Format::Embeddings, Some(e)) => e.complete(request),
+            _ => self.chat.complete(request),
+        }
+    }
+
+    fn request_key(&self, request: &Request) -> Value {
+        match (&request.format, &self.embeddings) {
+            (Format::Embeddings, Some(e)) => e.request_key(request),
+            _ => self.chat.request_key(request),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.chat.endpoint()
+    }
+}
+
+/// The Embeddings API wire format (`POST {base_url}/embeddings`): every
+/// message's content is one input.
+pub(crate) struct EmbeddingsApi {
+    model: String,
+}
+
+impl EmbeddingsApi {
+    fn inputs(request: &Request) -> Vec<&str> {
+        request.messages.iter().map(|m| m.content.as_str()).collect()
+    }
+}
+
+impl ChatApi for EmbeddingsApi {
+    type Stream = ();
+
+    fn body(&self, request: &Request) -> Value {
+        serde_json::json!({ "model": self.model, "input": Self::inputs(request) })
+    }
+
+    fn request_key(&self, request: &Request) -> Value {
+        serde_json::json!({
+            "type": "openai-embeddings",
+            "model": self.model,
+            "input": Self::inputs(request),
+        })
+    }
+
+    fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError> {
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+            return Err(api_error::response_error(err));
+        }
+        let malformed = |what: &str| {
+            ProviderError::Provider(format!(
+                "malformed embeddings response ({what}): {}",
+                excerpt(text, EXCERPT_CHARS)
+            ))
+        };
+        let data = value
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed("no `data`"))?;
+        let mut vectors: Vec<(u64, Vec<f64>)> = Vec::with_capacity(data.len());
+        for (pos, item) in data.iter().enumerate() {
+            let index = item
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
+            let vector = item
+                .get("embedding")
+                .and_then(Value::as_array)
+                .ok_or_else(|| malformed("an item without an `embedding` list"))?
+                .iter()
+                .map(|x| x.as_f64().filter(|f| f.is_finite()))
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| malformed("an embedding that is not a list of numbers"))?;
+            vectors.push((index, vector));
+        }
+        vectors.sort_by_key(|(i, _)| *i);
+        let vectors: Vec<Vec<f64>> = vectors.into_iter().map(|(_, v)| v).collect();
+        Ok(Response {
+            text: serde_json::to_string(&vectors).unwrap_or_default(),
+            usage: value.get("usage").and_then(parse_usage),
+            model: value
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ..Default::default()
+        })
+    }
+
+    fn fold(&self, _acc: &mut (), event: &SseEvent) -> Result<Fold, ProviderError> {
+        Err(ProviderError::Provider(format!(
+            "the embeddings endpoint answered with an event stream: {}",
+            excerpt(&event.data, EXCERPT_CHARS)
+        )))
+    }
+
+    fn cut_short(&self, _acc: &(), events: usize) -> String {
+        format!("embeddings stream ended after {events} events")
+    }
+
+    fn finish(&self, _acc: ()) -> Response {
+        Response::default()
+    }
+}
+
 /// The Chat Completions wire format.
 pub(crate) struct ChatCompletions {
     model: String,
@@ -97,6 +282,17 @@ impl ChatApi for ChatCompletions {
         for (k, v) in &self.params {
             body.insert(k.clone(), v.clone());
         }
+        if let Format::Json(schema) = &request.format {
+            if !self.params.contains_key("response_format") {
+                body.insert(
+                    "response_format".into(),
+                    serde_json::json!({
+                        "type": "json_schema",
+                        "json_schema": {"name": "grade", "strict": true, "schema": schema.as_ref()},
+                    }),
+                );
+            }
+        }
         if self.stream {
             body.insert("stream".into(), Value::Bool(true));
             if !self.params.contains_key("stream_options") {
@@ -110,12 +306,16 @@ impl ChatApi for ChatCompletions {
     }
 
     fn request_key(&self, request: &Request) -> Value {
-        serde_json::json!({
+        let mut key = serde_json::json!({
             "type": "openai",
             "model": self.model,
             "params": canonical(&Value::Object(self.params.clone())),
             "messages": request.messages,
-        })
+        });
+        if let (Format::Json(schema), Some(k)) = (&request.format, key.as_object_mut()) {
+            k.insert("response_schema".into(), canonical(schema));
+        }
+        key
     }
 
     fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError> {
@@ -414,6 +614,7 @@ mod tests {
             headers: vec![],
             stream,
             params: Map::new(),
+            embeddings_model: None,
         }
     }
 
