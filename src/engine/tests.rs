@@ -243,6 +243,7 @@ impl crate::check::Check for Grader {
         vec![crate::check::ProviderRef {
             name: self.provider.clone(),
             pos: None,
+            embeddings: false,
         }]
     }
 }

@@ -86,9 +86,27 @@ pub trait CallObserver: Send + Sync + std::fmt::Debug {
 #[derive(Clone, Default)]
 pub struct Registry {
     providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// `judge_provider` of evalgate.yaml: the grader of a check that names none.
+    judge: Option<String>,
 }
 
 impl Registry {
+    /// Set the provider a check that names none calls (`judge_provider`).
+    pub fn set_judge(&mut self, name: Option<String>) {
+        self.judge = name;
+    }
+
+    /// The provider a check names, by its name; the empty name is the
+    /// run's `judge_provider`. With the name it resolved to.
+    pub fn resolve<'r>(&'r self, name: &'r str) -> Option<(&'r str, &'r Arc<dyn Provider>)> {
+        let name = if name.is_empty() {
+            self.judge.as_deref()?
+        } else {
+            name
+        };
+        self.providers.get(name).map(|p| (name, p))
+    }
+
     pub fn insert(&mut self, name: String, provider: Arc<dyn Provider>) {
         self.providers.insert(name, provider);
     }
