@@ -467,7 +467,8 @@ impl Counts {
             for c in &a.check_calls {
                 self.judge_calls += 1;
                 if let Some(u) = c.usage {
-                    self.judge_input_tokens = self.judge_input_tokens.saturating_add(u.input_tokens);
+                    self.judge_input_tokens =
+                        self.judge_input_tokens.saturating_add(u.input_tokens);
                     self.judge_output_tokens =
                         self.judge_output_tokens.saturating_add(u.output_tokens);
                 }

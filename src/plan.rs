@@ -1211,6 +1211,9 @@ mod tests {
         check_check_providers(&config, std::slice::from_ref(&good), &mut diags);
         assert!(diags.is_empty());
         let runs = vec![(good, vec!["main".to_string()])];
-        assert_eq!(used_providers(&runs, None, &[], None), vec!["main", "grader"]);
+        assert_eq!(
+            used_providers(&runs, None, &[], None),
+            vec!["main", "grader"]
+        );
     }
 }

@@ -18,6 +18,7 @@
 mod explain;
 pub mod golden;
 mod json;
+pub mod judge;
 mod latency;
 mod length;
 pub mod security;
@@ -178,6 +179,11 @@ const KINDS: &[Kind] = &[
         bare: Some(|_| Box::new(security::TraceCheck(security::StackTraces::default()))),
     },
     Kind {
+        name: "judge",
+        parse: |c, n| judge::Judge::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
         name: "refusal",
         parse: |c, n| security::RefusalCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::RefusalCheck)),
@@ -221,6 +227,9 @@ pub struct EvalCtx<'a> {
     /// The provider calls checks made (the executor drains them into the
     /// attempt's `check_calls`).
     calls: std::sync::Mutex<Vec<CheckCall>>,
+    /// The position of the running check in the case's `checks` (set by
+    /// the executor): a check's provider calls are keyed on it.
+    check_index: std::sync::atomic::AtomicUsize,
     json: OnceLock<Result<serde_json::Value, String>>,
 }
 
@@ -245,6 +254,7 @@ impl<'a> EvalCtx<'a> {
             providers: None,
             timeout: std::time::Duration::from_secs(60),
             calls: std::sync::Mutex::new(Vec::new()),
+            check_index: std::sync::atomic::AtomicUsize::new(0),
             json: OnceLock::new(),
         }
     }
@@ -308,6 +318,18 @@ impl<'a> EvalCtx<'a> {
                 usage: response.usage,
             });
         }
+    }
+
+    /// Say which of the case's checks runs next (0-based).
+    pub fn set_check_index(&self, index: usize) {
+        self.check_index
+            .store(index, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The position of the running check in the case's `checks`: the
+    /// stem of its call ids (`checks[2].judge#1`).
+    pub fn check_index(&self) -> usize {
+        self.check_index.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The provider calls the checks made so far, taken out.

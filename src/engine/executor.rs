@@ -262,7 +262,8 @@ impl Attempt {
             .with_timeout(self.case.settings.timeout);
         let mut checks = Vec::with_capacity(self.case.checks.len() + 1);
         checks.extend(rejection);
-        for check in &self.case.checks {
+        for (i, check) in self.case.checks.iter().enumerate() {
+            ctx.set_check_index(i);
             checks.push(check.run(&ctx).await);
         }
         let check_calls = ctx.take_calls();

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use super::cassette::{Recorder, Replay};
 use super::{
-    anthropic::Anthropic, cache::Cached, echo::Echo, exec::Exec, http::HttpApi, openai::OpenAiEndpoint,
-    resilience::Resilient, Provider,
+    anthropic::Anthropic, cache::Cached, echo::Echo, exec::Exec, http::HttpApi,
+    openai::OpenAiEndpoint, resilience::Resilient, Provider,
 };
 use crate::config::project::{Header, Limits, ProjectConfig, ProviderConfig, ProviderKind};
 use crate::error::Diagnostic;

@@ -184,7 +184,11 @@ pub(crate) struct EmbeddingsApi {
 
 impl EmbeddingsApi {
     fn inputs(request: &Request) -> Vec<&str> {
-        request.messages.iter().map(|m| m.content.as_str()).collect()
+        request
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect()
     }
 }
 

@@ -443,7 +443,10 @@ impl MarkdownReporter {
         }
         md.push('\n');
         if let Some(judge) = summary.overall.judge_tokens_text() {
-            let _ = writeln!(md, "Checks' own provider calls (judges, embedders): {judge}.\n");
+            let _ = writeln!(
+                md,
+                "Checks' own provider calls (judges, embedders): {judge}.\n"
+            );
         }
     }
 
