@@ -210,14 +210,12 @@ impl PromptTemplate {
     pub(crate) fn load(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let path = ctx.string(node, "`judge_prompt`")?;
         let full = ctx.resolve_path(&path);
-        let text = match crate::util::fsafe::read_to_string(
-            &full,
-            crate::util::fsafe::Kind::Prompt,
-            true,
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.error(
+        let text =
+            match crate::util::fsafe::read_to_string(&full, crate::util::fsafe::Kind::Prompt, true)
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    ctx.error(
                     node.pos,
                     format!("cannot read judge prompt `{}`: {e}", display_path(&full)),
                     Some(
@@ -225,9 +223,9 @@ impl PromptTemplate {
                             .into(),
                     ),
                 );
-                return None;
-            }
-        };
+                    return None;
+                }
+            };
         match PromptTemplate::new(text, path.clone(), Some(full.clone())) {
             Ok(t) => Some(t),
             Err(e) => {

@@ -22,6 +22,7 @@ pub mod judge;
 mod latency;
 mod length;
 pub mod security;
+mod semantic;
 mod similarity;
 mod text;
 mod tools;
@@ -181,6 +182,11 @@ const KINDS: &[Kind] = &[
     Kind {
         name: "judge",
         parse: |c, n| judge::Judge::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "similar",
+        parse: |c, n| semantic::Similar::parse(c, n).map(boxed),
         bare: None,
     },
     Kind {
