@@ -135,6 +135,12 @@ const BOT: &str = r#"responses:
     reply: "Paris is the capital of France."
   - case: similar-fail
     reply: "Bananas are yellow."
+  - case: golden-same
+    reply: "GRADE:pass Returns are free within 30 days."
+  - case: golden-drift
+    reply: "GRADE:fail Returns cost 5 euros."
+  - case: golden-equal
+    reply: "Returns are free within 30 days."
 "#;
 
 const SUITE: &str = r#"name: graded
@@ -174,13 +180,36 @@ cases:
   - id: similar-fail
     checks:
       - similar: {value: "The capital of France is Paris.", min: 0.85, provider: embedder}
+  - id: golden-same
+    checks:
+      - golden: {mode: judge}
+  - id: golden-drift
+    checks:
+      - golden: {mode: judge, provider: grader}
+  - id: golden-equal
+    checks:
+      - golden: {mode: judge}
 "#;
+
+/// The reviewed answer of the golden cases.
+fn golden(case: &str) -> String {
+    format!(
+        "---\nsuite: graded\ncase: {case}\nprovider: bot\n---\nYou can return items for free within 30 days.\n"
+    )
+}
 
 fn project(url: &str) -> Project {
     let p = Project::new();
     p.file("evalgate.yaml", &config(url, ""));
     p.file("bot.yaml", BOT);
     p.file("suites/graded.yaml", SUITE);
+    for case in ["golden-same", "golden-drift"] {
+        p.file(&format!("golden/graded/{case}.txt"), &golden(case));
+    }
+    p.file(
+        "golden/graded/golden-equal.txt",
+        "---\nsuite: graded\ncase: golden-equal\nprovider: bot\n---\nReturns are free within 30 days.\n",
+    );
     p
 }
 
@@ -258,6 +287,9 @@ fn judge_and_similar_grade_record_and_replay_offline_with_the_same_verdicts() {
         ("reask", "pass"),
         ("similar-pass", "pass"),
         ("similar-fail", "fail"),
+        ("golden-same", "pass"),
+        ("golden-drift", "fail"),
+        ("golden-equal", "pass"),
     ] {
         assert_eq!(outcome(id), want, "{id}: {}", case(&recorded, id));
     }
@@ -282,6 +314,32 @@ fn judge_and_similar_grade_record_and_replay_offline_with_the_same_verdicts() {
     assert_eq!(c["kind"], "similar");
     assert_eq!(c["actual"], "1.0000");
     assert_eq!(check("similar-fail", 0)["actual"], "0.0000");
+    // A golden in judge mode: the pairwise grade decides; equal texts need none.
+    let c = check("golden-same", 0);
+    assert_eq!(
+        c["message"],
+        "output matches golden/graded/golden-same.txt (judge, judge `grader` graded pass: The marker says pass.)"
+    );
+    let c = check("golden-drift", 0);
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("output differs from golden/graded/golden-drift.txt (judge mode, judge `grader` graded fail"),
+        "{c}"
+    );
+    assert!(
+        c["diff"]
+            .as_str()
+            .unwrap_or("")
+            .contains("+GRADE:fail Returns cost 5 euros."),
+        "{c}"
+    );
+    assert_eq!(
+        case(&recorded, "golden-equal")["attempts"][0]["check_calls"],
+        Value::Null,
+        "no grader call for an equal text"
+    );
 
     // Every call a check made is in check_calls, with its usage; the
     // summary counts them apart from the answers' tokens.
@@ -304,17 +362,17 @@ fn judge_and_similar_grade_record_and_replay_offline_with_the_same_verdicts() {
     );
     assert_eq!(c["usage"]["input_tokens"], 12, "6 + 6 words embedded");
     let overall = &recorded["summary"]["overall"];
-    assert_eq!(overall["judge_calls"], 15, "{overall}");
-    assert!(overall["judge_output_tokens"].as_u64().unwrap_or(0) >= 12 * 13);
+    assert_eq!(overall["judge_calls"], 17, "{overall}");
+    assert_eq!(overall["judge_output_tokens"], 12 * 15, "{overall}");
     assert!(
         r.stdout
-            .contains("judge tokens (checks' own calls): 15 calls, "),
+            .contains("judge tokens (checks' own calls): 17 calls, "),
         "{}",
         r.stdout
     );
     assert!(p
         .read("reports/summary.md")
-        .contains("Checks' own provider calls (judges, embedders): 15 calls, "));
+        .contains("Checks' own provider calls (judges, embedders): 17 calls, "));
 
     // What the grader was sent: a strict JSON schema, the re-ask with the
     // bad answer, one embeddings request with both texts.
@@ -324,7 +382,15 @@ fn judge_and_similar_grade_record_and_replay_offline_with_the_same_verdicts() {
         .filter(|(path, _)| path == "/v1/chat/completions")
         .map(|(_, b)| b)
         .collect();
-    assert_eq!(grades.len(), 13);
+    assert_eq!(grades.len(), 15);
+    let pairwise = grades
+        .iter()
+        .find(|b| b["messages"][0]["content"].as_str().unwrap_or("").contains("<reviewed_answer>\nYou can return items for free within 30 days.\n</reviewed_answer>"))
+        .expect("a pairwise prompt with the golden");
+    assert!(pairwise["messages"][0]["content"]
+        .as_str()
+        .unwrap_or("")
+        .contains("<new_answer>\nGRADE:"));
     for b in &grades {
         assert_eq!(b["response_format"]["type"], "json_schema", "{b}");
         assert_eq!(b["response_format"]["json_schema"]["strict"], true);
@@ -359,6 +425,7 @@ fn judge_and_similar_grade_record_and_replay_offline_with_the_same_verdicts() {
         "call: \"checks[0].judge#3\"",
         "call: \"checks[1].judge#1\"",
         "call: \"checks[0].judge#1.reask1\"",
+        "call: \"checks[0].golden#1\"",
     ] {
         assert!(grader_cassette.contains(call), "{call}\n{grader_cassette}");
     }
