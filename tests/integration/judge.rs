@@ -628,7 +628,7 @@ fn the_readme_example_runs_as_written() {
     let r = Run::from(
         evalgate(p.path())
             .env("OPENAI_API_KEY", KEY)
-            .args(["run", "--record", "--no-progress"])
+            .args(["run", "--record", "--update-golden=new", "--no-progress"])
             .output()
             .expect("run evalgate"),
     );
@@ -647,5 +647,22 @@ fn the_readme_example_runs_as_written() {
             .expect("run evalgate"),
     );
     assert_eq!(replay.code, 0, "{}\n{}", replay.stdout, replay.stderr);
-    assert_eq!(verdicts(&p.json_report()), verdicts(&report));
+    // The same verdicts; the golden written by the first run now matches.
+    let mut replayed = verdicts(&p.json_report());
+    let mut recorded = verdicts(&report);
+    let message = "/results/2/attempts/0/checks/0/message";
+    assert_eq!(
+        recorded.pointer(message).and_then(Value::as_str),
+        Some("no golden yet: wrote golden/support/shipping.txt")
+    );
+    assert_eq!(
+        replayed.pointer(message).and_then(Value::as_str),
+        Some("output matches golden/support/shipping.txt (judge)")
+    );
+    for v in [&mut replayed, &mut recorded] {
+        if let Some(m) = v.pointer_mut(message) {
+            *m = Value::Null;
+        }
+    }
+    assert_eq!(replayed, recorded);
 }
