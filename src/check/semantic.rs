@@ -176,7 +176,10 @@ mod tests {
     fn cosine_similarity() {
         assert_eq!(cosine(&[1.0, 0.0], &[1.0, 0.0]), Some(1.0));
         assert_eq!(cosine(&[1.0, 0.0], &[0.0, 2.0]), Some(0.0));
-        assert!((cosine(&[1.0, 1.0], &[1.0, 0.0]).unwrap() - 0.70710678).abs() < 1e-6);
+        assert!(
+            (cosine(&[1.0, 1.0], &[1.0, 0.0]).unwrap() - std::f64::consts::FRAC_1_SQRT_2).abs()
+                < 1e-9
+        );
         assert_eq!(cosine(&[1.0], &[1.0, 0.0]), None);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), None);
         assert_eq!(cosine(&[], &[]), None);

@@ -651,6 +651,84 @@ mod tests {
     const STOP: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#;
     const USAGE: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}"#;
 
+    #[test]
+    fn a_grade_request_asks_for_its_json_schema_unless_configured() {
+        let schema = std::sync::Arc::new(serde_json::json!({"type": "object"}));
+        let mut req = request(&[("user", "grade")]);
+        req.format = Format::Json(schema.clone());
+        let body = provider("http://127.0.0.1:9", false).body(&req);
+        assert_eq!(
+            body["response_format"],
+            serde_json::json!({"type": "json_schema", "json_schema": {"name": "grade", "strict": true, "schema": {"type": "object"}}})
+        );
+        let key = provider("http://127.0.0.1:9", false).request_key(&req);
+        assert_eq!(
+            key["response_schema"],
+            serde_json::json!({"type": "object"})
+        );
+        let mut cfg = config("http://127.0.0.1:9", false);
+        cfg.params.insert(
+            "response_format".into(),
+            serde_json::json!({"type": "json_object"}),
+        );
+        let own = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
+        assert_eq!(own.body(&req)["response_format"]["type"], "json_object");
+        let text = request(&[("user", "answer")]);
+        assert!(provider("http://127.0.0.1:9", false)
+            .body(&text)
+            .get("response_format")
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn embeddings_go_to_their_endpoint_in_input_order() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/embeddings"))
+            .and(body_json(
+                serde_json::json!({"model": "emb-1", "input": ["a", "b"]}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": [
+                    {"index": 1, "embedding": [0.0, 1.0]},
+                    {"index": 0, "embedding": [1.0, 0.5]},
+                ],
+                "model": "emb-1",
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            })))
+            .mount(&server)
+            .await;
+        let mut cfg = config(&server.uri(), false);
+        cfg.embeddings_model = Some("emb-1".into());
+        cfg.model = String::new();
+        let p = OpenAiEndpoint::new("emb", &cfg, None, vec![], &Limits::default()).unwrap();
+        let mut req = request(&[("user", "a"), ("user", "b")]);
+        req.format = Format::Embeddings;
+        let r = p.complete(&req).await.unwrap();
+        assert_eq!(r.text, "[[1.0,0.5],[0.0,1.0]]");
+        assert_eq!(r.usage.map(|u| u.input_tokens), Some(2));
+        assert_eq!(p.request_key(&req)["type"], "openai-embeddings");
+        // An embeddings-only provider answers no chat request.
+        let e = p.complete(&request(&[("user", "hi")])).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "provider error: provider `emb` has no `model` (it only serves embeddings)"
+        );
+        let chat_only = OpenAiEndpoint::new(
+            "oa",
+            &config(&server.uri(), false),
+            None,
+            vec![],
+            &Limits::default(),
+        )
+        .unwrap();
+        let e = chat_only.complete(&req).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "provider error: provider `oa` has no `embeddings_model`"
+        );
+    }
+
     #[tokio::test]
     async fn non_streaming_answer_with_usage_and_auth() {
         let server = MockServer::start().await;
