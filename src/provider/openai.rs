@@ -1363,6 +1363,32 @@ mod tests {
         assert_eq!(answers, ["from one", "from two"]);
     }
 
+    /// A judge's samples are the same request under different call ids:
+    /// the cache keeps each its own answer, and the case's answer keeps the
+    /// key it always had.
+    #[tokio::test]
+    async fn the_cache_keeps_a_checks_calls_apart() {
+        use crate::provider::cache::Cached;
+        use std::sync::Arc;
+        let cache = tempfile::tempdir().unwrap();
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(completion("graded"))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let p = provider(&server.uri(), false);
+        let cached = Cached::new(Arc::new(p), cache.path().to_path_buf());
+        let mut req = request(&[("user", "grade this")]);
+        for call in ["answer", "checks[0].judge#1", "checks[0].judge#2"] {
+            req.call = call.to_string().into();
+            assert_eq!(cached.complete(&req).await.unwrap().text, "graded");
+            // Again: from the cache.
+            assert_eq!(cached.complete(&req).await.unwrap().text, "graded");
+        }
+    }
+
     #[test]
     fn request_key_sorts_params_and_ignores_stream_and_endpoint() {
         let mut a = config("http://a.example", false);
