@@ -14,7 +14,7 @@
 //! answer say the same as the reviewed one?"); a grader that fails is an
 //! `error` of the check.
 
-use super::judge::{grade, question, Aggregate, Grading, PromptTemplate, Scale, PAIRWISE_PROMPT};
+use super::judge::{grade, question, Aggregate, Grading, PromptTemplate, Scale};
 use super::{Check, Eval, EvalCtx, Evaluation, ProviderRef};
 use crate::error::display_path;
 use crate::golden::file::{Golden as GoldenFile, Header};
@@ -149,7 +149,7 @@ impl Golden {
         if cmp.equal {
             return None;
         }
-        let prompt = PromptTemplate::builtin(PAIRWISE_PROMPT, "pairwise");
+        let prompt = PromptTemplate::pairwise();
         let vars = serde_json::json!({
             "input": question(input),
             "golden": cmp.expected_view,

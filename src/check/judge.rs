@@ -185,6 +185,12 @@ impl PromptTemplate {
         })
     }
 
+    /// The pairwise prompt, compiled once.
+    pub(crate) fn pairwise() -> &'static PromptTemplate {
+        static PAIRWISE: std::sync::OnceLock<PromptTemplate> = std::sync::OnceLock::new();
+        PAIRWISE.get_or_init(|| PromptTemplate::builtin(PAIRWISE_PROMPT, "pairwise"))
+    }
+
     pub(crate) fn builtin(text: &'static str, name: &str) -> Self {
         // The built-in templates are tested to compile.
         PromptTemplate::new(text.to_string(), name.to_string(), None).unwrap_or_else(|_| {
@@ -518,7 +524,12 @@ impl Judge {
             Some(n) => (ctx.string(n, "`provider`")?, n.pos),
             None => (String::new(), node.pos),
         };
-        if f.get("provider").is_some() && provider.is_empty() {
+        if f.get("provider").is_some() && provider.trim().is_empty() {
+            ctx.error(
+                pos,
+                "`provider` is empty",
+                Some("name a provider of evalgate.yaml, or leave `provider` out to use `judge_provider`".into()),
+            );
             return None;
         }
         let scale = parse_scale(ctx, f.get("scale"))?;
@@ -825,6 +836,8 @@ mod tests {
         assert_eq!(e, vec!["unknown aggregate `majorty`"]);
         let e = errors("- judge: {rubric: r, samples: 0}\n");
         assert!(e[0].contains("`samples`"), "{e:?}");
+        let e = errors("- judge: {rubric: r, provider: \"\"}\n");
+        assert_eq!(e, vec!["`provider` is empty"]);
         let e = errors("- judge: {rubric: r, rubrik: x}\n");
         assert!(e[0].contains("rubrik"), "{e:?}");
     }

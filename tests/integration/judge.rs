@@ -666,3 +666,63 @@ fn the_readme_example_runs_as_written() {
     }
     assert_eq!(replayed, recorded);
 }
+
+#[test]
+fn a_judge_prompt_file_replaces_the_built_in_prompt() {
+    let g = Grader::start();
+    let p = Project::new();
+    p.file("evalgate.yaml", &config(&g.url(), ""));
+    p.file(
+        "bot.yaml",
+        "responses:\n  - {case: custom, reply: \"GRADE:3 Paris\"}\n",
+    );
+    p.file(
+        "prompts/strict.j2",
+        "Grade strictly.\n<answer>\n{{ output }}\n</answer>\nExpected: {{ vars.city }}. Reply {\"reasoning\": \"…\", \"score\": an integer from {{ min }} to {{ max }}}\n",
+    );
+    p.file(
+        "suites/custom.yaml",
+        r#"prompt: "Capital of France?"
+cases:
+  - id: custom
+    vars: {city: Paris}
+    checks:
+      - judge: {rubric: "Names Paris.", scale: [1, 3], min_score: 3, judge_prompt: prompts/strict.j2}
+"#,
+    );
+    let r = run_with_key(&p, &["run", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let requests = g.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].1["messages"][0]["content"],
+        "Grade strictly.\n<answer>\nGRADE:3 Paris\n</answer>\nExpected: Paris. Reply {\"reasoning\": \"…\", \"score\": an integer from 1 to 3}\n"
+    );
+
+    // A prompt file that is missing, or not a template, is named with the fix.
+    p.file(
+        "suites/custom.yaml",
+        "prompt: q\ncases:\n  - id: custom\n    checks:\n      - judge: {rubric: r, judge_prompt: prompts/nope.j2}\n      - judge: {rubric: r, judge_prompt: prompts/bad.j2}\n",
+    );
+    p.file("prompts/bad.j2", "{% if %}");
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("suites/custom.yaml:5:42"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot read judge prompt `prompts/nope.j2`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("paths are relative to the project root"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("judge prompt `prompts/bad.j2` is not a valid template"),
+        "{}",
+        r.stderr
+    );
+}
