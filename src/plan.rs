@@ -635,9 +635,16 @@ fn check_check_providers(config: &ProjectConfig, suites: &[Suite], diags: &mut V
                             "check `{}` asks provider `{name}` for embeddings, but it has no `embeddings_model`",
                             spec.label()
                         ),
-                        format!(
-                            "embeddings come from an OpenAI-compatible `POST {{base_url}}/embeddings`: give provider `{name}` `type: openai` and `embeddings_model: <model>` (e.g. text-embedding-3-small) in evalgate.yaml"
-                        ),
+                        if openai.is_some() {
+                            format!(
+                                "add `embeddings_model: <model>` (e.g. text-embedding-3-small) to provider `{name}` in evalgate.yaml: it is sent to `POST {{base_url}}/embeddings`"
+                            )
+                        } else {
+                            format!(
+                                "provider `{name}` is of type `{}`: define a provider of type `openai` with `embeddings_model: <model>` (its `POST {{base_url}}/embeddings` answers) and name it in `provider:`",
+                                pc.kind.type_name()
+                            )
+                        },
                     );
                 } else if !r.embeddings && openai.is_some_and(|o| o.model.is_empty()) {
                     report(

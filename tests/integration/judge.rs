@@ -576,7 +576,7 @@ fn config_errors_name_the_file_line_and_the_fix() {
         "{e}"
     );
     assert!(
-        e.contains("give provider `grader` `type: openai` and `embeddings_model: <model>`"),
+        e.contains("add `embeddings_model: <model>` (e.g. text-embedding-3-small) to provider `grader` in evalgate.yaml"),
         "{e}"
     );
     assert!(e.contains("asks provider `bot` for embeddings"), "{e}");
