@@ -588,17 +588,23 @@ impl CheckSpec {
     /// Evaluate (waiting if the check must) and apply negation. The
     /// provider calls it made are named after it in the context's log.
     pub async fn run(&self, ctx: &EvalCtx<'_>) -> CheckResult {
-        let before = ctx.calls.lock().map(|c| c.len()).unwrap_or(0);
         let eval = match self.check.evaluate(ctx) {
+            // A check that decides at once calls no provider: nothing to name.
             Evaluation::Ready(eval) => eval,
-            Evaluation::Pending(future) => future.await,
-        };
-        if let Ok(mut calls) = ctx.calls.lock() {
-            let label = self.label();
-            for c in calls.iter_mut().skip(before) {
-                c.check.clone_from(&label);
+            Evaluation::Pending(future) => {
+                let before = ctx.calls.lock().map(|c| c.len()).unwrap_or(0);
+                let eval = future.await;
+                if let Ok(mut calls) = ctx.calls.lock() {
+                    if calls.len() > before {
+                        let label = self.label();
+                        for c in calls.iter_mut().skip(before) {
+                            c.check.clone_from(&label);
+                        }
+                    }
+                }
+                eval
             }
-        }
+        };
         let (passed, partial, message) = if eval.error {
             (false, 0.0, eval.message)
         } else if self.negate {

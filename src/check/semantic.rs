@@ -201,6 +201,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_output_fails_and_no_embedder_is_an_error() {
+        use crate::check::testutil::{check, run};
+        let c = check("- similar: {value: x, min: 0.5, provider: e}\n");
+        let r = run(&c, "  ", serde_json::json!({}));
+        assert!(!r.passed && !r.error, "{r:?}");
+        assert_eq!(r.message, "the output is empty: nothing to compare");
+        let r = run(&c, "text", serde_json::json!({}));
+        assert!(r.error, "{r:?}");
+        // Negation does not turn an error into a pass.
+        let c = check("- similar: {value: x, min: 0.5, provider: e}\n  not: true\n");
+        let r = run(&c, "text", serde_json::json!({}));
+        assert!(r.error && !r.passed, "{r:?}");
+    }
+
+    #[test]
     fn config_errors_name_the_fix() {
         use crate::check::testutil::errors;
         assert_eq!(
