@@ -89,6 +89,10 @@ pub struct CheckResult {
     /// Unified diff from the expected text (e.g. the golden) to the output.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub diff: Option<String>,
+    /// The check itself could not judge (a judge that timed out or answered
+    /// no valid grade): the attempt is an `error`, never a `fail`.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub error: bool,
 }
 
 /// Timing of one provider call, in milliseconds from the start of the request.
@@ -256,6 +260,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One execution of a case (cases can repeat).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AttemptResult {
@@ -389,6 +397,15 @@ pub(crate) struct Counts {
     pub latency_ms: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Tokens of the provider calls checks made (judges, embedders), apart
+    /// from the answers' own.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub judge_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub judge_output_tokens: u64,
+    /// Provider calls checks made (each judge sample, each embedding request).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub judge_calls: u64,
     /// Attempts whose provider reported token usage: the token sums are
     /// unknown (not zero) when this is 0, and partial when it is below
     /// `attempts`.
@@ -447,12 +464,35 @@ impl Counts {
             if a.output.is_some() {
                 self.answered += 1;
             }
+            for c in &a.check_calls {
+                self.judge_calls += 1;
+                if let Some(u) = c.usage {
+                    self.judge_input_tokens =
+                        self.judge_input_tokens.saturating_add(u.input_tokens);
+                    self.judge_output_tokens =
+                        self.judge_output_tokens.saturating_add(u.output_tokens);
+                }
+            }
             if let Some(u) = a.usage {
                 self.attempts_with_usage += 1;
                 self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
                 self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
             }
         }
+    }
+
+    /// Tokens of the checks' own provider calls: `3 calls, 120 in, 8 out`;
+    /// None when no check called a provider.
+    pub(crate) fn judge_tokens_text(&self) -> Option<String> {
+        (self.judge_calls > 0).then(|| {
+            format!(
+                "{} call{}, {} in, {} out",
+                self.judge_calls,
+                if self.judge_calls == 1 { "" } else { "s" },
+                self.judge_input_tokens,
+                self.judge_output_tokens
+            )
+        })
     }
 
     /// Cases that produced a verdict on the answer (pass or fail).

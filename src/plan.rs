@@ -130,10 +130,12 @@ impl Plan {
             &mut env,
         );
         // Only providers with a selected case are built (and need credentials).
-        let used = used_providers(&runs, filter.as_ref(), &sel.tags);
+        let judge = config.judge_provider.as_ref().map(|(n, _)| n.as_str());
+        let used = used_providers(&runs, filter.as_ref(), &sel.tags, judge);
         let recorder = (sel.build.connect && sel.build.mode == Mode::Record)
             .then(|| crate::provider::cassette::Recorder::new(config.cassettes_dir.clone()));
         let mut registry = Registry::default();
+        registry.set_judge(config.judge_provider.as_ref().map(|(n, _)| n.clone()));
         for name in used.iter().filter(|n| config.providers.contains_key(*n)) {
             match crate::provider::build::build(
                 &config,
@@ -557,7 +559,21 @@ fn suite_checks(s: &Suite) -> impl Iterator<Item = &Arc<crate::check::CheckSpec>
         .chain(s.dataset.iter().flat_map(|d| d.checks.iter()))
 }
 
-/// A provider a check names (a grader) must be defined.
+/// The provider a check's reference resolves to: its name, or the
+/// `judge_provider` for a check that names none.
+fn resolved_name<'c>(
+    config: &'c ProjectConfig,
+    r: &'c crate::check::ProviderRef,
+) -> Option<&'c str> {
+    if r.name.is_empty() {
+        config.judge_provider.as_ref().map(|(n, _)| n.as_str())
+    } else {
+        Some(r.name.as_str())
+    }
+}
+
+/// A provider a check names (a grader) must be defined, and fit for the
+/// call: a chat model for a judge, `embeddings_model` for `similar`.
 fn check_check_providers(config: &ProjectConfig, suites: &[Suite], diags: &mut Vec<Diagnostic>) {
     if !config.complete {
         return; // a broken provider definition was already reported
@@ -567,28 +583,81 @@ fn check_check_providers(config: &ProjectConfig, suites: &[Suite], diags: &mut V
         let text =
             crate::util::fsafe::read_to_string(&s.file, crate::util::fsafe::Kind::Suite, false)
                 .unwrap_or_default();
-        for spec in suite_checks(s) {
-            for r in spec.check.providers() {
-                if config.providers.contains_key(&r.name) {
-                    continue;
-                }
-                let hint = did_you_mean(&r.name, defined.iter().copied()).map_or_else(
-                    || format!("defined providers: {}", defined.join(", ")),
-                    |d| format!("did you mean `{d}`?"),
-                );
-                diags.push(
-                    Diagnostic::new(
-                        &s.file,
-                        r.pos,
-                        format!(
-                            "check `{}` uses provider `{}`, which evalgate.yaml does not define",
-                            spec.label(),
-                            r.name
-                        ),
-                    )
+        let mut report = |pos, message: String, hint: String| {
+            diags.push(
+                Diagnostic::new(&s.file, pos, message)
                     .with_source(&text)
                     .with_hint(hint),
-                );
+            );
+        };
+        for spec in suite_checks(s) {
+            for r in spec.check.providers() {
+                let Some(name) = resolved_name(config, &r) else {
+                    report(
+                        r.pos,
+                        format!(
+                            "check `{}` names no `provider`, and evalgate.yaml has no `judge_provider`",
+                            spec.label()
+                        ),
+                        format!(
+                            "add `provider: <name>` to the check, or `judge_provider: <name>` to evalgate.yaml (defined providers: {})",
+                            defined.join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                let Some(pc) = config.providers.get(name) else {
+                    if config.broken_providers.iter().any(|b| b == name) {
+                        continue;
+                    }
+                    let hint = did_you_mean(name, defined.iter().copied()).map_or_else(
+                        || format!("defined providers: {}", defined.join(", ")),
+                        |d| format!("did you mean `{d}`?"),
+                    );
+                    report(
+                        r.pos,
+                        format!(
+                            "check `{}` uses provider `{name}`, which evalgate.yaml does not define",
+                            spec.label()
+                        ),
+                        hint,
+                    );
+                    continue;
+                };
+                let openai = match &pc.kind {
+                    crate::config::project::ProviderKind::OpenAi(o) => Some(o),
+                    _ => None,
+                };
+                if r.embeddings && openai.is_none_or(|o| o.embeddings_model.is_none()) {
+                    report(
+                        r.pos,
+                        format!(
+                            "check `{}` asks provider `{name}` for embeddings, but it has no `embeddings_model`",
+                            spec.label()
+                        ),
+                        if openai.is_some() {
+                            format!(
+                                "add `embeddings_model: <model>` (e.g. text-embedding-3-small) to provider `{name}` in evalgate.yaml: it is sent to `POST {{base_url}}/embeddings`"
+                            )
+                        } else {
+                            format!(
+                                "provider `{name}` is of type `{}`: define a provider of type `openai` with `embeddings_model: <model>` (its `POST {{base_url}}/embeddings` answers) and name it in `provider:`",
+                                pc.kind.type_name()
+                            )
+                        },
+                    );
+                } else if !r.embeddings && openai.is_some_and(|o| o.model.is_empty()) {
+                    report(
+                        r.pos,
+                        format!(
+                            "check `{}` asks provider `{name}` for a grade, but it has no `model` (it only serves embeddings)",
+                            spec.label()
+                        ),
+                        format!(
+                            "add `model: <chat model>` to provider `{name}` in evalgate.yaml, or name another provider"
+                        ),
+                    );
+                }
             }
         }
     }
@@ -639,6 +708,7 @@ fn used_providers(
     runs: &[(Suite, Vec<String>)],
     filter: Option<&GlobSet>,
     tags: &[String],
+    judge: Option<&str>,
 ) -> Vec<String> {
     let selected_any = |s: &Suite| -> bool {
         if filter.is_none() && tags.is_empty() {
@@ -653,7 +723,13 @@ fn used_providers(
     for (s, names) in runs.iter().filter(|(s, _)| selected_any(s)) {
         let from_checks = suite_checks(s)
             .flat_map(|c| c.check.providers())
-            .map(|r| r.name);
+            .filter_map(|r| {
+                if r.name.is_empty() {
+                    judge.map(str::to_string)
+                } else {
+                    Some(r.name)
+                }
+            });
         for n in names.iter().cloned().chain(from_checks) {
             if !used.contains(&n) {
                 used.push(n);
@@ -1081,6 +1157,7 @@ mod tests {
             vec![crate::check::ProviderRef {
                 name: self.0.to_string(),
                 pos: Some(Pos { line: 6, col: 7 }),
+                embeddings: false,
             }]
         }
     }
@@ -1141,6 +1218,9 @@ mod tests {
         check_check_providers(&config, std::slice::from_ref(&good), &mut diags);
         assert!(diags.is_empty());
         let runs = vec![(good, vec!["main".to_string()])];
-        assert_eq!(used_providers(&runs, None, &[]), vec!["main", "grader"]);
+        assert_eq!(
+            used_providers(&runs, None, &[], None),
+            vec!["main", "grader"]
+        );
     }
 }

@@ -359,6 +359,7 @@ async fn call(w: &Workload, settings: &Settings, i: u64, target: usize, intended
         timeout: settings.timeout,
         vars: serde_json::Value::Object(item.case.vars.clone()),
         call: std::borrow::Cow::Borrowed(ANSWER),
+        format: crate::provider::Format::Text,
         observer: None,
     };
     let sent = Instant::now();

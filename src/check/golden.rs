@@ -8,12 +8,18 @@
 //!
 //! What happens on a mismatch or a missing golden depends on the run's
 //! `--update-golden` mode (see `golden::Writes`).
+//!
+//! In `judge` mode an output that differs from its golden after
+//! normalizing is graded by a model with the pairwise prompt ("does the new
+//! answer say the same as the reviewed one?"); a grader that fails is an
+//! `error` of the check.
 
-use super::{Eval, EvalCtx, SyncCheck};
+use super::judge::{grade, question, Aggregate, Grading, PromptTemplate, Scale};
+use super::{Check, Eval, EvalCtx, Evaluation, ProviderRef};
 use crate::error::display_path;
 use crate::golden::file::{Golden as GoldenFile, Header};
 use crate::golden::store::Store;
-use crate::golden::{diff, Settings, Writes};
+use crate::golden::{diff, Mode, Settings, Writes};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::{Node, Value};
 
@@ -97,7 +103,7 @@ impl Golden {
                 ctx.error(
                     node.pos,
                     format!("`golden` takes `true` or a mapping of options, found {}", node.kind_name()),
-                    Some("e.g. `golden: {mode: normalized}`; modes: exact, normalized, json, similarity".into()),
+                    Some("e.g. `golden: {mode: normalized}`; modes: exact, normalized, json, similarity, judge".into()),
                 );
                 return None;
             }
@@ -129,8 +135,53 @@ fn only_a_trailing_newline(golden: &str, output: &str) -> bool {
     longer_by_newline(golden, output) || longer_by_newline(output, golden)
 }
 
-impl SyncCheck for Golden {
-    fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
+impl Golden {
+    /// `judge` mode: the grader's verdict on an output that differs from
+    /// its golden after normalizing (`None` when no grade is needed: no
+    /// golden yet, an unreadable one, or equal texts).
+    async fn judged(&self, input: &EvalCtx<'_>) -> Option<Eval> {
+        let g = input.golden.as_ref()?;
+        let s = &self.settings;
+        let provider = s.per_provider.then_some(g.provider);
+        let path = g.store.path_for(g.suite, g.case, provider, s.ext());
+        let existing = GoldenFile::read(&path).ok()??;
+        let cmp = s.compare(&existing.body, &s.body_for(input.output)).ok()?;
+        if cmp.equal {
+            return None;
+        }
+        let prompt = PromptTemplate::pairwise();
+        let vars = serde_json::json!({
+            "input": question(input),
+            "golden": cmp.expected_view,
+            "output": cmp.actual_view,
+            "vars": input.vars,
+        });
+        let prompt = match prompt.render(&vars) {
+            Ok(p) => p,
+            Err(e) => {
+                return Some(Eval::error(format!(
+                    "cannot render the pairwise prompt: {e}"
+                )))
+            }
+        };
+        Some(
+            grade(
+                input,
+                Grading {
+                    provider: &s.judge_provider,
+                    prompt,
+                    scale: Scale::PassFail,
+                    min_score: 1.0,
+                    samples: s.judge_samples,
+                    aggregate: Aggregate::Majority,
+                    call: format!("checks[{}].golden", input.check_index()),
+                },
+            )
+            .await,
+        )
+    }
+
+    fn verdict(&self, input: &EvalCtx<'_>, judged: Option<&Eval>) -> Eval {
         let Some(g) = &input.golden else {
             return Eval::fail(
                 "golden check without a golden store (internal: not run by the runner)",
@@ -196,7 +247,15 @@ impl SyncCheck for Golden {
             }
         };
         let cmp = match s.compare(&existing.body, &body) {
-            Ok(c) => c,
+            // judge mode: the grader decides about texts that differ.
+            Ok(mut c) => {
+                if let (false, Some(j)) = (c.equal, judged) {
+                    c.equal = j.passed;
+                    c.score = j.score;
+                    c.note = Some(j.message.clone());
+                }
+                c
+            }
             Err(e) => {
                 let d = diff::unified(&format!("{}\n", existing.body), &format!("{body}\n"));
                 let why = format!(
@@ -250,8 +309,33 @@ impl SyncCheck for Golden {
             body,
         )
     }
+}
+
+impl Check for Golden {
+    fn evaluate<'a>(&'a self, ctx: &'a EvalCtx<'a>) -> Evaluation<'a> {
+        if self.settings.mode != Mode::Judge {
+            return Evaluation::Ready(self.verdict(ctx, None));
+        }
+        Evaluation::Pending(Box::pin(async move {
+            match self.judged(ctx).await {
+                Some(j) if j.error => j,
+                judged => self.verdict(ctx, judged.as_ref()),
+            }
+        }))
+    }
 
     fn golden(&self) -> Option<&Settings> {
         Some(&self.settings)
+    }
+
+    fn providers(&self) -> Vec<ProviderRef> {
+        if self.settings.mode != Mode::Judge {
+            return Vec::new();
+        }
+        vec![ProviderRef {
+            name: self.settings.judge_provider.clone(),
+            pos: self.settings.judge_pos,
+            embeddings: false,
+        }]
     }
 }

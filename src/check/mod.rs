@@ -18,9 +18,11 @@
 mod explain;
 pub mod golden;
 mod json;
+pub mod judge;
 mod latency;
 mod length;
 pub mod security;
+mod semantic;
 mod similarity;
 mod text;
 mod tools;
@@ -37,7 +39,7 @@ use futures::future::BoxFuture;
 
 use crate::error::did_you_mean;
 use crate::event::AttemptId;
-use crate::model::CheckResult;
+use crate::model::{CheckCall, CheckResult};
 use crate::provider::{Message, Registry, Response};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::{Node, Value};
@@ -178,6 +180,16 @@ const KINDS: &[Kind] = &[
         bare: Some(|_| Box::new(security::TraceCheck(security::StackTraces::default()))),
     },
     Kind {
+        name: "judge",
+        parse: |c, n| judge::Judge::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
+        name: "similar",
+        parse: |c, n| semantic::Similar::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
         name: "refusal",
         parse: |c, n| security::RefusalCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::RefusalCheck)),
@@ -215,6 +227,15 @@ pub struct EvalCtx<'a> {
     pub attempt: Option<&'a AttemptId>,
     /// Every provider of the run by name, for checks that call a model.
     pub providers: Option<&'a Registry>,
+    /// Time one try of a check's provider call may take, unless the
+    /// provider sets its own `timeout` (the case's `timeout`).
+    pub timeout: std::time::Duration,
+    /// The provider calls checks made (the executor drains them into the
+    /// attempt's `check_calls`).
+    calls: std::sync::Mutex<Vec<CheckCall>>,
+    /// The position of the running check in the case's `checks` (set by
+    /// the executor): a check's provider calls are keyed on it.
+    check_index: std::sync::atomic::AtomicUsize,
     json: OnceLock<Result<serde_json::Value, String>>,
 }
 
@@ -237,6 +258,9 @@ impl<'a> EvalCtx<'a> {
             response: None,
             attempt: None,
             providers: None,
+            timeout: std::time::Duration::from_secs(60),
+            calls: std::sync::Mutex::new(Vec::new()),
+            check_index: std::sync::atomic::AtomicUsize::new(0),
             json: OnceLock::new(),
         }
     }
@@ -281,6 +305,45 @@ impl<'a> EvalCtx<'a> {
         self.attempt = Some(attempt);
         self.providers = Some(providers);
         self
+    }
+
+    /// The time a check's provider call may take per try (the case's `timeout`).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Note a provider call a check made: provider name, model and usage
+    /// (the check's name is filled in by [`CheckSpec::run`]).
+    pub fn record_call(&self, provider: &str, response: &Response) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(CheckCall {
+                provider: provider.to_string(),
+                check: String::new(),
+                model: response.model.clone(),
+                usage: response.usage,
+            });
+        }
+    }
+
+    /// Say which of the case's checks runs next (0-based).
+    pub fn set_check_index(&self, index: usize) {
+        self.check_index
+            .store(index, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The position of the running check in the case's `checks`: the
+    /// stem of its call ids (`checks[2].judge#1`).
+    pub fn check_index(&self) -> usize {
+        self.check_index.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The provider calls the checks made so far, taken out.
+    pub(crate) fn take_calls(&self) -> Vec<CheckCall> {
+        self.calls
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
     }
 
     /// The output parsed as JSON, once per output however many checks ask.
@@ -344,6 +407,9 @@ pub struct Eval {
     pub excerpt: Option<String>,
     /// A unified diff from the expected text to the output.
     pub diff: Option<String>,
+    /// The check could not judge (its grader failed): an `error` of the
+    /// attempt, whatever `passed` says, and never inverted by `not`.
+    pub error: bool,
 }
 
 impl Eval {
@@ -361,6 +427,17 @@ impl Eval {
             passed: false,
             score: 0.0,
             message: message.into(),
+            ..Eval::default()
+        }
+    }
+
+    /// The check could not judge: the attempt becomes an `error`.
+    pub fn error(message: impl Into<String>) -> Self {
+        Eval {
+            passed: false,
+            score: 0.0,
+            message: message.into(),
+            error: true,
             ..Eval::default()
         }
     }
@@ -391,9 +468,13 @@ pub enum Evaluation<'a> {
 /// A provider named inside a check (e.g. a grader), validated at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRef {
+    /// Empty: the run's `judge_provider` (a `judge` check that names none).
     pub name: String,
-    /// Where the name is written in the suite file.
+    /// Where the name (or the check) is written in the suite file.
     pub pos: Option<crate::error::Pos>,
+    /// The check asks it for embeddings (`similar`): it must be an `openai`
+    /// provider with `embeddings_model`.
+    pub embeddings: bool,
 }
 
 /// One check implementation: evaluates one answer in its context.
@@ -504,13 +585,29 @@ impl CheckSpec {
         self.check.templates()
     }
 
-    /// Evaluate (waiting if the check must) and apply negation.
+    /// Evaluate (waiting if the check must) and apply negation. The
+    /// provider calls it made are named after it in the context's log.
     pub async fn run(&self, ctx: &EvalCtx<'_>) -> CheckResult {
         let eval = match self.check.evaluate(ctx) {
+            // A check that decides at once calls no provider: nothing to name.
             Evaluation::Ready(eval) => eval,
-            Evaluation::Pending(future) => future.await,
+            Evaluation::Pending(future) => {
+                let before = ctx.calls.lock().map(|c| c.len()).unwrap_or(0);
+                let eval = future.await;
+                if let Ok(mut calls) = ctx.calls.lock() {
+                    if calls.len() > before {
+                        let label = self.label();
+                        for c in calls.iter_mut().skip(before) {
+                            c.check.clone_from(&label);
+                        }
+                    }
+                }
+                eval
+            }
         };
-        let (passed, partial, message) = if self.negate {
+        let (passed, partial, message) = if eval.error {
+            (false, 0.0, eval.message)
+        } else if self.negate {
             let message = if eval.passed {
                 format!("expected the opposite, but {}", eval.message)
             } else {
@@ -533,6 +630,7 @@ impl CheckSpec {
             actual: eval.actual,
             excerpt: eval.excerpt,
             diff: eval.diff,
+            error: eval.error,
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! ```yaml
 //! default_provider: mock
+//! judge_provider: grader      # the `judge` check's provider when it names none
 //! concurrency: 8
 //! suites: ["suites/**/*.yaml"]
 //! providers:
@@ -59,6 +60,9 @@ pub struct ProjectConfig {
     pub text: String,
     pub default_provider: String,
     pub default_provider_pos: Option<Pos>,
+    /// `judge_provider`: the provider of a `judge` check (and a golden in
+    /// `judge` mode) that names none; with its position.
+    pub judge_provider: Option<(String, Pos)>,
     pub concurrency: usize,
     pub suites: Vec<String>,
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -118,6 +122,7 @@ impl ProjectConfig {
             text: String::new(),
             default_provider: "echo".into(),
             default_provider_pos: None,
+            judge_provider: None,
             concurrency: 8,
             suites: DEFAULT_SUITE_GLOBS.iter().map(|s| s.to_string()).collect(),
             providers,
@@ -188,6 +193,7 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
         &[
             "version",
             "default_provider",
+            "judge_provider",
             "concurrency",
             "suites",
             "providers",
@@ -256,6 +262,24 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
                 ),
                 Some(hint),
             );
+        }
+    }
+    if let Some(n) = f.get("judge_provider") {
+        if let Some(name) = ctx.string(n, "`judge_provider`") {
+            if cfg.providers.contains_key(&name) || cfg.broken_providers.contains(&name) {
+                cfg.judge_provider = Some((name, n.pos));
+            } else {
+                let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
+                let hint = match crate::error::did_you_mean(&name, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("defined providers: {}", known.join(", ")),
+                };
+                ctx.error(
+                    n.pos,
+                    format!("unknown provider `{name}` as judge_provider"),
+                    Some(hint),
+                );
+            }
         }
     }
     if let Some(n) = f.get("gate") {

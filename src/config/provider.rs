@@ -80,6 +80,9 @@ pub struct OpenAiConfig {
     /// stop, response_format, tools, tool_choice, and everything under
     /// `extra_body` (merged last). Keys in insertion order.
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// The model of `POST {base_url}/embeddings` (the `similar` check);
+    /// with it, `model` may be left out (empty: an embeddings-only provider).
+    pub embeddings_model: Option<String>,
 }
 
 /// `type: anthropic`: the Messages API.
@@ -256,6 +259,7 @@ const OPENAI: ProviderType = ProviderType {
         &[
             "base_url",
             "model",
+            "embeddings_model",
             "api_key_env",
             "no_api_key",
             "headers",
@@ -550,7 +554,15 @@ fn decode_openai(
     what: &str,
 ) -> Option<ProviderKind> {
     let base_url = url(ctx, pf, "base_url", what, None)?;
-    let model = required_string(ctx, pf, "model", what)?;
+    let embeddings_model = pf
+        .get("embeddings_model")
+        .and_then(|n| ctx.string(n, "`embeddings_model`"));
+    // An embeddings-only provider needs no chat model.
+    let model = if embeddings_model.is_some() && pf.get("model").is_none() {
+        String::new()
+    } else {
+        required_string(ctx, pf, "model", what)?
+    };
     let mut params = serde_json::Map::new();
     for k in OPENAI_PARAMS {
         if let Some(n) = pf.get(k) {
@@ -576,6 +588,7 @@ fn decode_openai(
         headers,
         stream: flag(ctx, pf, "stream"),
         params,
+        embeddings_model,
     }))
 }
 

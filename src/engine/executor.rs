@@ -141,6 +141,7 @@ fn rejection(e: &ProviderError) -> Option<(String, CheckResult)> {
         actual: None,
         excerpt: None,
         diff: None,
+        error: false,
     };
     Some((text, check))
 }
@@ -192,6 +193,7 @@ impl Attempt {
             timeout: self.case.settings.timeout,
             vars: serde_json::Value::Object(self.case.vars.clone()),
             call: Cow::Borrowed(ANSWER),
+            format: crate::provider::Format::Text,
             observer: self.observer.clone(),
         };
         let started = Instant::now();
@@ -256,13 +258,38 @@ impl Attempt {
         };
         let ctx = EvalCtx::for_response(&response, &vars, &self.env)
             .with_golden(golden)
-            .with_call(&request.messages, &self.id, &self.providers);
+            .with_call(&request.messages, &self.id, &self.providers)
+            .with_timeout(self.case.settings.timeout);
         let mut checks = Vec::with_capacity(self.case.checks.len() + 1);
         checks.extend(rejection);
-        for check in &self.case.checks {
+        for (i, check) in self.case.checks.iter().enumerate() {
+            ctx.set_check_index(i);
             checks.push(check.run(&ctx).await);
         }
+        let check_calls = ctx.take_calls();
         drop(ctx);
+        // A check that could not judge (its grader failed) makes the attempt
+        // an error: the answer was neither shown right nor wrong.
+        if let Some(c) = checks.iter().find(|c| c.error) {
+            let message = format!("check `{}` could not judge: {}", c.name, c.message);
+            return AttemptResult {
+                repeat,
+                outcome: Outcome::Error,
+                score: 0.0,
+                error: Some(crate::secret::redact(&message)),
+                output: Some(response.text),
+                tool_calls: response.tool_calls,
+                retries: response.retries,
+                timing: response.timing,
+                usage: response.usage,
+                check_calls,
+                finish_reason: response.finish_reason,
+                model: response.model,
+                prompt_hash: hash,
+                checks,
+                recording: None,
+            };
+        }
         let score = weighted_score(&checks);
         // Every check passing is a pass, threshold or not; a threshold lets
         // a case with failed checks pass on its weighted score.
@@ -283,7 +310,7 @@ impl Attempt {
             retries: response.retries,
             timing: response.timing,
             usage: response.usage,
-            check_calls: Vec::new(),
+            check_calls,
             finish_reason: response.finish_reason,
             model: response.model,
             prompt_hash: hash,

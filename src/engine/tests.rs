@@ -228,6 +228,7 @@ impl crate::check::Check for Grader {
                 timeout: std::time::Duration::from_secs(5),
                 vars: serde_json::Value::Null,
                 call: "checks[1].grade".into(),
+                format: crate::provider::Format::Text,
                 observer: None,
             };
             match p.complete(&request).await {
@@ -242,6 +243,7 @@ impl crate::check::Check for Grader {
         vec![crate::check::ProviderRef {
             name: self.provider.clone(),
             pos: None,
+            embeddings: false,
         }]
     }
 }

@@ -6,6 +6,8 @@
 //! - `json`: structural: key order ignored, numbers within a tolerance,
 //!   selected paths ignored
 //! - `similarity`: a text similarity ratio at or above a threshold
+//! - `judge`: equal after normalizing, or a grader says the output says the
+//!   same as the golden (the `golden` check asks it; see `check::judge`)
 //!
 //! Each mode also produces the two texts a diff is shown between, normalized
 //! the same way, so the diff shows only differences that count.
@@ -27,6 +29,7 @@ pub enum Mode {
     Normalized,
     Json,
     Similarity,
+    Judge,
 }
 
 impl Mode {
@@ -36,6 +39,7 @@ impl Mode {
             Mode::Normalized => "normalized",
             Mode::Json => "json",
             Mode::Similarity => "similarity",
+            Mode::Judge => "judge",
         }
     }
 }
@@ -62,6 +66,11 @@ pub struct Settings {
     pub min_similarity: f64,
     /// One golden per provider: `golden/<suite>/<case>.<provider>.<ext>`.
     pub per_provider: bool,
+    /// judge: the grader (`""`: the run's `judge_provider`) and where it is written.
+    pub judge_provider: String,
+    pub judge_pos: Option<crate::error::Pos>,
+    /// judge: grades asked per comparison (majority decides).
+    pub judge_samples: u32,
 }
 
 impl Default for Settings {
@@ -75,6 +84,9 @@ impl Default for Settings {
             ignore_paths: Vec::new(),
             min_similarity: 0.9,
             per_provider: false,
+            judge_provider: String::new(),
+            judge_pos: None,
+            judge_samples: 1,
         }
     }
 }
@@ -88,6 +100,8 @@ pub const KEYS: &[&str] = &[
     "ignore_paths",
     "min_similarity",
     "per_provider",
+    "provider",
+    "samples",
 ];
 
 impl Settings {
@@ -111,11 +125,12 @@ impl Settings {
                 "normalized" => Mode::Normalized,
                 "json" => Mode::Json,
                 "similarity" => Mode::Similarity,
+                "judge" => Mode::Judge,
                 other => {
                     ctx.error(
                         n.pos,
                         format!("unknown golden mode `{other}`"),
-                        Some("modes: exact, normalized, json, similarity".into()),
+                        Some("modes: exact, normalized, json, similarity, judge".into()),
                     );
                     return None;
                 }
@@ -170,6 +185,24 @@ impl Settings {
                     }
                 }
             }
+        }
+        if let Some(n) = f.get("provider") {
+            s.judge_provider = ctx.string(n, "`provider`")?;
+            s.judge_pos = Some(n.pos);
+        }
+        if let Some(n) = f.get("samples") {
+            s.judge_samples = ctx.uint(n, "`samples`", 1, 9)? as u32;
+        }
+        if s.mode == Mode::Judge && s.judge_pos.is_none() {
+            s.judge_pos = Some(f.pos);
+        }
+        if s.mode != Mode::Judge && (f.get("provider").is_some() || f.get("samples").is_some()) {
+            ctx.error(
+                f.pos,
+                "`provider` and `samples` apply to `mode: judge` only",
+                Some("add `mode: judge`".into()),
+            );
+            return None;
         }
         let json_only = s.mode != Mode::Json
             && (f.get("tolerance").is_some() || f.get("ignore_paths").is_some());
@@ -230,7 +263,9 @@ impl Settings {
         let (g, o) = (self.redact(golden), self.redact(output));
         match self.mode {
             Mode::Exact | Mode::Json => Ok(Comparison::binary(g == o, g, o)),
-            Mode::Normalized => {
+            Mode::Normalized | Mode::Judge => {
+                // judge: equal texts need no grader; the check asks one
+                // about the others.
                 let (g, o) = (self.normalize(&g), self.normalize(&o));
                 Ok(Comparison::binary(g == o, g, o))
             }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use super::cassette::{Recorder, Replay};
 use super::{
-    anthropic::Anthropic, cache::Cached, echo::Echo, exec::Exec, http::HttpApi, openai::OpenAi,
-    resilience::Resilient, Provider,
+    anthropic::Anthropic, cache::Cached, echo::Echo, exec::Exec, http::HttpApi,
+    openai::OpenAiEndpoint, resilience::Resilient, Provider,
 };
 use crate::config::project::{Header, Limits, ProjectConfig, ProviderConfig, ProviderKind};
 use crate::error::Diagnostic;
@@ -252,7 +252,7 @@ fn endpoint(
             if !c.errors.is_empty() {
                 return Err(c.errors);
             }
-            OpenAi::new(name, &cfg, key, headers, &pc.limits)
+            OpenAiEndpoint::new(name, &cfg, key, headers, &pc.limits)
                 .map(|p| Arc::new(p) as Arc<dyn Provider>)
         }
         ProviderKind::Anthropic(a) => {

@@ -1,7 +1,9 @@
 //! The development response cache (`cache: true` on a provider).
 //!
 //! Keyed on the full request (provider name and type, endpoint, model,
-//! parameters, messages) and the repeat index, so repeats stay real repeats.
+//! parameters, messages) and the repeat index, so repeats stay real repeats;
+//! a check's call (a judge's sample) also on its call id, so samples stay
+//! real samples.
 //! One JSON file per answer under `<cache_dir>/<provider>/<2 hex>/<key>.json`,
 //! written atomically; only answers are cached, never errors. `--no-cache`
 //! bypasses it.
@@ -26,12 +28,19 @@ impl Cached {
     }
 
     fn path(&self, request: &Request) -> PathBuf {
-        let key = key_of(&serde_json::json!({
+        let mut key = serde_json::json!({
             "provider": self.inner.name(),
             "endpoint": self.inner.endpoint(),
             "request": self.inner.request_key(request),
             "repeat": request.repeat,
-        }));
+        });
+        // The answer's key is unchanged since before checks made calls.
+        if request.call != super::ANSWER {
+            if let Some(k) = key.as_object_mut() {
+                k.insert("call".into(), request.call.as_ref().into());
+            }
+        }
+        let key = key_of(&key);
         let hex = key.trim_start_matches("sha256:");
         self.dir.join(&hex[..2]).join(format!("{hex}.json"))
     }

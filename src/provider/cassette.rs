@@ -524,6 +524,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             vars: serde_json::json!({}),
             call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+            format: crate::provider::Format::Text,
             observer: None,
         }
     }

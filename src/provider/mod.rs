@@ -46,9 +46,28 @@ pub struct Request {
     /// or the id of the check that makes it (a grader). Cassettes key an
     /// exchange on (case, repeat, call).
     pub call: Cow<'static, str>,
+    /// What kind of answer is asked for: text (the default), a JSON object
+    /// valid against a schema (a judge's grade), or embeddings.
+    pub format: Format,
     /// Told about retries as they happen (the engine's attempt events);
     /// `None` when nobody listens.
     pub observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// What kind of answer a request asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Format {
+    /// Free text (every case's answer).
+    #[default]
+    Text,
+    /// A JSON object valid against this schema: APIs that support
+    /// structured output are sent it (`response_format` of the `openai`
+    /// type); the caller parses the text strictly in any case.
+    Json(Arc<serde_json::Value>),
+    /// Embeddings of every message's content, in order: the answer's text
+    /// is a JSON array of vectors, so the cache and cassettes keep it like
+    /// any answer. Only an `openai` provider with `embeddings_model` answers.
+    Embeddings,
 }
 
 /// The call id of the answer to a case (as opposed to a check's own call).
@@ -67,9 +86,27 @@ pub trait CallObserver: Send + Sync + std::fmt::Debug {
 #[derive(Clone, Default)]
 pub struct Registry {
     providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// `judge_provider` of evalgate.yaml: the grader of a check that names none.
+    judge: Option<String>,
 }
 
 impl Registry {
+    /// Set the provider a check that names none calls (`judge_provider`).
+    pub fn set_judge(&mut self, name: Option<String>) {
+        self.judge = name;
+    }
+
+    /// The provider a check names, by its name; the empty name is the
+    /// run's `judge_provider`. With the name it resolved to.
+    pub fn resolve<'r>(&'r self, name: &'r str) -> Option<(&'r str, &'r Arc<dyn Provider>)> {
+        let name = if name.is_empty() {
+            self.judge.as_deref()?
+        } else {
+            name
+        };
+        self.providers.get(name).map(|p| (name, p))
+    }
+
     pub fn insert(&mut self, name: String, provider: Arc<dyn Provider>) {
         self.providers.insert(name, provider);
     }

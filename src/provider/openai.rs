@@ -26,6 +26,13 @@
 //! servers ignore `stream`). An `error` object in a successful non-streamed
 //! answer is classified like one in a stream ([`api_error::response_error`]):
 //! transient errors are retried.
+//!
+//! A request for a JSON grade ([`Format::Json`]) adds `response_format`
+//! (`json_schema`, strict) unless the provider configures its own. With
+//! `embeddings_model`, a request for embeddings ([`Format::Embeddings`]) goes
+//! to `POST {base_url}/embeddings` as `{"model", "input": [...]}`, and its
+//! answer's text is the `data[].embedding` vectors in input order, as a JSON
+//! array.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +44,7 @@ use super::http::chat::{Chat, ChatApi, ChatEndpoint, Fold};
 use super::http::json::{compact, json_u64, usage_of};
 use super::http::transport::secret_header;
 use super::sse::{received, SseEvent};
-use super::{excerpt, ProviderError, Request, Response, ToolCall};
+use super::{excerpt, Format, Provider, ProviderError, Request, Response, ToolCall};
 use crate::config::provider::{Limits, OpenAiConfig};
 use crate::model::Usage;
 use crate::util::json::canonical;
@@ -77,6 +84,188 @@ impl OpenAi {
     }
 }
 
+/// An `openai` provider: Chat Completions, and the Embeddings API when
+/// `embeddings_model` is configured. Requests go to one or the other by
+/// their [`Format`].
+pub(crate) struct OpenAiEndpoint {
+    chat: OpenAi,
+    embeddings: Option<Chat<EmbeddingsApi>>,
+    /// False for an embeddings-only provider (no `model`).
+    has_model: bool,
+}
+
+impl OpenAiEndpoint {
+    pub(crate) fn new(
+        name: &str,
+        cfg: &OpenAiConfig,
+        api_key: Option<String>,
+        headers: Vec<(String, String)>,
+        limits: &Limits,
+    ) -> Result<Self, String> {
+        let chat = OpenAi::new(name, cfg, api_key.clone(), headers.clone(), limits)?;
+        let embeddings = match &cfg.embeddings_model {
+            None => None,
+            Some(model) => {
+                let mut defaults =
+                    vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+                if let Some(key) = &api_key {
+                    defaults.push((AUTHORIZATION, secret_header(&format!("Bearer {key}"))?));
+                }
+                let endpoint =
+                    ChatEndpoint::new(&cfg.base_url, "/embeddings", defaults, &headers, limits)?;
+                Some(Chat::from_parts(
+                    name,
+                    endpoint,
+                    EmbeddingsApi {
+                        model: model.clone(),
+                    },
+                ))
+            }
+        };
+        Ok(OpenAiEndpoint {
+            chat,
+            embeddings,
+            has_model: !cfg.model.is_empty(),
+        })
+    }
+
+    fn no_endpoint(&self, request: &Request) -> Option<ProviderError> {
+        match (&request.format, &self.embeddings) {
+            (Format::Embeddings, None) => Some(ProviderError::Provider(format!(
+                "provider `{}` has no `embeddings_model`",
+                self.chat.name()
+            ))),
+            (Format::Text | Format::Json(_), _) if !self.has_model => {
+                Some(ProviderError::Provider(format!(
+                    "provider `{}` has no `model` (it only serves embeddings)",
+                    self.chat.name()
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Provider for OpenAiEndpoint {
+    fn name(&self) -> &str {
+        self.chat.name()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> futures::future::BoxFuture<'a, Result<Response, ProviderError>> {
+        if let Some(e) = self.no_endpoint(request) {
+            return Box::pin(async move { Err(e) });
+        }
+        match (&request.format, &self.embeddings) {
+            (Format::Embeddings, Some(e)) => e.complete(request),
+            _ => self.chat.complete(request),
+        }
+    }
+
+    fn request_key(&self, request: &Request) -> Value {
+        match (&request.format, &self.embeddings) {
+            (Format::Embeddings, Some(e)) => e.request_key(request),
+            _ => self.chat.request_key(request),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.chat.endpoint()
+    }
+}
+
+/// The Embeddings API wire format (`POST {base_url}/embeddings`): every
+/// message's content is one input.
+pub(crate) struct EmbeddingsApi {
+    model: String,
+}
+
+impl EmbeddingsApi {
+    fn inputs(request: &Request) -> Vec<&str> {
+        request
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect()
+    }
+}
+
+impl ChatApi for EmbeddingsApi {
+    type Stream = ();
+
+    fn body(&self, request: &Request) -> Value {
+        serde_json::json!({ "model": self.model, "input": Self::inputs(request) })
+    }
+
+    fn request_key(&self, request: &Request) -> Value {
+        serde_json::json!({
+            "type": "openai-embeddings",
+            "model": self.model,
+            "input": Self::inputs(request),
+        })
+    }
+
+    fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError> {
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+            return Err(api_error::response_error(err));
+        }
+        let malformed = |what: &str| {
+            ProviderError::Provider(format!(
+                "malformed embeddings response ({what}): {}",
+                excerpt(text, EXCERPT_CHARS)
+            ))
+        };
+        let data = value
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed("no `data`"))?;
+        let mut vectors: Vec<(u64, Vec<f64>)> = Vec::with_capacity(data.len());
+        for (pos, item) in data.iter().enumerate() {
+            let index = item
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
+            let vector = item
+                .get("embedding")
+                .and_then(Value::as_array)
+                .ok_or_else(|| malformed("an item without an `embedding` list"))?
+                .iter()
+                .map(|x| x.as_f64().filter(|f| f.is_finite()))
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| malformed("an embedding that is not a list of numbers"))?;
+            vectors.push((index, vector));
+        }
+        vectors.sort_by_key(|(i, _)| *i);
+        let vectors: Vec<Vec<f64>> = vectors.into_iter().map(|(_, v)| v).collect();
+        Ok(Response {
+            text: serde_json::to_string(&vectors).unwrap_or_default(),
+            usage: value.get("usage").and_then(parse_usage),
+            model: value
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ..Default::default()
+        })
+    }
+
+    fn fold(&self, _acc: &mut (), event: &SseEvent) -> Result<Fold, ProviderError> {
+        Err(ProviderError::Provider(format!(
+            "the embeddings endpoint answered with an event stream: {}",
+            excerpt(&event.data, EXCERPT_CHARS)
+        )))
+    }
+
+    fn cut_short(&self, _acc: &(), events: usize) -> String {
+        format!("embeddings stream ended after {events} events")
+    }
+
+    fn finish(&self, _acc: ()) -> Response {
+        Response::default()
+    }
+}
+
 /// The Chat Completions wire format.
 pub(crate) struct ChatCompletions {
     model: String,
@@ -97,6 +286,17 @@ impl ChatApi for ChatCompletions {
         for (k, v) in &self.params {
             body.insert(k.clone(), v.clone());
         }
+        if let Format::Json(schema) = &request.format {
+            if !self.params.contains_key("response_format") {
+                body.insert(
+                    "response_format".into(),
+                    serde_json::json!({
+                        "type": "json_schema",
+                        "json_schema": {"name": "grade", "strict": true, "schema": schema.as_ref()},
+                    }),
+                );
+            }
+        }
         if self.stream {
             body.insert("stream".into(), Value::Bool(true));
             if !self.params.contains_key("stream_options") {
@@ -110,12 +310,16 @@ impl ChatApi for ChatCompletions {
     }
 
     fn request_key(&self, request: &Request) -> Value {
-        serde_json::json!({
+        let mut key = serde_json::json!({
             "type": "openai",
             "model": self.model,
             "params": canonical(&Value::Object(self.params.clone())),
             "messages": request.messages,
-        })
+        });
+        if let (Format::Json(schema), Some(k)) = (&request.format, key.as_object_mut()) {
+            k.insert("response_schema".into(), canonical(schema));
+        }
+        key
     }
 
     fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError> {
@@ -560,6 +764,7 @@ mod tests {
             headers: vec![],
             stream,
             params: Map::new(),
+            embeddings_model: None,
         }
     }
 
@@ -591,6 +796,84 @@ mod tests {
     const LO: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{"content":"lo"},"logprobs":null,"finish_reason":null}]}"#;
     const STOP: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#;
     const USAGE: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-test-0613","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}"#;
+
+    #[test]
+    fn a_grade_request_asks_for_its_json_schema_unless_configured() {
+        let schema = std::sync::Arc::new(serde_json::json!({"type": "object"}));
+        let mut req = request(&[("user", "grade")]);
+        req.format = Format::Json(schema.clone());
+        let body = provider("http://127.0.0.1:9", false).body(&req);
+        assert_eq!(
+            body["response_format"],
+            serde_json::json!({"type": "json_schema", "json_schema": {"name": "grade", "strict": true, "schema": {"type": "object"}}})
+        );
+        let key = provider("http://127.0.0.1:9", false).request_key(&req);
+        assert_eq!(
+            key["response_schema"],
+            serde_json::json!({"type": "object"})
+        );
+        let mut cfg = config("http://127.0.0.1:9", false);
+        cfg.params.insert(
+            "response_format".into(),
+            serde_json::json!({"type": "json_object"}),
+        );
+        let own = OpenAi::new("oa", &cfg, None, vec![], &Limits::default()).unwrap();
+        assert_eq!(own.body(&req)["response_format"]["type"], "json_object");
+        let text = request(&[("user", "answer")]);
+        assert!(provider("http://127.0.0.1:9", false)
+            .body(&text)
+            .get("response_format")
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn embeddings_go_to_their_endpoint_in_input_order() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/embeddings"))
+            .and(body_json(
+                serde_json::json!({"model": "emb-1", "input": ["a", "b"]}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": [
+                    {"index": 1, "embedding": [0.0, 1.0]},
+                    {"index": 0, "embedding": [1.0, 0.5]},
+                ],
+                "model": "emb-1",
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            })))
+            .mount(&server)
+            .await;
+        let mut cfg = config(&server.uri(), false);
+        cfg.embeddings_model = Some("emb-1".into());
+        cfg.model = String::new();
+        let p = OpenAiEndpoint::new("emb", &cfg, None, vec![], &Limits::default()).unwrap();
+        let mut req = request(&[("user", "a"), ("user", "b")]);
+        req.format = Format::Embeddings;
+        let r = p.complete(&req).await.unwrap();
+        assert_eq!(r.text, "[[1.0,0.5],[0.0,1.0]]");
+        assert_eq!(r.usage.map(|u| u.input_tokens), Some(2));
+        assert_eq!(p.request_key(&req)["type"], "openai-embeddings");
+        // An embeddings-only provider answers no chat request.
+        let e = p.complete(&request(&[("user", "hi")])).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "provider error: provider `emb` has no `model` (it only serves embeddings)"
+        );
+        let chat_only = OpenAiEndpoint::new(
+            "oa",
+            &config(&server.uri(), false),
+            None,
+            vec![],
+            &Limits::default(),
+        )
+        .unwrap();
+        let e = chat_only.complete(&req).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "provider error: provider `oa` has no `embeddings_model`"
+        );
+    }
 
     #[tokio::test]
     async fn non_streaming_answer_with_usage_and_auth() {
@@ -1224,6 +1507,32 @@ mod tests {
             assert_eq!(cached.complete(&req).await.unwrap().text, answer);
         }
         assert_eq!(answers, ["from one", "from two"]);
+    }
+
+    /// A judge's samples are the same request under different call ids:
+    /// the cache keeps each its own answer, and the case's answer keeps the
+    /// key it always had.
+    #[tokio::test]
+    async fn the_cache_keeps_a_checks_calls_apart() {
+        use crate::provider::cache::Cached;
+        use std::sync::Arc;
+        let cache = tempfile::tempdir().unwrap();
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(completion("graded"))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let p = provider(&server.uri(), false);
+        let cached = Cached::new(Arc::new(p), cache.path().to_path_buf());
+        let mut req = request(&[("user", "grade this")]);
+        for call in ["answer", "checks[0].judge#1", "checks[0].judge#2"] {
+            req.call = call.to_string().into();
+            assert_eq!(cached.complete(&req).await.unwrap().text, "graded");
+            // Again: from the cache.
+            assert_eq!(cached.complete(&req).await.unwrap().text, "graded");
+        }
     }
 
     #[test]

@@ -591,6 +591,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             vars: serde_json::Value::Null,
             call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+            format: crate::provider::Format::Text,
             observer: None,
         }
     }

@@ -366,6 +366,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             vars: json!({}),
             call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+            format: crate::provider::Format::Text,
             observer: None,
         };
         use crate::provider::Provider as _;

@@ -278,6 +278,7 @@ pub(crate) fn http(
             timeout: timeout(limits),
             vars: json!({}),
             call: super::ANSWER.into(),
+            format: crate::provider::Format::Text,
             observer: None,
         };
         Ok(api.render_body(&request)?.unwrap_or_else(|| json!({})))
@@ -319,6 +320,7 @@ mod tests {
             headers: Vec::new(),
             stream: true,
             params: Map::new(),
+            embeddings_model: None,
         };
         let headers = vec![("X-Tenant".to_string(), "t-1".to_string())];
         let t = openai(

@@ -323,6 +323,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                         s.push_str(&security_table(summary));
                     }
                     let o = &summary.overall;
+                    if let Some(judge) = o.judge_tokens_text() {
+                        s.push_str(&format!("judge tokens (checks' own calls): {judge}\n"));
+                    }
                     if o.answered > 0 {
                         s.push_str(&format!(
                             "tokens: {} · wall time {:.2} s\n",

@@ -442,6 +442,12 @@ impl MarkdownReporter {
             write_row(md, "**total**", &summary.overall);
         }
         md.push('\n');
+        if let Some(judge) = summary.overall.judge_tokens_text() {
+            let _ = writeln!(
+                md,
+                "Checks' own provider calls (judges, embedders): {judge}.\n"
+            );
+        }
     }
 
     /// Attack success rate per category and OWASP id; the successful attacks.

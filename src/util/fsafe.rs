@@ -82,6 +82,8 @@ pub enum Kind {
     Dataset,
     /// A JSON schema of a `json_schema` check.
     Schema,
+    /// A judge's prompt template (`judge_prompt:`).
+    Prompt,
     /// A mock provider's responses file.
     Fixture,
     /// A golden or a pending `.new` file.
@@ -102,6 +104,7 @@ impl Kind {
             Kind::Suite => "suite",
             Kind::Dataset => "dataset",
             Kind::Schema => "schema",
+            Kind::Prompt => "prompt",
             Kind::Fixture => "fixture",
             Kind::Golden => "golden",
             Kind::Cassette => "cassette",
@@ -114,7 +117,7 @@ impl Kind {
     pub fn default_limit(self) -> u64 {
         const MIB: u64 = 1024 * 1024;
         match self {
-            Kind::Config | Kind::Suite | Kind::Schema => 16 * MIB,
+            Kind::Config | Kind::Suite | Kind::Schema | Kind::Prompt => 16 * MIB,
             Kind::Fixture => 64 * MIB,
             Kind::Golden | Kind::Cache => 64 * MIB,
             Kind::Cassette => 256 * MIB,

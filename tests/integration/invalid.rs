@@ -61,6 +61,10 @@ const SUITE_LOCATIONS: &[(&str, &[&str])] = &[
         &["suites/invalid_inline_schema.yaml:9:19"],
     ),
     ("invalid_regex.yaml", &["suites/invalid_regex.yaml:7:16"]),
+    (
+        "judge_without_min_score.yaml",
+        &["suites/judge_without_min_score.yaml:6:16"],
+    ),
     // Not text: only the file can be named.
     ("invalid_utf8.yaml", &["suites/invalid_utf8.yaml"]),
     // The `}` after the trailing comma (where the parser notices it).
@@ -110,6 +114,10 @@ const SUITE_LOCATIONS: &[(&str, &[&str])] = &[
         "undefined_variable.yaml",
         &["suites/undefined_variable.yaml:4:9"],
     ),
+    (
+        "similar_without_embeddings.yaml",
+        &["suites/similar_without_embeddings.yaml:6:71"],
+    ),
     ("unknown_check.yaml", &["suites/unknown_check.yaml:7:9"]),
     ("unknown_key.yaml", &["suites/unknown_key.yaml:6:5"]),
     ("merge_key.yaml", &["suites/merge_key.yaml:8:5"]),
@@ -144,6 +152,10 @@ const CONFIG_LOCATIONS: &[(&str, &[&str])] = &[
         &["config/unknown_default_provider.yaml:2:19"],
     ),
     ("unknown_key.yaml", &["config/unknown_key.yaml:3:1"]),
+    (
+        "unknown_judge_provider.yaml",
+        &["config/unknown_judge_provider.yaml:3:17"],
+    ),
     (
         "openai_missing_model.yaml",
         &["config/openai_missing_model.yaml:6:5"],

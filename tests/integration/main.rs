@@ -13,6 +13,7 @@ mod golden;
 mod hostile;
 mod interop;
 mod invalid;
+mod judge;
 mod latency;
 mod layers;
 mod probes;

@@ -21,6 +21,7 @@ pub(crate) fn request(messages: &[(&str, &str)]) -> Request {
         timeout: Duration::from_secs(5),
         vars: serde_json::json!({}),
         call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),
+        format: crate::provider::Format::Text,
         observer: None,
     }
 }
