@@ -5,8 +5,10 @@
 # N times at the same concurrency, alternated, RUNS times each. Prints per
 # run: evalgate cases/s (N / wall time of the whole process, loading and
 # reports included), oha requests/s, the ratio, both p50 latencies (evalgate's
-# from its JSON report, oha's from its own), CPU time per case/request
-# (user+sys of the process / N), then the ranges over the runs.
+# from its JSON report, oha's from its own), oha's p50 when it sends at
+# evalgate's rate (`oha -q`: the latency-honesty comparison, same load on the
+# server), CPU time per case/request (user+sys of the process / N), then the
+# ranges over the runs.
 #
 # Usage: scripts/bench_overhead.sh [N] [RUNS] [CONCURRENCY ...]
 #        (default: 20000 3 1 8 32)
@@ -72,7 +74,7 @@ cases_from:
     - contains: Paris
     - regex: "(?i)capital of \\w+"
 YAML
-python3 - "$N" > "$WORK/project/suites/data.jsonl" <<'PY'
+python3 - "$N" > "$WORK/project/data.jsonl" <<'PY'
 import json, sys
 for i in range(int(sys.argv[1])):
     print(json.dumps({"id": f"c{i}", "country": "France"}))
@@ -85,8 +87,8 @@ BODY='{"model":"m","messages":[{"role":"user","content":"What is the capital of 
   -d "$BODY" "$URL/v1/chat/completions" > /dev/null
 
 echo "evalgate vs oha: $N requests per run, $RUNS runs, $(nproc) cores, server serve-mock at $URL" >&2
-printf '%-4s %-3s %12s %12s %7s %12s %12s %10s %10s\n' \
-  c run eval_cases/s oha_req/s ratio eval_p50_ms oha_p50_ms eval_us/case oha_us/req
+printf '%-4s %-3s %12s %12s %7s %12s %12s %14s %10s %10s\n' \
+  c run eval_cases/s oha_req/s ratio eval_p50_ms oha_p50_ms oha_p50_at_rate eval_us/case oha_us/req
 for c in "${CONCS[@]}"; do
   for r in $(seq 1 "$RUNS"); do
     rm -rf "$WORK/project/reports"
@@ -95,6 +97,10 @@ for c in "${CONCS[@]}"; do
     /usr/bin/time -f '%e %U %S %M' -o "$WORK/otime" \
       "$OHA" -n "$N" -c "$c" --no-tui --output-format json -m POST \
       -H 'content-type: application/json' -d "$BODY" "$URL/v1/chat/completions" > "$WORK/oha.json"
+    # oha at evalgate's rate: the same load on the server, for the p50 comparison.
+    RATE=$(python3 -c "import sys; e=open('$WORK/etime').read().split(); print(int($N/float(e[-4])))")
+    "$OHA" -n "$N" -c "$c" -q "$RATE" --no-tui --output-format json -m POST \
+      -H 'content-type: application/json' -d "$BODY" "$URL/v1/chat/completions" > "$WORK/oha_rate.json"
     python3 - "$c" "$r" "$N" "$WORK" >> "$WORK/rows" <<'PY'
 import json, sys
 c, r, n, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -105,7 +111,7 @@ ew, ecpu = tm(f"{work}/etime")
 ow, ocpu = tm(f"{work}/otime")
 rep = json.load(open(f"{work}/project/reports/report.json"))
 s = rep["summary"]
-assert s["counts"]["passed"] == n, s["counts"]
+assert s["overall"]["passed"] == n, s["overall"]
 ep50 = s["latency"]["overall"]["latency"]["p50_ms"]
 o = json.load(open(f"{work}/oha.json"))
 codes = o.get("statusCodeDistribution", {})
@@ -113,9 +119,12 @@ assert codes == {"200": n}, codes
 op50 = o["latencyPercentiles"]["p50"] * 1000
 orate = o["summary"]["requestsPerSec"]
 erate = n / ew
-print(f"{c} {r} {erate:.0f} {orate:.0f} {erate/orate:.3f} {ep50:.3f} {op50:.3f} {ecpu/n*1e6:.1f} {ocpu/n*1e6:.1f}")
+q = json.load(open(f"{work}/oha_rate.json"))
+assert q.get("statusCodeDistribution", {}) == {"200": n}, q.get("statusCodeDistribution")
+qp50 = q["latencyPercentiles"]["p50"] * 1000
+print(f"{c} {r} {erate:.0f} {orate:.0f} {erate/orate:.3f} {ep50:.3f} {op50:.3f} {qp50:.3f} {ecpu/n*1e6:.1f} {ocpu/n*1e6:.1f}")
 PY
-    tail -1 "$WORK/rows" | awk '{printf "%-4s %-3s %12s %12s %7s %12s %12s %10s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'
+    tail -1 "$WORK/rows" | awk '{printf "%-4s %-3s %12s %12s %7s %12s %12s %14s %10s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10}'
   done
 done
 echo
@@ -126,7 +135,8 @@ rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for row in rows:
     by.setdefault(row[0], []).append([float(x) for x in row[2:]])
-names = ["evalgate cases/s", "oha req/s", "ratio", "evalgate p50 ms", "oha p50 ms", "evalgate us/case", "oha us/req"]
+names = ["evalgate cases/s", "oha req/s", "ratio", "evalgate p50 ms", "oha p50 ms",
+         "oha p50 ms at evalgate's rate", "evalgate us/case", "oha us/req"]
 for c, vals in by.items():
     parts = []
     for i, name in enumerate(names):

@@ -379,7 +379,10 @@ fn interrupted_suite(not_run: u64) -> String {
 }
 
 fn spool(dir: &Path) -> io::Result<BufWriter<File>> {
-    Ok(BufWriter::new(tempfile::tempfile_in(dir)?))
+    Ok(BufWriter::with_capacity(
+        256 << 10,
+        tempfile::tempfile_in(dir)?,
+    ))
 }
 
 /// The `<testsuite>` name and test-case classname of a case: the suite, or

@@ -221,7 +221,7 @@ pub(super) fn expand(
     defaults: &Defaults,
     suite_tags: &[String],
     prompt: Option<&Arc<Prompt>>,
-    ids: &mut HashMap<String, usize>,
+    ids: &mut IdIndex,
     lcx: &mut LoadContext<'_>,
 ) -> Vec<CaseDef> {
     let Some(pack) = the_pack(ctx, pos) else {
@@ -253,7 +253,7 @@ pub(super) fn expand(
     let source = format!("{}:{}", display_path(ctx.file), pos.line);
     let mut out = Vec::new();
     for a in attack::expand(pack, &s.options) {
-        if let Some(first) = ids.insert(a.id.clone(), pos.line) {
+        if let Some(first) = ids.insert(&a.id, pos.line) {
             ctx.error(
                 pos,
                 format!(
@@ -360,7 +360,7 @@ pub(super) fn mutations(
     pos: Pos,
     case: &CaseDef,
     mutators: &[Mutator],
-    ids: &mut HashMap<String, usize>,
+    ids: &mut IdIndex,
 ) -> Vec<CaseDef> {
     let attack = match case.vars.get("attack") {
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -376,7 +376,7 @@ pub(super) fn mutations(
     let mut out = Vec::new();
     for m in mutators {
         let id = format!("{}+{}", case.id, m.name());
-        if let Some(first) = ids.insert(id.clone(), pos.line) {
+        if let Some(first) = ids.insert(&id, pos.line) {
             ctx.error(
                 pos,
                 format!("the mutated case id `{id}` is already used (line {first})"),

@@ -14,7 +14,7 @@ pub(super) fn decode_case(
     suite_tags: &[String],
     suite_prompt: Option<&Arc<Prompt>>,
     suite_prompt_given: bool,
-    ids: &mut HashMap<String, usize>,
+    ids: &mut IdIndex,
     lcx: &mut LoadContext<'_>,
 ) -> Option<(CaseDef, Option<Mutate>)> {
     let f = ctx.map(node, "case", CASE_KEYS)?;
@@ -23,7 +23,7 @@ pub(super) fn decode_case(
     if !check_id(ctx, id_node.pos, &id, "case id") {
         return None;
     }
-    if let Some(first) = ids.insert(id.clone(), id_node.pos.line) {
+    if let Some(first) = ids.insert(&id, id_node.pos.line) {
         ctx.error(
             id_node.pos,
             format!("duplicate case id `{id}` (first defined on line {first})"),

@@ -9,7 +9,7 @@ pub(super) fn decode_dataset(
     defaults: &Defaults,
     suite_tags: &[String],
     prompt: Option<&Arc<Prompt>>,
-    ids: &mut HashMap<String, usize>,
+    ids: &mut IdIndex,
     lcx: &mut LoadContext<'_>,
 ) -> Option<Dataset> {
     let f = ctx.map(node, "`cases_from`", DATASET_KEYS)?;
@@ -156,7 +156,7 @@ pub(super) fn decode_dataset(
                         .with_hint(ID_RULE),
                     );
                 }
-                if let Some(first) = ids.insert(row.id.clone(), row.line) {
+                if let Some(first) = ids.insert(&row.id, row.line) {
                     row_errors += 1;
                     ctx.errors.push(
                         Diagnostic::new(

@@ -458,7 +458,7 @@ fn decode_suite(
     let prompt_given = f.get("prompt").is_some();
 
     // Case id → line where it is defined (inline cases: the suite file; rows: the dataset).
-    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut ids = IdIndex::default();
     let mut cases = Vec::new();
     if let Some(list) = f.get("cases") {
         if let Some(items) = ctx.seq(list, "`cases`") {
@@ -535,4 +535,30 @@ fn decode_suite(
         cases,
         dataset,
     })
+}
+
+/// The case ids a suite has used, each as 96 bits of hash with the line it
+/// was last seen on: a million-row dataset is checked for duplicate ids
+/// without holding a million strings (16 bytes per id, not ~125). Two
+/// different ids share a hash with a probability near 10⁻¹⁷ at a million
+/// ids.
+#[derive(Default)]
+pub(super) struct IdIndex(HashMap<(u64, u32), u32>);
+
+impl IdIndex {
+    /// Record `id` on `line`; the line it was on before, if it was.
+    pub(super) fn insert(&mut self, id: &str, line: usize) -> Option<usize> {
+        use std::hash::{Hash, Hasher};
+        let half = |salt: u8| {
+            // SipHash with fixed keys: the same id hashes the same in every run.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            salt.hash(&mut h);
+            id.hash(&mut h);
+            h.finish()
+        };
+        let line32 = u32::try_from(line).unwrap_or(u32::MAX);
+        self.0
+            .insert((half(0), half(1) as u32), line32)
+            .map(|l| l as usize)
+    }
 }

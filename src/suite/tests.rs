@@ -78,3 +78,16 @@ fn empty_suite() {
         vec!["2: suite has no cases"]
     );
 }
+
+#[test]
+fn the_id_index_finds_duplicates_without_keeping_the_ids() {
+    let mut ids = IdIndex::default();
+    for i in 0..100_000 {
+        assert_eq!(ids.insert(&format!("c{i}"), i + 1), None, "c{i}");
+    }
+    assert_eq!(ids.insert("c42", 200_000), Some(43));
+    // The later line is remembered, as a map of ids would.
+    assert_eq!(ids.insert("c42", 200_001), Some(200_000));
+    assert_eq!(ids.insert("", 1), None);
+    assert_eq!(ids.insert("", 2), Some(1));
+}

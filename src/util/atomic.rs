@@ -9,6 +9,9 @@ use tempfile::NamedTempFile;
 
 use crate::error::Error;
 
+/// Bytes buffered before a write to the temporary file.
+const WRITE_BUFFER: usize = 256 << 10;
+
 pub struct AtomicFile {
     path: PathBuf,
     writer: BufWriter<NamedTempFile>,
@@ -45,7 +48,8 @@ impl AtomicFile {
             .map_err(|e| Error::output(path, e))?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            writer: BufWriter::new(tmp),
+            // Large writes: a report of many cases costs few system calls.
+            writer: BufWriter::with_capacity(WRITE_BUFFER, tmp),
         })
     }
 
@@ -72,6 +76,10 @@ impl AtomicFile {
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.writer.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
