@@ -102,7 +102,16 @@ impl Golden {
                 return None;
             }
         };
-        Some(Golden { settings })
+        Some(Golden::with_defaults(ctx, settings))
+    }
+
+    /// The check with the suite's `defaults.extract_json` applied when its
+    /// settings do not say.
+    pub fn with_defaults(ctx: &Ctx<'_>, mut settings: Settings) -> Self {
+        if settings.extract.is_none() {
+            settings.extract = Some(ctx.default_of::<crate::util::extract::ExtractDefault>().0);
+        }
+        Golden { settings }
     }
 
     fn file(&self, g: &GoldenCtx<'_>, body: String) -> GoldenFile {
@@ -195,7 +204,7 @@ impl SyncCheck for Golden {
                 )
             }
         };
-        let cmp = match s.compare(&existing.body, &body) {
+        let cmp = match s.compare(&existing.body, input.output) {
             Ok(c) => c,
             Err(e) => {
                 let d = diff::unified(&format!("{}\n", existing.body), &format!("{body}\n"));

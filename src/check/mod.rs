@@ -91,7 +91,11 @@ const KINDS: &[Kind] = &[
     Kind {
         name: "is_json",
         parse: |c, n| json::IsJson::parse(c, n).map(boxed),
-        bare: Some(|_| Box::new(json::IsJson)),
+        bare: Some(|c| {
+            Box::new(json::IsJson {
+                extract: c.default_of::<crate::util::extract::ExtractDefault>().0,
+            })
+        }),
     },
     Kind {
         name: "json_schema",
@@ -122,9 +126,10 @@ const KINDS: &[Kind] = &[
         name: "golden",
         parse: |c, n| golden::Golden::parse(c, n).map(boxed),
         bare: Some(|c| {
-            Box::new(golden::Golden {
-                settings: c.default_of::<crate::golden::Settings>(),
-            })
+            Box::new(golden::Golden::with_defaults(
+                c,
+                c.default_of::<crate::golden::Settings>(),
+            ))
         }),
     },
     Kind {
@@ -216,6 +221,8 @@ pub struct EvalCtx<'a> {
     /// Every provider of the run by name, for checks that call a model.
     pub providers: Option<&'a Registry>,
     json: OnceLock<Result<serde_json::Value, String>>,
+    /// The JSON extracted from the output (`extract: true`) and where from.
+    extracted: OnceLock<Result<(serde_json::Value, String), String>>,
 }
 
 impl<'a> EvalCtx<'a> {
@@ -238,6 +245,7 @@ impl<'a> EvalCtx<'a> {
             attempt: None,
             providers: None,
             json: OnceLock::new(),
+            extracted: OnceLock::new(),
         }
     }
 
@@ -289,6 +297,34 @@ impl<'a> EvalCtx<'a> {
             .get_or_init(|| serde_json::from_str(self.output.trim()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// The first JSON value in the output (`extract: true`: the whole output,
+    /// a fence, or a balanced object or array in the text), parsed, with a
+    /// description of where it was found; once per output.
+    pub fn json_extracted(&self) -> Result<(&serde_json::Value, &str), &str> {
+        self.extracted
+            .get_or_init(|| match crate::util::extract::extract_json(self.output) {
+                None => Err("no JSON value found in the output (no JSON in a code fence, and no balanced object or array in the text)".to_string()),
+                Some(e) => serde_json::from_str(e.json)
+                    .map(|v| (v, e.describe()))
+                    .map_err(|err| format!("{} could not be read: {err}", e.describe())),
+            })
+            .as_ref()
+            .map(|(v, d)| (v, d.as_str()))
+            .map_err(String::as_str)
+    }
+
+    /// The output as JSON, or the JSON extracted from it: the value and,
+    /// when extracted, where it was found.
+    pub fn json_value(&self, extract: bool) -> Result<(&serde_json::Value, Option<&str>), String> {
+        if extract {
+            self.json_extracted()
+                .map(|(v, d)| (v, Some(d)))
+                .map_err(str::to_string)
+        } else {
+            self.json().map(|v| (v, None)).map_err(str::to_string)
+        }
     }
 
     /// Resolve a possibly templated argument.

@@ -71,6 +71,7 @@ const DEFAULT_KEYS: &[&str] = &[
     "min_passes",
     "threshold",
     "golden",
+    "extract_json",
 ];
 const CASE_KEYS: &[&str] = &[
     "id",
@@ -429,6 +430,12 @@ fn decode_suite(
         if let Some(df) = ctx.map(n, "`defaults`", DEFAULT_KEYS) {
             if let Some(v) = df.get("vars") {
                 defaults.vars = decode_vars(ctx, v);
+            }
+            // `extract_json` and golden settings first: checks anywhere in the suite use them.
+            if let Some(n) = df.get("extract_json") {
+                if let Some(b) = ctx.bool(n, "`extract_json`") {
+                    ctx.set_default(crate::util::extract::ExtractDefault(b));
+                }
             }
             // Golden settings first: `golden` checks anywhere in the suite use them.
             if let Some(g) = df.get("golden") {
