@@ -404,6 +404,7 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
     } else {
         Mode::Live
     };
+    crate::check::script::set_policy(args.replay, args.allow_scripts);
     let plan = Plan::load(&sel)?;
     print_warnings(&plan);
     let (planned, selected_suites) = plan.selected()?;

@@ -89,6 +89,10 @@ pub struct CheckResult {
     /// Unified diff from the expected text (e.g. the golden) to the output.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub diff: Option<String>,
+    /// The check could not judge (a `script` that crashed or timed out):
+    /// the attempt is an `error`.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub error: bool,
 }
 
 /// Timing of one provider call, in milliseconds from the start of the request.

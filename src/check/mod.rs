@@ -20,6 +20,7 @@ pub mod golden;
 mod json;
 mod latency;
 mod length;
+pub mod script;
 pub mod security;
 mod similarity;
 mod text;
@@ -133,6 +134,11 @@ const KINDS: &[Kind] = &[
         }),
     },
     Kind {
+        name: "script",
+        parse: |c, n| script::Script::parse(c, n).map(boxed),
+        bare: None,
+    },
+    Kind {
         name: "tool_call",
         parse: |c, n| tools::ToolCallCheck::parse(c, n).map(boxed),
         bare: None,
@@ -216,6 +222,8 @@ pub struct EvalCtx<'a> {
     pub messages: &'a [Message],
     /// The whole answer (model, usage, finish reason, timing), when there is one.
     pub response: Option<&'a Response>,
+    /// The conversation turn (1-based) the output answers, for a case with `turns:`.
+    pub turn: Option<usize>,
     /// Which attempt this is (suite, case, provider, repeat).
     pub attempt: Option<&'a AttemptId>,
     /// Every provider of the run by name, for checks that call a model.
@@ -242,6 +250,7 @@ impl<'a> EvalCtx<'a> {
             ttft_ms: None,
             messages: &[],
             response: None,
+            turn: None,
             attempt: None,
             providers: None,
             json: OnceLock::new(),
@@ -380,6 +389,9 @@ pub struct Eval {
     pub excerpt: Option<String>,
     /// A unified diff from the expected text to the output.
     pub diff: Option<String>,
+    /// The check could not judge (a script that crashed or timed out): the
+    /// attempt's outcome is `error`, whatever the other checks say.
+    pub error: bool,
 }
 
 impl Eval {
@@ -397,6 +409,18 @@ impl Eval {
             passed: false,
             score: 0.0,
             message: message.into(),
+            ..Eval::default()
+        }
+    }
+
+    /// The check could not judge: an `error`, never a pass (negation does
+    /// not turn it into one).
+    pub fn error(message: impl Into<String>) -> Self {
+        Eval {
+            passed: false,
+            score: 0.0,
+            message: message.into(),
+            error: true,
             ..Eval::default()
         }
     }
@@ -546,7 +570,9 @@ impl CheckSpec {
             Evaluation::Ready(eval) => eval,
             Evaluation::Pending(future) => future.await,
         };
-        let (passed, partial, message) = if self.negate {
+        let (passed, partial, message) = if eval.error {
+            (false, 0.0, eval.message)
+        } else if self.negate {
             let message = if eval.passed {
                 format!("expected the opposite, but {}", eval.message)
             } else {
@@ -569,6 +595,7 @@ impl CheckSpec {
             actual: eval.actual,
             excerpt: eval.excerpt,
             diff: eval.diff,
+            error: eval.error,
         }
     }
 }

@@ -141,6 +141,7 @@ fn rejection(e: &ProviderError) -> Option<(String, CheckResult)> {
         actual: None,
         excerpt: None,
         diff: None,
+        error: false,
     };
     Some((text, check))
 }
@@ -272,13 +273,24 @@ impl Attempt {
                 .settings
                 .threshold
                 .is_some_and(|t| score + 1e-12 >= t);
+        // A check that could not judge (a script that crashed) makes the
+        // attempt an error: neither a pass nor a wrong answer.
+        let check_error = checks
+            .iter()
+            .find(|c| c.error)
+            .map(|c| format!("check `{}` errored: {}", c.name, c.message));
+        let outcome = match (&check_error, passed) {
+            (Some(_), _) => Outcome::Error,
+            (None, true) => Outcome::Pass,
+            (None, false) => Outcome::Fail,
+        };
         AttemptResult {
             repeat,
-            outcome: if passed { Outcome::Pass } else { Outcome::Fail },
+            outcome,
             score,
             checks,
             output: Some(response.text),
-            error: None,
+            error: check_error.map(|e| crate::secret::redact(&e)),
             tool_calls: response.tool_calls,
             retries: response.retries,
             timing: response.timing,

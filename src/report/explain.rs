@@ -366,6 +366,7 @@ pub(crate) mod fixtures {
             actual: None,
             excerpt: None,
             diff: None,
+            error: false,
         }
     }
 
