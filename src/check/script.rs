@@ -24,9 +24,7 @@ use std::time::Duration;
 
 use super::{Eval, EvalCtx, Evaluation};
 use crate::check::security::{Detector, Hit, StackTraces};
-use crate::provider::exec::{
-    describe_status, resolve_program, run_command, tail_excerpt, Spawn,
-};
+use crate::provider::exec::{describe_status, resolve_program, run_command, tail_excerpt, Spawn};
 use crate::syntax::decode::{duration, Ctx};
 use crate::syntax::node::{Node, Value};
 use crate::util::text::truncate_chars;
@@ -84,7 +82,9 @@ impl Script {
                         "`script` takes a mapping {{command, timeout}}, found {}",
                         node.kind_name()
                     ),
-                    Some("e.g. `script: {command: [python3, checks/grade.py], timeout: 5s}`".into()),
+                    Some(
+                        "e.g. `script: {command: [python3, checks/grade.py], timeout: 5s}`".into(),
+                    ),
                 );
                 return None;
             }
@@ -184,7 +184,13 @@ impl Script {
         };
         let stderr = crate::secret::redact(&String::from_utf8_lossy(&stderr));
         let stdout = crate::secret::redact(&String::from_utf8_lossy(&stdout));
-        verdict(&shown, status.code(), &describe_status(status), &stdout, &stderr)
+        verdict(
+            &shown,
+            status.code(),
+            &describe_status(status),
+            &stdout,
+            &stderr,
+        )
     }
 }
 
@@ -294,7 +300,11 @@ mod tests {
         assert!(e.error && e.message.contains("crashed"), "{e:?}");
         assert!(v(Some(2), "", "").error);
         assert!(v(None, "", "").error);
-        let p = v(Some(0), r#"{"pass": true, "score": 0.5, "reason": "ok"}"#, "");
+        let p = v(
+            Some(0),
+            r#"{"pass": true, "score": 0.5, "reason": "ok"}"#,
+            "",
+        );
         assert!(p.passed && p.score == 0.5 && p.message == "script `g`: pass: ok");
         assert!(v(Some(0), "yes", "").error);
         assert!(v(Some(0), "[1]", "").error);

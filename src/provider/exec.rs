@@ -152,7 +152,13 @@ impl Exec {
             ("EVALGATE_CASE", request.case_id.as_str()),
             ("EVALGATE_REPEAT", repeat.as_str()),
         ]);
-        let mut args: Vec<&str> = self.cfg.command.iter().skip(1).map(String::as_str).collect();
+        let mut args: Vec<&str> = self
+            .cfg
+            .command
+            .iter()
+            .skip(1)
+            .map(String::as_str)
+            .collect();
         let arg_mode = self.cfg.input == ExecInput::Arg;
         if arg_mode {
             args.push(&prompt);
@@ -211,9 +217,7 @@ pub(crate) fn resolve_program(root: &Path, program: &str) -> PathBuf {
 /// Run a command to its end: (stdout, exit status, the tail of stderr with
 /// secrets redacted). Dropping the future kills the command's process group.
 /// Errors (cannot start, too much stdout, a read failure) are messages.
-pub(crate) async fn run_command(
-    spec: Spawn<'_>,
-) -> Result<(Vec<u8>, ExitStatus, Vec<u8>), String> {
+pub(crate) async fn run_command(spec: Spawn<'_>) -> Result<(Vec<u8>, ExitStatus, Vec<u8>), String> {
     let program = spec.program;
     let mut cmd = tokio::process::Command::new(&spec.spawn_program);
     cmd.args(&spec.args);

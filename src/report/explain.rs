@@ -251,7 +251,7 @@ fn repeat_count(case: &CaseResult) -> usize {
 fn error_message(attempt: &AttemptResult) -> String {
     let err = attempt.error.as_deref().unwrap_or("no usable answer");
     let err = one_line(err, 1000);
-    if err.starts_with("provider") {
+    if err.starts_with("provider") || err.starts_with("check `") {
         err
     } else {
         format!("no usable answer: {err}")
