@@ -343,9 +343,12 @@ pub(crate) struct CaseResult {
     pub seq: u64,
     pub suite: String,
     pub case: String,
-    /// `suite/case`.
+    /// `suite/case` (`suite/case@variant` for a prompt variant).
     pub id: String,
     pub provider: String,
+    /// The prompt variant (`prompts:`) the case ran against.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

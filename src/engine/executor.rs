@@ -192,7 +192,11 @@ impl Attempt {
             messages,
             timeout: self.case.settings.timeout,
             vars: serde_json::Value::Object(self.case.vars.clone()),
-            call: Cow::Borrowed(ANSWER),
+            call: match &self.case.variant {
+                None => Cow::Borrowed(ANSWER),
+                // Each variant's answer has its own place in a cassette.
+                Some(v) => Cow::Owned(format!("{ANSWER}@{v}")),
+            },
             observer: self.observer.clone(),
         };
         let started = Instant::now();
@@ -251,6 +255,8 @@ impl Attempt {
             suite: &request.suite,
             case: &self.case.id,
             provider: &self.id.provider,
+            variant: self.case.variant.as_deref(),
+            turn: None,
             model: response.model.as_deref(),
             prompt_hash: &hash,
             repeat,

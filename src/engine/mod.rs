@@ -301,6 +301,7 @@ pub(crate) async fn run(
                 suite: suite_name.clone(),
                 case: case.id.as_str().into(),
                 provider: provider_name.clone(),
+                variant: case.variant.clone(),
                 repeat,
                 repeats,
             };

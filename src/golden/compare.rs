@@ -62,6 +62,9 @@ pub struct Settings {
     pub min_similarity: f64,
     /// One golden per provider: `golden/<suite>/<case>.<provider>.<ext>`.
     pub per_provider: bool,
+    /// One golden per prompt variant: `golden/<suite>/<case>@<variant>.<ext>`
+    /// (`@` encoded in the file name as `%40`).
+    pub per_variant: bool,
     /// json: compare the first JSON value of the output (in a code fence or
     /// the text), not the whole output. `None`: the suite's
     /// `defaults.extract_json` (resolved by the `golden` check's parser).
@@ -79,6 +82,7 @@ impl Default for Settings {
             ignore_paths: Vec::new(),
             min_similarity: 0.9,
             per_provider: false,
+            per_variant: false,
             extract: None,
         }
     }
@@ -93,6 +97,7 @@ pub const KEYS: &[&str] = &[
     "ignore_paths",
     "min_similarity",
     "per_provider",
+    "per_variant",
     "extract",
 ];
 
@@ -135,6 +140,9 @@ impl Settings {
         }
         if let Some(n) = f.get("per_provider") {
             s.per_provider = ctx.bool(n, "`per_provider`")?;
+        }
+        if let Some(n) = f.get("per_variant") {
+            s.per_variant = ctx.bool(n, "`per_variant`")?;
         }
         if let Some(n) = f.get("extract") {
             s.extract = Some(ctx.bool(n, "`extract`")?);

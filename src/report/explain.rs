@@ -430,6 +430,7 @@ pub(crate) mod fixtures {
             case: name.into(),
             id: format!("{suite}/{name}"),
             provider: "mock".into(),
+            variant: None,
             tags: vec![],
             description: None,
             outcome,

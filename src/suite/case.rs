@@ -119,6 +119,7 @@ pub(super) fn decode_case(
         .get("mutate")
         .map(|n| (n.pos, super::attacks::decode_mutators(ctx, n, "`mutate`")));
     let case = CaseDef {
+        variant: None,
         id,
         description,
         vars,
