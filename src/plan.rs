@@ -763,6 +763,17 @@ fn check_golden_collisions(
                 display_path(&s.file)
             ));
         }
+        if s.variants.len() > 1
+            && suite_checks(s).any(|c| c.check.golden().is_some_and(|g| !g.per_variant))
+            && warned.insert(format!("{}@", s.name))
+        {
+            warnings.push(format!(
+                "suite `{}` has {} prompt variants and its goldens are shared: each variant's output is compared with (and under --update-golden writes) the same file\n  = hint: set `per_variant: true` on the `golden` check (or the suite's `defaults.golden`) to keep one golden per variant ({})",
+                s.name,
+                s.variants.len(),
+                display_path(&s.file)
+            ));
+        }
         if !suite_checks(s).any(|c| c.check.golden().is_some()) {
             continue;
         }
@@ -773,7 +784,11 @@ fn check_golden_collisions(
             let case = case.map_err(Error::Infrastructure)?;
             for g in case.checks.iter().filter_map(|c| c.check.golden()) {
                 let provider = g.per_provider.then_some(ps.provider_name.as_str());
-                let path = store.path_for(&s.name, &case.id, provider, g.ext());
+                let name = match (&case.variant, g.per_variant) {
+                    (Some(v), true) => format!("{}@{v}", case.id),
+                    _ => case.id.clone(),
+                };
+                let path = store.path_for(&s.name, &name, provider, g.ext());
                 // The pending file is the longest name written.
                 let pending = crate::golden::Store::pending_path(&path);
                 let too_long = |p: Option<&std::ffi::OsStr>| {

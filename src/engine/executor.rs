@@ -64,7 +64,7 @@ pub(crate) fn prompt_hash(messages: &[Message]) -> String {
     format!("sha256:{:x}", h.finalize())
 }
 
-fn error_attempt(
+pub(super) fn error_attempt(
     repeat: u32,
     message: String,
     prompt_hash: String,
@@ -90,6 +90,7 @@ fn error_attempt(
         model: None,
         prompt_hash,
         checks: Vec::new(),
+        turns: Vec::new(),
         recording: None,
     }
 }
@@ -171,6 +172,9 @@ impl Attempt {
     }
 
     async fn execute(&self) -> AttemptResult {
+        if let Some(conv) = self.case.conversation.clone() {
+            return self.converse(&conv).await;
+        }
         let repeat = self.id.repeat;
         let vars = minijinja::Value::from_serialize(&self.case.vars);
         let messages = match self.prompt.render(&self.env, &vars) {
@@ -305,6 +309,7 @@ impl Attempt {
             finish_reason: response.finish_reason,
             model: response.model,
             prompt_hash: hash,
+            turns: Vec::new(),
             recording: None,
         }
     }

@@ -13,6 +13,7 @@
 //! aborts what is in flight and still reports every case that finished.
 
 mod aggregator;
+mod conversation;
 mod executor;
 mod folder;
 
@@ -278,7 +279,13 @@ pub(crate) async fn run(
                 continue;
             };
             let ps = &plan.suites[suite_idx];
-            let Some(prompt) = case.prompt.clone().or_else(|| ps.suite.prompt.clone()) else {
+            let prompt = case.prompt.clone().or_else(|| ps.suite.prompt.clone());
+            // A conversation needs no prompt: its turns are its messages.
+            let prompt = match (prompt, &case.conversation) {
+                (None, Some(_)) => Some(Arc::new(crate::suite::Prompt::empty())),
+                (p, _) => p,
+            };
+            let Some(prompt) = prompt else {
                 infra_error = Some(Error::Infrastructure(format!(
                     "case `{}` has no prompt",
                     case.id

@@ -124,6 +124,7 @@ pub(crate) fn suites(
             .map(|p| {
                 Arc::new(CaseDef {
                     variant: None,
+                    conversation: None,
                     id: p.name().to_string(),
                     description: Some(description(p)),
                     vars: Default::default(),

@@ -409,6 +409,7 @@ pub(crate) mod fixtures {
             model: Some("mock-1".into()),
             prompt_hash: "sha256:0a1b2c".into(),
             checks,
+            turns: Vec::new(),
             recording: None,
         }
     }

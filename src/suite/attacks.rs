@@ -303,6 +303,7 @@ pub(super) fn expand(
         };
         out.push(CaseDef {
             variant: None,
+            conversation: None,
             description: Some(match a.mutator {
                 Some(m) => format!("{} ({}), {} mutation", category.title, a.seed.id, m.name()),
                 None => format!("{} ({})", category.title, a.seed.id),
@@ -396,6 +397,7 @@ pub(super) fn mutations(
         }
         out.push(CaseDef {
             variant: None,
+            conversation: None,
             id,
             description: case.description.clone(),
             vars,

@@ -87,6 +87,9 @@ const CASE_KEYS: &[&str] = &[
     "min_passes",
     "threshold",
     "mutate",
+    "turns",
+    "tool_results",
+    "max_steps",
 ];
 const DATASET_KEYS: &[&str] = &[
     "path",
@@ -153,6 +156,31 @@ pub struct CaseDef {
     /// The prompt variant (`prompts:`) this case runs against; its prompt is
     /// the variant's.
     pub variant: Option<Arc<str>>,
+    /// `turns:`: the case is a conversation.
+    pub conversation: Option<Arc<Conversation>>,
+}
+
+/// Default most model calls in one turn of a conversation (`max_steps`).
+pub(crate) const DEFAULT_MAX_STEPS: u32 = 5;
+
+/// One turn of a conversation: the user's message and its checks.
+#[derive(Debug)]
+pub struct Turn {
+    /// The user message (a one-message prompt template).
+    pub user: Arc<Prompt>,
+    /// The turn's checks (the last turn's include the case's `checks`).
+    pub checks: Vec<Arc<CheckSpec>>,
+}
+
+/// A case with `turns:`: the model's earlier answers are fed back, tool
+/// calls named in `tool_results` are answered with those fixtures.
+#[derive(Debug)]
+pub struct Conversation {
+    pub turns: Vec<Turn>,
+    /// Tool name → the result sent back when the model calls it.
+    pub tool_results: serde_json::Map<String, serde_json::Value>,
+    /// Most model calls per turn (1 + rounds of answered tool calls).
+    pub max_steps: u32,
 }
 
 impl CaseDef {
@@ -170,6 +198,7 @@ impl CaseDef {
             settings: self.settings,
             source: self.source.clone(),
             attack: self.attack.clone(),
+            conversation: self.conversation.clone(),
         }
     }
 }
@@ -269,6 +298,7 @@ impl Suite {
         vars.extend(row.vars);
         CaseDef {
             variant: None,
+            conversation: None,
             id: row.id,
             description: None,
             vars,
@@ -740,6 +770,11 @@ fn check_variant(
     }
     let variant = case.variant.as_deref().unwrap_or_default();
     let id = format!("{}@{variant}", case.id);
+    if let Some(conv) = &case.conversation {
+        let p = Arc::new(prompt.clone());
+        case::check_conversation(ctx, pos, &id, conv, Some(&p), &case.vars, lcx);
+        return;
+    }
     if prompt::check_variables(ctx, lcx.env, pos, &id, prompt, &case.checks, &case.vars) {
         let value = minijinja::Value::from_serialize(&case.vars);
         if let Err(e) = prompt.render(lcx.env, &value) {
