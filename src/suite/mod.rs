@@ -588,7 +588,7 @@ fn decode_suite(
     let variants = match f.get("prompts") {
         Some(n) if f.get("prompt").is_some() => {
             ctx.error(
-                n.pos,
+                f.entry("prompts").map_or(n.pos, |e| e.key_pos),
                 "a suite has `prompt` or `prompts`, not both",
                 Some(
                     "`prompts:` names variants (name: template); every case runs against each"

@@ -230,3 +230,307 @@ fn script_config_errors_name_the_line_and_the_fix() {
     assert!(r.stderr.contains("unknown key `timout`"), "{}", r.stderr);
     assert!(r.stderr.contains("did you mean `timeout`?"), "{}", r.stderr);
 }
+
+/// A fenced block of the README: its language and text.
+struct Block {
+    lang: String,
+    text: String,
+}
+
+/// The fenced blocks (at the start of a line) of the README's `### heading`
+/// subsection, in order.
+fn readme_blocks(heading: &str) -> Vec<Block> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let start = readme
+        .find(&format!("\n### {heading}\n"))
+        .unwrap_or_else(|| panic!("README section {heading:?}"));
+    let rest = &readme[start + heading.len() + 6..];
+    let end = ["\n### ", "\n## "]
+        .iter()
+        .filter_map(|h| rest.find(h))
+        .min()
+        .unwrap_or(rest.len());
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, String, Vec<&str>)> = None;
+    for line in rest[..end].lines() {
+        let ticks = line.chars().take_while(|c| *c == '`').count();
+        match &mut open {
+            None if ticks >= 3 => {
+                open = Some((ticks, line[ticks..].trim().to_string(), Vec::new()))
+            }
+            Some((n, _, _)) if ticks == *n && line[ticks..].trim().is_empty() => {
+                if let Some((_, lang, lines)) = open.take() {
+                    blocks.push(Block {
+                        lang,
+                        text: lines.join("\n") + "\n",
+                    });
+                }
+            }
+            Some((_, _, lines)) => lines.push(line),
+            None => {}
+        }
+    }
+    blocks
+}
+
+/// Run a README subsection as written: every block whose first line names a
+/// file (`# path`, `// path`) is written to a fresh project, and every
+/// `evalgate` command of its `sh` blocks runs in order, with the exit code
+/// its comment gives (`# exit 1`), else 0.
+fn run_readme_section(heading: &str) -> Project {
+    let p = Project::new();
+    let mut commands = 0;
+    for b in readme_blocks(heading) {
+        let first = b.text.lines().next().unwrap_or_default();
+        let path = first
+            .strip_prefix("# ")
+            .or_else(|| first.strip_prefix("// "))
+            .filter(|p| p.contains('.') && !p.contains(' '));
+        if b.lang == "sh" {
+            for line in b.text.lines() {
+                let (cmd, comment) = line.split_once(" #").unwrap_or((line, ""));
+                let Some(args) = cmd.trim().strip_prefix("evalgate ") else {
+                    continue;
+                };
+                let want: i32 = comment
+                    .trim()
+                    .strip_prefix("exit ")
+                    .and_then(|c| c.split(':').next())
+                    .map_or(0, |c| c.trim().parse().expect("exit code"));
+                let args: Vec<&str> = args.split_whitespace().collect();
+                let r = p.run(&args);
+                assert_eq!(
+                    r.code, want,
+                    "{heading}: {line}\n{}\n{}",
+                    r.stdout, r.stderr
+                );
+                commands += 1;
+            }
+        } else if let Some(path) = path {
+            p.file(path, &b.text);
+        }
+    }
+    assert!(commands > 0, "{heading}: no command");
+    p
+}
+
+#[test]
+fn the_readme_prompt_variants_example_runs_as_written() {
+    let p = run_readme_section("Prompt variants");
+    let report = p.json_report();
+    crate::util::assert_valid_report(&report);
+    let got: Vec<(String, String, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["variant"].as_str().unwrap().to_string(),
+                c["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("qa/france@terse", "terse", "pass"),
+        ("qa/france@polite", "polite", "pass"),
+        ("qa/germany@terse", "terse", "pass"),
+        ("qa/germany@polite", "polite", "fail"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    assert_eq!(report["results"][3]["case"], "germany");
+    let junit = p.read("reports/junit.xml");
+    assert!(
+        junit.contains("<testsuite name=\"qa@terse\" tests=\"2\" failures=\"0\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("<testsuite name=\"qa@polite\" tests=\"2\" failures=\"1\""),
+        "{junit}"
+    );
+    let md = p.read("reports/summary.md");
+    assert!(md.contains("### Prompt variants"), "{md}");
+    assert!(
+        md.contains("| <code>qa/germany</code> | ✅ pass | ❌ fail |"),
+        "{md}"
+    );
+    // The console table, as the README shows it.
+    let r = p.run(&["run", "--no-progress"]);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let table = "VARIANT  CASES   PASS   FAIL  ERROR  PASS RATE\nterse        2      2      0      0     100.0%\npolite       2      1      1      0      50.0%\n1 of 2 cases differs across prompt variants\nCASE        terse    polite\nqa/germany  pass     fail\n";
+    assert!(readme.contains(table));
+    assert!(r.stdout.contains(table), "{}", r.stdout);
+}
+
+#[test]
+fn variants_combine_with_a_matrix_baselines_goldens_and_datasets() {
+    let p = run_readme_section("Prompt variants");
+    // Variants × providers: the echo provider answers with the prompt.
+    p.file(
+        "evalgate.yaml",
+        "default_provider: mock\nproviders:\n  mock: {type: mock, responses: fixtures/mock.yaml}\n  echo: {type: echo}\n",
+    );
+    let r = p.run(&[
+        "run",
+        "--no-progress",
+        "--provider",
+        "mock",
+        "--provider",
+        "echo",
+    ]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    crate::util::assert_valid_report(&report);
+    assert_eq!(report["summary"]["overall"]["total"], 8);
+    let junit = p.read("reports/junit.xml");
+    for g in [
+        "qa@terse [mock]",
+        "qa@polite [mock]",
+        "qa@terse [echo]",
+        "qa@polite [echo]",
+    ] {
+        assert!(
+            junit.contains(&format!("<testsuite name=\"{g}\"")),
+            "{g}\n{junit}"
+        );
+    }
+    assert!(
+        r.stdout.contains("qa/germany [mock]  pass     fail"),
+        "{}",
+        r.stdout
+    );
+    // A baseline matches by (suite, case, variant, provider): the polite
+    // variant of germany is fixed, and only it.
+    std::fs::copy(
+        p.path().join("reports/report.json"),
+        p.path().join("base.json"),
+    )
+    .unwrap();
+    p.file(
+        "fixtures/mock.yaml",
+        &p.read("fixtures/mock.yaml")
+            .replace("It is Munich, I believe.", "It is Berlin."),
+    );
+    let r = p.run(&[
+        "run",
+        "--no-progress",
+        "--provider",
+        "mock",
+        "--provider",
+        "echo",
+        "--baseline",
+        "base.json",
+    ]);
+    assert!(
+        r.stdout.contains("8 matched (7 unchanged) · 1 fixed")
+            && r.stdout
+                .contains("FIXED (1)\n  ✓ qa/germany@polite  fail → pass"),
+        "{}",
+        r.stdout
+    );
+    // Goldens per variant.
+    p.file(
+        "evalgate.yaml",
+        "default_provider: mock\nproviders:\n  mock: {type: mock, responses: fixtures/mock.yaml}\n",
+    );
+    p.file(
+        "suites/qa.yaml",
+        &p.read("suites/qa.yaml").replace(
+            "checks: [{icontains: paris}]",
+            "checks: [{icontains: paris}, {golden: {per_variant: true}}]",
+        ),
+    );
+    let r = p.run(&["run", "--no-progress", "--update-golden=new"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(p
+        .read("golden/qa/france%40terse.txt")
+        .ends_with("---\nParis\n"));
+    assert!(p
+        .read("golden/qa/france%40polite.txt")
+        .contains("Great question! The capital of France is Paris."));
+    let r = p.run(&["run", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // Shared goldens: a warning.
+    p.file(
+        "suites/qa.yaml",
+        &p.read("suites/qa.yaml")
+            .replace("{golden: {per_variant: true}}", "golden"),
+    );
+    let r = p.run(&["validate"]);
+    assert!(
+        r.stderr
+            .contains("suite `qa` has 2 prompt variants and its goldens are shared"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    // A dataset names its rows' variants.
+    p.file(
+        "suites/qa.yaml",
+        "name: qa\nprompts:\n  terse: \"Answer in one word: What is the capital of {{ country }}?\"\n  polite: {system: \"You are a kind tutor.\", user: \"What is the capital of {{ country }}?\"}\ncases_from:\n  path: fixtures/questions.csv\n  prompt_column: variant\n  checks: [{icontains: \"{{ capital }}\"}]\n",
+    );
+    p.file(
+        "fixtures/questions.csv",
+        "id,country,capital,variant\nfr,France,paris,\nde,Germany,berlin,terse\n",
+    );
+    let r = p.run(&["run", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let ids: Vec<String> = p.json_report()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["qa/fr@terse", "qa/fr@polite", "qa/de@terse"]);
+    p.file(
+        "fixtures/questions.csv",
+        "id,country,capital,variant\nfr,France,paris,terce\n",
+    );
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("fixtures/questions.csv:2"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("unknown prompt variant `terce` in column `variant`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("did you mean `terse`?"), "{}", r.stderr);
+}
+
+#[test]
+fn variant_config_errors_name_the_line_and_the_fix() {
+    let p = Project::with_mock("responses: []\n");
+    p.file(
+        "suites/s.yaml",
+        "name: s\nprompt: hi\nprompts:\n  a: \"x {{ q }}\"\ncases:\n  - id: c\n    checks: [{contains: x}]\n",
+    );
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("suites/s.yaml:3:")
+            && r.stderr
+                .contains("a suite has `prompt` or `prompts`, not both"),
+        "{}",
+        r.stderr
+    );
+    p.file(
+        "suites/s.yaml",
+        "name: s\nprompts:\n  a: \"x {{ q }}\"\n  b: \"y {{ qq }}\"\ncases:\n  - id: c\n    vars: {q: 1}\n    checks: [{contains: x}]\n",
+    );
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("undefined variable `qq` in the prompt of case `c@b`"),
+        "{}",
+        r.stderr
+    );
+}
