@@ -534,3 +534,222 @@ fn variant_config_errors_name_the_line_and_the_fix() {
         r.stderr
     );
 }
+
+#[test]
+fn the_readme_conversation_example_runs_as_written() {
+    let p = run_readme_section("Conversations");
+    let report = p.json_report();
+    crate::util::assert_valid_report(&report);
+    let a = &report["results"][0]["attempts"][0];
+    assert_eq!(report["results"][0]["outcome"], "pass");
+    let turns = a["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[0]["user"], "I want a refund for order 1182");
+    assert_eq!(
+        turns[0]["steps"],
+        serde_json::json!([
+            {"role": "assistant", "content": "Let me look that up.",
+             "tool_calls": [{"id": "call_1", "name": "get_order", "arguments": "{\"order\":1182}"}]},
+            {"role": "tool", "content": "{\"order\":1182,\"status\":\"shipped\"}", "tool_call_id": "call_1"}
+        ])
+    );
+    assert_eq!(
+        turns[0]["output"],
+        "Order 1182 has shipped, so a refund needs a return first."
+    );
+    assert_eq!(turns[1]["tool_calls"][0]["name"], "escalate");
+    let names: Vec<&str> = a["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["turn 1: icontains", "turn 2: tool_call"]);
+    assert_eq!(a["output"], "Connecting you to a person.");
+}
+
+/// `py/agent_chat.py` on a free port, stopped on drop.
+struct Agent {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start() -> Agent {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("requests.jsonl");
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(repo().join("tests/integration/py/agent_chat.py"))
+            .arg("--log")
+            .arg(&log)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        for v in crate::util::PROXY_VARS {
+            cmd.env_remove(v);
+        }
+        let mut child = cmd.spawn().expect("start agent_chat.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("port");
+        let port = line.trim().parse().expect("port number");
+        Agent {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The request bodies the server received, in order.
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_conversation_with_tool_calls_against_an_openai_server_sends_the_right_messages() {
+    let agent = Agent::start();
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        &format!(
+            "default_provider: agent\nproviders:\n  agent:\n    type: openai\n    base_url: http://127.0.0.1:{}/v1\n    model: agent-1\n    no_api_key: true\n    max_retries: 0\n",
+            agent.port
+        ),
+    );
+    p.file(
+        "suites/support.yaml",
+        "name: support\nprompt:\n  system: \"You are Acme's support bot.\"\n  user: unused\ncases:\n  - id: refund\n    vars: {order: 1182}\n    tool_results:\n      get_order: {order: 1182, status: shipped}\n    turns:\n      - user: \"I want a refund for order {{ order }}\"\n        checks: [{icontains: shipped}, golden]\n      - user: \"get me a human\"\n        checks: [{tool_call: escalate}]\n    checks: [{contains: person}]\n",
+    );
+    let r = p.run(&["run", "--no-progress", "--record", "--update-golden=new"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let requests = agent.requests();
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    let system = serde_json::json!({"role": "system", "content": "You are Acme's support bot."});
+    let user1 = serde_json::json!({"role": "user", "content": "I want a refund for order 1182"});
+    assert_eq!(requests[0]["messages"], serde_json::json!([system, user1]));
+    let call = serde_json::json!({"role": "assistant", "content": "",
+        "tool_calls": [{"id": "call_1_1", "type": "function",
+            "function": {"name": "get_order", "arguments": "{\"order\": 1182}"}}]});
+    let result = serde_json::json!({"role": "tool", "content": "{\"order\":1182,\"status\":\"shipped\"}", "tool_call_id": "call_1_1"});
+    assert_eq!(
+        requests[1]["messages"],
+        serde_json::json!([system, user1, call, result])
+    );
+    let answer1 = serde_json::json!({"role": "assistant", "content": "Order 1182 has shipped: a refund needs a return first."});
+    let user2 = serde_json::json!({"role": "user", "content": "get me a human"});
+    assert_eq!(
+        requests[2]["messages"],
+        serde_json::json!([system, user1, call, result, answer1, user2])
+    );
+    let report = p.json_report();
+    crate::util::assert_valid_report(&report);
+    let a = &report["results"][0]["attempts"][0];
+    let names: Vec<&str> = a["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "turn 1: icontains",
+            "turn 1: golden",
+            "turn 2: tool_call",
+            "turn 2: contains"
+        ]
+    );
+    assert!(a["turns"][0]["latency_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        a["usage"],
+        serde_json::json!({"input_tokens": 30, "output_tokens": 15, "total_tokens": 45})
+    );
+    // The golden of turn 1.
+    assert!(p
+        .read("golden/support/refund%231.txt")
+        .ends_with("---\nOrder 1182 has shipped: a refund needs a return first.\n"));
+    // The cassette keeps each call apart, and replays without the server.
+    let cassette = p.read("fixtures/cassettes/agent/support.yaml");
+    for call in ["call: turn1\n", "call: turn1.step2\n", "call: turn2\n"] {
+        assert!(cassette.contains(call), "{call}\n{cassette}");
+    }
+    drop(agent);
+    let r = p.run(&["run", "--no-progress", "--replay"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let replayed = p.json_report();
+    let again = &replayed["results"][0]["attempts"][0];
+    assert_eq!(
+        again["turns"][0]["checks"][1]["message"],
+        "output matches golden/support/refund%231.txt (exact)"
+    );
+    for key in ["user", "steps", "output", "tool_calls", "passed"] {
+        for t in 0..2 {
+            assert_eq!(
+                again["turns"][t][key], a["turns"][t][key],
+                "{key} of turn {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_runaway_agent_loop_is_an_error_naming_the_turn() {
+    let p = Project::with_mock(
+        "responses:\n  - prompt: \"(?s).\"\n    reply: \"\"\n    tool_calls: [{name: lookup, arguments: {}}]\n",
+    );
+    p.file(
+        "suites/s.yaml",
+        "name: s\ncases:\n  - id: loop\n    tool_results: {lookup: nothing}\n    max_steps: 3\n    turns:\n      - user: hi\n    checks: [{contains: x}]\n",
+    );
+    let r = p.run(&["run", "--no-progress"]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    let case = &p.json_report()["results"][0];
+    assert_eq!(case["outcome"], "error");
+    assert_eq!(
+        case["attempts"][0]["error"],
+        "turn 1: the model still called tools after 3 model calls (max_steps: 3)"
+    );
+}
+
+#[test]
+fn conversation_config_errors_name_the_line_and_the_fix() {
+    let p = Project::with_mock("responses: []\n");
+    p.file(
+        "suites/s.yaml",
+        "name: s\ncases:\n  - id: c\n    turns:\n      - user: \"hi {{ nme }}\"\n        chekcs: [{contains: x}]\n    vars: {name: a}\n  - id: d\n    tool_results: {a: 1}\n    checks: [{contains: x}]\n    prompt: hi\n",
+    );
+    let r = p.run(&["validate"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let e = &r.stderr;
+    assert!(
+        e.contains("suites/s.yaml:6:9")
+            && e.contains("unknown key `chekcs`")
+            && e.contains("did you mean `checks`?"),
+        "{e}"
+    );
+    assert!(
+        e.contains("undefined variable `nme` in the prompt of case `c` turn `1`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("suites/s.yaml:9:5")
+            && e.contains("`tool_results` applies to a conversation: the case has no `turns`"),
+        "{e}"
+    );
+}
