@@ -753,3 +753,84 @@ fn conversation_config_errors_name_the_line_and_the_fix() {
         "{e}"
     );
 }
+
+#[test]
+fn the_readme_code_check_example_runs_as_written() {
+    let p = run_readme_section("Code checks");
+    let got = results(&p);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "short-answer".to_string(),
+                "pass".to_string(),
+                vec!["script `python3 checks/grade.py`: pass: 1 words (at most 3)".to_string()]
+            ),
+            (
+                "recipe".to_string(),
+                "pass".to_string(),
+                vec!["script `node checks/recipe.js` exited 0".to_string()]
+            ),
+        ]
+    );
+    // The README's grade.py is the example's.
+    let example =
+        std::fs::read_to_string(repo().join("examples/script-checks/checks/grade.py")).unwrap();
+    assert!(example.ends_with(&p.read("checks/grade.py").replace("# checks/grade.py\n", "")));
+}
+
+#[test]
+fn the_readme_json_extraction_example_runs_as_written() {
+    let p = run_readme_section("JSON inside prose");
+    let got = results(&p);
+    let outcomes: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(c, o, _)| (c.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("city", "pass"), ("inline", "pass"), ("strict", "pass")]
+    );
+    assert_eq!(
+        got[0].2,
+        [
+            "output holds valid JSON: the JSON object in the ```json fence at line 2",
+            "$.city equals \"Paris\" (extracted the JSON object in the ```json fence at line 2)",
+            "output matches inline schema (extracted the JSON object in the ```json fence at line 2)",
+        ]
+    );
+    assert_eq!(
+        got[1].2,
+        [
+            "$.tags[0] equals \"food\" (extracted the JSON object at line 1, column 15 of the output)",
+            "output matches golden/extract/inline.json (json, compared the JSON object at line 1, column 15 of the output)",
+        ]
+    );
+    // The golden holds the extracted value, pretty-printed with sorted keys.
+    assert!(p.read("golden/extract/inline.json").ends_with(
+        "---\n{\n  \"city\": \"Lyon\",\n  \"tags\": [\n    \"food\",\n    \"silk\"\n  ]\n}\n"
+    ));
+    // The messages the README quotes.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(readme.contains(
+        "`$.city equals \"Paris\" (extracted the JSON object in the ```json fence at\nline 2)`"
+    ));
+    assert!(readme.contains(
+        "`$.tags[0] equals \"food\" (extracted the JSON object at line 1,\ncolumn 15 of the output)`"
+    ));
+    // Without extraction, the same answers are not JSON.
+    p.file(
+        "suites/extract.yaml",
+        &p.read("suites/extract.yaml")
+            .replace("extract_json: true", "extract_json: false"),
+    );
+    let r = p.run(&["run", "--no-progress"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let got = results(&p);
+    assert_eq!(got[0].1, "fail");
+    assert!(
+        got[0].2[0].starts_with("output is not valid JSON"),
+        "{:?}",
+        got[0].2
+    );
+}
