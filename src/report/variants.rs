@@ -19,6 +19,9 @@ pub(crate) struct Row {
     pub outcomes: Vec<Option<Outcome>>,
 }
 
+/// A case across variants: (suite, case, provider).
+type CaseKey = (String, String, String);
+
 /// The side-by-side accumulator.
 #[derive(Debug, Default)]
 pub(crate) struct Variants {
@@ -27,7 +30,7 @@ pub(crate) struct Variants {
     /// Counts per variant (same order).
     pub counts: Vec<Counts>,
     /// The case being gathered: (suite, case, provider) and its outcomes.
-    current: Option<((String, String, String), Vec<(usize, Outcome)>)>,
+    current: Option<(CaseKey, Vec<(usize, Outcome)>)>,
     /// Cases that ran against several variants.
     pub compared: u64,
     pub rows: Vec<Row>,

@@ -3,13 +3,14 @@
 use super::prompt::TEMPLATE_BUILTINS;
 use super::*;
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decode_dataset(
     ctx: &mut Ctx<'_>,
     node: &Node,
     defaults: &Defaults,
     suite_tags: &[String],
     prompts: &[Arc<Prompt>],
-    variants: &[(Arc<str>, Arc<Prompt>)],
+    variants: &[Variant],
     ids: &mut HashMap<String, usize>,
     lcx: &mut LoadContext<'_>,
 ) -> Option<Dataset> {

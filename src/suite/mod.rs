@@ -52,6 +52,9 @@ use crate::template;
 
 pub(crate) type Vars = serde_json::Map<String, serde_json::Value>;
 
+/// A prompt variant: its name and its prompt.
+pub(crate) type Variant = (Arc<str>, Arc<Prompt>);
+
 const SUITE_KEYS: &[&str] = &[
     "name",
     "description",
@@ -228,7 +231,7 @@ pub struct Suite {
     pub prompt: Option<Arc<Prompt>>,
     /// `prompts:`: the named prompt variants, in file order; every case runs
     /// against each.
-    pub variants: Vec<(Arc<str>, Arc<Prompt>)>,
+    pub variants: Vec<Variant>,
     pub default_vars: Vars,
     pub cases: Vec<Arc<CaseDef>>,
     pub dataset: Option<Dataset>,
@@ -260,11 +263,7 @@ impl Suite {
 
     /// The variants a dataset row runs against: the one its prompt column
     /// names, or every one (an empty or missing value). Err: an unknown name.
-    pub(crate) fn row_variants(
-        &self,
-        d: &Dataset,
-        vars: &Vars,
-    ) -> Result<Vec<(Arc<str>, Arc<Prompt>)>, String> {
+    pub(crate) fn row_variants(&self, d: &Dataset, vars: &Vars) -> Result<Vec<Variant>, String> {
         let named = d
             .prompt_column
             .as_ref()
@@ -719,11 +718,7 @@ fn decode_suite(
 }
 
 /// `prompts:`: variant name → prompt (each as `prompt:` takes it).
-fn decode_variants(
-    ctx: &mut Ctx<'_>,
-    node: &Node,
-    lcx: &mut LoadContext<'_>,
-) -> Vec<(Arc<str>, Arc<Prompt>)> {
+fn decode_variants(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> Vec<Variant> {
     let Value::Map(entries) = &node.value else {
         ctx.error(
             node.pos,
@@ -735,7 +730,7 @@ fn decode_variants(
         );
         return Vec::new();
     };
-    let mut out: Vec<(Arc<str>, Arc<Prompt>)> = Vec::new();
+    let mut out: Vec<Variant> = Vec::new();
     for e in entries {
         if invalid_id(&e.key) || e.key.contains('@') {
             ctx.error(
