@@ -104,7 +104,7 @@ pub(super) fn decode_case(
         ctx.error(
             f.pos,
             format!("case `{id}` has no checks"),
-            Some("add `checks:` to the case (or to a turn of a conversation) or `defaults.checks` to the suite: a case without checks tests nothing".into()),
+            Some("add `checks:` to the case or `defaults.checks` to the suite: a case without checks tests nothing".into()),
         );
     } else if checks.is_empty() {
         if let Some(n) = f.get("checks") {
