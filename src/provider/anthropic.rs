@@ -1025,4 +1025,43 @@ mod tests {
         );
         assert_eq!(p.endpoint(), "http://a.example");
     }
+
+    #[test]
+    fn a_conversation_sends_tool_use_and_tool_result_blocks() {
+        use crate::model::{Message, ToolCall};
+        let mut call = Message::new("assistant", "Looking.");
+        call.tool_calls = vec![
+            ToolCall {
+                id: Some("toolu_1".into()),
+                name: "get_order".into(),
+                arguments: r#"{"order": 7}"#.into(),
+            },
+            ToolCall {
+                id: Some("toolu_2".into()),
+                name: "get_user".into(),
+                arguments: "not json".into(),
+            },
+        ];
+        let mut r1 = Message::new("tool", r#"{"status":"shipped"}"#);
+        r1.tool_call_id = Some("toolu_1".into());
+        let mut r2 = Message::new("tool", "Ada");
+        r2.tool_call_id = Some("toolu_2".into());
+        let messages = [Message::new("user", "refund 7"), call, r1, r2];
+        let refs: Vec<&Message> = messages.iter().collect();
+        assert_eq!(
+            wire_messages(&refs),
+            serde_json::json!([
+                {"role": "user", "content": "refund 7"},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Looking."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_order", "input": {"order": 7}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "get_user", "input": {}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "{\"status\":\"shipped\"}"},
+                    {"type": "tool_result", "tool_use_id": "toolu_2", "content": "Ada"}
+                ]}
+            ])
+        );
+    }
 }

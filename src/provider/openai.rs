@@ -1156,4 +1156,27 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_conversation_sends_tool_calls_and_tool_messages() {
+        use crate::model::{Message, ToolCall};
+        let mut call = Message::new("assistant", "");
+        call.tool_calls = vec![ToolCall {
+            id: None,
+            name: "get_order".into(),
+            arguments: r#"{"order":7}"#.into(),
+        }];
+        let mut result = Message::new("tool", "shipped");
+        result.tool_call_id = Some("call_1".into());
+        assert_eq!(
+            wire_messages(&[Message::new("user", "hi"), call, result]),
+            serde_json::json!([
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "get_order", "arguments": "{\"order\":7}"}}
+                ]},
+                {"role": "tool", "content": "shipped", "tool_call_id": "call_1"}
+            ])
+        );
+    }
 }
