@@ -270,21 +270,19 @@ impl Plan {
             let cases = ps.suite.iter_cases().map_err(Error::Infrastructure)?;
             for case in cases {
                 let case = case.map_err(Error::Infrastructure)?;
-                for check in &case.checks {
-                    if let Some(g) = check.check.golden() {
-                        if g.per_provider {
-                            // Any provider may run this suite (`--provider`): keep them all.
-                            for provider in self.config.providers.keys() {
-                                used.insert(store.path_for(
-                                    &ps.suite.name,
-                                    &case.id,
-                                    Some(provider),
-                                    g.ext(),
-                                ));
-                            }
-                        } else {
-                            used.insert(store.path_for(&ps.suite.name, &case.id, None, g.ext()));
+                for (name, g) in case.goldens() {
+                    if g.per_provider {
+                        // Any provider may run this suite (`--provider`): keep them all.
+                        for provider in self.config.providers.keys() {
+                            used.insert(store.path_for(
+                                &ps.suite.name,
+                                &name,
+                                Some(provider),
+                                g.ext(),
+                            ));
                         }
+                    } else {
+                        used.insert(store.path_for(&ps.suite.name, &name, None, g.ext()));
                     }
                 }
             }
@@ -782,33 +780,8 @@ fn check_golden_collisions(
             std::collections::HashMap::new();
         for case in s.iter_cases().map_err(Error::Infrastructure)? {
             let case = case.map_err(Error::Infrastructure)?;
-            // (turn, golden settings): a conversation's goldens are per turn.
-            let goldens: Vec<(Option<usize>, &crate::golden::Settings)> = match &case.conversation {
-                Some(conv) => conv
-                    .turns
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, t)| {
-                        t.checks
-                            .iter()
-                            .filter_map(move |c| c.check.golden().map(|g| (Some(i + 1), g)))
-                    })
-                    .collect(),
-                None => case
-                    .checks
-                    .iter()
-                    .filter_map(|c| c.check.golden().map(|g| (None, g)))
-                    .collect(),
-            };
-            for (turn, g) in goldens {
+            for (name, g) in case.goldens() {
                 let provider = g.per_provider.then_some(ps.provider_name.as_str());
-                let mut name = match (&case.variant, g.per_variant) {
-                    (Some(v), true) => format!("{}@{v}", case.id),
-                    _ => case.id.clone(),
-                };
-                if let Some(t) = turn {
-                    name.push_str(&format!("#{t}"));
-                }
                 let path = store.path_for(&s.name, &name, provider, g.ext());
                 // The pending file is the longest name written.
                 let pending = crate::golden::Store::pending_path(&path);

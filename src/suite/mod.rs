@@ -187,6 +187,40 @@ pub struct Conversation {
 }
 
 impl CaseDef {
+    /// The case's `golden` checks with the case name each golden file is
+    /// named by: the case id, `@variant` with `per_variant`, and `#turn` for
+    /// a turn of a conversation.
+    pub(crate) fn goldens(&self) -> Vec<(String, &crate::golden::Settings)> {
+        let name = |g: &crate::golden::Settings, turn: Option<usize>| {
+            let mut n = self.id.clone();
+            if let (Some(v), true) = (&self.variant, g.per_variant) {
+                n.push('@');
+                n.push_str(v);
+            }
+            if let Some(t) = turn {
+                n.push_str(&format!("#{t}"));
+            }
+            n
+        };
+        match &self.conversation {
+            Some(conv) => conv
+                .turns
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| {
+                    t.checks
+                        .iter()
+                        .filter_map(move |c| c.check.golden().map(|g| (name(g, Some(i + 1)), g)))
+                })
+                .collect(),
+            None => self
+                .checks
+                .iter()
+                .filter_map(|c| c.check.golden().map(|g| (name(g, None), g)))
+                .collect(),
+        }
+    }
+
     /// The same case against one prompt variant.
     fn for_variant(&self, name: &Arc<str>, prompt: &Arc<Prompt>) -> CaseDef {
         CaseDef {

@@ -453,6 +453,13 @@ fn variants_combine_with_a_matrix_baselines_goldens_and_datasets() {
         .contains("Great question! The capital of France is Paris."));
     let r = p.run(&["run", "--no-progress"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = p.run(&["golden", "prune"]);
+    assert!(
+        r.stdout.contains("0 unused golden files removed"),
+        "{}",
+        r.stdout
+    );
+    assert!(p.exists("golden/qa/france%40terse.txt"));
     // Shared goldens: a warning.
     p.file(
         "suites/qa.yaml",
@@ -692,6 +699,13 @@ fn a_conversation_with_tool_calls_against_an_openai_server_sends_the_right_messa
     drop(agent);
     let r = p.run(&["run", "--no-progress", "--replay"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = p.run(&["golden", "prune"]);
+    assert!(
+        r.stdout.contains("0 unused golden files removed"),
+        "{}",
+        r.stdout
+    );
+    assert!(p.exists("golden/support/refund%231.txt"));
     let replayed = p.json_report();
     let again = &replayed["results"][0]["attempts"][0];
     assert_eq!(
