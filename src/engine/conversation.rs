@@ -7,7 +7,7 @@
 //! the turn. Each turn's checks run on its answer.
 //!
 //! Each model call has its own call id (`turn2`, `turn2.step2`; `@variant`
-//! for a prompt variant), so cassettes and the cache keep them apart.
+//! for a prompt variant), so a cassette keeps them apart.
 
 use std::borrow::Cow;
 use std::time::SystemTime;

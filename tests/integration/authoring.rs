@@ -848,3 +848,45 @@ fn the_readme_json_extraction_example_runs_as_written() {
         got[0].2
     );
 }
+
+#[test]
+fn each_variant_has_its_own_recording() {
+    let agent = Agent::start();
+    let p = Project::new();
+    p.file(
+        "evalgate.yaml",
+        &format!(
+            "default_provider: agent\nproviders:\n  agent:\n    type: openai\n    base_url: http://127.0.0.1:{}/v1\n    model: agent-1\n    no_api_key: true\n    max_retries: 0\n",
+            agent.port
+        ),
+    );
+    p.file(
+        "suites/qa.yaml",
+        "name: qa\nprompts:\n  terse: \"Hi, in one word\"\n  polite: {system: \"Be kind.\", user: \"Hi\"}\ncases:\n  - id: hello\n    checks: [{contains: help}]\n",
+    );
+    let r = p.run(&["run", "--no-progress", "--record"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // Concurrent attempts: the requests in any order.
+    let sent: Vec<serde_json::Value> = agent
+        .requests()
+        .iter()
+        .map(|r| r["messages"].clone())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    for want in [
+        serde_json::json!([{"role": "user", "content": "Hi, in one word"}]),
+        serde_json::json!([{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]),
+    ] {
+        assert!(sent.contains(&want), "{want}\n{sent:?}");
+    }
+    let cassette = p.read("fixtures/cassettes/agent/qa.yaml");
+    for call in ["call: \"answer@terse\"\n", "call: \"answer@polite\"\n"] {
+        assert!(cassette.contains(call), "{call}\n{cassette}");
+    }
+    drop(agent);
+    let r = p.run(&["run", "--no-progress", "--replay"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    assert_eq!(report["results"][1]["variant"], "polite");
+    assert_eq!(report["results"][1]["outcome"], "pass");
+}
