@@ -226,3 +226,33 @@ impl Variants {
         md
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::explain::fixtures::{fail_case, pass_case};
+
+    fn variant(mut c: CaseResult, v: &str) -> CaseResult {
+        c.variant = Some(v.to_string());
+        c.id = format!("{}@{v}", c.id);
+        c
+    }
+
+    #[test]
+    fn side_by_side_tables() {
+        let mut t = Variants::default();
+        for c in [
+            variant(pass_case("qa", "france"), "terse"),
+            variant(pass_case("qa", "france"), "polite"),
+            variant(pass_case("qa", "germany"), "terse"),
+            variant(fail_case("qa", "germany"), "polite"),
+            pass_case("other", "plain"),
+        ] {
+            t.add(&c);
+        }
+        t.flush();
+        assert_eq!(t.compared, 2);
+        insta::assert_snapshot!("console", t.console());
+        insta::assert_snapshot!("markdown", t.markdown());
+    }
+}
