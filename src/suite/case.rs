@@ -120,7 +120,7 @@ pub(super) fn decode_case(
     let prompt = own_prompt.clone().or_else(|| suite_prompt.cloned());
     match &prompt {
         // A conversation's messages are its turns (checked with them).
-        _ if conversation.is_some() => {}
+        _ if f.get("turns").is_some() => {}
         None if f.get("prompt").is_none() && !suite_prompt_given => ctx.error(
             f.pos,
             format!("case `{id}` has no prompt"),
