@@ -214,6 +214,8 @@ impl Attempt {
                 .with_golden(golden)
                 .with_call(&messages, &self.id, &self.providers);
             ctx.turn = Some(n);
+            // `max_latency_ms` on a turn judges the whole turn (every model call).
+            ctx.latency_ms = turn_ms;
             let mut checks = Vec::with_capacity(turn.checks.len());
             for check in &turn.checks {
                 checks.push(check.run(&ctx).await);
