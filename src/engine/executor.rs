@@ -288,12 +288,14 @@ impl Attempt {
         let check_error = checks
             .iter()
             .find(|c| c.error)
-            .map(|c| format!("check `{}` errored: {}", c.name, c.message));
+            .map(|c| format!("check `{}` could not judge: {}", c.name, c.message));
         let outcome = match (&check_error, passed) {
             (Some(_), _) => Outcome::Error,
             (None, true) => Outcome::Pass,
             (None, false) => Outcome::Fail,
         };
+        // An attempt without a verdict scores 0, as any error.
+        let score = if check_error.is_some() { 0.0 } else { score };
         AttemptResult {
             repeat,
             outcome,

@@ -144,7 +144,10 @@ fn a_crash_a_timeout_or_garbage_is_an_error_never_a_pass() {
         let msg = check["message"].as_str().unwrap();
         assert!(msg.starts_with(want), "{script}: {msg}");
         let error = case["attempts"][0]["error"].as_str().unwrap();
-        assert!(error.starts_with("check `script` errored: "), "{error}");
+        assert!(
+            error.starts_with("check `script` could not judge: "),
+            "{error}"
+        );
         assert_eq!(report["summary"]["overall"]["errored"], 1);
     }
     // Negation never turns an error into a pass.
