@@ -190,9 +190,14 @@ fn list(args: &ListArgs) -> Result<i32, Error> {
         let ps = &plan.suites[pc.suite];
         let c = &pc.case;
         n += 1;
+        let id = match &c.variant {
+            Some(v) => format!("{}/{}@{v}", ps.suite.name, c.id),
+            None => format!("{}/{}", ps.suite.name, c.id),
+        };
         let line = match args.format {
-            ListFormat::Json => serde_json::json!({
-                "id": format!("{}/{}", ps.suite.name, c.id),
+            ListFormat::Json => {
+                let mut line = serde_json::json!({
+                "id": id,
                 "suite": ps.suite.name,
                 "case": c.id,
                 "provider": ps.provider_name,
@@ -201,10 +206,14 @@ fn list(args: &ListArgs) -> Result<i32, Error> {
                 "checks": c.checks.iter().map(|k| k.label()).collect::<Vec<_>>(),
                 "skip": c.skip,
                 "source": c.source,
-            })
-            .to_string(),
+                });
+                if let (Some(v), Some(o)) = (&c.variant, line.as_object_mut()) {
+                    o.insert("variant".into(), serde_json::Value::String(v.to_string()));
+                }
+                line.to_string()
+            }
             ListFormat::Text => {
-                let mut s = format!("{}/{}", ps.suite.name, c.id);
+                let mut s = id;
                 s.push_str(&format!("  [{}]", ps.provider_name));
                 if c.settings.repeat > 1 {
                     s.push_str(&format!("  x{}", c.settings.repeat));
@@ -404,6 +413,7 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
     } else {
         Mode::Live
     };
+    crate::check::script::set_policy(args.replay, args.allow_scripts);
     let plan = Plan::load(&sel)?;
     print_warnings(&plan);
     let (planned, selected_suites) = plan.selected()?;
@@ -708,6 +718,12 @@ fn bench(args: &crate::cli::BenchArgs) -> Result<i32, Error> {
             break;
         }
         let case = pc.case;
+        if case.conversation.is_some() {
+            return Err(usage(format!(
+                "case `{}/{}` is a conversation (`turns:`): evalgate bench measures one request per case; select other cases with --filter",
+                ps.suite.name, case.id
+            )));
+        }
         let Some(prompt) = case.prompt.clone().or_else(|| ps.suite.prompt.clone()) else {
             return Err(usage(format!(
                 "case `{}/{}` has no prompt",

@@ -386,6 +386,10 @@ pub(crate) struct RunArgs {
     /// providers: no network, no credentials.
     #[arg(long)]
     pub replay: bool,
+    /// Run `script` checks under --replay too (by default a replayed run
+    /// starts no process, and a script check is an `error`).
+    #[arg(long)]
+    pub allow_scripts: bool,
     /// Bypass every provider's response cache (`cache: true`).
     #[arg(long)]
     pub no_cache: bool,

@@ -25,6 +25,8 @@ pub struct AttemptId {
     pub suite: Arc<str>,
     pub case: Arc<str>,
     pub provider: Arc<str>,
+    /// The prompt variant (`prompts:`), if the suite has variants.
+    pub variant: Option<Arc<str>>,
     /// 1-based repeat index.
     pub repeat: u32,
     /// How many times the case runs.

@@ -16,6 +16,24 @@ pub(crate) const REPORT_SCHEMA_VERSION: u32 = 1;
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// An assistant message of a conversation: the tool calls it asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// A `tool` message of a conversation: the call it answers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A plain message: a role and its text.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
 }
 
 /// Outcome of one attempt or one case.
@@ -90,7 +108,8 @@ pub struct CheckResult {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub diff: Option<String>,
     /// The check itself could not judge (a judge that timed out or answered
-    /// no valid grade): the attempt is an `error`, never a `fail`.
+    /// no valid grade, a `script` that crashed or timed out): the attempt is
+    /// an `error`, never a `fail`.
     #[serde(skip_serializing_if = "is_false", default)]
     pub error: bool,
 }
@@ -299,10 +318,38 @@ pub(crate) struct AttemptResult {
     /// `sha256:` of the rendered prompt messages.
     pub prompt_hash: String,
     pub checks: Vec<CheckResult>,
+    /// A conversation (`turns:`): each turn's messages, answer, latency and
+    /// checks. The attempt's `output` is the last turn's answer, its
+    /// `checks` every turn's (named `turn N: …`), its latency the sum.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub turns: Vec<TurnResult>,
     /// Replay had no usable recording (the error says which and why): the
     /// suite changed since it was recorded, not the endpoint.
     #[serde(skip)]
     pub recording: Option<Recording>,
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TurnResult {
+    /// 1-based.
+    pub turn: u32,
+    /// The user message, rendered.
+    pub user: String,
+    /// The model calls and tool results before the answer (the agent loop:
+    /// assistant messages with `tool_calls`, `tool` messages).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub steps: Vec<Message>,
+    /// The turn's answer.
+    pub output: String,
+    /// Tool calls of the answer that no `tool_results` fixture answered.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// Sum of the latencies of the turn's model calls.
+    pub latency_ms: f64,
+    /// Every check of the turn passed.
+    pub passed: bool,
+    pub checks: Vec<CheckResult>,
 }
 
 /// Why replay could not answer an attempt.
@@ -347,9 +394,12 @@ pub(crate) struct CaseResult {
     pub seq: u64,
     pub suite: String,
     pub case: String,
-    /// `suite/case`.
+    /// `suite/case` (`suite/case@variant` for a prompt variant).
     pub id: String,
     pub provider: String,
+    /// The prompt variant (`prompts:`) the case ran against.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

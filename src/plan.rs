@@ -272,21 +272,19 @@ impl Plan {
             let cases = ps.suite.iter_cases().map_err(Error::Infrastructure)?;
             for case in cases {
                 let case = case.map_err(Error::Infrastructure)?;
-                for check in &case.checks {
-                    if let Some(g) = check.check.golden() {
-                        if g.per_provider {
-                            // Any provider may run this suite (`--provider`): keep them all.
-                            for provider in self.config.providers.keys() {
-                                used.insert(store.path_for(
-                                    &ps.suite.name,
-                                    &case.id,
-                                    Some(provider),
-                                    g.ext(),
-                                ));
-                            }
-                        } else {
-                            used.insert(store.path_for(&ps.suite.name, &case.id, None, g.ext()));
+                for (name, g) in case.goldens() {
+                    if g.per_provider {
+                        // Any provider may run this suite (`--provider`): keep them all.
+                        for provider in self.config.providers.keys() {
+                            used.insert(store.path_for(
+                                &ps.suite.name,
+                                &name,
+                                Some(provider),
+                                g.ext(),
+                            ));
                         }
+                    } else {
+                        used.insert(store.path_for(&ps.suite.name, &name, None, g.ext()));
                     }
                 }
             }
@@ -839,6 +837,17 @@ fn check_golden_collisions(
                 display_path(&s.file)
             ));
         }
+        if s.variants.len() > 1
+            && suite_checks(s).any(|c| c.check.golden().is_some_and(|g| !g.per_variant))
+            && warned.insert(format!("{}@", s.name))
+        {
+            warnings.push(format!(
+                "suite `{}` has {} prompt variants and its goldens are shared: each variant's output is compared with (and under --update-golden writes) the same file\n  = hint: set `per_variant: true` on the `golden` check (or the suite's `defaults.golden`) to keep one golden per variant ({})",
+                s.name,
+                s.variants.len(),
+                display_path(&s.file)
+            ));
+        }
         if !suite_checks(s).any(|c| c.check.golden().is_some()) {
             continue;
         }
@@ -847,9 +856,9 @@ fn check_golden_collisions(
             std::collections::HashMap::new();
         for case in s.iter_cases().map_err(Error::Infrastructure)? {
             let case = case.map_err(Error::Infrastructure)?;
-            for g in case.checks.iter().filter_map(|c| c.check.golden()) {
+            for (name, g) in case.goldens() {
                 let provider = g.per_provider.then_some(ps.provider_name.as_str());
-                let path = store.path_for(&s.name, &case.id, provider, g.ext());
+                let path = store.path_for(&s.name, &name, provider, g.ext());
                 // The pending file is the longest name written.
                 let pending = crate::golden::Store::pending_path(&path);
                 let too_long = |p: Option<&std::ffi::OsStr>| {

@@ -413,6 +413,7 @@ async fn checks_pass(
         suite: item.suite.clone(),
         case: Arc::from(item.case.id.as_str()),
         provider: Arc::from(t.name.as_str()),
+        variant: item.case.variant.clone(),
         repeat,
         repeats: 1,
     };
@@ -421,6 +422,8 @@ async fn checks_pass(
         suite: &request.suite,
         case: &item.case.id,
         provider: &t.name,
+        variant: item.case.variant.as_deref(),
+        turn: None,
         model: response.model.as_deref(),
         prompt_hash: "",
         repeat,

@@ -30,6 +30,11 @@ pub struct GoldenCtx<'a> {
     pub suite: &'a str,
     pub case: &'a str,
     pub provider: &'a str,
+    /// The prompt variant of the case, if any (`per_variant` goldens).
+    pub variant: Option<&'a str>,
+    /// The conversation turn (1-based) of a case with `turns:`: each turn
+    /// has its own golden.
+    pub turn: Option<usize>,
     pub model: Option<&'a str>,
     pub prompt_hash: &'a str,
     /// 1-based repeat index: only repeat 1 writes files.
@@ -108,14 +113,23 @@ impl Golden {
                 return None;
             }
         };
-        Some(Golden { settings })
+        Some(Golden::with_defaults(ctx, settings))
+    }
+
+    /// The check with the suite's `defaults.extract_json` applied when its
+    /// settings do not say.
+    pub fn with_defaults(ctx: &Ctx<'_>, mut settings: Settings) -> Self {
+        if settings.extract.is_none() {
+            settings.extract = Some(ctx.default_of::<crate::util::extract::ExtractDefault>().0);
+        }
+        Golden { settings }
     }
 
     fn file(&self, g: &GoldenCtx<'_>, body: String) -> GoldenFile {
         GoldenFile {
             header: Header {
                 suite: g.suite.to_string(),
-                case: g.case.to_string(),
+                case: golden_case(g, self.settings.per_variant),
                 provider: g.provider.to_string(),
                 model: g.model.map(str::to_string),
                 prompt_hash: g.prompt_hash.to_string(),
@@ -123,6 +137,21 @@ impl Golden {
             body,
         }
     }
+}
+
+/// The golden's case name: the case, `case@variant` with `per_variant`,
+/// and `#turn` for a turn of a conversation.
+pub(crate) fn golden_case(g: &GoldenCtx<'_>, per_variant: bool) -> String {
+    let mut case = g.case.to_string();
+    if let (true, Some(v)) = (per_variant, g.variant) {
+        case.push('@');
+        case.push_str(v);
+    }
+    if let Some(t) = g.turn {
+        case.push('#');
+        case.push_str(&t.to_string());
+    }
+    case
 }
 
 /// Whether two bodies differ only by one side ending in one more newline.
@@ -174,7 +203,7 @@ impl Golden {
                     min_score: 1.0,
                     samples: s.judge_samples,
                     aggregate: Aggregate::Majority,
-                    call: format!("checks[{}].golden", input.check_index()),
+                    call: input.check_call_id("golden"),
                 },
             )
             .await,
@@ -189,7 +218,8 @@ impl Golden {
         };
         let s = &self.settings;
         let provider = s.per_provider.then_some(g.provider);
-        let path = g.store.path_for(g.suite, g.case, provider, s.ext());
+        let case = golden_case(g, s.per_variant);
+        let path = g.store.path_for(g.suite, &case, provider, s.ext());
         let pending = Store::pending_path(&path);
         let body = s.body_for(input.output);
         let shown = display_path(&path);
@@ -246,7 +276,7 @@ impl Golden {
                 )
             }
         };
-        let cmp = match s.compare(&existing.body, &body) {
+        let cmp = match s.compare(&existing.body, input.output) {
             // judge mode: the grader decides about texts that differ.
             Ok(mut c) => {
                 if let (false, Some(j)) = (c.equal, judged) {

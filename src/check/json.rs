@@ -9,6 +9,7 @@ use super::{Arg, Eval, EvalCtx, SyncCheck};
 use crate::error::{display_path, Diagnostic, Pos};
 use crate::syntax::decode::Ctx;
 use crate::syntax::node::{self, Node, Value};
+use crate::util::extract::ExtractDefault;
 use crate::util::json::json_equal;
 use crate::util::text::truncate_chars;
 
@@ -36,14 +37,48 @@ fn not_json(input: &EvalCtx<'_>, err: &str) -> Eval {
     Eval::fail(message).with_actual(truncate_chars(input.output, SHOW))
 }
 
-/// `is_json: true`.
+/// The `extract` option of a JSON check: written, or the suite's
+/// `defaults.extract_json`.
+fn extract_option(ctx: &mut Ctx<'_>, f: &crate::syntax::decode::Fields<'_>) -> Option<bool> {
+    match f.get("extract") {
+        Some(n) => ctx.bool(n, "`extract`"),
+        None => Some(ctx.default_of::<ExtractDefault>().0),
+    }
+}
+
+/// Why the JSON a check reads could not be had: the output (or the value
+/// extracted from it) is not JSON.
+fn no_json(input: &EvalCtx<'_>, extract: bool, err: &str) -> Eval {
+    if extract {
+        Eval::fail(err.to_string()).with_actual(truncate_chars(input.output, SHOW))
+    } else {
+        not_json(input, err)
+    }
+}
+
+/// " (checked the JSON object in the ```json fence at line 3)".
+fn from_note(from: Option<&str>) -> String {
+    from.map(|d| format!(" (extracted {d})"))
+        .unwrap_or_default()
+}
+
+/// `is_json: true` or `is_json: {extract: true}`.
 #[derive(Debug)]
-pub(super) struct IsJson;
+pub(super) struct IsJson {
+    pub(super) extract: bool,
+}
 
 impl IsJson {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+        if let Value::Map(_) = &node.value {
+            let f = ctx.map(node, "`is_json`", &["extract"])?;
+            let extract = extract_option(ctx, &f)?;
+            return Some(IsJson { extract });
+        }
         match ctx.bool(node, "`is_json`")? {
-            true => Some(IsJson),
+            true => Some(IsJson {
+                extract: ctx.default_of::<ExtractDefault>().0,
+            }),
             false => {
                 ctx.error(
                     node.pos,
@@ -61,6 +96,15 @@ impl IsJson {
 
 impl SyncCheck for IsJson {
     fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
+        if self.extract {
+            return match crate::util::extract::extract_json(input.output) {
+                Some(e) => Eval::pass(format!("output holds valid JSON: {}", e.describe())),
+                None => Eval::fail(
+                    "output holds no JSON value (none in a code fence, no balanced object or array in the text)",
+                )
+                .with_actual(truncate_chars(input.output, SHOW)),
+            };
+        }
         // Validated without building a value: deep nesting and numbers
         // beyond f64 (`1e400`) are valid JSON.
         match is_valid_json(input.output) {
@@ -77,6 +121,7 @@ pub(super) struct JsonSchema {
     /// The schema file, when the schema is not inline.
     file: Option<PathBuf>,
     validator: jsonschema::Validator,
+    extract: bool,
 }
 
 impl fmt::Debug for JsonSchema {
@@ -97,10 +142,12 @@ enum SchemaSource<'n> {
 
 impl JsonSchema {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
+        let mut extract = ctx.default_of::<ExtractDefault>().0;
         let (schema, origin, source) = match &node.value {
             Value::Str(path) => Self::load_file(ctx, node, path)?,
             Value::Map(_) => {
-                let f = ctx.map(node, "`json_schema`", &["file", "schema"])?;
+                let f = ctx.map(node, "`json_schema`", &["file", "schema", "extract"])?;
+                extract = extract_option(ctx, &f)?;
                 match (f.get("file"), f.get("schema")) {
                     (Some(p), None) => {
                         let path = ctx.string(p, "`file`")?;
@@ -143,6 +190,7 @@ impl JsonSchema {
                     origin,
                     file,
                     validator,
+                    extract,
                 })
             }
             Err(e) => {
@@ -265,10 +313,11 @@ impl SyncCheck for JsonSchema {
     }
 
     fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
-        let value = match input.json() {
+        let (value, from) = match input.json_value(self.extract) {
             Ok(v) => v,
-            Err(e) => return not_json(input, e),
+            Err(e) => return no_json(input, self.extract, &e),
         };
+        let from = from_note(from);
         let errors: Vec<String> = self
             .validator
             .iter_errors(value)
@@ -279,10 +328,10 @@ impl SyncCheck for JsonSchema {
             })
             .collect();
         if errors.is_empty() {
-            Eval::pass(format!("output matches {}", self.origin))
+            Eval::pass(format!("output matches {}{from}", self.origin))
         } else {
             Eval::fail(format!(
-                "output does not match {}: {}",
+                "output does not match {}{from}: {}",
                 self.origin,
                 errors.join("; ")
             ))
@@ -317,6 +366,7 @@ pub(super) struct JsonPathCheck {
     matching: Match,
     /// `match:` was written.
     explicit_match: bool,
+    extract: bool,
 }
 
 /// Whether a JSONPath may select more than one node: a wildcard, descendant
@@ -349,7 +399,12 @@ fn may_select_several(path: &str) -> bool {
 
 impl JsonPathCheck {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(node, "`json_path`", &["path", "exists", "equals", "match"])?;
+        let f = ctx.map(
+            node,
+            "`json_path`",
+            &["path", "exists", "equals", "match", "extract"],
+        )?;
+        let extract = extract_option(ctx, &f)?;
         let p = ctx.require(&f, "path", "`json_path`")?;
         let source = ctx.string(p, "`path`")?;
         let path = match JsonPath::parse(&source) {
@@ -411,6 +466,7 @@ impl JsonPathCheck {
         };
         Some(JsonPathCheck {
             explicit_match: f.get("match").is_some(),
+            extract,
             source,
             path,
             test,
@@ -421,10 +477,30 @@ impl JsonPathCheck {
 
 impl SyncCheck for JsonPathCheck {
     fn verdict(&self, input: &EvalCtx<'_>) -> Eval {
-        let value = match input.json() {
+        let (value, from) = match input.json_value(self.extract) {
             Ok(v) => v,
-            Err(e) => return not_json(input, e),
+            Err(e) => return no_json(input, self.extract, &e),
         };
+        let mut eval = self.test_value(input, value);
+        eval.message.push_str(&from_note(from));
+        eval
+    }
+
+    fn templates(&self) -> Vec<&str> {
+        match &self.test {
+            PathTest::EqualsTemplate(a) => a.template().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn ambiguous_negation(&self) -> Option<(String, String)> {
+        self.negation_ambiguity()
+    }
+}
+
+impl JsonPathCheck {
+    /// The path's test on the JSON value.
+    fn test_value(&self, input: &EvalCtx<'_>, value: &serde_json::Value) -> Eval {
         let p = &self.source;
         match &self.test {
             PathTest::Exists(want) => {
@@ -460,14 +536,7 @@ impl SyncCheck for JsonPathCheck {
         }
     }
 
-    fn templates(&self) -> Vec<&str> {
-        match &self.test {
-            PathTest::EqualsTemplate(a) => a.template().into_iter().collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn ambiguous_negation(&self) -> Option<(String, String)> {
+    fn negation_ambiguity(&self) -> Option<(String, String)> {
         let equals = matches!(self.test, PathTest::Equals(_) | PathTest::EqualsTemplate(_));
         if !equals || self.explicit_match || !may_select_several(&self.source) {
             return None;
@@ -589,5 +658,36 @@ mod tests {
         let c = check("- json_path: {path: $.missing, exists: false}\n");
         assert!(run(&c, r#"{"n": 2}"#, json!({})).passed);
         assert!(errors("- json_path: {path: 'nope['}\n")[0].starts_with("invalid JSONPath"));
+    }
+
+    #[test]
+    fn extract_reads_json_inside_prose() {
+        let prose = "Sure! Here it is:\n```json\n{\"city\": \"Paris\"}\n```\nAnything else?";
+        let c = check("- is_json: {extract: true}\n");
+        let r = run(&c, prose, json!({}));
+        assert!(r.passed, "{r:?}");
+        assert_eq!(
+            r.message,
+            "output holds valid JSON: the JSON object in the ```json fence at line 2"
+        );
+        assert!(!run(&check("- is_json\n"), prose, json!({})).passed);
+        let c = check("- json_path: {path: $.city, equals: Paris, extract: true}\n");
+        let r = run(&c, prose, json!({}));
+        assert!(r.passed, "{r:?}");
+        assert_eq!(
+            r.message,
+            "$.city equals \"Paris\" (extracted the JSON object in the ```json fence at line 2)"
+        );
+        let c = check("- json_schema: {schema: {required: [city]}, extract: true}\n");
+        assert!(run(&c, "The answer: {\"city\": 1}.", json!({})).passed);
+        let r = run(&c, "no JSON at all", json!({}));
+        assert!(
+            !r.passed && r.message.starts_with("no JSON value found"),
+            "{r:?}"
+        );
+        assert_eq!(
+            errors("- is_json: {extract: yes please}\n"),
+            vec!["`extract` must be true or false, found a string"]
+        );
     }
 }

@@ -290,10 +290,7 @@ pub(crate) async fn grade(ctx: &EvalCtx<'_>, g: Grading<'_>) -> Eval {
     let schema = Arc::new(g.scale.schema());
     let mut grades = Vec::with_capacity(g.samples as usize);
     for sample in 1..=g.samples {
-        let mut messages = vec![Message {
-            role: "user".into(),
-            content: g.prompt.clone(),
-        }];
+        let mut messages = vec![Message::new("user", g.prompt.clone())];
         let mut ask = 0;
         let grade = loop {
             let call = if ask == 0 {
@@ -326,16 +323,13 @@ pub(crate) async fn grade(ctx: &EvalCtx<'_>, g: Grading<'_>) -> Eval {
                     ))
                 }
                 Err(why) => {
-                    messages.push(Message {
-                        role: "assistant".into(),
-                        content: response.text,
-                    });
-                    messages.push(Message {
-                        role: "user".into(),
-                        content: format!(
+                    messages.push(Message::new("assistant", response.text));
+                    messages.push(Message::new(
+                        "user",
+                        format!(
                             "That is not a valid grade: {why}. Reply again with only the JSON object the instructions describe, no other text."
                         ),
-                    });
+                    ));
                     ask += 1;
                 }
             }
@@ -626,7 +620,7 @@ impl Check for Judge {
                     min_score: self.min_score,
                     samples: self.samples,
                     aggregate: self.aggregate,
-                    call: format!("checks[{}].judge", ctx.check_index()),
+                    call: ctx.check_call_id("judge"),
                 },
             )
             .await

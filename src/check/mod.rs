@@ -21,6 +21,7 @@ mod json;
 pub mod judge;
 mod latency;
 mod length;
+pub mod script;
 pub mod security;
 mod semantic;
 mod similarity;
@@ -93,7 +94,11 @@ const KINDS: &[Kind] = &[
     Kind {
         name: "is_json",
         parse: |c, n| json::IsJson::parse(c, n).map(boxed),
-        bare: Some(|_| Box::new(json::IsJson)),
+        bare: Some(|c| {
+            Box::new(json::IsJson {
+                extract: c.default_of::<crate::util::extract::ExtractDefault>().0,
+            })
+        }),
     },
     Kind {
         name: "json_schema",
@@ -124,10 +129,16 @@ const KINDS: &[Kind] = &[
         name: "golden",
         parse: |c, n| golden::Golden::parse(c, n).map(boxed),
         bare: Some(|c| {
-            Box::new(golden::Golden {
-                settings: c.default_of::<crate::golden::Settings>(),
-            })
+            Box::new(golden::Golden::with_defaults(
+                c,
+                c.default_of::<crate::golden::Settings>(),
+            ))
         }),
+    },
+    Kind {
+        name: "script",
+        parse: |c, n| script::Script::parse(c, n).map(boxed),
+        bare: None,
     },
     Kind {
         name: "tool_call",
@@ -223,6 +234,8 @@ pub struct EvalCtx<'a> {
     pub messages: &'a [Message],
     /// The whole answer (model, usage, finish reason, timing), when there is one.
     pub response: Option<&'a Response>,
+    /// The conversation turn (1-based) the output answers, for a case with `turns:`.
+    pub turn: Option<usize>,
     /// Which attempt this is (suite, case, provider, repeat).
     pub attempt: Option<&'a AttemptId>,
     /// Every provider of the run by name, for checks that call a model.
@@ -237,6 +250,8 @@ pub struct EvalCtx<'a> {
     /// the executor): a check's provider calls are keyed on it.
     check_index: std::sync::atomic::AtomicUsize,
     json: OnceLock<Result<serde_json::Value, String>>,
+    /// The JSON extracted from the output (`extract: true`) and where from.
+    extracted: OnceLock<Result<(serde_json::Value, String), String>>,
 }
 
 impl<'a> EvalCtx<'a> {
@@ -256,12 +271,14 @@ impl<'a> EvalCtx<'a> {
             ttft_ms: None,
             messages: &[],
             response: None,
+            turn: None,
             attempt: None,
             providers: None,
             timeout: std::time::Duration::from_secs(60),
             calls: std::sync::Mutex::new(Vec::new()),
             check_index: std::sync::atomic::AtomicUsize::new(0),
             json: OnceLock::new(),
+            extracted: OnceLock::new(),
         }
     }
 
@@ -338,6 +355,23 @@ impl<'a> EvalCtx<'a> {
         self.check_index.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The call id of the running check's `kind` of call: `checks[2].judge`,
+    /// prefixed with the turn of a conversation (`turn2.checks[0].judge`)
+    /// and suffixed with the prompt variant (`checks[0].judge@terse`), so
+    /// every call of a case has its own place in a cassette.
+    pub fn check_call_id(&self, kind: &str) -> String {
+        let mut id = String::new();
+        if let Some(t) = self.turn {
+            id.push_str(&format!("turn{t}."));
+        }
+        id.push_str(&format!("checks[{}].{kind}", self.check_index()));
+        if let Some(v) = self.attempt.and_then(|a| a.variant.as_deref()) {
+            id.push('@');
+            id.push_str(v);
+        }
+        id
+    }
+
     /// The provider calls the checks made so far, taken out.
     pub(crate) fn take_calls(&self) -> Vec<CheckCall> {
         self.calls
@@ -352,6 +386,34 @@ impl<'a> EvalCtx<'a> {
             .get_or_init(|| serde_json::from_str(self.output.trim()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// The first JSON value in the output (`extract: true`: the whole output,
+    /// a fence, or a balanced object or array in the text), parsed, with a
+    /// description of where it was found; once per output.
+    pub fn json_extracted(&self) -> Result<(&serde_json::Value, &str), &str> {
+        self.extracted
+            .get_or_init(|| match crate::util::extract::extract_json(self.output) {
+                None => Err("no JSON value found in the output (no JSON in a code fence, and no balanced object or array in the text)".to_string()),
+                Some(e) => serde_json::from_str(e.json)
+                    .map(|v| (v, e.describe()))
+                    .map_err(|err| format!("{} could not be read: {err}", e.describe())),
+            })
+            .as_ref()
+            .map(|(v, d)| (v, d.as_str()))
+            .map_err(String::as_str)
+    }
+
+    /// The output as JSON, or the JSON extracted from it: the value and,
+    /// when extracted, where it was found.
+    pub fn json_value(&self, extract: bool) -> Result<(&serde_json::Value, Option<&str>), String> {
+        if extract {
+            self.json_extracted()
+                .map(|(v, d)| (v, Some(d)))
+                .map_err(str::to_string)
+        } else {
+            self.json().map(|v| (v, None)).map_err(str::to_string)
+        }
     }
 
     /// Resolve a possibly templated argument.

@@ -108,10 +108,7 @@ impl Check for Similar {
                     self.provider
                 ));
             };
-            let text = |content: &str| Message {
-                role: "user".into(),
-                content: content.to_string(),
-            };
+            let text = |content: &str| Message::new("user", content);
             let request = Request {
                 suite: attempt.suite.to_string(),
                 case_id: attempt.case.to_string(),
@@ -119,7 +116,7 @@ impl Check for Similar {
                 messages: vec![text(ctx.output), text(&reference)],
                 timeout: ctx.timeout,
                 vars: serde_json::Value::Null,
-                call: format!("checks[{}].similar", ctx.check_index()).into(),
+                call: ctx.check_call_id("similar").into(),
                 format: Format::Embeddings,
                 observer: None,
             };

@@ -197,10 +197,11 @@ impl Baseline {
             .or_default()
             .entry(c.provider)
             .or_default();
-        if cases.contains_key(c.case.as_str()) {
+        let key = super::case_key(&c.case, c.variant.as_deref()).into_owned();
+        if cases.contains_key(key.as_str()) {
             self.duplicates += 1;
         } else {
-            cases.insert(c.case.into_boxed_str(), stats);
+            cases.insert(key.into_boxed_str(), stats);
             self.len += 1;
         }
     }

@@ -91,7 +91,7 @@ impl Comparer {
     pub(crate) fn observe(&mut self, head: &CaseResult) {
         self.observe_stats(
             &head.suite,
-            &head.case,
+            &super::case_key(&head.case, head.variant.as_deref()),
             &head.provider,
             CaseStats::of(head),
             || case_reason(head),

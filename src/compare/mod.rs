@@ -86,9 +86,8 @@ pub(crate) fn compare_files(
     let mut comparer = Comparer::new(baseline, tolerance);
     let info = wire::read_report(head, |case: wire::HeadCase| {
         let stats = case.stats();
-        comparer.observe_stats(&case.suite, &case.case, &case.provider, stats, || {
-            case.reason()
-        });
+        let key = case_key(&case.case, case.variant.as_deref()).into_owned();
+        comparer.observe_stats(&case.suite, &key, &case.provider, stats, || case.reason());
     })?;
     // A case-level filter or a tag selected part of the suites' cases.
     let subset = !info.run.tags.is_empty() || info.run.filters.iter().any(|f| f.contains('/'));
@@ -490,5 +489,14 @@ impl Comparison {
             && self.score_changes.is_empty()
             && self.latency_changes_total == 0
             && self.token_changes_total == 0
+    }
+}
+
+/// The name a case is matched by: `case`, or `case@variant` for a prompt
+/// variant (cases match by suite, case, variant and provider).
+pub(crate) fn case_key<'a>(case: &'a str, variant: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match variant {
+        Some(v) => std::borrow::Cow::Owned(format!("{case}@{v}")),
+        None => std::borrow::Cow::Borrowed(case),
     }
 }

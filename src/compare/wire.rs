@@ -66,6 +66,9 @@ pub(crate) struct BaseCase {
     pub suite: String,
     pub case: String,
     pub provider: String,
+    /// The prompt variant: cases match by (suite, case, variant, provider).
+    #[serde(default)]
+    pub variant: Option<String>,
     pub outcome: Outcome,
     #[serde(default)]
     pub flaky: bool,
@@ -114,6 +117,8 @@ pub(crate) struct HeadCase {
     pub suite: String,
     pub case: String,
     pub provider: String,
+    #[serde(default)]
+    pub variant: Option<String>,
     pub outcome: Outcome,
     #[serde(default)]
     pub flaky: bool,

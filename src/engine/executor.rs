@@ -64,7 +64,7 @@ pub(crate) fn prompt_hash(messages: &[Message]) -> String {
     format!("sha256:{:x}", h.finalize())
 }
 
-fn error_attempt(
+pub(super) fn error_attempt(
     repeat: u32,
     message: String,
     prompt_hash: String,
@@ -90,6 +90,7 @@ fn error_attempt(
         model: None,
         prompt_hash,
         checks: Vec::new(),
+        turns: Vec::new(),
         recording: None,
     }
 }
@@ -171,6 +172,9 @@ impl Attempt {
     }
 
     async fn execute(&self) -> AttemptResult {
+        if let Some(conv) = self.case.conversation.clone() {
+            return self.converse(&conv).await;
+        }
         let repeat = self.id.repeat;
         let vars = minijinja::Value::from_serialize(&self.case.vars);
         let messages = match self.prompt.render(&self.env, &vars) {
@@ -192,7 +196,11 @@ impl Attempt {
             messages,
             timeout: self.case.settings.timeout,
             vars: serde_json::Value::Object(self.case.vars.clone()),
-            call: Cow::Borrowed(ANSWER),
+            call: match &self.case.variant {
+                None => Cow::Borrowed(ANSWER),
+                // Each variant's answer has its own place in a cassette.
+                Some(v) => Cow::Owned(format!("{ANSWER}@{v}")),
+            },
             format: crate::provider::Format::Text,
             observer: self.observer.clone(),
         };
@@ -252,6 +260,8 @@ impl Attempt {
             suite: &request.suite,
             case: &self.case.id,
             provider: &self.id.provider,
+            variant: self.case.variant.as_deref(),
+            turn: None,
             model: response.model.as_deref(),
             prompt_hash: &hash,
             repeat,
@@ -268,28 +278,6 @@ impl Attempt {
         }
         let check_calls = ctx.take_calls();
         drop(ctx);
-        // A check that could not judge (its grader failed) makes the attempt
-        // an error: the answer was neither shown right nor wrong.
-        if let Some(c) = checks.iter().find(|c| c.error) {
-            let message = format!("check `{}` could not judge: {}", c.name, c.message);
-            return AttemptResult {
-                repeat,
-                outcome: Outcome::Error,
-                score: 0.0,
-                error: Some(crate::secret::redact(&message)),
-                output: Some(response.text),
-                tool_calls: response.tool_calls,
-                retries: response.retries,
-                timing: response.timing,
-                usage: response.usage,
-                check_calls,
-                finish_reason: response.finish_reason,
-                model: response.model,
-                prompt_hash: hash,
-                checks,
-                recording: None,
-            };
-        }
         let score = weighted_score(&checks);
         // Every check passing is a pass, threshold or not; a threshold lets
         // a case with failed checks pass on its weighted score.
@@ -299,13 +287,26 @@ impl Attempt {
                 .settings
                 .threshold
                 .is_some_and(|t| score + 1e-12 >= t);
+        // A check that could not judge (a grader or a script that failed)
+        // makes the attempt an error: neither a pass nor a wrong answer.
+        let check_error = checks
+            .iter()
+            .find(|c| c.error)
+            .map(|c| format!("check `{}` could not judge: {}", c.name, c.message));
+        let outcome = match (&check_error, passed) {
+            (Some(_), _) => Outcome::Error,
+            (None, true) => Outcome::Pass,
+            (None, false) => Outcome::Fail,
+        };
+        // An attempt without a verdict scores 0, as any error.
+        let score = if check_error.is_some() { 0.0 } else { score };
         AttemptResult {
             repeat,
-            outcome: if passed { Outcome::Pass } else { Outcome::Fail },
+            outcome,
             score,
             checks,
             output: Some(response.text),
-            error: None,
+            error: check_error.map(|e| crate::secret::redact(&e)),
             tool_calls: response.tool_calls,
             retries: response.retries,
             timing: response.timing,
@@ -314,6 +315,7 @@ impl Attempt {
             finish_reason: response.finish_reason,
             model: response.model,
             prompt_hash: hash,
+            turns: Vec::new(),
             recording: None,
         }
     }

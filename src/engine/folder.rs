@@ -122,7 +122,11 @@ fn fold(plan: &Plan, slot: Slot, current: &mut Vec<AttemptResult>) -> Option<Cas
         seq: slot.case_seq,
         suite: ps.suite.name.clone(),
         case: case.id.clone(),
-        id: format!("{}/{}", ps.suite.name, case.id),
+        id: match &case.variant {
+            Some(v) => format!("{}/{}@{v}", ps.suite.name, case.id),
+            None => format!("{}/{}", ps.suite.name, case.id),
+        },
+        variant: case.variant.as_deref().map(str::to_string),
         provider: ps.provider_name.clone(),
         tags: case.tags.clone(),
         description: case.description.clone(),

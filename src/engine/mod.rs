@@ -13,6 +13,7 @@
 //! aborts what is in flight and still reports every case that finished.
 
 mod aggregator;
+mod conversation;
 mod executor;
 mod folder;
 
@@ -321,7 +322,13 @@ pub(crate) async fn run(
                 continue;
             };
             let ps = &plan.suites[suite_idx];
-            let Some(prompt) = case.prompt.clone().or_else(|| ps.suite.prompt.clone()) else {
+            let prompt = case.prompt.clone().or_else(|| ps.suite.prompt.clone());
+            // A conversation needs no prompt: its turns are its messages.
+            let prompt = match (prompt, &case.conversation) {
+                (None, Some(_)) => Some(Arc::new(crate::suite::Prompt::empty())),
+                (p, _) => p,
+            };
+            let Some(prompt) = prompt else {
                 infra_error = Some(Error::Infrastructure(format!(
                     "case `{}` has no prompt",
                     case.id
@@ -344,6 +351,7 @@ pub(crate) async fn run(
                 suite: suite_name.clone(),
                 case: case.id.as_str().into(),
                 provider: provider_name.clone(),
+                variant: case.variant.clone(),
                 repeat,
                 repeats,
             };

@@ -221,10 +221,10 @@ impl crate::check::Check for Grader {
                 suite: attempt.suite.to_string(),
                 case_id: attempt.case.to_string(),
                 repeat: attempt.repeat,
-                messages: vec![crate::provider::Message {
-                    role: "user".into(),
-                    content: format!("Grade: {}", ctx.output),
-                }],
+                messages: vec![crate::provider::Message::new(
+                    "user",
+                    format!("Grade: {}", ctx.output),
+                )],
                 timeout: std::time::Duration::from_secs(5),
                 vars: serde_json::Value::Null,
                 call: "checks[1].grade".into(),

@@ -71,6 +71,13 @@ pub struct Settings {
     pub judge_pos: Option<crate::error::Pos>,
     /// judge: grades asked per comparison (majority decides).
     pub judge_samples: u32,
+    /// One golden per prompt variant: `golden/<suite>/<case>@<variant>.<ext>`
+    /// (`@` encoded in the file name as `%40`).
+    pub per_variant: bool,
+    /// json: compare the first JSON value of the output (in a code fence or
+    /// the text), not the whole output. `None`: the suite's
+    /// `defaults.extract_json` (resolved by the `golden` check's parser).
+    pub extract: Option<bool>,
 }
 
 impl Default for Settings {
@@ -87,6 +94,8 @@ impl Default for Settings {
             judge_provider: String::new(),
             judge_pos: None,
             judge_samples: 1,
+            per_variant: false,
+            extract: None,
         }
     }
 }
@@ -102,6 +111,8 @@ pub const KEYS: &[&str] = &[
     "per_provider",
     "provider",
     "samples",
+    "per_variant",
+    "extract",
 ];
 
 impl Settings {
@@ -144,6 +155,12 @@ impl Settings {
         }
         if let Some(n) = f.get("per_provider") {
             s.per_provider = ctx.bool(n, "`per_provider`")?;
+        }
+        if let Some(n) = f.get("per_variant") {
+            s.per_variant = ctx.bool(n, "`per_variant`")?;
+        }
+        if let Some(n) = f.get("extract") {
+            s.extract = Some(ctx.bool(n, "`extract`")?);
         }
         if let Some(n) = f.get("tolerance") {
             s.tolerance = ctx.number(n, "`tolerance`", 0.0, f64::MAX)?;
@@ -246,7 +263,7 @@ impl Settings {
     /// diff and `golden review` show, so one change reads as one diff.
     pub fn body_for(&self, output: &str) -> String {
         if self.mode == Mode::Json {
-            if let Ok(v) = serde_json::from_str::<Json>(output.trim()) {
+            if let Ok(v) = serde_json::from_str::<Json>(self.json_of(output).0.trim()) {
                 if let Ok(pretty) = serde_json::to_string_pretty(&canonical(&v)) {
                     return pretty;
                 }
@@ -291,14 +308,33 @@ impl Settings {
     fn compare_json(&self, golden: &str, output: &str) -> Result<Comparison, String> {
         let gj: Json = serde_json::from_str(golden.trim())
             .map_err(|e| format!("the golden is not valid JSON: {e}"))?;
-        let oj: Json = serde_json::from_str(output.trim())
-            .map_err(|e| format!("the output is not valid JSON: {e}"))?;
+        let (text, from) = self.json_of(output);
+        let oj: Json = match (serde_json::from_str(text.trim()), &from) {
+            (Ok(v), _) => v,
+            (Err(e), None) if self.extract == Some(true) => {
+                return Err(format!("the output holds no JSON value (none in a code fence, no balanced object or array in the text): {e}"))
+            }
+            (Err(e), _) => return Err(format!("the output is not valid JSON: {e}")),
+        };
         let (mut gj, mut oj) = (self.prepare(gj), self.prepare(oj));
         let equal = json_close(&gj, &mut oj, self.tolerance);
         gj = canonical(&gj);
         oj = canonical(&oj);
         let pretty = |v: &Json| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
-        Ok(Comparison::binary(equal, pretty(&gj), pretty(&oj)))
+        let mut c = Comparison::binary(equal, pretty(&gj), pretty(&oj));
+        c.note = from.map(|d| format!("compared {d}"));
+        Ok(c)
+    }
+
+    /// The JSON text of an output in JSON mode: with `extract`, the first
+    /// JSON value in it and where it was found; else the output.
+    pub fn json_of<'o>(&self, output: &'o str) -> (&'o str, Option<String>) {
+        if self.extract == Some(true) {
+            if let Some(e) = crate::util::extract::extract_json(output) {
+                return (e.json, Some(e.describe()));
+            }
+        }
+        (output, None)
     }
 
     /// Drop the values at `ignore_paths` (object members are removed, array

@@ -123,6 +123,8 @@ pub(crate) fn suites(
             .iter()
             .map(|p| {
                 Arc::new(CaseDef {
+                    variant: None,
+                    conversation: None,
                     id: p.name().to_string(),
                     description: Some(description(p)),
                     vars: Default::default(),
@@ -154,6 +156,7 @@ pub(crate) fn suites(
             tags: Vec::new(),
             provider: Some((name.clone(), pc.pos.unwrap_or_default())),
             prompt: Some(prompt),
+            variants: Vec::new(),
             default_vars: Default::default(),
             cases,
             dataset: None,

@@ -104,6 +104,50 @@ impl Messages {
     }
 }
 
+/// The messages in the Messages API format: `{role, content}`; in a
+/// conversation an assistant's tool calls become `tool_use` blocks and the
+/// `tool` messages answering them one user message of `tool_result` blocks.
+fn wire_messages(messages: &[&Message]) -> Value {
+    let mut out: Vec<Value> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if m.role == "tool" {
+            let block = serde_json::json!({
+                "type": "tool_result",
+                "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
+                "content": m.content,
+            });
+            // Results of one turn's calls go in one user message.
+            let merged = i > 0 && messages[i - 1].role == "tool";
+            if let (true, Some(Value::Object(last))) = (merged, out.last_mut()) {
+                if let Some(Value::Array(blocks)) = last.get_mut("content") {
+                    blocks.push(block);
+                    continue;
+                }
+            }
+            out.push(serde_json::json!({"role": "user", "content": [block]}));
+        } else if !m.tool_calls.is_empty() {
+            let mut blocks = Vec::new();
+            if !m.content.is_empty() {
+                blocks.push(serde_json::json!({"type": "text", "text": m.content}));
+            }
+            for (k, c) in m.tool_calls.iter().enumerate() {
+                let input: Value = serde_json::from_str(&c.arguments)
+                    .unwrap_or_else(|_| Value::Object(Map::new()));
+                blocks.push(serde_json::json!({
+                    "type": "tool_use",
+                    "id": c.id.clone().unwrap_or_else(|| format!("toolu_{}", k + 1)),
+                    "name": c.name,
+                    "input": input,
+                }));
+            }
+            out.push(serde_json::json!({"role": m.role, "content": blocks}));
+        } else {
+            out.push(serde_json::json!({"role": m.role, "content": m.content}));
+        }
+    }
+    Value::Array(out)
+}
+
 impl ChatApi for Messages {
     type Stream = StreamAcc;
 
@@ -115,10 +159,7 @@ impl ChatApi for Messages {
         if let Some(system) = system {
             body.insert("system".into(), Value::String(system));
         }
-        body.insert(
-            "messages".into(),
-            serde_json::to_value(&messages).unwrap_or(Value::Array(vec![])),
-        );
+        body.insert("messages".into(), wire_messages(&messages));
         for (k, v) in &self.params {
             body.insert(k.clone(), v.clone());
         }
@@ -983,5 +1024,44 @@ mod tests {
             r#"{"type":"anthropic","model":"claude-test","max_tokens":256,"system":"Be brief.\n\nFrench.","params":{"temperature":0,"top_k":5},"messages":[{"role":"user","content":"hi"}]}"#
         );
         assert_eq!(p.endpoint(), "http://a.example");
+    }
+
+    #[test]
+    fn a_conversation_sends_tool_use_and_tool_result_blocks() {
+        use crate::model::{Message, ToolCall};
+        let mut call = Message::new("assistant", "Looking.");
+        call.tool_calls = vec![
+            ToolCall {
+                id: Some("toolu_1".into()),
+                name: "get_order".into(),
+                arguments: r#"{"order": 7}"#.into(),
+            },
+            ToolCall {
+                id: Some("toolu_2".into()),
+                name: "get_user".into(),
+                arguments: "not json".into(),
+            },
+        ];
+        let mut r1 = Message::new("tool", r#"{"status":"shipped"}"#);
+        r1.tool_call_id = Some("toolu_1".into());
+        let mut r2 = Message::new("tool", "Ada");
+        r2.tool_call_id = Some("toolu_2".into());
+        let messages = [Message::new("user", "refund 7"), call, r1, r2];
+        let refs: Vec<&Message> = messages.iter().collect();
+        assert_eq!(
+            wire_messages(&refs),
+            serde_json::json!([
+                {"role": "user", "content": "refund 7"},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Looking."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_order", "input": {"order": 7}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "get_user", "input": {}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "{\"status\":\"shipped\"}"},
+                    {"type": "tool_result", "tool_use_id": "toolu_2", "content": "Ada"}
+                ]}
+            ])
+        );
     }
 }

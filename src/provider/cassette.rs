@@ -517,10 +517,7 @@ mod tests {
             suite: "s".into(),
             case_id: case.into(),
             repeat,
-            messages: vec![super::super::Message {
-                role: "user".into(),
-                content: format!("q {case}"),
-            }],
+            messages: vec![super::super::Message::new("user", format!("q {case}"))],
             timeout: std::time::Duration::from_secs(1),
             vars: serde_json::json!({}),
             call: std::borrow::Cow::Borrowed(crate::provider::ANSWER),

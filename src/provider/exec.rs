@@ -101,13 +101,7 @@ impl Exec {
     /// with a `current_dir` is resolved differently per platform); a bare
     /// name as is, for the `PATH` lookup; an absolute path as is.
     fn spawn_program(&self) -> PathBuf {
-        let program = self.program();
-        let path = Path::new(program);
-        if path.is_absolute() || !program.chars().any(std::path::is_separator) {
-            return PathBuf::from(program);
-        }
-        let joined = self.cfg.root.join(path);
-        std::path::absolute(&joined).unwrap_or(joined)
+        resolve_program(&self.cfg.root, self.program())
     }
 
     fn program(&self) -> &str {
@@ -147,148 +141,208 @@ impl Exec {
         if self.cfg.input == ExecInput::Arg {
             self.check_arg_prompt(&prompt)?;
         }
-        let spawn_program = self.spawn_program();
-        let mut cmd = tokio::process::Command::new(&spawn_program);
-        cmd.args(self.cfg.command.iter().skip(1));
-        if self.cfg.input == ExecInput::Arg {
-            cmd.arg(&prompt);
+        let repeat = request.repeat.to_string();
+        let mut env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.extend([
+            ("EVALGATE_SUITE", request.suite.as_str()),
+            ("EVALGATE_CASE", request.case_id.as_str()),
+            ("EVALGATE_REPEAT", repeat.as_str()),
+        ]);
+        let mut args: Vec<&str> = self
+            .cfg
+            .command
+            .iter()
+            .skip(1)
+            .map(String::as_str)
+            .collect();
+        let arg_mode = self.cfg.input == ExecInput::Arg;
+        if arg_mode {
+            args.push(&prompt);
         }
-        if !self.cfg.cwd.as_os_str().is_empty() {
-            cmd.current_dir(&self.cfg.cwd);
-        }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("EVALGATE_SUITE", &request.suite)
-            .env("EVALGATE_CASE", &request.case_id)
-            .env("EVALGATE_REPEAT", request.repeat.to_string())
-            .stdin(match self.cfg.input {
-                ExecInput::Stdin => Stdio::piped(),
-                ExecInput::Arg => Stdio::null(),
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // Its own group, so that everything it starts can be killed with it.
-        #[cfg(unix)]
-        cmd.process_group(0);
-        let mut child = cmd.spawn().map_err(|e| {
-            let hint = match e.kind() {
-                io::ErrorKind::NotFound if self.program().chars().any(std::path::is_separator) => {
-                    format!(" (looked for {})", spawn_program.display())
-                }
-                io::ErrorKind::NotFound => " (not found on PATH)".to_string(),
-                // The arguments and environment together are over the
-                // system's limit.
-                _ if self.cfg.input == ExecInput::Arg && is_too_big(&e) => format!(
+        let spec = Spawn {
+            program: self.program(),
+            spawn_program: self.spawn_program(),
+            args,
+            cwd: (!self.cfg.cwd.as_os_str().is_empty()).then_some(self.cfg.cwd.as_path()),
+            env,
+            stdin: (!arg_mode).then_some(prompt.as_bytes()),
+            too_big_hint: arg_mode.then(|| {
+                format!(
                     " (the prompt, {} bytes, is passed as an argument: use `input: stdin`)",
                     prompt.len()
-                ),
-                _ => String::new(),
-            };
-            ProviderError::Provider(crate::secret::redact(&format!(
-                "cannot start `{}`: {e}{hint}",
-                self.program()
-            )))
-        })?;
-        // Declared after `child`, so dropped before it: the group is killed
-        // while the child is not yet reaped (its pid, the group id, cannot
-        // have been reused).
-        let mut group = GroupGuard::new(child.id());
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-
-        let write_stdin = async {
-            if let Some(mut stdin) = stdin {
-                let written = match stdin.write_all(prompt.as_bytes()).await {
-                    Ok(()) => stdin.shutdown().await,
-                    Err(e) => Err(e),
-                };
-                match written {
-                    // The command exited or closed stdin without reading it all.
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                    Err(e) => {
-                        return Err(ProviderError::Provider(format!(
-                            "cannot write the prompt to the stdin of `{}`: {e}",
-                            self.program()
-                        )))
-                    }
-                    Ok(()) => {}
-                }
-            }
-            Ok(())
+                )
+            }),
+            stdin_what: "the prompt",
         };
-        // Read into buffers that outlive the reads: after the exit, reads
-        // still waiting are dropped and what they read is kept.
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let read_stdout = async {
-            match stdout {
-                Some(s) => read_limited(s, MAX_STDOUT_BYTES, &mut out)
-                    .await
-                    .map_err(|e| match e {
-                        ReadError::TooLarge => ProviderError::Provider(format!(
-                            "`{}` wrote more than {} MiB to stdout",
-                            self.program(),
-                            MAX_STDOUT_BYTES >> 20
-                        )),
-                        ReadError::Io(e) => ProviderError::Provider(format!(
-                            "cannot read the stdout of `{}`: {e}",
-                            self.program()
-                        )),
-                    }),
-                None => Ok(()),
-            }
-        };
-        let read_stderr = async {
-            if let Some(s) = stderr {
-                // A stderr read failure only loses the rest of the error text.
-                let _ = read_tail(s, STDERR_TAIL_BYTES, &mut err).await;
-            }
-            Ok(())
-        };
-        let status = {
-            // On the first error the others are dropped and so are the
-            // group (killed, `GroupGuard`) and the child (killed,
-            // `kill_on_drop`).
-            let io = async {
-                tokio::try_join!(write_stdin, read_stdout, read_stderr)?;
-                Ok::<(), ProviderError>(())
-            };
-            tokio::pin!(io);
-            let wait_error = |e: io::Error| {
-                ProviderError::Provider(format!("cannot wait for `{}`: {e}", self.program()))
-            };
-            // The exit is awaited along with the pipes: processes the
-            // command left in the background may hold them open long after.
-            let (status, io_done) = tokio::select! {
-                r = &mut io => {
-                    r?;
-                    (child.wait().await.map_err(wait_error)?, true)
-                }
-                status = child.wait() => (status.map_err(wait_error)?, false),
-            };
-            if status.code().is_none() {
-                // Killed by a signal: so is everything it started, before
-                // the pipes they hold are drained.
-                group.kill();
-            }
-            if !io_done {
-                // What it wrote before exiting is in the pipes: read it. A
-                // pipe still open after the grace period is held by a
-                // process it left running, and is closed on our side.
-                if let Ok(r) = tokio::time::timeout(DRAIN_GRACE, &mut io).await {
-                    r?;
-                }
-            }
-            status
-        };
-        if status.code().is_some() {
-            // A normal exit: what it left running in the background is its business.
-            group.disarm();
-        }
-        trim_tail(&mut err, STDERR_TAIL_BYTES);
-        Ok((out, status, err))
+        run_command(spec).await.map_err(ProviderError::Provider)
     }
+}
+
+/// A command to run: no shell, its own process group (see the module
+/// documentation for how it is started, read, limited and killed).
+pub(crate) struct Spawn<'a> {
+    /// The program as written, for messages.
+    pub program: &'a str,
+    /// The program as started (resolved against the project root).
+    pub spawn_program: PathBuf,
+    pub args: Vec<&'a str>,
+    pub cwd: Option<&'a Path>,
+    /// Added to the inherited environment.
+    pub env: Vec<(&'a str, &'a str)>,
+    /// Written to stdin, which is then closed; `None`: stdin is empty.
+    pub stdin: Option<&'a [u8]>,
+    /// Appended to a start failure for arguments over the system's limit.
+    pub too_big_hint: Option<String>,
+    /// What stdin carries, for a write error ("the prompt").
+    pub stdin_what: &'a str,
+}
+
+/// The program to start for a command written as `program`: a relative
+/// path containing `/` resolved against `root` (made absolute, since a
+/// relative program with a `current_dir` is resolved differently per
+/// platform); a bare name as is, for the `PATH` lookup; an absolute path as is.
+pub(crate) fn resolve_program(root: &Path, program: &str) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_absolute() || !program.chars().any(std::path::is_separator) {
+        return PathBuf::from(program);
+    }
+    let joined = root.join(path);
+    std::path::absolute(&joined).unwrap_or(joined)
+}
+
+/// Run a command to its end: (stdout, exit status, the tail of stderr with
+/// secrets redacted). Dropping the future kills the command's process group.
+/// Errors (cannot start, too much stdout, a read failure) are messages.
+pub(crate) async fn run_command(spec: Spawn<'_>) -> Result<(Vec<u8>, ExitStatus, Vec<u8>), String> {
+    let program = spec.program;
+    let mut cmd = tokio::process::Command::new(&spec.spawn_program);
+    cmd.args(&spec.args);
+    if let Some(cwd) = spec.cwd {
+        cmd.current_dir(cwd);
+    }
+    cmd.envs(spec.env.iter().copied())
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // Its own group, so that everything it starts can be killed with it.
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let mut child = cmd.spawn().map_err(|e| {
+        let hint = match e.kind() {
+            io::ErrorKind::NotFound if program.chars().any(std::path::is_separator) => {
+                format!(" (looked for {})", spec.spawn_program.display())
+            }
+            io::ErrorKind::NotFound => " (not found on PATH)".to_string(),
+            // The arguments and environment together are over the
+            // system's limit.
+            _ if is_too_big(&e) => spec.too_big_hint.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        crate::secret::redact(&format!("cannot start `{program}`: {e}{hint}"))
+    })?;
+    // Declared after `child`, so dropped before it: the group is killed
+    // while the child is not yet reaped (its pid, the group id, cannot
+    // have been reused).
+    let mut group = GroupGuard::new(child.id());
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let input = spec.stdin.unwrap_or_default();
+    let stdin_what = spec.stdin_what;
+
+    let write_stdin = async {
+        if let Some(mut stdin) = stdin {
+            let written = match stdin.write_all(input).await {
+                Ok(()) => stdin.shutdown().await,
+                Err(e) => Err(e),
+            };
+            match written {
+                // The command exited or closed stdin without reading it all.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => {
+                    return Err(format!(
+                        "cannot write {stdin_what} to the stdin of `{program}`: {e}"
+                    ))
+                }
+                Ok(()) => {}
+            }
+        }
+        Ok(())
+    };
+    // Read into buffers that outlive the reads: after the exit, reads
+    // still waiting are dropped and what they read is kept.
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let read_stdout = async {
+        match stdout {
+            Some(s) => read_limited(s, MAX_STDOUT_BYTES, &mut out)
+                .await
+                .map_err(|e| match e {
+                    ReadError::TooLarge => format!(
+                        "`{program}` wrote more than {} MiB to stdout",
+                        MAX_STDOUT_BYTES >> 20
+                    ),
+                    ReadError::Io(e) => format!("cannot read the stdout of `{program}`: {e}"),
+                }),
+            None => Ok(()),
+        }
+    };
+    let read_stderr = async {
+        if let Some(s) = stderr {
+            // A stderr read failure only loses the rest of the error text.
+            let _ = read_tail(s, STDERR_TAIL_BYTES, &mut err).await;
+        }
+        Ok(())
+    };
+    let status = {
+        // On the first error the others are dropped and so are the
+        // group (killed, `GroupGuard`) and the child (killed,
+        // `kill_on_drop`).
+        let io = async {
+            tokio::try_join!(write_stdin, read_stdout, read_stderr)?;
+            Ok::<(), String>(())
+        };
+        tokio::pin!(io);
+        let wait_error = |e: io::Error| format!("cannot wait for `{program}`: {e}");
+        // The exit is awaited along with the pipes: processes the
+        // command left in the background may hold them open long after.
+        let (status, io_done) = tokio::select! {
+            r = &mut io => {
+                r?;
+                (child.wait().await.map_err(wait_error)?, true)
+            }
+            status = child.wait() => (status.map_err(wait_error)?, false),
+        };
+        if status.code().is_none() {
+            // Killed by a signal: so is everything it started, before
+            // the pipes they hold are drained.
+            group.kill();
+        }
+        if !io_done {
+            // What it wrote before exiting is in the pipes: read it. A
+            // pipe still open after the grace period is held by a
+            // process it left running, and is closed on our side.
+            if let Ok(r) = tokio::time::timeout(DRAIN_GRACE, &mut io).await {
+                r?;
+            }
+        }
+        status
+    };
+    if status.code().is_some() {
+        // A normal exit: what it left running in the background is its business.
+        group.disarm();
+    }
+    trim_tail(&mut err, STDERR_TAIL_BYTES);
+    Ok((out, status, err))
 }
 
 /// Whether spawning failed because the arguments and environment are over
@@ -446,7 +500,7 @@ fn incomplete_utf8_tail(b: &[u8]) -> usize {
 
 /// The last `max` characters of `text`. `text` must already be redacted:
 /// cutting first could keep the end of a secret whose start was cut off.
-fn tail_excerpt(text: &str, max: usize) -> String {
+pub(crate) fn tail_excerpt(text: &str, max: usize) -> String {
     let text = text.trim();
     let count = text.chars().count();
     if count <= max {
@@ -456,7 +510,7 @@ fn tail_excerpt(text: &str, max: usize) -> String {
     format!("…{}", excerpt(&tail, max))
 }
 
-fn describe_status(status: ExitStatus) -> String {
+pub(crate) fn describe_status(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exited with status {code}");
     }

@@ -266,6 +266,41 @@ impl ChatApi for EmbeddingsApi {
     }
 }
 
+/// The messages in the Chat Completions format: `{role, content}`, with an
+/// assistant's `tool_calls` (`{id, type: function, function: {name,
+/// arguments}}`) and a `tool` message's `tool_call_id` in a conversation.
+fn wire_messages(messages: &[crate::model::Message]) -> Value {
+    Value::Array(
+        messages
+            .iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("role".into(), Value::String(m.role.clone()));
+                o.insert("content".into(), Value::String(m.content.clone()));
+                if !m.tool_calls.is_empty() {
+                    let calls = m
+                        .tool_calls
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            serde_json::json!({
+                                "id": c.id.clone().unwrap_or_else(|| format!("call_{}", i + 1)),
+                                "type": "function",
+                                "function": {"name": c.name, "arguments": c.arguments},
+                            })
+                        })
+                        .collect();
+                    o.insert("tool_calls".into(), Value::Array(calls));
+                }
+                if let Some(id) = &m.tool_call_id {
+                    o.insert("tool_call_id".into(), Value::String(id.clone()));
+                }
+                Value::Object(o)
+            })
+            .collect(),
+    )
+}
+
 /// The Chat Completions wire format.
 pub(crate) struct ChatCompletions {
     model: String,
@@ -279,10 +314,7 @@ impl ChatApi for ChatCompletions {
     fn body(&self, request: &Request) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), Value::String(self.model.clone()));
-        body.insert(
-            "messages".into(),
-            serde_json::to_value(&request.messages).unwrap_or(Value::Array(vec![])),
-        );
+        body.insert("messages".into(), wire_messages(&request.messages));
         for (k, v) in &self.params {
             body.insert(k.clone(), v.clone());
         }
@@ -1577,6 +1609,29 @@ mod tests {
                 "stream",
                 "stream_options"
             ]
+        );
+    }
+
+    #[test]
+    fn a_conversation_sends_tool_calls_and_tool_messages() {
+        use crate::model::{Message, ToolCall};
+        let mut call = Message::new("assistant", "");
+        call.tool_calls = vec![ToolCall {
+            id: None,
+            name: "get_order".into(),
+            arguments: r#"{"order":7}"#.into(),
+        }];
+        let mut result = Message::new("tool", "shipped");
+        result.tool_call_id = Some("call_1".into());
+        assert_eq!(
+            wire_messages(&[Message::new("user", "hi"), call, result]),
+            serde_json::json!([
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "get_order", "arguments": "{\"order\":7}"}}
+                ]},
+                {"role": "tool", "content": "shipped", "tool_call_id": "call_1"}
+            ])
         );
     }
 }

@@ -271,10 +271,7 @@ pub(crate) fn http(
             suite: "probes".into(),
             case_id: "probe".into(),
             repeat: 1,
-            messages: vec![Message {
-                role: "user".into(),
-                content: prompt.into(),
-            }],
+            messages: vec![Message::new("user", prompt)],
             timeout: timeout(limits),
             vars: json!({}),
             call: super::ANSWER.into(),

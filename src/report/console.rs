@@ -36,6 +36,8 @@ pub(crate) struct ConsoleReporter<W: Write + Send> {
     matrix: bool,
     /// The run's providers in plan order.
     providers: Vec<String>,
+    /// Prompt variants side by side.
+    variants: super::variants::Variants,
 }
 
 impl<W: Write + Send> ConsoleReporter<W> {
@@ -51,6 +53,7 @@ impl<W: Write + Send> ConsoleReporter<W> {
             header: None,
             matrix: false,
             providers: Vec::new(),
+            variants: super::variants::Variants::default(),
         }
     }
 
@@ -173,6 +176,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
             RunEvent::Started(info) => {
                 self.matrix = info.matrix;
                 self.providers = info.providers.clone();
+                self.variants.multi_provider = info.matrix;
                 self.header = Some(format!(
                     "evalgate {} · {} suite{} · {} case{} · concurrency {}\n",
                     info.evalgate_version,
@@ -191,6 +195,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
             | RunEvent::AttemptRetried { .. }
             | RunEvent::AttemptFinished { .. } => {}
             RunEvent::CaseFinished(r) => {
+                self.variants.add(r);
                 if r.flaky && self.flaky.len() >= self.max_shown {
                     self.flaky_hidden += 1;
                 } else if r.flaky {
@@ -315,6 +320,10 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                                 c.tokens_text()
                             ));
                         }
+                    }
+                    self.variants.flush();
+                    if self.variants.any() {
+                        s.push_str(&self.variants.console());
                     }
                     if super::latency::any(summary) {
                         s.push_str(&latency_table(summary));

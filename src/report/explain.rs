@@ -168,13 +168,19 @@ pub(crate) fn attempt_details_with(
         }
     }
     match &attempt.output {
+        _ if !attempt.turns.is_empty() => write_transcript(&mut out, attempt),
         Some(output) => write_output(&mut out, output),
         None if attempt.outcome != Outcome::Skipped => {
             let _ = writeln!(out, "  output: (none)");
         }
         None => {}
     }
-    for call in &attempt.tool_calls {
+    let plain_calls: &[crate::model::ToolCall] = if attempt.turns.is_empty() {
+        &attempt.tool_calls
+    } else {
+        &[]
+    };
+    for call in plain_calls {
         let _ = writeln!(
             out,
             "  tool call: {}({})",
@@ -183,6 +189,51 @@ pub(crate) fn attempt_details_with(
         );
     }
     trim_newline(out)
+}
+
+/// A conversation's transcript: each turn's verdict, messages and tool
+/// calls (texts cut at 300 characters).
+fn write_transcript(out: &mut String, attempt: &AttemptResult) {
+    let _ = writeln!(out, "  transcript:");
+    for t in &attempt.turns {
+        let calls = 1 + t.steps.iter().filter(|m| m.role == "assistant").count();
+        let _ = writeln!(
+            out,
+            "    turn {} {} ({} model call{}, {:.1} ms)",
+            t.turn,
+            if t.passed { "✓ pass" } else { "✗ fail" },
+            calls,
+            plural(calls),
+            t.latency_ms
+        );
+        let _ = writeln!(out, "      user: {}", one_line(&t.user, 300));
+        for m in &t.steps {
+            if m.role == "tool" {
+                let _ = writeln!(out, "      tool result: {}", one_line(&m.content, 300));
+                continue;
+            }
+            if !m.content.is_empty() {
+                let _ = writeln!(out, "      assistant: {}", one_line(&m.content, 300));
+            }
+            for c in &m.tool_calls {
+                let _ = writeln!(
+                    out,
+                    "      tool call: {}({})",
+                    c.name,
+                    truncate_chars(&c.arguments, 300)
+                );
+            }
+        }
+        let _ = writeln!(out, "      assistant: {}", one_line(&t.output, 300));
+        for c in &t.tool_calls {
+            let _ = writeln!(
+                out,
+                "      tool call: {}({}) (no tool_results fixture)",
+                c.name,
+                truncate_chars(&c.arguments, 300)
+            );
+        }
+    }
 }
 
 /// Multi-line explanation of a case: the repeat tally when it repeats, the
@@ -251,7 +302,7 @@ fn repeat_count(case: &CaseResult) -> usize {
 fn error_message(attempt: &AttemptResult) -> String {
     let err = attempt.error.as_deref().unwrap_or("no usable answer");
     let err = one_line(err, 1000);
-    if err.starts_with("provider") {
+    if err.starts_with("provider") || err.starts_with("check `") {
         err
     } else {
         format!("no usable answer: {err}")
@@ -409,6 +460,7 @@ pub(crate) mod fixtures {
             model: Some("mock-1".into()),
             prompt_hash: "sha256:0a1b2c".into(),
             checks,
+            turns: Vec::new(),
             recording: None,
         }
     }
@@ -430,6 +482,7 @@ pub(crate) mod fixtures {
             case: name.into(),
             id: format!("{suite}/{name}"),
             provider: "mock".into(),
+            variant: None,
             tags: vec![],
             description: None,
             outcome,

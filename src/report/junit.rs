@@ -390,10 +390,15 @@ fn spool(dir: &Path) -> io::Result<BufWriter<File>> {
 /// A case of the adversarial pack goes to its category's group:
 /// `suite/category` (one `<testsuite>` per attack category).
 fn group_name(case: &CaseResult, matrix: bool) -> String {
-    let suite = match &case.attack {
+    let mut suite = match &case.attack {
         Some(a) => format!("{}/{}", case.suite, a.category),
         None => case.suite.clone(),
     };
+    // A prompt variant's cases form a group of their own: `suite@variant`.
+    if let Some(v) = &case.variant {
+        suite.push('@');
+        suite.push_str(v);
+    }
     if matrix {
         format!("{suite} [{}]", case.provider)
     } else {

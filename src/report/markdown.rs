@@ -67,6 +67,8 @@ pub(crate) struct MarkdownReporter {
     more_flaky: u64,
     /// A provider matrix: per-provider latencies and per-case outcomes.
     matrix: Option<Matrix>,
+    /// Prompt variants side by side.
+    variants: super::variants::Variants,
     /// Successful attacks of the adversarial pack (the first `MAX_DETAILED`).
     attacks: Vec<super::security::Success>,
     more_attacks: u64,
@@ -263,12 +265,14 @@ impl MarkdownReporter {
             flaky: Vec::new(),
             more_flaky: 0,
             matrix: None,
+            variants: super::variants::Variants::default(),
             attacks: Vec::new(),
             more_attacks: 0,
         })
     }
 
     fn case_finished(&mut self, case: &CaseResult) {
+        self.variants.add(case);
         if let Some(m) = &mut self.matrix {
             m.add(case);
         }
@@ -357,6 +361,9 @@ impl MarkdownReporter {
         self.render_table(&mut md, summary);
         if let Some(m) = &self.matrix {
             m.render(&mut md, summary);
+        }
+        if self.variants.any() {
+            md.push_str(&self.variants.markdown());
         }
         render_latency(&mut md, summary);
         self.render_security(&mut md, summary);
@@ -594,6 +601,7 @@ impl MarkdownReporter {
         duration_ms: f64,
         comparison: Option<&Comparison>,
     ) -> Result<(), Error> {
+        self.variants.flush();
         let text = self.render(summary, verdict, stopped, duration_ms, comparison);
         if let Some(mut out) = self.out.take() {
             let path = self.path.clone().unwrap_or_default();
@@ -618,6 +626,7 @@ impl Reporter for MarkdownReporter {
         }
         match event {
             RunEvent::Started(info) => {
+                self.variants.multi_provider = info.matrix;
                 if info.matrix {
                     let n = info.providers.len();
                     self.matrix = Some(Matrix {

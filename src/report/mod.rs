@@ -14,6 +14,7 @@ pub(crate) mod latency;
 pub(crate) mod markdown;
 pub(crate) mod progress;
 pub(crate) mod security;
+pub(crate) mod variants;
 
 use crate::error::Error;
 use crate::event::RunEvent;

@@ -199,6 +199,7 @@ mod tests {
             suite: "geo".into(),
             case: case.into(),
             provider: "p".into(),
+            variant: None,
             repeat: 1,
             repeats: 1,
         }

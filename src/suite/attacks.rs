@@ -302,6 +302,8 @@ pub(super) fn expand(
             }
         };
         out.push(CaseDef {
+            variant: None,
+            conversation: None,
             description: Some(match a.mutator {
                 Some(m) => format!("{} ({}), {} mutation", category.title, a.seed.id, m.name()),
                 None => format!("{} ({})", category.title, a.seed.id),
@@ -394,6 +396,8 @@ pub(super) fn mutations(
             tags.push(m.name().to_string());
         }
         out.push(CaseDef {
+            variant: None,
+            conversation: None,
             id,
             description: case.description.clone(),
             vars,

@@ -3,12 +3,14 @@
 use super::prompt::TEMPLATE_BUILTINS;
 use super::*;
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decode_dataset(
     ctx: &mut Ctx<'_>,
     node: &Node,
     defaults: &Defaults,
     suite_tags: &[String],
-    prompt: Option<&Arc<Prompt>>,
+    prompts: &[Arc<Prompt>],
+    variants: &[Variant],
     ids: &mut IdIndex,
     lcx: &mut LoadContext<'_>,
 ) -> Option<Dataset> {
@@ -50,10 +52,26 @@ pub(super) fn decode_dataset(
         }
     }
     let settings = decode_settings(ctx, &f, defaults.settings);
-    let Some(prompt) = prompt else {
-        ctx.error(f.pos, "dataset cases need the suite's `prompt`", None);
+    if prompts.is_empty() {
+        ctx.error(
+            f.pos,
+            "dataset cases need the suite's `prompt` (or `prompts`)",
+            None,
+        );
         return None;
-    };
+    }
+    let prompt_column = f
+        .get("prompt_column")
+        .and_then(|n| ctx.string(n, "`prompt_column`"));
+    if let (Some(n), true) = (f.get("prompt_column"), variants.is_empty()) {
+        ctx.error(
+            n.pos,
+            "`prompt_column` names a row's prompt variant, but the suite has no `prompts`",
+            Some(
+                "define the variants with `prompts:` (name: template) instead of `prompt:`".into(),
+            ),
+        );
+    }
     // Said of every dataset problem so it can be traced back to this suite.
     let used_by = format!(
         " [cases_from of {}:{}]",
@@ -63,7 +81,7 @@ pub(super) fn decode_dataset(
     if rows::Format::from_path(&path) == Some(rows::Format::Csv) && path.is_file() {
         if let Ok(columns) = rows::csv_header(&path) {
             let mut missing = false;
-            for key in ["id_column", "expected_column"] {
+            for key in ["id_column", "expected_column", "prompt_column"] {
                 let Some(n) = f.get(key) else { continue };
                 let Some(col) = n.as_str() else { continue };
                 if !columns.iter().any(|c| c == col) {
@@ -105,7 +123,10 @@ pub(super) fn decode_dataset(
     let mut seen_missing: BTreeSet<String> = BTreeSet::new();
     let env = &*lcx.env;
     let needed: BTreeSet<String> = {
-        let mut n = prompt.variables.clone();
+        let mut n: BTreeSet<String> = prompts
+            .iter()
+            .flat_map(|p| p.variables.iter().cloned())
+            .collect();
         for c in &checks {
             for src in c.templates() {
                 n.extend(template::variables(env, src).unwrap_or_default());
@@ -144,7 +165,37 @@ pub(super) fn decode_dataset(
         }
         match row {
             Ok(row) => {
-                count += 1;
+                count += variants.len().max(1);
+                if let (Some(col), false) = (&prompt_column, variants.is_empty()) {
+                    let named = row.vars.get(col).map(|v| match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
+                    match named.filter(|s| !s.is_empty()) {
+                        None => {}
+                        Some(n) if variants.iter().any(|(v, _)| **v == *n) => {
+                            count -= variants.len() - 1;
+                        }
+                        Some(n) => {
+                            row_errors += 1;
+                            let names: Vec<&str> = variants.iter().map(|(v, _)| &**v).collect();
+                            let hint = match did_you_mean(&n, names.iter().copied()) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!("the suite's prompts: {}", names.join(", ")),
+                            };
+                            ctx.errors.push(
+                                Diagnostic::new(
+                                    &path,
+                                    Some(Pos::new(row.line, 1)),
+                                    format!(
+                                        "unknown prompt variant `{n}` in column `{col}`{used_by}"
+                                    ),
+                                )
+                                .with_hint(hint),
+                            );
+                        }
+                    }
+                }
                 if invalid_id(&row.id) {
                     row_errors += 1;
                     ctx.errors.push(
@@ -200,5 +251,6 @@ pub(super) fn decode_dataset(
         tags,
         settings,
         rows: count,
+        prompt_column,
     })
 }

@@ -52,6 +52,9 @@ use crate::template;
 
 pub(crate) type Vars = serde_json::Map<String, serde_json::Value>;
 
+/// A prompt variant: its name and its prompt.
+pub(crate) type Variant = (Arc<str>, Arc<Prompt>);
+
 const SUITE_KEYS: &[&str] = &[
     "name",
     "description",
@@ -59,6 +62,7 @@ const SUITE_KEYS: &[&str] = &[
     "provider",
     "defaults",
     "prompt",
+    "prompts",
     "cases",
     "cases_from",
     "attacks",
@@ -71,6 +75,7 @@ const DEFAULT_KEYS: &[&str] = &[
     "min_passes",
     "threshold",
     "golden",
+    "extract_json",
 ];
 const CASE_KEYS: &[&str] = &[
     "id",
@@ -85,6 +90,9 @@ const CASE_KEYS: &[&str] = &[
     "min_passes",
     "threshold",
     "mutate",
+    "turns",
+    "tool_results",
+    "max_steps",
 ];
 const DATASET_KEYS: &[&str] = &[
     "path",
@@ -96,6 +104,7 @@ const DATASET_KEYS: &[&str] = &[
     "repeat",
     "min_passes",
     "threshold",
+    "prompt_column",
 ];
 /// Most dataset row errors reported per file before giving up on it.
 const MAX_ROW_ERRORS: usize = 20;
@@ -147,6 +156,88 @@ pub struct CaseDef {
     pub source: String,
     /// The attack, for a case of the adversarial pack.
     pub attack: Option<Arc<crate::model::Attack>>,
+    /// The prompt variant (`prompts:`) this case runs against; its prompt is
+    /// the variant's.
+    pub variant: Option<Arc<str>>,
+    /// `turns:`: the case is a conversation.
+    pub conversation: Option<Arc<Conversation>>,
+}
+
+/// Default most model calls in one turn of a conversation (`max_steps`).
+pub(crate) const DEFAULT_MAX_STEPS: u32 = 5;
+
+/// One turn of a conversation: the user's message and its checks.
+#[derive(Debug)]
+pub struct Turn {
+    /// The user message (a one-message prompt template).
+    pub user: Arc<Prompt>,
+    /// The turn's checks (the last turn's include the case's `checks`).
+    pub checks: Vec<Arc<CheckSpec>>,
+}
+
+/// A case with `turns:`: the model's earlier answers are fed back, tool
+/// calls named in `tool_results` are answered with those fixtures.
+#[derive(Debug)]
+pub struct Conversation {
+    pub turns: Vec<Turn>,
+    /// Tool name → the result sent back when the model calls it.
+    pub tool_results: serde_json::Map<String, serde_json::Value>,
+    /// Most model calls per turn (1 + rounds of answered tool calls).
+    pub max_steps: u32,
+}
+
+impl CaseDef {
+    /// The case's `golden` checks with the case name each golden file is
+    /// named by: the case id, `@variant` with `per_variant`, and `#turn` for
+    /// a turn of a conversation.
+    pub(crate) fn goldens(&self) -> Vec<(String, &crate::golden::Settings)> {
+        let name = |g: &crate::golden::Settings, turn: Option<usize>| {
+            let mut n = self.id.clone();
+            if let (Some(v), true) = (&self.variant, g.per_variant) {
+                n.push('@');
+                n.push_str(v);
+            }
+            if let Some(t) = turn {
+                n.push_str(&format!("#{t}"));
+            }
+            n
+        };
+        match &self.conversation {
+            Some(conv) => conv
+                .turns
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| {
+                    t.checks
+                        .iter()
+                        .filter_map(move |c| c.check.golden().map(|g| (name(g, Some(i + 1)), g)))
+                })
+                .collect(),
+            None => self
+                .checks
+                .iter()
+                .filter_map(|c| c.check.golden().map(|g| (name(g, None), g)))
+                .collect(),
+        }
+    }
+
+    /// The same case against one prompt variant.
+    fn for_variant(&self, name: &Arc<str>, prompt: &Arc<Prompt>) -> CaseDef {
+        CaseDef {
+            variant: Some(name.clone()),
+            id: self.id.clone(),
+            description: self.description.clone(),
+            vars: self.vars.clone(),
+            prompt: Some(prompt.clone()),
+            checks: self.checks.clone(),
+            tags: self.tags.clone(),
+            skip: self.skip.clone(),
+            settings: self.settings,
+            source: self.source.clone(),
+            attack: self.attack.clone(),
+            conversation: self.conversation.clone(),
+        }
+    }
 }
 
 /// `cases_from`: cases streamed from a dataset file.
@@ -157,7 +248,11 @@ pub struct Dataset {
     pub checks: Vec<Arc<CheckSpec>>,
     pub tags: Vec<String>,
     pub settings: Settings,
+    /// Cases the rows make (a row runs against every prompt variant, or the
+    /// one its `prompt_column` names).
     pub rows: usize,
+    /// The column naming a row's prompt variant (`prompts:` suites).
+    pub prompt_column: Option<String>,
 }
 
 #[derive(Debug)]
@@ -168,6 +263,9 @@ pub struct Suite {
     pub tags: Vec<String>,
     pub provider: Option<(String, Pos)>,
     pub prompt: Option<Arc<Prompt>>,
+    /// `prompts:`: the named prompt variants, in file order; every case runs
+    /// against each.
+    pub variants: Vec<Variant>,
     pub default_vars: Vars,
     pub cases: Vec<Arc<CaseDef>>,
     pub dataset: Option<Dataset>,
@@ -193,13 +291,47 @@ impl Suite {
             suite: self,
             inline: 0,
             rows,
+            queued: std::collections::VecDeque::new(),
         })
+    }
+
+    /// The variants a dataset row runs against: the one its prompt column
+    /// names, or every one (an empty or missing value). Err: an unknown name.
+    pub(crate) fn row_variants(&self, d: &Dataset, vars: &Vars) -> Result<Vec<Variant>, String> {
+        let named = d
+            .prompt_column
+            .as_ref()
+            .and_then(|c| vars.get(c))
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .filter(|s| !s.is_empty());
+        match named {
+            None => Ok(self.variants.clone()),
+            Some(n) => match self.variants.iter().find(|(v, _)| **v == *n) {
+                Some(v) => Ok(vec![v.clone()]),
+                None => {
+                    let names: Vec<&str> = self.variants.iter().map(|(v, _)| &**v).collect();
+                    let hint = match did_you_mean(&n, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("the suite's prompts: {}", names.join(", ")),
+                    };
+                    Err(format!(
+                        "unknown prompt variant `{n}` in column `{}` ({hint})",
+                        d.prompt_column.as_deref().unwrap_or_default()
+                    ))
+                }
+            },
+        }
     }
 
     fn dataset_case(&self, d: &Dataset, row: rows::Row) -> CaseDef {
         let mut vars = self.default_vars.clone();
         vars.extend(row.vars);
         CaseDef {
+            variant: None,
+            conversation: None,
             id: row.id,
             description: None,
             vars,
@@ -219,6 +351,8 @@ pub struct CaseIter<'a> {
     suite: &'a Suite,
     inline: usize,
     rows: Option<Rows>,
+    /// The other variants of the last dataset row.
+    queued: std::collections::VecDeque<CaseDef>,
 }
 
 impl Iterator for CaseIter<'_> {
@@ -231,10 +365,33 @@ impl Iterator for CaseIter<'_> {
             self.inline += 1;
             return Some(Ok(c.clone()));
         }
+        if let Some(c) = self.queued.pop_front() {
+            return Some(Ok(Arc::new(c)));
+        }
         let d = self.suite.dataset.as_ref()?;
         let row = self.rows.as_mut()?.next()?;
         Some(match row {
-            Ok(row) => Ok(Arc::new(self.suite.dataset_case(d, row))),
+            Ok(row) if self.suite.variants.is_empty() => {
+                Ok(Arc::new(self.suite.dataset_case(d, row)))
+            }
+            Ok(row) => {
+                let line = row.line;
+                match self.suite.row_variants(d, &row.vars) {
+                    Err(e) => Err(format!("{}:{line}: {e}", display_path(&d.path))),
+                    Ok(variants) => {
+                        let case = self.suite.dataset_case(d, row);
+                        self.queued
+                            .extend(variants.iter().map(|(n, p)| case.for_variant(n, p)));
+                        match self.queued.pop_front() {
+                            Some(c) => Ok(Arc::new(c)),
+                            None => Err(format!(
+                                "{}:{line}: no prompt variant",
+                                display_path(&d.path)
+                            )),
+                        }
+                    }
+                }
+            }
             Err(e) => Err(format!("{}: {}", e.location(), e.message)),
         })
     }
@@ -430,6 +587,12 @@ fn decode_suite(
             if let Some(v) = df.get("vars") {
                 defaults.vars = decode_vars(ctx, v);
             }
+            // `extract_json` and golden settings first: checks anywhere in the suite use them.
+            if let Some(n) = df.get("extract_json") {
+                if let Some(b) = ctx.bool(n, "`extract_json`") {
+                    ctx.set_default(crate::util::extract::ExtractDefault(b));
+                }
+            }
             // Golden settings first: `golden` checks anywhere in the suite use them.
             if let Some(g) = df.get("golden") {
                 if let Some(gs) =
@@ -455,7 +618,34 @@ fn decode_suite(
         }
     }
     let prompt = f.get("prompt").and_then(|n| decode_prompt(ctx, n, lcx));
-    let prompt_given = f.get("prompt").is_some();
+    let variants = match f.get("prompts") {
+        Some(n) if f.get("prompt").is_some() => {
+            ctx.error(
+                f.entry("prompts").map_or(n.pos, |e| e.key_pos),
+                "a suite has `prompt` or `prompts`, not both",
+                Some(
+                    "`prompts:` names variants (name: template); every case runs against each"
+                        .into(),
+                ),
+            );
+            Vec::new()
+        }
+        Some(n) => decode_variants(ctx, n, lcx),
+        None => Vec::new(),
+    };
+    if let (Some(_), Some(a)) = (variants.first(), f.entry("attacks")) {
+        ctx.error(
+            a.key_pos,
+            "`attacks` needs a single `prompt`, not `prompts` variants",
+            Some("put the adversarial pack in a suite of its own with one `prompt`".into()),
+        );
+    }
+    // Cases are decoded against the first variant; the others are checked
+    // when the cases are expanded.
+    let prompt_given = f.get("prompt").is_some() || f.get("prompts").is_some();
+    let first_prompt = prompt
+        .clone()
+        .or_else(|| variants.first().map(|(_, p)| p.clone()));
 
     // Case id → line where it is defined (inline cases: the suite file; rows: the dataset).
     let mut ids = IdIndex::default();
@@ -468,7 +658,7 @@ fn decode_suite(
                     item,
                     &defaults,
                     &tags,
-                    prompt.as_ref(),
+                    first_prompt.as_ref(),
                     prompt_given,
                     &mut ids,
                     lcx,
@@ -477,8 +667,27 @@ fn decode_suite(
                         Some((pos, m)) => attacks::mutations(ctx, pos, &c, &m, &mut ids),
                         None => Vec::new(),
                     };
-                    cases.push(Arc::new(c));
-                    cases.extend(mutated.into_iter().map(Arc::new));
+                    for c in std::iter::once(c).chain(mutated) {
+                        if variants.is_empty() || c.prompt.is_some() {
+                            cases.push(Arc::new(c));
+                            continue;
+                        }
+                        if c.id.contains('@') {
+                            ctx.error(
+                                item.pos,
+                                format!("invalid case id {:?} in a suite with `prompts`", c.id),
+                                Some("`@` joins a case and its prompt variant (`case@variant`): use another character".into()),
+                            );
+                        }
+                        for (i, (name, p)) in variants.iter().enumerate() {
+                            let v = c.for_variant(name, p);
+                            // The first variant was checked with the case.
+                            if i > 0 {
+                                check_variant(ctx, item.pos, &v, p, lcx);
+                            }
+                            cases.push(Arc::new(v));
+                        }
+                    }
                 }
             }
         }
@@ -501,9 +710,13 @@ fn decode_suite(
             );
         }
     }
+    let prompts: Vec<Arc<Prompt>> = match &prompt {
+        Some(p) => vec![p.clone()],
+        None => variants.iter().map(|(_, p)| p.clone()).collect(),
+    };
     let dataset = f
         .get("cases_from")
-        .and_then(|n| decode_dataset(ctx, n, &defaults, &tags, prompt.as_ref(), &mut ids, lcx));
+        .and_then(|n| decode_dataset(ctx, n, &defaults, &tags, &prompts, &variants, &mut ids, lcx));
     if f.get("cases").is_none() && f.get("cases_from").is_none() && f.get("attacks").is_none() {
         ctx.error(
             f.pos,
@@ -531,6 +744,7 @@ fn decode_suite(
         tags,
         provider,
         prompt,
+        variants,
         default_vars: defaults.vars,
         cases,
         dataset,
@@ -560,5 +774,70 @@ impl IdIndex {
         self.0
             .insert((half(0), half(1) as u32), line32)
             .map(|l| l as usize)
+    }
+}
+
+/// `prompts:`: variant name → prompt (each as `prompt:` takes it).
+fn decode_variants(ctx: &mut Ctx<'_>, node: &Node, lcx: &mut LoadContext<'_>) -> Vec<Variant> {
+    let Value::Map(entries) = &node.value else {
+        ctx.error(
+            node.pos,
+            format!(
+                "`prompts` must be a mapping of variant names to prompts, found {}",
+                node.kind_name()
+            ),
+            Some("e.g. `prompts: {terse: \"Answer in one word: {{ q }}\", polite: {system: \"You are kind.\", user: \"{{ q }}\"}}`".into()),
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<Variant> = Vec::new();
+    for e in entries {
+        if invalid_id(&e.key) || e.key.contains('@') {
+            ctx.error(
+                e.key_pos,
+                format!("invalid prompt variant name {:?}", e.key),
+                Some(format!(
+                    "{ID_RULE}; nor `@` (it joins a case and its variant: `case@variant`)"
+                )),
+            );
+            continue;
+        }
+        if let Some(p) = decode_prompt(ctx, &e.value, lcx) {
+            out.push((e.key.as_str().into(), p));
+        }
+    }
+    if entries.is_empty() {
+        ctx.error(node.pos, "`prompts` names no variant", None);
+    }
+    out
+}
+
+/// Check a case's variables and rendering against another variant's prompt.
+fn check_variant(
+    ctx: &mut Ctx<'_>,
+    pos: Pos,
+    case: &CaseDef,
+    prompt: &Prompt,
+    lcx: &mut LoadContext<'_>,
+) {
+    if case.skip.is_some() {
+        return;
+    }
+    let variant = case.variant.as_deref().unwrap_or_default();
+    let id = format!("{}@{variant}", case.id);
+    if let Some(conv) = &case.conversation {
+        let p = Arc::new(prompt.clone());
+        case::check_conversation(ctx, pos, &id, conv, Some(&p), &case.vars, lcx);
+        return;
+    }
+    if prompt::check_variables(ctx, lcx.env, pos, &id, prompt, &case.checks, &case.vars) {
+        let value = minijinja::Value::from_serialize(&case.vars);
+        if let Err(e) = prompt.render(lcx.env, &value) {
+            ctx.error(
+                pos,
+                format!("cannot render the prompt of case `{id}`: {e}"),
+                None,
+            );
+        }
     }
 }

@@ -25,12 +25,40 @@ impl Prompt {
             .map(|(role, name, _)| {
                 let t = env.get_template(name).map_err(|e| template::describe(&e))?;
                 let content = t.render(vars).map_err(|e| template::describe(&e))?;
-                Ok(crate::model::Message {
-                    role: role.clone(),
-                    content,
-                })
+                Ok(crate::model::Message::new(role.clone(), content))
             })
             .collect()
+    }
+}
+
+impl Prompt {
+    /// The prompt's system messages only (a conversation starts with them).
+    pub fn system_only(&self, env: &Environment<'_>) -> Prompt {
+        let messages: Vec<(String, String, String)> = self
+            .messages
+            .iter()
+            .filter(|(role, _, _)| role == "system")
+            .cloned()
+            .collect();
+        let variables = messages
+            .iter()
+            .filter_map(|(_, _, src)| template::variables(env, src).ok())
+            .flatten()
+            .collect();
+        Prompt {
+            messages,
+            pos: self.pos,
+            variables,
+        }
+    }
+
+    /// A prompt with no message (a conversation without a system prompt).
+    pub fn empty() -> Prompt {
+        Prompt {
+            messages: Vec::new(),
+            pos: Pos::default(),
+            variables: BTreeSet::new(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod ci;
 pub mod dist;
+pub mod extract;
 pub mod fmt;
 pub mod fsafe;
 pub mod json;

@@ -34,6 +34,18 @@ const SUITE_LOCATIONS: &[(&str, &[&str])] = &[
         &["suites/ambiguous_negation.yaml:8:9"],
     ),
     ("bad_duration.yaml", &["suites/bad_duration.yaml:4:12"]),
+    (
+        "prompts_and_prompt.yaml",
+        &["suites/prompts_and_prompt.yaml:3:1"],
+    ),
+    (
+        "script_without_command.yaml",
+        &["suites/script_without_command.yaml:7:27"],
+    ),
+    (
+        "turn_user_not_a_string.yaml",
+        &["suites/turn_user_not_a_string.yaml:5:15"],
+    ),
     ("bare_duration.yaml", &["suites/bare_duration.yaml:4:12"]),
     (
         "checks_not_a_list.yaml",

@@ -4,6 +4,7 @@
 //! ripgrep does.
 
 mod attacks;
+mod authoring;
 mod bench;
 mod compare;
 mod consumers;

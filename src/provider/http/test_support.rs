@@ -13,10 +13,7 @@ pub(crate) fn request(messages: &[(&str, &str)]) -> Request {
         repeat: 1,
         messages: messages
             .iter()
-            .map(|(role, content)| Message {
-                role: role.to_string(),
-                content: content.to_string(),
-            })
+            .map(|(role, content)| Message::new(role.to_string(), content.to_string()))
             .collect(),
         timeout: Duration::from_secs(5),
         vars: serde_json::json!({}),
