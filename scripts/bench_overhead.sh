@@ -10,8 +10,14 @@
 # server), CPU time per case/request (user+sys of the process / N), then the
 # ranges over the runs.
 #
+# Then the streamed case: STREAM_N answers of 1,000 words, one event per
+# word (plus role, finish and usage events), at concurrency 1, evalgate's
+# p50 latency (its `latency_ms`: until the last event is parsed) against
+# oha's p50 for the same request read to its end, and the difference per
+# event.
+#
 # Usage: scripts/bench_overhead.sh [N] [RUNS] [CONCURRENCY ...]
-#        (default: 20000 3 1 8 32)
+#        (default: 20000 3 1 8 32; STREAM_N=2000 streamed answers, 0 skips)
 # EVALGATE_BIN=path measures another evalgate binary (serve-mock included).
 # Needs: crates.io for `cargo install oha` when target/tools/bin/oha is
 # missing (a few minutes once), python3.
@@ -46,7 +52,11 @@ cleanup() {
 trap cleanup EXIT
 
 # A fixed answer: the server does as little as it can per request.
-cat > "$WORK/mock.yaml" <<'YAML'
+WORDS="$(python3 -c "print(' '.join('word%d' % (i % 10) for i in range(1000)))")"
+cat > "$WORK/mock.yaml" <<YAML
+responses:
+  - prompt: "^Stream a long answer"
+    reply: "$WORDS"
 default: "The capital of France is Paris."
 YAML
 "$BIN" serve-mock --responses "$WORK/mock.yaml" --port 0 --seed 1 > "$WORK/addr" &
@@ -143,4 +153,57 @@ for c, vals in by.items():
         col = [v[i] for v in vals]
         parts.append(f"{name} {min(col):g}–{max(col):g}")
     print(f"c={c}: " + "; ".join(parts))
+PY
+
+STREAM_N="${STREAM_N:-2000}"
+[ "$STREAM_N" -gt 0 ] || exit 0
+mkdir -p "$WORK/stream/suites"
+cat > "$WORK/stream/evalgate.yaml" <<YAML
+default_provider: streamed
+providers:
+  streamed: {type: openai, base_url: "$URL/v1", model: m, stream: true, max_retries: 0}
+reports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md}
+YAML
+cat > "$WORK/stream/suites/stream.yaml" <<'YAML'
+name: stream
+prompt: "Stream a long answer."
+cases_from:
+  path: data.jsonl
+  checks:
+    - contains: word9
+    - length: {min_words: 1000}
+YAML
+python3 - "$STREAM_N" > "$WORK/stream/data.jsonl" <<'PY'
+import json, sys
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"id": f"s{i}"}))
+PY
+SBODY='{"model":"m","messages":[{"role":"user","content":"Stream a long answer."}],"stream":true,"stream_options":{"include_usage":true}}'
+echo
+echo "streamed: $STREAM_N answers of 1,000 words (1,003 events) at concurrency 1"
+printf '%-3s %12s %12s %7s %14s\n' run eval_p50_ms oha_p50_ms ratio us/event_extra
+for r in $(seq 1 "$RUNS"); do
+  rm -rf "$WORK/stream/reports"
+  "$BIN" run --config "$WORK/stream/evalgate.yaml" --concurrency 1 --quiet > /dev/null
+  "$OHA" -n "$STREAM_N" -c 1 --no-tui --output-format json -m POST \
+    -H 'content-type: application/json' -d "$SBODY" "$URL/v1/chat/completions" > "$WORK/oha_stream.json"
+  python3 - "$r" "$STREAM_N" "$WORK" >> "$WORK/srows" <<'PY'
+import json, sys
+r, n, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rep = json.load(open(f"{work}/stream/reports/report.json"))
+s = rep["summary"]
+assert s["overall"]["passed"] == n, s["overall"]
+ep50 = s["latency"]["overall"]["latency"]["p50_ms"]
+o = json.load(open(f"{work}/oha_stream.json"))
+assert o.get("statusCodeDistribution", {}) == {"200": n}, o.get("statusCodeDistribution")
+op50 = o["latencyPercentiles"]["p50"] * 1000
+print(f"{r} {ep50:.3f} {op50:.3f} {ep50/op50:.3f} {(ep50-op50)*1000/1003:.3f}")
+PY
+  tail -1 "$WORK/srows" | awk '{printf "%-3s %12s %12s %7s %14s\n", $1,$2,$3,$4,$5}'
+done
+python3 - "$WORK/srows" <<'PY'
+import sys
+rows = [[float(x) for x in l.split()[1:]] for l in open(sys.argv[1]) if l.strip()]
+names = ["evalgate p50 ms", "oha p50 ms", "ratio", "extra us/event"]
+print("streamed: " + "; ".join(f"{n} {min(r[i] for r in rows):g}–{max(r[i] for r in rows):g}" for i, n in enumerate(names)))
 PY
