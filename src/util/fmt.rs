@@ -33,7 +33,14 @@ pub fn usd(v: f64) -> String {
     if v >= 1.0 || v == 0.0 {
         format!("${v:.2}")
     } else {
-        format!("${v:.6}")
+        let s = format!("{v:.6}");
+        let t = s.trim_end_matches('0');
+        let decimals = t.len() - t.find('.').map_or(t.len(), |i| i + 1);
+        if decimals < 2 {
+            format!("${v:.2}")
+        } else {
+            format!("${t}")
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod attacks;
 mod bench;
 mod compare;
 mod consumers;
+mod cost;
 mod endpoints;
 mod examples;
 mod golden;
