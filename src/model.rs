@@ -770,6 +770,82 @@ pub(crate) struct LatencyGroups {
 mod tests {
     use super::Counts;
 
+    /// Attempts whose checks called providers (judges): their cost is
+    /// summed apart from the answers', and shown apart.
+    #[test]
+    fn judge_cost_is_counted_apart_from_the_answers() {
+        use super::{AttemptResult, CaseResult, CheckCall, Outcome, Usage};
+        let pricing_of = |answer: Option<f64>, judge: Option<f64>, calls: usize| AttemptResult {
+            repeat: 1,
+            outcome: Outcome::Pass,
+            score: 1.0,
+            output: Some("ok".into()),
+            error: None,
+            tool_calls: Vec::new(),
+            retries: 0,
+            timing: Default::default(),
+            usage: Some(Usage::default()),
+            check_calls: (0..calls)
+                .map(|_| CheckCall {
+                    provider: "grader".into(),
+                    check: "judge".into(),
+                    model: None,
+                    usage: None,
+                })
+                .collect(),
+            cost_usd: answer,
+            judge_cost_usd: judge,
+            finish_reason: None,
+            model: None,
+            prompt_hash: String::new(),
+            checks: Vec::new(),
+            recording: None,
+        };
+        let case = CaseResult {
+            seq: 0,
+            suite: "s".into(),
+            case: "c".into(),
+            id: "s/c".into(),
+            provider: "p".into(),
+            tags: Vec::new(),
+            description: None,
+            outcome: Outcome::Pass,
+            flaky: false,
+            passes: 3,
+            repeats: 3,
+            min_passes: 3,
+            pass_k: None,
+            skip_reason: None,
+            source: String::new(),
+            attack: None,
+            attempts: vec![
+                pricing_of(Some(0.5), Some(0.25), 2),
+                pricing_of(Some(0.5), None, 1),
+                pricing_of(None, None, 0),
+            ],
+        };
+        let mut c = Counts::default();
+        c.add(&case);
+        assert_eq!(c.cost_usd, Some(1.0));
+        assert_eq!(c.judge_cost_usd, Some(0.25));
+        assert_eq!(c.known_cost(), 1.25);
+        assert_eq!(c.cost_text(), "$1.00 (2 of 3 attempts priced)");
+        assert_eq!(
+            c.judge_cost_text().as_deref(),
+            Some("$0.25 (1 of 2 attempts priced)")
+        );
+        let mut none = Counts::default();
+        none.add(&CaseResult {
+            attempts: vec![pricing_of(None, None, 0)],
+            ..case
+        });
+        assert_eq!(
+            none.cost_text(),
+            "unknown (no price for the model: set `pricing:` on the provider)"
+        );
+        assert_eq!(none.judge_cost_text(), None, "no check calls: no judge cost");
+    }
+
     #[test]
     fn unknown_token_usage_is_not_zero() {
         let mut c = Counts {

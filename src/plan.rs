@@ -1214,6 +1214,25 @@ fn walk_inner(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn samples_are_allocated_per_suite() {
+        use super::{allocate, SampleSize};
+        // A share: ⌈p·n⌉ of every suite.
+        assert_eq!(allocate(SampleSize::Percent(10.0), &[40, 10, 3, 0]), vec![4, 1, 1, 0]);
+        assert_eq!(allocate(SampleSize::Percent(100.0), &[7, 2]), vec![7, 2]);
+        // A number: one per suite, the rest in proportion (largest remainders).
+        assert_eq!(allocate(SampleSize::Cases(6), &[40, 10]), vec![4, 2]);
+        assert_eq!(allocate(SampleSize::Cases(10), &[5, 5, 5, 5]), vec![3, 3, 2, 2]);
+        // Fewer than the suites: in proportion only.
+        assert_eq!(allocate(SampleSize::Cases(1), &[1, 9]).iter().sum::<u64>(), 1);
+        // More than there is: everything.
+        assert_eq!(allocate(SampleSize::Cases(100), &[4, 0, 2]), vec![4, 0, 2]);
+        assert_eq!("10%".parse::<SampleSize>(), Ok(SampleSize::Percent(10.0)));
+        assert_eq!("25".parse::<SampleSize>(), Ok(SampleSize::Cases(25)));
+        assert!("0".parse::<SampleSize>().is_err() && "101%".parse::<SampleSize>().is_err());
+    }
+
     use super::*;
     use crate::error::Pos;
 

@@ -361,6 +361,8 @@ pub(crate) mod fixtures {
             multi_provider_suites: Vec::new(),
             filters: Vec::new(),
             tags: Vec::new(),
+            sample: None,
+            max_cost_usd: None,
         }
     }
 

@@ -739,9 +739,22 @@ fn cost_cell(c: &Counts) -> String {
     if c.attempts == 0 {
         return "—".to_string();
     }
-    let mut s = c.cost_text();
-    if let Some(j) = c.judge_cost_text() {
-        let _ = write!(s, " + judges {j}");
+    let priced = |usd: Option<f64>, priced: u64, of: u64| match usd {
+        None => "unknown".to_string(),
+        Some(v) if priced < of => format!("{} ({priced} of {of} priced)", crate::util::fmt::usd(v)),
+        Some(v) => crate::util::fmt::usd(v),
+    };
+    let mut s = priced(c.cost_usd, c.attempts_priced, c.attempts);
+    if c.attempts_with_check_calls > 0 {
+        let _ = write!(
+            s,
+            " + judges {}",
+            priced(
+                c.judge_cost_usd,
+                c.attempts_judge_priced,
+                c.attempts_with_check_calls
+            )
+        );
     }
     cell(&s)
 }
