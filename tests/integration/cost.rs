@@ -374,3 +374,72 @@ fn pass_k_follows_gate_pass_k() {
     assert!((pk["pass_at_k"].as_f64().unwrap_or(0.0) - 0.9).abs() < 1e-12, "{pk}");
     assert!((pk["pass_pow_k"].as_f64().unwrap_or(0.0) - 0.3).abs() < 1e-12, "{pk}");
 }
+
+/// The README block that starts with these lines (inside a ```yaml fence).
+fn readme_block(first_lines: &str) -> String {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).expect("README");
+    let start = readme
+        .find(&format!("```yaml\n{first_lines}"))
+        .unwrap_or_else(|| panic!("README block {first_lines:?}"))
+        + "```yaml\n".len();
+    let end = readme[start..].find("```").expect("end of block") + start;
+    readme[start..end].to_string()
+}
+
+#[test]
+fn the_readme_cost_example_runs_as_written() {
+    let p = Project::new();
+    p.file("responses.yaml", &readme_block("# responses.yaml\n"));
+    p.file("mock.yaml", &readme_block("# responses.yaml\n"));
+    p.file("suites/support.yaml", &readme_block("# suites/support.yaml\n"));
+    let mut rows = String::from("id,n\n");
+    for i in 1..=20 {
+        rows.push_str(&format!("order-{i},{i}\n"));
+    }
+    p.file("fixtures/orders.csv", &rows);
+    let s = Served::start(&p, &[]);
+    let config = readme_block("# evalgate.yaml\ndefault_provider: assistant\n")
+        .replace("http://127.0.0.1:8089", &s.url());
+    p.file("evalgate.yaml", &config);
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).expect("README");
+    for line in [
+        "evalgate 0.1.0 · 1 suite · 20 cases · concurrency 8 · budget $5.00",
+        "tokens: 220 in, 141 out · cost: $0.000118 · wall time",
+        "  - pass rate 95.0% (19/20) is not above the minimum 90.0% with 95% confidence: the lower bound of its Wilson interval is 76.4% (gate.confidence)",
+    ] {
+        assert!(r.stdout.contains(line), "{line}\n{}", r.stdout);
+        assert!(readme.contains(line), "README: {line}");
+    }
+    let table = normalize(&r.stdout);
+    assert!(
+        table.contains("support     20     19      1      0      0      0      95.0%    76.4–99.1%        [N] ms   $0.000118"),
+        "{table}"
+    );
+    let v = p.json_report();
+    assert_valid_report(&v);
+    // The fine-tune is priced by its `pricing`; a tiny budget stops it.
+    let r = run(&p, &["--provider", "finetune", "--max-cost", "0.0001"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("stopped by the budget guard:"), "{}", r.stdout);
+    let v = p.json_report();
+    assert_eq!(v["stopped"], "budget");
+    let a = &v["results"][0]["attempts"][0];
+    let want = (a["usage"]["input_tokens"].as_f64().unwrap_or(0.0) * 0.30
+        + a["usage"]["output_tokens"].as_f64().unwrap_or(0.0) * 1.20)
+        / 1e6;
+    assert!(close(a["cost_usd"].as_f64().unwrap_or(-1.0), want), "{a}");
+    // The documented sample.
+    let r = run(&p, &["--sample", "25%", "--seed", "7"]);
+    assert!(
+        r.stdout
+            .contains("sampled 5 of 20 cases (--sample 25%, seed 7)"),
+        "{}",
+        r.stdout
+    );
+    assert!(p
+        .read("reports/summary.md")
+        .contains("**Sampled:** sampled 5 of 20 cases (--sample 25%, seed 7)"));
+    drop(s);
+}
