@@ -443,3 +443,47 @@ fn the_readme_cost_example_runs_as_written() {
         .contains("**Sampled:** sampled 5 of 20 cases (--sample 25%, seed 7)"));
     drop(s);
 }
+
+#[test]
+fn a_replay_reports_the_costs_of_the_recording() {
+    let p = Project::new();
+    p.file("mock.yaml", FIXTURES);
+    p.file("suites/a.yaml", &suite("a", 4));
+    let s = Served::start(&p, &[]);
+    p.file(
+        "evalgate.yaml",
+        &format!(
+            "default_provider: live\nproviders:\n  live: {{type: openai, base_url: '{}/v1', model: gpt-4o, api_key_env: EG_COST_KEY}}\nreports: {{json: reports/report.json}}\n",
+            s.url()
+        ),
+    );
+    let r = run(&p, &["--record"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let recorded = p.json_report();
+    drop(s);
+    // No server, no key: the answers and their usage come from the cassettes.
+    let r = Run::from(
+        evalgate(p.path())
+            .args(["run", "--no-progress", "--replay"])
+            .output()
+            .expect("run evalgate"),
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let replayed = p.json_report();
+    let costs = |v: &Value| -> Vec<Option<f64>> {
+        v["results"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| c["attempts"][0]["cost_usd"].as_f64())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(costs(&recorded), costs(&replayed));
+    assert!(costs(&recorded).iter().all(Option::is_some));
+    assert_eq!(
+        recorded["summary"]["overall"]["cost_usd"],
+        replayed["summary"]["overall"]["cost_usd"]
+    );
+}
