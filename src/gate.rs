@@ -234,7 +234,8 @@ pub(crate) fn evaluate(
     }
     for (suite, min) in &policy.suites {
         if let Some(c) = summary.suites.get(suite) {
-            if let Some(r) = rate_reason(&format!("suite `{suite}`: "), c, *min, policy.confidence) {
+            if let Some(r) = rate_reason(&format!("suite `{suite}`: "), c, *min, policy.confidence)
+            {
                 reasons.push(r);
             }
         }

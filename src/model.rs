@@ -843,7 +843,11 @@ mod tests {
             none.cost_text(),
             "unknown (no price for the model: set `pricing:` on the provider)"
         );
-        assert_eq!(none.judge_cost_text(), None, "no check calls: no judge cost");
+        assert_eq!(
+            none.judge_cost_text(),
+            None,
+            "no check calls: no judge cost"
+        );
     }
 
     #[test]

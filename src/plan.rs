@@ -132,7 +132,11 @@ fn allocate(size: SampleSize, sizes: &[u64]) -> Vec<u64> {
     match size {
         SampleSize::Percent(p) => sizes
             .iter()
-            .map(|&n| (((n as f64) * p / 100.0) - 1e-9).ceil().clamp(0.0, n as f64) as u64)
+            .map(|&n| {
+                (((n as f64) * p / 100.0) - 1e-9)
+                    .ceil()
+                    .clamp(0.0, n as f64) as u64
+            })
             .collect(),
         SampleSize::Cases(want) => {
             let total: u64 = sizes.iter().sum();
@@ -152,7 +156,11 @@ fn allocate(size: SampleSize, sizes: &[u64]) -> Vec<u64> {
             let mut remainders: Vec<(u128, usize)> = Vec::new();
             for (i, r) in room.iter().enumerate() {
                 let exact = u128::from(*r) * u128::from(rest);
-                let q = if room_total == 0 { 0 } else { exact / u128::from(room_total) };
+                let q = if room_total == 0 {
+                    0
+                } else {
+                    exact / u128::from(room_total)
+                };
                 take.push(base[i] + q as u64);
                 if room_total > 0 {
                     remainders.push((exact % u128::from(room_total), i));
@@ -398,9 +406,8 @@ impl Plan {
                 match ps.suite.iter_cases() {
                     Ok(cases) => Box::new(cases.filter_map(move |c| {
                         match c {
-                            Ok(case) => (self.selects(&ps.suite, &case)
-                                && self.sampled(i, &case))
-                            .then_some(Ok(PlannedCase { suite: i, case })),
+                            Ok(case) => (self.selects(&ps.suite, &case) && self.sampled(i, &case))
+                                .then_some(Ok(PlannedCase { suite: i, case })),
                             Err(e) => Some(Err(Error::Infrastructure(format!(
                                 "dataset changed during the run: {e}"
                             )))),
@@ -1219,13 +1226,22 @@ mod tests {
     fn samples_are_allocated_per_suite() {
         use super::{allocate, SampleSize};
         // A share: ⌈p·n⌉ of every suite.
-        assert_eq!(allocate(SampleSize::Percent(10.0), &[40, 10, 3, 0]), vec![4, 1, 1, 0]);
+        assert_eq!(
+            allocate(SampleSize::Percent(10.0), &[40, 10, 3, 0]),
+            vec![4, 1, 1, 0]
+        );
         assert_eq!(allocate(SampleSize::Percent(100.0), &[7, 2]), vec![7, 2]);
         // A number: one per suite, the rest in proportion (largest remainders).
         assert_eq!(allocate(SampleSize::Cases(6), &[40, 10]), vec![4, 2]);
-        assert_eq!(allocate(SampleSize::Cases(10), &[5, 5, 5, 5]), vec![3, 3, 2, 2]);
+        assert_eq!(
+            allocate(SampleSize::Cases(10), &[5, 5, 5, 5]),
+            vec![3, 3, 2, 2]
+        );
         // Fewer than the suites: in proportion only.
-        assert_eq!(allocate(SampleSize::Cases(1), &[1, 9]).iter().sum::<u64>(), 1);
+        assert_eq!(
+            allocate(SampleSize::Cases(1), &[1, 9]).iter().sum::<u64>(),
+            1
+        );
         // More than there is: everything.
         assert_eq!(allocate(SampleSize::Cases(100), &[4, 0, 2]), vec![4, 0, 2]);
         assert_eq!("10%".parse::<SampleSize>(), Ok(SampleSize::Percent(10.0)));

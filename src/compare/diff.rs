@@ -7,8 +7,8 @@ use super::baseline::{Baseline, CaseStats, GroupCounts};
 use super::{
     CaseKey, Comparison, Fixed, FlakyCase, HeadRun, KindChange, LatencyChange, NewCase, NotRun,
     NotRunReason, Regression, RemovedCase, RunMeta, ScoreChange, SignificanceTest, SkipChange,
-    SuiteDelta,
-    SuiteStats, Tally, TokenChange, Tolerance, MIN_LATENCY_CHANGE_MS, TOP_METRIC_CHANGES,
+    SuiteDelta, SuiteStats, Tally, TokenChange, Tolerance, MIN_LATENCY_CHANGE_MS,
+    TOP_METRIC_CHANGES,
 };
 use crate::model::{CaseResult, Outcome, REPORT_SCHEMA_VERSION};
 use crate::util::fmt::plural;

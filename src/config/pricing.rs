@@ -105,11 +105,7 @@ pub(crate) fn builtin(model: &str) -> Option<Price> {
     }
     BUILTIN
         .iter()
-        .filter(|(name, _, _)| {
-            model
-                .strip_prefix(name)
-                .is_some_and(is_version_suffix)
-        })
+        .filter(|(name, _, _)| model.strip_prefix(name).is_some_and(is_version_suffix))
         .max_by_key(|(name, _, _)| name.len())
         .map(price)
 }
@@ -119,12 +115,22 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, node: &Node) -> Option<Price> {
     let what = "`pricing`";
     let keys = ["input_per_million", "output_per_million"];
     let f = ctx.map(node, what, &keys)?;
-    let input = ctx
-        .require(&f, "input_per_million", what)
-        .and_then(|n| ctx.number(n, "`input_per_million` (USD per million input tokens)", 0.0, 1e9));
-    let output = ctx
-        .require(&f, "output_per_million", what)
-        .and_then(|n| ctx.number(n, "`output_per_million` (USD per million output tokens)", 0.0, 1e9));
+    let input = ctx.require(&f, "input_per_million", what).and_then(|n| {
+        ctx.number(
+            n,
+            "`input_per_million` (USD per million input tokens)",
+            0.0,
+            1e9,
+        )
+    });
+    let output = ctx.require(&f, "output_per_million", what).and_then(|n| {
+        ctx.number(
+            n,
+            "`output_per_million` (USD per million output tokens)",
+            0.0,
+            1e9,
+        )
+    });
     Some(Price {
         input_per_million: input?,
         output_per_million: output?,
@@ -150,7 +156,9 @@ pub(crate) struct Pricing {
 impl Pricing {
     /// From the configured providers (a `replay` provider costs what the
     /// provider it replays costs).
-    pub(crate) fn new(providers: &BTreeMap<String, crate::config::project::ProviderConfig>) -> Self {
+    pub(crate) fn new(
+        providers: &BTreeMap<String, crate::config::project::ProviderConfig>,
+    ) -> Self {
         let own = |pc: &crate::config::project::ProviderConfig| ProviderPrice {
             configured: pc.pricing,
             model: match &pc.kind {
@@ -182,9 +190,9 @@ impl Pricing {
     /// Whether `provider` has a price before any answer: its `pricing:` or
     /// a configured model the table knows.
     pub(crate) fn known_upfront(&self, provider: &str) -> bool {
-        self.providers
-            .get(provider)
-            .is_some_and(|p| p.configured.is_some() || p.model.as_deref().and_then(builtin).is_some())
+        self.providers.get(provider).is_some_and(|p| {
+            p.configured.is_some() || p.model.as_deref().and_then(builtin).is_some()
+        })
     }
 
     /// Fill in an attempt's cost: its answer's (`cost_usd`) and its check
@@ -200,10 +208,12 @@ impl Pricing {
         } else {
             a.check_calls
                 .iter()
-                .map(|c| match (&c.usage, self.price(&c.provider, c.model.as_deref())) {
-                    (Some(u), Some(p)) => Some(p.cost(u)),
-                    _ => None,
-                })
+                .map(
+                    |c| match (&c.usage, self.price(&c.provider, c.model.as_deref())) {
+                        (Some(u), Some(p)) => Some(p.cost(u)),
+                        _ => None,
+                    },
+                )
                 .sum()
         };
     }
@@ -319,11 +329,17 @@ mod tests {
         let mut a = attempt(
             Some("my-model"),
             usage(10, 10),
-            vec![call("grader", None, usage(10, 10)), call("local", None, usage(10, 10))],
+            vec![
+                call("grader", None, usage(10, 10)),
+                call("local", None, usage(10, 10)),
+            ],
         );
         pricing.price_attempt("local", &mut a);
         assert_eq!(a.cost_usd, None);
-        assert_eq!(a.judge_cost_usd, None, "one unpriced call makes the judge cost unknown");
+        assert_eq!(
+            a.judge_cost_usd, None,
+            "one unpriced call makes the judge cost unknown"
+        );
         assert!(pricing.known_upfront("answers") && pricing.known_upfront("grader"));
         assert!(!pricing.known_upfront("local") && !pricing.known_upfront("nope"));
     }

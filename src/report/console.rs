@@ -82,8 +82,10 @@ fn row(name: &str, c: &Counts, width: usize) -> String {
         c.skipped,
         c.flaky,
         rate(c),
-        c.pass_rate_ci95
-            .map_or_else(|| "-".to_string(), |i| crate::util::fmt::interval(i.low, i.high)),
+        c.pass_rate_ci95.map_or_else(
+            || "-".to_string(),
+            |i| crate::util::fmt::interval(i.low, i.high)
+        ),
         mean_latency(c),
         cost_cell(c),
     )

@@ -211,21 +211,40 @@ mod tests {
             (0.01, -2.326_347_874_040_840_8),
             (0.9, 1.281_551_565_544_600_5),
         ] {
-            assert!(close(normal_quantile(p), z, 1e-8), "{p}: {}", normal_quantile(p));
+            assert!(
+                close(normal_quantile(p), z, 1e-8),
+                "{p}: {}",
+                normal_quantile(p)
+            );
         }
     }
 
     #[test]
     fn wilson_intervals() {
         // 19 of 20 is 95%, but the 95% interval starts at about 76%.
-        let i = wilson(19, 20, 0.95).unwrap_or(Interval { low: 0.0, high: 0.0 });
+        let i = wilson(19, 20, 0.95).unwrap_or(Interval {
+            low: 0.0,
+            high: 0.0,
+        });
         assert!(close(i.low, 0.763_868_9, 1e-6), "{i:?}");
         assert!(close(i.high, 0.991_118_6, 1e-6), "{i:?}");
         // statsmodels proportion_confint(0, 10, method="wilson").
-        let i = wilson(0, 10, 0.95).unwrap_or(Interval { low: 1.0, high: 1.0 });
-        assert!(close(i.low, 0.0, 1e-12) && close(i.high, 0.277_532_8, 1e-6), "{i:?}");
-        let i = wilson(50, 100, 0.95).unwrap_or(Interval { low: 0.0, high: 0.0 });
-        assert!(close(i.low, 0.403_831_4, 1e-6) && close(i.high, 0.596_168_6, 1e-6), "{i:?}");
+        let i = wilson(0, 10, 0.95).unwrap_or(Interval {
+            low: 1.0,
+            high: 1.0,
+        });
+        assert!(
+            close(i.low, 0.0, 1e-12) && close(i.high, 0.277_532_8, 1e-6),
+            "{i:?}"
+        );
+        let i = wilson(50, 100, 0.95).unwrap_or(Interval {
+            low: 0.0,
+            high: 0.0,
+        });
+        assert!(
+            close(i.low, 0.403_831_4, 1e-6) && close(i.high, 0.596_168_6, 1e-6),
+            "{i:?}"
+        );
         assert_eq!(wilson(0, 0, 0.95), None);
     }
 
@@ -253,7 +272,10 @@ mod tests {
             (19, 20, 16, 20, 0.170_824_670_824_670_8),
         ] {
             let got = fisher_one_sided(bp, bn, hp, hn);
-            assert!(close(got, p, 1e-9), "{bp}/{bn} vs {hp}/{hn}: {got}, want {p}");
+            assert!(
+                close(got, p, 1e-9),
+                "{bp}/{bn} vs {hp}/{hn}: {got}, want {p}"
+            );
         }
         assert_eq!(fisher_one_sided(5, 5, 5, 5), 1.0);
         assert_eq!(fisher_one_sided(0, 0, 1, 3), 1.0);
@@ -267,14 +289,20 @@ mod tests {
             pass_pow_k: 0.0,
         });
         // 1 − C(3,3)/C(5,3) = 0.9; C(2,3) = 0.
-        assert!(close(p.pass_at_k, 0.9, 1e-12) && p.pass_pow_k == 0.0, "{p:?}");
+        assert!(
+            close(p.pass_at_k, 0.9, 1e-12) && p.pass_pow_k == 0.0,
+            "{p:?}"
+        );
         let p = pass_k(4, 5, 2).unwrap_or(PassK {
             k: 0,
             pass_at_k: 0.0,
             pass_pow_k: 0.0,
         });
         // 1 − C(1,2)/C(5,2) = 1; C(4,2)/C(5,2) = 6/10.
-        assert!(close(p.pass_at_k, 1.0, 1e-12) && close(p.pass_pow_k, 0.6, 1e-12), "{p:?}");
+        assert!(
+            close(p.pass_at_k, 1.0, 1e-12) && close(p.pass_pow_k, 0.6, 1e-12),
+            "{p:?}"
+        );
         let p = pass_k(1, 10, 3).unwrap_or(PassK {
             k: 0,
             pass_at_k: 0.0,

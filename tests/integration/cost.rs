@@ -97,7 +97,9 @@ fn answers_are_priced_from_the_table_and_from_pricing_in_every_report() {
     let report = p.json_report();
     assert_valid_report(&report);
     assert!(report["summary"]["overall"]["cost_usd"].is_null());
-    assert!(report["results"][0]["attempts"][0].get("cost_usd").is_none());
+    assert!(report["results"][0]["attempts"][0]
+        .get("cost_usd")
+        .is_none());
     assert!(p
         .read("reports/junit.xml")
         .contains(r#"<property name="cost_usd" value="unknown"/>"#));
@@ -219,24 +221,26 @@ fn sample_runs_a_seeded_subset_stratified_by_suite() {
     let v = p.json_report();
     assert_valid_report(&v);
     let first = ids(&v);
-    assert_eq!(
-        first.iter().filter(|id| id.starts_with("big/")).count(),
-        4
-    );
+    assert_eq!(first.iter().filter(|id| id.starts_with("big/")).count(), 4);
     assert_eq!(
         first.iter().filter(|id| id.starts_with("small/")).count(),
         1
     );
     assert_eq!(v["run"]["sample"]["cases"], 5);
     assert_eq!(v["run"]["sample"]["of"], 50);
-    assert!(p.read("reports/summary.md").contains("**Sampled:** sampled 5 of 50 cases"));
+    assert!(p
+        .read("reports/summary.md")
+        .contains("**Sampled:** sampled 5 of 50 cases"));
     // Deterministic: the same seed, the same cases; another seed, others.
     run(&p, &["--sample", "10%"]);
     assert_eq!(ids(&p.json_report()), first);
     run(&p, &["--sample", "10%", "--seed", "7"]);
     assert_ne!(ids(&p.json_report()), first);
     // A number: one per suite, the rest in proportion.
-    let r = run(&p, &["--sample", "6", "--filter", "big", "--filter", "small"]);
+    let r = run(
+        &p,
+        &["--sample", "6", "--filter", "big", "--filter", "small"],
+    );
     assert!(r.stdout.contains("sampled 6 of 50 cases"), "{}", r.stdout);
     let six = ids(&p.json_report());
     assert_eq!(six.iter().filter(|id| id.starts_with("small/")).count(), 2);
@@ -266,13 +270,18 @@ fn confidence_judges_the_pass_rate_on_its_lower_bound() {
     assert!(r.stdout.contains("95.0%    76.4–99.1%"), "{}", r.stdout);
     let v = p.json_report();
     let ci = &v["summary"]["overall"]["pass_rate_ci95"];
-    assert!((ci["low"].as_f64().unwrap_or(0.0) - 0.7639).abs() < 1e-3, "{ci}");
+    assert!(
+        (ci["low"].as_f64().unwrap_or(0.0) - 0.7639).abs() < 1e-3,
+        "{ci}"
+    );
     assert!(p.read("reports/summary.md").contains("95.0% [76.4–99.1%]"));
     // With confidence 0.95 the lower bound, 76.4%, is what must reach 90%.
     p.file(
         "evalgate.yaml",
-        &p.read("evalgate.yaml")
-            .replace("min_pass_rate: 0.9}", "min_pass_rate: 0.9, confidence: 0.95}"),
+        &p.read("evalgate.yaml").replace(
+            "min_pass_rate: 0.9}",
+            "min_pass_rate: 0.9, confidence: 0.95}",
+        ),
     );
     let r = run(&p, &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -306,9 +315,23 @@ fn a_flaky_case_is_a_regression_only_when_fishers_test_says_so() {
     // HEAD: 3 of 5 (needs 5): fails, but 5/5 → 3/5 is one unlucky draw
     // (p = 0.222).
     let unlucky = flaky_project("[\"yes\", \"no\", \"yes\", \"no\", \"yes\"]");
-    let r = run(&unlucky, &["--baseline", baseline, "--fail-on-flaky", "false", "--min-pass-rate", "0"]);
+    let r = run(
+        &unlucky,
+        &[
+            "--baseline",
+            baseline,
+            "--fail-on-flaky",
+            "false",
+            "--min-pass-rate",
+            "0",
+        ],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("NOT SIGNIFICANT (1, not regressions)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("NOT SIGNIFICANT (1, not regressions)"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("5/5 → 3/5 passes, Fisher p = 0.222 (not significant at 0.05)"),
@@ -320,7 +343,10 @@ fn a_flaky_case_is_a_regression_only_when_fishers_test_says_so() {
     let ns = &v["comparison"]["not_significant"][0];
     assert_eq!(ns["test"]["test"], "fisher_exact_one_sided");
     assert!((ns["test"]["p_value"].as_f64().unwrap_or(0.0) - 2.0 / 9.0).abs() < 1e-9);
-    assert_eq!(v["comparison"]["regressions"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        v["comparison"]["regressions"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert!(unlucky
         .read("reports/summary.md")
         .contains("Pass → fail, not significant (1, not regressions)"));
@@ -331,7 +357,10 @@ fn a_flaky_case_is_a_regression_only_when_fishers_test_says_so() {
     assert_eq!(c.code, 0, "{}", c.stdout);
     assert!(c.stdout.contains("Fisher p = 0.222"), "{}", c.stdout);
     // A stricter level does not make it one; a laxer one does.
-    let c = crate::util::run(unlucky.path(), &["compare", baseline, head, "--alpha", "0.3"]);
+    let c = crate::util::run(
+        unlucky.path(),
+        &["compare", baseline, head, "--alpha", "0.3"],
+    );
     assert_eq!(c.code, 1, "{}", c.stdout);
     assert!(c.stdout.contains("REGRESSIONS (1)"), "{}", c.stdout);
     // HEAD: 0 of 5: significant (p = 0.004).
@@ -344,7 +373,11 @@ fn a_flaky_case_is_a_regression_only_when_fishers_test_says_so() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("1 case regressed since the baseline"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1 case regressed since the baseline"),
+        "{}",
+        r.stdout
+    );
     // Repeats get pass@k and pass^k (k = the repeats by default).
     let v = unlucky.json_report();
     let pk = &v["results"][0]["pass_k"];
@@ -358,8 +391,10 @@ fn pass_k_follows_gate_pass_k() {
     let p = flaky_project("[\"yes\", \"no\", \"yes\", \"no\", \"yes\"]");
     p.file(
         "evalgate.yaml",
-        &p.read("evalgate.yaml")
-            .replace("reports:", "gate: {pass_k: 2, fail_on_flaky: false, min_pass_rate: 0}\nreports:"),
+        &p.read("evalgate.yaml").replace(
+            "reports:",
+            "gate: {pass_k: 2, fail_on_flaky: false, min_pass_rate: 0}\nreports:",
+        ),
     );
     let r = run(&p, &[]);
     assert_eq!(r.code, 0, "{}", r.stdout);
@@ -371,8 +406,14 @@ fn pass_k_follows_gate_pass_k() {
     );
     let v = p.json_report();
     let pk = &v["results"][0]["pass_k"];
-    assert!((pk["pass_at_k"].as_f64().unwrap_or(0.0) - 0.9).abs() < 1e-12, "{pk}");
-    assert!((pk["pass_pow_k"].as_f64().unwrap_or(0.0) - 0.3).abs() < 1e-12, "{pk}");
+    assert!(
+        (pk["pass_at_k"].as_f64().unwrap_or(0.0) - 0.9).abs() < 1e-12,
+        "{pk}"
+    );
+    assert!(
+        (pk["pass_pow_k"].as_f64().unwrap_or(0.0) - 0.3).abs() < 1e-12,
+        "{pk}"
+    );
 }
 
 /// The README block that starts with these lines (inside a ```yaml fence).
@@ -391,7 +432,10 @@ fn the_readme_cost_example_runs_as_written() {
     let p = Project::new();
     p.file("responses.yaml", &readme_block("# responses.yaml\n"));
     p.file("mock.yaml", &readme_block("# responses.yaml\n"));
-    p.file("suites/support.yaml", &readme_block("# suites/support.yaml\n"));
+    p.file(
+        "suites/support.yaml",
+        &readme_block("# suites/support.yaml\n"),
+    );
     let mut rows = String::from("id,n\n");
     for i in 1..=20 {
         rows.push_str(&format!("order-{i},{i}\n"));
@@ -422,7 +466,11 @@ fn the_readme_cost_example_runs_as_written() {
     // The fine-tune is priced by its `pricing`; a tiny budget stops it.
     let r = run(&p, &["--provider", "finetune", "--max-cost", "0.0001"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("stopped by the budget guard:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("stopped by the budget guard:"),
+        "{}",
+        r.stdout
+    );
     let v = p.json_report();
     assert_eq!(v["stopped"], "budget");
     let a = &v["results"][0]["attempts"][0];
