@@ -94,17 +94,26 @@ fn is_version_suffix(rest: &str) -> bool {
 }
 
 /// The built-in price of `model` (exact id first, then an entry plus a
-/// date or `-latest`).
+/// date or `-latest`). A model whose first letter starts no entry (`mock`,
+/// a local model) is rejected without a scan: this runs once per answer.
 pub(crate) fn builtin(model: &str) -> Option<Price> {
+    let first = *model.as_bytes().first()?;
+    if !matches!(first, b'g' | b'o' | b'c') {
+        return None;
+    }
     let price = |&(_, i, o): &(&str, f64, f64)| Price {
         input_per_million: i,
         output_per_million: o,
     };
-    if let Some(e) = BUILTIN.iter().find(|(name, _, _)| *name == model) {
+    let candidates = || {
+        BUILTIN
+            .iter()
+            .filter(move |(name, _, _)| name.as_bytes().first() == Some(&first))
+    };
+    if let Some(e) = candidates().find(|(name, _, _)| *name == model) {
         return Some(price(e));
     }
-    BUILTIN
-        .iter()
+    candidates()
         .filter(|(name, _, _)| model.strip_prefix(name).is_some_and(is_version_suffix))
         .max_by_key(|(name, _, _)| name.len())
         .map(price)
@@ -199,6 +208,11 @@ impl Pricing {
     /// calls' (`judge_cost_usd`), each unknown (None) when a usage or a
     /// price is missing.
     pub(crate) fn price_attempt(&self, provider: &str, a: &mut AttemptResult) {
+        if a.usage.is_none() && a.check_calls.is_empty() {
+            a.cost_usd = None;
+            a.judge_cost_usd = None;
+            return;
+        }
         a.cost_usd = match (&a.usage, self.price(provider, a.model.as_deref())) {
             (Some(u), Some(p)) => Some(p.cost(u)),
             _ => None,
