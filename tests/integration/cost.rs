@@ -363,6 +363,31 @@ fn a_flaky_case_is_a_regression_only_when_fishers_test_says_so() {
     );
     assert_eq!(c.code, 1, "{}", c.stdout);
     assert!(c.stdout.contains("REGRESSIONS (1)"), "{}", c.stdout);
+    // gate.regression_alpha is the level of `run --baseline`.
+    unlucky.file(
+        "evalgate.yaml",
+        &unlucky
+            .read("evalgate.yaml")
+            .replace("reports:", "gate: {regression_alpha: 0.3}\nreports:"),
+    );
+    let r = run(
+        &unlucky,
+        &[
+            "--baseline",
+            baseline,
+            "--fail-on-flaky",
+            "false",
+            "--min-pass-rate",
+            "0",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("5/5 → 3/5 passes, Fisher p = 0.222 (significant at 0.3)"),
+        "{}",
+        r.stdout
+    );
     // HEAD: 0 of 5: significant (p = 0.004).
     let broken = flaky_project("[\"no\"]");
     let r = run(&broken, &["--baseline", baseline]);
