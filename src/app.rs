@@ -50,7 +50,7 @@ where
     let config = match &cli.command {
         Command::Validate(sel) => Some(&sel.config),
         Command::List(a) => Some(&a.select.config),
-        Command::Run(a) => Some(&a.select.config),
+        Command::Run(a) => Some(&a.run.select.config),
         Command::Golden(a) => Some(&a.config),
         Command::Scan(a) => Some(&a.run.select.config),
         Command::Bench(a) => Some(&a.config),
@@ -373,7 +373,7 @@ fn scan(args: &ScanArgs) -> Result<i32, Error> {
         None => "{user: \"{{ attack }}\"}".to_string(),
     };
     let text = format!("name: scan\nprompt: {prompt}\nattacks: {attacks}\n");
-    run_with(&args.run, Some(text))
+    run_with(&args.run, Some(text), None)
 }
 
 /// A value as JSON (which is YAML), for the suite `scan` writes.
@@ -381,11 +381,17 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-fn run(args: &RunArgs) -> Result<i32, Error> {
-    run_with(args, None)
+fn run(args: &crate::cli::RunCommand) -> Result<i32, Error> {
+    let sample = args.sample.as_ref().map(|s| (s.clone(), args.seed));
+    run_with(&args.run, None, sample)
 }
 
-fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
+/// `sample`: `--sample` as given and `--seed`.
+fn run_with(
+    args: &RunArgs,
+    scan: Option<String>,
+    sample: Option<(String, u64)>,
+) -> Result<i32, Error> {
     match args.color {
         ColorChoice::Always => console::set_colors_enabled(true),
         ColorChoice::Never => console::set_colors_enabled(false),
@@ -414,22 +420,29 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
         Mode::Live
     };
     crate::check::script::set_policy(args.replay, args.allow_scripts);
-    let plan = Plan::load(&sel)?;
+    let mut plan = Plan::load(&sel)?;
     print_warnings(&plan);
+    let sample = match sample {
+        Some((text, seed)) => {
+            let size: crate::plan::SampleSize = text
+                .parse()
+                .map_err(|e: String| Error::Usage(format!("--sample: {e}")))?;
+            let (cases, of) = plan.set_sample(size, seed)?;
+            Some(crate::model::SampleInfo {
+                spec: text.trim().to_string(),
+                seed,
+                cases,
+                of,
+            })
+        }
+        None => None,
+    };
     let (planned, selected_suites) = plan.selected()?;
     if planned == 0 {
         return Err(Error::Usage(
             "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
         ));
     }
-    // The baseline is read before anything runs: a bad file is invalid input (exit 2).
-    let comparer = match &args.baseline {
-        Some(path) => Some(Comparer::new(
-            Baseline::load(path)?,
-            tolerance(&args.tolerance)?,
-        )),
-        None => None,
-    };
     let mut policy = plan.config.gate.clone();
     if let Some(m) = args.max_regressions {
         policy.max_regressions = m;
@@ -445,6 +458,36 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
     }
     if let Some(b) = args.fail_on_flaky {
         policy.fail_on_flaky = b;
+    }
+    if let Some(m) = args.max_cost {
+        policy.max_cost = Some(m);
+    }
+    if let Some(a) = args.tolerance.alpha {
+        policy.regression_alpha = a;
+    }
+    // The baseline is read before anything runs: a bad file is invalid input (exit 2).
+    let comparer = match &args.baseline {
+        Some(path) => {
+            let mut tol = tolerance(&args.tolerance)?;
+            tol.alpha = policy.regression_alpha;
+            Some(Comparer::new(Baseline::load(path)?, tol))
+        }
+        None => None,
+    };
+    if let Some(max) = policy.max_cost {
+        let unpriced: Vec<String> = plan
+            .provider_names()
+            .into_iter()
+            .filter(|p| !plan.pricing.known_upfront(p))
+            .collect();
+        if !unpriced.is_empty() {
+            return Err(Error::Usage(format!(
+                "a budget of {} needs a price for every provider of the run; no price is known for {}\n  = hint: add `pricing: {{input_per_million: …, output_per_million: …}}` to {} in evalgate.yaml, or configure a model of the built-in price table",
+                crate::util::fmt::usd(max),
+                unpriced.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                if unpriced.len() == 1 { "its definition" } else { "their definitions" }
+            )));
+        }
     }
     let concurrency = args
         .concurrency
@@ -516,6 +559,8 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
         multi_provider_suites: plan.multi_provider_suites(),
         filters: args.select.filters.clone(),
         tags: args.select.tags.clone(),
+        sample,
+        max_cost_usd: policy.max_cost,
     };
     let update = match args.update_golden {
         UpdateGolden::Auto => UpdateMode::Auto,
@@ -1359,10 +1404,18 @@ fn tolerance(t: &ToleranceArgs) -> Result<Tolerance, Error> {
             )));
         }
     }
+    if let Some(a) = t.alpha {
+        if !(a > 0.0 && a < 1.0) {
+            return Err(Error::Usage(format!(
+                "--alpha must be a probability between 0 and 1 (e.g. 0.05), got {a}"
+            )));
+        }
+    }
     Ok(Tolerance {
         score: t.score_tolerance,
         latency_ratio: t.latency_tolerance,
         tokens_ratio: t.tokens_tolerance,
+        alpha: t.alpha.unwrap_or(crate::gate::DEFAULT_ALPHA),
     })
 }
 

@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run suites and gate on the results (writes JUnit, JSON and Markdown reports).
-    Run(RunArgs),
+    Run(RunCommand),
     /// Validate config and suites without running anything.
     Validate(SelectArgs),
     /// Print the cases a run would execute.
@@ -249,6 +249,22 @@ pub(crate) struct ToleranceArgs {
     /// Token usage changes within this ratio are not reported.
     #[arg(long, value_name = "RATIO", default_value_t = 0.1)]
     pub tokens_tolerance: f64,
+    /// A case with repeats regresses only when Fisher's exact test
+    /// (one-sided) gives p below this (default: `gate.regression_alpha`,
+    /// else 0.05).
+    #[arg(long, value_name = "P")]
+    pub alpha: Option<f64>,
+}
+
+/// A non-negative amount of US dollars: `5`, `5.00`, `$5`.
+fn parse_usd(s: &str) -> Result<f64, String> {
+    let t = s.trim().trim_start_matches('$');
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not an amount of US dollars; e.g. `--max-cost 5.00`"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -368,6 +384,20 @@ pub(crate) struct ListArgs {
     pub format: ListFormat,
 }
 
+/// `evalgate run`: the flags `evalgate scan` shares, and sampling.
+#[derive(Debug, Args)]
+pub(crate) struct RunCommand {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Run a seeded sample of the selected cases, stratified by suite: a
+    /// number of cases (`--sample 50`) or a share (`--sample 10%`).
+    #[arg(long, value_name = "N|P%")]
+    pub sample: Option<String>,
+    /// The seed of `--sample`.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "sample")]
+    pub seed: u64,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
@@ -417,6 +447,10 @@ pub(crate) struct RunArgs {
     /// Gate: whether flaky cases fail the gate.
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub fail_on_flaky: Option<bool>,
+    /// Budget in USD: stop scheduling before the estimated spend would
+    /// exceed it (overrides `gate.max_cost`).
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub max_cost: Option<f64>,
     /// Show at most this many failures in detail on the console.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub show_failures: usize,

@@ -32,7 +32,21 @@ pub struct GatePolicy {
     pub security: SecurityGate,
     /// Latency percentiles and the error rate.
     pub latency: LatencyGate,
+    /// The budget in USD (`max_cost`, `--max-cost`): the engine stops
+    /// scheduling before the estimated spend would exceed it, and a run
+    /// that spent more fails.
+    pub max_cost: Option<f64>,
+    /// `confidence: 0.95`: pass rates are judged on the lower bound of
+    /// their Wilson interval at this level, not on the observed rate.
+    pub confidence: Option<f64>,
+    /// The k of pass@k and pass^k (`pass_k`; default: each case's repeats).
+    pub pass_k: Option<u32>,
+    /// A pass → fail/error change of a case with repeats is a regression
+    /// only when Fisher's exact test (one-sided) gives p below this.
+    pub regression_alpha: f64,
 }
+
+pub(crate) use crate::compare::DEFAULT_ALPHA;
 
 /// `gate.latency`: limits on the run's latency percentiles (answers of
 /// this run only: recorded ones are not samples) and error rate, run-wide
@@ -96,6 +110,10 @@ impl Default for GatePolicy {
             new_cases_must_pass: true,
             security: SecurityGate::default(),
             latency: LatencyGate::default(),
+            max_cost: None,
+            confidence: None,
+            pass_k: None,
+            regression_alpha: DEFAULT_ALPHA,
         }
     }
 }
@@ -105,8 +123,22 @@ fn cases(n: u64) -> String {
     format!("{n} case{}", plural(n))
 }
 
-fn rate_reason(what: &str, c: &Counts, min: f64) -> Option<String> {
+fn rate_reason(what: &str, c: &Counts, min: f64, confidence: Option<f64>) -> Option<String> {
     let rate = c.pass_rate()?;
+    if let Some(level) = confidence {
+        let low = crate::util::stats::wilson(c.passed, c.evaluated(), level)?.low;
+        return (low + 1e-12 < min).then(|| {
+            format!(
+                "{what}pass rate {} ({}/{}) is not above the minimum {} with {} confidence: the lower bound of its Wilson interval is {} (gate.confidence)",
+                percent(rate),
+                c.passed,
+                c.evaluated(),
+                percent(min),
+                crate::util::fmt::percent_short(level),
+                percent(low)
+            )
+        });
+    }
     (rate + 1e-12 < min).then(|| {
         format!(
             "{what}pass rate {} ({}/{}) is below the minimum {}",
@@ -138,6 +170,24 @@ pub(crate) fn evaluate(
             "stopped at the first failure (--fail-fast); {} planned did not run",
             cases(summary.not_run)
         ));
+    }
+    if stopped == Some(StopReason::Budget) {
+        reasons.push(format!(
+            "stopped by the budget guard: the next attempt would have brought the estimated spend over the budget of {} (spent {}); {} planned did not run",
+            crate::util::fmt::usd(policy.max_cost.unwrap_or(0.0)),
+            crate::util::fmt::usd(o.known_cost()),
+            cases(summary.not_run)
+        ));
+    }
+    if let Some(max) = policy.max_cost {
+        let spent = o.known_cost();
+        if spent > max + 1e-12 {
+            reasons.push(format!(
+                "the run cost {} (answers and checks), over the budget of {} (max_cost)",
+                crate::util::fmt::usd(spent),
+                crate::util::fmt::usd(max)
+            ));
+        }
     }
     // Errors replay could not answer: the suites changed since recording.
     if o.stale > 0 {
@@ -179,19 +229,20 @@ pub(crate) fn evaluate(
         ordinary.passed -= a.passed.min(ordinary.passed);
         ordinary.failed -= a.failed.min(ordinary.failed);
     }
-    if let Some(r) = rate_reason("", &ordinary, policy.min_pass_rate) {
+    if let Some(r) = rate_reason("", &ordinary, policy.min_pass_rate, policy.confidence) {
         reasons.push(r);
     }
     for (suite, min) in &policy.suites {
         if let Some(c) = summary.suites.get(suite) {
-            if let Some(r) = rate_reason(&format!("suite `{suite}`: "), c, *min) {
+            if let Some(r) = rate_reason(&format!("suite `{suite}`: "), c, *min, policy.confidence)
+            {
                 reasons.push(r);
             }
         }
     }
     for (tag, min) in &policy.tags {
         if let Some(c) = summary.tags.get(tag) {
-            if let Some(r) = rate_reason(&format!("tag `{tag}`: "), c, *min) {
+            if let Some(r) = rate_reason(&format!("tag `{tag}`: "), c, *min, policy.confidence) {
                 reasons.push(r);
             }
         }

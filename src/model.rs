@@ -310,6 +310,14 @@ pub(crate) struct AttemptResult {
     /// counted apart from the answer's own `usage`.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub check_calls: Vec<CheckCall>,
+    /// What the answer cost in USD (its usage at its provider's price);
+    /// absent when unknown: no usage reported, or no price for the model.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost_usd: Option<f64>,
+    /// What the check calls (judges, embedders) cost, apart from the
+    /// answer; absent without check calls or when one is unpriced.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub judge_cost_usd: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finish_reason: Option<String>,
     /// Model id the provider reported.
@@ -410,6 +418,9 @@ pub(crate) struct CaseResult {
     pub passes: u32,
     pub repeats: u32,
     pub min_passes: u32,
+    /// pass@k and pass^k of the repeats (cases that ran more than once).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pass_k: Option<crate::util::stats::PassK>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub skip_reason: Option<String>,
     /// Suite file and line of the case, for reports that link back.
@@ -470,6 +481,29 @@ pub(crate) struct Counts {
     pub unrecorded: u64,
     #[serde(default, skip_serializing)]
     pub stale: u64,
+    /// USD the answers cost (attempts with a known cost); null when no
+    /// attempt's cost is known: unknown, not zero.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// Attempts whose cost is known (`cost_usd` is partial below `attempts`).
+    #[serde(default)]
+    pub attempts_priced: u64,
+    /// USD the check calls (judges, embedders) cost, apart from the answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_cost_usd: Option<f64>,
+    /// Attempts that made check calls, and those whose calls are all priced.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub attempts_with_check_calls: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub attempts_judge_priced: u64,
+    /// The Wilson 95% interval of `pass_rate` (filled in when the run ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_rate_ci95: Option<crate::util::stats::Interval>,
+}
+
+/// Add a known amount to a sum that is unknown until the first one.
+fn add_cost(sum: &mut Option<f64>, v: f64) {
+    *sum = Some(sum.unwrap_or(0.0) + v);
 }
 
 impl Counts {
@@ -528,6 +562,17 @@ impl Counts {
                 self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
                 self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
             }
+            if let Some(c) = a.cost_usd {
+                self.attempts_priced += 1;
+                add_cost(&mut self.cost_usd, c);
+            }
+            if !a.check_calls.is_empty() {
+                self.attempts_with_check_calls += 1;
+                if let Some(c) = a.judge_cost_usd {
+                    self.attempts_judge_priced += 1;
+                    add_cost(&mut self.judge_cost_usd, c);
+                }
+            }
         }
     }
 
@@ -543,6 +588,63 @@ impl Counts {
                 self.judge_output_tokens
             )
         })
+    }
+
+    /// The answers' cost for display: `$0.0123`, `unknown (…)` when no
+    /// attempt's cost is known, and how many were priced when only some were.
+    pub(crate) fn cost_text(&self) -> String {
+        let Some(usd) = self.cost_usd else {
+            return if self.attempts_with_usage == 0 {
+                "unknown (no usage reported)".to_string()
+            } else {
+                "unknown (no price for the model: set `pricing:` on the provider)".to_string()
+            };
+        };
+        let mut s = crate::util::fmt::usd(usd);
+        if self.attempts_priced < self.attempts {
+            s.push_str(&format!(
+                " ({} of {} attempts priced)",
+                self.attempts_priced, self.attempts
+            ));
+        }
+        s
+    }
+
+    /// The check calls' cost for display, None when no attempt made any.
+    pub(crate) fn judge_cost_text(&self) -> Option<String> {
+        if self.attempts_with_check_calls == 0 {
+            return None;
+        }
+        Some(match self.judge_cost_usd {
+            None => "unknown (a judge's usage or price is missing)".to_string(),
+            Some(usd) if self.attempts_judge_priced < self.attempts_with_check_calls => format!(
+                "{} ({} of {} attempts priced)",
+                crate::util::fmt::usd(usd),
+                self.attempts_judge_priced,
+                self.attempts_with_check_calls
+            ),
+            Some(usd) => crate::util::fmt::usd(usd),
+        })
+    }
+
+    /// Answers plus check calls, as far as known (for the budget).
+    pub(crate) fn known_cost(&self) -> f64 {
+        self.cost_usd.unwrap_or(0.0) + self.judge_cost_usd.unwrap_or(0.0)
+    }
+
+    /// The pass rate with its Wilson 95% interval: `95.0% [76.4–99.1%]`.
+    pub(crate) fn pass_rate_text(&self) -> Option<String> {
+        let rate = self.pass_rate()?;
+        let mut s = crate::util::fmt::percent(rate);
+        if let Some(i) = self.pass_rate_ci95 {
+            s.push_str(&format!(" [{}]", crate::util::fmt::interval(i.low, i.high)));
+        }
+        Some(s)
+    }
+
+    /// Fill in the Wilson 95% interval of the pass rate.
+    pub(crate) fn set_interval(&mut self) {
+        self.pass_rate_ci95 = crate::util::stats::wilson(self.passed, self.evaluated(), 0.95);
     }
 
     /// Cases that produced a verdict on the answer (pass or fail).
@@ -609,6 +711,9 @@ impl Summary {
 pub(crate) enum StopReason {
     Interrupted,
     FailFast,
+    /// The budget guard (`gate.max_cost`, `--max-cost`): the next attempt
+    /// would have brought the estimated spend over the budget.
+    Budget,
 }
 
 /// Facts about the run, for the audit trail.
@@ -642,6 +747,34 @@ pub(crate) struct RunInfo {
     /// `--tag` values of the run.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tags: Vec<String>,
+    /// `--sample`: the run ran a seeded sample of the selected cases.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sample: Option<SampleInfo>,
+    /// The budget (`gate.max_cost` or `--max-cost`), in USD.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_cost_usd: Option<f64>,
+}
+
+/// How a run was sampled (`--sample`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SampleInfo {
+    /// As given: `25` or `10%`.
+    pub spec: String,
+    pub seed: u64,
+    /// Cases in the sample.
+    pub cases: u64,
+    /// Cases selected before sampling (`--filter`, `--tag`).
+    pub of: u64,
+}
+
+impl SampleInfo {
+    /// `sampled 12 of 120 cases (10%, seed 0)`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "sampled {} of {} cases (--sample {}, seed {})",
+            self.cases, self.of, self.spec, self.seed
+        )
+    }
 }
 
 /// The gate's decision.
@@ -722,6 +855,88 @@ pub(crate) struct LatencyGroups {
 #[cfg(test)]
 mod tests {
     use super::Counts;
+
+    /// Attempts whose checks called providers (judges): their cost is
+    /// summed apart from the answers', and shown apart.
+    #[test]
+    fn judge_cost_is_counted_apart_from_the_answers() {
+        use super::{AttemptResult, CaseResult, CheckCall, Outcome, Usage};
+        let pricing_of = |answer: Option<f64>, judge: Option<f64>, calls: usize| AttemptResult {
+            repeat: 1,
+            outcome: Outcome::Pass,
+            score: 1.0,
+            output: Some("ok".into()),
+            error: None,
+            tool_calls: Vec::new(),
+            retries: 0,
+            timing: Default::default(),
+            usage: Some(Usage::default()),
+            check_calls: (0..calls)
+                .map(|_| CheckCall {
+                    provider: "grader".into(),
+                    check: "judge".into(),
+                    model: None,
+                    usage: None,
+                })
+                .collect(),
+            cost_usd: answer,
+            judge_cost_usd: judge,
+            finish_reason: None,
+            model: None,
+            prompt_hash: String::new(),
+            checks: Vec::new(),
+            turns: Vec::new(),
+            recording: None,
+        };
+        let case = CaseResult {
+            seq: 0,
+            suite: "s".into(),
+            case: "c".into(),
+            variant: None,
+            id: "s/c".into(),
+            provider: "p".into(),
+            tags: Vec::new(),
+            description: None,
+            outcome: Outcome::Pass,
+            flaky: false,
+            passes: 3,
+            repeats: 3,
+            min_passes: 3,
+            pass_k: None,
+            skip_reason: None,
+            source: String::new(),
+            attack: None,
+            attempts: vec![
+                pricing_of(Some(0.5), Some(0.25), 2),
+                pricing_of(Some(0.5), None, 1),
+                pricing_of(None, None, 0),
+            ],
+        };
+        let mut c = Counts::default();
+        c.add(&case);
+        assert_eq!(c.cost_usd, Some(1.0));
+        assert_eq!(c.judge_cost_usd, Some(0.25));
+        assert_eq!(c.known_cost(), 1.25);
+        assert_eq!(c.cost_text(), "$1.00 (2 of 3 attempts priced)");
+        assert_eq!(
+            c.judge_cost_text().as_deref(),
+            Some("$0.25 (1 of 2 attempts priced)")
+        );
+        let mut none = Counts::default();
+        none.add(&CaseResult {
+            attempts: vec![pricing_of(None, None, 0)],
+            ..case
+        });
+        assert_eq!(
+            none.cost_text(),
+            "unknown (no price for the model: set `pricing:` on the provider)"
+        );
+        assert_eq!(
+            none.judge_cost_text(),
+            None,
+            "no check calls: no judge cost"
+        );
+    }
 
     #[test]
     fn unknown_token_usage_is_not_zero() {

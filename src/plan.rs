@@ -61,8 +61,125 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Set with `--record`: flush it when the run ends.
     pub recorder: Option<Arc<crate::provider::cassette::Recorder>>,
+    /// The price of each provider's tokens (`pricing:`, the built-in table).
+    pub(crate) pricing: Arc<crate::config::pricing::Pricing>,
     filter: Option<GlobSet>,
     tags: Vec<String>,
+    /// `--sample`: the seed, and per planned suite which cases are in it.
+    sample: Option<(u64, Vec<Cut>)>,
+}
+
+/// Which cases of a planned suite a sample keeps.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    All,
+    Nothing,
+    /// Those whose sample hash is at most this.
+    UpTo(u64),
+}
+
+/// `--sample N` or `--sample 10%`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SampleSize {
+    Cases(u64),
+    Percent(f64),
+}
+
+impl std::str::FromStr for SampleSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            match p.trim().parse::<f64>() {
+                Ok(v) if v > 0.0 && v <= 100.0 => Ok(SampleSize::Percent(v)),
+                _ => Err(format!(
+                    "`{s}` is not a percentage in (0, 100]; e.g. `--sample 10%`"
+                )),
+            }
+        } else {
+            match t.parse::<u64>() {
+                Ok(n) if n > 0 => Ok(SampleSize::Cases(n)),
+                _ => Err(format!(
+                    "`{s}` is not a positive number of cases or a percentage; e.g. `--sample 50` or `--sample 10%`"
+                )),
+            }
+        }
+    }
+}
+
+/// The sample hash of a case: SHA-256 of (seed, suite, case id), its first
+/// 8 bytes. The same case is in the sample of every provider of a matrix
+/// and stays in it when other cases are added.
+fn sample_hash(seed: u64, suite: &str, case: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(suite.as_bytes());
+    h.update([0]);
+    h.update(case.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// How many of each suite's `sizes` cases a sample of `size` takes: a
+/// percentage takes ⌈p·n⌉ of every suite; a number N gives every non-empty
+/// suite one case (when N is at least the number of such suites), then the
+/// rest in proportion to the suites' sizes (largest remainders first, ties
+/// to the earlier suite).
+fn allocate(size: SampleSize, sizes: &[u64]) -> Vec<u64> {
+    match size {
+        SampleSize::Percent(p) => sizes
+            .iter()
+            .map(|&n| {
+                (((n as f64) * p / 100.0) - 1e-9)
+                    .ceil()
+                    .clamp(0.0, n as f64) as u64
+            })
+            .collect(),
+        SampleSize::Cases(want) => {
+            let total: u64 = sizes.iter().sum();
+            if want >= total {
+                return sizes.to_vec();
+            }
+            let non_empty = sizes.iter().filter(|&&n| n > 0).count() as u64;
+            let base: Vec<u64> = if want >= non_empty {
+                sizes.iter().map(|&n| u64::from(n > 0)).collect()
+            } else {
+                vec![0; sizes.len()]
+            };
+            let rest = want - base.iter().sum::<u64>();
+            let room: Vec<u64> = sizes.iter().zip(&base).map(|(n, b)| n - b).collect();
+            let room_total: u64 = room.iter().sum();
+            let mut take: Vec<u64> = Vec::with_capacity(sizes.len());
+            let mut remainders: Vec<(u128, usize)> = Vec::new();
+            for (i, r) in room.iter().enumerate() {
+                let exact = u128::from(*r) * u128::from(rest);
+                let q = if room_total == 0 {
+                    0
+                } else {
+                    exact / u128::from(room_total)
+                };
+                take.push(base[i] + q as u64);
+                if room_total > 0 {
+                    remainders.push((exact % u128::from(room_total), i));
+                }
+            }
+            let mut left = want - take.iter().sum::<u64>();
+            remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            for (_, i) in remainders {
+                if left == 0 {
+                    break;
+                }
+                if take[i] < sizes[i] {
+                    take[i] += 1;
+                    left -= 1;
+                }
+            }
+            take
+        }
+    }
 }
 
 /// One case to run.
@@ -196,7 +313,6 @@ impl Plan {
         hash_inputs(&config, &planned, &goldens, replay_all, &mut hasher);
         let config_hash = format!("sha256:{:x}", hasher.finalize());
         Ok(Plan {
-            config,
             suites: planned,
             env: Arc::new(env),
             providers: Arc::new(registry),
@@ -204,8 +320,11 @@ impl Plan {
             matrix: sel.providers.len() > 1,
             warnings,
             recorder,
+            pricing: Arc::new(crate::config::pricing::Pricing::new(&config.providers)),
+            config,
             filter,
             tags: sel.tags.clone(),
+            sample: None,
         })
     }
 
@@ -241,6 +360,47 @@ impl Plan {
         selects(self.filter.as_ref(), &self.tags, suite, case)
     }
 
+    /// Keep a seeded sample of the selected cases, stratified by planned
+    /// suite (see [`allocate`]): in each suite, the cases with the smallest
+    /// [`sample_hash`]. Returns (cases in the sample, cases selected).
+    pub fn set_sample(&mut self, size: SampleSize, seed: u64) -> Result<(u64, u64), Error> {
+        self.sample = None;
+        let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); self.suites.len()];
+        for c in self.cases() {
+            let c = c?;
+            let name = &self.suites[c.suite].suite.name;
+            hashes[c.suite].push(sample_hash(seed, name, &c.case.id));
+        }
+        let sizes: Vec<u64> = hashes.iter().map(|h| h.len() as u64).collect();
+        let take = allocate(size, &sizes);
+        let mut cuts = Vec::with_capacity(hashes.len());
+        for (mut h, &k) in hashes.into_iter().zip(&take) {
+            cuts.push(if k as usize >= h.len() {
+                Cut::All
+            } else if k == 0 {
+                Cut::Nothing
+            } else {
+                let (_, kth, _) = h.select_nth_unstable((k - 1) as usize);
+                Cut::UpTo(*kth)
+            });
+        }
+        self.sample = Some((seed, cuts));
+        Ok((take.iter().sum(), sizes.iter().sum()))
+    }
+
+    fn sampled(&self, suite: usize, case: &CaseDef) -> bool {
+        let Some((seed, cuts)) = &self.sample else {
+            return true;
+        };
+        match cuts.get(suite) {
+            None | Some(Cut::All) => true,
+            Some(Cut::Nothing) => false,
+            Some(Cut::UpTo(cut)) => {
+                sample_hash(*seed, &self.suites[suite].suite.name, &case.id) <= *cut
+            }
+        }
+    }
+
     /// Every selected case in order (suite, then case), streamed.
     pub fn cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + Send + '_ {
         self.suites.iter().enumerate().flat_map(move |(i, ps)| {
@@ -248,8 +408,7 @@ impl Plan {
                 match ps.suite.iter_cases() {
                     Ok(cases) => Box::new(cases.filter_map(move |c| {
                         match c {
-                            Ok(case) => self
-                                .selects(&ps.suite, &case)
+                            Ok(case) => (self.selects(&ps.suite, &case) && self.sampled(i, &case))
                                 .then_some(Ok(PlannedCase { suite: i, case })),
                             Err(e) => Some(Err(Error::Infrastructure(format!(
                                 "dataset changed during the run: {e}"
@@ -1147,6 +1306,34 @@ fn walk_inner(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn samples_are_allocated_per_suite() {
+        use super::{allocate, SampleSize};
+        // A share: ⌈p·n⌉ of every suite.
+        assert_eq!(
+            allocate(SampleSize::Percent(10.0), &[40, 10, 3, 0]),
+            vec![4, 1, 1, 0]
+        );
+        assert_eq!(allocate(SampleSize::Percent(100.0), &[7, 2]), vec![7, 2]);
+        // A number: one per suite, the rest in proportion (largest remainders).
+        assert_eq!(allocate(SampleSize::Cases(6), &[40, 10]), vec![4, 2]);
+        assert_eq!(
+            allocate(SampleSize::Cases(10), &[5, 5, 5, 5]),
+            vec![3, 3, 2, 2]
+        );
+        // Fewer than the suites: in proportion only.
+        assert_eq!(
+            allocate(SampleSize::Cases(1), &[1, 9]).iter().sum::<u64>(),
+            1
+        );
+        // More than there is: everything.
+        assert_eq!(allocate(SampleSize::Cases(100), &[4, 0, 2]), vec![4, 0, 2]);
+        assert_eq!("10%".parse::<SampleSize>(), Ok(SampleSize::Percent(10.0)));
+        assert_eq!("25".parse::<SampleSize>(), Ok(SampleSize::Cases(25)));
+        assert!("0".parse::<SampleSize>().is_err() && "101%".parse::<SampleSize>().is_err());
+    }
+
     use super::*;
     use crate::error::Pos;
 

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::baseline::{Baseline, CaseStats, GroupCounts};
 use super::{
     CaseKey, Comparison, Fixed, FlakyCase, HeadRun, KindChange, LatencyChange, NewCase, NotRun,
-    NotRunReason, Regression, RemovedCase, RunMeta, ScoreChange, SkipChange, SuiteDelta,
-    SuiteStats, Tally, TokenChange, Tolerance, MIN_LATENCY_CHANGE_MS, TOP_METRIC_CHANGES,
+    NotRunReason, Regression, RemovedCase, RunMeta, ScoreChange, SignificanceTest, SkipChange,
+    SuiteDelta, SuiteStats, Tally, TokenChange, Tolerance, MIN_LATENCY_CHANGE_MS,
+    TOP_METRIC_CHANGES,
 };
 use crate::model::{CaseResult, Outcome, REPORT_SCHEMA_VERSION};
 use crate::util::fmt::plural;
@@ -39,6 +40,7 @@ pub(crate) struct Comparer {
     matched: u64,
     unchanged: u64,
     regressions: Vec<Regression>,
+    not_significant: Vec<Regression>,
     fixed: Vec<Fixed>,
     kind_changed: Vec<KindChange>,
     new: Vec<NewCase>,
@@ -66,6 +68,7 @@ impl Comparer {
             matched: 0,
             unchanged: 0,
             regressions: Vec::new(),
+            not_significant: Vec::new(),
             fixed: Vec::new(),
             kind_changed: Vec::new(),
             new: Vec::new(),
@@ -188,14 +191,25 @@ impl Comparer {
                         reason: (h.outcome != Outcome::Pass).then(&reason),
                     });
                 }
-                (Outcome::Pass, after) => self.regressions.push(Regression {
-                    key: key(),
-                    before: Outcome::Pass,
-                    after,
-                    score_before: b.evaluated_score(),
-                    score_after: h.evaluated_score(),
-                    reason: reason(),
-                }),
+                (Outcome::Pass, after) => {
+                    // With repeats, only a significant drop in the pass
+                    // count is a regression; one unlucky draw is not.
+                    let test = SignificanceTest::of(tally(&b), tally(&h), self.tol.alpha);
+                    let r = Regression {
+                        key: key(),
+                        before: Outcome::Pass,
+                        after,
+                        score_before: b.evaluated_score(),
+                        score_after: h.evaluated_score(),
+                        reason: reason(),
+                        test,
+                    };
+                    if test.is_some_and(|t| !t.significant()) {
+                        self.not_significant.push(r);
+                    } else {
+                        self.regressions.push(r);
+                    }
+                }
                 (before, Outcome::Pass) => self.fixed.push(Fixed {
                     key: key(),
                     before,
@@ -284,6 +298,7 @@ impl Comparer {
             matched,
             unchanged,
             regressions,
+            not_significant,
             fixed,
             kind_changed,
             new,
@@ -437,6 +452,7 @@ impl Comparer {
             matched,
             unchanged,
             regressions,
+            not_significant,
             fixed,
             failure_kind_changed: kind_changed,
             new,

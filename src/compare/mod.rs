@@ -49,9 +49,21 @@ pub(crate) const TOP_METRIC_CHANGES: usize = 50;
 /// whatever the ratio: a 0.1 ms → 0.3 ms mock reply is noise.
 pub(crate) const MIN_LATENCY_CHANGE_MS: f64 = 1.0;
 
+/// Default significance level of a regression of a case with repeats.
+pub(crate) const DEFAULT_ALPHA: f64 = 0.05;
+
+fn default_alpha() -> f64 {
+    DEFAULT_ALPHA
+}
+
 /// Tolerances for what counts as a change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tolerance {
+    /// A pass → fail/error change of a case with repeats (on either side)
+    /// is a regression only when Fisher's exact test, one-sided, gives p
+    /// below this (default 0.05); 1 vs 1 repeat needs no test.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
     /// Absolute change of a case's mean attempt score (default 0.05).
     pub score: f64,
     /// Relative change of mean attempt latency (default 0.2 = ±20%).
@@ -66,6 +78,7 @@ impl Default for Tolerance {
             score: 0.05,
             latency_ratio: 0.2,
             tokens_ratio: 0.1,
+            alpha: DEFAULT_ALPHA,
         }
     }
 }
@@ -144,6 +157,7 @@ impl HeadRun {
             match s {
                 StopReason::Interrupted => "interrupted",
                 StopReason::FailFast => "fail_fast",
+                StopReason::Budget => "budget",
             }
             .to_string()
         });
@@ -215,6 +229,75 @@ pub(crate) struct Regression {
     pub score_after: Option<f64>,
     /// Why it fails now: HEAD's first failing check (`name: message`) or error.
     pub reason: String,
+    /// With repeats: the significance test of the drop in the pass count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<SignificanceTest>,
+}
+
+/// Fisher's exact test (one-sided) of a drop in a case's pass count: the
+/// probability of HEAD passing this rarely or more rarely if nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct SignificanceTest {
+    /// `fisher_exact_one_sided`.
+    pub test: &'static str,
+    pub p_value: f64,
+    /// The significance level it was judged at.
+    pub alpha: f64,
+    pub base_passes: u32,
+    pub base_repeats: u32,
+    pub head_passes: u32,
+    pub head_repeats: u32,
+}
+
+impl SignificanceTest {
+    /// The test of `base` against `head`; None when neither ran more than once.
+    pub(crate) fn of(base: Tally, head: Tally, alpha: f64) -> Option<Self> {
+        (base.repeats > 1 || head.repeats > 1).then(|| SignificanceTest {
+            test: "fisher_exact_one_sided",
+            p_value: crate::util::stats::fisher_one_sided(
+                u64::from(base.passes),
+                u64::from(base.repeats),
+                u64::from(head.passes),
+                u64::from(head.repeats),
+            ),
+            alpha,
+            base_passes: base.passes,
+            base_repeats: base.repeats,
+            head_passes: head.passes,
+            head_repeats: head.repeats,
+        })
+    }
+
+    /// p below alpha (with room for the rounding of the log-gamma sum: a
+    /// p that is exactly alpha, as 3/3 → 0/3 at 0.05, is not below it).
+    pub(crate) fn significant(&self) -> bool {
+        self.p_value < self.alpha * (1.0 - 1e-9)
+    }
+
+    /// `4/5 → 2/5 passes, Fisher p = 0.26 (not significant at 0.05)`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{}/{} → {}/{} passes, Fisher p = {} ({}significant at {})",
+            self.base_passes,
+            self.base_repeats,
+            self.head_passes,
+            self.head_repeats,
+            p_text(self.p_value),
+            if self.significant() { "" } else { "not " },
+            self.alpha
+        )
+    }
+}
+
+/// A p-value for people: three significant digits, `< 0.0001` below.
+pub(crate) fn p_text(p: f64) -> String {
+    if p < 0.0001 {
+        "< 0.0001".to_string()
+    } else if p < 0.01 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.3}")
+    }
 }
 
 /// A case that failed or errored in the baseline and passes in HEAD.
@@ -425,6 +508,10 @@ pub(crate) struct Comparison {
     pub unchanged: u64,
     /// pass → fail or error, in HEAD order.
     pub regressions: Vec<Regression>,
+    /// pass → fail/error with repeats whose drop in passes is not
+    /// significant (Fisher's exact test): reported, not regressions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_significant: Vec<Regression>,
     /// fail or error → pass.
     pub fixed: Vec<Fixed>,
     /// fail ↔ error.
@@ -479,6 +566,7 @@ impl Comparison {
     /// change, no new, removed or unrun case.
     pub(crate) fn is_unchanged(&self) -> bool {
         self.regressions.is_empty()
+            && self.not_significant.is_empty()
             && self.fixed.is_empty()
             && self.failure_kind_changed.is_empty()
             && self.new.is_empty()

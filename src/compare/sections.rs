@@ -177,6 +177,30 @@ pub(super) fn case_lists(c: &Comparison) -> Vec<Section<'_>> {
                     outcome_change(r.before, r.after),
                     scores(r.score_before, r.score_after),
                 ],
+                reason: Some(match &r.test {
+                    Some(t) => format!("{}; {}", t.describe(), r.reason),
+                    None => r.reason.clone(),
+                }),
+            },
+        ),
+        list(
+            "NOT SIGNIFICANT",
+            "〰️ Pass → fail, not significant",
+            ", not regressions",
+            &["baseline → HEAD", "Fisher's exact test", "why it fails now"],
+            "|---|---|---|---|",
+            ReasonAt::Below,
+            &c.not_significant,
+            |r| Row {
+                mark: Some("~"),
+                key: &r.key,
+                cells: vec![
+                    outcome_change(r.before, r.after),
+                    match &r.test {
+                        Some(t) => Cell::new(t.describe(), vec![t.describe()]),
+                        None => Cell::new(String::new(), vec![String::new()]),
+                    },
+                ],
                 reason: Some(r.reason.clone()),
             },
         ),

@@ -356,6 +356,7 @@ fn tolerances_decide_what_is_a_change() {
         score: 0.5,
         latency_ratio: 5.0,
         tokens_ratio: 5.0,
+        alpha: 0.05,
     };
     let c = compare_files(&f.base, &f.head, loose).unwrap();
     assert!(c.score_changes.is_empty());

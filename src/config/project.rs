@@ -40,6 +40,8 @@ pub struct ProviderConfig {
     pub pos: Option<Pos>,
     /// Endpoint probes (`probes:`): the cases of the run's `probes` suite.
     pub probes: Vec<crate::config::probe::Probe>,
+    /// `pricing:`: USD per million tokens (over the built-in table).
+    pub pricing: Option<crate::config::pricing::Price>,
 }
 
 /// Default report locations (each overridable on the command line).
@@ -99,6 +101,7 @@ impl ProjectConfig {
                 redact_headers: Vec::new(),
                 pos: None,
                 probes: Vec::new(),
+                pricing: None,
             },
         );
         providers.insert(
@@ -114,6 +117,7 @@ impl ProjectConfig {
                 redact_headers: Vec::new(),
                 pos: None,
                 probes: Vec::new(),
+                pricing: None,
             },
         );
         ProjectConfig {
@@ -363,6 +367,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
                 redact_headers: d.redact_headers,
                 pos: Some(e.key_pos),
                 probes: d.probes,
+                pricing: d.pricing,
             },
         );
     }
@@ -576,6 +581,10 @@ pub(crate) fn decode_gate(
             "tags",
             "security",
             "latency",
+            "max_cost",
+            "confidence",
+            "pass_k",
+            "regression_alpha",
         ],
     ) else {
         return names;
@@ -593,6 +602,24 @@ pub(crate) fn decode_gate(
     }
     if let Some(n) = g.get("max_failures") {
         policy.max_failures = ctx.uint(n, "`max_failures`", 0, u64::MAX >> 1);
+    }
+    if let Some(n) = g.get("max_cost") {
+        policy.max_cost = ctx.number(n, "`max_cost` (USD)", 0.0, 1e12);
+    }
+    if let Some(n) = g.get("confidence") {
+        if let Some(v) = ctx.number(n, "`confidence`", 0.5, 0.999_999) {
+            policy.confidence = Some(v);
+        }
+    }
+    if let Some(n) = g.get("pass_k") {
+        policy.pass_k = ctx
+            .uint(n, "`pass_k`", 1, u64::from(u32::MAX))
+            .map(|k| k as u32);
+    }
+    if let Some(n) = g.get("regression_alpha") {
+        if let Some(v) = ctx.number(n, "`regression_alpha`", 0.000_001, 0.5) {
+            policy.regression_alpha = v;
+        }
     }
     if let Some(n) = g.get("fail_on_error") {
         if let Some(b) = ctx.bool(n, "`fail_on_error`") {

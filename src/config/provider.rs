@@ -239,7 +239,7 @@ pub struct ProviderType {
 
 const MOCK: ProviderType = ProviderType {
     name: "mock",
-    keys: &[&["responses", "latency_ms", "model"]],
+    keys: &[&["responses", "latency_ms", "model", "pricing"]],
     recorded: false,
     retried: false,
     decode: decode_mock,
@@ -267,6 +267,7 @@ const OPENAI: ProviderType = ProviderType {
             "stream",
             "extra_body",
             "probes",
+            "pricing",
         ],
         OPENAI_PARAMS,
         LIMIT_KEYS,
@@ -292,6 +293,7 @@ const ANTHROPIC: ProviderType = ProviderType {
             "stream",
             "extra_body",
             "probes",
+            "pricing",
         ],
         ANTHROPIC_PARAMS,
         LIMIT_KEYS,
@@ -315,6 +317,7 @@ const HTTP: ProviderType = ProviderType {
             "usage",
             "stream",
             "probes",
+            "pricing",
         ],
         LIMIT_KEYS,
     ],
@@ -325,7 +328,7 @@ const HTTP: ProviderType = ProviderType {
 
 const EXEC: ProviderType = ProviderType {
     name: "exec",
-    keys: &[&["command", "input", "env", "cwd"], LIMIT_KEYS],
+    keys: &[&["command", "input", "env", "cwd", "pricing"], LIMIT_KEYS],
     recorded: true,
     retried: false,
     decode: decode_exec,
@@ -451,6 +454,8 @@ pub(crate) struct Decoded {
     pub redact_headers: Vec<String>,
     /// Endpoint probes (`probes:`), for `openai`, `anthropic` and `http`.
     pub probes: Vec<crate::config::probe::Probe>,
+    /// `pricing:`, the provider's own price (over the built-in table).
+    pub pricing: Option<crate::config::pricing::Price>,
 }
 
 /// Decode one `providers.<name>` entry. Errors go to `ctx`; `None` when the
@@ -516,12 +521,16 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Option<Decod
         .get("probes")
         .map(|n| crate::config::probe::decode(ctx, n))
         .unwrap_or_default();
+    let pricing = pf
+        .get("pricing")
+        .and_then(|n| crate::config::pricing::decode(ctx, n));
     let kind = (provider_type.decode)(ctx, &pf, name, &what)?;
     (ctx.errors.len() == before).then_some(Decoded {
         kind,
         limits,
         redact_headers,
         probes,
+        pricing,
     })
 }
 

@@ -56,6 +56,15 @@ impl Aggregator {
     pub(crate) fn finish(self, stopped: Option<StopReason>, aborted: Option<&Error>) -> Totals {
         let mut summary = self.summary;
         summary.latency = self.latency.finish();
+        summary.overall.set_interval();
+        for c in summary
+            .suites
+            .values_mut()
+            .chain(summary.tags.values_mut())
+            .chain(summary.providers.values_mut())
+        {
+            c.set_interval();
+        }
         let planned = self.info.as_ref().map_or(0, |i| i.planned_cases);
         summary.not_run = planned.saturating_sub(self.cases);
         let comparison = match (self.comparer, &self.info) {

@@ -298,6 +298,8 @@ impl Attempt {
             },
             usage,
             check_calls,
+            cost_usd: None,
+            judge_cost_usd: None,
             finish_reason: last.finish_reason,
             model: last.model,
             prompt_hash: hash,

@@ -135,6 +135,7 @@ fn fold(plan: &Plan, slot: Slot, current: &mut Vec<AttemptResult>) -> Option<Cas
         passes,
         repeats: case.settings.repeat,
         min_passes: case.settings.min_passes(),
+        pass_k: None,
         skip_reason: case.skip.clone(),
         source: display_path(std::path::Path::new(&case.source)),
         attack: case.attack.clone(),

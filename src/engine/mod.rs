@@ -216,6 +216,62 @@ struct Done {
     case: Arc<CaseDef>,
     id: AttemptId,
     result: AttemptResult,
+    /// What the budget guard reserved for it when it was scheduled.
+    reserved: f64,
+}
+
+/// The budget guard (`gate.max_cost`, `--max-cost`): before an attempt is
+/// scheduled, the spend so far plus what the attempts in flight are
+/// expected to cost plus this attempt's estimate must stay within the
+/// budget. An attempt's estimate is the mean cost (answer and check calls)
+/// of its provider's finished, priced attempts; until one of a provider's
+/// attempts has finished, that provider runs one attempt at a time (its
+/// first cost is not known in advance). An attempt whose cost stays
+/// unknown (no usage reported) counts at its estimate.
+struct Budget {
+    max: f64,
+    spent: f64,
+    reserved: f64,
+    /// Per provider: (sum of known costs, priced attempts, attempts in flight).
+    providers: std::collections::HashMap<Arc<str>, (f64, u64, u64)>,
+}
+
+impl Budget {
+    /// What the next attempt of `provider` may reserve; None when it must
+    /// wait (its provider's first attempt is still running).
+    fn estimate(&self, provider: &str) -> Option<f64> {
+        match self.providers.get(provider) {
+            Some(&(sum, n, _)) if n > 0 => Some(sum / n as f64),
+            Some(&(_, _, in_flight)) if in_flight > 0 => None,
+            _ => Some(0.0),
+        }
+    }
+
+    /// Whether an attempt with this estimate fits in the budget.
+    fn fits(&self, estimate: f64) -> bool {
+        self.spent + self.reserved + estimate <= self.max + 1e-12
+    }
+
+    fn start(&mut self, provider: &Arc<str>, estimate: f64) {
+        self.reserved += estimate;
+        self.providers.entry(provider.clone()).or_default().2 += 1;
+    }
+
+    fn finish(&mut self, provider: &Arc<str>, reserved: f64, result: &AttemptResult) {
+        self.reserved = (self.reserved - reserved).max(0.0);
+        let e = self.providers.entry(provider.clone()).or_default();
+        e.2 = e.2.saturating_sub(1);
+        let judge_known = result.check_calls.is_empty() || result.judge_cost_usd.is_some();
+        match result.cost_usd {
+            Some(c) if judge_known => {
+                let c = c + result.judge_cost_usd.unwrap_or(0.0);
+                e.0 += c;
+                e.1 += 1;
+                self.spent += c;
+            }
+            _ => self.spent += reserved,
+        }
+    }
 }
 
 /// Run the plan. Reporters receive `Started`, one `CaseFinished` per case in
@@ -269,9 +325,17 @@ pub(crate) async fn run(
 
     // Set when no further attempt may start (fail-fast, an infrastructure error).
     let mut halt = false;
+    let mut budget = opts.policy.max_cost.map(|max| Budget {
+        max,
+        spent: 0.0,
+        reserved: 0.0,
+        providers: std::collections::HashMap::new(),
+    });
+    let pass_k = opts.policy.pass_k;
 
     loop {
-        while let Some(result) = folder.pop(plan) {
+        while let Some(mut result) = folder.pop(plan) {
+            set_pass_k(&mut result, pass_k);
             sinks.case(result).await;
         }
         if opts.fail_fast && sinks.aggregator.failure_seen() && !halt {
@@ -321,6 +385,26 @@ pub(crate) async fn run(
             let Some((suite_idx, case_seq, case, repeat)) = expanding.take() else {
                 continue;
             };
+            let mut reserved = 0.0;
+            if let Some(b) = &mut budget {
+                let provider = &names[suite_idx].1;
+                match b.estimate(provider) {
+                    None => {
+                        // Wait for the provider's first cost.
+                        expanding = Some((suite_idx, case_seq, case, repeat));
+                        break;
+                    }
+                    Some(e) if !b.fits(e) => {
+                        halt = true;
+                        stopped = Some(StopReason::Budget);
+                        break;
+                    }
+                    Some(e) => {
+                        b.start(provider, e);
+                        reserved = e;
+                    }
+                }
+            }
             let ps = &plan.suites[suite_idx];
             let prompt = case.prompt.clone().or_else(|| ps.suite.prompt.clone());
             // A conversation needs no prompt: its turns are its messages.
@@ -379,14 +463,17 @@ pub(crate) async fn run(
             };
             let seq = next_seq;
             next_seq += 1;
+            let pricing = plan.pricing.clone();
             in_flight.push(tokio::spawn(async move {
-                let (id, result) = attempt.run().await;
+                let (id, mut result) = attempt.run().await;
+                pricing.price_attempt(&id.provider, &mut result);
                 Done {
                     seq,
                     suite: suite_idx,
                     case,
                     id,
                     result,
+                    reserved,
                 }
             }));
         }
@@ -426,14 +513,16 @@ pub(crate) async fn run(
                 // Collect what already finished; aborted tasks yield errors.
                 while let Some(joined) = in_flight.next().await {
                     if let Ok(done) = joined {
-                        finished(&mut sinks, &mut folder, done).await;
+                        finished(&mut sinks, &mut folder, budget.as_mut(), done).await;
                     }
                 }
                 // First everything that is in order, then complete cases past gaps.
-                while let Some(result) = folder.pop(plan) {
+                while let Some(mut result) = folder.pop(plan) {
+                    set_pass_k(&mut result, pass_k);
                     sinks.case(result).await;
                 }
-                for result in folder.drain_complete(plan) {
+                for mut result in folder.drain_complete(plan) {
+                    set_pass_k(&mut result, pass_k);
                     sinks.case(result).await;
                 }
                 break;
@@ -446,7 +535,7 @@ pub(crate) async fn run(
             }
             joined = in_flight.next() => {
                 match joined {
-                    Some(Ok(done)) => finished(&mut sinks, &mut folder, done).await,
+                    Some(Ok(done)) => finished(&mut sinks, &mut folder, budget.as_mut(), done).await,
                     Some(Err(e)) => {
                         infra_error.get_or_insert(Error::Infrastructure(format!("a worker task failed: {e}")));
                         halt = true;
@@ -476,8 +565,20 @@ pub(crate) async fn run(
     Ok(totals)
 }
 
-/// An attempt came back: tell the listeners, then queue it for folding.
-async fn finished(sinks: &mut Sinks, folder: &mut Folder, done: Done) {
+/// pass@k and pass^k of a case that ran more than once (k: `gate.pass_k`,
+/// else its repeats).
+fn set_pass_k(r: &mut CaseResult, k: Option<u32>) {
+    if r.repeats > 1 {
+        r.pass_k = crate::util::stats::pass_k(r.passes, r.repeats, k.unwrap_or(r.repeats));
+    }
+}
+
+/// An attempt came back: count its cost, tell the listeners, then queue it
+/// for folding.
+async fn finished(sinks: &mut Sinks, folder: &mut Folder, budget: Option<&mut Budget>, done: Done) {
+    if let Some(b) = budget {
+        b.finish(&done.id.provider, done.reserved, &done.result);
+    }
     let repeats = done.id.repeats;
     let case_seq = done.id.seq;
     sinks.attempt_finished(done.id, &done.result).await;

@@ -97,6 +97,8 @@ async fn run_project(dir: &std::path::Path, attempts: bool) -> (Totals, Vec<Stri
         multi_provider_suites: Vec::new(),
         filters: Vec::new(),
         tags: Vec::new(),
+        sample: None,
+        max_cost_usd: None,
     };
     let opts = RunOptions {
         concurrency: 1,
@@ -313,6 +315,8 @@ async fn a_check_calls_the_cases_own_provider_and_both_calls_replay() {
                 multi_provider_suites: Vec::new(),
                 filters: Vec::new(),
                 tags: Vec::new(),
+                sample: None,
+                max_cost_usd: None,
             };
             let totals = run(
                 &plan,

@@ -77,7 +77,7 @@ fn mean_latency(c: &Counts) -> String {
 
 fn row(name: &str, c: &Counts, width: usize) -> String {
     format!(
-        "{name:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}\n",
+        "{name:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}  {:>12}  {:>10}\n",
         c.total,
         c.passed,
         c.failed,
@@ -85,8 +85,30 @@ fn row(name: &str, c: &Counts, width: usize) -> String {
         c.skipped,
         c.flaky,
         rate(c),
+        c.pass_rate_ci95.map_or_else(
+            || "-".to_string(),
+            |i| crate::util::fmt::interval(i.low, i.high)
+        ),
         mean_latency(c),
+        cost_cell(c),
     )
+}
+
+/// A group's cost in the table: the answers' and check calls' known cost,
+/// `unknown` when nothing is priced, `~` when only part is.
+fn cost_cell(c: &Counts) -> String {
+    match (c.cost_usd, c.judge_cost_usd) {
+        (None, None) => "unknown".to_string(),
+        _ => {
+            let partial = c.attempts_priced < c.attempts
+                || c.attempts_judge_priced < c.attempts_with_check_calls;
+            format!(
+                "{}{}",
+                if partial { "~" } else { "" },
+                crate::util::fmt::usd(c.known_cost())
+            )
+        }
+    }
 }
 
 /// Latency percentiles per suite (and provider), with n and recorded answers.
@@ -177,8 +199,15 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 self.matrix = info.matrix;
                 self.providers = info.providers.clone();
                 self.variants.multi_provider = info.matrix;
+                let mut extra = String::new();
+                if let Some(sample) = &info.sample {
+                    extra.push_str(&format!(" · {}", sample.describe()));
+                }
+                if let Some(max) = info.max_cost_usd {
+                    extra.push_str(&format!(" · budget {}", crate::util::fmt::usd(max)));
+                }
                 self.header = Some(format!(
-                    "evalgate {} · {} suite{} · {} case{} · concurrency {}\n",
+                    "evalgate {} · {} suite{} · {} case{} · concurrency {}{extra}\n",
                     info.evalgate_version,
                     info.suites.len(),
                     plural(info.suites.len()),
@@ -199,8 +228,19 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                 if r.flaky && self.flaky.len() >= self.max_shown {
                     self.flaky_hidden += 1;
                 } else if r.flaky {
+                    let k = r
+                        .pass_k
+                        .map(|p| {
+                            format!(
+                                "; pass@{k} {:.2}, pass^{k} {:.2}",
+                                p.pass_at_k,
+                                p.pass_pow_k,
+                                k = p.k
+                            )
+                        })
+                        .unwrap_or_default();
                     self.flaky.push(format!(
-                        "{} ({} of {} repeats passed)",
+                        "{} ({} of {} repeats passed{k})",
                         r.id, r.passes, r.repeats
                     ));
                 }
@@ -269,7 +309,7 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     s.push('\n');
                     s.push_str(
                         &style(format!(
-                            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}",
+                            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>5}  {:>9}  {:>12}  {:>12}  {:>10}",
                             "SUITE",
                             "CASES",
                             "PASS",
@@ -278,7 +318,9 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             "SKIP",
                             "FLAKY",
                             "PASS RATE",
-                            "MEAN LATENCY"
+                            "95% CI",
+                            "MEAN LATENCY",
+                            "COST"
                         ))
                         .bold()
                         .to_string(),
@@ -308,16 +350,19 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                             );
                         for (name, c) in ordered {
                             s.push_str(&format!(
-                                "provider {name}: {} passed, {} failed, {} error{} · pass rate {} · mean latency {} · tokens {}\n",
+                                "provider {name}: {} passed, {} failed, {} error{} · pass rate {} · mean latency {} · tokens {} · cost {}{}\n",
                                 c.passed,
                                 c.failed,
                                 c.errored,
                                 plural(c.errored),
-                                c.pass_rate()
-                                    .map_or_else(|| "-".to_string(), percent),
+                                c.pass_rate_text().unwrap_or_else(|| "-".to_string()),
                                 c.mean_latency_ms()
                                     .map_or_else(|| "-".to_string(), |m| format!("{m:.1} ms")),
-                                c.tokens_text()
+                                c.tokens_text(),
+                                c.cost_text(),
+                                c.judge_cost_text()
+                                    .map(|j| format!(", judges {j}"))
+                                    .unwrap_or_default()
                             ));
                         }
                     }
@@ -337,8 +382,12 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     }
                     if o.answered > 0 {
                         s.push_str(&format!(
-                            "tokens: {} · wall time {:.2} s\n",
+                            "tokens: {} · cost: {}{} · wall time {:.2} s\n",
                             o.tokens_text(),
+                            o.cost_text(),
+                            o.judge_cost_text()
+                                .map(|j| format!(" answers, judges {j}"))
+                                .unwrap_or_default(),
                             duration_ms / 1000.0
                         ));
                     } else {
@@ -416,6 +465,12 @@ impl<W: Write + Send> Reporter for ConsoleReporter<W> {
                     Some(StopReason::FailFast) => s.push_str(&format!(
                         "\n{}: {} planned case{} did not run\n",
                         style("stopped by --fail-fast").yellow().bold(),
+                        summary.not_run,
+                        plural(summary.not_run)
+                    )),
+                    Some(StopReason::Budget) => s.push_str(&format!(
+                        "\n{}: {} planned case{} did not run\n",
+                        style("stopped by the budget guard").yellow().bold(),
                         summary.not_run,
                         plural(summary.not_run)
                     )),

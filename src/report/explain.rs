@@ -27,8 +27,19 @@ const CHECK_MESSAGE_CHARS: usize = 160;
 pub(crate) fn repeats_note(case: &CaseResult) -> Option<String> {
     let n = repeat_count(case);
     (n > 1).then(|| {
+        let k = case
+            .pass_k
+            .map(|p| {
+                format!(
+                    "; pass@{k} {:.2}, pass^{k} {:.2}",
+                    p.pass_at_k,
+                    p.pass_pow_k,
+                    k = p.k
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "passed {} of {} repeats (needs {})",
+            "passed {} of {} repeats (needs {}{k})",
             case.passes, n, case.min_passes
         )
     })
@@ -401,6 +412,8 @@ pub(crate) mod fixtures {
             multi_provider_suites: Vec::new(),
             filters: Vec::new(),
             tags: Vec::new(),
+            sample: None,
+            max_cost_usd: None,
         }
     }
 
@@ -456,6 +469,8 @@ pub(crate) mod fixtures {
                 total_tokens: 20,
             }),
             check_calls: Vec::new(),
+            cost_usd: None,
+            judge_cost_usd: None,
             finish_reason: Some("stop".into()),
             model: Some("mock-1".into()),
             prompt_hash: "sha256:0a1b2c".into(),
@@ -490,6 +505,7 @@ pub(crate) mod fixtures {
             passes,
             repeats,
             min_passes: repeats,
+            pass_k: None,
             skip_reason: None,
             source: format!("suites/{suite}.yaml:3"),
             attack: None,

@@ -80,6 +80,8 @@ struct Group {
     spans: Vec<(u64, u64)>,
     /// Its latency samples, for the `<properties>` of the `<testsuite>`.
     latency: super::latency::Accumulator,
+    /// Its counts, for the pass rate's interval and the cost properties.
+    counts: crate::model::Counts,
 }
 
 /// Writes a JUnit XML report; see the module documentation.
@@ -157,6 +159,7 @@ impl JunitReporter {
                     chunk: String::new(),
                     spans: Vec::new(),
                     latency: Default::default(),
+                    counts: Default::default(),
                 });
                 self.by_name.insert(name, self.groups.len() - 1);
                 self.groups.len() - 1
@@ -170,6 +173,7 @@ impl JunitReporter {
         let run_timestamp = self.run_timestamp;
         let group = &mut self.groups[idx];
         group.latency.observe(case);
+        group.counts.add(case);
         if group.timestamp.is_none() {
             group.timestamp = case
                 .attempts
@@ -269,7 +273,9 @@ fn write_groups(
         }
         push_attr(&mut tag, "time", &format_seconds(g.time_ms));
         tag.push('>');
-        latency_properties(&mut tag, &g.latency.stats());
+        let mut counts = g.counts;
+        counts.set_interval();
+        latency_properties(&mut tag, &g.latency.stats(), &counts);
         dst.write_all(tag.as_bytes())?;
         for &(offset, len) in &g.spans {
             spool.seek(SeekFrom::Start(offset))?;
@@ -308,9 +314,35 @@ impl Reporter for JunitReporter {
 }
 
 /// The suite's latency percentiles as `<properties>` (`latency_p95_ms`,
-/// `ttft_p95_ms`, the sample count and the recorded answers).
-fn latency_properties(tag: &mut String, s: &crate::model::LatencyStats) {
+/// `ttft_p95_ms`, the sample count and the recorded answers), its pass
+/// rate with the Wilson 95% interval and its cost (`cost_usd`, `unknown`
+/// when nothing is priced; `judge_cost_usd` apart).
+fn latency_properties(tag: &mut String, s: &crate::model::LatencyStats, c: &crate::model::Counts) {
     let mut props: Vec<(String, String)> = Vec::new();
+    if let Some(rate) = c.pass_rate() {
+        props.push(("pass_rate".into(), format!("{rate:.4}")));
+        if let Some(i) = c.pass_rate_ci95 {
+            props.push(("pass_rate_ci95_low".into(), format!("{:.4}", i.low)));
+            props.push(("pass_rate_ci95_high".into(), format!("{:.4}", i.high)));
+        }
+    }
+    if c.attempts > 0 {
+        props.push((
+            "cost_usd".into(),
+            c.cost_usd
+                .map_or_else(|| "unknown".to_string(), |v| format!("{v:.6}")),
+        ));
+        if c.attempts_priced < c.attempts && c.cost_usd.is_some() {
+            props.push(("cost_attempts_priced".into(), c.attempts_priced.to_string()));
+        }
+    }
+    if c.attempts_with_check_calls > 0 {
+        props.push((
+            "judge_cost_usd".into(),
+            c.judge_cost_usd
+                .map_or_else(|| "unknown".to_string(), |v| format!("{v:.6}")),
+        ));
+    }
     let ms = |v: f64| format!("{v:.3}");
     for (prefix, p) in [
         ("latency", &s.latency),
@@ -633,6 +665,17 @@ mod tests {
         }
         if let Some(t) = a.timing.ttft_ms {
             tc.add_property(("ttft_ms", format!("{t:.1}").as_str()));
+        }
+        if let Some(c) = a.cost_usd {
+            tc.add_property(("cost_usd", format!("{c:.6}").as_str()));
+        }
+        if let Some(c) = a.judge_cost_usd {
+            tc.add_property(("judge_cost_usd", format!("{c:.6}").as_str()));
+        }
+        if let Some(p) = case.pass_k {
+            tc.add_property(("pass_at_k", format!("{:.4}", p.pass_at_k).as_str()));
+            tc.add_property(("pass_pow_k", format!("{:.4}", p.pass_pow_k).as_str()));
+            tc.add_property(("k", p.k.to_string().as_str()));
         }
         for call in &a.tool_calls {
             tc.add_property((

@@ -252,6 +252,17 @@ fn attempt(
     if let Some(t) = a.timing.ttft_ms {
         property(out, "ttft_ms", &format!("{t:.1}"));
     }
+    if let Some(c) = a.cost_usd {
+        property(out, "cost_usd", &format!("{c:.6}"));
+    }
+    if let Some(c) = a.judge_cost_usd {
+        property(out, "judge_cost_usd", &format!("{c:.6}"));
+    }
+    if let Some(p) = case.pass_k {
+        property(out, "pass_at_k", &format!("{:.4}", p.pass_at_k));
+        property(out, "pass_pow_k", &format!("{:.4}", p.pass_pow_k));
+        property(out, "k", &p.k.to_string());
+    }
     for call in &a.tool_calls {
         property(
             out,

@@ -18,7 +18,7 @@ use crate::event::RunEvent;
 use crate::model::{CaseResult, Counts, Outcome, RunInfo, StopReason, Summary, Verdict};
 use crate::report::explain;
 use crate::report::{AtomicFile, Reporter};
-use crate::util::fmt::{duration_ms, percent, plural};
+use crate::util::fmt::{duration_ms, plural};
 use crate::util::text::{code_span, html, longest_run, one_line, truncate_chars};
 
 /// Failures and errors shown in detail; the rest are counted.
@@ -183,6 +183,7 @@ impl Matrix {
                 ttfts.iter().map(|l| ms(percentile(l, 0.5))).collect(),
             ),
             ("tokens in / out", counts.iter().map(tokens_cell).collect()),
+            ("cost", counts.iter().map(cost_cell).collect()),
         ];
         for (label, values) in rows {
             let _ = writeln!(md, "| {label} | {} |", values.join(" | "));
@@ -411,7 +412,7 @@ impl MarkdownReporter {
         let o = &summary.overall;
         let _ = writeln!(
             md,
-            "**{} case{}**: {} passed · {} failed · {} errored · {} skipped · {} flaky · pass rate {} · {}\n",
+            "**{} case{}**: {} passed · {} failed · {} errored · {} skipped · {} flaky · pass rate {} · cost {}{} · {}\n",
             o.total,
             plural(o.total),
             o.passed,
@@ -420,16 +421,29 @@ impl MarkdownReporter {
             o.skipped,
             o.flaky,
             pass_rate(o),
+            o.cost_text(),
+            o.judge_cost_text()
+                .map(|j| format!(" answers, judges {j}"))
+                .unwrap_or_default(),
             crate::util::fmt::duration_ms(duration_ms),
         );
+        if let Some(info) = &self.info {
+            if let Some(sample) = &info.sample {
+                let _ = writeln!(
+                    md,
+                    "> ℹ️ **Sampled:** {}. The pass rates are the sample's.\n",
+                    inline(&sample.describe())
+                );
+            }
+        }
     }
 
     fn render_table(&self, md: &mut String, summary: &Summary) {
         if summary.suites.is_empty() {
             return;
         }
-        md.push_str("| suite | cases | pass | fail | error | skipped | flaky | pass rate | mean latency | tokens in / out |\n");
-        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        md.push_str("| suite | cases | pass | fail | error | skipped | flaky | pass rate [95% CI] | mean latency | tokens in / out | cost |\n");
+        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         // Report order first, then any suite only the summary knows.
         let mut rows: Vec<(&str, &Counts)> = Vec::new();
         for name in &self.suites {
@@ -684,6 +698,12 @@ fn render_stop_note(md: &mut String, summary: &Summary, stopped: Option<StopReas
                 "> ⚠️ **Stopped by `--fail-fast`** after the first failure{not_run}. These results are partial.\n"
             );
         }
+        Some(StopReason::Budget) => {
+            let _ = writeln!(
+                md,
+                "> ⚠️ **Stopped by the budget guard** (`max_cost`) before the estimated spend would exceed the budget{not_run}. These results are partial.\n"
+            );
+        }
         None => {}
     }
 }
@@ -716,7 +736,7 @@ fn write_row(md: &mut String, name: &str, c: &Counts) {
         .map_or_else(|| "—".to_string(), duration_ms);
     let _ = writeln!(
         md,
-        "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} |",
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {mean} | {} | {} |",
         c.total,
         c.passed,
         c.failed,
@@ -724,8 +744,34 @@ fn write_row(md: &mut String, name: &str, c: &Counts) {
         c.skipped,
         c.flaky,
         pass_rate(c),
-        tokens_cell(c)
+        tokens_cell(c),
+        cost_cell(c)
     );
+}
+
+/// The answers' cost, and the judges' apart; `unknown` when not priced.
+fn cost_cell(c: &Counts) -> String {
+    if c.attempts == 0 {
+        return "—".to_string();
+    }
+    let priced = |usd: Option<f64>, priced: u64, of: u64| match usd {
+        None => "unknown".to_string(),
+        Some(v) if priced < of => format!("{} ({priced} of {of} priced)", crate::util::fmt::usd(v)),
+        Some(v) => crate::util::fmt::usd(v),
+    };
+    let mut s = priced(c.cost_usd, c.attempts_priced, c.attempts);
+    if c.attempts_with_check_calls > 0 {
+        let _ = write!(
+            s,
+            " + judges {}",
+            priced(
+                c.judge_cost_usd,
+                c.attempts_judge_priced,
+                c.attempts_with_check_calls
+            )
+        );
+    }
+    cell(&s)
 }
 
 /// `in / out`, or `unknown` when no attempt reported usage (zero and
@@ -741,10 +787,7 @@ fn tokens_cell(c: &Counts) -> String {
 }
 
 fn pass_rate(c: &Counts) -> String {
-    match c.pass_rate() {
-        Some(r) => percent(r),
-        None => "—".to_string(),
-    }
+    c.pass_rate_text().unwrap_or_else(|| "—".to_string())
 }
 
 /// Text safe inside a table cell: no `|` column breaks, no line breaks.

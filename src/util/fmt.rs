@@ -22,6 +22,28 @@ pub fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
 }
 
+/// An interval of ratios as percentages: `76.4–99.1%`.
+pub fn interval(low: f64, high: f64) -> String {
+    format!("{:.1}–{:.1}%", low * 100.0, high * 100.0)
+}
+
+/// An amount in US dollars: cents for a dollar and more (`$12.35`), six
+/// decimals below (`$0.001234`), so a cheap answer is not shown as `$0.00`.
+pub fn usd(v: f64) -> String {
+    if v >= 1.0 || v == 0.0 {
+        format!("${v:.2}")
+    } else {
+        let s = format!("{v:.6}");
+        let t = s.trim_end_matches('0');
+        let decimals = t.len() - t.find('.').map_or(t.len(), |i| i + 1);
+        if decimals < 2 {
+            format!("${v:.2}")
+        } else {
+            format!("${t}")
+        }
+    }
+}
+
 /// A ratio as a percentage without a useless `.0`: `0.5` → `50%`, `0.125` → `12.5%`.
 pub fn percent_short(ratio: f64) -> String {
     let p = ratio * 100.0;

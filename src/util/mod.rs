@@ -10,4 +10,5 @@ pub mod fsafe;
 pub mod json;
 pub mod levenshtein;
 pub mod path;
+pub mod stats;
 pub mod text;

@@ -12,7 +12,8 @@ use regex::Regex;
 const LAYERS: &[&[&str]] = &[
     &["exit", "secret", "template", "cli"],
     &["error"],
-    &["util", "syntax", "model"],
+    &["util"],
+    &["syntax", "model"],
     &["compare", "golden", "attack"],
     &["gate", "event"],
     &["config"],

@@ -8,6 +8,7 @@ mod authoring;
 mod bench;
 mod compare;
 mod consumers;
+mod cost;
 mod endpoints;
 mod examples;
 mod golden;
