@@ -104,11 +104,13 @@ providers:
     model: grader-1
     api_key_env: GRADER_KEY
     temperature: 0
+    pricing: {{input_per_million: 1.5, output_per_million: 6}}
 {grader_extra}  embedder:
     type: openai
     base_url: {url}
     embeddings_model: embed-1
     api_key_env: GRADER_KEY
+    pricing: {{input_per_million: 0.02, output_per_million: 0}}
 reports: {{json: reports/report.json, junit: reports/junit.xml, markdown: reports/summary.md}}
 "
     )
@@ -270,6 +272,12 @@ fn judge_and_similar_grade_record_and_replay_offline_with_the_same_verdicts() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let recorded = p.json_report();
     assert_valid_report(&recorded);
+    // The graders' and the embedder's calls are priced apart from the answers
+    // (and the replay below must report the same costs).
+    let judge_cost = recorded["summary"]["overall"]["judge_cost_usd"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(judge_cost > 0.0, "{}", recorded["summary"]["overall"]);
     let outcome = |id: &str| {
         case(&recorded, id)["outcome"]
             .as_str()
