@@ -673,6 +673,9 @@ pub(crate) struct Summary {
     /// Per provider (one entry per provider of the run).
     #[serde(default)]
     pub providers: std::collections::BTreeMap<String, Counts>,
+    /// Per prompt variant (`prompts:`), present when a suite has variants.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub variants: std::collections::BTreeMap<String, Counts>,
     /// Cases planned but never run because the run stopped early.
     pub not_run: u64,
     /// Adversarial-pack cases per attack category: a failed case is a
@@ -693,6 +696,9 @@ impl Summary {
         self.overall.add(r);
         self.suites.entry(r.suite.clone()).or_default().add(r);
         self.providers.entry(r.provider.clone()).or_default().add(r);
+        if let Some(v) = &r.variant {
+            self.variants.entry(v.clone()).or_default().add(r);
+        }
         for t in &r.tags {
             self.tags.entry(t.clone()).or_default().add(r);
         }

@@ -62,6 +62,7 @@ impl Aggregator {
             .values_mut()
             .chain(summary.tags.values_mut())
             .chain(summary.providers.values_mut())
+            .chain(summary.variants.values_mut())
         {
             c.set_interval();
         }

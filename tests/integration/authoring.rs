@@ -322,6 +322,11 @@ fn the_readme_prompt_variants_example_runs_as_written() {
     let p = run_readme_section("Prompt variants");
     let report = p.json_report();
     crate::util::assert_valid_report(&report);
+    // Counted per variant in the summary, as providers are.
+    let variants = &report["summary"]["variants"];
+    assert_eq!(variants["terse"]["passed"], 2, "{variants}");
+    assert_eq!(variants["polite"]["passed"], 1, "{variants}");
+    assert_eq!(variants["polite"]["failed"], 1, "{variants}");
     let got: Vec<(String, String, String)> = report["results"]
         .as_array()
         .unwrap()
