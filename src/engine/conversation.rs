@@ -14,8 +14,8 @@ use std::time::SystemTime;
 
 use super::executor::{error_attempt, prompt_hash, Attempt};
 use crate::check::golden::GoldenCtx;
-use crate::check::{weighted_score, EvalCtx};
-use crate::model::{AttemptResult, Message, Outcome, Timing, ToolCall, TurnResult, Usage};
+use crate::check::EvalCtx;
+use crate::model::{AttemptResult, Message, Timing, ToolCall, TurnResult, Usage};
 use crate::provider::{Request, Response};
 use crate::suite::Conversation;
 
@@ -262,24 +262,8 @@ impl Attempt {
                 })
             })
             .collect();
-        let score = weighted_score(&checks);
-        let passed = checks.iter().all(|c| c.passed)
-            || self
-                .case
-                .settings
-                .threshold
-                .is_some_and(|t| score + 1e-12 >= t);
-        let check_error = checks
-            .iter()
-            .find(|c| c.error)
-            .map(|c| format!("check `{}` could not judge: {}", c.name, c.message));
-        let outcome = match (&check_error, passed) {
-            (Some(_), _) => Outcome::Error,
-            (None, true) => Outcome::Pass,
-            (None, false) => Outcome::Fail,
-        };
-        // An attempt without a verdict scores 0, as any error.
-        let score = if check_error.is_some() { 0.0 } else { score };
+        let (outcome, score, check_error) =
+            super::executor::verdict(&checks, self.case.settings.threshold);
         let recorded = last.timing.recorded;
         AttemptResult {
             repeat,

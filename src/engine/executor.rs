@@ -52,6 +52,28 @@ impl CallObserver for RetryTap {
     }
 }
 
+/// An attempt's outcome, score and error from its checks. Every check
+/// passing is a pass, threshold or not; a threshold lets an attempt with
+/// failed checks pass on its weighted score. A check that could not judge
+/// (a grader or a script that failed) makes the attempt an error, neither a
+/// pass nor a wrong answer, and an attempt without a verdict scores 0.
+pub(super) fn verdict(
+    checks: &[CheckResult],
+    threshold: Option<f64>,
+) -> (Outcome, f64, Option<String>) {
+    let score = weighted_score(checks);
+    let passed = checks.iter().all(|c| c.passed) || threshold.is_some_and(|t| score + 1e-12 >= t);
+    let check_error = checks
+        .iter()
+        .find(|c| c.error)
+        .map(|c| format!("check `{}` could not judge: {}", c.name, c.message));
+    match (check_error, passed) {
+        (Some(e), _) => (Outcome::Error, 0.0, Some(e)),
+        (None, true) => (Outcome::Pass, score, None),
+        (None, false) => (Outcome::Fail, score, None),
+    }
+}
+
 /// `sha256:` of the rendered messages (role and content).
 pub(crate) fn prompt_hash(messages: &[Message]) -> String {
     let mut h = Sha256::new();
@@ -280,28 +302,7 @@ impl Attempt {
         }
         let check_calls = ctx.take_calls();
         drop(ctx);
-        let score = weighted_score(&checks);
-        // Every check passing is a pass, threshold or not; a threshold lets
-        // a case with failed checks pass on its weighted score.
-        let passed = checks.iter().all(|c| c.passed)
-            || self
-                .case
-                .settings
-                .threshold
-                .is_some_and(|t| score + 1e-12 >= t);
-        // A check that could not judge (a grader or a script that failed)
-        // makes the attempt an error: neither a pass nor a wrong answer.
-        let check_error = checks
-            .iter()
-            .find(|c| c.error)
-            .map(|c| format!("check `{}` could not judge: {}", c.name, c.message));
-        let outcome = match (&check_error, passed) {
-            (Some(_), _) => Outcome::Error,
-            (None, true) => Outcome::Pass,
-            (None, false) => Outcome::Fail,
-        };
-        // An attempt without a verdict scores 0, as any error.
-        let score = if check_error.is_some() { 0.0 } else { score };
+        let (outcome, score, check_error) = verdict(&checks, self.case.settings.threshold);
         AttemptResult {
             repeat,
             outcome,
