@@ -6,11 +6,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+
+mod init;
 
 use crate::cli::{
     Cli, ColorChoice, Command, CompareArgs, CompareFormat, GoldenArgs, GoldenCommand, ListArgs,
-    ListFormat, RunArgs, ScanArgs, SelectArgs, ToleranceArgs, UpdateGolden,
+    ListFormat, RunArgs, ScanArgs, SelectArgs, ShellArg, ToleranceArgs, UpdateGolden,
 };
 use crate::compare::{Baseline, Comparer, Tolerance};
 use crate::config::project::{ProjectConfig, ReportPaths};
@@ -22,6 +24,7 @@ use crate::model::RunInfo;
 use crate::plan::{Plan, Selection};
 use crate::provider::build::Mode;
 use crate::report::console::{ConsoleReporter, Verbosity};
+use crate::report::github::{self, GithubAnnotations};
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -54,7 +57,11 @@ where
         Command::Golden(a) => Some(&a.config),
         Command::Scan(a) => Some(&a.run.select.config),
         Command::Bench(a) => Some(&a.config),
-        Command::Compare(_) | Command::ServeMock(_) => None,
+        Command::Compare(_)
+        | Command::ServeMock(_)
+        | Command::Init(_)
+        | Command::Completions(_)
+        | Command::Man => None,
     };
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
@@ -74,6 +81,9 @@ where
         Command::ServeMock(args) => serve_mock(&args),
         Command::Scan(args) => scan(&args),
         Command::Bench(args) => bench(&args),
+        Command::Init(args) => init::init(&args.dir),
+        Command::Completions(args) => completions(args.shell),
+        Command::Man => man_page(),
     };
     match result {
         Ok(code) => code,
@@ -84,6 +94,38 @@ where
             e.exit_code()
         }
     }
+}
+
+/// `evalgate completions SHELL`: the completion script on stdout.
+fn completions(shell: ShellArg) -> Result<i32, Error> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "evalgate", &mut script);
+    write_stdout(&script)
+}
+
+/// `evalgate man`: the man page (roff) on stdout.
+fn man_page() -> Result<i32, Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| Error::Infrastructure(format!("cannot render the man page: {e}")))?;
+    write_stdout(&page)
+}
+
+/// Write a command's whole output to stdout: a closed or failing stdout is
+/// an error (exit 3), since the output is the command's only product.
+fn write_stdout(bytes: &[u8]) -> Result<i32, Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::output(Path::new("<stdout>"), e))?;
+    Ok(exit::OK)
 }
 
 /// The config file: `--config`, else `evalgate.yaml` here or in the nearest
@@ -492,6 +534,14 @@ fn run_with(args: &RunArgs, scan: Option<String>) -> Result<i32, Error> {
             args.show_failures,
         )),
     ];
+    // On GitHub Actions, failed cases become annotations on the PR's diff.
+    if github::wanted_with(|k| std::env::var(k).ok()) {
+        let workspace = std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from);
+        reporters.push(Box::new(GithubAnnotations::new(
+            std::io::stdout(),
+            workspace.as_deref(),
+        )));
+    }
     // A report on disk is never from another run: the previous run's files
     // (and temporary files a killed run left) go before this one starts, so
     // a run that is killed outright leaves no report rather than a stale one.

@@ -37,6 +37,37 @@ pub(crate) enum Command {
     /// (closed loop with --concurrency, open loop with --rate), with SLOs,
     /// two providers side by side, and a baseline.
     Bench(BenchArgs),
+    /// Write a working starter project (config, suites, mock answers, a golden,
+    /// a GitHub Actions workflow) into DIR; never overwrites a file.
+    Init(InitArgs),
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
+/// `evalgate init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Where to write the project (created if missing; default: the current directory).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// A shell `evalgate completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// `evalgate completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
 }
 
 /// `--arrival`.
