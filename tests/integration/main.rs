@@ -25,3 +25,4 @@ mod servers;
 mod target;
 mod util;
 mod verdicts;
+mod workflow;
