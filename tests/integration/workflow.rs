@@ -354,3 +354,46 @@ fn man_page_renders() {
         );
     }
 }
+
+/// The README's getting-started block, as written: each `evalgate` line run
+/// in turn (`cd` followed), its `# ok: …` / `# gate: …` comment found in
+/// its output.
+#[test]
+fn readme_getting_started_runs_as_written() {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Start a project: `evalgate init`\n")
+        .nth(1)
+        .expect("README section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the section's first block");
+    let p = Project::new();
+    let mut dir = p.path().to_path_buf();
+    let mut ran = 0;
+    for line in block.lines() {
+        let (cmd, comment) = match line.split_once('#') {
+            Some((c, m)) => (c.trim(), m.trim()),
+            None => (line.trim(), ""),
+        };
+        if let Some(sub) = cmd.strip_prefix("cd ") {
+            dir = dir.join(sub);
+            continue;
+        }
+        let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        let r = run_in(&dir, &args);
+        assert_eq!(r.code, 0, "`{cmd}`: {}{}", r.stdout, r.stderr);
+        let said = comment.split(',').next().unwrap_or("").trim();
+        if said.starts_with("ok:") || said.starts_with("gate:") {
+            assert!(
+                r.stdout.contains(said),
+                "`{cmd}` says {said:?}:\n{}",
+                r.stdout
+            );
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 3, "{block}");
+}
