@@ -61,7 +61,7 @@ where
         | Command::ServeMock(_)
         | Command::Init(_)
         | Command::Completions(_)
-        | Command::Man => None,
+        | Command::Man(_) => None,
     };
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
@@ -83,7 +83,7 @@ where
         Command::Bench(args) => bench(&args),
         Command::Init(args) => init::init(&args.dir),
         Command::Completions(args) => completions(args.shell),
-        Command::Man => man_page(),
+        Command::Man(args) => man_page(args.dir.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -109,13 +109,38 @@ fn completions(shell: ShellArg) -> Result<i32, Error> {
     write_stdout(&script)
 }
 
-/// `evalgate man`: the man page (roff) on stdout.
-fn man_page() -> Result<i32, Error> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .map_err(|e| Error::Infrastructure(format!("cannot render the man page: {e}")))?;
-    write_stdout(&page)
+/// `evalgate man`: the main page (roff) on stdout; with `--dir`, every page
+/// (the main one and one per subcommand, as the main page's SUBCOMMANDS
+/// section names them) written into DIR.
+fn man_page(dir: Option<&Path>) -> Result<i32, Error> {
+    let render = |cmd: clap::Command| {
+        let mut page = Vec::new();
+        let man = clap_mangen::Man::new(cmd);
+        let name = man.get_filename();
+        man.render(&mut page).map_err(|e| {
+            Error::Infrastructure(format!("cannot render the man page {name}: {e}"))
+        })?;
+        Ok::<_, Error>((name, page))
+    };
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let Some(dir) = dir else {
+        return write_stdout(&render(cmd)?.1);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+    // Depth first, as clap_mangen::generate_to walks the tree.
+    let mut todo = vec![cmd];
+    let mut written = Vec::new();
+    while let Some(cmd) = todo.pop() {
+        todo.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+        let (name, page) = render(cmd)?;
+        let path = dir.join(&name);
+        crate::util::atomic::write_atomic(&path, &page)?;
+        written.push(display_path(&path));
+    }
+    written.sort();
+    let list: String = written.iter().map(|p| format!("{p}\n")).collect();
+    write_stdout(list.as_bytes())
 }
 
 /// Write a command's whole output to stdout: a closed or failing stdout is

@@ -42,8 +42,8 @@ pub(crate) enum Command {
     Init(InitArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) to stdout, or write every page into a directory.
+    Man(ManArgs),
 }
 
 /// `evalgate init`.
@@ -52,6 +52,15 @@ pub(crate) struct InitArgs {
     /// Where to write the project (created if missing; default: the current directory).
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+}
+
+/// `evalgate man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `evalgate.1` and one page per subcommand (`evalgate-run.1`, …)
+    /// into this directory (created if missing) instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// A shell `evalgate completions` writes a script for.

@@ -353,6 +353,34 @@ fn man_page_renders() {
             "{text}"
         );
     }
+
+    // Every page the main page's SUBCOMMANDS section names, written to a directory.
+    let p = Project::new();
+    let r = run_in(p.path(), &["man", "--dir", "man/man1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = p.path().join("man/man1");
+    for page in [
+        "evalgate.1",
+        "evalgate-run.1",
+        "evalgate-init.1",
+        "evalgate-golden-accept.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(text.contains(".TH "), "{page}");
+        assert!(
+            r.stdout.contains(&format!("man/man1/{page}\n")),
+            "{}",
+            r.stdout
+        );
+    }
+    let mut named = 0;
+    for name in roff.lines().filter_map(|l| l.strip_suffix("(1)")) {
+        let page = format!("{}.1", name.replace("\\-", "-"));
+        assert!(dir.join(&page).is_file(), "{page} is named but not written");
+        named += 1;
+    }
+    assert!(named >= 10, "{roff}");
+    assert!(!dir.join("evalgate-help.1").exists());
 }
 
 /// The README's getting-started block, as written: each `evalgate` line run
