@@ -143,14 +143,17 @@ fn man_page(dir: Option<&Path>) -> Result<i32, Error> {
     write_stdout(list.as_bytes())
 }
 
-/// Write a command's whole output to stdout: a closed or failing stdout is
-/// an error (exit 3), since the output is the command's only product.
+/// Write a command's whole output to stdout. A reader that went away
+/// (`| head`) is not an error, as with `list`; any other failure (a full
+/// disk behind `> file`) is (exit 3), since the output is the command's
+/// only product.
 fn write_stdout(bytes: &[u8]) -> Result<i32, Error> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::output(Path::new("<stdout>"), e))?;
-    Ok(exit::OK)
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit::OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(e) => Err(Error::output(Path::new("<stdout>"), e)),
+    }
 }
 
 /// The config file: `--config`, else `evalgate.yaml` here or in the nearest

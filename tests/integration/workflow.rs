@@ -425,3 +425,48 @@ fn readme_getting_started_runs_as_written() {
     }
     assert_eq!(ran, 3, "{block}");
 }
+
+/// A reader that went away is not an error; a full disk is (exit 3); an
+/// annotated run with a closed stdout still writes its reports.
+#[test]
+fn closed_and_full_stdout() {
+    use std::process::Stdio;
+
+    use crate::hostile::broken_pipe;
+
+    let p = Project::new();
+    for args in [&["completions", "bash"][..], &["man"], &["init", "demo"]] {
+        let out = evalgate(p.path())
+            .args(args)
+            .stdout(Stdio::from(broken_pipe()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {:?}", out);
+    }
+    assert!(p.path().join("demo/evalgate.yaml").is_file());
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = evalgate(p.path())
+            .args(["man"])
+            .stdout(Stdio::from(full))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot write <stdout>"), "{err}");
+    }
+
+    let q = annotated_project();
+    let out = evalgate(q.path())
+        .args(["run"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("EG_TEST_TOKEN", "tok-5ecret-value")
+        .stdout(Stdio::from(broken_pipe()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(q.read("reports/junit.xml").contains("<testcase"));
+}
