@@ -88,11 +88,13 @@ impl<W: Write + Send> GithubAnnotations<W> {
     fn annotate(&mut self, case: &CaseResult) {
         let (file, line) = split_source(&case.source);
         let mut props = Vec::new();
-        if !file.is_empty() {
+        // A case from no file on disk (`evalgate scan`'s `<evalgate scan>`)
+        // is annotated on the run, not on a file.
+        if !file.is_empty() && Path::new(file).is_file() {
             props.push(format!("file={}", escape_property(&self.repo_path(file))));
-        }
-        if let Some(line) = line {
-            props.push(format!("line={line}"));
+            if let Some(line) = line {
+                props.push(format!("line={line}"));
+            }
         }
         let what = if case.outcome == Outcome::Error {
             "errored"
@@ -191,6 +193,19 @@ mod tests {
         assert!(!wanted_with(|_| Some("false".into())));
         assert!(!wanted_with(|_| Some("1".into())));
         assert!(!wanted_with(|_| None));
+    }
+
+    #[test]
+    fn a_case_from_no_file_has_no_file_property() {
+        let mut out = Vec::new();
+        let mut case = fail_case("scan", "jailbreak-1");
+        case.source = "<evalgate scan>:3".into();
+        GithubAnnotations::new(&mut out, None).annotate(&case);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with("::error title=evalgate%3A scan/jailbreak-1 failed::"),
+            "{text}"
+        );
     }
 
     #[test]
