@@ -49,7 +49,7 @@ pub(crate) enum Command {
 /// `evalgate init`.
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
-    /// Where to write the project (created if missing; default: the current directory).
+    /// Where to write the project (created if missing).
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
 }
