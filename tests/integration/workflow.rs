@@ -87,8 +87,26 @@ fn init_into_the_current_directory() {
     let r = run_in(p.path(), &["init"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("next: evalgate run"), "{}", r.stdout);
-    let r = run_in(p.path(), &["run", "-q"]);
+    // On a developer's machine too (goldens in `auto` mode would write a
+    // pending file on any difference: there is none).
+    let r = p.run_local(&["run", "-q"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let pending = p.run_local(&["golden", "pending"]);
+    assert_eq!(pending.code, 0, "{}{}", pending.stdout, pending.stderr);
+    assert!(!p.exists("golden/release-notes/summary.txt.new"));
+    // The golden is compared: a changed answer fails against it.
+    let mock = p.read("fixtures/mock/responses.yaml");
+    p.file(
+        "fixtures/mock/responses.yaml",
+        &mock.replace("twice as fast", "three times as fast"),
+    );
+    let r = p.run(&["run", "--filter", "release-notes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("-- `export` is twice as fast"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
