@@ -6,11 +6,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+
+mod init;
 
 use crate::cli::{
     Cli, ColorChoice, Command, CompareArgs, CompareFormat, GoldenArgs, GoldenCommand, ListArgs,
-    ListFormat, RunArgs, ScanArgs, SelectArgs, ToleranceArgs, UpdateGolden,
+    ListFormat, RunArgs, ScanArgs, SelectArgs, ShellArg, ToleranceArgs, UpdateGolden,
 };
 use crate::compare::{Baseline, Comparer, Tolerance};
 use crate::config::project::{ProjectConfig, ReportPaths};
@@ -22,6 +24,7 @@ use crate::model::RunInfo;
 use crate::plan::{Plan, Selection};
 use crate::provider::build::Mode;
 use crate::report::console::{ConsoleReporter, Verbosity};
+use crate::report::github::{self, GithubAnnotations};
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -54,7 +57,11 @@ where
         Command::Golden(a) => Some(&a.config),
         Command::Scan(a) => Some(&a.run.select.config),
         Command::Bench(a) => Some(&a.config),
-        Command::Compare(_) | Command::ServeMock(_) => None,
+        Command::Compare(_)
+        | Command::ServeMock(_)
+        | Command::Init(_)
+        | Command::Completions(_)
+        | Command::Man(_) => None,
     };
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
@@ -74,6 +81,9 @@ where
         Command::ServeMock(args) => serve_mock(&args),
         Command::Scan(args) => scan(&args),
         Command::Bench(args) => bench(&args),
+        Command::Init(args) => init::init(&args.dir),
+        Command::Completions(args) => completions(args.shell),
+        Command::Man(args) => man_page(args.dir.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -83,6 +93,66 @@ where
             let _ = writeln!(std::io::stderr(), "{e}");
             e.exit_code()
         }
+    }
+}
+
+/// `evalgate completions SHELL`: the completion script on stdout.
+fn completions(shell: ShellArg) -> Result<i32, Error> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "evalgate", &mut script);
+    write_stdout(&script)
+}
+
+/// `evalgate man`: the main page (roff) on stdout; with `--dir`, every page
+/// (the main one and one per subcommand, as the main page's SUBCOMMANDS
+/// section names them) written into DIR.
+fn man_page(dir: Option<&Path>) -> Result<i32, Error> {
+    let render = |cmd: clap::Command| {
+        let mut page = Vec::new();
+        let man = clap_mangen::Man::new(cmd);
+        let name = man.get_filename();
+        man.render(&mut page).map_err(|e| {
+            Error::Infrastructure(format!("cannot render the man page {name}: {e}"))
+        })?;
+        Ok::<_, Error>((name, page))
+    };
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let Some(dir) = dir else {
+        return write_stdout(&render(cmd)?.1);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+    // Depth first, as clap_mangen::generate_to walks the tree.
+    let mut todo = vec![cmd];
+    let mut written = Vec::new();
+    while let Some(cmd) = todo.pop() {
+        todo.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+        let (name, page) = render(cmd)?;
+        let path = dir.join(&name);
+        crate::util::atomic::write_atomic(&path, &page)?;
+        written.push(display_path(&path));
+    }
+    written.sort();
+    let list: String = written.iter().map(|p| format!("{p}\n")).collect();
+    write_stdout(list.as_bytes())
+}
+
+/// Write a command's whole output to stdout. A reader that went away
+/// (`| head`) is not an error, as with `list`; any other failure (a full
+/// disk behind `> file`) is (exit 3), since the output is the command's
+/// only product.
+fn write_stdout(bytes: &[u8]) -> Result<i32, Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit::OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(e) => Err(Error::output(Path::new("<stdout>"), e)),
     }
 }
 
@@ -535,6 +605,14 @@ fn run_with(
             args.show_failures,
         )),
     ];
+    // On GitHub Actions, failed cases become annotations on the PR's diff.
+    if github::wanted_with(|k| std::env::var(k).ok()) {
+        let workspace = std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from);
+        reporters.push(Box::new(GithubAnnotations::new(
+            std::io::stdout(),
+            workspace.as_deref(),
+        )));
+    }
     // A report on disk is never from another run: the previous run's files
     // (and temporary files a killed run left) go before this one starts, so
     // a run that is killed outright leaves no report rather than a stale one.

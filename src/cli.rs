@@ -37,6 +37,46 @@ pub(crate) enum Command {
     /// (closed loop with --concurrency, open loop with --rate), with SLOs,
     /// two providers side by side, and a baseline.
     Bench(BenchArgs),
+    /// Write a working starter project (config, suites, mock answers, a golden,
+    /// a GitHub Actions workflow) into DIR; never overwrites a file.
+    Init(InitArgs),
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write every page into a directory.
+    Man(ManArgs),
+}
+
+/// `evalgate init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Where to write the project (created if missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `evalgate man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `evalgate.1` and one page per subcommand (`evalgate-run.1`, …)
+    /// into this directory (created if missing) instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// A shell `evalgate completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// `evalgate completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
 }
 
 /// `--arrival`.

@@ -7,6 +7,7 @@
 
 pub(crate) mod console;
 pub(crate) mod explain;
+pub(crate) mod github;
 pub(crate) mod json;
 pub(crate) mod junit;
 mod junit_cases;

@@ -446,7 +446,7 @@ fn stray_temporary_golden_files_are_named_and_pruned() {
 // ---------------------------------------------------------------------------
 
 /// A pipe whose reading end is already closed: writing to it fails with EPIPE.
-fn broken_pipe() -> std::os::fd::OwnedFd {
+pub(crate) fn broken_pipe() -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
     // SAFETY: pipe fills two descriptors we then own.

@@ -26,3 +26,4 @@ mod servers;
 mod target;
 mod util;
 mod verdicts;
+mod workflow;

@@ -1,0 +1,133 @@
+//! `evalgate init [DIR]`: a starter project that passes `evalgate run` as
+//! written: config, one suite per common pattern, mock answers, a JSON
+//! Schema, a dataset, a golden, and a GitHub Actions workflow.
+//!
+//! Nothing is overwritten: every target is checked first and, if any exists,
+//! the command names them all and writes nothing. Files are then created
+//! with `create_new` (a file appearing meanwhile stops the command, and the
+//! files this run created are removed again).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{display_path, Error};
+use crate::exit;
+
+/// The project's files: path inside DIR, contents.
+pub(crate) const FILES: &[(&str, &str)] = &[
+    ("evalgate.yaml", include_str!("init/evalgate.yaml")),
+    (
+        "suites/basics.yaml",
+        include_str!("init/suites/basics.yaml"),
+    ),
+    (
+        "suites/json_output.yaml",
+        include_str!("init/suites/json_output.yaml"),
+    ),
+    (
+        "suites/release_notes.yaml",
+        include_str!("init/suites/release_notes.yaml"),
+    ),
+    (
+        "suites/capitals_dataset.yaml",
+        include_str!("init/suites/capitals_dataset.yaml"),
+    ),
+    (
+        "fixtures/mock/responses.yaml",
+        include_str!("init/fixtures/mock/responses.yaml"),
+    ),
+    (
+        "fixtures/schemas/ticket.json",
+        include_str!("init/fixtures/schemas/ticket.json"),
+    ),
+    (
+        "fixtures/datasets/capitals.csv",
+        include_str!("init/fixtures/datasets/capitals.csv"),
+    ),
+    (
+        "golden/release-notes/summary.txt",
+        include_str!("init/golden/release-notes/summary.txt"),
+    ),
+    (
+        ".github/workflows/evalgate.yml",
+        include_str!("init/github/evalgate.yml"),
+    ),
+];
+
+pub(crate) fn init(dir: &Path) -> Result<i32, Error> {
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        if !meta.is_dir() {
+            return Err(Error::Usage(format!(
+                "`{}` exists and is not a directory\n  = hint: pass a directory (new or existing) to `evalgate init`",
+                display_path(dir)
+            )));
+        }
+    }
+    let existing: Vec<String> = FILES
+        .iter()
+        .map(|(rel, _)| dir.join(rel))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .map(|p| display_path(&p))
+        .collect();
+    if !existing.is_empty() {
+        let list: String = existing.iter().map(|p| format!("\n  {p}")).collect();
+        return Err(Error::Usage(format!(
+            "evalgate init would overwrite {} existing file{}:{list}\n  = hint: nothing was written; run `evalgate init NEW_DIR` into an empty directory, or move these files away",
+            existing.len(),
+            crate::util::fmt::plural(existing.len())
+        )));
+    }
+    let mut created: Vec<PathBuf> = Vec::new();
+    for (rel, contents) in FILES {
+        let path = dir.join(rel);
+        if let Err(e) = create(&path, contents) {
+            for p in created.iter().rev() {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Usage(format!(
+                    "`{}` appeared while evalgate init was writing; nothing was kept",
+                    display_path(&path)
+                ))
+            } else {
+                Error::output(&path, e)
+            });
+        }
+        created.push(path);
+    }
+    let shown = display_path(dir);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "created an evalgate project in {}:\n",
+        if shown.is_empty() { "." } else { &shown }
+    ));
+    for (rel, _) in FILES {
+        out.push_str(&format!("  {rel}\n"));
+    }
+    let cd = if shown.is_empty() || shown == "." {
+        String::new()
+    } else {
+        format!("cd {shown} && ")
+    };
+    out.push_str(&format!(
+        "next: {cd}evalgate run\n  (suggested .gitignore lines: reports/, .evalgate/, golden/**/*.new)\n"
+    ));
+    // Like the console: a closed stdout does not undo a written project.
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    Ok(exit::OK)
+}
+
+/// Create `path` (and its directories) with `contents`; never replaces a file.
+fn create(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
