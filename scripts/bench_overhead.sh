@@ -23,33 +23,16 @@
 # missing (a few minutes once), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
 N="${1:-20000}"
 RUNS="${2:-3}"
 shift $(( $# > 2 ? 2 : $# ))
 CONCS=("$@")
 [ ${#CONCS[@]} -eq 0 ] && CONCS=(1 8 32)
 
-if [ -n "${EVALGATE_BIN:-}" ]; then
-  BIN="$EVALGATE_BIN"
-else
-  echo "building evalgate (release)..." >&2
-  cargo build --release --quiet
-  BIN="$ROOT/target/release/evalgate"
-fi
-OHA="$ROOT/target/tools/bin/oha"
-if [ ! -x "$OHA" ]; then
-  echo "installing oha into target/tools (cargo install oha --locked; a few minutes once)..." >&2
-  cargo install oha --locked --root "$ROOT/target/tools" --quiet
-fi
-
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. scripts/lib.sh
+evalgate_bin
+need_oha
+work_dir
 
 # A fixed answer: the server does as little as it can per request.
 WORDS="$(python3 -c "print(' '.join('word%d' % (i % 10) for i in range(1000)))")"
@@ -59,14 +42,7 @@ responses:
     reply: "$WORDS"
 default: "The capital of France is Paris."
 YAML
-"$BIN" serve-mock --responses "$WORK/mock.yaml" --port 0 --seed 1 > "$WORK/addr" &
-SERVER_PID=$!
-for _ in $(seq 1 200); do
-  [ -s "$WORK/addr" ] && break
-  sleep 0.05
-done
-URL="$(sed -n 's/^listening on //p' "$WORK/addr")"
-[ -n "$URL" ] || { echo "serve-mock printed no address" >&2; exit 3; }
+start_serve_mock "$WORK/mock.yaml"
 
 mkdir -p "$WORK/project/suites"
 cat > "$WORK/project/evalgate.yaml" <<YAML

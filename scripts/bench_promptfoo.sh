@@ -43,13 +43,8 @@ PROMPTFOO_VERSION="${PROMPTFOO_VERSION:-0.121.20}"
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 10000)
 
-if [ -n "${EVALGATE_BIN:-}" ]; then
-  BIN="$EVALGATE_BIN"
-else
-  echo "building evalgate (release)..." >&2
-  cargo build --release --quiet
-  BIN="$ROOT/target/release/evalgate"
-fi
+. scripts/lib.sh
+evalgate_bin
 PF_DIR="$ROOT/target/tools/promptfoo"
 PF="$PF_DIR/node_modules/.bin/promptfoo"
 if [ ! -x "$PF" ] || [ "$("$PF" --version 2>/dev/null | tail -1)" != "$PROMPTFOO_VERSION" ]; then
@@ -58,13 +53,7 @@ if [ ! -x "$PF" ] || [ "$("$PF" --version 2>/dev/null | tail -1)" != "$PROMPTFOO
   npm install --prefix "$PF_DIR" --no-audit --no-fund --loglevel=error "promptfoo@$PROMPTFOO_VERSION" >&2
 fi
 
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir
 
 # promptfoo offline and without prompts: its state in the work dir, no
 # telemetry, update check, sharing or remote generation; a dummy key.
@@ -79,14 +68,7 @@ cat > "$WORK/mock.yaml" <<'YAML'
 responses: []
 default: "The capital of France is Paris."
 YAML
-"$BIN" serve-mock --responses "$WORK/mock.yaml" --port 0 --seed 1 > "$WORK/addr" &
-SERVER_PID=$!
-for _ in $(seq 1 200); do
-  [ -s "$WORK/addr" ] && break
-  sleep 0.05
-done
-URL="$(sed -n 's/^listening on //p' "$WORK/addr")"
-[ -n "$URL" ] || { echo "serve-mock printed no address" >&2; exit 3; }
+start_serve_mock "$WORK/mock.yaml"
 
 # evalgate's project.
 mkdir -p "$WORK/eg/suites"

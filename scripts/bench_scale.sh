@@ -6,14 +6,9 @@
 # tree (to compare two versions side by side in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${EVALGATE_BIN:-}" ]; then
-  BIN="$EVALGATE_BIN"
-else
-  cargo build --release --quiet
-  BIN="$PWD/target/release/evalgate"
-fi
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+. scripts/lib.sh
+evalgate_bin
+work_dir
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(10000 100000)
 

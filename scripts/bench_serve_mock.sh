@@ -6,31 +6,18 @@
 # so the figure is a lower bound for the server alone.
 #
 # Usage: scripts/bench_serve_mock.sh [DURATION] [CONCURRENCY]   (default 10s 64)
+# EVALGATE_BIN=path measures another evalgate binary.
 # Needs: crates.io for `cargo install oha` when target/tools/bin/oha is
 # missing (takes a few minutes once), python3 to read oha's JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
 DURATION="${1:-10s}"
 CONC="${2:-64}"
 
-echo "building evalgate (release)..." >&2
-cargo build --release --quiet
-BIN="$ROOT/target/release/evalgate"
-
-OHA="$ROOT/target/tools/bin/oha"
-if [ ! -x "$OHA" ]; then
-  echo "installing oha into target/tools (cargo install oha --locked; takes a few minutes once)..." >&2
-  cargo install oha --locked --root "$ROOT/target/tools" --quiet
-fi
-
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. scripts/lib.sh
+evalgate_bin
+need_oha
+work_dir
 
 cat > "$WORK/mock.yaml" <<'YAML'
 default: "I don't know."
@@ -39,14 +26,7 @@ responses:
     reply: "Paris is the capital of France."
 YAML
 
-"$BIN" serve-mock --responses "$WORK/mock.yaml" --port 0 --seed 1 > "$WORK/addr" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  [ -s "$WORK/addr" ] && break
-  sleep 0.05
-done
-URL="$(sed -n 's/^listening on //p' "$WORK/addr")"
-[ -n "$URL" ] || { echo "serve-mock printed no address" >&2; exit 3; }
+start_serve_mock "$WORK/mock.yaml"
 
 bench() { # label, body
   "$OHA" -z "$DURATION" -c "$CONC" --no-tui --output-format json \

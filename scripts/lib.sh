@@ -1,0 +1,48 @@
+# shellcheck shell=bash
+# Shared set-up of the benchmark scripts: source it after `cd` to the
+# repository root (`. scripts/lib.sh`).
+
+# BIN: $EVALGATE_BIN when set (to measure another build), else a release
+# build of this tree.
+evalgate_bin() {
+  if [ -n "${EVALGATE_BIN:-}" ]; then
+    BIN="$EVALGATE_BIN"
+  else
+    echo "building evalgate (release)..." >&2
+    cargo build --release --quiet
+    BIN="$PWD/target/release/evalgate"
+  fi
+}
+
+# OHA: the oha load generator, installed into target/tools from crates.io
+# when missing (a few minutes once).
+need_oha() {
+  OHA="$PWD/target/tools/bin/oha"
+  if [ ! -x "$OHA" ]; then
+    echo "installing oha into target/tools (cargo install oha --locked; a few minutes once)..." >&2
+    cargo install oha --locked --root "$PWD/target/tools" --quiet
+  fi
+}
+
+# WORK: a scratch directory removed on exit, with the server started by
+# start_serve_mock stopped.
+SERVER_PID=""
+work_dir() {
+  WORK="$(mktemp -d)"
+  trap 'if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi; rm -rf "$WORK"' EXIT
+}
+
+# Start `evalgate serve-mock --responses FILE [ARGS...]` on a free port of
+# 127.0.0.1; URL: its address, SERVER_PID: its process.
+start_serve_mock() {
+  local responses="$1"
+  shift
+  "$BIN" serve-mock --responses "$responses" --port 0 --seed 1 "$@" > "$WORK/addr" &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$WORK/addr" ] && break
+    sleep 0.05
+  done
+  URL="$(sed -n 's/^listening on //p' "$WORK/addr")"
+  [ -n "$URL" ] || { echo "serve-mock printed no address" >&2; exit 3; }
+}
