@@ -25,10 +25,13 @@ pub(super) struct Equals {
     ignore_case: bool,
 }
 
+/// The keys of `equals:`'s mapping form.
+pub(super) const EQUALS_KEYS: &[&str] = &["value", "trim", "ignore_case"];
+
 impl Equals {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         if let Value::Map(_) = node.value {
-            let f = ctx.map(node, "`equals`", &["value", "trim", "ignore_case"])?;
+            let f = ctx.map(node, "`equals`", EQUALS_KEYS)?;
             let value = ctx.require(&f, "value", "`equals`")?;
             let value = ctx.scalar_string(value, "`equals.value`")?;
             let trim = f
