@@ -48,7 +48,11 @@ pub fn schema_keys() -> Vec<SchemaKeys> {
         entry("config", "", project::CONFIG_KEYS),
         entry("config", "/properties/reports", project::REPORT_KEYS),
         entry("config", "/properties/gate", project::GATE_KEYS),
-        entry("config", format!("{gate}/security"), project::SECURITY_GATE_KEYS),
+        entry(
+            "config",
+            format!("{gate}/security"),
+            project::SECURITY_GATE_KEYS,
+        ),
         entry(
             "config",
             format!("{gate}/suites/additionalProperties"),
@@ -68,7 +72,11 @@ pub fn schema_keys() -> Vec<SchemaKeys> {
         entry("suite", "", suite::SUITE_KEYS),
         entry("suite", "/properties/defaults", suite::DEFAULT_KEYS),
         entry("suite", "/$defs/case", suite::CASE_KEYS),
-        entry("suite", "/$defs/case/properties/turns/items", suite::TURN_KEYS),
+        entry(
+            "suite",
+            "/$defs/case/properties/turns/items",
+            suite::TURN_KEYS,
+        ),
         entry("suite", "/properties/cases_from", suite::DATASET_KEYS),
         entry("suite", "/properties/attacks", suite::attacks::ATTACK_KEYS),
         entry("suite", "/properties/prompt", suite::PROMPT_KEYS),
@@ -78,7 +86,11 @@ pub fn schema_keys() -> Vec<SchemaKeys> {
             "/properties/prompt/anyOf/2/items",
             suite::MESSAGE_KEYS,
         ),
-        entry("suite", "/$defs/golden_settings", crate::golden::compare::KEYS),
+        entry(
+            "suite",
+            "/$defs/golden_settings",
+            crate::golden::compare::KEYS,
+        ),
         entry(
             "suite",
             "/$defs/golden_settings/properties/redact/items",
@@ -101,7 +113,11 @@ pub fn schema_keys() -> Vec<SchemaKeys> {
         let at = format!("/$defs/provider/oneOf/{i}");
         let keys = t.keys();
         if keys.contains(&"pricing") {
-            out.push(entry("config", format!("{at}/properties/pricing"), pricing::KEYS));
+            out.push(entry(
+                "config",
+                format!("{at}/properties/pricing"),
+                pricing::KEYS,
+            ));
         }
         if keys.contains(&"probes") {
             let items = format!("{at}/properties/probes/items/anyOf");
