@@ -327,3 +327,59 @@ fn schema_command_prints_the_schema_files() {
     assert!(err.contains("invalid value 'suites'"), "{err}");
     assert!(err.contains("suite"), "{err}");
 }
+
+/// The README's YAML blocks that are whole files: the README names them on
+/// their first line (`# evalgate.yaml`, `# suites/qa.yaml`,
+/// `# fixtures/mock.yaml`), one kind of file per name.
+fn readme_files() -> Vec<(&'static str, String, String)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let mut out = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```yaml" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        let Some(name) = block
+            .first()
+            .and_then(|l| l.strip_prefix("# "))
+            .and_then(|l| l.split_whitespace().next())
+            .map(|n| n.trim_end_matches(':'))
+        else {
+            continue;
+        };
+        let kind = if name == "evalgate.yaml" {
+            "config"
+        } else if name.starts_with("suites/") && name.ends_with(".yaml") {
+            "suite"
+        } else if (name.starts_with("fixtures/") || name == "responses.yaml")
+            && name.ends_with(".yaml")
+        {
+            "mock"
+        } else {
+            continue;
+        };
+        out.push((kind, name.to_string(), block.join("\n")));
+    }
+    out
+}
+
+#[test]
+fn every_readme_file_block_is_valid_against_its_schema() {
+    let blocks = readme_files();
+    let mut problems = Vec::new();
+    for (kind, name, text) in &blocks {
+        let node = evalgate::syntax::node::parse(Path::new(name), text)
+            .unwrap_or_else(|e| panic!("README block {name} does not parse: {e:?}"));
+        for e in errors(&schema(kind), &node.to_json()) {
+            problems.push(format!("README {name} ({kind}): {e}"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    for kind in KINDS {
+        assert!(
+            blocks.iter().any(|(k, _, _)| *k == kind),
+            "no README {kind} block found"
+        );
+    }
+}
