@@ -383,3 +383,94 @@ fn every_readme_file_block_is_valid_against_its_schema() {
         );
     }
 }
+
+/// The fenced blocks of a README section, as (language, text).
+fn section_blocks(heading: &str) -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme.find(heading).expect("the README section");
+    let rest = &readme[start + heading.len()..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    let mut out = Vec::new();
+    let mut lines = rest[..end].lines();
+    while let Some(line) = lines.next() {
+        if let Some(lang) = line.strip_prefix("```") {
+            let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+            out.push((lang.to_string(), block.join("\n") + "\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_editor_support_example_runs_as_written() {
+    let blocks = section_blocks("### Editor support: JSON Schemas\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let bin = Path::new(env!("CARGO_BIN_EXE_evalgate"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let (_, script) = blocks
+        .iter()
+        .find(|(l, _)| l == "sh")
+        .expect("the sh block");
+    let out = std::process::Command::new("sh")
+        .args(["-e", "-c", script])
+        .current_dir(root)
+        .env("PATH", path)
+        .output()
+        .expect("run sh");
+    assert!(out.status.success(), "{out:?}");
+    for kind in KINDS {
+        let written: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(format!(".evalgate/{kind}.v1.json")))
+                .expect("written"),
+        )
+        .expect("JSON");
+        assert_eq!(written, schema(kind));
+    }
+    // The two files of the section, where a project keeps them; each
+    // header's path leads to the schema the command wrote.
+    let yaml: Vec<&String> = blocks
+        .iter()
+        .filter(|(l, _)| l == "yaml")
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(yaml.len(), 2);
+    std::fs::create_dir_all(root.join("suites")).expect("suites/");
+    std::fs::create_dir_all(root.join("fixtures/mock")).expect("fixtures/");
+    let mock = "# yaml-language-server: $schema=../../.evalgate/mock.v1.json\ndefault: Paris\n";
+    let files = [
+        ("evalgate.yaml", yaml[0].as_str(), "config"),
+        ("suites/capitals.yaml", yaml[1].as_str(), "suite"),
+        ("fixtures/mock/responses.yaml", mock, "mock"),
+    ];
+    for (name, text, kind) in files {
+        let file = root.join(name);
+        std::fs::write(&file, text).expect("write");
+        let header = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# yaml-language-server: $schema="))
+            .expect("the header line");
+        let target = file.parent().expect("parent").join(header);
+        let target_schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(&target).expect("schema at the header's path"),
+        )
+        .expect("JSON");
+        assert_eq!(target_schema, schema(kind), "{name}");
+        assert_eq!(
+            errors(&schema(kind), &load(&file)),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+    let out = evalgate(root).arg("validate").output().expect("validate");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = evalgate(root).arg("run").output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
