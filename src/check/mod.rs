@@ -73,13 +73,13 @@ const KINDS: &[Kind] = &[
         name: "contains",
         parse: |c, n| text::Contains::parse(c, n, false).map(boxed),
         bare: None,
-        keys: None,
+        keys: Some(text::CONTAINS_KEYS),
     },
     Kind {
         name: "icontains",
         parse: |c, n| text::Contains::parse(c, n, true).map(boxed),
         bare: None,
-        keys: None,
+        keys: Some(text::CONTAINS_KEYS),
     },
     Kind {
         name: "regex",

@@ -109,6 +109,9 @@ pub(super) struct Contains {
     key: &'static str,
 }
 
+/// The keys of `contains:`'s and `icontains:`'s mapping form.
+pub(super) const CONTAINS_KEYS: &[&str] = &["any", "all"];
+
 impl Contains {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, ignore_case: bool) -> Option<Self> {
         let what = if ignore_case {
@@ -119,7 +122,7 @@ impl Contains {
         let list_form = matches!(&node.value, Value::Seq(items) if items.len() > 1);
         let (list, any) = match &node.value {
             Value::Map(_) => {
-                let f = ctx.map(node, what, &["any", "all"])?;
+                let f = ctx.map(node, what, CONTAINS_KEYS)?;
                 match (f.get("any"), f.get("all")) {
                     (Some(n), None) => (ctx.string_list(n, "`any`")?, true),
                     (None, Some(n)) => (ctx.string_list(n, "`all`")?, false),
