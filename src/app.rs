@@ -9,6 +9,8 @@ use std::sync::Arc;
 use clap::{CommandFactory, Parser};
 
 mod init;
+mod schema;
+pub use schema::{schema_keys, SchemaKeys};
 
 use crate::cli::{
     Cli, ColorChoice, Command, CompareArgs, CompareFormat, GoldenArgs, GoldenCommand, ListArgs,
@@ -61,7 +63,8 @@ where
         | Command::ServeMock(_)
         | Command::Init(_)
         | Command::Completions(_)
-        | Command::Man(_) => None,
+        | Command::Man(_)
+        | Command::Schema(_) => None,
     };
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
@@ -84,6 +87,7 @@ where
         Command::Init(args) => init::init(&args.dir),
         Command::Completions(args) => completions(args.shell),
         Command::Man(args) => man_page(args.dir.as_deref()),
+        Command::Schema(args) => write_stdout(schema::text(args.kind).as_bytes()),
     };
     match result {
         Ok(code) => code,

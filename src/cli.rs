@@ -44,6 +44,28 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout, or write every page into a directory.
     Man(ManArgs),
+    /// Print the JSON Schema of evalgate.yaml, of a suite file or of a mock
+    /// fixtures file, for editors (`evalgate schema suite > .evalgate/suite.schema.json`).
+    Schema(SchemaArgs),
+}
+
+/// A file kind `evalgate schema` prints the JSON Schema of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemaKind {
+    /// `evalgate.yaml`.
+    Config,
+    /// A suite file under `suites/`.
+    Suite,
+    /// A mock fixtures file (the `mock` provider's `responses:`, `serve-mock`).
+    Mock,
+}
+
+/// `evalgate schema`.
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// Which file's schema.
+    #[arg(value_enum)]
+    pub kind: SchemaKind,
 }
 
 /// `evalgate init`.

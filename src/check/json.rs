@@ -68,10 +68,13 @@ pub(super) struct IsJson {
     pub(super) extract: bool,
 }
 
+/// The keys of `is_json:`'s mapping form.
+pub(super) const IS_JSON_KEYS: &[&str] = &["extract"];
+
 impl IsJson {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         if let Value::Map(_) = &node.value {
-            let f = ctx.map(node, "`is_json`", &["extract"])?;
+            let f = ctx.map(node, "`is_json`", IS_JSON_KEYS)?;
             let extract = extract_option(ctx, &f)?;
             return Some(IsJson { extract });
         }
@@ -140,13 +143,16 @@ enum SchemaSource<'n> {
     File { path: PathBuf, text: String },
 }
 
+/// The keys of `json_schema:`'s mapping form.
+pub(super) const JSON_SCHEMA_KEYS: &[&str] = &["file", "schema", "extract"];
+
 impl JsonSchema {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let mut extract = ctx.default_of::<ExtractDefault>().0;
         let (schema, origin, source) = match &node.value {
             Value::Str(path) => Self::load_file(ctx, node, path)?,
             Value::Map(_) => {
-                let f = ctx.map(node, "`json_schema`", &["file", "schema", "extract"])?;
+                let f = ctx.map(node, "`json_schema`", JSON_SCHEMA_KEYS)?;
                 extract = extract_option(ctx, &f)?;
                 match (f.get("file"), f.get("schema")) {
                     (Some(p), None) => {
@@ -397,13 +403,12 @@ fn may_select_several(path: &str) -> bool {
     false
 }
 
+/// The keys of `json_path:`.
+pub(super) const JSON_PATH_KEYS: &[&str] = &["path", "exists", "equals", "match", "extract"];
+
 impl JsonPathCheck {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(
-            node,
-            "`json_path`",
-            &["path", "exists", "equals", "match", "extract"],
-        )?;
+        let f = ctx.map(node, "`json_path`", JSON_PATH_KEYS)?;
         let extract = extract_option(ctx, &f)?;
         let p = ctx.require(&f, "path", "`json_path`")?;
         let source = ctx.string(p, "`path`")?;

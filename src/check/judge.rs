@@ -417,7 +417,8 @@ pub(super) struct Judge {
     prompt: PromptTemplate,
 }
 
-const KEYS: &[&str] = &[
+/// The keys of `judge:`'s mapping form.
+pub(super) const KEYS: &[&str] = &[
     "rubric",
     "reference",
     "provider",

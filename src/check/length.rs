@@ -12,13 +12,12 @@ pub(super) struct Length {
     max_words: Option<u64>,
 }
 
+/// The keys of `length:`.
+pub(super) const KEYS: &[&str] = &["min_chars", "max_chars", "min_words", "max_words"];
+
 impl Length {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(
-            node,
-            "`length`",
-            &["min_chars", "max_chars", "min_words", "max_words"],
-        )?;
+        let f = ctx.map(node, "`length`", KEYS)?;
         let mut get = |k: &str| {
             f.get(k)
                 .and_then(|n| ctx.uint(n, &format!("`{k}`"), 0, u64::MAX >> 1))

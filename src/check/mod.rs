@@ -52,11 +52,13 @@ type Parse = fn(&mut Ctx<'_>, &Node) -> Option<Box<dyn Check>>;
 /// Builds a check written as a bare string (`- is_json`, `- golden`).
 type Bare = fn(&Ctx<'_>) -> Box<dyn Check>;
 
-/// One check kind: its key, its parser and, if it has one, its bare form.
+/// One check kind: its key, its parser, if it has one, its bare form, and
+/// the keys of its mapping form where the parser names them in one list.
 struct Kind {
     name: &'static str,
     parse: Parse,
     bare: Option<Bare>,
+    keys: Option<&'static [&'static str]>,
 }
 
 /// Every check kind: the one place a check is registered.
@@ -65,31 +67,37 @@ const KINDS: &[Kind] = &[
         name: "equals",
         parse: |c, n| text::Equals::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(text::EQUALS_KEYS),
     },
     Kind {
         name: "contains",
         parse: |c, n| text::Contains::parse(c, n, false).map(boxed),
         bare: None,
+        keys: Some(text::CONTAINS_KEYS),
     },
     Kind {
         name: "icontains",
         parse: |c, n| text::Contains::parse(c, n, true).map(boxed),
         bare: None,
+        keys: Some(text::CONTAINS_KEYS),
     },
     Kind {
         name: "regex",
         parse: |c, n| text::RegexCheck::parse(c, n).map(boxed),
         bare: None,
+        keys: None,
     },
     Kind {
         name: "starts_with",
         parse: |c, n| text::Affix::parse(c, n, true).map(boxed),
         bare: None,
+        keys: None,
     },
     Kind {
         name: "ends_with",
         parse: |c, n| text::Affix::parse(c, n, false).map(boxed),
         bare: None,
+        keys: None,
     },
     Kind {
         name: "is_json",
@@ -99,31 +107,37 @@ const KINDS: &[Kind] = &[
                 extract: c.default_of::<crate::util::extract::ExtractDefault>().0,
             })
         }),
+        keys: Some(json::IS_JSON_KEYS),
     },
     Kind {
         name: "json_schema",
         parse: |c, n| json::JsonSchema::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(json::JSON_SCHEMA_KEYS),
     },
     Kind {
         name: "json_path",
         parse: |c, n| json::JsonPathCheck::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(json::JSON_PATH_KEYS),
     },
     Kind {
         name: "length",
         parse: |c, n| length::Length::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(length::KEYS),
     },
     Kind {
         name: "max_latency_ms",
         parse: |c, n| latency::MaxLatency::parse(c, n).map(boxed),
         bare: None,
+        keys: None,
     },
     Kind {
         name: "levenshtein",
         parse: |c, n| similarity::Levenshtein::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(similarity::KEYS),
     },
     Kind {
         name: "golden",
@@ -134,78 +148,120 @@ const KINDS: &[Kind] = &[
                 c.default_of::<crate::golden::Settings>(),
             ))
         }),
+        keys: Some(crate::golden::compare::KEYS),
     },
     Kind {
         name: "script",
         parse: |c, n| script::Script::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(script::KEYS),
     },
     Kind {
         name: "tool_call",
         parse: |c, n| tools::ToolCallCheck::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(tools::TOOL_CALL_KEYS),
     },
     Kind {
         name: "max_ttft_ms",
         parse: |c, n| tools::MaxTtft::parse(c, n).map(boxed),
         bare: None,
+        keys: None,
     },
     Kind {
         name: "no_secrets",
         parse: |c, n| security::SecretsCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::SecretsCheck(security::Secrets::default()))),
+        keys: Some(security::SECRETS_OPTIONS),
     },
     Kind {
         name: "no_pii",
         parse: |c, n| security::PiiCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::PiiCheck(security::Pii::default()))),
+        keys: Some(security::PII_OPTIONS),
     },
     Kind {
         name: "no_leak",
         parse: |c, n| security::LeakCheck::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(security::LEAK_OPTIONS),
     },
     Kind {
         name: "no_markdown_exfil",
         parse: |c, n| security::ExfilCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::ExfilCheck(security::MarkdownExfil::default()))),
+        keys: Some(security::EXFIL_OPTIONS),
     },
     Kind {
         name: "no_xss",
         parse: |c, n| security::XssCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::XssCheck(security::Xss::default()))),
+        keys: Some(security::XSS_OPTIONS),
     },
     Kind {
         name: "no_ansi",
         parse: |c, n| security::AnsiCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::AnsiCheck(security::Ansi::default()))),
+        keys: Some(security::ANSI_OPTIONS),
     },
     Kind {
         name: "no_invisible_chars",
         parse: |c, n| security::InvisibleCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::InvisibleCheck(security::InvisibleChars::default()))),
+        keys: Some(security::INVISIBLE_OPTIONS),
     },
     Kind {
         name: "no_stack_trace",
         parse: |c, n| security::TraceCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::TraceCheck(security::StackTraces::default()))),
+        keys: Some(security::TRACES_OPTIONS),
     },
     Kind {
         name: "judge",
         parse: |c, n| judge::Judge::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(judge::KEYS),
     },
     Kind {
         name: "similar",
         parse: |c, n| semantic::Similar::parse(c, n).map(boxed),
         bare: None,
+        keys: Some(semantic::KEYS),
     },
     Kind {
         name: "refusal",
         parse: |c, n| security::RefusalCheck::parse(c, n).map(boxed),
         bare: Some(|_| Box::new(security::RefusalCheck)),
+        keys: Some(security::REFUSAL_OPTIONS),
     },
 ];
+
+/// A check kind's written forms, for the JSON Schema of suites and its
+/// drift test: the key, whether a bare string is a check, and the keys of
+/// its mapping form (`None` where the parser does not name them in one list).
+#[derive(Debug, Clone, Copy)]
+pub struct KindForm {
+    pub name: &'static str,
+    pub bare: bool,
+    pub keys: Option<&'static [&'static str]>,
+}
+
+/// Every row of the check registration table as its written forms.
+pub fn kind_forms() -> Vec<KindForm> {
+    KINDS
+        .iter()
+        .map(|k| KindForm {
+            name: k.name,
+            bare: k.bare.is_some(),
+            keys: k.keys,
+        })
+        .collect()
+}
+
+/// Keys allowed next to any check key (`not`, `weight`, `name`).
+pub fn modifiers() -> &'static [&'static str] {
+    MODIFIERS
+}
 
 /// The names of every check kind, for messages.
 fn kind_names() -> String {

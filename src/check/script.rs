@@ -55,12 +55,15 @@ pub(super) struct Script {
     root: PathBuf,
 }
 
+/// The keys of `script:`'s mapping form.
+pub(super) const KEYS: &[&str] = &["command", "timeout"];
+
 impl Script {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         let (command_node, timeout) = match &node.value {
             Value::Seq(_) => (node, DEFAULT_TIMEOUT),
             Value::Map(_) => {
-                let f = ctx.map(node, "`script`", &["command", "timeout"])?;
+                let f = ctx.map(node, "`script`", KEYS)?;
                 let c = ctx.require(&f, "command", "`script`")?;
                 let timeout = match f.get("timeout") {
                     Some(n) => {

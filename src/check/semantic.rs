@@ -41,9 +41,12 @@ pub(crate) fn cosine(a: &[f64], b: &[f64]) -> Option<f64> {
     (norm > 0.0 && norm.is_finite()).then(|| (dot / norm).clamp(-1.0, 1.0))
 }
 
+/// The keys of `similar:`.
+pub(super) const KEYS: &[&str] = &["value", "min", "provider"];
+
 impl Similar {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(node, "`similar`", &["value", "min", "provider"])?;
+        let f = ctx.map(node, "`similar`", KEYS)?;
         let value = ctx.require(&f, "value", "`similar`")?;
         let value = ctx.scalar_string(value, "`value`")?;
         let min = match f.get("min") {

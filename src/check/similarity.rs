@@ -18,13 +18,12 @@ pub(super) struct Levenshtein {
     bound: Bound,
 }
 
+/// The keys of `levenshtein:`.
+pub(super) const KEYS: &[&str] = &["value", "max_distance", "min_similarity"];
+
 impl Levenshtein {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let f = ctx.map(
-            node,
-            "`levenshtein`",
-            &["value", "max_distance", "min_similarity"],
-        )?;
+        let f = ctx.map(node, "`levenshtein`", KEYS)?;
         let value = ctx.require(&f, "value", "`levenshtein`")?;
         let value = ctx.scalar_string(value, "`value`")?;
         let bound = match (f.get("max_distance"), f.get("min_similarity")) {

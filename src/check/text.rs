@@ -25,10 +25,13 @@ pub(super) struct Equals {
     ignore_case: bool,
 }
 
+/// The keys of `equals:`'s mapping form.
+pub(super) const EQUALS_KEYS: &[&str] = &["value", "trim", "ignore_case"];
+
 impl Equals {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         if let Value::Map(_) = node.value {
-            let f = ctx.map(node, "`equals`", &["value", "trim", "ignore_case"])?;
+            let f = ctx.map(node, "`equals`", EQUALS_KEYS)?;
             let value = ctx.require(&f, "value", "`equals`")?;
             let value = ctx.scalar_string(value, "`equals.value`")?;
             let trim = f
@@ -106,6 +109,9 @@ pub(super) struct Contains {
     key: &'static str,
 }
 
+/// The keys of `contains:`'s and `icontains:`'s mapping form.
+pub(super) const CONTAINS_KEYS: &[&str] = &["any", "all"];
+
 impl Contains {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, ignore_case: bool) -> Option<Self> {
         let what = if ignore_case {
@@ -116,7 +122,7 @@ impl Contains {
         let list_form = matches!(&node.value, Value::Seq(items) if items.len() > 1);
         let (list, any) = match &node.value {
             Value::Map(_) => {
-                let f = ctx.map(node, what, &["any", "all"])?;
+                let f = ctx.map(node, what, CONTAINS_KEYS)?;
                 match (f.get("any"), f.get("all")) {
                     (Some(n), None) => (ctx.string_list(n, "`any`")?, true),
                     (None, Some(n)) => (ctx.string_list(n, "`all`")?, false),

@@ -20,6 +20,9 @@ pub(super) struct ToolCallCheck {
     arguments: Option<serde_json::Value>,
 }
 
+/// The keys of `tool_call:`'s mapping form.
+pub(super) const TOOL_CALL_KEYS: &[&str] = &["name", "arguments"];
+
 impl ToolCallCheck {
     pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
         match &node.value {
@@ -28,7 +31,7 @@ impl ToolCallCheck {
                 arguments: None,
             }),
             Value::Map(_) => {
-                let f = ctx.map(node, "`tool_call`", &["name", "arguments"])?;
+                let f = ctx.map(node, "`tool_call`", TOOL_CALL_KEYS)?;
                 let name = ctx.require(&f, "name", "`tool_call`")?;
                 let name = ctx.string(name, "`tool_call.name`")?;
                 let arguments = match f.get("arguments") {

@@ -119,11 +119,13 @@ pub(crate) fn builtin(model: &str) -> Option<Price> {
         .map(price)
 }
 
+/// The keys of `pricing:`.
+pub(crate) const KEYS: &[&str] = &["input_per_million", "output_per_million"];
+
 /// Decode `pricing: {input_per_million: 2.5, output_per_million: 10}`.
 pub(crate) fn decode(ctx: &mut Ctx<'_>, node: &Node) -> Option<Price> {
     let what = "`pricing`";
-    let keys = ["input_per_million", "output_per_million"];
-    let f = ctx.map(node, what, &keys)?;
+    let f = ctx.map(node, what, KEYS)?;
     let input = ctx.require(&f, "input_per_million", what).and_then(|n| {
         ctx.number(
             n,

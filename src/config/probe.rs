@@ -113,17 +113,25 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Probe> {
     out
 }
 
+/// The options a probe takes (`None` for an unknown probe).
+pub(crate) fn option_keys(name: &str) -> Option<&'static [&'static str]> {
+    match name {
+        "auth" | "malformed_request" => Some(&[]),
+        "rate_limit" => Some(&["burst", "within"]),
+        "oversized_body" => Some(&["bytes"]),
+        _ => None,
+    }
+}
+
 fn decode_one(
     ctx: &mut Ctx<'_>,
     name: &str,
     pos: Pos,
     options: Option<&Node>,
 ) -> Option<ProbeKind> {
-    let allowed: &[&str] = match name {
-        "auth" | "malformed_request" => &[],
-        "rate_limit" => &["burst", "within"],
-        "oversized_body" => &["bytes"],
-        _ => {
+    let allowed: &[&str] = match option_keys(name) {
+        Some(keys) => keys,
+        None => {
             let hint = match did_you_mean(name, PROBE_NAMES.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("probes: {}", PROBE_NAMES.join(", ")),

@@ -187,27 +187,51 @@ impl ProjectConfig {
     }
 }
 
+/// The top-level keys of `evalgate.yaml`.
+pub(crate) const CONFIG_KEYS: &[&str] = &[
+    "version",
+    "default_provider",
+    "judge_provider",
+    "concurrency",
+    "suites",
+    "providers",
+    "gate",
+    "reports",
+    "golden_dir",
+    "cassettes",
+    "cache_dir",
+];
+/// The keys of `reports:`.
+pub(crate) const REPORT_KEYS: &[&str] = &["junit", "json", "markdown"];
+/// The keys of `gate:`.
+pub(crate) const GATE_KEYS: &[&str] = &[
+    "min_pass_rate",
+    "max_failures",
+    "fail_on_error",
+    "fail_on_flaky",
+    "max_regressions",
+    "new_cases_must_pass",
+    "suites",
+    "tags",
+    "security",
+    "latency",
+    "max_cost",
+    "confidence",
+    "pass_k",
+    "regression_alpha",
+];
+/// The keys of `gate.security:`.
+pub(crate) const SECURITY_GATE_KEYS: &[&str] = &["max_attack_success_rate", "categories"];
+/// The keys of `gate.suites.<name>:` and `gate.tags.<name>:`.
+pub(crate) const SUITE_GATE_KEYS: &[&str] = &["min_pass_rate"];
+/// The keys of `gate.latency:` besides the limits.
+pub(crate) const LATENCY_GATE_KEYS: &[&str] = &["suites", "insufficient_samples"];
+
 fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
     if matches!(root.value, node::Value::Null) {
         return;
     }
-    let Some(f) = ctx.map(
-        root,
-        "evalgate.yaml",
-        &[
-            "version",
-            "default_provider",
-            "judge_provider",
-            "concurrency",
-            "suites",
-            "providers",
-            "gate",
-            "reports",
-            "golden_dir",
-            "cassettes",
-            "cache_dir",
-        ],
-    ) else {
+    let Some(f) = ctx.map(root, "evalgate.yaml", CONFIG_KEYS) else {
         return;
     };
     if let Some(v) = f.get("version") {
@@ -303,7 +327,7 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
         }
     }
     if let Some(n) = f.get("reports") {
-        if let Some(rf) = ctx.map(n, "`reports`", &["junit", "json", "markdown"]) {
+        if let Some(rf) = ctx.map(n, "`reports`", REPORT_KEYS) {
             let mut path = |k: &str| -> Option<Option<PathBuf>> {
                 let n = rf.get(k)?;
                 if matches!(n.value, node::Value::Null) || n.value == node::Value::Bool(false) {
@@ -426,7 +450,7 @@ fn decode_providers(ctx: &mut Ctx<'_>, node: &Node, cfg: &mut ProjectConfig) {
     }
 }
 
-const LATENCY_LIMIT_KEYS: &[&str] = &[
+pub(crate) const LATENCY_LIMIT_KEYS: &[&str] = &[
     "p50_ms",
     "p90_ms",
     "p95_ms",
@@ -467,7 +491,7 @@ fn decode_latency_gate(
     gate: &mut crate::gate::LatencyGate,
 ) -> Vec<(&'static str, String, Pos)> {
     let mut keys = LATENCY_LIMIT_KEYS.to_vec();
-    keys.extend(["suites", "insufficient_samples"]);
+    keys.extend(LATENCY_GATE_KEYS);
     let mut names = Vec::new();
     let Some(f) = ctx.map(node, "`gate.latency`", &keys) else {
         return names;
@@ -511,11 +535,7 @@ fn decode_latency_gate(
 
 /// `gate.security: {max_attack_success_rate: 0, categories: {jailbreak: 0.05}}`.
 fn decode_security_gate(ctx: &mut Ctx<'_>, node: &Node, gate: &mut crate::gate::SecurityGate) {
-    let Some(f) = ctx.map(
-        node,
-        "`gate.security`",
-        &["max_attack_success_rate", "categories"],
-    ) else {
+    let Some(f) = ctx.map(node, "`gate.security`", SECURITY_GATE_KEYS) else {
         return;
     };
     if let Some(n) = f.get("max_attack_success_rate") {
@@ -567,26 +587,7 @@ pub(crate) fn decode_gate(
     policy: &mut GatePolicy,
 ) -> Vec<(&'static str, String, Pos)> {
     let mut names = Vec::new();
-    let Some(g) = ctx.map(
-        node,
-        "`gate`",
-        &[
-            "min_pass_rate",
-            "max_failures",
-            "fail_on_error",
-            "fail_on_flaky",
-            "max_regressions",
-            "new_cases_must_pass",
-            "suites",
-            "tags",
-            "security",
-            "latency",
-            "max_cost",
-            "confidence",
-            "pass_k",
-            "regression_alpha",
-        ],
-    ) else {
+    let Some(g) = ctx.map(node, "`gate`", GATE_KEYS) else {
         return names;
     };
     if let Some(n) = g.get("security") {
@@ -660,7 +661,7 @@ pub(crate) fn decode_gate(
             let Some(f) = ctx.map(
                 &e.value,
                 &format!("`gate.{key}.{}`", e.key),
-                &["min_pass_rate"],
+                SUITE_GATE_KEYS,
             ) else {
                 continue;
             };

@@ -353,7 +353,7 @@ impl ProviderType {
     }
 
     /// Keys its definition takes, `type` first.
-    fn keys(&self) -> Vec<&'static str> {
+    pub(crate) fn keys(&self) -> Vec<&'static str> {
         let mut keys = vec!["type"];
         for group in self.keys {
             keys.extend_from_slice(group);

@@ -100,6 +100,10 @@ impl Default for Settings {
     }
 }
 
+/// The keys of a `redact:` item.
+pub const REDACTION_KEYS: &[&str] = &["regex", "with"];
+
+/// The keys of a `golden:` mapping.
 pub const KEYS: &[&str] = &[
     "mode",
     "ignore_case",
@@ -171,7 +175,7 @@ impl Settings {
         if let Some(n) = f.get("redact") {
             let items = ctx.seq(n, "`redact`")?;
             for item in items {
-                let rf = ctx.map(item, "a redaction", &["regex", "with"])?;
+                let rf = ctx.map(item, "a redaction", REDACTION_KEYS)?;
                 let re_node = ctx.require(&rf, "regex", "a redaction")?;
                 let src = ctx.string(re_node, "`regex`")?;
                 let re = match Regex::new(&src) {

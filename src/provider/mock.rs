@@ -73,7 +73,23 @@ pub(crate) struct RuleFaults {
     pub(crate) malformed_rate: Option<f64>,
 }
 
-const FAULT_KEYS: &[&str] = &[
+/// The top-level keys of a mock responses file.
+pub(crate) const ROOT_KEYS: &[&str] = &["default", "responses"];
+/// The keys of a `responses:` rule.
+pub(crate) const RULE_KEYS: &[&str] = &[
+    "case",
+    "prompt",
+    "reply",
+    "replies",
+    "error",
+    "latency_ms",
+    "tool_calls",
+    "faults",
+];
+/// The keys of a rule's tool call.
+pub(crate) const TOOL_CALL_KEYS: &[&str] = &["name", "arguments", "id"];
+/// The keys of a rule's `faults:`.
+pub(crate) const FAULT_KEYS: &[&str] = &[
     "latency",
     "ttft_ms",
     "token_delay_ms",
@@ -160,7 +176,7 @@ impl MockResponses {
 
     fn decode(ctx: &mut Ctx<'_>, root: &Node) -> Self {
         let mut out = MockResponses::default();
-        let Some(f) = ctx.map(root, "mock responses file", &["default", "responses"]) else {
+        let Some(f) = ctx.map(root, "mock responses file", ROOT_KEYS) else {
             return out;
         };
         if let Some(n) = f.get("default") {
@@ -173,20 +189,7 @@ impl MockResponses {
             return out;
         };
         for item in items {
-            let Some(rf) = ctx.map(
-                item,
-                "a mock response",
-                &[
-                    "case",
-                    "prompt",
-                    "reply",
-                    "replies",
-                    "error",
-                    "latency_ms",
-                    "tool_calls",
-                    "faults",
-                ],
-            ) else {
+            let Some(rf) = ctx.map(item, "a mock response", RULE_KEYS) else {
                 continue;
             };
             let matcher = match (rf.get("case"), rf.get("prompt")) {
@@ -310,7 +313,7 @@ fn decode_tool_calls(ctx: &mut Ctx<'_>, node: &Node) -> Vec<crate::model::ToolCa
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let Some(f) = ctx.map(item, "a tool call", &["name", "arguments", "id"]) else {
+        let Some(f) = ctx.map(item, "a tool call", TOOL_CALL_KEYS) else {
             continue;
         };
         let Some(name) = ctx

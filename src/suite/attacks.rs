@@ -16,7 +16,7 @@ use super::*;
 use crate::attack::{self, Detect, Mutator, Pack, MUTATORS};
 use crate::model::Attack;
 
-const ATTACK_KEYS: &[&str] = &[
+pub(crate) const ATTACK_KEYS: &[&str] = &[
     "categories",
     "mutators",
     "sample",

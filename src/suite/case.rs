@@ -3,6 +3,9 @@
 use super::prompt::check_variables;
 use super::*;
 
+/// The keys of a `turns:` item.
+pub(crate) const TURN_KEYS: &[&str] = &["user", "checks"];
+
 /// A case's `mutate:` list, with its position.
 pub(super) type Mutate = (Pos, Vec<crate::attack::Mutator>);
 
@@ -192,7 +195,7 @@ fn decode_conversation(
     }
     let mut turns = Vec::new();
     for item in items {
-        let tf = ctx.map(item, "a turn", &["user", "checks"])?;
+        let tf = ctx.map(item, "a turn", TURN_KEYS)?;
         let user = ctx.require(&tf, "user", "a turn")?;
         if !matches!(user.value, Value::Str(_)) {
             ctx.error(

@@ -27,6 +27,8 @@ pub(crate) mod attacks;
 mod case;
 mod dataset;
 mod prompt;
+pub(crate) use case::TURN_KEYS;
+pub(crate) use prompt::{MESSAGE_KEYS, PROMPT_KEYS};
 pub(crate) mod rows;
 #[cfg(test)]
 mod tests;
@@ -55,7 +57,7 @@ pub(crate) type Vars = serde_json::Map<String, serde_json::Value>;
 /// A prompt variant: its name and its prompt.
 pub(crate) type Variant = (Arc<str>, Arc<Prompt>);
 
-const SUITE_KEYS: &[&str] = &[
+pub(crate) const SUITE_KEYS: &[&str] = &[
     "name",
     "description",
     "tags",
@@ -67,7 +69,7 @@ const SUITE_KEYS: &[&str] = &[
     "cases_from",
     "attacks",
 ];
-const DEFAULT_KEYS: &[&str] = &[
+pub(crate) const DEFAULT_KEYS: &[&str] = &[
     "vars",
     "checks",
     "timeout",
@@ -77,7 +79,7 @@ const DEFAULT_KEYS: &[&str] = &[
     "golden",
     "extract_json",
 ];
-const CASE_KEYS: &[&str] = &[
+pub(crate) const CASE_KEYS: &[&str] = &[
     "id",
     "description",
     "vars",
@@ -94,7 +96,7 @@ const CASE_KEYS: &[&str] = &[
     "tool_results",
     "max_steps",
 ];
-const DATASET_KEYS: &[&str] = &[
+pub(crate) const DATASET_KEYS: &[&str] = &[
     "path",
     "id_column",
     "expected_column",

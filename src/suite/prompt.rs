@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The keys of a `prompt:` mapping.
+pub(crate) const PROMPT_KEYS: &[&str] = &["system", "user"];
+/// The keys of a prompt message.
+pub(crate) const MESSAGE_KEYS: &[&str] = &["role", "content"];
+
 /// A prompt: rendered messages, each a named template in the shared environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
@@ -71,7 +76,7 @@ pub(super) fn decode_prompt(
     match &node.value {
         Value::Str(s) => messages.push(("user".into(), s.clone(), node.pos)),
         Value::Map(_) => {
-            let f = ctx.map(node, "`prompt`", &["system", "user"])?;
+            let f = ctx.map(node, "`prompt`", PROMPT_KEYS)?;
             if let Some(n) = f.get("system") {
                 messages.push(("system".into(), ctx.string(n, "`prompt.system`")?, n.pos));
             }
@@ -89,7 +94,7 @@ pub(super) fn decode_prompt(
         }
         Value::Seq(items) => {
             for item in items {
-                let f = ctx.map(item, "a prompt message", &["role", "content"])?;
+                let f = ctx.map(item, "a prompt message", MESSAGE_KEYS)?;
                 let role = ctx.require(&f, "role", "a prompt message").and_then(|n| {
                     let r = ctx.string(n, "`role`")?;
                     if !["system", "user", "assistant"].contains(&r.as_str()) {

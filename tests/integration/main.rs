@@ -20,6 +20,7 @@ mod latency;
 mod layers;
 mod probes;
 mod run;
+mod schemas;
 mod security;
 mod serve_mock;
 mod servers;

@@ -278,7 +278,7 @@ pub(crate) struct AnsiCheck(pub(crate) Ansi);
 
 impl AnsiCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_ansi", &["allow"])?;
+        let fields = options(ctx, node, "no_ansi", ANSI_OPTIONS)?;
         let allow = match fields.as_ref().and_then(|f| f.get("allow")) {
             Some(n) => names(ctx, n, "escape sequence kind", ANSI_KINDS)?,
             None => Vec::new(),
@@ -299,7 +299,7 @@ pub(crate) struct InvisibleCheck(pub(crate) InvisibleChars);
 
 impl InvisibleCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_invisible_chars", &["allow"])?;
+        let fields = options(ctx, node, "no_invisible_chars", INVISIBLE_OPTIONS)?;
         let allow = match fields.as_ref().and_then(|f| f.get("allow")) {
             Some(n) => names(ctx, n, "invisible character kind", INVISIBLE_KINDS)?,
             None => Vec::new(),
@@ -319,6 +319,12 @@ impl SyncCheck for InvisibleCheck {
 fn has_invisible(text: &str) -> bool {
     super::non_ascii(text).any(|(_, c)| super::normalize::is_invisible(c))
 }
+
+/// The options of `no_ansi:`'s mapping form.
+pub(crate) const ANSI_OPTIONS: &[&str] = &["allow"];
+
+/// The options of `no_invisible_chars:`'s mapping form.
+pub(crate) const INVISIBLE_OPTIONS: &[&str] = &["allow"];
 
 #[cfg(test)]
 mod tests {

@@ -184,7 +184,7 @@ pub(crate) struct ExfilCheck(pub(crate) MarkdownExfil);
 
 impl ExfilCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_markdown_exfil", &["allow"])?;
+        let fields = options(ctx, node, "no_markdown_exfil", OPTIONS)?;
         let allow = super::allow_list(ctx, fields.as_ref())?;
         Some(ExfilCheck(MarkdownExfil { allow }))
     }
@@ -195,6 +195,9 @@ impl SyncCheck for ExfilCheck {
         verdict(&self.0, &scan(&self.0, ctx.output))
     }
 }
+
+/// The options of `no_markdown_exfil:`'s mapping form.
+pub(crate) const OPTIONS: &[&str] = &["allow"];
 
 #[cfg(test)]
 mod tests {

@@ -735,12 +735,7 @@ impl LeakCheck {
         };
         match &node.value {
             Value::Map(_) => {
-                let f = options(
-                    ctx,
-                    node,
-                    "no_leak",
-                    &["values", "system_prompt", "min_overlap"],
-                )??;
+                let f = options(ctx, node, "no_leak", OPTIONS)??;
                 if let Some(n) = f.get("values") {
                     check.values = ctx
                         .string_list(n, "`values`")?
@@ -817,6 +812,9 @@ impl SyncCheck for LeakCheck {
         self.values.iter().filter_map(Arg::template).collect()
     }
 }
+
+/// The options of `no_leak:`.
+pub(crate) const OPTIONS: &[&str] = &["values", "system_prompt", "min_overlap"];
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,15 @@ mod secrets;
 mod traces;
 mod xss;
 
+pub(crate) use escapes::{ANSI_OPTIONS, INVISIBLE_OPTIONS};
+pub(crate) use exfil::OPTIONS as EXFIL_OPTIONS;
+pub(crate) use leak::OPTIONS as LEAK_OPTIONS;
+pub(crate) use pii::OPTIONS as PII_OPTIONS;
+pub(crate) use refusal::OPTIONS as REFUSAL_OPTIONS;
+pub(crate) use secrets::OPTIONS as SECRETS_OPTIONS;
+pub(crate) use traces::OPTIONS as TRACES_OPTIONS;
+pub(crate) use xss::OPTIONS as XSS_OPTIONS;
+
 use std::fmt::Debug;
 
 use regex::Regex;

@@ -352,7 +352,7 @@ pub(crate) struct PiiCheck(pub(crate) Pii);
 
 impl PiiCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_pii", &["allow", "kinds"])?;
+        let fields = options(ctx, node, "no_pii", OPTIONS)?;
         let allow = super::allow_list(ctx, fields.as_ref())?;
         let kinds = match fields.as_ref().and_then(|f| f.get("kinds")) {
             Some(n) => names(ctx, n, "`no_pii` kind", KINDS)?,
@@ -367,6 +367,9 @@ impl SyncCheck for PiiCheck {
         verdict(&self.0, &scan(&self.0, ctx.output))
     }
 }
+
+/// The options of `no_pii:`'s mapping form.
+pub(crate) const OPTIONS: &[&str] = &["allow", "kinds"];
 
 #[cfg(test)]
 mod tests {

@@ -84,7 +84,7 @@ pub(crate) struct RefusalCheck;
 
 impl RefusalCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        options(ctx, node, "refusal", &[])?;
+        options(ctx, node, "refusal", OPTIONS)?;
         Some(RefusalCheck)
     }
 }
@@ -106,6 +106,9 @@ impl SyncCheck for RefusalCheck {
         }
     }
 }
+
+/// The options of `refusal:`'s mapping form.
+pub(crate) const OPTIONS: &[&str] = &[];
 
 #[cfg(test)]
 mod tests {

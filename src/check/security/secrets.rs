@@ -323,7 +323,7 @@ pub(crate) struct SecretsCheck(pub(crate) Secrets);
 
 impl SecretsCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_secrets", &["allow"])?;
+        let fields = options(ctx, node, "no_secrets", OPTIONS)?;
         let allow = super::allow_list(ctx, fields.as_ref())?;
         Some(SecretsCheck(Secrets::new(allow)))
     }
@@ -334,6 +334,9 @@ impl SyncCheck for SecretsCheck {
         verdict(&self.0, &scan(&self.0, ctx.output))
     }
 }
+
+/// The options of `no_secrets:`'s mapping form.
+pub(crate) const OPTIONS: &[&str] = &["allow"];
 
 #[cfg(test)]
 mod tests {

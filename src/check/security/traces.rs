@@ -322,7 +322,7 @@ pub(crate) struct TraceCheck(pub(crate) StackTraces);
 
 impl TraceCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_stack_trace", &["allow"])?;
+        let fields = options(ctx, node, "no_stack_trace", OPTIONS)?;
         let allow = match fields.as_ref().and_then(|f| f.get("allow")) {
             Some(n) => names(ctx, n, "stack trace language", LANGUAGES)?,
             None => Vec::new(),
@@ -336,6 +336,9 @@ impl SyncCheck for TraceCheck {
         verdict(&self.0, &scan(&self.0, ctx.output))
     }
 }
+
+/// The options of `no_stack_trace:`'s mapping form.
+pub(crate) const OPTIONS: &[&str] = &["allow"];
 
 #[cfg(test)]
 mod tests {

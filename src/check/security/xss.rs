@@ -173,7 +173,7 @@ pub(crate) struct XssCheck(pub(crate) Xss);
 
 impl XssCheck {
     pub(crate) fn parse(ctx: &mut Ctx<'_>, node: &Node) -> Option<Self> {
-        let fields = options(ctx, node, "no_xss", &["allow_code"])?;
+        let fields = options(ctx, node, "no_xss", OPTIONS)?;
         let allow_code = match fields.as_ref().and_then(|f| f.get("allow_code")) {
             Some(n) => ctx.bool(n, "`allow_code`")?,
             None => false,
@@ -187,6 +187,9 @@ impl SyncCheck for XssCheck {
         verdict(&self.0, &scan(&self.0, ctx.output))
     }
 }
+
+/// The options of `no_xss:`'s mapping form.
+pub(crate) const OPTIONS: &[&str] = &["allow_code"];
 
 #[cfg(test)]
 mod tests {
