@@ -25,40 +25,39 @@ pub(super) enum Status {
     Skipped,
 }
 
-/// `s` as quick-junit's `XmlString::new` keeps it: ANSI escape sequences
-/// and control characters other than a line feed removed.
+/// `s` as quick-junit's `XmlString::new` keeps it (ANSI escape sequences
+/// and control characters other than a line feed removed), with the
+/// characters XML 1.0 forbids that this leaves (U+FFFE, U+FFFF) replaced by
+/// U+FFFD, so every string the report carries is well-formed XML as it is.
 pub(super) fn clean(s: &str) -> Cow<'_, str> {
     if plain(s) {
         return Cow::Borrowed(s);
     }
     let stripped = strip_ansi_escapes::strip_str(s);
-    Cow::Owned(stripped.replace(
-        |c| matches!(c, '\x00'..='\x08' | '\x0b' | '\x0c' | '\x0e'..='\x1f'),
-        "",
-    ))
+    Cow::Owned(
+        stripped
+            .replace(
+                |c| matches!(c, '\x00'..='\x08' | '\x0b' | '\x0c' | '\x0e'..='\x1f'),
+                "",
+            )
+            .replace(['\u{FFFE}', '\u{FFFF}'], "\u{FFFD}"),
+    )
 }
 
-/// Text the terminal parser prints unchanged: printable ASCII, line feeds,
-/// and characters from U+00A0 up (no C0 or C1 control, no DEL).
+/// Text the terminal parser prints unchanged and XML allows: printable
+/// ASCII, line feeds, and characters from U+00A0 up (no C0 or C1 control,
+/// no DEL), U+FFFE and U+FFFF excepted.
 fn plain(s: &str) -> bool {
     let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c < 0x80 {
-            if !(0x20..0x7f).contains(&c) && c != b'\n' {
-                return false;
-            }
-            i += 1;
-        } else {
-            // U+0080..U+009F are encoded C2 80..C2 9F.
-            if c == 0xC2 && b.get(i + 1).is_some_and(|n| (0x80..0xA0).contains(n)) {
-                return false;
-            }
-            i += 1;
-        }
-    }
-    true
+    b.iter().enumerate().all(|(i, &c)| match c {
+        0x20..=0x7e | b'\n' => true,
+        0x00..=0x7f => false,
+        // U+0080..U+009F are encoded C2 80..C2 9F.
+        0xC2 => !b.get(i + 1).is_some_and(|n| (0x80..0xA0).contains(n)),
+        // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+        0xEF => !(b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF))),
+        _ => true,
+    })
 }
 
 /// Append `s` cleaned and escaped as quick-xml escapes text and attribute
