@@ -46,3 +46,44 @@ start_serve_mock() {
   URL="$(sed -n 's/^listening on //p' "$WORK/addr")"
   [ -n "$URL" ] || { echo "serve-mock printed no address" >&2; exit 3; }
 }
+
+# The mock-path workload in $WORK (scripts/bench_scale.sh and
+# scripts/bench_run_overhead.sh): a JSONL dataset, the in-process mock,
+# three checks per case, every report, concurrency 16.
+scale_project() {
+cat > "$WORK/evalgate.yaml" <<'YAML'
+default_provider: mock
+concurrency: 16
+providers:
+  mock: {type: mock, responses: mock.yaml}
+reports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md}
+YAML
+cat > "$WORK/mock.yaml" <<'YAML'
+responses:
+  - prompt: "capital of France"
+    reply: "The capital of France is Paris."
+default: "The capital of France is Paris. (default)"
+YAML
+mkdir -p "$WORK/suites"
+cat > "$WORK/suites/scale.yaml" <<'YAML'
+name: scale
+prompt:
+  system: "Answer in one sentence."
+  user: "Question {{ id }}: what is the capital of {{ country }}?"
+cases_from:
+  path: data.jsonl
+  checks:
+    - contains: Paris
+    - regex: "(?i)capital of \\w+"
+    - length: {max_words: 40}
+YAML
+}
+
+# N rows of that dataset.
+scale_data() {
+  python3 - "$1" > "$WORK/data.jsonl" <<'PY'
+import json, sys
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"id": f"c{i}", "country": "France"}))
+PY
+}
