@@ -105,8 +105,8 @@ pub(super) fn decode_dataset(
             }
         }
     }
-    let rows = match Rows::open(&path, &mapping) {
-        Ok(r) => r,
+    let open = |ctx: &mut Ctx<'_>| match Rows::open(&path, &mapping) {
+        Ok(r) => Some(r),
         Err(e) => {
             let hint = if path.exists() {
                 "check the file"
@@ -114,9 +114,10 @@ pub(super) fn decode_dataset(
                 "paths are relative to the project root (the directory of evalgate.yaml)"
             };
             ctx.error(path_node.pos, e, Some(hint.into()));
-            return None;
+            None
         }
     };
+    let rows = open(ctx)?;
     let mut count = 0;
     let mut row_errors = 0;
     let mut checked_columns = false;
@@ -154,94 +155,112 @@ pub(super) fn decode_dataset(
             }
         }
     }
-    for row in rows {
-        if row_errors >= MAX_ROW_ERRORS {
-            ctx.errors.push(Diagnostic::new(
-                &path,
-                None,
-                format!("more than {MAX_ROW_ERRORS} bad rows; stopped checking this dataset"),
-            ));
-            break;
-        }
-        match row {
-            Ok(row) => {
-                count += variants.len().max(1);
-                if let (Some(col), false) = (&prompt_column, variants.is_empty()) {
-                    let named = row.vars.get(col).map(|v| match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    });
-                    match named.filter(|s| !s.is_empty()) {
-                        None => {}
-                        Some(n) if variants.iter().any(|(v, _)| **v == *n) => {
-                            count -= variants.len() - 1;
+    // Everything the row loop reports comes after this; a second pass (two
+    // rows sharing an id hash) replaces the first pass's reports.
+    let reported = ctx.errors.len();
+    let mut row_ids = RowIds::new();
+    let mut rows = Some(rows);
+    while let Some(pass) = rows.take() {
+        for row in pass {
+            if row_errors >= MAX_ROW_ERRORS {
+                ctx.errors.push(Diagnostic::new(
+                    &path,
+                    None,
+                    format!("more than {MAX_ROW_ERRORS} bad rows; stopped checking this dataset"),
+                ));
+                break;
+            }
+            match row {
+                Ok(row) => {
+                    count += variants.len().max(1);
+                    if let (Some(col), false) = (&prompt_column, variants.is_empty()) {
+                        let named = row.vars.get(col).map(|v| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        });
+                        match named.filter(|s| !s.is_empty()) {
+                            None => {}
+                            Some(n) if variants.iter().any(|(v, _)| **v == *n) => {
+                                count -= variants.len() - 1;
+                            }
+                            Some(n) => {
+                                row_errors += 1;
+                                let names: Vec<&str> = variants.iter().map(|(v, _)| &**v).collect();
+                                let hint = match did_you_mean(&n, names.iter().copied()) {
+                                    Some(s) => format!("did you mean `{s}`?"),
+                                    None => format!("the suite's prompts: {}", names.join(", ")),
+                                };
+                                ctx.errors.push(
+                                    Diagnostic::new(
+                                        &path,
+                                        Some(Pos::new(row.line, 1)),
+                                        format!(
+                                            "unknown prompt variant `{n}` in column `{col}`{used_by}"
+                                        ),
+                                    )
+                                    .with_hint(hint),
+                                );
+                            }
                         }
-                        Some(n) => {
-                            row_errors += 1;
-                            let names: Vec<&str> = variants.iter().map(|(v, _)| &**v).collect();
-                            let hint = match did_you_mean(&n, names.iter().copied()) {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!("the suite's prompts: {}", names.join(", ")),
-                            };
-                            ctx.errors.push(
-                                Diagnostic::new(
-                                    &path,
-                                    Some(Pos::new(row.line, 1)),
-                                    format!(
-                                        "unknown prompt variant `{n}` in column `{col}`{used_by}"
+                    }
+                    if invalid_id(&row.id) {
+                        row_errors += 1;
+                        ctx.errors.push(
+                            Diagnostic::new(
+                                &path,
+                                Some(Pos::new(row.line, 1)),
+                                format!("invalid case id {:?}{used_by}", row.id),
+                            )
+                            .with_hint(ID_RULE),
+                        );
+                    }
+                    let first = row_ids
+                        .insert(&row.id, row.line)
+                        .or_else(|| ids.get(&row.id));
+                    if let Some(first) = first {
+                        row_errors += 1;
+                        ctx.errors.push(
+                            Diagnostic::new(
+                                &path,
+                                Some(Pos::new(row.line, 1)),
+                                format!("duplicate case id `{}` (first on line {first}){used_by}", row.id),
+                            )
+                            .with_hint("case ids must be unique within a suite (set `id_column` to a unique column)"),
+                        );
+                    }
+                    if !checked_columns {
+                        for v in &needed {
+                            let defined = row.vars.contains_key(v) || defaults.vars.contains_key(v);
+                            if !defined && seen_missing.insert(v.clone()) {
+                                row_errors += 1;
+                                ctx.errors.push(
+                                    Diagnostic::new(
+                                        &path,
+                                        Some(Pos::new(row.line, 1)),
+                                        format!("undefined variable `{v}`: this row has no such key{used_by}"),
+                                    )
+                                    .with_hint(
+                                        "every row must define the variables the prompt and checks use",
                                     ),
-                                )
-                                .with_hint(hint),
-                            );
+                                );
+                            }
                         }
                     }
                 }
-                if invalid_id(&row.id) {
+                Err(mut d) => {
+                    d.message.push_str(&used_by);
                     row_errors += 1;
-                    ctx.errors.push(
-                        Diagnostic::new(
-                            &path,
-                            Some(Pos::new(row.line, 1)),
-                            format!("invalid case id {:?}{used_by}", row.id),
-                        )
-                        .with_hint(ID_RULE),
-                    );
-                }
-                if let Some(first) = ids.insert(&row.id, row.line) {
-                    row_errors += 1;
-                    ctx.errors.push(
-                        Diagnostic::new(
-                            &path,
-                            Some(Pos::new(row.line, 1)),
-                            format!("duplicate case id `{}` (first on line {first}){used_by}", row.id),
-                        )
-                        .with_hint("case ids must be unique within a suite (set `id_column` to a unique column)"),
-                    );
-                }
-                if !checked_columns {
-                    for v in &needed {
-                        let defined = row.vars.contains_key(v) || defaults.vars.contains_key(v);
-                        if !defined && seen_missing.insert(v.clone()) {
-                            row_errors += 1;
-                            ctx.errors.push(
-                                Diagnostic::new(
-                                    &path,
-                                    Some(Pos::new(row.line, 1)),
-                                    format!("undefined variable `{v}`: this row has no such key{used_by}"),
-                                )
-                                .with_hint(
-                                    "every row must define the variables the prompt and checks use",
-                                ),
-                            );
-                        }
-                    }
+                    ctx.errors.push(d);
                 }
             }
-            Err(mut d) => {
-                d.message.push_str(&used_by);
-                row_errors += 1;
-                ctx.errors.push(d);
-            }
+        }
+        if let Some(exact) = row_ids.second_pass() {
+            row_ids = exact;
+            ctx.errors.truncate(reported);
+            count = 0;
+            row_errors = 0;
+            seen_missing.clear();
+            rows = Some(open(ctx)?);
         }
     }
     Some(Dataset {

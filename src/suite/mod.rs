@@ -754,28 +754,96 @@ fn decode_suite(
 }
 
 /// The case ids a suite has used, each as 96 bits of hash with the line it
-/// was last seen on: a million-row dataset is checked for duplicate ids
-/// without holding a million strings (16 bytes per id, not ~125). Two
-/// different ids share a hash with a probability near 10⁻¹⁷ at a million
-/// ids.
+/// was last seen on (16 bytes per id, not a kept string). Two different ids
+/// share a hash with a probability near 10⁻¹⁷ at a million ids. Dataset rows
+/// are checked against these without being added: see [`RowIds`].
 #[derive(Default)]
 pub(super) struct IdIndex(HashMap<(u64, u32), u32>);
+
+/// SipHash with fixed keys and a salt: the same id hashes the same in every run.
+fn id_hash(salt: u8, id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    salt.hash(&mut h);
+    id.hash(&mut h);
+    h.finish()
+}
 
 impl IdIndex {
     /// Record `id` on `line`; the line it was on before, if it was.
     pub(super) fn insert(&mut self, id: &str, line: usize) -> Option<usize> {
-        use std::hash::{Hash, Hasher};
-        let half = |salt: u8| {
-            // SipHash with fixed keys: the same id hashes the same in every run.
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            salt.hash(&mut h);
-            id.hash(&mut h);
-            h.finish()
-        };
         let line32 = u32::try_from(line).unwrap_or(u32::MAX);
         self.0
-            .insert((half(0), half(1) as u32), line32)
+            .insert((id_hash(0, id), id_hash(1, id) as u32), line32)
             .map(|l| l as usize)
+    }
+
+    /// The line `id` was last recorded on, without recording it.
+    pub(super) fn get(&self, id: &str) -> Option<usize> {
+        self.0
+            .get(&(id_hash(0, id), id_hash(1, id) as u32))
+            .map(|&l| l as usize)
+    }
+}
+
+/// Duplicate ids among a dataset's rows, found in at most two passes so a
+/// million rows cost 8 bytes each, not a hash table's ~50: the first pass
+/// keeps each row id's 64-bit hash in a vector, sorted at the end; only when
+/// two rows share a hash (a duplicate, or very rarely a collision) is the
+/// dataset read again, this time keeping the exact ids of those hashes, so
+/// the messages name both lines exactly as a one-pass check would.
+pub(super) enum RowIds {
+    /// First pass: every row id's hash.
+    Hashes(Vec<u64>),
+    /// Second pass: the hashes seen more than once, and the ids among them
+    /// seen so far with the line each was last on.
+    Exact {
+        shared: std::collections::HashSet<u64>,
+        seen: HashMap<String, usize>,
+    },
+}
+
+impl RowIds {
+    pub(super) fn new() -> Self {
+        RowIds::Hashes(Vec::new())
+    }
+
+    /// Note a row's id; in the second pass, the line an earlier row with the
+    /// same id was on.
+    pub(super) fn insert(&mut self, id: &str, line: usize) -> Option<usize> {
+        let h = id_hash(0, id);
+        match self {
+            RowIds::Hashes(v) => {
+                v.push(h);
+                None
+            }
+            RowIds::Exact { shared, seen } => {
+                if shared.contains(&h) {
+                    seen.insert(id.to_owned(), line)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// After the first pass: the second pass's state when two rows share a
+    /// hash, `None` when every row id is distinct (or after the second pass).
+    pub(super) fn second_pass(&mut self) -> Option<RowIds> {
+        let RowIds::Hashes(v) = self else {
+            return None;
+        };
+        v.sort_unstable();
+        let shared: std::collections::HashSet<u64> = v
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        *v = Vec::new();
+        (!shared.is_empty()).then(|| RowIds::Exact {
+            shared,
+            seen: HashMap::new(),
+        })
     }
 }
 

@@ -91,3 +91,59 @@ fn the_id_index_finds_duplicates_without_keeping_the_ids() {
     assert_eq!(ids.insert("", 1), None);
     assert_eq!(ids.insert("", 2), Some(1));
 }
+
+/// A suite whose dataset (JSONL, written next to it) has the given rows.
+fn load_with_rows(suite: &str, rows: &[&str]) -> Result<Suite, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.jsonl"), rows.join("\n") + "\n").unwrap();
+    let p = dir.path().join("s.yaml");
+    std::fs::write(&p, suite).unwrap();
+    let mut env = template::environment();
+    let providers = vec!["mock".to_string()];
+    let mut lcx = LoadContext {
+        root: dir.path(),
+        providers: Some(&providers),
+        env: &mut env,
+    };
+    load(&p, &mut lcx).map_err(|e| {
+        e.into_iter()
+            .map(|d| format!("{}: {}", d.pos.map_or(0, |p| p.line), d.message))
+            .collect()
+    })
+}
+
+#[test]
+fn dataset_duplicates_are_named_as_a_one_pass_check_would() {
+    let suite = "prompt: 'Q {{ q }}'\ncases:\n  - id: inl\n    vars: {q: x}\n    checks: [is_json]\ncases_from: {path: d.jsonl, checks: [is_json]}\n";
+    let errs = load_with_rows(
+        suite,
+        &[
+            r#"{"id": "a", "q": 1}"#,
+            r#"{"id": "inl", "q": 2}"#,
+            r#"{"id": "b/c", "q": 3}"#,
+            r#"{"id": "a", "q": 4}"#,
+            r#"{"id": "a", "q": 5}"#,
+        ],
+    )
+    .unwrap_err();
+    let used_by = " [cases_from of s.yaml:6]";
+    let want: Vec<String> = [
+        format!("2: duplicate case id `inl` (first on line 3){used_by}"),
+        format!("3: invalid case id \"b/c\"{used_by}"),
+        format!("4: duplicate case id `a` (first on line 1){used_by}"),
+        format!("5: duplicate case id `a` (first on line 4){used_by}"),
+    ]
+    .into();
+    let got: Vec<String> = errs
+        .iter()
+        .map(|e| e.replace(|c: char| c == '\\', "/"))
+        .map(|e| match e.find("[cases_from of ") {
+            Some(i) => format!("{}[cases_from of s.yaml:6]", &e[..i]),
+            None => e,
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Distinct ids: one pass, no error.
+    let ok = load_with_rows(suite, &[r#"{"id": "a", "q": 1}"#, r#"{"id": "b", "q": 2}"#]).unwrap();
+    assert_eq!(ok.len(), 3);
+}
