@@ -789,9 +789,37 @@ pub fn parse_list(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Arc<CheckSpec>> {
     };
     items
         .iter()
-        .filter_map(|item| parse_one(ctx, item))
-        .map(Arc::new)
+        .filter_map(|item| parse_shared(ctx, item))
         .collect()
+}
+
+/// Checks already decoded in this file, by their text as canonical JSON: a
+/// suite of 50,000 cases with the same three checks holds three checks, not
+/// 150,000. A check's meaning depends only on its text and the file's
+/// defaults, and the memo is emptied when a default is set.
+#[derive(Default)]
+struct Decoded(std::collections::HashMap<String, Arc<CheckSpec>>);
+
+/// Most distinct checks remembered per file (beyond it, checks are decoded
+/// each time: a file of all-different checks gains nothing from the memo).
+const MAX_DECODED: usize = 4096;
+
+fn parse_shared(ctx: &mut Ctx<'_>, node: &Node) -> Option<Arc<CheckSpec>> {
+    let key = node.to_json().to_string();
+    if let Some(c) = ctx.memo::<Decoded>().0.get(&key) {
+        return Some(c.clone());
+    }
+    let errors = ctx.errors.len();
+    let spec = Arc::new(parse_one(ctx, node)?);
+    // Only a check decoded without a problem is reused: an identical one
+    // elsewhere must report its own problems at its own position.
+    if ctx.errors.len() == errors {
+        let memo = &mut ctx.memo::<Decoded>().0;
+        if memo.len() < MAX_DECODED {
+            memo.insert(key, spec.clone());
+        }
+    }
+    Some(spec)
 }
 
 fn parse_one(ctx: &mut Ctx<'_>, node: &Node) -> Option<CheckSpec> {

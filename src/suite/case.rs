@@ -36,10 +36,18 @@ pub(super) fn decode_case(
     let description = f
         .get("description")
         .and_then(|n| ctx.string(n, "`description`"));
-    let mut vars = defaults.vars.clone();
-    if let Some(v) = f.get("vars") {
-        vars.extend(decode_vars(ctx, v));
-    }
+    // Sized exactly: a suite of 50,000 cases keeps every case's vars.
+    let vars = match f.get("vars") {
+        None => defaults.vars.clone(),
+        Some(v) if defaults.vars.is_empty() => decode_vars(ctx, v),
+        Some(v) => {
+            let own = decode_vars(ctx, v);
+            let mut all = Vars::with_capacity(defaults.vars.len() + own.len());
+            all.extend(defaults.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            all.extend(own);
+            all
+        }
+    };
     let own_prompt = f.get("prompt").and_then(|n| decode_prompt(ctx, n, lcx));
     let mut checks = defaults.checks.clone();
     let own_checks_given = f.get("checks").is_some();

@@ -428,7 +428,9 @@ pub(crate) fn load_text(
     text: &str,
     lcx: &mut LoadContext<'_>,
 ) -> Result<Suite, Vec<Diagnostic>> {
-    let root = node::parse(path, text)?;
+    // The tree without the cases: they are decoded one by one from a second
+    // parse (`decode_suite`), so a large suite is never held as one tree.
+    let root = node::parse_streaming(path, text, "cases", &mut drop)?;
     let mut ctx = Ctx::new(path, text).with_root(lcx.root);
     let suite = decode_suite(&mut ctx, &root, path, lcx);
     match suite {
@@ -653,11 +655,15 @@ fn decode_suite(
     let mut ids = IdIndex::default();
     let mut cases = Vec::new();
     if let Some(list) = f.get("cases") {
-        if let Some(items) = ctx.seq(list, "`cases`") {
-            for item in items {
+        if ctx.seq(list, "`cases`").is_some() {
+            // The first parse left the list empty: each case is decoded as the
+            // second parse completes it, and its nodes are dropped after.
+            let text = ctx.text;
+            let mut decode_item = |item: Node| {
+                let pos = item.pos;
                 if let Some((c, mutate)) = decode_case(
                     ctx,
-                    item,
+                    &item,
                     &defaults,
                     &tags,
                     first_prompt.as_ref(),
@@ -676,22 +682,24 @@ fn decode_suite(
                         }
                         if c.id.contains('@') {
                             ctx.error(
-                                item.pos,
-                                format!("invalid case id {:?} in a suite with `prompts`", c.id),
-                                Some("`@` joins a case and its prompt variant (`case@variant`): use another character".into()),
-                            );
+                            pos,
+                            format!("invalid case id {:?} in a suite with `prompts`", c.id),
+                            Some("`@` joins a case and its prompt variant (`case@variant`): use another character".into()),
+                        );
                         }
                         for (i, (name, p)) in variants.iter().enumerate() {
                             let v = c.for_variant(name, p);
                             // The first variant was checked with the case.
                             if i > 0 {
-                                check_variant(ctx, item.pos, &v, p, lcx);
+                                check_variant(ctx, pos, &v, p, lcx);
                             }
                             cases.push(Arc::new(v));
                         }
                     }
                 }
-            }
+            };
+            // The first parse succeeded on the same text, so this one does too.
+            let _ = node::parse_streaming(path, text, "cases", &mut decode_item);
         }
     }
     if let Some(n) = f.get("attacks") {

@@ -20,6 +20,10 @@ pub struct Ctx<'a> {
     /// `defaults.golden` for its `golden` checks), one per type, so this layer
     /// needs to know none of them.
     defaults: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    /// Values derived from what was decoded under the current defaults (the
+    /// checks already decoded, reused for identical text), one per type;
+    /// emptied whenever a default is set.
+    memos: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     /// Line starts of `text`, built on the first error (many errors stay linear).
     lines: std::cell::OnceCell<crate::error::LineIndex>,
 }
@@ -32,6 +36,7 @@ impl<'a> Ctx<'a> {
             errors: Vec::new(),
             root: PathBuf::new(),
             defaults: HashMap::new(),
+            memos: HashMap::new(),
             lines: std::cell::OnceCell::new(),
         }
     }
@@ -39,6 +44,23 @@ impl<'a> Ctx<'a> {
     /// Set the default of type `T` for everything decoded after this.
     pub fn set_default<T: Any + Send + Sync>(&mut self, value: T) {
         self.defaults.insert(TypeId::of::<T>(), Box::new(value));
+        self.memos.clear();
+    }
+
+    /// The memo of type `T` (created empty), valid until the next
+    /// [`Ctx::set_default`].
+    pub fn memo<T: Any + Send + Sync + Default>(&mut self) -> &mut T {
+        let slot = self
+            .memos
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()));
+        if !slot.is::<T>() {
+            *slot = Box::new(T::default());
+        }
+        match slot.downcast_mut::<T>() {
+            Some(t) => t,
+            None => unreachable!("the slot was just made a `T`"),
+        }
     }
 
     /// The default of type `T` set by [`Ctx::set_default`], or `T::default()`.

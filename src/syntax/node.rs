@@ -88,6 +88,29 @@ pub fn is_json_path(path: &Path) -> bool {
 
 /// Parse a YAML or JSON document into a [`Node`] tree.
 pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
+    parse_inner(path, text, None)
+}
+
+/// Parse like [`parse`], but hand each item of the root mapping's `key`
+/// sequence to `each` as soon as it is complete instead of keeping it: the
+/// tree's `key` sequence stays, empty, at its position. A file of 50,000
+/// cases is then never held as one tree (each item's nodes are freed when
+/// `each` returns). Parse errors are returned after every item before them
+/// has been handed over.
+pub fn parse_streaming<'s>(
+    path: &Path,
+    text: &str,
+    key: &'s str,
+    each: &'s mut dyn FnMut(Node),
+) -> Result<Node, Vec<Diagnostic>> {
+    parse_inner(path, text, Some((key, each)))
+}
+
+fn parse_inner<'s>(
+    path: &Path,
+    text: &str,
+    stream: Option<(&'s str, &'s mut dyn FnMut(Node))>,
+) -> Result<Node, Vec<Diagnostic>> {
     // A UTF-8 byte order mark is not content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // JSON writers escape non-BMP characters as surrogate pairs (`\ud83d\ude00`),
@@ -126,6 +149,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, Vec<Diagnostic>> {
         lines: std::cell::OnceCell::new(),
         skipping: 0,
         too_deep_reported: false,
+        stream,
     };
     for item in Parser::new_from_str(text) {
         match item {
@@ -184,7 +208,7 @@ enum Frame {
     },
 }
 
-struct Builder<'a> {
+struct Builder<'a, 's> {
     path: &'a Path,
     text: &'a str,
     stack: Vec<Frame>,
@@ -201,6 +225,8 @@ struct Builder<'a> {
     /// Open collections of a refused (too deep) structure being skipped.
     skipping: usize,
     too_deep_reported: bool,
+    /// `parse_streaming`'s root key and the function its items go to.
+    stream: Option<(&'s str, &'s mut dyn FnMut(Node))>,
 }
 
 /// Most nodes aliases may expand to in one file.
@@ -214,7 +240,20 @@ fn span_pos(span: &Span) -> Pos {
     Pos::new(span.start.line().max(1), span.start.col() + 1)
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
+    /// Whether a node completed now is an item of the streamed root sequence.
+    fn streamed_item(&self) -> bool {
+        let Some((key, _)) = &self.stream else {
+            return false;
+        };
+        self.stack.len() == 2
+            && matches!(self.stack[1], Frame::Seq { .. })
+            && matches!(
+                &self.stack[0],
+                Frame::Map { pending_key: Some((k, _)), .. } if k == key
+            )
+    }
+
     fn event(&mut self, event: Event<'_>, span: Span) {
         if self.skipping > 0 {
             match event {
@@ -389,6 +428,15 @@ impl Builder<'_> {
                 text,
             )
         };
+        if self.streamed_item() {
+            if let Some(Frame::Seq { count: c, .. }) = self.stack.last_mut() {
+                *c = c.saturating_add(count);
+            }
+            if let Some((_, each)) = self.stream.as_mut() {
+                each(node);
+            }
+            return;
+        }
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq {
@@ -610,5 +658,50 @@ mod tests {
     fn anchors_and_aliases() {
         let n = p("a: &x {k: 1}\nb: *x\n");
         assert_eq!(n.to_json(), serde_json::json!({"a":{"k":1},"b":{"k":1}}));
+    }
+
+    #[test]
+    fn streaming_hands_over_the_root_lists_items_in_order() {
+        let text = "name: s\ndefaults: &d {k: 1}\ncases:\n  - {id: a, v: *d}\n  - id: b\n    nested: {cases: [x]}\n  - &c {id: c}\n  - *c\nafter: [1, 2]\n";
+        let mut items = Vec::new();
+        let root =
+            parse_streaming(Path::new("t.yaml"), text, "cases", &mut |n| items.push(n)).unwrap();
+        let ids: Vec<serde_json::Value> = items.iter().map(Node::to_json).collect();
+        assert_eq!(
+            ids,
+            vec![
+                serde_json::json!({"id": "a", "v": {"k": 1}}),
+                serde_json::json!({"id": "b", "nested": {"cases": ["x"]}}),
+                serde_json::json!({"id": "c"}),
+                serde_json::json!({"id": "c"}),
+            ]
+        );
+        assert_eq!(items[1].pos, Pos::new(5, 5));
+        // The tree keeps everything else, and the list empty at its place.
+        assert_eq!(
+            root.to_json(),
+            serde_json::json!({"name": "s", "defaults": {"k": 1}, "cases": [], "after": [1, 2]})
+        );
+        let field = |n: &Node, k: &str| match &n.value {
+            Value::Map(es) => es.iter().find(|e| e.key == k).map(|e| e.value.clone()),
+            _ => None,
+        };
+        assert_eq!(field(&root, "cases").map(|n| n.pos), Some(Pos::new(4, 3)));
+        // The same tree as an ordinary parse, but for the items.
+        let whole = parse(Path::new("t.yaml"), text).unwrap();
+        assert_eq!(
+            field(&whole, "cases").map(|n| n.to_json()),
+            Some(serde_json::Value::Array(ids))
+        );
+        // Errors still come back, after the items before them.
+        let mut n = 0;
+        let e = parse_streaming(
+            Path::new("t.yaml"),
+            "cases:\n  - a\n  - [b\n",
+            "cases",
+            &mut |_| n += 1,
+        );
+        assert!(e.is_err());
+        assert_eq!(n, 1);
     }
 }
