@@ -136,7 +136,7 @@ fn dataset_duplicates_are_named_as_a_one_pass_check_would() {
     .into();
     let got: Vec<String> = errs
         .iter()
-        .map(|e| e.replace(|c: char| c == '\\', "/"))
+        .map(|e| e.replace('\\', "/"))
         .map(|e| match e.find("[cases_from of ") {
             Some(i) => format!("{}[cases_from of s.yaml:6]", &e[..i]),
             None => e,
