@@ -422,17 +422,28 @@ pub(crate) fn load(path: &Path, lcx: &mut LoadContext<'_>) -> Result<Suite, Vec<
     load_text(path, &text, lcx)
 }
 
+/// Suite files from this size on are parsed twice, so that their cases are
+/// never held as one node tree (about 2.5 KB per case): the second parse
+/// costs about as much CPU as the first, which smaller files are spared.
+const STREAMED_SUITE_BYTES: usize = 512 * 1024;
+
 /// Load and validate a suite from its text (`path` names it in messages).
 pub(crate) fn load_text(
     path: &Path,
     text: &str,
     lcx: &mut LoadContext<'_>,
 ) -> Result<Suite, Vec<Diagnostic>> {
-    // The tree without the cases: they are decoded one by one from a second
-    // parse (`decode_suite`), so a large suite is never held as one tree.
-    let root = node::parse_streaming(path, text, "cases", &mut drop)?;
+    // A large suite is read as a tree without its cases, which are then
+    // decoded one by one from a second parse (`decode_suite`): it is never
+    // held as one tree. A small one is parsed once.
+    let streamed = text.len() >= STREAMED_SUITE_BYTES;
+    let root = if streamed {
+        node::parse_streaming(path, text, "cases", &mut drop)?
+    } else {
+        node::parse(path, text)?
+    };
     let mut ctx = Ctx::new(path, text).with_root(lcx.root);
-    let suite = decode_suite(&mut ctx, &root, path, lcx);
+    let suite = decode_suite(&mut ctx, &root, path, lcx, streamed);
     match suite {
         Some(s) if ctx.errors.is_empty() => Ok(s),
         _ => {
@@ -540,6 +551,7 @@ fn decode_suite(
     root: &Node,
     path: &Path,
     lcx: &mut LoadContext<'_>,
+    streamed: bool,
 ) -> Option<Suite> {
     if matches!(root.value, Value::Null) {
         // No position: there is nothing in the file to point at.
@@ -655,15 +667,13 @@ fn decode_suite(
     let mut ids = IdIndex::default();
     let mut cases = Vec::new();
     if let Some(list) = f.get("cases") {
-        if ctx.seq(list, "`cases`").is_some() {
-            // The first parse left the list empty: each case is decoded as the
-            // second parse completes it, and its nodes are dropped after.
+        if let Some(items) = ctx.seq(list, "`cases`") {
             let text = ctx.text;
-            let mut decode_item = |item: Node| {
+            let mut decode_item = |item: &Node| {
                 let pos = item.pos;
                 if let Some((c, mutate)) = decode_case(
                     ctx,
-                    &item,
+                    item,
                     &defaults,
                     &tags,
                     first_prompt.as_ref(),
@@ -698,8 +708,14 @@ fn decode_suite(
                     }
                 }
             };
-            // The first parse succeeded on the same text, so this one does too.
-            let _ = node::parse_streaming(path, text, "cases", &mut decode_item);
+            if streamed {
+                // The first parse left the list empty: each case is decoded as
+                // the second parse completes it, and its nodes dropped after.
+                // The first parse succeeded on the same text, so this one does too.
+                let _ = node::parse_streaming(path, text, "cases", &mut |n| decode_item(&n));
+            } else {
+                items.iter().for_each(decode_item);
+            }
         }
     }
     if let Some(n) = f.get("attacks") {

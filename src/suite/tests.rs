@@ -147,3 +147,49 @@ fn dataset_duplicates_are_named_as_a_one_pass_check_would() {
     let ok = load_with_rows(suite, &[r#"{"id": "a", "q": 1}"#, r#"{"id": "b", "q": 2}"#]).unwrap();
     assert_eq!(ok.len(), 3);
 }
+
+#[test]
+fn a_large_suite_is_decoded_case_by_case_with_the_same_messages() {
+    // Enough cases to pass STREAMED_SUITE_BYTES, with `defaults` after them.
+    let mut text = String::from("prompt: 'Q {{ q }}'\ncases:\n");
+    let n = 6000;
+    for i in 0..n {
+        let id = if i == 4000 {
+            "c7".to_string()
+        } else {
+            format!("c{i}")
+        };
+        let check = if i == 5000 {
+            "{regex: '('}"
+        } else {
+            "{contains: x}"
+        };
+        text.push_str(&format!(
+            "  - id: {id}\n    vars: {{q: \"question number {i}, padded to make the file large\"}}\n    checks: [{check}, {{length: {{max_words: 40}}}}]\n"
+        ));
+    }
+    text.push_str("defaults:\n  tags: [late]\n");
+    assert!(text.len() >= STREAMED_SUITE_BYTES, "{}", text.len());
+    let errs = load_text(&text).unwrap_err();
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].contains("unknown key `tags`"), "{errs:?}");
+    assert_eq!(
+        errs[1],
+        "12003: duplicate case id `c7` (first defined on line 24)"
+    );
+    assert!(errs[2].starts_with("15005: invalid regex"), "{errs:?}");
+    let ok = text
+        .replace(
+            "id: c7\n    vars: {q: \"question number 4000",
+            "id: c4000\n    vars: {q: \"question number 4000",
+        )
+        .replace("{regex: '('}", "{regex: 'x'}")
+        .replace("defaults:\n  tags: [late]\n", "defaults:\n  repeat: 2\n");
+    let s = load_text(&ok).unwrap();
+    assert_eq!(s.cases.len(), n);
+    assert_eq!(s.cases[5999].id, "c5999");
+    assert_eq!(s.cases[5999].settings.repeat, 2);
+    assert_eq!(s.cases[5999].source.rsplit(':').next(), Some("18000"));
+    // Identical checks are one decoded check, shared.
+    assert!(Arc::ptr_eq(&s.cases[0].checks[1], &s.cases[5999].checks[1]));
+}

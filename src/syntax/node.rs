@@ -203,8 +203,10 @@ enum Frame {
         entries: Vec<Entry>,
         pending_key: Option<(String, Pos)>,
         count: usize,
-        /// Keys seen so far and their line: duplicate checks in O(1).
-        seen: HashMap<String, usize>,
+        /// Keys seen so far and their first line, once the mapping has
+        /// [`SMALL_MAP`] keys (duplicate checks in O(1)); smaller mappings
+        /// are searched through their entries.
+        seen: Option<HashMap<String, usize>>,
     },
 }
 
@@ -228,6 +230,10 @@ struct Builder<'a, 's> {
     /// `parse_streaming`'s root key and the function its items go to.
     stream: Option<(&'s str, &'s mut dyn FnMut(Node))>,
 }
+
+/// Mappings with fewer keys than this find duplicate keys by a search of
+/// their entries, without a hash table of their own.
+const SMALL_MAP: usize = 16;
 
 /// Most nodes aliases may expand to in one file.
 const MAX_ALIAS_NODES: usize = 100_000;
@@ -312,7 +318,7 @@ impl Builder<'_, '_> {
                     entries: Vec::new(),
                     pending_key: None,
                     count: 1,
-                    seen: HashMap::new(),
+                    seen: None,
                 });
             }
             Event::SequenceEnd => {
@@ -453,8 +459,8 @@ impl Builder<'_, '_> {
                 ..
             }) => match pending_key.take() {
                 None => {
-                    let key = match &node.value {
-                        Value::Str(s) => s.clone(),
+                    let key = match node.value {
+                        Value::Str(s) => s,
                         Value::Int(i) => i.to_string(),
                         Value::Float(f) => f.to_string(),
                         Value::Bool(b) => b.to_string(),
@@ -468,20 +474,34 @@ impl Builder<'_, '_> {
                             String::new()
                         }
                     };
-                    match seen.get(&key) {
-                        Some(&line) => {
-                            self.errors.push(sourced(
-                                Diagnostic::new(
-                                    path,
-                                    Some(node.pos),
-                                    format!("duplicate key `{key}` (first defined at line {line})"),
-                                )
-                                .with_hint("remove one of the two"),
-                            ));
-                        }
-                        None => {
+                    let first = if entries.len() < SMALL_MAP {
+                        entries
+                            .iter()
+                            .find(|e| e.key == key)
+                            .map(|e| e.key_pos.line)
+                    } else {
+                        let seen = seen.get_or_insert_with(|| {
+                            let mut m = HashMap::with_capacity(entries.len() * 2);
+                            for e in entries.iter() {
+                                m.entry(e.key.clone()).or_insert(e.key_pos.line);
+                            }
+                            m
+                        });
+                        let first = seen.get(&key).copied();
+                        if first.is_none() {
                             seen.insert(key.clone(), node.pos.line);
                         }
+                        first
+                    };
+                    if let Some(line) = first {
+                        self.errors.push(sourced(
+                            Diagnostic::new(
+                                path,
+                                Some(node.pos),
+                                format!("duplicate key `{key}` (first defined at line {line})"),
+                            )
+                            .with_hint("remove one of the two"),
+                        ));
                     }
                     *pending_key = Some((key, node.pos));
                 }
@@ -703,5 +723,27 @@ mod tests {
         );
         assert!(e.is_err());
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn duplicate_keys_in_small_and_large_mappings() {
+        for n in [3usize, 15, 16, 17, 40] {
+            let mut y = String::new();
+            for i in 0..n {
+                y.push_str(&format!("k{i}: {i}\n"));
+            }
+            y.push_str("k1: again\n");
+            y.push_str(&format!("k{}: again\n", n - 1));
+            let e = parse(Path::new("t.yaml"), &y).unwrap_err();
+            let got: Vec<String> = e.iter().map(|d| d.message.clone()).collect();
+            assert_eq!(
+                got,
+                vec![
+                    "duplicate key `k1` (first defined at line 2)".to_string(),
+                    format!("duplicate key `k{}` (first defined at line {n})", n - 1),
+                ],
+                "{n} keys"
+            );
+        }
     }
 }
