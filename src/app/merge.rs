@@ -287,13 +287,16 @@ fn check_heads(heads: &[(PathBuf, RunInfo)]) -> Vec<Error> {
             .map(|(k, v)| format!("{k}/{total} ({})", files(v)))
             .collect();
         errors.push(Error::Usage(format!(
-            "{} of {total} missing: {}; given: {}\n  = hint: add the report of every shard (`evalgate run --shard {} --json PATH`); if a shard's job failed before writing its report, re-run it",
+            "{}; given: {}\n  = hint: add the report of every shard (`evalgate run --shard {} --json PATH`); if a shard's job failed before writing its report, re-run it",
             if missing.len() == 1 {
-                "a shard is".to_string()
+                format!("shard {} is missing", missing[0])
             } else {
-                format!("{} shards are", missing.len())
+                format!(
+                    "{} of the {total} shards are missing: {}",
+                    missing.len(),
+                    missing.join(", ")
+                )
             },
-            missing.join(", "),
             given.join(", "),
             missing[0],
         )));
@@ -360,10 +363,13 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
     for p in &args.inputs {
         let key = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            let names = if shown(first) == shown(p) {
+                String::new()
+            } else {
+                format!(" (as {} and {})", shown(first), shown(p))
+            };
             return Err(Error::Usage(format!(
-                "{} is given twice ({} and {})\n  = hint: give each shard's report once",
-                shown(p),
-                shown(first),
+                "{} is given twice{names}\n  = hint: give each shard's report once",
                 shown(p)
             )));
         }
