@@ -518,10 +518,7 @@ fn run_with(
         }
         None => None,
     };
-    let shard_info = match shard {
-        Some(s) => Some(shard_run(&mut plan, s, args, &sel)),
-        None => None,
-    };
+    let shard_info = shard.map(|s| shard_run(&mut plan, s, args, &sel));
     let (planned, selected_suites) = plan.selected()?;
     // A shard may be empty (fewer cases than shards); the whole selection may not.
     if planned == 0 && (shard.is_none() || plan.whole_count()? == 0) {

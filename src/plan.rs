@@ -184,6 +184,9 @@ fn allocate(size: SampleSize, sizes: &[u64]) -> Vec<u64> {
     }
 }
 
+/// A selected case: (its planned suite, the case).
+type SuiteCase = (usize, Arc<CaseDef>);
+
 /// One case to run.
 pub struct PlannedCase {
     pub suite: usize,
@@ -440,11 +443,9 @@ impl Plan {
     }
 
     /// Every selected case in order: (planned suite, case).
-    fn selected_cases(
-        &self,
-    ) -> impl Iterator<Item = Result<(usize, Arc<CaseDef>), Error>> + Send + '_ {
+    fn selected_cases(&self) -> impl Iterator<Item = Result<SuiteCase, Error>> + Send + '_ {
         self.suites.iter().enumerate().flat_map(move |(i, ps)| {
-            let iter: Box<dyn Iterator<Item = Result<(usize, Arc<CaseDef>), Error>> + Send> =
+            let iter: Box<dyn Iterator<Item = Result<SuiteCase, Error>> + Send> =
                 match ps.suite.iter_cases() {
                     Ok(cases) => Box::new(cases.filter_map(move |c| {
                         match c {

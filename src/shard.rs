@@ -180,8 +180,13 @@ impl Spec {
             }
         }
         let Some((total, _)) = totals.first().cloned() else {
+            let source = if index_var == GITLAB_INDEX {
+                format!("GitLab sets {GITLAB_TOTAL} beside {GITLAB_INDEX} in a job with `parallel:`; or use --shard auto/N")
+            } else {
+                "use --shard auto/N (N: the Indexed Job's `completions`)".to_string()
+            };
             return Err(usage(format!(
-                "--shard auto: {index_var} gives this shard's index but nothing gives the number of shards\n  = hint: use --shard auto/N (N: the Job's `completions`), or set {TOTAL_VAR}=N"
+                "--shard auto: {index_var} gives this shard's index but nothing gives the number of shards\n  = hint: {source}, or set {TOTAL_VAR}=N"
             )));
         };
         if let Some((_, other)) = totals.iter().find(|(n, _)| *n != total) {

@@ -376,6 +376,22 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
         seen.push((key, p));
     }
 
+    // A shard whose job failed before writing leaves no file: say so first.
+    let absent: Vec<&Path> = args
+        .inputs
+        .iter()
+        .filter(|p| {
+            std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        })
+        .map(PathBuf::as_path)
+        .collect();
+    if !absent.is_empty() {
+        return Err(Error::Usage(format!(
+            "no such file: {}\n  = hint: check the path (where the CI job downloaded the shards' reports); a shard whose job failed before its report was written must be re-run",
+            files(&absent)
+        )));
+    }
+
     // Every file's head, read at once on the readers' threads.
     let receivers: Vec<(PathBuf, Receiver<Msg>)> = args
         .inputs
@@ -500,8 +516,8 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
             if let Ok(c) = std::fs::canonicalize(p) {
                 if inputs.contains(&c) {
                     return Err(Error::Usage(format!(
-                        "the merged {} report would overwrite {}, one of the shards' reports being merged\n  = hint: write the merged report elsewhere ({} PATH), or keep shard reports apart from the `reports:` paths of evalgate.yaml",
-                        f.flag.trim_start_matches("--"),
+                        "the merged report ({}) would overwrite {}, one of the shard reports being merged\n  = hint: write the merged report elsewhere ({} PATH), or keep shard reports apart from the `reports:` paths of evalgate.yaml",
+                        f.flag,
                         shown(p),
                         f.flag
                     )));
@@ -601,8 +617,8 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
 
     // k-way merge by seq: the smallest next seq of every shard first.
     let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize)>> = BinaryHeap::new();
-    for i in 0..sources.len() {
-        if let Some(seq) = next_seq(&mut sources[i])? {
+    for (i, src) in sources.iter_mut().enumerate() {
+        if let Some(seq) = next_seq(src)? {
             heap.push(std::cmp::Reverse((seq, i)));
         }
     }
