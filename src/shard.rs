@@ -304,6 +304,12 @@ mod tests {
             // Within 10% of the mean (a binomial spread of about 3 sigma).
             assert!(max - min <= mean / 5, "{total} shards: {counts:?}");
             println!("10000 cases over {total} shards: min {min}, max {max}, per shard {counts:?}");
+            // The figures the README gives (the ids of scripts/lib.sh's workload).
+            match total {
+                3 => assert_eq!((min, max), (3284, 3365)),
+                7 => assert_eq!((min, max), (1406, 1483)),
+                _ => {}
+            }
         }
     }
 }

@@ -905,3 +905,69 @@ fn ci_examples_commands_run_as_written() {
         |line, _| line.to_string(),
     );
 }
+
+#[test]
+fn the_readme_scaling_example_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("```sh\ncd examples/ci\nevalgate run --shard 1/3")
+        .expect("the README's sharding example")
+        + "```sh\n".len();
+    let end = readme[start..].find("```").unwrap() + start;
+    let block = &readme[start..end];
+    let out_start = readme[end..].find("```\nmerging").expect("its output") + end + 4;
+    let out_end = readme[out_start..].find("```").unwrap() + out_start;
+    let expected = &readme[out_start..out_end];
+    let dir = copy_example();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_evalgate"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut last = None;
+    for line in block.lines().filter(|l| l.starts_with("evalgate ")) {
+        let (command, comment) = line.split_once('#').unwrap_or((line, ""));
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(command).current_dir(dir.path());
+        c.env("PATH", &path).env("NO_COLOR", "1").env("CI", "true");
+        c.env_remove("GITHUB_STEP_SUMMARY");
+        for v in SHARD_VARS {
+            c.env_remove(v);
+        }
+        let r = Run::from(c.output().unwrap());
+        if comment.contains("exit 0") {
+            assert_eq!(r.code, 0, "`{line}`: {}{}", r.stdout, r.stderr);
+        }
+        last = Some(r);
+    }
+    let merged = last.expect("the merge command");
+    assert_eq!(merged.code, 0, "{}{}", merged.stdout, merged.stderr);
+    for line in expected.lines().filter(|l| *l != "…") {
+        assert!(merged.stdout.contains(line), "{line}\n{}", merged.stdout);
+    }
+    let v = json(dir.path(), "reports/report.json");
+    assert_eq!(v["run"]["planned_cases"], 43);
+}
+
+#[test]
+fn the_readme_merge_usage_lines_parse() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("evalgate merge ") || l.starts_with("evalgate run --shard"))
+        .collect();
+    assert!(lines.len() >= 7, "{lines:?}");
+    let p = project();
+    for line in lines {
+        let command = line.split_once('#').map_or(line, |(c, _)| c).trim();
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let r = run_in(p.path(), &args);
+        // The flags exist: clap accepted them (what fails is the missing files).
+        assert!(
+            !r.stderr.contains("Usage:") && !r.stderr.contains("unexpected argument"),
+            "`{line}`: {}",
+            r.stderr
+        );
+    }
+}
