@@ -971,3 +971,63 @@ fn the_readme_merge_usage_lines_parse() {
         );
     }
 }
+
+#[test]
+fn replayed_shards_of_a_real_endpoint_project_merge() {
+    // examples/staging: two networked providers answered from cassettes
+    // (whose contents are in the config hash when replaying).
+    let dir = tempfile::tempdir().unwrap();
+    crate::endpoints::copy_tree(&repo().join("examples/staging"), dir.path());
+    let base = [
+        "run",
+        "-q",
+        "--replay",
+        "--provider",
+        "staging",
+        "--provider",
+        "claude",
+    ];
+    let whole = run_in(dir.path(), &[&base[..], &["--json", "whole.json"]].concat());
+    let mut files = Vec::new();
+    for k in 1..=3 {
+        let spec = format!("{k}/3");
+        let file = format!("s{k}.json");
+        let args = [&base[..], &["--shard", &spec, "--json", &file]].concat();
+        let r = run_in(dir.path(), &args);
+        assert!(r.code <= 1, "{}{}", r.stdout, r.stderr);
+        files.push(file);
+    }
+    let mut args = vec!["merge", "--json", "merged.json"];
+    args.extend(files.iter().map(String::as_str));
+    let merged = run_in(dir.path(), &args);
+    assert_eq!(
+        merged.code, whole.code,
+        "{}{}",
+        merged.stdout, merged.stderr
+    );
+    assert_eq!(
+        strip_timings(&json(dir.path(), "whole.json")),
+        strip_timings(&json(dir.path(), "merged.json"))
+    );
+    // A cassette changed since the shards ran: another config hash.
+    let cassettes = dir.path().join("fixtures/cassettes");
+    let first = std::fs::read_dir(&cassettes)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_file())
+        .or_else(|| {
+            std::fs::read_dir(&cassettes)
+                .unwrap()
+                .flatten()
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+                .map(|e| e.path())
+                .find(|p| p.is_file())
+        })
+        .expect("a cassette");
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, format!("{text}\n# edited\n")).unwrap();
+    let r = run_in(dir.path(), &args);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cassettes hash to"), "{}", r.stderr);
+}
