@@ -701,8 +701,13 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
             StopReason::FailFast => "stopped at its first failure (--fail-fast)",
         };
         let not_run = s.info.planned_cases.saturating_sub(s.results);
+        let again = if *reason == StopReason::Interrupted {
+            "; re-run it and merge again"
+        } else {
+            ""
+        };
         verdict.reasons.push(format!(
-            "shard {} ({}) {why}: {} of its {} did not run; re-run it and merge again",
+            "shard {} ({}) {why}: {} of its {} did not run{again}",
             s.shard,
             shown(&s.path),
             not_run,

@@ -1031,3 +1031,50 @@ fn replayed_shards_of_a_real_endpoint_project_merge() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("cassettes hash to"), "{}", r.stderr);
 }
+
+#[test]
+fn a_fail_fast_shard_makes_a_stopped_merged_run() {
+    let p = project();
+    let dir = p.path();
+    let mut files = Vec::new();
+    let mut stopped = Vec::new();
+    for k in 1..=3 {
+        let spec = format!("{k}/3");
+        let file = format!("ff{k}.json");
+        let r = run_in(
+            dir,
+            &[
+                "run",
+                "-q",
+                "-j",
+                "1",
+                "--fail-fast",
+                "--shard",
+                &spec,
+                "--json",
+                &file,
+            ],
+        );
+        assert!(r.code <= 1, "{}", r.stderr);
+        if json(dir, &file)["stopped"] == "fail_fast" {
+            stopped.push(k);
+        }
+        files.push(file);
+    }
+    assert!(!stopped.is_empty(), "a shard meets a failure and stops");
+    let mut args = vec!["merge", "--json", "m.json"];
+    args.extend(files.iter().map(String::as_str));
+    let r = run_in(dir, &args);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let m = json(dir, "m.json");
+    assert_eq!(m["stopped"], "fail_fast");
+    assert!(m["summary"]["not_run"].as_u64().unwrap() > 0);
+    let reasons = m["verdict"]["reasons"].to_string();
+    let k = stopped[0];
+    assert!(
+        reasons.contains(&format!(
+            "shard {k}/3 (ff{k}.json) stopped at its first failure (--fail-fast)"
+        )),
+        "{reasons}"
+    );
+}
