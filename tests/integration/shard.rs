@@ -1078,3 +1078,39 @@ fn a_fail_fast_shard_makes_a_stopped_merged_run() {
         "{reasons}"
     );
 }
+
+#[test]
+fn scan_shards_merge_to_the_whole_scan() {
+    let p = Project::with_mock("default: I cannot help with that.\n");
+    let dir = p.path();
+    let base = [
+        "scan",
+        "-q",
+        "--provider",
+        "mock",
+        "--category",
+        "prompt-injection",
+    ];
+    let whole = run_in(dir, &[&base[..], &["--json", "whole.json"]].concat());
+    assert!(whole.code <= 1, "{}{}", whole.stdout, whole.stderr);
+    for k in 1..=2 {
+        let spec = format!("{k}/2");
+        let file = format!("s{k}.json");
+        let r = run_in(
+            dir,
+            &[&base[..], &["--shard", &spec, "--json", &file]].concat(),
+        );
+        assert!(r.code <= 1, "{}{}", r.stdout, r.stderr);
+        assert!(json(dir, &file)["run"]["shard"]["scan"].is_string());
+    }
+    let merged = run_in(dir, &["merge", "s1.json", "s2.json", "--json", "m.json"]);
+    assert_eq!(
+        merged.code, whole.code,
+        "{}{}",
+        merged.stdout, merged.stderr
+    );
+    assert_eq!(
+        strip_timings(&json(dir, "whole.json")),
+        strip_timings(&json(dir, "m.json"))
+    );
+}
