@@ -9,12 +9,13 @@ use std::sync::Arc;
 use clap::{CommandFactory, Parser};
 
 mod init;
+mod merge;
 mod schema;
 pub use schema::{schema_keys, SchemaKeys};
 
 use crate::cli::{
     Cli, ColorChoice, Command, CompareArgs, CompareFormat, GoldenArgs, GoldenCommand, ListArgs,
-    ListFormat, RunArgs, ScanArgs, SelectArgs, ShellArg, ToleranceArgs, UpdateGolden,
+    ListFormat, ReportArgs, RunArgs, ScanArgs, SelectArgs, ShellArg, ToleranceArgs, UpdateGolden,
 };
 use crate::compare::{Baseline, Comparer, Tolerance};
 use crate::config::project::{ProjectConfig, ReportPaths};
@@ -59,6 +60,7 @@ where
         Command::Golden(a) => Some(&a.config),
         Command::Scan(a) => Some(&a.run.select.config),
         Command::Bench(a) => Some(&a.config),
+        Command::Merge(a) => Some(&a.config),
         Command::Compare(_)
         | Command::ServeMock(_)
         | Command::Init(_)
@@ -81,6 +83,7 @@ where
         Command::Run(args) => run(&args),
         Command::Golden(args) => golden_command(&args),
         Command::Compare(args) => compare(&args),
+        Command::Merge(args) => merge::merge(&args),
         Command::ServeMock(args) => serve_mock(&args),
         Command::Scan(args) => scan(&args),
         Command::Bench(args) => bench(&args),
@@ -315,7 +318,7 @@ fn list(args: &ListArgs) -> Result<i32, Error> {
 /// its `reports:` key in evalgate.yaml, how its reporter is opened).
 struct ReportFormat {
     flag: &'static str,
-    arg: fn(&RunArgs) -> Option<&PathBuf>,
+    arg: fn(&ReportArgs) -> Option<&PathBuf>,
     config: fn(&ReportPaths) -> Option<&PathBuf>,
     /// Open the reporter for this path (and, for Markdown, the GitHub step
     /// summary); `None` when there is nothing to write.
@@ -362,16 +365,15 @@ const REPORT_FORMATS: &[ReportFormat] = &[
 
 /// Paths of the reports this run writes, per format: flags override the
 /// config defaults; `--no-reports` writes none.
-fn report_targets(args: &RunArgs, plan: &Plan) -> Vec<(&'static ReportFormat, Option<PathBuf>)> {
+fn report_targets(
+    args: &ReportArgs,
+    config: &ReportPaths,
+) -> Vec<(&'static ReportFormat, Option<PathBuf>)> {
     REPORT_FORMATS
         .iter()
         .map(|f| {
             let path = (!args.no_reports)
-                .then(|| {
-                    (f.arg)(args)
-                        .or_else(|| (f.config)(&plan.config.reports))
-                        .cloned()
-                })
+                .then(|| (f.arg)(args).or_else(|| (f.config)(config)).cloned())
                 .flatten();
             (f, path)
         })
@@ -494,6 +496,11 @@ fn run_with(
         Mode::Live
     };
     crate::check::script::set_policy(args.replay, args.allow_scripts);
+    // A bad --shard is refused before anything is loaded.
+    let shard = match &args.shard {
+        Some(text) => Some(crate::shard::Spec::parse(text)?.resolve(|k| std::env::var(k).ok())?),
+        None => None,
+    };
     let mut plan = Plan::load(&sel)?;
     print_warnings(&plan);
     let sample = match sample {
@@ -511,8 +518,10 @@ fn run_with(
         }
         None => None,
     };
+    let shard_info = shard.map(|s| shard_run(&mut plan, s, args, &sel));
     let (planned, selected_suites) = plan.selected()?;
-    if planned == 0 {
+    // A shard may be empty (fewer cases than shards); the whole selection may not.
+    if planned == 0 && (shard.is_none() || plan.whole_count()? == 0) {
         return Err(Error::Usage(
             "no case matches the given --filter/--tag\n  = hint: run `evalgate list` to see the case ids and tags".to_string(),
         ));
@@ -568,16 +577,19 @@ fn run_with(
         .map_or(plan.config.concurrency, |c| c as usize);
 
     // Open every report before running: an unwritable location fails now (exit 3).
-    let targets = report_targets(args, &plan);
+    let targets = report_targets(&args.reports, &plan.config.reports);
     // --no-reports means console only: not even the GitHub step summary.
     let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|v| !v.is_empty() && !args.no_reports)
+        .filter(|v| !v.is_empty() && !args.reports.no_reports)
         .map(PathBuf::from);
     check_distinct_targets(&targets, step_summary.as_deref())?;
     // Report paths from evalgate.yaml stay inside the project (paths given on
     // the command line are the user's own).
-    if !args.no_reports {
-        for f in REPORT_FORMATS.iter().filter(|f| (f.arg)(args).is_none()) {
+    if !args.reports.no_reports {
+        for f in REPORT_FORMATS
+            .iter()
+            .filter(|f| (f.arg)(&args.reports).is_none())
+        {
             if let Some(p) = (f.config)(&plan.config.reports) {
                 crate::util::fsafe::inside_project(p).map_err(|e| {
                     Error::Usage(format!(
@@ -643,6 +655,7 @@ fn run_with(
         tags: args.select.tags.clone(),
         sample,
         max_cost_usd: policy.max_cost,
+        shard: shard_info,
     };
     let update = match args.update_golden {
         UpdateGolden::Auto => UpdateMode::Auto,
@@ -664,7 +677,10 @@ fn run_with(
         // A case-level filter or a tag runs part of a suite: unselected baseline
         // cases are "not run", not "removed".
         policy,
-        subset: !args.select.tags.is_empty() || args.select.filters.iter().any(|f| f.contains('/')),
+        // So does a shard: the other shards' cases are not run here.
+        subset: !args.select.tags.is_empty()
+            || args.select.filters.iter().any(|f| f.contains('/'))
+            || shard.is_some(),
     };
     // Handlers are installed now, before any case starts: a signal that comes
     // early still stops the run cleanly instead of killing the process.
@@ -721,6 +737,30 @@ fn run_with(
         return Ok(128 + sig);
     }
     Ok(outcome.verdict.exit_code)
+}
+
+/// Restrict the plan to `shard`; what the shard's report records for
+/// `evalgate merge`.
+fn shard_run(
+    plan: &mut Plan,
+    shard: crate::shard::Shard,
+    args: &RunArgs,
+    sel: &Selection,
+) -> crate::model::ShardInfo {
+    plan.set_shard(Some(shard));
+    crate::model::ShardInfo {
+        index: shard.index,
+        total: shard.total,
+        paths: args
+            .select
+            .paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        providers: args.select.providers.clone(),
+        replay: args.replay,
+        scan: sel.scan.clone(),
+    }
 }
 
 /// `10%` or `0.1`: a tolerance as a ratio.

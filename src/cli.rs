@@ -28,6 +28,9 @@ pub(crate) enum Command {
     Golden(GoldenArgs),
     /// Compare two JSON reports case by case: regressions, fixes, new, removed, flaky, deltas.
     Compare(CompareArgs),
+    /// Merge the JSON reports of a run's shards (`run --shard K/N`) into one
+    /// report in plan order with one gate verdict, as if it had been one run.
+    Merge(MergeArgs),
     /// Serve a mock fixtures file as an OpenAI- and Anthropic-compatible HTTP API,
     /// with latency, errors, 429s and stream faults to order.
     ServeMock(ServeMockArgs),
@@ -460,6 +463,70 @@ pub(crate) struct RunCommand {
     pub seed: u64,
 }
 
+/// The report files a run (or a merge) writes; flags override the
+/// `reports:` of evalgate.yaml.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown summary here.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Write no report files (console only).
+    #[arg(long, conflicts_with_all = ["junit", "json", "markdown"])]
+    pub no_reports: bool,
+}
+
+/// `evalgate merge`: shard reports in, one run's reports and verdict out.
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The JSON reports of every shard of one run (`run --shard K/N --json PATH`).
+    #[arg(value_name = "SHARD.json", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Config file (its gate policy judges the merged run; default:
+    /// evalgate.yaml found as `run` finds it).
+    #[arg(short, long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Gate: minimum pass rate over all cases, in [0, 1].
+    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
+    pub min_pass_rate: Option<f64>,
+    /// Gate: at most this many failed cases.
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u64>,
+    /// Gate: whether cases with errors fail the gate.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub fail_on_error: Option<bool>,
+    /// Gate: whether flaky cases fail the gate.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub fail_on_flaky: Option<bool>,
+    /// Compare the merged run with a previous run's JSON report and gate on regressions.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+    /// Gate: at most this many regressions against --baseline (default 0).
+    #[arg(long, value_name = "N", requires = "baseline")]
+    pub max_regressions: Option<u64>,
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+    /// Show at most this many failures in detail on the console.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub show_failures: usize,
+    /// Print only the verdict and failures.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also list passing cases.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Colour on the console.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
@@ -485,18 +552,14 @@ pub(crate) struct RunArgs {
     /// Bypass every provider's response cache (`cache: true`).
     #[arg(long)]
     pub no_cache: bool,
-    /// Write a JUnit XML report here.
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<PathBuf>,
-    /// Write the JSON report here.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write the Markdown summary here.
-    #[arg(long, value_name = "PATH")]
-    pub markdown: Option<PathBuf>,
-    /// Write no report files (console only).
-    #[arg(long, conflicts_with_all = ["junit", "json", "markdown"])]
-    pub no_reports: bool,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Run one shard of the selected cases: `K/N` (the K-th of N, from 1),
+    /// or `auto` / `auto/N` (the index from CI_NODE_INDEX or
+    /// JOB_COMPLETION_INDEX, N from the flag, EVALGATE_SHARD_TOTAL or
+    /// CI_NODE_TOTAL). Join the shards' JSON reports with `evalgate merge`.
+    #[arg(long, value_name = "K/N|auto[/N]")]
+    pub shard: Option<String>,
     /// Gate: minimum pass rate over all cases, in [0, 1].
     #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
     pub min_pass_rate: Option<f64>,

@@ -25,6 +25,7 @@ pub(crate) mod provider;
 pub(crate) mod report;
 pub(crate) mod secret;
 pub(crate) mod serve;
+pub(crate) mod shard;
 pub(crate) mod suite;
 pub mod syntax;
 pub mod template;

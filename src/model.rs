@@ -759,6 +759,32 @@ pub(crate) struct RunInfo {
     /// The budget (`gate.max_cost` or `--max-cost`), in USD.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub max_cost_usd: Option<f64>,
+    /// `--shard K/N`: this run is one part of a run that `evalgate merge`
+    /// joins.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<ShardInfo>,
+}
+
+/// A shard's place and what `evalgate merge` needs to rebuild the whole
+/// run's plan (with `run.filters`, `run.tags` and `run.sample`) and check
+/// that the shards belong together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ShardInfo {
+    /// 1-based.
+    pub index: u32,
+    pub total: u32,
+    /// The suite paths given on the command line (none: the config's globs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// `--provider` as given (none: each suite's own provider).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
+    /// `--replay`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
+    /// `evalgate scan`: the in-memory suite it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<String>,
 }
 
 /// How a run was sampled (`--sample`).

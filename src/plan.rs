@@ -67,6 +67,8 @@ pub struct Plan {
     tags: Vec<String>,
     /// `--sample`: the seed, and per planned suite which cases are in it.
     sample: Option<(u64, Vec<Cut>)>,
+    /// `--shard K/N`: only the cases of this shard are streamed.
+    shard: Option<crate::shard::Shard>,
 }
 
 /// Which cases of a planned suite a sample keeps.
@@ -182,10 +184,15 @@ fn allocate(size: SampleSize, sizes: &[u64]) -> Vec<u64> {
     }
 }
 
+/// A selected case: (its planned suite, the case).
+type SuiteCase = (usize, Arc<CaseDef>);
+
 /// One case to run.
 pub struct PlannedCase {
     pub suite: usize,
     pub case: Arc<CaseDef>,
+    /// Its place in the whole run's plan order (0-based), also in a shard.
+    pub seq: u64,
 }
 
 impl Plan {
@@ -309,7 +316,9 @@ impl Plan {
             diags.dedup_by(|a, b| a.file == b.file && a.pos == b.pos && a.message == b.message);
             return Err(Error::from(diags));
         }
-        let replay_all = sel.build.connect && sel.build.mode == Mode::Replay;
+        // Replay hashes the cassettes also when nothing connects (`evalgate
+        // merge` rebuilds a replayed run's plan to check its hash).
+        let replay_all = sel.build.mode == Mode::Replay;
         hash_inputs(&config, &planned, &goldens, replay_all, &mut hasher);
         let config_hash = format!("sha256:{:x}", hasher.finalize());
         Ok(Plan {
@@ -325,6 +334,7 @@ impl Plan {
             filter,
             tags: sel.tags.clone(),
             sample: None,
+            shard: None,
         })
     }
 
@@ -366,7 +376,8 @@ impl Plan {
     pub fn set_sample(&mut self, size: SampleSize, seed: u64) -> Result<(u64, u64), Error> {
         self.sample = None;
         let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); self.suites.len()];
-        for c in self.cases() {
+        // Over the whole run, not a shard: every shard samples alike.
+        for c in self.all_cases() {
             let c = c?;
             let name = &self.suites[c.suite].suite.name;
             hashes[c.suite].push(sample_hash(seed, name, &c.case.id));
@@ -401,15 +412,45 @@ impl Plan {
         }
     }
 
-    /// Every selected case in order (suite, then case), streamed.
+    /// Run only the cases of this shard (see [`crate::shard`]).
+    pub(crate) fn set_shard(&mut self, shard: Option<crate::shard::Shard>) {
+        self.shard = shard;
+    }
+
+    /// Every selected case in order (suite, then case), streamed; with a
+    /// shard, those of the shard, each with its seq in the whole run.
     pub fn cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + Send + '_ {
+        let shard = self.shard;
+        self.all_cases().filter(move |c| match (c, shard) {
+            (Ok(pc), Some(s)) => s.contains(&self.suites[pc.suite].suite.name, &pc.case.id),
+            _ => true,
+        })
+    }
+
+    /// Every selected case of the whole run (no shard), numbered.
+    fn all_cases(&self) -> impl Iterator<Item = Result<PlannedCase, Error>> + Send + '_ {
+        let mut seq = 0u64;
+        self.selected_cases().map(move |c| {
+            c.map(|(suite, case)| {
+                seq += 1;
+                PlannedCase {
+                    suite,
+                    case,
+                    seq: seq - 1,
+                }
+            })
+        })
+    }
+
+    /// Every selected case in order: (planned suite, case).
+    fn selected_cases(&self) -> impl Iterator<Item = Result<SuiteCase, Error>> + Send + '_ {
         self.suites.iter().enumerate().flat_map(move |(i, ps)| {
-            let iter: Box<dyn Iterator<Item = Result<PlannedCase, Error>> + Send> =
+            let iter: Box<dyn Iterator<Item = Result<SuiteCase, Error>> + Send> =
                 match ps.suite.iter_cases() {
                     Ok(cases) => Box::new(cases.filter_map(move |c| {
                         match c {
                             Ok(case) => (self.selects(&ps.suite, &case) && self.sampled(i, &case))
-                                .then_some(Ok(PlannedCase { suite: i, case })),
+                                .then_some(Ok((i, case))),
                             Err(e) => Some(Err(Error::Infrastructure(format!(
                                 "dataset changed during the run: {e}"
                             )))),
@@ -449,6 +490,16 @@ impl Plan {
             }
         }
         Ok(used)
+    }
+
+    /// Count the selected cases of the whole run, whatever the shard.
+    pub(crate) fn whole_count(&self) -> Result<u64, Error> {
+        let mut n = 0;
+        for c in self.all_cases() {
+            c?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Count the selected cases (reads datasets once more).

@@ -40,6 +40,7 @@ use crate::model::{Outcome, RunInfo, StopReason};
 pub(crate) use baseline::Baseline;
 pub(crate) use diff::Comparer;
 pub(crate) use render::{render_console, render_markdown};
+pub(crate) use wire::{stream_report, Halt, ReportInfo};
 
 /// How many per-case latency and token changes a [`Comparison`] keeps (the
 /// largest relative changes); the total number of changes is counted.

@@ -39,6 +39,17 @@ pub(crate) struct ReportInfo {
     pub schema_version: Option<u64>,
     pub run: RunWire,
     pub stopped: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+/// Why a callback of [`stream_report`] stops the reading.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// The file is not what the reader needs: this message (naming the
+    /// file and the fix) is the error.
+    Problem(String),
+    /// The reader wants no more (its consumer went away).
+    Stop,
 }
 
 /// Token usage of an attempt.
@@ -146,42 +157,84 @@ where
     T: DeserializeOwned,
     F: FnMut(T),
 {
+    let mut run = RunWire::default();
+    let mut info = stream_report(
+        path,
+        HINT,
+        |r: RunWire| {
+            run = r;
+            Ok(())
+        },
+        |c: T| {
+            on_case(c);
+            Ok(())
+        },
+    )?;
+    info.run = run;
+    Ok(info)
+}
+
+/// Stream the report at `path`: `on_run` gets its `run` object (read as
+/// `R`) when it comes, `on_case` every result in order (as `T`); either
+/// may stop the reading ([`Halt`]). `hint` ends the messages about files
+/// that are not evalgate reports. Errors as [`read_report`]'s; a
+/// [`Halt::Problem`] is an [`Error::Usage`] with its message, a
+/// [`Halt::Stop`] an [`Error::Infrastructure`] nobody needs to show.
+pub(crate) fn stream_report<R, T, FR, FC>(
+    path: &Path,
+    hint: &str,
+    mut on_run: FR,
+    mut on_case: FC,
+) -> Result<ReportInfo, Error>
+where
+    R: DeserializeOwned,
+    T: DeserializeOwned,
+    FR: FnMut(R) -> Result<(), Halt>,
+    FC: FnMut(T) -> Result<(), Halt>,
+{
     let shown = display_path(path);
     if path.is_dir() {
         return Err(Error::Usage(format!(
-            "cannot read report {shown}: it is a directory{HINT}"
+            "cannot read report {shown}: it is a directory{hint}"
         )));
     }
     // A report named on the command line: any location, but a regular file.
     let file = crate::util::fsafe::open(path, crate::util::fsafe::Kind::Report, false)
         .map_err(|e| Error::Usage(format!("cannot read report {shown}: {e}")))?;
     let mut problem: Option<String> = None;
+    let mut halted: Option<Halt> = None;
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, file));
     let result = de
         .deserialize_map(ReportVisitor {
+            on_run: &mut on_run,
             on_case: &mut on_case,
             problem: &mut problem,
-            _case: PhantomData::<T>,
+            halted: &mut halted,
+            _types: PhantomData::<(R, T)>,
         })
         .and_then(|info| de.end().map(|()| info));
     match result {
         Ok(info) => Ok(info),
-        Err(e) => Err(match problem {
-            Some(p) => Error::Usage(format!("{shown} is not an evalgate report: {p}{HINT}")),
-            None => classify(&shown, &e),
+        Err(e) => Err(match (halted, problem) {
+            (Some(Halt::Problem(p)), _) => Error::Usage(p),
+            (Some(Halt::Stop), _) => Error::Infrastructure(format!("stopped reading {shown}")),
+            (None, Some(p)) => {
+                Error::Usage(format!("{shown} is not an evalgate report: {p}{hint}"))
+            }
+            (None, None) => classify(&shown, &e, hint),
         }),
     }
 }
 
-fn classify(shown: &str, e: &serde_json::Error) -> Error {
+fn classify(shown: &str, e: &serde_json::Error, hint: &str) -> Error {
     use serde_json::error::Category;
     match e.classify() {
         Category::Io => Error::Infrastructure(format!("cannot read report {shown}: {e}")),
         Category::Syntax | Category::Eof => Error::Usage(format!(
-            "{shown} is not a JSON report: invalid JSON ({e}){HINT}"
+            "{shown} is not a JSON report: invalid JSON ({e}){hint}"
         )),
         Category::Data => Error::Usage(format!(
-            "{shown} is not a readable evalgate report: {e}{HINT}"
+            "{shown} is not a readable evalgate report: {e}{hint}"
         )),
     }
 }
@@ -189,16 +242,23 @@ fn classify(shown: &str, e: &serde_json::Error) -> Error {
 /// Marker message of the serde error that stops reading after a problem.
 const STOP: &str = "not an evalgate report";
 
-struct ReportVisitor<'a, T, F> {
-    on_case: &'a mut F,
+/// Marker message of the serde error that stops reading after a [`Halt`].
+const HALT: &str = "reading stopped";
+
+struct ReportVisitor<'a, R, T, FR, FC> {
+    on_run: &'a mut FR,
+    on_case: &'a mut FC,
     problem: &'a mut Option<String>,
-    _case: PhantomData<T>,
+    halted: &'a mut Option<Halt>,
+    _types: PhantomData<(R, T)>,
 }
 
-impl<'de, T, F> de::Visitor<'de> for ReportVisitor<'_, T, F>
+impl<'de, R, T, FR, FC> de::Visitor<'de> for ReportVisitor<'_, R, T, FR, FC>
 where
+    R: DeserializeOwned,
     T: DeserializeOwned,
-    F: FnMut(T),
+    FR: FnMut(R) -> Result<(), Halt>,
+    FC: FnMut(T) -> Result<(), Halt>,
 {
     type Value = ReportInfo;
 
@@ -236,7 +296,17 @@ where
                         }
                     }
                 }
-                "run" => info.run = map.next_value()?,
+                "run" => {
+                    let run: R = map.next_value()?;
+                    if let Err(h) = (self.on_run)(run) {
+                        *self.halted = Some(h);
+                        return Err(de::Error::custom(HALT));
+                    }
+                }
+                "duration_ms" => {
+                    let v: serde_json::Value = map.next_value()?;
+                    info.duration_ms = v.as_f64();
+                }
                 "stopped" => {
                     let v: Option<serde_json::Value> = map.next_value()?;
                     info.stopped = v.and_then(|v| match v {
@@ -248,6 +318,7 @@ where
                 "results" => {
                     map.next_value_seed(Results {
                         on_case: &mut *self.on_case,
+                        halted: &mut *self.halted,
                         _case: PhantomData::<T>,
                     })?;
                     results_seen = true;
@@ -278,13 +349,14 @@ fn short_json(v: &serde_json::Value) -> String {
 
 struct Results<'a, T, F> {
     on_case: &'a mut F,
+    halted: &'a mut Option<Halt>,
     _case: PhantomData<T>,
 }
 
 impl<'de, T, F> DeserializeSeed<'de> for Results<'_, T, F>
 where
     T: DeserializeOwned,
-    F: FnMut(T),
+    F: FnMut(T) -> Result<(), Halt>,
 {
     type Value = ();
 
@@ -296,7 +368,7 @@ where
 impl<'de, T, F> de::Visitor<'de> for Results<'_, T, F>
 where
     T: DeserializeOwned,
-    F: FnMut(T),
+    F: FnMut(T) -> Result<(), Halt>,
 {
     type Value = ();
 
@@ -307,7 +379,10 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         // serde_json's errors carry line and column: one result per line.
         while let Some(case) = seq.next_element::<T>()? {
-            (self.on_case)(case);
+            if let Err(h) = (self.on_case)(case) {
+                *self.halted = Some(h);
+                return Err(de::Error::custom(HALT));
+            }
         }
         Ok(())
     }

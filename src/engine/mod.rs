@@ -311,7 +311,6 @@ pub(crate) async fn run(
     let mut cases = plan.cases();
     // The case being expanded into repeats: (suite, case seq, case, next repeat).
     let mut expanding: Option<(usize, u64, Arc<CaseDef>, u32)> = None;
-    let mut next_case: u64 = 0;
     let mut next_seq: u64 = 0;
     let mut folder = Folder::default();
     let mut in_flight: FuturesUnordered<JoinHandle<Done>> = FuturesUnordered::new();
@@ -364,8 +363,8 @@ pub(crate) async fn run(
                         break;
                     }
                     Some(Ok(pc)) => {
-                        let case_seq = next_case;
-                        next_case += 1;
+                        // The case's place in the whole run (a shard skips others').
+                        let case_seq = pc.seq;
                         if pc.case.skip.is_some() {
                             let slot = Slot {
                                 suite: pc.suite,

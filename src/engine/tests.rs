@@ -99,6 +99,7 @@ async fn run_project(dir: &std::path::Path, attempts: bool) -> (Totals, Vec<Stri
         tags: Vec::new(),
         sample: None,
         max_cost_usd: None,
+        shard: None,
     };
     let opts = RunOptions {
         concurrency: 1,
@@ -317,6 +318,7 @@ async fn a_check_calls_the_cases_own_provider_and_both_calls_replay() {
                 tags: Vec::new(),
                 sample: None,
                 max_cost_usd: None,
+                shard: None,
             };
             let totals = run(
                 &plan,

@@ -414,6 +414,7 @@ pub(crate) mod fixtures {
             tags: Vec::new(),
             sample: None,
             max_cost_usd: None,
+            shard: None,
         }
     }
 

@@ -12,7 +12,7 @@ use regex::Regex;
 const LAYERS: &[&[&str]] = &[
     &["exit", "secret", "template", "cli"],
     &["error"],
-    &["util"],
+    &["util", "shard"],
     &["syntax", "model"],
     &["compare", "golden", "attack"],
     &["gate", "event"],

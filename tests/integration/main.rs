@@ -24,6 +24,7 @@ mod schemas;
 mod security;
 mod serve_mock;
 mod servers;
+mod shard;
 mod target;
 mod util;
 mod verdicts;
