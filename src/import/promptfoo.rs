@@ -486,33 +486,13 @@ impl Conv {
         }
 
         // Variables the prompts read that a case does not set: Nunjucks
-        // renders them as empty text, minijinja refuses (strict).
+        // renders them as empty text, minijinja refuses (strict). Decided
+        // once for every prompt (to try them), then for those kept.
         let env = crate::template::environment();
-        let mut used = BTreeSet::new();
-        for (_, p, _, _) in &prompts {
-            for t in prompt_texts(p) {
-                if let Ok(vars) = crate::template::variables(&env, &t) {
-                    used.extend(vars);
-                }
-            }
-        }
-        for v in &used {
-            if default_vars.contains_key(v) {
-                continue;
-            }
-            let missing = cases.iter().filter(|c| !c.vars.contains_key(v)).count();
-            if missing > 0 {
-                default_vars.insert(v.clone(), J::String(String::new()));
-                self.notes.push(Note {
-                    kind: NoteKind::Differs,
-                    file: src.name.clone(),
-                    line: None,
-                    text: format!(
-                        "`{{{{{v}}}}}` is read by a prompt but not set by {missing} test{}: promptfoo renders it as empty text, evalgate refuses undefined variables, so `defaults.vars` sets it to \"\"",
-                        crate::util::fmt::plural(missing)
-                    ),
-                });
-            }
+        let provisional = unset_vars(&prompts, &cases, &default_vars);
+        let mut trial_vars = default_vars.clone();
+        for (v, value, _) in &provisional {
+            trial_vars.insert(v.clone(), value.clone());
         }
         // What minijinja cannot render (a filter it lacks, an attribute of a
         // string…) shows when a case is rendered: such a prompt is left out,
@@ -521,7 +501,7 @@ impl Conv {
         for (name, p, psrc, ppos) in prompts {
             let mut failure = None;
             'cases: for c in &cases {
-                let mut vars = default_vars.clone();
+                let mut vars = trial_vars.clone();
                 vars.extend(c.vars.clone());
                 let ctx = minijinja::Value::from_serialize(J::Object(vars));
                 for t in prompt_texts(&p) {
@@ -538,7 +518,7 @@ impl Conv {
                     file: psrc,
                     line: Some(ppos.line),
                     text: format!(
-                        "prompt `{name}` not converted: minijinja cannot render it for case `{case}`: {e} (Nunjucks and promptfoo's own filters such as `load` are not all in minijinja)"
+                        "prompt `{name}` not converted: minijinja cannot render it for case `{case}`: {e} (minijinja lacks some Nunjucks filters, such as `dump`, and promptfoo's own, such as `load`)"
                     ),
                 }),
             }
@@ -546,6 +526,15 @@ impl Conv {
         let prompts = kept;
         if prompts.is_empty() {
             return Err(format!("no prompt of {} could be converted", src.name));
+        }
+        for (v, value, text) in unset_vars(&prompts, &cases, &default_vars) {
+            default_vars.insert(v, value);
+            self.notes.push(Note {
+                kind: NoteKind::Differs,
+                file: src.name.clone(),
+                line: None,
+                text,
+            });
         }
         if self.any_answer {
             self.notes.push(Note {
@@ -583,7 +572,7 @@ impl Conv {
             defaults_out.insert("checks".into(), c);
         }
         if let Some(t) = default_threshold {
-            defaults_out.insert("threshold".into(), json!(t));
+            defaults_out.insert("threshold".into(), num(t));
         }
         if let Some(r) = repeat.filter(|r| *r >= 1.0) {
             defaults_out.insert("repeat".into(), json!(r as u64));
@@ -612,7 +601,7 @@ impl Conv {
                     m.insert("vars".into(), J::Object(c.vars));
                 }
                 if let Some(t) = c.threshold {
-                    m.insert("threshold".into(), json!(t));
+                    m.insert("threshold".into(), num(t));
                 }
                 m.insert("checks".into(), J::Array(c.checks));
                 J::Object(m)
@@ -977,6 +966,13 @@ impl Conv {
                 if let Some(h) = self.headers(src, id, &e.value) {
                     def.insert("headers".into(), J::Object(h));
                 }
+            } else if k == "organization" && pass.contains(&"logit_bias") {
+                let h = def
+                    .entry("headers")
+                    .or_insert_with(|| J::Object(Map::new()));
+                if let J::Object(h) = h {
+                    h.insert("OpenAI-Organization".into(), e.value.to_json());
+                }
             } else if k == "passthrough" {
                 def.insert("extra_body".into(), e.value.to_json());
             } else if !handled.contains(&k) {
@@ -1027,7 +1023,7 @@ impl Conv {
                 self.differs(
                     src,
                     e.key_pos,
-                    format!("provider `{id}`: header `{}` holds a credential written in the file: not copied; set it from a variable, e.g. `{}: \"Bearer ${{APP_TOKEN}}\"`", e.key, e.key),
+                    format!("provider `{id}`: header `{}` holds a credential written in the file: not copied; set it from a variable, e.g. `{}: \"${{APP_TOKEN}}\"`", e.key, e.key),
                 );
                 continue;
             }
@@ -1375,23 +1371,12 @@ impl Conv {
         Some(J::Array(out))
     }
 
-    /// A Nunjucks template as minijinja: `| dump` becomes `| tojson`; one
-    /// minijinja cannot compile is reported and left out.
+    /// A Nunjucks template as minijinja (the same syntax for what prompts
+    /// use); one minijinja cannot compile is reported and left out.
     fn template(&mut self, src: &Src, pos: Pos, text: &str, name: &str) -> Option<String> {
-        let mut t = text.to_string();
-        if let Ok(re) = regex::Regex::new(r"\|\s*dump\b") {
-            if re.is_match(&t) {
-                t = re.replace_all(&t, "| tojson").into_owned();
-                self.differs(
-                    src,
-                    pos,
-                    format!("prompt `{name}`: Nunjucks `dump` written as minijinja's `tojson`"),
-                );
-            }
-        }
-        if crate::template::is_template(&t) {
+        if crate::template::is_template(text) {
             let env = crate::template::environment();
-            if let Err(e) = crate::template::variables(&env, &t) {
+            if let Err(e) = crate::template::variables(&env, text) {
                 self.skip(
                     src,
                     pos,
@@ -1400,7 +1385,7 @@ impl Conv {
                 return None;
             }
         }
-        Some(t)
+        Some(text.to_string())
     }
 
     // -----------------------------------------------------------------
@@ -1971,7 +1956,7 @@ impl Conv {
                 };
                 let min = a.threshold.unwrap_or(if a.csv { CSV_SIMILAR_THRESHOLD } else { SIMILAR_THRESHOLD });
                 let embedder = self.embedder(src, pos, a.provider.as_ref(), graders)?;
-                ("similar", json!({"value": value, "min": min, "provider": embedder}))
+                ("similar", json!({"value": value, "min": num(min), "provider": embedder}))
             }
             "latency" => {
                 let Some(t) = a.threshold.filter(|t| *t >= 0.0) else {
@@ -2021,7 +2006,7 @@ impl Conv {
         }
         if let Some(w) = a.weight {
             if w >= 0.0 {
-                check.insert("weight".into(), json!(w));
+                check.insert("weight".into(), num(w));
             }
         }
         if let Some(m) = a.metric {
@@ -2161,6 +2146,76 @@ impl Conv {
         let name = unique(base, &mut self.names);
         self.providers.push((name.clone(), def));
         name
+    }
+}
+
+/// Variables the prompts read that some case does not set, with the value
+/// `defaults.vars` gets (the literal of a `default` filter on it, else "")
+/// and the note saying so.
+fn unset_vars(
+    prompts: &[(String, J, String, Pos)],
+    cases: &[Case],
+    default_vars: &Map<String, J>,
+) -> Vec<(String, J, String)> {
+    let env = crate::template::environment();
+    let texts: Vec<String> = prompts
+        .iter()
+        .flat_map(|(_, p, _, _)| prompt_texts(p))
+        .collect();
+    let mut used = BTreeSet::new();
+    for t in &texts {
+        if let Ok(vars) = crate::template::variables(&env, t) {
+            used.extend(vars);
+        }
+    }
+    let mut out = Vec::new();
+    for v in used {
+        if default_vars.contains_key(&v) {
+            continue;
+        }
+        let missing = cases.iter().filter(|c| !c.vars.contains_key(&v)).count();
+        if missing == 0 {
+            continue;
+        }
+        let plural = crate::util::fmt::plural(missing);
+        match texts.iter().find_map(|t| default_literal(t, &v)) {
+            Some(d) => {
+                let text = format!(
+                    "`{{{{{v}}}}}` is read by a prompt but not set by {missing} test{plural}: evalgate refuses undefined variables, so `defaults.vars` sets it to {d} (the value of its `default` filter)"
+                );
+                out.push((v, d, text));
+            }
+            None => {
+                let text = format!(
+                    "`{{{{{v}}}}}` is read by a prompt but not set by {missing} test{plural}: promptfoo renders it as empty text, evalgate refuses undefined variables, so `defaults.vars` sets it to \"\""
+                );
+                out.push((v, J::String(String::new()), text));
+            }
+        }
+    }
+    out
+}
+
+/// The literal of a `{{ v | default('x') }}` in `text`, as JSON.
+fn default_literal(text: &str, v: &str) -> Option<J> {
+    let re = regex::Regex::new(&format!(
+        r#"\b{}\s*\|\s*(?:default|d)\(\s*(?:'([^']*)'|"([^"]*)"|(-?\d+(?:\.\d+)?))\s*\)"#,
+        regex::escape(v)
+    ))
+    .ok()?;
+    let c = re.captures(text)?;
+    if let Some(s) = c.get(1).or_else(|| c.get(2)) {
+        return Some(J::String(s.as_str().to_string()));
+    }
+    serde_json::from_str(c.get(3)?.as_str()).ok()
+}
+
+/// A number as JSON: an integer when it is one (`2`, not `2.0`).
+fn num(f: f64) -> J {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        json!(f as i64)
+    } else {
+        json!(f)
     }
 }
 
