@@ -145,6 +145,8 @@ struct Case {
     vars: Map<String, J>,
     checks: Vec<J>,
     threshold: Option<f64>,
+    /// Why the case is skipped (none of its assertions was converted).
+    skip: Option<String>,
 }
 
 struct Conv {
@@ -164,6 +166,8 @@ struct Conv {
     templates: Option<Node>,
     /// Whether a test without assertions got the any-answer check.
     any_answer: bool,
+    /// Whether `defaultTest` gave checks every case has.
+    default_checks: bool,
 }
 
 /// Convert the promptfoo config at `path`.
@@ -193,6 +197,7 @@ pub(crate) fn convert(path: &Path) -> Result<Converted, Failure> {
         default_graders: Graders::default(),
         templates: None,
         any_answer: false,
+        default_checks: false,
     };
     let out = conv.config(&root_src, &root);
     if !conv.errors.is_empty() {
@@ -418,6 +423,7 @@ impl Conv {
                     checks = self.asserts(src, a, &graders);
                 }
                 if !checks.is_empty() {
+                    self.default_checks = true;
                     defaults.insert("checks".into(), J::Array(checks));
                 }
                 default_threshold = get(dt, "threshold").and_then(number);
@@ -603,7 +609,12 @@ impl Conv {
                 if let Some(t) = c.threshold {
                     m.insert("threshold".into(), num(t));
                 }
-                m.insert("checks".into(), J::Array(c.checks));
+                if let Some(why) = c.skip {
+                    m.insert("skip".into(), J::String(why));
+                }
+                if !c.checks.is_empty() {
+                    m.insert("checks".into(), J::Array(c.checks));
+                }
                 J::Object(m)
             })
             .collect();
@@ -1509,6 +1520,10 @@ impl Conv {
             Some(a) => self.asserts(src, a, &graders),
             None => Vec::new(),
         };
+        let given = match get(item, "assert").map(|a| &a.value) {
+            Some(Value::Seq(items)) => items.len(),
+            _ => 0,
+        };
         let threshold = get(item, "threshold").and_then(number);
         for e in map_entries(item).unwrap_or_default() {
             match e.key.as_str() {
@@ -1524,7 +1539,7 @@ impl Conv {
             item.pos,
             description,
             vars,
-            &mut checks,
+            (&mut checks, given),
             threshold,
             index,
             cases,
@@ -1532,6 +1547,8 @@ impl Conv {
         );
     }
 
+    /// Add the case(s) of one test; `checks` are the converted assertions
+    /// of the `given` it had.
     #[allow(clippy::too_many_arguments)]
     fn push_case(
         &mut self,
@@ -1539,20 +1556,35 @@ impl Conv {
         pos: Pos,
         description: Option<String>,
         vars: Map<String, J>,
-        checks: &mut Vec<J>,
+        (checks, given): (&mut Vec<J>, usize),
         threshold: Option<f64>,
         index: usize,
         cases: &mut Vec<Case>,
         ids: &mut Vec<String>,
     ) {
-        if checks.is_empty() {
-            checks.push(json!({"length": {"min_chars": 0}}));
-            self.any_answer = true;
-        }
         let base = description
             .as_deref()
             .and_then(slug)
             .unwrap_or_else(|| format!("test-{index}"));
+        let mut skip = None;
+        if checks.is_empty() && given > 0 {
+            // Passing on any answer would turn a test into a green case.
+            skip = Some(
+                "no promptfoo assertion of this test could be converted (IMPORT-NOTES.md)"
+                    .to_string(),
+            );
+            self.skip(
+                src,
+                pos,
+                format!("test `{base}`: none of its assertions converted: the case is `skip`ped (reported as skipped, never as a pass)"),
+            );
+        }
+        if checks.is_empty() && !self.default_checks {
+            checks.push(json!({"length": {"min_chars": 0}}));
+            if skip.is_none() {
+                self.any_answer = true;
+            }
+        }
         let combos = combinations(&vars);
         if combos.len() > MAX_COMBINATIONS {
             self.skip(src, pos, format!("test `{base}` not converted: its list variables expand to {} cases (at most {MAX_COMBINATIONS})", combos.len()));
@@ -1575,6 +1607,7 @@ impl Conv {
                 vars: v,
                 checks: checks.clone(),
                 threshold,
+                skip: skip.clone(),
             });
         }
     }
@@ -1709,6 +1742,7 @@ impl Conv {
             }
             let graders = self.default_graders.clone();
             let mut checks = Vec::new();
+            let given = asserts.len();
             for mut a in asserts {
                 a.metric = metric.clone();
                 if let Some(c) = self.assertion(file, pos, a, &graders) {
@@ -1720,7 +1754,7 @@ impl Conv {
                 pos,
                 description,
                 vars,
-                &mut checks,
+                (&mut checks, given),
                 threshold,
                 *index,
                 cases,

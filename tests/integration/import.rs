@@ -224,6 +224,59 @@ fn converted_simple_test_runs_against_serve_mock_with_the_expected_verdicts() {
     assert!(!run.stdout.contains("sk-import-test-key-0000"));
 }
 
+/// simple-csv, converted (the prompt minijinja can render, the CSV rows as
+/// cases with their `__expected` checks), against serve-mock.
+#[test]
+fn converted_csv_example_runs_against_serve_mock() {
+    let p = Project::new();
+    copy_example(&p, "simple-csv");
+    let r = p.run(&[
+        "import",
+        "promptfoo",
+        "pf/promptfooconfig.yaml",
+        "--out",
+        "out",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    p.file(
+        "mock.yaml",
+        r#"responses:
+  - prompt: "(?s)to French.*Hello world"
+    reply: "Bonjour le monde !"
+  - prompt: "(?s)to French.*hungry"
+    reply: "J'ai faim."
+  - prompt: "(?s)to Pirate.*Hello world"
+    reply: "Ahoy, world!"
+  - prompt: "(?s)to Pirate.*hungry"
+    reply: "I be starvin'."
+"#,
+    );
+    let served = Served::start(&p, &[]);
+    let url = format!("{}/v1", served.url());
+    point_at(&p, &[("gpt-3.5-turbo", &url)]);
+    let run = Run::from(
+        evalgate(&p.path().join("out"))
+            .env("OPENAI_API_KEY", "sk-import-test-key-0000")
+            .args(["run", "--json", "report.json"])
+            .output()
+            .expect("run evalgate"),
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report: Value =
+        serde_json::from_str(&p.read("out/report.json")).expect("report.json is JSON");
+    let got = verdicts(&report);
+    let want: Vec<(String, String)> = [
+        ("test-1", "pass"),
+        ("test-2", "pass"),
+        ("test-3", "pass"),
+        ("test-4", "fail"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want, "{}", run.stdout);
+}
+
 /// The anthropic example: three providers, a matrix as the notes say,
 /// each against serve-mock's Messages API; tests without assertions pass
 /// on any answer.
@@ -381,6 +434,12 @@ tests:
         weight: 0
       - type: not-is-refusal
       - type: moderation
+  - description: Only code
+    vars:
+      question: Tell me a joke
+    assert:
+      - type: javascript
+        value: output.includes('!')
   - file://more_tests.yaml
 "#;
 
