@@ -85,14 +85,14 @@ pub(crate) fn slug(s: &str) -> Option<String> {
 }
 
 /// `base`, or `base-2`, `base-3`… : the first not in `taken` (which gets it).
-pub(crate) fn unique(base: &str, taken: &mut Vec<String>) -> String {
+pub(crate) fn unique(base: &str, taken: &mut std::collections::BTreeSet<String>) -> String {
     let mut name = base.to_string();
     let mut n = 2;
     while taken.contains(&name) {
         name = format!("{base}-{n}");
         n += 1;
     }
-    taken.push(name.clone());
+    taken.insert(name.clone());
     name
 }
 
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(slug(".."), None);
         let long = slug(&"word ".repeat(40)).unwrap();
         assert!(long.len() <= 60 && !long.ends_with('-'), "{long}");
-        let mut taken = vec!["a".to_string()];
+        let mut taken = std::collections::BTreeSet::from(["a".to_string()]);
         assert_eq!(unique("a", &mut taken), "a-2");
         assert_eq!(unique("a", &mut taken), "a-3");
         assert_eq!(unique("b", &mut taken), "b");

@@ -155,7 +155,7 @@ struct Conv {
     errors: Vec<Diagnostic>,
     /// Converted providers: name → definition.
     providers: Vec<(String, Map<String, J>)>,
-    names: Vec<String>,
+    names: BTreeSet<String>,
     /// The providers that answer the tests (the rest grade or embed).
     targets: Vec<String>,
     /// `env:` of the config: variables promptfoo sets (values never copied).
@@ -190,7 +190,7 @@ pub(crate) fn convert(path: &Path) -> Result<Converted, Failure> {
         notes: Vec::new(),
         errors: Vec::new(),
         providers: Vec::new(),
-        names: Vec::new(),
+        names: BTreeSet::new(),
         targets: Vec::new(),
         env: Map::new(),
         judge_provider: None,
@@ -470,7 +470,7 @@ impl Conv {
 
         // Tests.
         let mut cases = Vec::new();
-        let mut ids = Vec::new();
+        let mut ids = BTreeSet::new();
         if let Some(t) = get(root, "tests") {
             self.tests(src, t, &mut cases, &mut ids);
         }
@@ -506,12 +506,18 @@ impl Conv {
         let mut kept = Vec::new();
         for (name, p, psrc, ppos) in prompts {
             let mut failure = None;
+            let texts = prompt_texts(&p);
+            // Compiled once, rendered for every case.
+            let compiled: Vec<_> = texts
+                .iter()
+                .filter_map(|t| env.template_from_str(t).ok())
+                .collect();
             'cases: for c in &cases {
                 let mut vars = trial_vars.clone();
                 vars.extend(c.vars.clone());
                 let ctx = minijinja::Value::from_serialize(J::Object(vars));
-                for t in prompt_texts(&p) {
-                    if let Err(e) = env.render_str(&t, &ctx) {
+                for t in &compiled {
+                    if let Err(e) = t.render(&ctx) {
                         failure = Some((c.id.clone(), crate::template::describe(&e)));
                         break 'cases;
                     }
@@ -1143,7 +1149,7 @@ impl Conv {
     /// (variant name, evalgate prompt, file shown, position)
     fn prompts(&mut self, src: &Src, node: &Node) -> Vec<(String, J, String, Pos)> {
         let mut out = Vec::new();
-        let mut names = Vec::new();
+        let mut names = BTreeSet::new();
         let items: Vec<(Option<String>, &Node)> = match &node.value {
             Value::Seq(items) => items.iter().map(|i| (None, i)).collect(),
             Value::Str(_) => vec![(None, node)],
@@ -1403,7 +1409,7 @@ impl Conv {
     // Tests
     // -----------------------------------------------------------------
 
-    fn tests(&mut self, src: &Src, node: &Node, cases: &mut Vec<Case>, ids: &mut Vec<String>) {
+    fn tests(&mut self, src: &Src, node: &Node, cases: &mut Vec<Case>, ids: &mut BTreeSet<String>) {
         let items: Vec<&Node> = match &node.value {
             Value::Seq(items) => items.iter().collect(),
             Value::Str(_) => vec![node],
@@ -1447,7 +1453,7 @@ impl Conv {
         pos: Pos,
         rel: &str,
         cases: &mut Vec<Case>,
-        ids: &mut Vec<String>,
+        ids: &mut BTreeSet<String>,
         index: &mut usize,
     ) {
         let ext = Path::new(rel)
@@ -1505,7 +1511,7 @@ impl Conv {
         item: &Node,
         index: usize,
         cases: &mut Vec<Case>,
-        ids: &mut Vec<String>,
+        ids: &mut BTreeSet<String>,
     ) {
         let description = get(item, "description")
             .and_then(str_of)
@@ -1560,7 +1566,7 @@ impl Conv {
         threshold: Option<f64>,
         index: usize,
         cases: &mut Vec<Case>,
-        ids: &mut Vec<String>,
+        ids: &mut BTreeSet<String>,
     ) {
         let base = description
             .as_deref()
@@ -1676,7 +1682,7 @@ impl Conv {
         &mut self,
         file: &Src,
         cases: &mut Vec<Case>,
-        ids: &mut Vec<String>,
+        ids: &mut BTreeSet<String>,
         index: &mut usize,
     ) {
         let mut reader = csv::ReaderBuilder::new()
@@ -2481,11 +2487,15 @@ fn assertion_from_string(expected: &str) -> Assert {
         };
         return mk(ty, Some(J::String(rest.trim().into())), None);
     }
-    let types = BASE_TYPES.join("|");
-    let re = regex::Regex::new(&format!(
-        r"^(not-)?({types})(?:\((\d+(?:\.\d+)?)\))?(?::([\s\S]*))?$"
-    ));
-    if let Some(c) = re.ok().and_then(|re| re.captures(expected)) {
+    // Compiled once: a CSV file has a cell per row.
+    static EXPECTED: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        let types = BASE_TYPES.join("|");
+        regex::Regex::new(&format!(
+            r"^(not-)?({types})(?:\((\d+(?:\.\d+)?)\))?(?::([\s\S]*))?$"
+        ))
+        .ok()
+    });
+    if let Some(c) = EXPECTED.as_ref().and_then(|re| re.captures(expected)) {
         let not = c.get(1).is_some();
         let ty = &c[2];
         let full = if not {
