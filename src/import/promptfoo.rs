@@ -548,6 +548,40 @@ impl Conv {
                 text,
             });
         }
+        // Assertion values are templates too (promptfoo renders them with
+        // the test's vars): a variable one reads that its case does not set.
+        let default_checks: Vec<J> = match defaults.get("checks") {
+            Some(J::Array(c)) => c.clone(),
+            _ => Vec::new(),
+        };
+        let mut unset: std::collections::BTreeMap<String, usize> = Default::default();
+        for c in &cases {
+            let mut texts = Vec::new();
+            for check in default_checks.iter().chain(&c.checks) {
+                template_strings(check, &mut texts);
+            }
+            for t in texts {
+                if let Ok(vars) = crate::template::variables(&env, &t) {
+                    for v in vars {
+                        if !c.vars.contains_key(&v) && !default_vars.contains_key(&v) {
+                            *unset.entry(v).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+        for (v, n) in unset {
+            default_vars.insert(v.clone(), J::String(String::new()));
+            self.notes.push(Note {
+                kind: NoteKind::Differs,
+                file: src.name.clone(),
+                line: None,
+                text: format!(
+                    "`{{{{{v}}}}}` is read by an assertion but not set by {n} test{}: promptfoo renders it as empty text, evalgate refuses undefined variables, so `defaults.vars` sets it to \"\"",
+                    crate::util::fmt::plural(n)
+                ),
+            });
+        }
         if self.any_answer {
             self.notes.push(Note {
                 kind: NoteKind::Differs,
@@ -2306,6 +2340,16 @@ fn provider_base_name(id: &str) -> Option<String> {
         return Some("http".into());
     }
     slug(id.rsplit(':').next()?)
+}
+
+/// Every string holding template syntax in a check's arguments.
+fn template_strings(v: &J, out: &mut Vec<String>) {
+    match v {
+        J::String(s) if crate::template::is_template(s) => out.push(s.clone()),
+        J::Array(a) => a.iter().for_each(|x| template_strings(x, out)),
+        J::Object(m) => m.values().for_each(|x| template_strings(x, out)),
+        _ => {}
+    }
 }
 
 /// The texts of an evalgate prompt (a string or a list of messages).

@@ -380,6 +380,8 @@ defaultTest:
   assert:
     - type: not-icontains
       value: as an AI
+    - type: not-contains
+      value: '{{expected}} {{expected}}'
 evaluateOptions:
   maxConcurrency: 3
   repeat: 2
@@ -437,6 +439,7 @@ tests:
   - description: Only code
     vars:
       question: Tell me a joke
+      expected: ha
     assert:
       - type: javascript
         value: output.includes('!')
