@@ -634,7 +634,7 @@ fn readme_example_is_what_the_tool_writes() {
         };
         match path {
             None => assert_eq!(&r.stdout, text, "README stdout block"),
-            Some(rel) => assert_eq!(&p.read(&format!("evals/{rel}")), text, "README block {rel}"),
+            Some(rel) => assert_eq!(&p.read(&rel), text, "README block {rel}"),
         }
     }
     assert_eq!(validate(&p.path().join("evals")).code, 0);
