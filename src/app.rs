@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
 
+mod import;
 mod init;
 mod merge;
 mod schema;
@@ -66,7 +67,8 @@ where
         | Command::Init(_)
         | Command::Completions(_)
         | Command::Man(_)
-        | Command::Schema(_) => None,
+        | Command::Schema(_)
+        | Command::Import(_) => None,
     };
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
@@ -91,6 +93,7 @@ where
         Command::Completions(args) => completions(args.shell),
         Command::Man(args) => man_page(args.dir.as_deref()),
         Command::Schema(args) => write_stdout(schema::text(args.kind).as_bytes()),
+        Command::Import(args) => import::import(&args),
     };
     match result {
         Ok(code) => code,

@@ -50,6 +50,35 @@ pub(crate) enum Command {
     /// Print the JSON Schema of evalgate.yaml, of a suite file or of a mock
     /// fixtures file, for editors (`evalgate schema suite > .evalgate/suite.schema.json`).
     Schema(SchemaArgs),
+    /// Convert another tool's configuration into an evalgate project
+    /// (evalgate.yaml, a suite, IMPORT-NOTES.md); never overwrites a file.
+    Import(ImportArgs),
+}
+
+/// `evalgate import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+/// The tools `evalgate import` reads.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImportSource {
+    /// A promptfoo config (promptfooconfig.yaml): prompts, providers, tests
+    /// and assertions; what cannot be converted is listed with its file:line.
+    Promptfoo(ImportPromptfooArgs),
+}
+
+/// `evalgate import promptfoo`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportPromptfooArgs {
+    /// The promptfoo config file.
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Where to write the evalgate project (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
 }
 
 /// A file kind `evalgate schema` prints the JSON Schema of.

@@ -18,6 +18,7 @@ pub mod event;
 pub(crate) mod exit;
 pub(crate) mod gate;
 pub mod golden;
+pub(crate) mod import;
 pub(crate) mod model;
 pub mod plan;
 pub(crate) mod probe;

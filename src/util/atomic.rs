@@ -71,6 +71,16 @@ impl AtomicFile {
             .map_err(|e| Error::output(&path, e.error))?;
         Ok(())
     }
+
+    /// Like [`AtomicFile::commit`], but never replaces a file: when `path`
+    /// exists by now, the temporary file is removed and the error's kind is
+    /// `AlreadyExists`.
+    pub fn commit_new(self) -> Result<(), std::io::Error> {
+        let tmp = self.writer.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist_noclobber(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
 
 impl Write for AtomicFile {
@@ -118,9 +128,32 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
     f.commit()
 }
 
+/// Write a whole new file atomically; an existing file is never replaced
+/// (the error's kind is then `AlreadyExists`).
+pub fn write_atomic_new(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> {
+    let mut f = AtomicFile::create(path).map_err(|e| match e {
+        Error::Output { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    })?;
+    f.write_all(contents)?;
+    f.commit_new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_files_never_replace_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/new.txt");
+        write_atomic_new(&p, b"one").unwrap();
+        let e = write_atomic_new(&p, b"two").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&p).unwrap(), "one");
+        let left: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left");
+    }
 
     #[test]
     fn commits_whole_file() {

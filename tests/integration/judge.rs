@@ -16,7 +16,7 @@ use crate::util::{assert_valid_report, evalgate, repo, Project, Run, PROXY_VARS}
 const KEY: &str = "sk-grader-test-9XqL2mV7pR4tW8zK";
 
 /// `py/grader.py` on a free port, stopped on drop.
-struct Grader {
+pub(crate) struct Grader {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -24,7 +24,7 @@ struct Grader {
 }
 
 impl Grader {
-    fn start() -> Grader {
+    pub(crate) fn start() -> Grader {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("requests.jsonl");
         let mut cmd = Command::new("python3");
@@ -55,7 +55,7 @@ impl Grader {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
     }
 

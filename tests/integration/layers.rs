@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     &["util", "shard"],
     &["syntax", "model"],
-    &["compare", "golden", "attack"],
+    &["compare", "golden", "attack", "import"],
     &["gate", "event"],
     &["config"],
     &["provider"],
