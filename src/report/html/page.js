@@ -63,7 +63,8 @@
     if (v >= 1000) return (v / 1000).toFixed(2) + ' s';
     if (v >= 100) return v.toFixed(0) + ' ms';
     if (v >= 10) return v.toFixed(1) + ' ms';
-    return v.toFixed(2) + ' ms';
+    if (v >= 1) return v.toFixed(2) + ' ms';
+    return (v * 1000).toFixed(v >= 0.01 ? 0 : 1) + ' µs';
   }
   function pct(v) { return v === null || v === undefined ? '–' : (100 * v).toFixed(1) + '%'; }
   function usd(v) {
@@ -134,6 +135,7 @@
   }
   function splitView(lines) {
     var t = h('table', { class: 'diff-split' });
+    add(t, h('colgroup', null, [h('col', { class: 'ln' }), h('col'), h('col', { class: 'ln' }), h('col')]));
     var names = ['expected', 'output'];
     lines.forEach(function (l) {
       if (l.k === 'file') {
@@ -343,7 +345,7 @@
   function caseRow(c) {
     var btn = h('button', { type: 'button', class: 'link toggle', 'aria-expanded': 'false', 'aria-controls': 'details-' + c.seq, text: c.id });
     btn.addEventListener('click', function () { toggle(c, btn); });
-    var tr = h('tr', { class: 'case ' + c.outcome, 'data-seq': c.seq, 'data-outcome': c.outcome });
+    var tr = h('tr', { class: 'case ' + c.outcome, 'data-seq': c.seq, 'data-id': c.id + (multiProvider ? ' [' + c.provider + ']' : ''), 'data-outcome': c.outcome });
     tr.appendChild(h('td', null, badge(c.outcome, c.flaky)));
     tr.appendChild(h('td', null, btn));
     if (multiProvider) tr.appendChild(h('td', { text: c.provider }));
