@@ -549,3 +549,71 @@ fn strip(v: &mut Value) {
         _ => {}
     }
 }
+
+/// The fenced blocks of the README's "The HTML report" section.
+fn readme_blocks() -> Vec<String> {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).expect("README");
+    let start = readme
+        .find("### The HTML report\n")
+        .expect("the README section");
+    let rest = &readme[start..];
+    let end = rest[4..].find("\n### ").map_or(rest.len(), |e| e + 4);
+    let mut out = Vec::new();
+    let mut lines = rest[..end].lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("```") {
+            let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+            out.push(block.join("\n") + "\n");
+        }
+    }
+    out
+}
+
+/// The README's HTML report examples, as written: `evalgate init`, a run
+/// with `--html`, then `reports.html` in the initialised project's
+/// `evalgate.yaml`.
+#[test]
+fn readme_html_report_examples_run_as_written() {
+    let blocks = readme_blocks();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cwd = dir.path().to_path_buf();
+    let mut last = None;
+    for line in blocks[0].lines() {
+        let command = line.split(" #").next().unwrap_or("").trim();
+        for part in command.split("&&").map(str::trim) {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            match words.as_slice() {
+                ["cd", to] => cwd = cwd.join(to),
+                ["evalgate", args @ ..] => last = Some(crate::util::run(&cwd, args)),
+                other => panic!("unexpected README command {other:?}"),
+            }
+        }
+        let r = last.as_ref().expect("a command ran");
+        assert_eq!(r.code, 0, "{line}\n{}\n{}", r.stdout, r.stderr);
+    }
+    let r = last.expect("the run");
+    assert!(r.stdout.contains("gate: PASSED"), "{}", r.stdout);
+    let page = std::fs::read_to_string(cwd.join("reports/report.html")).expect("report.html");
+    assert!(page.contains("Gate passed"));
+
+    // The `reports:` block in place of the one `evalgate init` wrote.
+    let config = std::fs::read_to_string(cwd.join("evalgate.yaml")).expect("evalgate.yaml");
+    let from = config.find("reports:\n").expect("init writes reports:");
+    let to = config[from..]
+        .find("markdown: reports/summary.md\n")
+        .map(|i| from + i + "markdown: reports/summary.md\n".len())
+        .expect("init's reports block");
+    let block = blocks[1]
+        .strip_prefix("# evalgate.yaml\n")
+        .expect("the block names its file");
+    assert!(block.contains("html: reports/report.html"), "{block}");
+    let config = format!("{}{block}{}", &config[..from], &config[to..]);
+    std::fs::write(cwd.join("evalgate.yaml"), config).expect("write evalgate.yaml");
+    let r = crate::util::run(&cwd, &["run"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("reports/report.html"), "{}", r.stdout);
+    assert!(std::fs::read_to_string(cwd.join("reports/report.html"))
+        .expect("report.html")
+        .contains("Gate passed"));
+}
