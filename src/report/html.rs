@@ -410,7 +410,7 @@ impl HtmlReporter {
         page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         page.push_str(&format!(
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src {}; script-src {}\">\n",
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src {}; script-src {}\">\n",
             csp_hash(CSS),
             csp_hash(JS)
         ));
@@ -699,6 +699,18 @@ mod tests {
             assert!(!page.contains(external), "{external} in the page");
         }
         assert!(page.contains("default-src 'none'"));
+        // The summary is HTML before any script: it reads without JavaScript.
+        let before_scripts = &page[..page.find("<script").unwrap()];
+        for count in [
+            r#"data-count="total">6<"#,
+            r#"data-count="fail">2<"#,
+            r#"data-count="error">1<"#,
+            r#"data-count="flaky">2<"#,
+        ] {
+            assert!(before_scripts.contains(count), "{count}");
+        }
+        assert!(before_scripts.contains("2 cases failed (max_failures 0)"));
+        assert!(before_scripts.contains("<th scope=\"row\">math</th>"));
         let data = data_of(&page);
         assert_eq!(data["schema"], "evalgate.html");
         assert_eq!(data["summary"]["overall"]["total"], 6);

@@ -6,6 +6,8 @@
   var t0 = performance.now();
   var D = JSON.parse(document.getElementById('evalgate-data').textContent);
   var CASES = D.cases || [];
+  // Plan order, however the cases arrived (merged shards come in any order).
+  CASES.sort(function (a, b) { return a.seq - b.seq; });
   var S = D.summary || {};
   var PAGE = 100;
   var OUTCOMES = ['pass', 'fail', 'error', 'skipped'];
