@@ -617,3 +617,36 @@ fn readme_html_report_examples_run_as_written() {
         .expect("report.html")
         .contains("Gate passed"));
 }
+
+/// Prompt variants: a filter of their own, and a column.
+#[test]
+fn html_report_filters_by_prompt_variant() {
+    let p = Project::with_mock(
+        "responses:\n  - prompt: \"(?s)one word: .*France\"\n    reply: Paris\n  - prompt: \"(?s)kind tutor.*France\"\n    reply: \"It is Lyon.\"\n",
+    );
+    p.file(
+        "suites/qa.yaml",
+        "name: qa\nprompts:\n  terse: \"Answer in one word: What is the capital of {{ country }}?\"\n  polite: {system: \"You are a kind tutor.\", user: \"What is the capital of {{ country }}?\"}\ncases:\n  - id: france\n    vars: {country: France}\n    checks: [{icontains: paris}]\n",
+    );
+    let r = p.run(&["run", "--html", "reports/report.html"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let steps = json!([
+        {"js": "return Array.from(document.querySelectorAll('#f-variant option')).map(function (o) { return o.value; });"},
+        {"js": "return Array.from(document.querySelectorAll('#case-table thead th')).map(function (c) { return c.textContent; });"},
+        {"select": ["#f-outcome", ""]},
+        {"select": ["#f-variant", "terse"]},
+        {"js": ROWS},
+        {"select": ["#f-variant", "polite"]},
+        {"js": "return Array.from(document.querySelectorAll('#case-rows tr.case')).map(function (r) { return [r.getAttribute('data-id'), r.getAttribute('data-outcome')]; });"},
+        {"errors": true},
+    ]);
+    let out = browse(&p.path().join("reports/report.html"), &steps);
+    assert_eq!(out[0], json!(["", "polite", "terse"]));
+    assert_eq!(
+        out[1],
+        json!(["outcome", "case", "variant", "latency", "why"])
+    );
+    assert_eq!(ids(&out[2]), ["qa/france@terse"]);
+    assert_eq!(out[3], json!([["qa/france@polite", "fail"]]));
+    assert_eq!(out[4], json!([]));
+}
