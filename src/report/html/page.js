@@ -71,7 +71,10 @@
   function pct(v) { return v === null || v === undefined ? '–' : (100 * v).toFixed(1) + '%'; }
   function usd(v) {
     if (v === null || v === undefined) return 'unknown';
-    return '$' + (v >= 1 ? v.toFixed(2) : v.toFixed(4));
+    // As the console writes it: cents from $1, else up to 6 decimals.
+    if (v >= 1 || v === 0) return '$' + v.toFixed(2);
+    var t = v.toFixed(6).replace(/0+$/, '');
+    return t.split('.')[1].length < 2 ? '$' + v.toFixed(2) : '$' + t;
   }
   function passRate(c) {
     var n = c.passed + c.failed;
