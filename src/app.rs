@@ -29,6 +29,7 @@ use crate::plan::{Plan, Selection};
 use crate::provider::build::Mode;
 use crate::report::console::{ConsoleReporter, Verbosity};
 use crate::report::github::{self, GithubAnnotations};
+use crate::report::html::HtmlReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -362,6 +363,15 @@ const REPORT_FORMATS: &[ReportFormat] = &[
                 path,
                 step_summary,
             )?)))
+        },
+    },
+    ReportFormat {
+        flag: "--html",
+        arg: |a| a.html.as_ref(),
+        config: |d| d.html.as_ref(),
+        open: |path, _| {
+            path.map(|p| Ok(Box::new(HtmlReporter::create(p)?) as Box<dyn Reporter>))
+                .transpose()
         },
     },
 ];

@@ -505,8 +505,11 @@ pub(crate) struct ReportArgs {
     /// Write the Markdown summary here.
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
+    /// Write the HTML report here: one self-contained page (no network).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Write no report files (console only).
-    #[arg(long, conflicts_with_all = ["junit", "json", "markdown"])]
+    #[arg(long, conflicts_with_all = ["junit", "json", "markdown", "html"])]
     pub no_reports: bool,
 }
 

@@ -50,6 +50,8 @@ pub struct ReportPaths {
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
+    /// The HTML report: none unless asked for.
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +137,7 @@ impl ProjectConfig {
                 junit: Some(PathBuf::from("reports/junit.xml")),
                 json: Some(PathBuf::from("reports/report.json")),
                 markdown: Some(PathBuf::from("reports/summary.md")),
+                html: None,
             },
             broken_providers: Vec::new(),
             complete: true,
@@ -202,7 +205,7 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "cache_dir",
 ];
 /// The keys of `reports:`.
-pub(crate) const REPORT_KEYS: &[&str] = &["junit", "json", "markdown"];
+pub(crate) const REPORT_KEYS: &[&str] = &["junit", "json", "markdown", "html"];
 /// The keys of `gate:`.
 pub(crate) const GATE_KEYS: &[&str] = &[
     "min_pass_rate",
@@ -345,6 +348,9 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
             if let Some(p) = path("markdown") {
                 cfg.reports.markdown = p;
             }
+            if let Some(p) = path("html") {
+                cfg.reports.html = p;
+            }
         }
     }
     // Report defaults and suite globs are relative to the project root.
@@ -352,6 +358,7 @@ fn decode(ctx: &mut Ctx<'_>, root: &Node, cfg: &mut ProjectConfig) {
         &mut cfg.reports.junit,
         &mut cfg.reports.json,
         &mut cfg.reports.markdown,
+        &mut cfg.reports.html,
     ]
     .into_iter()
     .flatten()

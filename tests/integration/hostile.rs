@@ -321,7 +321,7 @@ fn hanging_project(cases: usize) -> Project {
     let p = Project::new();
     p.file(
         "evalgate.yaml",
-        "providers:\n  hang:\n    type: exec\n    command: [sh, -c, 'echo $$ >> pids; touch started; exec sleep 1000']\n    timeout: 10m\nreports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md}\n",
+        "providers:\n  hang:\n    type: exec\n    command: [sh, -c, 'echo $$ >> pids; touch started; exec sleep 1000']\n    timeout: 10m\nreports: {junit: reports/junit.xml, json: reports/report.json, markdown: reports/summary.md, html: reports/report.html}\n",
     );
     let mut suite = String::from("name: s\nprovider: hang\nprompt: hi\ncases:\n");
     for i in 0..cases {
@@ -386,6 +386,11 @@ fn signal_run(sig: &str, code: i32) {
     assert!(junit.contains("run interrupted"), "{junit}");
     assert!(junit.contains("3 planned cases did not run"), "{junit}");
     assert!(p.read("reports/summary.md").contains("interrupted"));
+    let html = p.read("reports/report.html");
+    assert!(
+        html.contains("Stopped early: the run was interrupted; 3 planned cases did not run."),
+        "{html}"
+    );
     // No temporary file left, no command left running.
     let mut files = Vec::new();
     files_under(p.path(), &mut files);

@@ -13,6 +13,7 @@ mod endpoints;
 mod examples;
 mod golden;
 mod hostile;
+mod html;
 mod import;
 mod interop;
 mod invalid;
