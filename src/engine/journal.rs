@@ -357,9 +357,15 @@ impl Journal {
                 "--resume: {shown} is not a regular file"
             )));
         }
-        let bad = |line: usize, message: String| {
-            Error::from(vec![Diagnostic::new(path, Some(Pos::new(line, 1)), message)
-                .with_hint(
+        // The damaged line is shown (a long one cut around the column).
+        let bad = |line: usize, col: usize, message: String, text: &[u8]| {
+            Error::from(vec![Diagnostic::new(
+                path,
+                Some(Pos::new(line, col.max(1))),
+                message,
+            )
+            .with_source_line(String::from_utf8_lossy(text).trim_end())
+            .with_hint(
                     "the journal is damaged: run without --resume to start the run again (that replaces it)",
                 )])
         };
@@ -370,14 +376,16 @@ impl Journal {
         if n == 0 || buf.last() != Some(&b'\n') {
             return Err(bad(
                 1,
+                1,
                 "the journal has no complete first line (the run was killed as it started)"
                     .to_string(),
+                &buf,
             ));
         }
         let format: Format = serde_json::from_slice(&buf)
-            .map_err(|e| bad(1, format!("not an evalgate journal: {e}")))?;
+            .map_err(|e| bad(1, e.column(), "not an evalgate journal".to_string(), &buf))?;
         if format.journal.as_deref() != Some(FORMAT) {
-            return Err(bad(1, "not an evalgate journal".to_string()));
+            return Err(bad(1, 1, "not an evalgate journal".to_string(), &buf));
         }
         if format.version != Some(VERSION) {
             return Err(Error::Usage(format!(
@@ -385,8 +393,14 @@ impl Journal {
                 format.version.map_or_else(|| "?".to_string(), |v| v.to_string())
             )));
         }
-        let header: Header = serde_json::from_slice(&buf)
-            .map_err(|e| bad(1, format!("the journal's first line is not readable: {e}")))?;
+        let header: Header = serde_json::from_slice(&buf).map_err(|e| {
+            bad(
+                1,
+                e.column(),
+                format!("the journal's first line is not readable: {e}"),
+                &buf,
+            )
+        })?;
         let differences = header.run.differences(run);
         if !differences.is_empty() {
             return Err(Error::Usage(format!(
@@ -421,7 +435,10 @@ impl Journal {
             let scan: Scan = serde_json::from_slice(&buf).map_err(|e| {
                 bad(
                     line_no,
-                    format!("line {line_no} is not a journal entry: {e}"),
+                    e.column(),
+                    "this line is not a journal entry (it was changed after the run wrote it)"
+                        .to_string(),
+                    &buf,
                 )
             })?;
             match scan {
@@ -438,7 +455,9 @@ impl Journal {
                 _ => {
                     return Err(bad(
                         line_no,
-                        format!("line {line_no} is neither an attempt nor the end of the run"),
+                        1,
+                        "this line is neither an attempt nor the end of the run".to_string(),
+                        &buf,
                     ))
                 }
             }
@@ -753,8 +772,8 @@ mod tests {
         text.push_str("garbage\n");
         std::fs::write(&path, &text).unwrap();
         let e = Journal::resume(&path, &identity()).unwrap_err().to_string();
-        assert!(e.contains("j.jsonl:3:1"), "{e}");
-        assert!(e.contains("line 3 is not a journal entry"), "{e}");
+        assert!(e.contains("j.jsonl:3:"), "{e}");
+        assert!(e.contains("this line is not a journal entry"), "{e}");
         std::fs::write(&path, "{\"x\": 1}\n").unwrap();
         let e = Journal::resume(&path, &identity()).unwrap_err().to_string();
         assert!(e.contains("not an evalgate journal"), "{e}");
