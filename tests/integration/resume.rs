@@ -590,3 +590,93 @@ fn the_journal_is_private_and_holds_no_secret() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn goldens_a_killed_run_wrote_do_not_stop_its_resume() {
+    let slow = Slow::start(0);
+    let golden_project = || {
+        let p = project(&slow, 6, 1);
+        p.file(
+            "suites/qa.yaml",
+            &p.read("suites/qa.yaml")
+                .replace("{contains: 'Answer to'}", "golden"),
+        );
+        p
+    };
+    let reference = golden_project();
+    let r = run(&reference, &["--update-golden", "new", "-j", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // A run that wrote the goldens of its first three attempts, then was killed.
+    let p = golden_project();
+    run(&p, &["--update-golden", "new", "-j", "1"]);
+    let journal = p.path().join(JOURNAL);
+    let lines = journal_lines(&journal);
+    let cut: String = lines[..4].iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&journal, cut).unwrap();
+    for i in 3..6 {
+        std::fs::remove_file(p.path().join(format!("golden/qa/c{i:02}.txt"))).unwrap();
+    }
+    // The goldens changed since the journal began: not part of the run.
+    let before = slow.requests().len();
+    let r = run(&p, &["--update-golden", "new", "-j", "1", "--resume"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(slow.requests().len() - before, 2 * 3);
+    for i in 0..6 {
+        assert!(p.exists(&format!("golden/qa/c{i:02}.txt")), "c{i:02}");
+    }
+    same_reports(&p, &reference);
+}
+
+#[test]
+fn the_readme_resume_example_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme
+        .find("### Resuming a killed run")
+        .expect("the README section")..];
+    let start = section.find("```sh\n").unwrap() + 6;
+    let script = &section[start..start + section[start..].find("```").unwrap()];
+    assert!(script.contains("evalgate run --resume"), "{script}");
+    // A project whose run takes about 3 s: 20 cases of 300 ms, 2 at a time.
+    let mut suite = String::from("prompt: hi\ncases:\n");
+    for i in 0..20 {
+        suite.push_str(&format!("  - {{id: c{i:02}, checks: [{{equals: ok}}]}}\n"));
+    }
+    let p = Project::with_mock(
+        "default: ok\nresponses:\n  - prompt: '.*'\n    reply: ok\n    latency_ms: 300\n",
+    );
+    p.file(
+        "evalgate.yaml",
+        &format!("{}concurrency: 2\n", p.read("evalgate.yaml")),
+    );
+    p.file("suites/slow.yaml", &suite);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_evalgate"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // As `evalgate()` sets up the binary's environment, for a shell.
+    let mut sh = std::process::Command::new("bash");
+    sh.arg("-c")
+        .arg(script)
+        .current_dir(p.path())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("CI", "true")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_ACTIONS")
+        .stdin(Stdio::null());
+    let out = sh.output().expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("resuming reports/.evalgate-journal.jsonl"),
+        "{stderr}"
+    );
+    let v = p.json_report();
+    assert_eq!(v["results"].as_array().unwrap().len(), 20);
+    assert_eq!(v["summary"]["overall"]["passed"], 20);
+    assert!(p
+        .read(JOURNAL)
+        .ends_with("{\"complete\":{\"stopped\":null}}\n"));
+}
