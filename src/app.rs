@@ -632,6 +632,10 @@ fn run_with(
         Some(flags) => resume::open(
             flags,
             resume::path(flags, args.no_reports, &plan).as_deref(),
+            &targets
+                .iter()
+                .filter_map(|(_, p)| p.as_deref())
+                .collect::<Vec<_>>(),
             resume::identity(args, sample_flags.as_ref(), &plan, policy.max_cost),
             &plan.config_hash,
             &started_at,

@@ -100,6 +100,7 @@ pub(super) fn identity(
 pub(super) fn open(
     flags: &Flags,
     path: Option<&Path>,
+    reports: &[&Path],
     run: RunIdentity,
     config_hash: &str,
     started_at: &str,
@@ -115,6 +116,12 @@ pub(super) fn open(
         return Ok(None);
     };
     let shown = display_path(path);
+    let absolute = |p: &Path| display_path(&std::env::current_dir().unwrap_or_default().join(p));
+    if reports.iter().any(|r| absolute(r) == absolute(path)) {
+        return Err(Error::Usage(format!(
+            "the journal and a report name the same file `{shown}`\n  = hint: give the report another path, or the journal one with --journal PATH"
+        )));
+    }
     if !flags.resume {
         let (journal, replaced) = Journal::start(path, run, config_hash, started_at)?;
         if let Some(r) = replaced.filter(|r| !r.complete && r.attempts > 0) {

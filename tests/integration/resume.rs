@@ -510,6 +510,16 @@ fn resume_without_a_journal_and_a_damaged_journal_are_clear_errors() {
         "{}",
         r.stderr
     );
+    // A report may not overwrite the journal.
+    let r = run(&p, &["--json", JOURNAL]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(
+            "the journal and a report name the same file `reports/.evalgate-journal.jsonl`"
+        ),
+        "{}",
+        r.stderr
+    );
     run(&p, &[]);
     let text = p.read(JOURNAL);
     let mut lines: Vec<&str> = text.lines().collect();
