@@ -418,6 +418,18 @@ fn a_complete_journal_rewrites_the_reports_without_a_request() {
     assert_eq!(timeless(again), timeless(first));
     // Nothing was appended.
     assert_eq!(journal_lines(&p.path().join(JOURNAL)).len(), 1 + 10 + 1);
+    // A baseline may differ between the runs: the comparison is of every case.
+    p.file("base.json", &p.read("reports/report.json"));
+    let r = run(&p, &["--resume", "--baseline", "base.json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(slow.requests().len(), n);
+    let v = p.json_report();
+    assert!(v["comparison"].is_object(), "{v}");
+    assert_eq!(
+        v["comparison"]["regressions"].as_array().map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(v["summary"]["overall"]["total"], 5);
 }
 
 #[test]
