@@ -205,8 +205,8 @@ struct Scan {
     complete: Option<Complete>,
 }
 
-/// The attempt line of a finished attempt, newline included. Called on the
-/// attempt's worker, so encoding runs in parallel; the engine only writes.
+/// The attempt line of a finished attempt, newline included. The attempt's
+/// worker encodes and appends it, so the run loop does neither.
 pub(crate) fn encode(id: &AttemptId, result: &AttemptResult) -> Vec<u8> {
     let line = AttemptLine {
         attempt: KeyRef {
@@ -233,8 +233,9 @@ pub(crate) fn encode(id: &AttemptId, result: &AttemptResult) -> Vec<u8> {
     out
 }
 
-/// Where the journal appends; after the first failed write nothing more is
-/// written (the failed line stays the last, and a resume ignores it).
+/// Where the journal appends (the workers take turns: one `write` each);
+/// after the first failed write nothing more is written (the failed line
+/// stays the last, and a resume ignores it).
 struct Writer {
     file: File,
     failed: Option<String>,

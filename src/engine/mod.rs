@@ -222,8 +222,6 @@ struct Done {
     result: AttemptResult,
     /// What the budget guard reserved for it when it was scheduled.
     reserved: f64,
-    /// Its journal line (empty without a journal, or when replayed from it).
-    line: Vec<u8>,
 }
 
 /// The budget guard (`gate.max_cost`, `--max-cost`): before an attempt is
@@ -339,7 +337,6 @@ pub(crate) async fn run(
     });
     let pass_k = opts.policy.pass_k;
     let journal = opts.journal.as_deref();
-    let journaling = journal.is_some();
     // Resuming a complete run: only what its journal holds is replayed.
     let replay_only = journal.and_then(journal::Journal::was_complete);
 
@@ -430,10 +427,9 @@ pub(crate) async fn run(
                             id,
                             result,
                             reserved: 0.0,
-                            line: Vec::new(),
                         };
                         next_seq += 1;
-                        finished(&mut sinks, &mut folder, budget.as_mut(), None, done).await;
+                        finished(&mut sinks, &mut folder, budget.as_mut(), done).await;
                         if opts.fail_fast
                             && sinks.aggregator.failure_seen()
                             && replay_only.is_none()
@@ -534,14 +530,15 @@ pub(crate) async fn run(
             let seq = next_seq;
             next_seq += 1;
             let pricing = plan.pricing.clone();
+            let journal = opts.journal.clone();
             in_flight.push(tokio::spawn(async move {
                 let (id, mut result) = attempt.run().await;
                 pricing.price_attempt(&id.provider, &mut result);
-                let line = if journaling {
-                    journal::encode(&id, &result)
-                } else {
-                    Vec::new()
-                };
+                // Journaled by the worker that ran it, as it finishes: the
+                // encoding and the write stay off the run loop.
+                if let Some(j) = journal {
+                    j.append(&journal::encode(&id, &result));
+                }
                 Done {
                     seq,
                     suite: suite_idx,
@@ -549,7 +546,6 @@ pub(crate) async fn run(
                     id,
                     result,
                     reserved,
-                    line,
                 }
             }));
         }
@@ -589,7 +585,7 @@ pub(crate) async fn run(
                 // Collect what already finished; aborted tasks yield errors.
                 while let Some(joined) = in_flight.next().await {
                     if let Ok(done) = joined {
-                        finished(&mut sinks, &mut folder, budget.as_mut(), journal, done).await;
+                        finished(&mut sinks, &mut folder, budget.as_mut(), done).await;
                     }
                 }
                 // First everything that is in order, then complete cases past gaps.
@@ -611,7 +607,7 @@ pub(crate) async fn run(
             }
             joined = in_flight.next() => {
                 match joined {
-                    Some(Ok(done)) => finished(&mut sinks, &mut folder, budget.as_mut(), journal, done).await,
+                    Some(Ok(done)) => finished(&mut sinks, &mut folder, budget.as_mut(), done).await,
                     Some(Err(e)) => {
                         infra_error.get_or_insert(Error::Infrastructure(format!("a worker task failed: {e}")));
                         halt = true;
@@ -653,18 +649,9 @@ fn set_pass_k(r: &mut CaseResult, k: Option<u32>) {
     }
 }
 
-/// An attempt came back: journal it, count its cost, tell the listeners,
-/// then queue it for folding.
-async fn finished(
-    sinks: &mut Sinks,
-    folder: &mut Folder,
-    budget: Option<&mut Budget>,
-    journal: Option<&journal::Journal>,
-    done: Done,
-) {
-    if let Some(j) = journal {
-        j.append(&done.line);
-    }
+/// An attempt came back: count its cost, tell the listeners, then queue it
+/// for folding.
+async fn finished(sinks: &mut Sinks, folder: &mut Folder, budget: Option<&mut Budget>, done: Done) {
     if let Some(b) = budget {
         b.finish(&done.id.provider, done.reserved, &done.result);
     }
