@@ -486,6 +486,11 @@ impl Journal {
         })
     }
 
+    /// This run continues an earlier one (`--resume`).
+    pub(crate) fn resuming(&self) -> bool {
+        self.reader.is_some()
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

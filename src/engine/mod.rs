@@ -392,7 +392,7 @@ pub(crate) async fn run(
             let Some((suite_idx, case_seq, case, repeat)) = expanding.take() else {
                 continue;
             };
-            if let Some(j) = journal {
+            if let Some(j) = journal.filter(|j| j.resuming()) {
                 // An attempt that finished before the run was resumed: its
                 // result, checks and check calls come from the journal.
                 let (suite_name, provider_name) = &names[suite_idx];
