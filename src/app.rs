@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 mod import;
 mod init;
 mod merge;
+mod resume;
 mod schema;
 pub use schema::{schema_keys, SchemaKeys};
 
@@ -462,7 +463,7 @@ fn scan(args: &ScanArgs) -> Result<i32, Error> {
         None => "{user: \"{{ attack }}\"}".to_string(),
     };
     let text = format!("name: scan\nprompt: {prompt}\nattacks: {attacks}\n");
-    run_with(&args.run, Some(text), None)
+    run_with(&args.run, Some(text), None, None)
 }
 
 /// A value as JSON (which is YAML), for the suite `scan` writes.
@@ -472,14 +473,20 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 
 fn run(args: &crate::cli::RunCommand) -> Result<i32, Error> {
     let sample = args.sample.as_ref().map(|s| (s.clone(), args.seed));
-    run_with(&args.run, None, sample)
+    let journal = resume::Flags {
+        resume: args.resume,
+        path: args.journal.clone(),
+    };
+    run_with(&args.run, None, sample, Some(journal))
 }
 
-/// `sample`: `--sample` as given and `--seed`.
+/// `sample`: `--sample` as given and `--seed`; `journal`: `run`'s journal
+/// flags (`scan` keeps none).
 fn run_with(
     args: &RunArgs,
     scan: Option<String>,
     sample: Option<(String, u64)>,
+    journal: Option<resume::Flags>,
 ) -> Result<i32, Error> {
     match args.color {
         ColorChoice::Always => console::set_colors_enabled(true),
@@ -516,6 +523,7 @@ fn run_with(
     };
     let mut plan = Plan::load(&sel)?;
     print_warnings(&plan);
+    let sample_flags = sample.clone();
     let sample = match sample {
         Some((text, seed)) => {
             let size: crate::plan::SampleSize = text
@@ -642,6 +650,24 @@ fn run_with(
             workspace.as_deref(),
         )));
     }
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // The journal before any file is touched: a refused --resume leaves the
+    // previous reports as they are.
+    let journal = match &journal {
+        Some(flags) => resume::open(
+            flags,
+            resume::path(flags, args.reports.no_reports, &plan).as_deref(),
+            &targets
+                .iter()
+                .filter_map(|(_, p)| p.as_deref())
+                .collect::<Vec<_>>(),
+            resume::identity(args, sample_flags.as_ref(), &plan, policy.max_cost, shard),
+            &plan.config_hash,
+            &started_at,
+            args.quiet,
+        )?,
+        None => None,
+    };
     // A report on disk is never from another run: the previous run's files
     // (and temporary files a killed run left) go before this one starts, so
     // a run that is killed outright leaves no report rather than a stale one.
@@ -654,8 +680,13 @@ fn run_with(
 
     let info = RunInfo {
         evalgate_version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        config_hash: plan.config_hash.clone(),
+        // A resumed run is the run its journal began.
+        started_at: journal
+            .as_ref()
+            .map_or(started_at, |j| j.started_at().to_string()),
+        config_hash: journal
+            .as_ref()
+            .map_or_else(|| plan.config_hash.clone(), |j| j.config_hash().to_string()),
         git_commit: git_commit(&plan.config.root),
         planned_cases: planned,
         concurrency,
@@ -694,6 +725,7 @@ fn run_with(
         subset: !args.select.tags.is_empty()
             || args.select.filters.iter().any(|f| f.contains('/'))
             || shard.is_some(),
+        journal: journal.clone(),
     };
     // Handlers are installed now, before any case starts: a signal that comes
     // early still stops the run cleanly instead of killing the process.
@@ -724,6 +756,7 @@ fn run_with(
         None => Vec::new(),
     };
     let outcome = outcome?;
+    resume::finish(journal.as_deref(), outcome.stopped);
     if !cassettes.is_empty() && !args.quiet {
         let files: Vec<String> = cassettes.iter().map(|p| display_path(p)).collect();
         let _ = writeln!(std::io::stdout(), "recorded: {}", files.join(", "));

@@ -490,6 +490,15 @@ pub(crate) struct RunCommand {
     /// The seed of `--sample`.
     #[arg(long, value_name = "N", default_value_t = 0, requires = "sample")]
     pub seed: u64,
+    /// Continue the run whose journal is there (after a crash, `kill -9`,
+    /// a lost runner): attempts that finished are taken from the journal,
+    /// the rest run.
+    #[arg(long, conflicts_with = "record")]
+    pub resume: bool,
+    /// Where the run's journal is written (and read by --resume); default:
+    /// `.evalgate-journal.jsonl` beside the reports evalgate.yaml names.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<std::path::PathBuf>,
 }
 
 /// The report files a run (or a merge) writes; flags override the

@@ -54,6 +54,9 @@ pub struct Plan {
     pub providers: Arc<Registry>,
     /// `sha256:` over evalgate.yaml and every suite file.
     pub config_hash: String,
+    /// The same without the goldens (a run may write them): what the
+    /// journal of `run --resume` names as the run's inputs.
+    pub(crate) inputs_hash: String,
     /// More than one `--provider`: every suite runs against each.
     pub matrix: bool,
     /// Problems that do not stop a run (e.g. goldens shared by the
@@ -319,13 +322,22 @@ impl Plan {
         // Replay hashes the cassettes also when nothing connects (`evalgate
         // merge` rebuilds a replayed run's plan to check its hash).
         let replay_all = sel.build.mode == Mode::Replay;
-        hash_inputs(&config, &planned, &goldens, replay_all, &mut hasher);
+        let mut inputs_hasher = hasher.clone();
+        hash_inputs(
+            &config,
+            &planned,
+            &goldens,
+            replay_all,
+            [&mut hasher, &mut inputs_hasher],
+        );
         let config_hash = format!("sha256:{:x}", hasher.finalize());
+        let inputs_hash = format!("sha256:{:x}", inputs_hasher.finalize());
         Ok(Plan {
             suites: planned,
             env: Arc::new(env),
             providers: Arc::new(registry),
             config_hash,
+            inputs_hash,
             matrix: sel.providers.len() > 1,
             warnings,
             recorder,
@@ -1117,7 +1129,8 @@ fn hash_inputs(
     planned: &[PlannedSuite],
     goldens: &[PathBuf],
     replay_all: bool,
-    hasher: &mut Sha256,
+    // Everything, and everything but the goldens.
+    [hasher, inputs_hasher]: [&mut Sha256; 2],
 ) {
     let mut inputs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     for pc in config.providers.values() {
@@ -1150,18 +1163,45 @@ fn hash_inputs(
             }
         }
     }
+    let mut golden_files = std::collections::BTreeSet::new();
     for g in goldens {
         let path = config.golden_dir.join(g);
         if path.is_file() {
-            inputs.insert(path);
+            inputs.insert(path.clone());
+            golden_files.insert(path);
         }
     }
     for p in &inputs {
-        hasher.update(display_path(p).as_bytes());
+        let golden = golden_files.contains(p);
+        let mut both = Both {
+            all: &mut *hasher,
+            inputs: (!golden).then_some(&mut *inputs_hasher),
+        };
+        let _ = std::io::Write::write_all(&mut both, display_path(p).as_bytes());
         // Streamed: a dataset may be large; a FIFO or link is refused (not hashed).
         if let Ok(mut file) = crate::util::fsafe::open(p, crate::util::fsafe::Kind::Dataset, true) {
-            let _ = std::io::copy(&mut file, hasher);
+            let _ = std::io::copy(&mut file, &mut both);
         }
+    }
+}
+
+/// Feeds one read of a file to both hashes of [`hash_inputs`].
+struct Both<'a> {
+    all: &'a mut Sha256,
+    inputs: Option<&'a mut Sha256>,
+}
+
+impl std::io::Write for Both<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.all.update(buf);
+        if let Some(h) = self.inputs.as_mut() {
+            h.update(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ mod aggregator;
 mod conversation;
 mod executor;
 mod folder;
+pub(crate) mod journal;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +50,9 @@ pub(crate) struct RunOptions {
     pub subset: bool,
     /// The gate policy (config plus flags).
     pub policy: GatePolicy,
+    /// The run's journal (`run --resume`): finished attempts are appended
+    /// to it, and those it held when resumed are replayed, not run.
+    pub journal: Option<Arc<journal::Journal>>,
 }
 
 /// An event with owned data, as it crosses to the reporters' thread.
@@ -331,13 +335,16 @@ pub(crate) async fn run(
         providers: std::collections::HashMap::new(),
     });
     let pass_k = opts.policy.pass_k;
+    let journal = opts.journal.as_deref();
+    // Resuming a complete run: only what its journal holds is replayed.
+    let replay_only = journal.and_then(journal::Journal::was_complete);
 
     loop {
         while let Some(mut result) = folder.pop(plan) {
             set_pass_k(&mut result, pass_k);
             sinks.case(result).await;
         }
-        if opts.fail_fast && sinks.aggregator.failure_seen() && !halt {
+        if opts.fail_fast && sinks.aggregator.failure_seen() && !halt && replay_only.is_none() {
             halt = true;
             // Only a stop if something was left unscheduled.
             if handles_open || expanding.is_some() {
@@ -384,6 +391,65 @@ pub(crate) async fn run(
             let Some((suite_idx, case_seq, case, repeat)) = expanding.take() else {
                 continue;
             };
+            if let Some(j) = journal.filter(|j| j.resuming()) {
+                // An attempt that finished before the run was resumed: its
+                // result, checks and check calls come from the journal.
+                let (suite_name, provider_name) = &names[suite_idx];
+                let repeats = case.settings.repeat;
+                let id = AttemptId {
+                    seq: case_seq,
+                    suite: suite_name.clone(),
+                    case: case.id.as_str().into(),
+                    provider: provider_name.clone(),
+                    variant: case.variant.clone(),
+                    repeat,
+                    repeats,
+                };
+                match j.replay(&id) {
+                    Ok(Some(result)) => {
+                        if repeat < repeats {
+                            expanding = Some((suite_idx, case_seq, case.clone(), repeat + 1));
+                        }
+                        if listen {
+                            sinks
+                                .out
+                                .send(Owned::AttemptStarted(Box::new(id.clone())))
+                                .await;
+                        }
+                        if let Some(b) = &mut budget {
+                            b.start(provider_name, 0.0);
+                        }
+                        let done = Done {
+                            seq: next_seq,
+                            suite: suite_idx,
+                            case,
+                            id,
+                            result,
+                            reserved: 0.0,
+                        };
+                        next_seq += 1;
+                        finished(&mut sinks, &mut folder, budget.as_mut(), done).await;
+                        if opts.fail_fast
+                            && sinks.aggregator.failure_seen()
+                            && replay_only.is_none()
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(None) if replay_only.is_some() => {
+                        // The complete run never ran it: neither does its replay.
+                        halt = true;
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        infra_error = Some(e);
+                        handles_open = false;
+                        break;
+                    }
+                }
+            }
             let mut reserved = 0.0;
             if let Some(b) = &mut budget {
                 let provider = &names[suite_idx].1;
@@ -463,9 +529,15 @@ pub(crate) async fn run(
             let seq = next_seq;
             next_seq += 1;
             let pricing = plan.pricing.clone();
+            let journal = opts.journal.clone();
             in_flight.push(tokio::spawn(async move {
                 let (id, mut result) = attempt.run().await;
                 pricing.price_attempt(&id.provider, &mut result);
+                // Journaled by the worker that ran it, as it finishes: the
+                // encoding and the write stay off the run loop.
+                if let Some(j) = journal {
+                    j.append(&journal::encode(&id, &result));
+                }
                 Done {
                     seq,
                     suite: suite_idx,
@@ -552,6 +624,10 @@ pub(crate) async fn run(
     // Retries heard after their attempt was collected (an interrupted run).
     while let Ok((id, retry)) = retry_rx.try_recv() {
         out.send(Owned::AttemptRetried(Box::new((id, retry)))).await;
+    }
+    if let (Some(how), None) = (replay_only, stopped) {
+        // The replay of a complete run stops where that run stopped.
+        stopped = how;
     }
     let totals = aggregator.finish(stopped, infra_error.as_ref());
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -110,6 +110,7 @@ async fn run_project(dir: &std::path::Path, attempts: bool) -> (Totals, Vec<Stri
         )),
         subset: false,
         policy: GatePolicy::default(),
+        journal: None,
     };
     let lines = Arc::new(Mutex::new(Vec::new()));
     let listener = Listener {
@@ -302,6 +303,7 @@ async fn a_check_calls_the_cases_own_provider_and_both_calls_replay() {
                 )),
                 subset: true,
                 policy: GatePolicy::default(),
+                journal: None,
             };
             let info = RunInfo {
                 evalgate_version: "test".into(),

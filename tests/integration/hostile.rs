@@ -378,6 +378,7 @@ fn signal_run(sig: &str, code: i32) {
     };
     assert_eq!(status.code(), Some(code), "{sig}");
     let v = p.json_report();
+    crate::util::assert_valid_report(&v);
     assert_eq!(v["stopped"], "interrupted");
     assert_eq!(v["summary"]["not_run"], 3);
     let junit = p.read("reports/junit.xml");
@@ -395,11 +396,15 @@ fn signal_run(sig: &str, code: i32) {
     let mut files = Vec::new();
     files_under(p.path(), &mut files);
     assert!(
-        !files
-            .iter()
-            .any(|f| f.to_string_lossy().contains(".evalgate-")),
+        !files.iter().any(|f| {
+            let f = f.to_string_lossy();
+            f.contains(".evalgate-") && f.ends_with(".tmp")
+        }),
         "{files:?}"
     );
+    // The journal is left unfinished: `--resume` continues the run.
+    let journal = p.read("reports/.evalgate-journal.jsonl");
+    assert!(!journal.contains("\"complete\""), "{journal}");
     let pids: Vec<i32> = p
         .read("pids")
         .lines()
@@ -418,6 +423,11 @@ fn signal_run(sig: &str, code: i32) {
 #[test]
 fn sigterm_writes_reports_kills_commands_and_exits_143() {
     signal_run("-TERM", 143);
+}
+
+#[test]
+fn sigint_writes_every_report_and_exits_130() {
+    signal_run("-INT", 130);
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod judge;
 mod latency;
 mod layers;
 mod probes;
+mod resume;
 mod run;
 mod schemas;
 mod security;
