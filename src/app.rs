@@ -656,7 +656,7 @@ fn run_with(
     let journal = match &journal {
         Some(flags) => resume::open(
             flags,
-            resume::path(flags, args.reports.no_reports, &plan).as_deref(),
+            resume::path(flags, args.reports.no_reports, &plan, shard).as_deref(),
             &targets
                 .iter()
                 .filter_map(|(_, p)| p.as_deref())

@@ -28,7 +28,12 @@ pub(super) struct Flags {
 /// beside the first report evalgate.yaml names (JSON, JUnit, Markdown;
 /// `reports/` under the project root when it names none). Report flags do
 /// not move it, so `--resume` finds it whatever reports a run writes.
-pub(super) fn path(flags: &Flags, no_reports: bool, plan: &Plan) -> Option<PathBuf> {
+pub(super) fn path(
+    flags: &Flags,
+    no_reports: bool,
+    plan: &Plan,
+    shard: Option<crate::shard::Shard>,
+) -> Option<PathBuf> {
     if let Some(p) = &flags.path {
         return Some(p.clone());
     }
@@ -41,7 +46,14 @@ pub(super) fn path(flags: &Flags, no_reports: bool, plan: &Plan) -> Option<PathB
         .flatten()
         .find_map(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| plan.config.root.join("reports"));
-    Some(dir.join(FILE_NAME))
+    // Shards run side by side in one checkout keep their journals apart.
+    Some(match shard {
+        Some(s) => dir.join(format!(
+            ".evalgate-journal.shard-{}-of-{}.jsonl",
+            s.index, s.total
+        )),
+        None => dir.join(FILE_NAME),
+    })
 }
 
 /// The identity of this run: the inputs and every flag that decides which

@@ -702,3 +702,39 @@ fn the_readme_resume_example_runs_as_written() {
         .read(JOURNAL)
         .ends_with("{\"complete\":{\"stopped\":null}}\n"));
 }
+
+#[test]
+fn each_shard_keeps_its_own_journal_and_resumes_only_itself() {
+    let slow = Slow::start(0);
+    let p = project(&slow, 6, 1);
+    let r = run(&p, &["--shard", "2/3", "--json", "reports/shard-2.json"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let own = "reports/.evalgate-journal.shard-2-of-3.jsonl";
+    assert!(p.exists(own), "{}", r.stderr);
+    assert!(
+        !p.exists(JOURNAL),
+        "a shard must not use the whole run's journal"
+    );
+    // Another shard's --resume finds no journal of its own.
+    let r = run(&p, &["--shard", "1/3", "--resume"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("shard-1-of-3"), "{}", r.stderr);
+    // The same shard resumes its complete journal without a request.
+    let before = slow.requests().len();
+    let r = run(
+        &p,
+        &[
+            "--shard",
+            "2/3",
+            "--resume",
+            "--json",
+            "reports/shard-2.json",
+        ],
+    );
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert_eq!(slow.requests().len(), before);
+    // A journal given by path keeps its shard in its identity.
+    let r = run(&p, &["--shard", "3/3", "--journal", own, "--resume"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--shard"), "{}", r.stderr);
+}
