@@ -476,6 +476,7 @@ fn run(args: &crate::cli::RunCommand) -> Result<i32, Error> {
     let journal = resume::Flags {
         resume: args.resume,
         path: args.journal.clone(),
+        off: args.no_journal,
     };
     run_with(&args.run, None, sample, Some(journal))
 }

@@ -499,6 +499,9 @@ pub(crate) struct RunCommand {
     /// `.evalgate-journal.jsonl` beside the reports evalgate.yaml names.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<std::path::PathBuf>,
+    /// Keep no journal (the run cannot be resumed; saves its CPU and disk).
+    #[arg(long, conflicts_with_all = ["resume", "journal"])]
+    pub no_journal: bool,
 }
 
 /// The report files a run (or a merge) writes; flags override the

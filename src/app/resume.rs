@@ -22,6 +22,8 @@ pub(super) const FILE_NAME: &str = ".evalgate-journal.jsonl";
 pub(super) struct Flags {
     pub resume: bool,
     pub path: Option<PathBuf>,
+    /// `--no-journal`.
+    pub off: bool,
 }
 
 /// Where the journal is: `--journal PATH`; else, unless `--no-reports`,
@@ -34,6 +36,9 @@ pub(super) fn path(
     plan: &Plan,
     shard: Option<crate::shard::Shard>,
 ) -> Option<PathBuf> {
+    if flags.off {
+        return None;
+    }
     if let Some(p) = &flags.path {
         return Some(p.clone());
     }

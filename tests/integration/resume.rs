@@ -738,3 +738,16 @@ fn each_shard_keeps_its_own_journal_and_resumes_only_itself() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--shard"), "{}", r.stderr);
 }
+
+#[test]
+fn no_journal_writes_the_reports_and_no_journal() {
+    let slow = Slow::start(0);
+    let p = project(&slow, 2, 1);
+    let r = run(&p, &["--no-journal"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    assert!(p.exists("reports/report.json"));
+    assert!(!p.exists(JOURNAL));
+    let r = run(&p, &["--no-journal", "--resume"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+}
