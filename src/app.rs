@@ -394,6 +394,41 @@ fn report_targets(
         .collect()
 }
 
+/// The report paths of a run or a merge, checked: no two the same, and those
+/// from evalgate.yaml inside the project (paths given on the command line
+/// are the user's own); and the GitHub step summary, unless `--no-reports`
+/// (console only).
+#[allow(clippy::type_complexity)]
+fn checked_report_targets(
+    args: &ReportArgs,
+    config: &ReportPaths,
+) -> Result<
+    (
+        Vec<(&'static ReportFormat, Option<PathBuf>)>,
+        Option<PathBuf>,
+    ),
+    Error,
+> {
+    let targets = report_targets(args, config);
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|v| !v.is_empty() && !args.no_reports)
+        .map(PathBuf::from);
+    check_distinct_targets(&targets, step_summary.as_deref())?;
+    if !args.no_reports {
+        for f in REPORT_FORMATS.iter().filter(|f| (f.arg)(args).is_none()) {
+            if let Some(p) = (f.config)(config) {
+                crate::util::fsafe::inside_project(p).map_err(|e| {
+                    Error::Usage(format!(
+                        "evalgate.yaml `reports`: {e}\n  = hint: keep reports inside the project, or pass {} PATH",
+                        f.flag
+                    ))
+                })?;
+            }
+        }
+    }
+    Ok((targets, step_summary))
+}
+
 fn git_commit(root: &Path) -> Option<String> {
     for var in [
         "GITHUB_SHA",
@@ -599,29 +634,7 @@ fn run_with(
         .map_or(plan.config.concurrency, |c| c as usize);
 
     // Open every report before running: an unwritable location fails now (exit 3).
-    let targets = report_targets(&args.reports, &plan.config.reports);
-    // --no-reports means console only: not even the GitHub step summary.
-    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|v| !v.is_empty() && !args.reports.no_reports)
-        .map(PathBuf::from);
-    check_distinct_targets(&targets, step_summary.as_deref())?;
-    // Report paths from evalgate.yaml stay inside the project (paths given on
-    // the command line are the user's own).
-    if !args.reports.no_reports {
-        for f in REPORT_FORMATS
-            .iter()
-            .filter(|f| (f.arg)(&args.reports).is_none())
-        {
-            if let Some(p) = (f.config)(&plan.config.reports) {
-                crate::util::fsafe::inside_project(p).map_err(|e| {
-                    Error::Usage(format!(
-                        "evalgate.yaml `reports`: {e}\n  = hint: keep reports inside the project, or pass {} PATH",
-                        f.flag
-                    ))
-                })?;
-            }
-        }
-    }
+    let (targets, step_summary) = checked_report_targets(&args.reports, &plan.config.reports)?;
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose {

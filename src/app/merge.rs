@@ -21,10 +21,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use super::{
-    check_distinct_targets, find_config, print_warnings, remove_stale_reports, report_targets,
-    tolerance, REPORT_FORMATS,
-};
+use super::{checked_report_targets, find_config, print_warnings, remove_stale_reports, tolerance};
 use crate::cli::{ColorChoice, MergeArgs};
 use crate::compare::{stream_report, Baseline, Comparer, Halt};
 use crate::engine::{Aggregator, Totals};
@@ -489,26 +486,7 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
     };
 
     // Reports, opened before merging as a run opens them.
-    let targets = report_targets(&args.reports, &plan.config.reports);
-    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|v| !v.is_empty() && !args.reports.no_reports)
-        .map(PathBuf::from);
-    check_distinct_targets(&targets, step_summary.as_deref())?;
-    if !args.reports.no_reports {
-        for f in REPORT_FORMATS
-            .iter()
-            .filter(|f| (f.arg)(&args.reports).is_none())
-        {
-            if let Some(p) = (f.config)(&plan.config.reports) {
-                crate::util::fsafe::inside_project(p).map_err(|e| {
-                    Error::Usage(format!(
-                        "evalgate.yaml `reports`: {e}\n  = hint: keep reports inside the project, or pass {} PATH",
-                        f.flag
-                    ))
-                })?;
-            }
-        }
-    }
+    let (targets, step_summary) = checked_report_targets(&args.reports, &plan.config.reports)?;
     // An output that is one of the inputs would be removed before it is read.
     let inputs: Vec<PathBuf> = seen.iter().map(|(k, _)| k.clone()).collect();
     for (f, p) in &targets {
