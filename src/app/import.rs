@@ -7,7 +7,7 @@
 //! files this run wrote are then removed again).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::{ImportArgs, ImportSource};
 use crate::error::{display_path, Error};
@@ -152,45 +152,13 @@ fn notes_markdown(input: &str, c: &Converted) -> String {
 
 /// Write `files` under `dir`: all targets checked first, nothing replaced.
 fn write_project(dir: &Path, files: &[(String, String)]) -> Result<(), Error> {
-    if let Ok(meta) = std::fs::symlink_metadata(dir) {
-        if !meta.is_dir() {
-            return Err(Error::Usage(format!(
-                "`{}` exists and is not a directory\n  = hint: pass a directory (new or existing) to --out",
-                display_path(dir)
-            )));
-        }
-    }
-    let existing: Vec<String> = files
-        .iter()
-        .map(|(rel, _)| dir.join(rel))
-        .filter(|p| std::fs::symlink_metadata(p).is_ok())
-        .map(|p| display_path(&p))
-        .collect();
-    if !existing.is_empty() {
-        let list: String = existing.iter().map(|p| format!("\n  {p}")).collect();
-        return Err(Error::Usage(format!(
-            "evalgate import would overwrite {} existing file{}:{list}\n  = hint: nothing was written; import into a new directory with --out DIR, or move these files away",
-            existing.len(),
-            plural(existing.len())
-        )));
-    }
-    let mut created: Vec<PathBuf> = Vec::new();
-    for (rel, contents) in files {
-        let path = dir.join(rel);
-        if let Err(e) = crate::util::atomic::write_atomic_new(&path, contents.as_bytes()) {
-            for p in created.iter().rev() {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Usage(format!(
-                    "`{}` appeared while evalgate import was writing; nothing was kept",
-                    display_path(&path)
-                ))
-            } else {
-                Error::output(&path, e)
-            });
-        }
-        created.push(path);
-    }
-    Ok(())
+    super::init::write_new_files(
+        dir,
+        files.iter().map(|(rel, c)| (rel.as_str(), c.as_str())),
+        &super::init::NewFiles {
+            command: "evalgate import",
+            dir_hint: "pass a directory (new or existing) to --out",
+            retry_hint: "import into a new directory with --out DIR",
+        },
+    )
 }

@@ -55,46 +55,15 @@ pub(crate) const FILES: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn init(dir: &Path) -> Result<i32, Error> {
-    if let Ok(meta) = std::fs::symlink_metadata(dir) {
-        if !meta.is_dir() {
-            return Err(Error::Usage(format!(
-                "`{}` exists and is not a directory\n  = hint: pass a directory (new or existing) to `evalgate init`",
-                display_path(dir)
-            )));
-        }
-    }
-    let existing: Vec<String> = FILES
-        .iter()
-        .map(|(rel, _)| dir.join(rel))
-        .filter(|p| std::fs::symlink_metadata(p).is_ok())
-        .map(|p| display_path(&p))
-        .collect();
-    if !existing.is_empty() {
-        let list: String = existing.iter().map(|p| format!("\n  {p}")).collect();
-        return Err(Error::Usage(format!(
-            "evalgate init would overwrite {} existing file{}:{list}\n  = hint: nothing was written; run `evalgate init NEW_DIR` into an empty directory, or move these files away",
-            existing.len(),
-            crate::util::fmt::plural(existing.len())
-        )));
-    }
-    let mut created: Vec<PathBuf> = Vec::new();
-    for (rel, contents) in FILES {
-        let path = dir.join(rel);
-        if let Err(e) = create(&path, contents) {
-            for p in created.iter().rev() {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Usage(format!(
-                    "`{}` appeared while evalgate init was writing; nothing was kept",
-                    display_path(&path)
-                ))
-            } else {
-                Error::output(&path, e)
-            });
-        }
-        created.push(path);
-    }
+    write_new_files(
+        dir,
+        FILES.iter().map(|(rel, contents)| (*rel, *contents)),
+        &NewFiles {
+            command: "evalgate init",
+            dir_hint: "pass a directory (new or existing) to `evalgate init`",
+            retry_hint: "run `evalgate init NEW_DIR` into an empty directory",
+        },
+    )?;
     let shown = display_path(dir);
     let mut out = String::new();
     out.push_str(&format!(
@@ -117,17 +86,68 @@ pub(crate) fn init(dir: &Path) -> Result<i32, Error> {
     Ok(exit::OK)
 }
 
-/// Create `path` (and its directories) with `contents`; never replaces a file.
-fn create(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
+/// What [`write_new_files`] says in its messages.
+pub(super) struct NewFiles<'a> {
+    /// The command writing, e.g. `evalgate init`.
+    pub command: &'a str,
+    /// The hint when `dir` is not a directory.
+    pub dir_hint: &'a str,
+    /// How to write elsewhere, when a file exists.
+    pub retry_hint: &'a str,
+}
+
+/// Write `files` (paths relative to `dir`) as new files: every target is
+/// checked first and nothing is written if any exists; each file is written
+/// atomically without replacing one, and the files written so far are
+/// removed again if a later one fails.
+pub(super) fn write_new_files<'f>(
+    dir: &Path,
+    files: impl Iterator<Item = (&'f str, &'f str)> + Clone,
+    say: &NewFiles<'_>,
+) -> Result<(), Error> {
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        if !meta.is_dir() {
+            return Err(Error::Usage(format!(
+                "`{}` exists and is not a directory\n  = hint: {}",
+                display_path(dir),
+                say.dir_hint
+            )));
         }
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()
+    let existing: Vec<String> = files
+        .clone()
+        .map(|(rel, _)| dir.join(rel))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .map(|p| display_path(&p))
+        .collect();
+    if !existing.is_empty() {
+        let list: String = existing.iter().map(|p| format!("\n  {p}")).collect();
+        return Err(Error::Usage(format!(
+            "{} would overwrite {} existing file{}:{list}\n  = hint: nothing was written; {}, or move these files away",
+            say.command,
+            existing.len(),
+            crate::util::fmt::plural(existing.len()),
+            say.retry_hint
+        )));
+    }
+    let mut created: Vec<PathBuf> = Vec::new();
+    for (rel, contents) in files {
+        let path = dir.join(rel);
+        if let Err(e) = crate::util::atomic::write_atomic_new(&path, contents.as_bytes()) {
+            for p in created.iter().rev() {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Usage(format!(
+                    "`{}` appeared while {} was writing; nothing was kept",
+                    display_path(&path),
+                    say.command
+                ))
+            } else {
+                Error::output(&path, e)
+            });
+        }
+        created.push(path);
+    }
+    Ok(())
 }
