@@ -394,6 +394,32 @@ fn report_targets(
         .collect()
 }
 
+/// The shared gate flags' values, checked before anything is loaded.
+fn check_gate_flags(g: &crate::cli::GateArgs) -> Result<(), Error> {
+    match g.min_pass_rate {
+        Some(r) if !(0.0..=1.0).contains(&r) => Err(Error::Usage(format!(
+            "--min-pass-rate must be between 0 and 1, got {r}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The shared gate flags over evalgate.yaml's `gate:`.
+fn apply_gate_flags(g: &crate::cli::GateArgs, policy: &mut crate::gate::GatePolicy) {
+    if let Some(r) = g.min_pass_rate {
+        policy.min_pass_rate = r;
+    }
+    if let Some(m) = g.max_failures {
+        policy.max_failures = Some(m);
+    }
+    if let Some(b) = g.fail_on_error {
+        policy.fail_on_error = b;
+    }
+    if let Some(b) = g.fail_on_flaky {
+        policy.fail_on_flaky = b;
+    }
+}
+
 /// The report paths of a run or a merge, checked: no two the same, and those
 /// from evalgate.yaml inside the project (paths given on the command line
 /// are the user's own); and the GitHub step summary, unless `--no-reports`
@@ -533,13 +559,7 @@ fn run_with(
             }
         }
     }
-    if let Some(r) = args.min_pass_rate {
-        if !(0.0..=1.0).contains(&r) {
-            return Err(Error::Usage(format!(
-                "--min-pass-rate must be between 0 and 1, got {r}"
-            )));
-        }
-    }
+    check_gate_flags(&args.gate)?;
     let mut sel = selection(&args.select);
     sel.scan = scan;
     sel.build.connect = true;
@@ -587,18 +607,7 @@ fn run_with(
     if let Some(m) = args.max_regressions {
         policy.max_regressions = m;
     }
-    if let Some(r) = args.min_pass_rate {
-        policy.min_pass_rate = r;
-    }
-    if let Some(m) = args.max_failures {
-        policy.max_failures = Some(m);
-    }
-    if let Some(b) = args.fail_on_error {
-        policy.fail_on_error = b;
-    }
-    if let Some(b) = args.fail_on_flaky {
-        policy.fail_on_flaky = b;
-    }
+    apply_gate_flags(&args.gate, &mut policy);
     if let Some(m) = args.max_cost {
         policy.max_cost = Some(m);
     }

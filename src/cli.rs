@@ -504,6 +504,24 @@ pub(crate) struct RunCommand {
     pub no_journal: bool,
 }
 
+/// The gate flags a run and a merge share (each overrides `gate:` of
+/// evalgate.yaml).
+#[derive(Debug, Args)]
+pub(crate) struct GateArgs {
+    /// Gate: minimum pass rate over all cases, in [0, 1].
+    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
+    pub min_pass_rate: Option<f64>,
+    /// Gate: at most this many failed cases.
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u64>,
+    /// Gate: whether cases with errors fail the gate.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub fail_on_error: Option<bool>,
+    /// Gate: whether flaky cases fail the gate.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub fail_on_flaky: Option<bool>,
+}
+
 /// The report files a run (or a merge) writes; flags override the
 /// `reports:` of evalgate.yaml.
 #[derive(Debug, Args)]
@@ -537,18 +555,8 @@ pub(crate) struct MergeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub reports: ReportArgs,
-    /// Gate: minimum pass rate over all cases, in [0, 1].
-    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
-    pub min_pass_rate: Option<f64>,
-    /// Gate: at most this many failed cases.
-    #[arg(long, value_name = "N")]
-    pub max_failures: Option<u64>,
-    /// Gate: whether cases with errors fail the gate.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub fail_on_error: Option<bool>,
-    /// Gate: whether flaky cases fail the gate.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub fail_on_flaky: Option<bool>,
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// Compare the merged run with a previous run's JSON report and gate on regressions.
     #[arg(long, value_name = "REPORT.json")]
     pub baseline: Option<PathBuf>,
@@ -604,18 +612,8 @@ pub(crate) struct RunArgs {
     /// CI_NODE_TOTAL). Join the shards' JSON reports with `evalgate merge`.
     #[arg(long, value_name = "K/N|auto[/N]")]
     pub shard: Option<String>,
-    /// Gate: minimum pass rate over all cases, in [0, 1].
-    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
-    pub min_pass_rate: Option<f64>,
-    /// Gate: at most this many failed cases.
-    #[arg(long, value_name = "N")]
-    pub max_failures: Option<u64>,
-    /// Gate: whether cases with errors fail the gate.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub fail_on_error: Option<bool>,
-    /// Gate: whether flaky cases fail the gate.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub fail_on_flaky: Option<bool>,
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// Budget in USD: stop scheduling before the estimated spend would
     /// exceed it (overrides `gate.max_cost`).
     #[arg(long, value_name = "USD", value_parser = parse_usd)]

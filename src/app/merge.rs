@@ -21,7 +21,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use super::{checked_report_targets, find_config, print_warnings, remove_stale_reports, tolerance};
+use super::{
+    apply_gate_flags, check_gate_flags, checked_report_targets, find_config, print_warnings,
+    remove_stale_reports, tolerance,
+};
 use crate::cli::{ColorChoice, MergeArgs};
 use crate::compare::{stream_report, Baseline, Comparer, Halt};
 use crate::engine::{Aggregator, Totals};
@@ -348,13 +351,7 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
             }
         }
     }
-    if let Some(r) = args.min_pass_rate {
-        if !(0.0..=1.0).contains(&r) {
-            return Err(Error::Usage(format!(
-                "--min-pass-rate must be between 0 and 1, got {r}"
-            )));
-        }
-    }
+    check_gate_flags(&args.gate)?;
     // The same file twice would count its cases twice.
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
     for p in &args.inputs {
@@ -459,18 +456,7 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
     if let Some(m) = args.max_regressions {
         policy.max_regressions = m;
     }
-    if let Some(r) = args.min_pass_rate {
-        policy.min_pass_rate = r;
-    }
-    if let Some(m) = args.max_failures {
-        policy.max_failures = Some(m);
-    }
-    if let Some(b) = args.fail_on_error {
-        policy.fail_on_error = b;
-    }
-    if let Some(b) = args.fail_on_flaky {
-        policy.fail_on_flaky = b;
-    }
+    apply_gate_flags(&args.gate, &mut policy);
     if let Some(a) = args.tolerance.alpha {
         policy.regression_alpha = a;
     }
