@@ -394,6 +394,19 @@ fn report_targets(
         .collect()
 }
 
+/// `--color`: forced on or off, or left to the terminal (off with `NO_COLOR`).
+fn set_colors(choice: ColorChoice) {
+    match choice {
+        ColorChoice::Always => console::set_colors_enabled(true),
+        ColorChoice::Never => console::set_colors_enabled(false),
+        ColorChoice::Auto => {
+            if std::env::var_os("NO_COLOR").is_some() {
+                console::set_colors_enabled(false);
+            }
+        }
+    }
+}
+
 /// The shared gate flags' values, checked before anything is loaded.
 fn check_gate_flags(g: &crate::cli::GateArgs) -> Result<(), Error> {
     match g.min_pass_rate {
@@ -550,15 +563,7 @@ fn run_with(
     sample: Option<(String, u64)>,
     journal: Option<resume::Flags>,
 ) -> Result<i32, Error> {
-    match args.color {
-        ColorChoice::Always => console::set_colors_enabled(true),
-        ColorChoice::Never => console::set_colors_enabled(false),
-        ColorChoice::Auto => {
-            if std::env::var_os("NO_COLOR").is_some() {
-                console::set_colors_enabled(false);
-            }
-        }
-    }
+    set_colors(args.color);
     check_gate_flags(&args.gate)?;
     let mut sel = selection(&args.select);
     sel.scan = scan;

@@ -23,9 +23,9 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{
     apply_gate_flags, check_gate_flags, checked_report_targets, find_config, print_warnings,
-    remove_stale_reports, tolerance,
+    remove_stale_reports, set_colors, tolerance,
 };
-use crate::cli::{ColorChoice, MergeArgs};
+use crate::cli::MergeArgs;
 use crate::compare::{stream_report, Baseline, Comparer, Halt};
 use crate::engine::{Aggregator, Totals};
 use crate::error::{display_path, Error};
@@ -342,15 +342,7 @@ fn stop_reason(text: &str) -> Option<StopReason> {
 
 /// `evalgate merge`.
 pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
-    match args.color {
-        ColorChoice::Always => console::set_colors_enabled(true),
-        ColorChoice::Never => console::set_colors_enabled(false),
-        ColorChoice::Auto => {
-            if std::env::var_os("NO_COLOR").is_some() {
-                console::set_colors_enabled(false);
-            }
-        }
-    }
+    set_colors(args.color);
     check_gate_flags(&args.gate)?;
     // The same file twice would count its cases twice.
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
