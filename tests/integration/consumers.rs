@@ -11,35 +11,8 @@ use crate::util::Project;
 const JUNITPARSER: &str = "junitparser==5.0.3";
 
 fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("venv-junitparser");
-    let py = venv.join("bin/python");
-    let ready = venv.join(".installed");
-    if std::fs::read_to_string(&ready).ok().as_deref() != Some(JUNITPARSER) {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "python3 -m venv failed: the JUnit consumer test needs Python 3 with venv"
-        );
-        let ok = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                JUNITPARSER,
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "pip install {JUNITPARSER} failed (needs the PyPI registry)"
-        );
-        std::fs::write(&ready, JUNITPARSER).expect("mark venv ready");
-    }
-    py
+    crate::util::pip_venv("venv-junitparser", &[JUNITPARSER], "JUnit consumer test")
+        .join("bin/python")
 }
 
 #[test]

@@ -54,34 +54,8 @@ fn python() -> PathBuf {
         return p.clone();
     }
     install_chromium();
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("venv-selenium");
-    let py = venv.join("bin/python");
-    let ready = venv.join(".installed");
-    if std::fs::read_to_string(&ready).ok().as_deref() != Some(SELENIUM) {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "python3 -m venv failed: the HTML report tests need Python 3 with venv"
-        );
-        let ok = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                SELENIUM,
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "pip install {SELENIUM} failed (needs the PyPI registry)"
-        );
-        std::fs::write(&ready, SELENIUM).expect("mark venv ready");
-    }
+    let py =
+        crate::util::pip_venv("venv-selenium", &[SELENIUM], "HTML report tests").join("bin/python");
     *done = Some(py.clone());
     py
 }

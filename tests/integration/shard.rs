@@ -679,28 +679,12 @@ const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 /// target directory (installed on first use; the test fails, never skips,
 /// when they cannot be installed).
 fn validators() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("venv-ci-validators");
-    let ready = venv.join(".installed");
-    let want = format!("{CHECK_JSONSCHEMA} {KUBERNETES_VALIDATE}");
-    if std::fs::read_to_string(&ready).ok().as_deref() != Some(want.as_str()) {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "python3 -m venv failed: the CI example test needs Python 3 with venv"
-        );
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args([CHECK_JSONSCHEMA, KUBERNETES_VALIDATE])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "pip install {want} failed (needs the PyPI registry)");
-        std::fs::write(&ready, &want).expect("mark venv ready");
-    }
-    venv.join("bin")
+    crate::util::pip_venv(
+        "venv-ci-validators",
+        &[CHECK_JSONSCHEMA, KUBERNETES_VALIDATE],
+        "CI example test",
+    )
+    .join("bin")
 }
 
 fn tool(bin: &Path, name: &str, args: &[&str]) -> (bool, String) {

@@ -170,3 +170,32 @@ pub(crate) fn assert_valid_report(report: &serde_json::Value) {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// A Python virtual environment `name` under the test target directory with
+/// `packages` from PyPI, installed on first use (and again when the list
+/// changes); its directory. `purpose` names the test in the message when
+/// Python or the registry is missing: the test fails, never skips.
+pub(crate) fn pip_venv(name: &str, packages: &[&str], purpose: &str) -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let ready = venv.join(".installed");
+    let want = packages.join(" ");
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(want.as_str()) {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "python3 -m venv failed: the {purpose} needs Python 3 with venv"
+        );
+        let ok = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pip install {want} failed (needs the PyPI registry)");
+        std::fs::write(&ready, &want).expect("mark venv ready");
+    }
+    venv
+}
