@@ -2,12 +2,17 @@ use super::*;
 
 fn load_text(text: &str) -> Result<Suite, Vec<String>> {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("s.yaml");
+    load_in(dir.path(), text)
+}
+
+/// Load `text` as `s.yaml` in `dir`; the problems as `line: message`.
+fn load_in(dir: &Path, text: &str) -> Result<Suite, Vec<String>> {
+    let p = dir.join("s.yaml");
     std::fs::write(&p, text).unwrap();
     let mut env = template::environment();
     let providers = vec!["mock".to_string()];
     let mut lcx = LoadContext {
-        root: dir.path(),
+        root: dir,
         providers: Some(&providers),
         env: &mut env,
     };
@@ -96,20 +101,7 @@ fn the_id_index_finds_duplicates_without_keeping_the_ids() {
 fn load_with_rows(suite: &str, rows: &[&str]) -> Result<Suite, Vec<String>> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("d.jsonl"), rows.join("\n") + "\n").unwrap();
-    let p = dir.path().join("s.yaml");
-    std::fs::write(&p, suite).unwrap();
-    let mut env = template::environment();
-    let providers = vec!["mock".to_string()];
-    let mut lcx = LoadContext {
-        root: dir.path(),
-        providers: Some(&providers),
-        env: &mut env,
-    };
-    load(&p, &mut lcx).map_err(|e| {
-        e.into_iter()
-            .map(|d| format!("{}: {}", d.pos.map_or(0, |p| p.line), d.message))
-            .collect()
-    })
+    load_in(dir.path(), suite)
 }
 
 #[test]
