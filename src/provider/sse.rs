@@ -1,4 +1,4 @@
-//! Server-sent events over a `reqwest::Response`, for the streaming providers.
+//! Server-sent events over an HTTP answer, for the streaming providers.
 //!
 //! [`SseReader::next_event`] yields each event's name (`message` when the
 //! server gave none) and data, with its arrival time in milliseconds since
@@ -20,7 +20,8 @@
 
 use std::time::Instant;
 
-use super::http::transport::{elapsed_ms, error_chain};
+use super::http::response::HttpResponse;
+use super::http::transport::ms_between;
 use super::ProviderError;
 
 /// Largest event stream read (bytes over the whole response).
@@ -43,7 +44,7 @@ pub(crate) struct SseEvent {
 
 /// Reads the events of one response.
 pub(crate) struct SseReader {
-    resp: reqwest::Response,
+    resp: HttpResponse,
     parser: Parser,
     /// The body ended cleanly.
     ended: bool,
@@ -53,12 +54,14 @@ pub(crate) struct SseReader {
     /// The bytes read, in the run-wide response memory budget.
     held: super::http::transport::Held,
     start: Instant,
+    /// When the bytes being parsed arrived, in milliseconds since `start`.
+    arrived_ms: f64,
     received: usize,
 }
 
 impl SseReader {
     /// `start` is when the request was sent; arrival times are relative to it.
-    pub(crate) fn new(resp: reqwest::Response, start: Instant) -> Self {
+    pub(crate) fn new(resp: HttpResponse, start: Instant) -> Self {
         SseReader {
             resp,
             parser: Parser::default(),
@@ -67,6 +70,7 @@ impl SseReader {
             limit: MAX_STREAM_BYTES,
             held: super::http::transport::Held::default(),
             start,
+            arrived_ms: 0.0,
             received: 0,
         }
     }
@@ -86,7 +90,7 @@ impl SseReader {
                     return Ok(Some(SseEvent {
                         event,
                         data,
-                        at_ms: elapsed_ms(self.start),
+                        at_ms: self.arrived_ms,
                         delay_ms,
                     }));
                 }
@@ -101,6 +105,7 @@ impl SseReader {
             }
             match self.resp.chunk().await {
                 Ok(Some(chunk)) => {
+                    self.arrived_ms = ms_between(self.start, self.resp.arrived());
                     self.total = self.total.saturating_add(chunk.len() as u64);
                     if self.total > self.limit {
                         return Err(ProviderError::Provider(format!(
@@ -112,17 +117,20 @@ impl SseReader {
                     self.parser.push(&chunk);
                 }
                 Ok(None) => self.ended = true,
-                // Without its URL: reqwest quotes it percent-encoded, where
-                // a secret in it escapes redaction.
                 Err(e) => {
                     return Err(ProviderError::Stream(format!(
-                        "connection lost after {} events: {}",
+                        "connection lost after {} events: {e}",
                         self.received,
-                        error_chain(&e.without_url())
                     )))
                 }
             }
         }
+    }
+
+    /// When the bytes of the last event arrived, in milliseconds since the
+    /// request was sent.
+    pub(crate) fn arrived_ms(&self) -> f64 {
+        self.arrived_ms
     }
 
     /// Events read so far.
@@ -313,7 +321,7 @@ mod tests {
             .mount(&server)
             .await;
         let (resp, start) = get(&server.uri()).await;
-        let mut r = SseReader::new(resp, start);
+        let mut r = SseReader::new(resp.into(), start);
         let e1 = r.next_event().await.unwrap().unwrap();
         assert_eq!(
             (e1.event.as_str(), e1.data.as_str()),
@@ -343,7 +351,7 @@ mod tests {
             .mount(&server)
             .await;
         let (resp, start) = get(&server.uri()).await;
-        let mut r = SseReader::new(resp, start);
+        let mut r = SseReader::new(resp.into(), start);
         assert_eq!(r.next_event().await.unwrap().unwrap().data, "one");
         assert_eq!(r.next_event().await.unwrap().unwrap().data, "[DONE]");
         assert_eq!(r.next_event().await.unwrap(), None);
@@ -503,7 +511,7 @@ mod tests {
             .mount(&server)
             .await;
         let (resp, start) = get(&server.uri()).await;
-        let mut r = SseReader::new(resp, start);
+        let mut r = SseReader::new(resp.into(), start);
         let e = r.next_event().await.unwrap().unwrap();
         assert_eq!(e.event, "big");
         assert!(e.data == payload, "{} bytes", e.data.len());
@@ -523,7 +531,7 @@ mod tests {
             .mount(&server)
             .await;
         let (resp, start) = get(&server.uri()).await;
-        let mut r = SseReader::new(resp, start);
+        let mut r = SseReader::new(resp.into(), start);
         assert_eq!(r.next_event().await.unwrap().unwrap().data, "ok");
         let err = r.next_event().await.unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");
@@ -543,7 +551,7 @@ mod tests {
             .mount(&server)
             .await;
         let (resp, start) = get(&server.uri()).await;
-        let mut r = SseReader::new(resp, start);
+        let mut r = SseReader::new(resp.into(), start);
         r.limit = 2 << 20;
         let mut err = None;
         for _ in 0..3 {
@@ -569,7 +577,7 @@ mod tests {
     async fn a_dropped_connection_is_a_stream_error() {
         let url = dropping_server("text/event-stream", "data: one\n\ndata: tw").await;
         let (resp, start) = get(&url).await;
-        let mut r = SseReader::new(resp, start);
+        let mut r = SseReader::new(resp.into(), start);
         assert_eq!(r.next_event().await.unwrap().unwrap().data, "one");
         let err = r.next_event().await.unwrap_err();
         assert!(matches!(err, ProviderError::Stream(_)), "{err}");

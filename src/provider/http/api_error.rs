@@ -9,7 +9,8 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 
 use super::json::compact;
-use super::transport::{error_chain, read_prefix};
+use super::response::HttpResponse;
+use super::transport::read_prefix;
 use crate::provider::{excerpt, ProviderError};
 
 /// How much of an error body is read before summarising it.
@@ -54,12 +55,12 @@ fn seconds(secs: f64) -> Option<Duration> {
 /// and an excerpt of the body (for JSON error bodies such as OpenAI's
 /// `{"error":{"message":..}}` or Anthropic's `{"type":"error","error":{..}}`,
 /// the short `type: message`), secrets redacted.
-pub(crate) async fn error_from_response(resp: reqwest::Response) -> ProviderError {
+pub(crate) async fn error_from_response(resp: HttpResponse) -> ProviderError {
     let status = resp.status();
     let retry_after = retry_after(resp.headers());
     let body = match read_prefix(resp, MAX_ERROR_BODY_BYTES).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => format!("(body unreadable: {})", error_chain(&e.without_url())),
+        Err(e) => format!("(body unreadable: {e})"),
     };
     let summary = error_summary(&body).unwrap_or(body);
     // Servers often quote the request URL, percent-encoded.

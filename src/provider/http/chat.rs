@@ -15,10 +15,12 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::api_error::{error_from_response, EXCERPT_CHARS};
+use super::direct::Direct;
 use super::json::compact;
+use super::response::HttpResponse;
 use super::transport::{
-    client, elapsed_ms, header_map, is_event_stream, join_url, join_url_text, read_body,
-    send_error, timed_send, MAX_BODY_BYTES,
+    client, direct_send_error, header_map, is_event_stream, join_url, join_url_text, ms_between,
+    read_body, send_error, timed_send, MAX_BODY_BYTES,
 };
 use crate::config::provider::Limits;
 use crate::model::Timing;
@@ -88,7 +90,7 @@ impl<A: ChatApi> Chat<A> {
 
     async fn read_stream(
         &self,
-        resp: reqwest::Response,
+        resp: HttpResponse,
         start: Instant,
         started_at: SystemTime,
     ) -> Result<Response, ProviderError> {
@@ -112,7 +114,8 @@ impl<A: ChatApi> Chat<A> {
         }
         let mut timing = Timing {
             started_at: Some(started_at),
-            latency_ms: elapsed_ms(start),
+            // Until the end marker arrived.
+            latency_ms: reader.arrived_ms(),
             ..Default::default()
         };
         timing.set_stream(&arrivals);
@@ -136,9 +139,8 @@ impl<A: ChatApi> Provider for Chat<A> {
         Box::pin(async move {
             let body = compact(&self.api.body(request));
             let started_at = SystemTime::now();
-            let start = Instant::now();
-            let (value, text, latency_ms, times) = match self.endpoint.post(body, start).await? {
-                Posted::Stream(resp, times) => {
+            let (value, text, latency_ms, times) = match self.endpoint.post(body).await? {
+                Posted::Stream(resp, times, start) => {
                     let mut r = self.read_stream(resp, start, started_at).await?;
                     times.apply(&mut r.timing);
                     return Ok(r);
@@ -177,7 +179,8 @@ impl<A: ChatApi> Provider for Chat<A> {
 /// What a chat API answered: an event stream still to read, or a whole
 /// JSON body (already read, with the latency to its end).
 enum Posted {
-    Stream(reqwest::Response, Times),
+    /// With when the request was sent.
+    Stream(HttpResponse, Times, Instant),
     Json {
         value: serde_json::Value,
         text: String,
@@ -214,6 +217,8 @@ pub(crate) struct ChatEndpoint {
     /// `url` as configured (not percent-encoded), for messages (redacted).
     url_text: String,
     headers: reqwest::header::HeaderMap,
+    /// The lean client, for a plain-http endpoint with no proxy.
+    direct: Option<Direct>,
 }
 
 impl ChatEndpoint {
@@ -227,7 +232,9 @@ impl ChatEndpoint {
         limits: &Limits,
     ) -> Result<Self, String> {
         let url = join_url(base_url, path)?;
+        let direct = url.as_ref().and_then(|u| Direct::for_url(u, limits));
         Ok(ChatEndpoint {
+            direct,
             client: client(base_url, limits)?,
             base_url: base_url.trim().trim_end_matches('/').to_string(),
             url,
@@ -243,35 +250,63 @@ impl ChatEndpoint {
 
     /// POST `body`. Non-2xx answers, transport errors and malformed JSON
     /// become the matching [`ProviderError`]; an event stream is returned
-    /// unread. `start` is when the request was sent.
-    async fn post(&self, body: String, start: Instant) -> Result<Posted, ProviderError> {
+    /// unread, with when the request was sent. Through the direct client
+    /// that is when its first byte was written, and the latency ends when
+    /// the last byte was read (the socket's stamps); a redirect it gets is
+    /// followed by sending again through `reqwest`.
+    async fn post(&self, body: String) -> Result<Posted, ProviderError> {
         let Some(url) = &self.url else {
             return Err(ProviderError::Provider(format!(
                 "`base_url` `{}` still holds `${{NAME}}` references",
                 crate::secret::redact(&self.base_url)
             )));
         };
-        let (resp, connect_ms) = timed_send(
-            self.client
-                .post(url.clone())
-                .headers(self.headers.clone())
-                .body(body)
-                .send(),
-        )
-        .await;
-        let resp = resp.map_err(|e| send_error(&self.url_text, e))?;
-        let times = Times {
-            connect_ms,
-            headers_ms: elapsed_ms(start),
+        let body = hyper::body::Bytes::from(body);
+        let mut start = Instant::now();
+        let mut sent = None;
+        if let Some(direct) = &self.direct {
+            let (resp, connect_ms) = direct
+                .post(&self.headers, body.clone())
+                .await
+                .map_err(|e| direct_send_error(&self.url_text, e))?;
+            if !resp.status.is_redirection() {
+                start = resp.stamps.first_write();
+                let times = Times {
+                    connect_ms,
+                    headers_ms: ms_between(start, resp.stamps.last_read()),
+                };
+                sent = Some((HttpResponse::Direct(resp), times));
+            } else {
+                start = Instant::now();
+            }
+        }
+        let (mut resp, times) = match sent {
+            Some(sent) => sent,
+            None => {
+                let (resp, connect_ms) = timed_send(
+                    self.client
+                        .post(url.clone())
+                        .headers(self.headers.clone())
+                        .body(body)
+                        .send(),
+                )
+                .await;
+                let resp = resp.map_err(|e| send_error(&self.url_text, e))?;
+                let times = Times {
+                    connect_ms,
+                    headers_ms: ms_between(start, Instant::now()),
+                };
+                (HttpResponse::from(resp), times)
+            }
         };
         if !resp.status().is_success() {
             return Err(error_from_response(resp).await);
         }
         if is_event_stream(&resp) {
-            return Ok(Posted::Stream(resp, times));
+            return Ok(Posted::Stream(resp, times, start));
         }
-        let bytes = read_body(resp, MAX_BODY_BYTES).await?;
-        let latency_ms = elapsed_ms(start);
+        let bytes = read_body(&mut resp, MAX_BODY_BYTES).await?;
+        let latency_ms = ms_between(start, resp.arrived());
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let value = serde_json::from_str(&text).map_err(|_| {
             ProviderError::Provider(format!(

@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::api_error::{error_from_response, stream_error, EXCERPT_CHARS};
 use super::chat::Times;
 use super::json::{compact, json_u64, usage_of};
+use super::response::HttpResponse;
 use super::transport::{
     check_url, client, elapsed_ms, header_map, is_event_stream, read_body, secret_header,
     send_error, timed_send, MAX_BODY_BYTES,
@@ -169,7 +170,7 @@ impl HttpApi {
 
     async fn read_stream(
         &self,
-        resp: reqwest::Response,
+        resp: HttpResponse,
         stream: &HttpStream,
         start: Instant,
         started_at: SystemTime,
@@ -393,7 +394,7 @@ impl Provider for HttpApi {
             let started_at = SystemTime::now();
             let start = Instant::now();
             let (resp, connect_ms) = timed_send(builder.send()).await;
-            let resp = resp.map_err(|e| send_error(&self.url, e))?;
+            let mut resp = HttpResponse::from(resp.map_err(|e| send_error(&self.url, e))?);
             let times = Times {
                 connect_ms,
                 headers_ms: elapsed_ms(start),
@@ -406,7 +407,7 @@ impl Provider for HttpApi {
                 times.apply(&mut r.timing);
                 return Ok(r);
             }
-            let bytes = read_body(resp, MAX_BODY_BYTES).await?;
+            let bytes = read_body(&mut resp, MAX_BODY_BYTES).await?;
             let latency_ms = elapsed_ms(start);
             let body_text = String::from_utf8_lossy(&bytes);
             let json: Option<Value> = serde_json::from_slice(&bytes).ok();

@@ -9,6 +9,9 @@
 //!   for request keys, token counts);
 //! * [`chat`]: the endpoint and request flow of the chat APIs (`openai`,
 //!   `anthropic`);
+//! * [`direct`]: the lean HTTP/1.1 client of a chat endpoint over plain
+//!   `http://` with no proxy, its sockets stamping when bytes move;
+//! * [`response`]: an answer as the readers see it, from either client;
 //! * [`generic`]: the generic `http` provider type.
 //!
 //! Every message built here passes through [`crate::secret::redact`]: URLs
@@ -19,8 +22,10 @@
 
 pub(crate) mod api_error;
 pub(crate) mod chat;
+pub(crate) mod direct;
 pub(crate) mod generic;
 pub(crate) mod json;
+pub(crate) mod response;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub(crate) mod transport;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
+use super::response::{BodyError, HttpResponse};
 use crate::config::provider::Limits;
 use crate::provider::ProviderError;
 
@@ -236,6 +237,20 @@ impl Host {
     }
 }
 
+/// [`send_error`] for the direct client's failure to send to `url`.
+pub(crate) fn direct_send_error(url: &str, e: super::direct::DirectError) -> ProviderError {
+    let msg = format!(
+        "{}{}",
+        crate::secret::redact(&e.message),
+        url_note(url, |n| std::env::var(n).ok())
+    );
+    if e.timeout {
+        ProviderError::Transport(format!("timed out: {msg}"))
+    } else {
+        ProviderError::Transport(msg)
+    }
+}
+
 /// The proxy a request to `url` goes through, for messages only: its
 /// scheme, host and port (credentials replaced by `[REDACTED]`), secrets
 /// redacted; `None` when the request goes directly. Mirrors how `reqwest`
@@ -368,27 +383,17 @@ fn domain_matches(entry: &str, domain: &str) -> bool {
         && domain[domain.len() - entry.len()..].eq_ignore_ascii_case(entry)
 }
 
-/// A `reqwest` failure as [`ProviderError::Transport`] (connection refused or
-/// reset, body cut off, connect timeout), with the error's source chain, secrets
-/// redacted. Request-building and redirect failures are configuration
-/// problems: [`ProviderError::Provider`]. The URL `reqwest` would quote is
-/// left out: it is percent-encoded, so a secret in it escapes redaction.
-pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
-    classify_error(e, None)
-}
-
-/// [`transport_error`] for sending a request to `url`, the URL as
-/// configured (unencoded), which the message names, redacted.
+/// A `reqwest` failure sending a request to `url` as
+/// [`ProviderError::Transport`] (connection refused or reset, body cut off,
+/// connect timeout), with the error's source chain and the URL as
+/// configured (unencoded), secrets redacted. Request-building and redirect
+/// failures are configuration problems: [`ProviderError::Provider`]. The URL
+/// `reqwest` would quote is left out: it is percent-encoded, so a secret in
+/// it escapes redaction.
 pub(crate) fn send_error(url: &str, e: reqwest::Error) -> ProviderError {
-    classify_error(e, Some(url))
-}
-
-fn classify_error(e: reqwest::Error, url: Option<&str>) -> ProviderError {
     let e = e.without_url();
     let mut msg = error_chain(&e);
-    if let Some(url) = url {
-        msg.push_str(&url_note(url, |name| std::env::var(name).ok()));
-    }
+    msg.push_str(&url_note(url, |name| std::env::var(name).ok()));
     if e.is_builder() || e.is_redirect() {
         ProviderError::Provider(msg)
     } else if e.is_timeout() {
@@ -429,7 +434,7 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Read a whole body, at most `limit` bytes. A body cut off mid-way is a
 /// transport error; a larger body is a provider error.
 pub(crate) async fn read_body(
-    mut resp: reqwest::Response,
+    resp: &mut HttpResponse,
     limit: usize,
 ) -> Result<Vec<u8>, ProviderError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
@@ -437,7 +442,7 @@ pub(crate) async fn read_body(
     }
     let mut out = Vec::new();
     let mut held = Held::default();
-    while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = resp.chunk().await.map_err(body_error)? {
         if out.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -447,15 +452,24 @@ pub(crate) async fn read_body(
     Ok(out)
 }
 
+/// A body that could not be read as [`ProviderError::Transport`].
+fn body_error(e: BodyError) -> ProviderError {
+    if e.timeout {
+        ProviderError::Transport(format!("timed out: {}", e.message))
+    } else {
+        ProviderError::Transport(e.message)
+    }
+}
+
 fn too_large(limit: usize) -> ProviderError {
     ProviderError::Provider(format!("response body larger than {} MiB", limit >> 20))
 }
 
 /// The first `limit` bytes of a body (the rest is not read).
 pub(crate) async fn read_prefix(
-    mut resp: reqwest::Response,
+    mut resp: HttpResponse,
     limit: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
+) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
         let room = limit.saturating_sub(out.len());
@@ -468,7 +482,7 @@ pub(crate) async fn read_prefix(
 }
 
 /// Whether a response is a server-sent event stream.
-pub(crate) fn is_event_stream(resp: &reqwest::Response) -> bool {
+pub(crate) fn is_event_stream(resp: &HttpResponse) -> bool {
     resp.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -575,6 +589,11 @@ pub(crate) fn join_url_text(base: &str, suffix: &str) -> String {
 /// Milliseconds since `start`.
 pub(crate) fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Milliseconds from `start` to `end` (0 when `end` came first).
+pub(crate) fn ms_between(start: Instant, end: Instant) -> f64 {
+    end.saturating_duration_since(start).as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]
