@@ -969,6 +969,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_same_origin_redirect_is_followed() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(307).insert_header("location", "/v2/chat/completions"),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v2/chat/completions"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "model": "gpt-test",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "moved"},
+                             "finish_reason": "stop"}]
+            })))
+            .mount(&server)
+            .await;
+        let api = provider(&server.uri(), false);
+        let r = api
+            .complete(&request(&[("user", "Capital of France?")]))
+            .await
+            .unwrap();
+        assert_eq!(r.text, "moved");
+    }
+
+    #[tokio::test]
     async fn non_streaming_tool_calls_and_null_content() {
         let server = MockServer::start().await;
         serve(

@@ -472,4 +472,107 @@ mod tests {
         assert_eq!(got[0].url.query(), Some("x=1"));
         assert!(got[0].headers.get("user-agent").is_some());
     }
+
+    /// A server on 127.0.0.1 that answers each connection's first request
+    /// with `answer` bytes, then waits `linger` and closes it.
+    async fn raw_server(answer: &'static [u8], linger: Duration) -> (String, Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = sock.write_all(answer).await;
+                    tokio::time::sleep(linger).await;
+                });
+            }
+        });
+        (format!("http://{addr}/v1"), accepted)
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_server_closed_is_replaced_before_sending() {
+        let (url, accepted) = raw_server(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Duration::from_millis(10),
+        )
+        .await;
+        let direct = Direct::for_url(&reqwest::Url::parse(&url).unwrap(), &limits()).unwrap();
+        for _ in 0..3 {
+            let (mut resp, _) = direct
+                .post(&HeaderMap::new(), Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+            assert_eq!(read_all(&mut resp).await, b"ok");
+            // The server closes its side while the connection is idle.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_times_out_and_a_refused_connection_says_so() {
+        let (url, _) = raw_server(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab",
+            Duration::from_secs(5),
+        )
+        .await;
+        let quick = Limits {
+            read_timeout: Duration::from_millis(200),
+            ..limits()
+        };
+        let direct = Direct::for_url(&reqwest::Url::parse(&url).unwrap(), &quick).unwrap();
+        let (mut resp, _) = direct
+            .post(&HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(&resp.chunk().await.unwrap().unwrap()[..], b"ab");
+        let err = resp.chunk().await.unwrap_err();
+        assert!(err.timeout, "{err:?}");
+
+        // A port nobody listens on.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap();
+        let direct = Direct::for_url(&url, &limits()).unwrap();
+        let err = direct
+            .post(&HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.message.starts_with(
+                "error sending request: client error (Connect): tcp connect error: Connection refused"
+            ),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn only_plain_http_without_credentials_in_the_url_goes_direct() {
+        let direct = |u: &str| Direct::for_url(&reqwest::Url::parse(u).unwrap(), &limits());
+        assert!(direct("http://127.0.0.1:8000/v1/chat/completions").is_some());
+        assert!(direct("http://localhost/v1?api-version=1").is_some());
+        assert!(direct("http://[::1]:9/v1").is_some());
+        assert!(direct("https://127.0.0.1:8000/v1").is_none());
+        assert!(direct("http://user:pw@127.0.0.1:8000/v1").is_none());
+        let d = direct("http://localhost/v1/x?api-version=1").unwrap();
+        assert_eq!(d.uri.to_string(), "/v1/x?api-version=1");
+        assert_eq!(d.host, "localhost");
+        assert_eq!(d.connect_to, "localhost:80");
+    }
 }
