@@ -757,7 +757,10 @@ fn run_with(
     };
     // Handlers are installed now, before any case starts: a signal that comes
     // early still stops the run cleanly instead of killing the process.
-    let (rt, mut stop) = runtime_with_stop_signals()?;
+    // At concurrency 1 no attempt runs beside another: one worker thread
+    // does it all, without hand-offs between threads (the reporters keep
+    // their own thread).
+    let (rt, mut stop) = runtime_with_stop_signals((concurrency <= 1).then_some(1))?;
     // The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if any.
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     // The run loop is a task on the runtime's workers, not on this thread:
@@ -1094,7 +1097,7 @@ fn bench(args: &crate::cli::BenchArgs) -> Result<i32, Error> {
         )),
     });
     let workload_cases = workload.items.len();
-    let (rt, mut stop) = runtime_with_stop_signals()?;
+    let (rt, mut stop) = runtime_with_stop_signals(None)?;
     let signal = std::sync::atomic::AtomicI32::new(0);
     let measured = rt.block_on(crate::bench::run(workload, settings.clone(), async {
         let sig = stop.wait().await;
@@ -1260,7 +1263,7 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
         log: args.log.clone(),
         stamp_events: args.stamp_events,
     };
-    let (rt, mut stop) = runtime_with_stop_signals()?;
+    let (rt, mut stop) = runtime_with_stop_signals(None)?;
     rt.block_on(crate::serve::run(opts, async move {
         stop.wait().await;
     }))?;
@@ -1274,9 +1277,16 @@ struct StopSignals {
 
 /// The async runtime of a command, with the stop signals' handlers
 /// installed in it (before anything starts, so an early signal stops the
-/// command cleanly instead of killing the process).
-fn runtime_with_stop_signals() -> Result<(tokio::runtime::Runtime, StopSignals), Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// command cleanly instead of killing the process); `workers` worker
+/// threads, else one a core.
+fn runtime_with_stop_signals(
+    workers: Option<usize>,
+) -> Result<(tokio::runtime::Runtime, StopSignals), Error> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let rt = builder
         .enable_all()
         .build()
         .map_err(|e| Error::Infrastructure(format!("cannot start the async runtime: {e}")))?;
