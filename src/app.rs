@@ -760,7 +760,10 @@ fn run_with(
     // At concurrency 1 no attempt runs beside another: one worker thread
     // does it all, without hand-offs between threads (the reporters keep
     // their own thread).
-    let (rt, mut stop) = runtime_with_stop_signals((concurrency <= 1).then_some(1))?;
+    let (rt, mut stop) = runtime_with_stop_signals(RuntimeShape {
+        threads: (concurrency <= 1).then_some(1),
+        poll_io_often: true,
+    })?;
     // The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if any.
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     // The run loop is a task on the runtime's workers, not on this thread:
@@ -1097,7 +1100,7 @@ fn bench(args: &crate::cli::BenchArgs) -> Result<i32, Error> {
         )),
     });
     let workload_cases = workload.items.len();
-    let (rt, mut stop) = runtime_with_stop_signals(None)?;
+    let (rt, mut stop) = runtime_with_stop_signals(RuntimeShape::default())?;
     let signal = std::sync::atomic::AtomicI32::new(0);
     let measured = rt.block_on(crate::bench::run(workload, settings.clone(), async {
         let sig = stop.wait().await;
@@ -1263,7 +1266,7 @@ fn serve_mock(args: &crate::cli::ServeMockArgs) -> Result<i32, Error> {
         log: args.log.clone(),
         stamp_events: args.stamp_events,
     };
-    let (rt, mut stop) = runtime_with_stop_signals(None)?;
+    let (rt, mut stop) = runtime_with_stop_signals(RuntimeShape::default())?;
     rt.block_on(crate::serve::run(opts, async move {
         stop.wait().await;
     }))?;
@@ -1275,16 +1278,31 @@ struct StopSignals {
     streams: Vec<(tokio::signal::unix::Signal, i32)>,
 }
 
+/// How a command's runtime is shaped.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuntimeShape {
+    /// Worker threads; `None`: one a core.
+    threads: Option<usize>,
+    /// Look for ready sockets more often than tokio does by default.
+    poll_io_often: bool,
+}
+
 /// The async runtime of a command, with the stop signals' handlers
 /// installed in it (before anything starts, so an early signal stops the
-/// command cleanly instead of killing the process); `workers` worker
-/// threads, else one a core.
+/// command cleanly instead of killing the process).
 fn runtime_with_stop_signals(
-    workers: Option<usize>,
+    shape: RuntimeShape,
 ) -> Result<(tokio::runtime::Runtime, StopSignals), Error> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = workers {
+    if let Some(n) = shape.threads {
         builder.worker_threads(n);
+    }
+    if shape.poll_io_often {
+        // A busy worker looks for ready sockets every 8 tasks instead of
+        // tokio's 61: an answer that arrived is read (and stamped) sooner
+        // when many requests are in flight (at concurrency 32 on 2 cores,
+        // the p50 reported fell by about a tenth, at the same CPU time).
+        builder.event_interval(8);
     }
     let rt = builder
         .enable_all()
