@@ -358,6 +358,10 @@ impl ChatApi for ChatCompletions {
         parse_completion(value, text)
     }
 
+    fn parse_usual(&self, text: &str) -> Option<Response> {
+        parse_usual_completion(text)
+    }
+
     fn fold(&self, acc: &mut StreamAcc, event: &SseEvent) -> Result<Fold, ProviderError> {
         let data = event.data.trim();
         if data.is_empty() {
@@ -727,6 +731,82 @@ fn parse_completion(v: &Value, body: &str) -> Result<Response, ProviderError> {
     })
 }
 
+/// A whole answer as it usually comes, its strings borrowed from the body.
+#[derive(serde::Deserialize)]
+struct UsualCompletion<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<UsualChoice<'a>>>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsualChoice<'a> {
+    #[serde(default)]
+    index: Option<Value>,
+    #[serde(borrow, default)]
+    message: Option<UsualMessage<'a>>,
+    #[serde(default)]
+    finish_reason: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsualMessage<'a> {
+    #[serde(borrow, default)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    refusal: Option<Value>,
+    #[serde(default)]
+    tool_calls: Option<Value>,
+    #[serde(default)]
+    function_call: Option<Value>,
+}
+
+/// [`parse_completion`] for an answer in its usual shape (one message with
+/// string or null content, no tool calls, no error), without building a
+/// `Value` of the body; `None` sends it through `parse_completion`.
+fn parse_usual_completion(text: &str) -> Option<Response> {
+    let c: UsualCompletion<'_> = serde_json::from_str(text).ok()?;
+    if c.error.as_ref().is_some_and(|e| !e.is_null()) {
+        return None;
+    }
+    let choices = c.choices?;
+    // The choice `parse_completion` picks: index 0 (missing or not a number
+    // counts as 0), else the first.
+    let index_of = |ch: &UsualChoice<'_>| ch.index.as_ref().and_then(Value::as_u64).unwrap_or(0);
+    let choice = choices
+        .iter()
+        .find(|ch| index_of(ch) == 0)
+        .or_else(|| choices.first())?;
+    let message = choice.message.as_ref()?;
+    let absent = |v: &Option<Value>| v.as_ref().is_none_or(Value::is_null);
+    if !absent(&message.tool_calls) || !absent(&message.function_call) {
+        return None;
+    }
+    let mut text = message.content.as_deref().unwrap_or_default().to_string();
+    if text.is_empty() {
+        if let Some(refusal) = message.refusal.as_ref().and_then(Value::as_str) {
+            text = refusal.to_string();
+        }
+    }
+    Some(Response {
+        text,
+        tool_calls: Vec::new(),
+        usage: c.usage.as_ref().and_then(parse_usage),
+        model: c.model.map(std::borrow::Cow::into_owned),
+        finish_reason: choice
+            .finish_reason
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,6 +817,36 @@ mod tests {
     use std::time::{Duration, SystemTime};
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, Request as WireRequest, ResponseTemplate};
+
+    #[test]
+    fn usual_answers_parse_as_values_do() {
+        let bodies = [
+            r#"{"id":"1","model":"m-1","choices":[{"index":0,"message":{"role":"assistant","content":"Paris \"é\" \u00e9"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+            r#"{"choices":[{"message":{"content":null,"refusal":"no"}}]}"#,
+            r#"{"choices":[{"index":1,"message":{"content":"second"}},{"index":0,"message":{"content":"first"}}]}"#,
+            r#"{"choices":[{"index":"x","message":{"content":"odd index"}}],"model":null,"usage":null}"#,
+            r#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":null}],"error":null}"#,
+            r#"{"choices":[{"index":2,"message":{"content":"only"},"finish_reason":7}]}"#,
+        ];
+        for b in bodies {
+            let fast = parse_usual_completion(b).unwrap_or_else(|| panic!("not usual: {b}"));
+            let v: Value = serde_json::from_str(b).unwrap();
+            let slow = parse_completion(&v, b).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{b}");
+        }
+        // Anything else goes the general way.
+        for b in [
+            r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+            r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"message":{"content":[{"type":"text","text":"parts"}]}}]}"#,
+            r#"{"choices":[]}"#,
+            r#"{"choices":[{"message":null}]}"#,
+            r#"{"model":"a","model":"b","choices":[{"message":{"content":"dup"}}]}"#,
+            "not json",
+        ] {
+            assert!(parse_usual_completion(b).is_none(), "{b}");
+        }
+    }
 
     #[test]
     fn typed_chunks_fold_as_values_do() {

@@ -43,6 +43,14 @@ pub(crate) trait ChatApi: Send + Sync {
     /// (quoted in errors). The timing is set by the caller.
     fn parse(&self, value: &Value, text: &str) -> Result<Response, ProviderError>;
 
+    /// A whole answer in its usual shape, read straight into typed fields
+    /// (no `Value` tree); `None` for anything else (an error object, tool
+    /// calls, unusual types, invalid JSON), which then goes through
+    /// [`Self::parse`]. Must give what `parse` gives for the same text.
+    fn parse_usual(&self, _text: &str) -> Option<Response> {
+        None
+    }
+
     /// Fold one event of a stream into `acc`.
     fn fold(&self, acc: &mut Self::Stream, event: &SseEvent) -> Result<Fold, ProviderError>;
 
@@ -139,20 +147,30 @@ impl<A: ChatApi> Provider for Chat<A> {
         Box::pin(async move {
             let body = compact(&self.api.body(request));
             let started_at = SystemTime::now();
-            let (value, text, latency_ms, times) = match self.endpoint.post(body).await? {
+            let (text, latency_ms, times) = match self.endpoint.post(body).await? {
                 Posted::Stream(resp, times, start) => {
                     let mut r = self.read_stream(resp, start, started_at).await?;
                     times.apply(&mut r.timing);
                     return Ok(r);
                 }
                 Posted::Json {
-                    value,
                     text,
                     latency_ms,
                     times,
-                } => (value, text, latency_ms, times),
+                } => (text, latency_ms, times),
             };
-            let response = self.api.parse(&value, &text)?;
+            let response = match self.api.parse_usual(&text) {
+                Some(r) => r,
+                None => {
+                    let value = serde_json::from_str(&text).map_err(|_| {
+                        ProviderError::Provider(format!(
+                            "malformed JSON response: {}",
+                            excerpt(&text, EXCERPT_CHARS)
+                        ))
+                    })?;
+                    self.api.parse(&value, &text)?
+                }
+            };
             let mut timing = Timing {
                 started_at: Some(started_at),
                 latency_ms,
@@ -182,7 +200,6 @@ enum Posted {
     /// With when the request was sent.
     Stream(HttpResponse, Times, Instant),
     Json {
-        value: serde_json::Value,
         text: String,
         latency_ms: f64,
         times: Times,
@@ -307,15 +324,11 @@ impl ChatEndpoint {
         }
         let bytes = read_body(&mut resp, MAX_BODY_BYTES).await?;
         let latency_ms = ms_between(start, resp.arrived());
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let value = serde_json::from_str(&text).map_err(|_| {
-            ProviderError::Provider(format!(
-                "malformed JSON response: {}",
-                excerpt(&text, EXCERPT_CHARS)
-            ))
-        })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
         Ok(Posted::Json {
-            value,
             text,
             latency_ms,
             times,
