@@ -321,7 +321,7 @@ impl Direct {
                 continue;
             }
             let Some(r) = req.take() else { break };
-            match conn.sender.try_send_request(r).await {
+            match self.until_headers(conn.sender.try_send_request(r)).await? {
                 Ok(resp) => return Ok((self.answer(resp, conn), None)),
                 Err(mut e) => match e.take_message() {
                     Some(back) => req = Some(back),
@@ -336,10 +336,25 @@ impl Direct {
             });
         };
         let (mut conn, connect_ms) = self.connect().await?;
-        match conn.sender.send_request(req).await {
+        match self.until_headers(conn.sender.send_request(req)).await? {
             Ok(resp) => Ok((self.answer(resp, conn), Some(connect_ms))),
             Err(e) => Err(DirectError::send(&e)),
         }
+    }
+
+    /// Wait for an answer's headers at most the read timeout (the longest
+    /// silence allowed, as `reqwest` applies it).
+    async fn until_headers<T>(
+        &self,
+        sent: impl std::future::Future<Output = T>,
+    ) -> Result<T, DirectError> {
+        tokio::time::timeout(self.read_timeout, sent)
+            .await
+            .map_err(|_| DirectError {
+                message: "error sending request: client error (SendRequest): operation timed out"
+                    .to_string(),
+                timeout: true,
+            })
     }
 
     fn answer(&self, resp: hyper::Response<Incoming>, conn: Conn) -> Response {
@@ -539,6 +554,16 @@ mod tests {
             .unwrap();
         assert_eq!(&resp.chunk().await.unwrap().unwrap()[..], b"ab");
         let err = resp.chunk().await.unwrap_err();
+        assert!(err.timeout, "{err:?}");
+
+        // A server that never answers: the read timeout holds until the headers too.
+        let (url, _) = raw_server(b"", Duration::from_secs(5)).await;
+        let direct = Direct::for_url(&reqwest::Url::parse(&url).unwrap(), &quick).unwrap();
+        let err = direct
+            .post(&HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await
+            .err()
+            .unwrap();
         assert!(err.timeout, "{err:?}");
 
         // A port nobody listens on.
