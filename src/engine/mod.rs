@@ -530,7 +530,9 @@ pub(crate) async fn run(
             next_seq += 1;
             let pricing = plan.pricing.clone();
             let journal = opts.journal.clone();
-            in_flight.push(tokio::spawn(async move {
+            // Boxed: the attempt's future is large, and the task then holds
+            // (and moves) only a pointer to it.
+            in_flight.push(tokio::spawn(Box::pin(async move {
                 let (id, mut result) = attempt.run().await;
                 pricing.price_attempt(&id.provider, &mut result);
                 // Journaled by the worker that ran it, as it finishes: the
@@ -546,7 +548,7 @@ pub(crate) async fn run(
                     result,
                     reserved,
                 }
-            }));
+            })));
         }
         if infra_error.is_some() {
             halt = true;
