@@ -250,3 +250,48 @@ fn a_stamping_server_gives_the_per_event_delay() {
     assert!(p.json_report()["results"][0]["attempts"][0]["event_delay"].is_null());
     served.stop();
 }
+
+/// A plain-http endpoint goes through evalgate's own client, whose sockets
+/// stamp the bytes: a whole answer's headers come after serve-mock's fixed
+/// delay, its end after its headers, and four requests in flight at a time
+/// share at most four connections.
+#[test]
+fn a_whole_answer_is_timed_at_the_socket_and_connections_are_reused() {
+    let p = streaming_project(None);
+    let served = Served::start(&p, &["--latency", "30"]);
+    p.file(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml")
+            .replace("http://127.0.0.1:9", &served.url())
+            .replace("    stream: true\n    max_concurrency: 1\n", ""),
+    );
+    p.file("suites/chat.yaml", &format!("provider: api\n{}", suite(12)));
+    let r = p.run(&["run", "--no-progress", "-j", "4"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report = p.json_report();
+    let attempts: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["attempts"][0])
+        .collect();
+    assert_eq!(attempts.len(), 12);
+    for a in &attempts {
+        let f = |k: &str| a[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {a}"));
+        assert!(
+            f("headers_ms") >= 30.0,
+            "serve-mock waits 30 ms before its headers: {a}"
+        );
+        assert!(f("headers_ms") <= f("latency_ms"), "{a}");
+        assert!(a["ttft_ms"].is_null(), "not streamed: {a}");
+    }
+    let connected = attempts
+        .iter()
+        .filter(|a| a["connect_ms"].is_number())
+        .count();
+    assert!(
+        (1..=4).contains(&connected),
+        "{connected} connections for 12 requests, 4 at a time"
+    );
+    served.stop();
+}
