@@ -75,10 +75,7 @@ where
     if let Some(config) = config {
         // The same file the command will load (found in a parent directory too).
         let path = find_config(config).unwrap_or_else(|| PathBuf::from("evalgate.yaml"));
-        let root = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let root = crate::util::path::dir_of(&path);
         crate::util::fsafe::set_root(&root);
     }
     let result = match cli.command {

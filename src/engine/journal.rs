@@ -290,10 +290,7 @@ impl Journal {
     ) -> Result<(Journal, Option<Replaced>), Error> {
         crate::util::fsafe::no_symlinks(path).map_err(|e| Error::output(path, e))?;
         let replaced = previous(path);
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = crate::util::path::dir_of(path);
         std::fs::create_dir_all(&dir).map_err(|e| Error::output(path, e))?;
         crate::util::atomic::remove_stray_temps(&dir);
         let header = Header {

@@ -346,10 +346,7 @@ impl HtmlReporter {
     /// Open the report file now, so an unwritable location fails before the run.
     pub(crate) fn create(path: &Path) -> Result<Self, Error> {
         let out = AtomicFile::create(path)?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = crate::util::path::dir_of(path);
         let spool = tempfile::tempfile_in(&dir).map_err(|e| Error::output(path, e))?;
         Ok(HtmlReporter {
             path: path.to_path_buf(),
@@ -639,18 +636,13 @@ mod tests {
     }
 
     fn write(cases: &[CaseResult], stopped: Option<StopReason>) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out/report.html");
-        let mut r = HtmlReporter::create(&path).unwrap();
-        run(
-            &mut r,
-            &run_info(&["geo", "math"]),
+        write_report(
+            "out/report.html",
+            HtmlReporter::create,
             cases,
             &failed_verdict(),
             stopped,
         )
-        .unwrap();
-        std::fs::read_to_string(&path).unwrap()
     }
 
     /// The JSON between the data element's tags.

@@ -110,10 +110,7 @@ impl JunitReporter {
     /// Open the report file now, so an unwritable location fails before the run.
     pub(crate) fn create(path: &Path) -> Result<Self, Error> {
         let out = AtomicFile::create(path)?;
-        let spool_dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let spool_dir = crate::util::path::dir_of(path);
         let spool = spool(&spool_dir).map_err(|e| Error::output(path, e))?;
         Ok(JunitReporter {
             path: path.to_path_buf(),
@@ -689,19 +686,13 @@ mod tests {
     }
 
     fn write(cases: &[CaseResult], stopped: Option<StopReason>) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reports/junit.xml");
-        let mut r = JunitReporter::create(&path).unwrap();
-        let suites: Vec<&str> = vec!["geo", "math"];
-        run(
-            &mut r,
-            &run_info(&suites),
+        write_report(
+            "reports/junit.xml",
+            JunitReporter::create,
             cases,
             &failed_verdict(),
             stopped,
         )
-        .unwrap();
-        std::fs::read_to_string(&path).unwrap()
     }
 
     fn find<'a>(report: &'a Report, suite: &str, name: &str) -> &'a TestCase {

@@ -21,10 +21,7 @@ impl AtomicFile {
     /// Create the parent directory if needed and open a temporary file in it.
     /// Fails early (exit 3) when the location is not writable.
     pub fn create(path: &Path) -> Result<Self, Error> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = crate::util::path::dir_of(path);
         if path.is_dir() {
             return Err(Error::output(
                 path,

@@ -1,4 +1,13 @@
-//! File names made from user-chosen names (suites, cases, providers).
+//! File names made from user-chosen names (suites, cases, providers), and
+//! the directory a file is in.
+
+/// The directory a file is in: its parent, or `.` for a bare file name.
+pub fn dir_of(path: &std::path::Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
 
 /// Encode one path component (never empty, never `.`/`..`, no separators).
 pub fn encode_component(s: &str) -> String {
