@@ -662,6 +662,23 @@ pub(crate) mod fixtures {
             comparison: None,
         })
     }
+
+    /// The text of the file `create` writes at `file` (a path inside a new
+    /// temporary directory) after [`run`] of `cases` with the suites `geo`
+    /// and `math`.
+    pub(crate) fn write_report<R: crate::report::Reporter>(
+        file: &str,
+        create: impl FnOnce(&std::path::Path) -> Result<R, crate::error::Error>,
+        cases: &[CaseResult],
+        verdict: &Verdict,
+        stopped: Option<StopReason>,
+    ) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file);
+        let mut r = create(&path).unwrap();
+        run(&mut r, &run_info(&["geo", "math"]), cases, verdict, stopped).unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    }
 }
 
 #[cfg(test)]

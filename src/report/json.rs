@@ -150,18 +150,13 @@ mod tests {
     use serde_json::Value;
 
     fn write(cases: &[CaseResult], stopped: Option<StopReason>) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out/report.json");
-        let mut r = JsonReporter::create(&path).unwrap();
-        run(
-            &mut r,
-            &run_info(&["geo", "math"]),
+        write_report(
+            "out/report.json",
+            JsonReporter::create,
             cases,
             &failed_verdict(),
             stopped,
         )
-        .unwrap();
-        std::fs::read_to_string(&path).unwrap()
     }
 
     fn validator() -> jsonschema::Validator {

@@ -819,11 +819,13 @@ mod tests {
     use crate::report::explain::fixtures::*;
 
     fn write(cases: &[CaseResult], verdict: &Verdict, stopped: Option<StopReason>) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reports/summary.md");
-        let mut r = MarkdownReporter::create(Some(&path), None).unwrap();
-        run(&mut r, &run_info(&["geo", "math"]), cases, verdict, stopped).unwrap();
-        std::fs::read_to_string(&path).unwrap()
+        write_report(
+            "reports/summary.md",
+            |p| MarkdownReporter::create(Some(p), None),
+            cases,
+            verdict,
+            stopped,
+        )
     }
 
     #[test]
