@@ -613,18 +613,8 @@ fn run_with(
     if let Some(m) = args.max_cost {
         policy.max_cost = Some(m);
     }
-    if let Some(a) = args.tolerance.alpha {
-        policy.regression_alpha = a;
-    }
     // The baseline is read before anything runs: a bad file is invalid input (exit 2).
-    let comparer = match &args.baseline {
-        Some(path) => {
-            let mut tol = tolerance(&args.tolerance)?;
-            tol.alpha = policy.regression_alpha;
-            Some(Comparer::new(Baseline::load(path)?, tol))
-        }
-        None => None,
-    };
+    let comparer = baseline_comparer(args.baseline.as_deref(), &args.tolerance, &mut policy)?;
     if let Some(max) = policy.max_cost {
         let unpriced: Vec<String> = plan
             .provider_names()
@@ -1611,6 +1601,24 @@ fn check_distinct_targets(
         }
     }
     Ok(())
+}
+
+/// `--alpha` applied to `policy`, then the `--baseline` report read into a
+/// comparer with the tolerance flags (`run` and `merge`).
+fn baseline_comparer(
+    baseline: Option<&Path>,
+    t: &ToleranceArgs,
+    policy: &mut crate::gate::GatePolicy,
+) -> Result<Option<Comparer>, Error> {
+    if let Some(a) = t.alpha {
+        policy.regression_alpha = a;
+    }
+    let Some(path) = baseline else {
+        return Ok(None);
+    };
+    let mut tol = tolerance(t)?;
+    tol.alpha = policy.regression_alpha;
+    Ok(Some(Comparer::new(Baseline::load(path)?, tol)))
 }
 
 fn tolerance(t: &ToleranceArgs) -> Result<Tolerance, Error> {

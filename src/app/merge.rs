@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{
-    apply_gate_flags, check_gate_flags, checked_report_targets, find_config, print_warnings,
-    remove_stale_reports, set_colors, tolerance,
+    apply_gate_flags, baseline_comparer, check_gate_flags, checked_report_targets, find_config,
+    print_warnings, remove_stale_reports, set_colors,
 };
 use crate::cli::MergeArgs;
-use crate::compare::{stream_report, Baseline, Comparer, Halt};
+use crate::compare::{stream_report, Halt};
 use crate::engine::{Aggregator, Totals};
 use crate::error::{display_path, Error};
 use crate::event::RunEvent;
@@ -449,19 +449,9 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
         policy.max_regressions = m;
     }
     apply_gate_flags(&args.gate, &mut policy);
-    if let Some(a) = args.tolerance.alpha {
-        policy.regression_alpha = a;
-    }
     // The budget the shards ran with (each shard guards its own spend).
     policy.max_cost = first.max_cost_usd;
-    let comparer = match &args.baseline {
-        Some(path) => {
-            let mut tol = tolerance(&args.tolerance)?;
-            tol.alpha = policy.regression_alpha;
-            Some(Comparer::new(Baseline::load(path)?, tol))
-        }
-        None => None,
-    };
+    let comparer = baseline_comparer(args.baseline.as_deref(), &args.tolerance, &mut policy)?;
 
     // Reports, opened before merging as a run opens them.
     let (targets, step_summary) = checked_report_targets(&args.reports, &plan.config.reports)?;
