@@ -430,6 +430,20 @@ fn apply_gate_flags(g: &crate::cli::GateArgs, policy: &mut crate::gate::GatePoli
     }
 }
 
+/// `reports: PATH, …`: the report files written (`run` and `merge`); nothing
+/// when none was.
+fn print_written(targets: &[(&'static ReportFormat, Option<PathBuf>)]) {
+    let written: Vec<String> = targets
+        .iter()
+        .filter_map(|(_, p)| p.as_deref())
+        .map(display_path)
+        .collect();
+    if !written.is_empty() {
+        // Ignore a closed stdout (`evalgate run | head`): the verdict is in the exit code.
+        let _ = writeln!(std::io::stdout(), "reports: {}", written.join(", "));
+    }
+}
+
 /// The report paths of a run or a merge, checked: no two the same, and those
 /// from evalgate.yaml inside the project (paths given on the command line
 /// are the user's own); and the GitHub step summary, unless `--no-reports`
@@ -788,14 +802,8 @@ fn run_with(
             crate::config::provider::recorded_types("and")
         );
     }
-    let written: Vec<String> = targets
-        .iter()
-        .filter_map(|(_, p)| p.as_deref())
-        .map(display_path)
-        .collect();
-    if !written.is_empty() && !args.quiet {
-        // Ignore a closed stdout (`evalgate run | head`): the verdict is in the exit code.
-        let _ = writeln!(std::io::stdout(), "reports: {}", written.join(", "));
+    if !args.quiet {
+        print_written(&targets);
     }
     let sig = signal.load(std::sync::atomic::Ordering::SeqCst);
     if sig > 0 && outcome.verdict.exit_code == exit::INTERRUPTED {

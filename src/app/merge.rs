@@ -23,7 +23,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::{
     apply_gate_flags, baseline_comparer, check_gate_flags, checked_report_targets, find_config,
-    print_warnings, remove_stale_reports, set_colors,
+    print_warnings, print_written, remove_stale_reports, set_colors,
 };
 use crate::cli::MergeArgs;
 use crate::compare::{stream_report, Halt};
@@ -676,13 +676,8 @@ pub(super) fn merge(args: &MergeArgs) -> Result<i32, Error> {
     for r in reporters.iter_mut() {
         r.on_event(&finished)?;
     }
-    let written: Vec<String> = targets
-        .iter()
-        .filter_map(|(_, p)| p.as_deref())
-        .map(display_path)
-        .collect();
-    if !written.is_empty() && !args.quiet {
-        let _ = writeln!(std::io::stdout(), "reports: {}", written.join(", "));
+    if !args.quiet {
+        print_written(&targets);
     }
     Ok(verdict.exit_code)
 }
