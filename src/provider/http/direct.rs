@@ -176,17 +176,23 @@ impl Pool {
     }
 }
 
-/// A transport failure, as a message naming what failed (no URL: the
-/// caller adds the one configured).
+/// A transport failure of either client (sending, or reading a body), as a
+/// message naming what failed (no URL: the caller adds the one configured).
 #[derive(Debug)]
-pub(crate) struct DirectError {
+pub(crate) struct Failure {
     pub message: String,
     pub timeout: bool,
 }
 
-impl DirectError {
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Failure {
     fn connect(e: &std::io::Error) -> Self {
-        DirectError {
+        Failure {
             message: format!(
                 "error sending request: client error (Connect): tcp connect error: {e}"
             ),
@@ -195,7 +201,7 @@ impl DirectError {
     }
 
     fn send(e: &hyper::Error) -> Self {
-        DirectError {
+        Failure {
             message: format!(
                 "error sending request: client error (SendRequest): {}",
                 crate::provider::http::transport::error_chain(e)
@@ -253,16 +259,16 @@ impl Direct {
     }
 
     /// A new connection: its sender and how long opening it took.
-    async fn connect(&self) -> Result<(Conn, f64), DirectError> {
+    async fn connect(&self) -> Result<(Conn, f64), Failure> {
         let start = Instant::now();
         let stream =
             match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.connect_to))
                 .await
             {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(DirectError::connect(&e)),
+                Ok(Err(e)) => return Err(Failure::connect(&e)),
                 Err(_) => {
-                    return Err(DirectError {
+                    return Err(Failure {
                         message:
                             "error sending request: client error (Connect): operation timed out"
                                 .to_string(),
@@ -279,7 +285,7 @@ impl Direct {
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await
-            .map_err(|e| DirectError::send(&e))?;
+            .map_err(|e| Failure::send(&e))?;
         tokio::spawn(async move {
             // Its errors reach the request being sent.
             let _ = connection.await;
@@ -294,7 +300,7 @@ impl Direct {
         &self,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<(Response, Option<f64>), DirectError> {
+    ) -> Result<(Response, Option<f64>), Failure> {
         let mut req = hyper::Request::new(Full::new(body));
         *req.method_mut() = hyper::Method::POST;
         *req.uri_mut() = self.uri.clone();
@@ -325,12 +331,12 @@ impl Direct {
                 Ok(resp) => return Ok((self.answer(resp, conn), None)),
                 Err(mut e) => match e.take_message() {
                     Some(back) => req = Some(back),
-                    None => return Err(DirectError::send(e.error())),
+                    None => return Err(Failure::send(e.error())),
                 },
             }
         }
         let Some(req) = req else {
-            return Err(DirectError {
+            return Err(Failure {
                 message: "error sending request: the request was lost".to_string(),
                 timeout: false,
             });
@@ -338,7 +344,7 @@ impl Direct {
         let (mut conn, connect_ms) = self.connect().await?;
         match self.until_headers(conn.sender.send_request(req)).await? {
             Ok(resp) => Ok((self.answer(resp, conn), Some(connect_ms))),
-            Err(e) => Err(DirectError::send(&e)),
+            Err(e) => Err(Failure::send(&e)),
         }
     }
 
@@ -347,10 +353,10 @@ impl Direct {
     async fn until_headers<T>(
         &self,
         sent: impl std::future::Future<Output = T>,
-    ) -> Result<T, DirectError> {
+    ) -> Result<T, Failure> {
         tokio::time::timeout(self.read_timeout, sent)
             .await
-            .map_err(|_| DirectError {
+            .map_err(|_| Failure {
                 message: "error sending request: client error (SendRequest): operation timed out"
                     .to_string(),
                 timeout: true,
@@ -394,12 +400,12 @@ impl Response {
 
     /// The next chunk of the body; `None` at its end. Waiting longer than
     /// the read timeout for a chunk is an error.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, DirectError> {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         loop {
             let frame = match tokio::time::timeout(self.read_timeout, self.body.frame()).await {
                 Ok(f) => f,
                 Err(_) => {
-                    return Err(DirectError {
+                    return Err(Failure {
                         message: "error decoding response body: operation timed out".to_string(),
                         timeout: true,
                     })
@@ -419,7 +425,7 @@ impl Response {
                     Err(_) => {}
                 },
                 Some(Err(e)) => {
-                    return Err(DirectError {
+                    return Err(Failure {
                         message: format!(
                             "error decoding response body: {}",
                             crate::provider::http::transport::error_chain(&e)

@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
-use super::direct;
+use super::direct::{self, Failure};
 use super::transport::error_chain;
 
 /// The answer of one request.
@@ -21,19 +21,6 @@ pub(crate) enum HttpResponse {
 impl From<reqwest::Response> for HttpResponse {
     fn from(r: reqwest::Response) -> Self {
         HttpResponse::Reqwest(r)
-    }
-}
-
-/// Why a body could not be read, as a message without any URL.
-#[derive(Debug)]
-pub(crate) struct BodyError {
-    pub message: String,
-    pub timeout: bool,
-}
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
     }
 }
 
@@ -59,18 +46,19 @@ impl HttpResponse {
         }
     }
 
-    /// The next chunk of the body, `None` at its end.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+    /// The next chunk of the body, `None` at its end; a failure's message
+    /// holds no URL and no secret.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         match self {
-            HttpResponse::Reqwest(r) => r.chunk().await.map_err(|e| BodyError {
+            HttpResponse::Reqwest(r) => r.chunk().await.map_err(|e| Failure {
                 timeout: e.is_timeout(),
                 // Without its URL: reqwest quotes it percent-encoded, where a
                 // secret in it escapes redaction.
                 message: error_chain(&e.without_url()),
             }),
-            HttpResponse::Direct(r) => r.chunk().await.map_err(|e| BodyError {
+            HttpResponse::Direct(r) => r.chunk().await.map_err(|e| Failure {
                 message: crate::secret::redact(&e.message),
-                timeout: e.timeout,
+                ..e
             }),
         }
     }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
-use super::response::{BodyError, HttpResponse};
+use super::direct::Failure;
+use super::response::HttpResponse;
 use crate::config::provider::Limits;
 use crate::provider::ProviderError;
 
@@ -238,16 +239,21 @@ impl Host {
 }
 
 /// [`send_error`] for the direct client's failure to send to `url`.
-pub(crate) fn direct_send_error(url: &str, e: super::direct::DirectError) -> ProviderError {
-    let msg = format!(
-        "{}{}",
-        crate::secret::redact(&e.message),
-        url_note(url, |n| std::env::var(n).ok())
-    );
+pub(crate) fn direct_send_error(url: &str, e: Failure) -> ProviderError {
+    let note = url_note(url, |n| std::env::var(n).ok());
+    transport_failure(Failure {
+        message: format!("{}{note}", crate::secret::redact(&e.message)),
+        ..e
+    })
+}
+
+/// A failure as [`ProviderError::Transport`], `timed out: ` first when it was
+/// a timeout.
+fn transport_failure(e: Failure) -> ProviderError {
     if e.timeout {
-        ProviderError::Transport(format!("timed out: {msg}"))
+        ProviderError::Transport(format!("timed out: {}", e.message))
     } else {
-        ProviderError::Transport(msg)
+        ProviderError::Transport(e.message)
     }
 }
 
@@ -396,10 +402,11 @@ pub(crate) fn send_error(url: &str, e: reqwest::Error) -> ProviderError {
     msg.push_str(&url_note(url, |name| std::env::var(name).ok()));
     if e.is_builder() || e.is_redirect() {
         ProviderError::Provider(msg)
-    } else if e.is_timeout() {
-        ProviderError::Transport(format!("timed out: {msg}"))
     } else {
-        ProviderError::Transport(msg)
+        transport_failure(Failure {
+            message: msg,
+            timeout: e.is_timeout(),
+        })
     }
 }
 
@@ -442,7 +449,7 @@ pub(crate) async fn read_body(
     }
     let mut out = Vec::new();
     let mut held = Held::default();
-    while let Some(chunk) = resp.chunk().await.map_err(body_error)? {
+    while let Some(chunk) = resp.chunk().await.map_err(transport_failure)? {
         if out.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -452,24 +459,12 @@ pub(crate) async fn read_body(
     Ok(out)
 }
 
-/// A body that could not be read as [`ProviderError::Transport`].
-fn body_error(e: BodyError) -> ProviderError {
-    if e.timeout {
-        ProviderError::Transport(format!("timed out: {}", e.message))
-    } else {
-        ProviderError::Transport(e.message)
-    }
-}
-
 fn too_large(limit: usize) -> ProviderError {
     ProviderError::Provider(format!("response body larger than {} MiB", limit >> 20))
 }
 
 /// The first `limit` bytes of a body (the rest is not read).
-pub(crate) async fn read_prefix(
-    mut resp: HttpResponse,
-    limit: usize,
-) -> Result<Vec<u8>, BodyError> {
+pub(crate) async fn read_prefix(mut resp: HttpResponse, limit: usize) -> Result<Vec<u8>, Failure> {
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
         let room = limit.saturating_sub(out.len());
