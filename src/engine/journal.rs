@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{display_path, Diagnostic, Error, Pos};
 use crate::event::AttemptId;
 use crate::model::{AttemptResult, Recording, StopReason};
+use crate::util::jsonw::Obj;
 
 /// The `journal` field of the first line.
 pub(crate) const FORMAT: &str = "evalgate.journal";
@@ -161,25 +162,6 @@ struct Key {
     repeat: u32,
 }
 
-#[derive(Serialize)]
-struct KeyRef<'a> {
-    provider: &'a str,
-    suite: &'a str,
-    case: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    variant: Option<&'a str>,
-    repeat: u32,
-}
-
-#[derive(Serialize)]
-struct AttemptLine<'a> {
-    attempt: KeyRef<'a>,
-    result: &'a AttemptResult,
-    /// Replay had no usable recording (not part of the report's attempt).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recording: Option<&'static str>,
-}
-
 #[derive(Deserialize)]
 struct AttemptLineOwned {
     result: AttemptResult,
@@ -212,27 +194,25 @@ struct Scan {
 /// The attempt line of a finished attempt, newline included. The attempt's
 /// worker encodes and appends it, so the run loop does neither.
 pub(crate) fn encode(id: &AttemptId, result: &AttemptResult) -> Vec<u8> {
-    let line = AttemptLine {
-        attempt: KeyRef {
-            provider: &id.provider,
-            suite: &id.suite,
-            case: &id.case,
-            variant: id.variant.as_deref(),
-            repeat: id.repeat,
-        },
-        result,
-        recording: result.recording.map(|r| match r {
+    let mut out = Vec::with_capacity(1024);
+    let mut line = Obj::open(&mut out);
+    let mut key = Obj::open(line.key("attempt"));
+    key.str("provider", &id.provider);
+    key.str("suite", &id.suite);
+    key.str("case", &id.case);
+    key.opt_str("variant", id.variant.as_deref());
+    key.u64("repeat", id.repeat.into());
+    key.close();
+    crate::model::write_attempt(line.key("result"), result);
+    // Replay had no usable recording (not part of the report's attempt).
+    line.opt_str(
+        "recording",
+        result.recording.map(|r| match r {
             Recording::Missing => "missing",
             Recording::Stale => "stale",
         }),
-    };
-    let mut out = Vec::with_capacity(512);
-    // Serializing plain data into memory does not fail; an empty line
-    // would only make that attempt run again on resume.
-    if serde_json::to_writer(&mut out, &line).is_err() {
-        out.clear();
-        return out;
-    }
+    );
+    line.close();
     out.push(b'\n');
     out
 }
@@ -696,6 +676,64 @@ mod tests {
             checks: vec![],
             turns: vec![],
             recording: Some(Recording::Stale),
+        }
+    }
+
+    /// The line as serde wrote it before `encode` wrote it directly.
+    fn serde_line(id: &AttemptId, result: &AttemptResult) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct KeyRef<'a> {
+            provider: &'a str,
+            suite: &'a str,
+            case: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            variant: Option<&'a str>,
+            repeat: u32,
+        }
+        #[derive(Serialize)]
+        struct AttemptLine<'a> {
+            attempt: KeyRef<'a>,
+            result: &'a AttemptResult,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            recording: Option<&'static str>,
+        }
+        let mut out = serde_json::to_vec(&AttemptLine {
+            attempt: KeyRef {
+                provider: &id.provider,
+                suite: &id.suite,
+                case: &id.case,
+                variant: id.variant.as_deref(),
+                repeat: id.repeat,
+            },
+            result,
+            recording: result.recording.map(|r| match r {
+                Recording::Missing => "missing",
+                Recording::Stale => "stale",
+            }),
+        })
+        .unwrap();
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn an_attempt_line_is_what_serde_writes() {
+        let mut with_variant = id("fr\"ance", 2);
+        with_variant.variant = Some(Arc::from("v\n2"));
+        let mut missing = result("Paris", 2);
+        missing.recording = Some(Recording::Missing);
+        let mut none = result("Par\u{1}is", 1);
+        none.recording = None;
+        for (id, r) in [
+            (id("france", 1), result("Paris", 1)),
+            (with_variant, missing),
+            (id("italy", 1), none),
+        ] {
+            let line = encode(&id, &r);
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                String::from_utf8(serde_line(&id, &r)).unwrap()
+            );
         }
     }
 

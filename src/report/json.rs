@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Each [`CaseResult`] is written as it arrives (its serde form is the wire
-//! format), so memory stays flat; the file is committed on `Finished`. This
+//! format, written by [`crate::model::write_case`]), so memory stays flat; the file is committed on `Finished`. This
 //! report is also what a later run reads as its baseline.
 
 use std::io::{self, Write};
@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::event::RunEvent;
 use crate::model::{
-    CaseResult, RunInfo, StopReason, Summary, Verdict, REPORT_SCHEMA_NAME, REPORT_SCHEMA_VERSION,
+    RunInfo, StopReason, Summary, Verdict, REPORT_SCHEMA_NAME, REPORT_SCHEMA_VERSION,
 };
 use crate::report::{AtomicFile, Reporter};
 
@@ -54,6 +54,8 @@ pub(crate) struct JsonReporter {
     out: Option<AtomicFile>,
     started: bool,
     results: u64,
+    /// One case's record, reused from case to case.
+    scratch: Vec<u8>,
 }
 
 impl JsonReporter {
@@ -64,6 +66,7 @@ impl JsonReporter {
             out: Some(AtomicFile::create(path)?),
             started: false,
             results: 0,
+            scratch: Vec::with_capacity(4096),
         })
     }
 
@@ -94,9 +97,12 @@ impl JsonReporter {
                 if !self.started {
                     return Err(io::Error::other("case result before the run started"));
                 }
-                out.write_all(if self.results == 0 { b"\n" } else { b",\n" })?;
+                self.scratch.clear();
+                self.scratch
+                    .extend_from_slice(if self.results == 0 { b"\n" } else { b",\n" });
                 self.results += 1;
-                write_case(out, case)
+                crate::model::write_case(&mut self.scratch, case);
+                out.write_all(&self.scratch)
             }
             RunEvent::Finished {
                 summary,
@@ -125,10 +131,6 @@ impl JsonReporter {
     }
 }
 
-fn write_case(out: &mut AtomicFile, case: &CaseResult) -> io::Result<()> {
-    serde_json::to_writer(out, case).map_err(io::Error::from)
-}
-
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &RunEvent<'_>) -> Result<(), Error> {
         self.write_event(event)
@@ -145,7 +147,7 @@ impl Reporter for JsonReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Outcome, StopReason};
+    use crate::model::{CaseResult, Outcome, StopReason};
     use crate::report::explain::fixtures::*;
     use serde_json::Value;
 

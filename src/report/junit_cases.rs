@@ -15,6 +15,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::model::{AttemptResult, CaseResult, Outcome};
 use crate::report::explain;
+use crate::util::swar;
 
 /// What a test case counts as in the `<testsuite>` tallies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +61,39 @@ fn plain(s: &str) -> bool {
     })
 }
 
+/// Whether `s` is printable ASCII without `<`, `>`, `&`, `'` or `"`: text
+/// that cleaning and escaping leave as it is (most names and values),
+/// checked eight bytes at a time.
+fn ordinary(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(w) = swar::word_at(b, i) {
+        if swar::has_below(w, 0x20)
+            || swar::has_high(w)
+            || [b'<', b'>', b'&', b'\'', b'"', 0x7f]
+                .iter()
+                .any(|&c| swar::has_byte(w, c))
+        {
+            return false;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c) && !matches!(c, b'<' | b'>' | b'&' | b'\'' | b'"'))
+}
+
 /// Append `s` cleaned and escaped as quick-xml escapes text and attribute
 /// values (`<`, `>`, `&`, `'`, `"`).
 fn push_escaped(out: &mut String, s: &str) {
+    if ordinary(s) {
+        out.push_str(s);
+    } else {
+        push_cleaned_and_escaped(out, s);
+    }
+}
+
+fn push_cleaned_and_escaped(out: &mut String, s: &str) {
     let s = clean(s);
     let mut last = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -314,4 +345,44 @@ fn attempt(
     }
     out.push_str("\n        </testcase>");
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_text_is_written_as_cleaning_and_escaping_would_write_it() {
+        let alphabet: Vec<char> = "ab <>&'\"\n\t\u{1}\u{7f}\u{85}\u{fffe}é▶/"
+            .chars()
+            .collect();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut ordinary_seen = 0;
+        for round in 0..4000 {
+            let mut s = String::new();
+            // Half the strings from plain letters only, so that long
+            // ordinary runs and the eight-byte words are exercised.
+            let plain = round % 2 == 0;
+            for _ in 0..(x % 30) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let c = if plain && x % 50 != 0 {
+                    char::from(b'a' + (x % 26) as u8)
+                } else {
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                };
+                s.push(c);
+            }
+            let (mut fast, mut slow) = (String::new(), String::new());
+            push_escaped(&mut fast, &s);
+            push_cleaned_and_escaped(&mut slow, &s);
+            assert_eq!(fast, slow, "{s:?}");
+            ordinary_seen += usize::from(ordinary(&s));
+        }
+        assert!(ordinary_seen > 1000, "{ordinary_seen}");
+        assert!(ordinary("contains") && ordinary("1.000") && ordinary(""));
+        assert!(!ordinary("a<b") && !ordinary("long enough text\nwith a newline"));
+        assert!(!ordinary("caf\u{e9}") && !ordinary("twelve bytes\u{7f}"));
+    }
 }
