@@ -504,6 +504,19 @@ impl Plan {
         Ok(used)
     }
 
+    /// The number of cases when every case of every suite runs once (no
+    /// `--filter`, `--tag`, `--sample` or shard, no prompt variants): the
+    /// rows counted when the suites were loaded, without reading the
+    /// datasets again.
+    fn every_case_count(&self) -> Option<u64> {
+        let everything = self.filter.is_none()
+            && self.tags.is_empty()
+            && self.sample.is_none()
+            && self.shard.is_none()
+            && self.suites.iter().all(|ps| ps.suite.variants.is_empty());
+        everything.then(|| self.suites.iter().map(|ps| ps.suite.len() as u64).sum())
+    }
+
     /// Count the selected cases of the whole run, whatever the shard.
     pub(crate) fn whole_count(&self) -> Result<u64, Error> {
         let mut n = 0;
@@ -525,6 +538,14 @@ impl Plan {
     pub fn selected(&self) -> Result<(u64, Vec<String>), Error> {
         let mut n = 0;
         let mut names: Vec<String> = Vec::new();
+        if let Some(all) = self.every_case_count() {
+            for ps in self.suites.iter().filter(|ps| !ps.suite.is_empty()) {
+                if !names.contains(&ps.suite.name) {
+                    names.push(ps.suite.name.clone());
+                }
+            }
+            return Ok((all, names));
+        }
         let mut last = None;
         for c in self.cases() {
             let c = c?;
@@ -1472,6 +1493,49 @@ mod tests {
             check: Box::new(Names(provider)),
         }));
         suite
+    }
+
+    #[test]
+    fn the_count_from_loading_is_the_count_of_cases_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("evalgate.yaml"),
+            "default_provider: m\nproviders:\n  m: {type: echo}\n",
+        )
+        .unwrap();
+        std::fs::create_dir(root.join("suites")).unwrap();
+        std::fs::write(
+            root.join("suites/a.yaml"),
+            "name: a\nprompt: \"{{ q }}\"\ncases:\n  - id: one\n    vars: {q: x}\n    checks: [{contains: x}]\ncases_from:\n  path: rows.jsonl\n  checks: [{contains: x}]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("rows.jsonl"),
+            "{\"id\": \"r1\", \"q\": \"x\"}\n\n{\"id\": \"r2\", \"q\": \"y\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("suites/b.yaml"),
+            "name: b\nprompt: \"{{ q }}\"\ncases_from:\n  path: rows.csv\n  checks: [{contains: x}]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("rows.csv"),
+            "id,q\nc1,\"a,b\"\nc2,\"multi\nline\"\n",
+        )
+        .unwrap();
+        let plan = Plan::load(&Selection {
+            config: Some(root.join("evalgate.yaml")),
+            ..Selection::default()
+        })
+        .unwrap();
+        assert_eq!(plan.every_case_count(), Some(5));
+        assert_eq!(plan.whole_count().unwrap(), 5);
+        assert_eq!(
+            plan.selected().unwrap(),
+            (5, vec!["a".to_string(), "b".to_string()])
+        );
     }
 
     #[test]

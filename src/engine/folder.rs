@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::error::display_path;
 use crate::model::{AttemptResult, CaseResult, Outcome};
 use crate::plan::Plan;
 use crate::suite::CaseDef;
@@ -137,7 +136,8 @@ fn fold(plan: &Plan, slot: Slot, current: &mut Vec<AttemptResult>) -> Option<Cas
         min_passes: case.settings.min_passes(),
         pass_k: None,
         skip_reason: case.skip.clone(),
-        source: display_path(std::path::Path::new(&case.source)),
+        // Already as messages show it (`suites/x.yaml:12`, `data.jsonl:3`).
+        source: case.source.clone(),
         attack: case.attack.clone(),
         attempts,
     };

@@ -264,6 +264,7 @@ pub(super) fn decode_dataset(
         }
     }
     Some(Dataset {
+        shown: display_path(&path),
         path,
         mapping,
         checks,

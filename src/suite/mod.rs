@@ -246,6 +246,8 @@ impl CaseDef {
 #[derive(Debug)]
 pub struct Dataset {
     pub path: PathBuf,
+    /// `path` as reports and messages show it (each case's `source`).
+    pub shown: String,
     pub mapping: Mapping,
     pub checks: Vec<Arc<CheckSpec>>,
     pub tags: Vec<String>,
@@ -342,7 +344,7 @@ impl Suite {
             tags: d.tags.clone(),
             skip: None,
             settings: d.settings,
-            source: format!("{}:{}", display_path(&d.path), row.line),
+            source: format!("{}:{}", d.shown, row.line),
             attack: None,
         }
     }
