@@ -129,7 +129,31 @@ fn property(out: &mut String, name: &str, value: &str) {
 
 /// A time attribute as quick-junit writes a `Duration`: seconds, 3 decimals.
 fn time_attr(out: &mut String, ms: f64) {
-    let _ = write!(out, " time=\"{:.3}\"", duration_of(ms).as_secs_f64());
+    let secs = duration_of(ms).as_secs_f64();
+    match common_fixed3(secs) {
+        Some(text) => {
+            out.push_str(" time=\"");
+            out.push_str(text);
+            out.push('"');
+        }
+        None => {
+            let _ = write!(out, " time=\"{secs:.3}\"");
+        }
+    }
+}
+
+/// `format!("{v:.3}")` for the values most cases have (a score of 0 or 1,
+/// a time under half a millisecond), without the float formatter.
+fn common_fixed3(v: f64) -> Option<&'static str> {
+    // 0.0005 as a double is a little above 0.0005: anything below it
+    // rounds down to 0.000.
+    if v.to_bits() == 0 || (v > 0.0 && v < 0.0005) {
+        Some("0.000")
+    } else if v == 1.0 {
+        Some("1.000")
+    } else {
+        None
+    }
 }
 
 pub(super) fn duration_of(ms: f64) -> Duration {
@@ -273,7 +297,10 @@ fn attempt(
         property(out, "model", model);
     }
     property(out, "prompt_hash", &a.prompt_hash);
-    property(out, "score", &format!("{:.3}", a.score));
+    match common_fixed3(a.score) {
+        Some(text) => property(out, "score", text),
+        None => property(out, "score", &format!("{:.3}", a.score)),
+    }
     property(out, "source", &case.source);
     attack_properties(out, case);
     if a.retries > 0 {
@@ -384,5 +411,22 @@ mod tests {
         assert!(ordinary("contains") && ordinary("1.000") && ordinary(""));
         assert!(!ordinary("a<b") && !ordinary("long enough text\nwith a newline"));
         assert!(!ordinary("caf\u{e9}") && !ordinary("twelve bytes\u{7f}"));
+    }
+
+    #[test]
+    fn common_values_print_as_the_float_formatter_prints_them() {
+        let below = f64::from_bits(0.0005f64.to_bits() - 1);
+        let mut values = vec![
+            0.0, -0.0, 1.0, 0.0005, below, 0.00049, 1e-300, 0.5, 0.9995, 2.0,
+        ];
+        values.extend((0..2000).map(|i| f64::from(i) * 1e-6));
+        for v in values {
+            if let Some(text) = common_fixed3(v) {
+                assert_eq!(text, format!("{v:.3}"), "{v:e}");
+            }
+        }
+        assert_eq!(common_fixed3(0.0005), None);
+        assert_eq!(common_fixed3(-0.0), None);
+        assert_eq!(common_fixed3(below), Some("0.000"));
     }
 }

@@ -27,7 +27,12 @@ impl Prompt {
     ) -> Result<Vec<crate::model::Message>, String> {
         self.messages
             .iter()
-            .map(|(role, name, _)| {
+            .map(|(role, name, source)| {
+                // Text without template syntax renders as itself (the
+                // environment keeps a trailing newline): no render needed.
+                if !template::is_template(source) {
+                    return Ok(crate::model::Message::new(role.clone(), source.clone()));
+                }
                 let t = env.get_template(name).map_err(|e| template::describe(&e))?;
                 let content = t.render(vars).map_err(|e| template::describe(&e))?;
                 Ok(crate::model::Message::new(role.clone(), content))
