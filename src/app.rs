@@ -774,11 +774,23 @@ fn run_with(
     let engine_run = {
         let (plan, signal) = (plan.clone(), signal.clone());
         async move {
-            let interrupt = async move {
+            // The signals are watched by a task of their own: the run loop
+            // looks at a one-shot channel after each finished attempt,
+            // which costs far less than polling the four signal streams.
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let watcher = tokio::spawn(async move {
                 let sig = stop.wait().await;
                 signal.store(sig, std::sync::atomic::Ordering::SeqCst);
+                let _ = tx.send(());
+            });
+            let interrupt = async move {
+                if rx.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             };
-            engine::run(&plan, &info, &opts, reporters, comparer, interrupt).await
+            let outcome = engine::run(&plan, &info, &opts, reporters, comparer, interrupt).await;
+            watcher.abort();
+            outcome
         }
     };
     let outcome = match rt.block_on(rt.spawn(engine_run)) {
